@@ -1,0 +1,47 @@
+"""covidimg: COVID-19 chest-imaging cohorts from many systems, one harmonized cohort.
+
+>>> import covidimg as ci
+>>> cohort = ci.load_demo()          # doctest: +SKIP
+>>> cohort.filter(sex="F", icu=True) # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from covidimg.cohort import Cohort, CohortFileError, SourceDetectionError, detect_source, load
+from covidimg.schema import SchemaError
+from covidimg.sources.base import LoadError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Cohort",
+    "CohortFileError",
+    "LoadError",
+    "SchemaError",
+    "SourceDetectionError",
+    "__version__",
+    "detect_source",
+    "fetch_mhh",
+    "load",
+    "load_demo",
+]
+
+# Heavy or optional parts load on first use, so `import covidimg` stays fast.
+_LAZY_MODULES = {"widgets", "plotting", "stats", "imaging", "demo", "datasets", "intervals",
+                 "schema", "sources"}
+_LAZY_FUNCTIONS = {"load_demo": "covidimg.demo", "fetch_mhh": "covidimg.datasets"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f"covidimg.{name}")
+    if name in _LAZY_FUNCTIONS:
+        return getattr(importlib.import_module(_LAZY_FUNCTIONS[name]), name)
+    raise AttributeError(f"module 'covidimg' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(__all__) | _LAZY_MODULES)

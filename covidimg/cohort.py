@@ -1,0 +1,476 @@
+"""The harmonized cohort: combine sources, filter, save and reopen."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from covidimg import schema
+from covidimg.sources import LOADER_MODULES, LoadError, SourceTables, loader, loaders
+
+__all__ = ["Cohort", "CohortFileError", "SourceDetectionError", "detect_source", "load"]
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+class SourceDetectionError(ValueError):
+    """No source (or more than one) matches the layout of a folder."""
+
+
+class CohortFileError(OSError):
+    """A saved cohort folder is missing, incomplete or of an unknown format."""
+
+
+def _empty_tables() -> dict[str, pd.DataFrame]:
+    return {name: schema.empty(name) for name in schema.TABLE_NAMES}
+
+
+@dataclass
+class Cohort:
+    """A harmonized cohort: six pandas DataFrames that follow :mod:`covidimg.schema`.
+
+    Build one with :func:`covidimg.load`, :func:`covidimg.load_demo` or :meth:`Cohort.open`;
+    combine sources with :meth:`Cohort.concat`.
+
+    Attributes
+    ----------
+    patients, images, events, labs, files, findings
+        The tables of the contract (see ``docs/data-dictionary.md``).
+
+    Examples
+    --------
+    >>> import covidimg as ci
+    >>> cohort = ci.Cohort()
+    >>> cohort.images.shape[0]
+    0
+    """
+
+    patients: pd.DataFrame = field(default_factory=lambda: schema.empty("patients"))
+    images: pd.DataFrame = field(default_factory=lambda: schema.empty("images"))
+    events: pd.DataFrame = field(default_factory=lambda: schema.empty("events"))
+    labs: pd.DataFrame = field(default_factory=lambda: schema.empty("labs"))
+    files: pd.DataFrame = field(default_factory=lambda: schema.empty("files"))
+    findings: pd.DataFrame = field(default_factory=lambda: schema.empty("findings"))
+
+    # ------------------------------------------------------------------ construction
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Return the tables as a mapping of table name to DataFrame."""
+        return {name: getattr(self, name) for name in schema.TABLE_NAMES}
+
+    def validate(self) -> Cohort:
+        """Check every table against the schema and the references between tables.
+
+        Raises
+        ------
+        covidimg.schema.SchemaError
+            Naming the table, column and values that break the contract.
+        """
+        for name, frame in self.tables().items():
+            schema.validate(name, frame)
+        known = set(self.patients["patient_uid"])
+        for name in ("images", "events", "labs"):
+            frame = getattr(self, name)
+            dangling = sorted(set(frame["patient_uid"].dropna()) - known)
+            if dangling:
+                raise schema.SchemaError(
+                    f"{name}.patient_uid refers to patients not in the patients table: "
+                    f"{dangling[:10]}"
+                )
+        image_ids = set(self.images["image_uid"])
+        dangling = sorted(set(self.labs["image_uid"].dropna()) - image_ids)
+        if dangling:
+            raise schema.SchemaError(
+                f"labs.image_uid refers to images not in the images table: {dangling[:10]}"
+            )
+        return self
+
+    @classmethod
+    def from_tables(cls, tables: Mapping[str, pd.DataFrame]) -> Cohort:
+        """Build a cohort from a mapping of table name to DataFrame, conforming each table."""
+        unknown = set(tables) - set(schema.TABLE_NAMES)
+        if unknown:
+            raise schema.SchemaError(
+                f"unknown tables {sorted(unknown)}; expected {list(schema.TABLE_NAMES)}"
+            )
+        out = {name: schema.conform(name, tables.get(name, schema.empty(name)))
+               for name in schema.TABLE_NAMES}
+        return cls(**out).validate()
+
+    @classmethod
+    def concat(cls, parts: Iterable[Cohort | SourceTables]) -> Cohort:
+        """Combine cohorts or source tables into one cohort.
+
+        ``patient_uid`` and ``image_uid`` carry their source as a prefix, so they stay unique;
+        a uid that still appears twice raises :class:`~covidimg.schema.SchemaError`.
+        """
+        parts = list(parts)
+        if not parts:
+            return cls()
+        out = {}
+        for name in schema.TABLE_NAMES:
+            frames = [part.tables()[name] for part in parts]
+            frames = [f for f in frames if len(f)] or [schema.empty(name)]
+            combined = pd.concat([f.astype({c: object for c in f.columns
+                                             if isinstance(f[c].dtype, pd.CategoricalDtype)})
+                                  for f in frames], ignore_index=True)
+            out[name] = schema.conform(name, combined)
+        return cls(**out).validate()
+
+    # ------------------------------------------------------------------ description
+    def __repr__(self) -> str:
+        sources = ", ".join(sorted(self.patients["source"].dropna().astype(str).unique()))
+        return (f"<Cohort: {len(self.patients)} patients, {len(self.images)} images, "
+                f"{len(self.labs)} lab values, {len(self.findings)} findings"
+                f"{'; sources ' + sources if sources else ''}>")
+
+    def summary(self) -> pd.DataFrame:
+        """Counts per source: patients, images, lab values, files by status, findings.
+
+        Examples
+        --------
+        >>> import covidimg as ci
+        >>> ci.Cohort().summary().columns[:3].tolist()
+        ['patients', 'images', 'lab_values']
+        """
+        def count(frame: pd.DataFrame) -> pd.Series:
+            return frame.groupby(frame["source"].astype(str)).size()
+
+        parts = {
+            "patients": count(self.patients),
+            "images": count(self.images),
+            "lab_values": count(self.labs.merge(self.patients[["patient_uid", "source"]],
+                                                on="patient_uid")),
+        }
+        for status in schema.FILE_STATUS:
+            parts[f"files_{status}"] = count(self.files[self.files["status"] == status])
+        parts["findings"] = count(self.findings)
+        table = pd.DataFrame(parts).fillna(0).astype(int)
+        table.index.name = "source"
+        return table
+
+    def findings_summary(self) -> pd.DataFrame:
+        """Number of findings per source and kind, with one example detail each."""
+        if not len(self.findings):
+            return pd.DataFrame(columns=["source", "kind", "count", "example"])
+        grouped = self.findings.assign(source=self.findings["source"].astype(str)).groupby(
+            ["source", "kind"], observed=True)
+        return (grouped.agg(count=("detail", "size"), example=("detail", "first"))
+                .reset_index().sort_values(["source", "count"], ascending=[True, False],
+                                           ignore_index=True))
+
+    # ------------------------------------------------------------------ filtering
+    def filter(
+        self,
+        *,
+        source: str | Sequence[str] | None = None,
+        patient_uid: str | Sequence[str] | None = None,
+        sex: str | Sequence[str] | None = None,
+        age: tuple[float | None, float | None] | None = None,
+        covid_status: str | Sequence[str] | None = None,
+        icu: bool | None = None,
+        died: bool | None = None,
+        site: str | Sequence[str] | None = None,
+        modality: str | Sequence[str] | None = None,
+        view: str | Sequence[str] | None = None,
+        day: tuple[float | None, float | None] | None = None,
+        labs: Mapping[str, tuple[float | None, float | None]] | None = None,
+        lab_match: str = "overlap",
+    ) -> Cohort:
+        """Return a new cohort restricted to the patients and images that match every criterion.
+
+        Patient criteria (``source``, ``patient_uid``, ``sex``, ``age``, ``covid_status``,
+        ``icu``, ``died``, ``site``, ``labs``) select patients; image criteria (``modality``,
+        ``view``, ``day``) select images, and when any is given only patients with at least one
+        matching image are kept. A list means "any of". The other tables follow: events, labs,
+        files and findings of the patients (and images) that remain.
+
+        Parameters
+        ----------
+        age
+            ``(min, max)`` in years, either end ``None``; a patient matches when the age band
+            overlaps the range (redacted ages never match an age criterion).
+        day
+            ``(first, last)`` exam-day window, inclusive.
+        labs
+            ``{analyte: (low, high)}``; a patient matches when at least one measurement of each
+            analyte matches. Measurements are intervals ``[lower, upper)``.
+        lab_match
+            ``"overlap"`` (default): the measurement's interval overlaps ``[low, high]``, i.e. the
+            true value may lie in range; ``"within"``: the interval lies entirely inside
+            ``[low, high]``, i.e. the true value certainly does.
+
+        Examples
+        --------
+        >>> import covidimg as ci
+        >>> cohort = ci.load_demo()                                  # doctest: +SKIP
+        >>> cohort.filter(sex="F", modality=["CR", "DX"], labs={"crp": (100, None)})  # doctest: +SKIP
+        """
+        if lab_match not in ("overlap", "within"):
+            raise ValueError(f"lab_match={lab_match!r}; allowed values are 'overlap', 'within'")
+        patients = self.patients
+        keep = np.ones(len(patients), dtype=bool)
+        for column, wanted in (("source", source), ("patient_uid", patient_uid), ("sex", sex),
+                               ("covid_status", covid_status), ("site", site)):
+            if wanted is not None:
+                keep &= _isin(patients[column], wanted, column, self._allowed("patients", column))
+        for column, wanted in (("icu", icu), ("died", died)):
+            if wanted is not None:
+                keep &= (patients[column] == bool(wanted)).fillna(False).to_numpy(dtype=bool)
+        if age is not None:
+            low, high = _range(age, "age")
+            keep &= ((patients["age_max"] >= low) & (patients["age_min"] <= high)).to_numpy()
+        if labs:
+            keep &= patients["patient_uid"].isin(self._patients_with_labs(labs, lab_match))
+        kept_patients = patients["patient_uid"][keep]
+
+        images = self.images
+        image_keep = images["patient_uid"].isin(kept_patients).to_numpy()
+        image_criteria = False
+        for column, wanted in (("modality", modality), ("view", view)):
+            if wanted is not None:
+                image_criteria = True
+                image_keep &= _isin(images[column], wanted, column,
+                                    self._allowed("images", column))
+        if day is not None:
+            image_criteria = True
+            low, high = _range(day, "day")
+            image_keep &= ((images["day"] >= low) & (images["day"] <= high)).to_numpy()
+        kept_images = images[image_keep]
+        if image_criteria:
+            kept_patients = kept_patients[kept_patients.isin(kept_images["patient_uid"])]
+        return self._restrict(kept_patients, kept_images)
+
+    def _allowed(self, table: str, column: str) -> tuple[str, ...] | None:
+        return schema.TABLES[table].column(column).allowed
+
+    def _patients_with_labs(self, labs: Mapping[str, tuple[float | None, float | None]],
+                            lab_match: str) -> set[str]:
+        known = set(self.labs["analyte"].astype(str).unique()) | set(schema.ANALYTES)
+        selected: set[str] | None = None
+        for analyte, bounds in labs.items():
+            if analyte not in known:
+                raise ValueError(f"labs: unknown analyte {analyte!r}; known analytes are "
+                                 f"{sorted(known)}")
+            low, high = _range(bounds, f"labs[{analyte!r}]")
+            rows = self.labs[self.labs["analyte"] == analyte]
+            if lab_match == "overlap":
+                hit = (rows["lower"] <= high) & (rows["upper"] > low)
+            else:
+                hit = (rows["lower"] >= low) & (rows["upper"] <= high)
+            uids = set(rows.loc[hit, "patient_uid"])
+            selected = uids if selected is None else selected & uids
+        return selected or set()
+
+    def _restrict(self, patient_uids: pd.Series, images: pd.DataFrame) -> Cohort:
+        patient_set = pd.Index(patient_uids.unique())
+        image_set = pd.Index(images["image_uid"])
+        labs = self.labs[self.labs["patient_uid"].isin(patient_set)
+                         & (self.labs["image_uid"].isna()
+                            | self.labs["image_uid"].isin(image_set))]
+        files = self.files[self.files["image_uid"].isna() | self.files["image_uid"].isin(image_set)]
+        findings = self.findings[self.findings["patient_uid"].isna()
+                                 | self.findings["patient_uid"].isin(patient_set)]
+        return Cohort(
+            patients=self.patients[self.patients["patient_uid"].isin(patient_set)]
+            .reset_index(drop=True),
+            images=images.reset_index(drop=True),
+            events=self.events[self.events["patient_uid"].isin(patient_set)]
+            .reset_index(drop=True),
+            labs=labs.reset_index(drop=True),
+            files=files.reset_index(drop=True),
+            findings=findings.reset_index(drop=True),
+        )
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        """Save the cohort as Parquet files in ``directory``, atomically.
+
+        The tables go into a fresh sub-folder; only when every table is written does
+        ``manifest.json`` (replaced with :func:`os.replace`) point to it. A crash mid-save leaves
+        the previous cohort, or none, but never a half-written one that opens.
+
+        Examples
+        --------
+        >>> import covidimg as ci, tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> _ = ci.Cohort().save(folder)
+        >>> ci.Cohort.open(folder).images.shape[0]
+        0
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        data_dir = directory / f"tables-{uuid.uuid4().hex[:12]}"
+        data_dir.mkdir()
+        counts = {}
+        for name, frame in self.tables().items():
+            frame.to_parquet(data_dir / f"{name}.parquet", index=False)
+            counts[name] = len(frame)
+        manifest = {"format": "covidimg-cohort", "version": FORMAT_VERSION,
+                    "tables_dir": data_dir.name, "rows": counts}
+        tmp = directory / f".{MANIFEST}.{uuid.uuid4().hex[:8]}.tmp"
+        tmp.write_text(json.dumps(manifest, indent=2))
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, directory / MANIFEST)
+        for stale in directory.glob("tables-*"):
+            if stale.name != data_dir.name:
+                shutil.rmtree(stale, ignore_errors=True)
+        for stale in directory.glob(f".{MANIFEST}.*.tmp"):
+            stale.unlink(missing_ok=True)
+        return directory
+
+    @classmethod
+    def open(cls, directory: str | os.PathLike[str]) -> Cohort:
+        """Open a cohort saved with :meth:`save`.
+
+        Raises
+        ------
+        CohortFileError
+            If the folder has no manifest, the manifest is of an unknown format, or a table
+            file is missing or its row count differs from the manifest's.
+        """
+        directory = Path(directory)
+        manifest_path = directory / MANIFEST
+        if not manifest_path.is_file():
+            raise CohortFileError(
+                f"{directory} is not a saved cohort: {MANIFEST} is missing. Save one with "
+                "Cohort.save(folder) or `covidimg index SOURCE -o FOLDER`."
+            )
+        try:
+            manifest = json.loads(manifest_path.read_text())
+            version = manifest["version"]
+            data_dir = directory / manifest["tables_dir"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CohortFileError(f"{manifest_path} is not a cohort manifest: {exc}") from exc
+        if manifest.get("format") != "covidimg-cohort" or version > FORMAT_VERSION:
+            raise CohortFileError(
+                f"{manifest_path}: format {manifest.get('format')!r} version {version} is not "
+                f"readable by this covidimg (reads covidimg-cohort up to {FORMAT_VERSION})"
+            )
+        tables = {}
+        for name in schema.TABLE_NAMES:
+            path = data_dir / f"{name}.parquet"
+            if not path.is_file():
+                raise CohortFileError(f"{path} is missing; the saved cohort is incomplete")
+            frame = pd.read_parquet(path)
+            expected = manifest["rows"].get(name)
+            if expected is not None and len(frame) != expected:
+                raise CohortFileError(f"{path} has {len(frame)} rows, the manifest says "
+                                      f"{expected}; the saved cohort is damaged")
+            tables[name] = schema.conform(name, frame)
+        return cls(**tables)
+
+
+def _as_list(value: Any) -> list[Any]:
+    if isinstance(value, str | bool) or not isinstance(value, Iterable):
+        return [value]
+    return list(value)
+
+
+def _isin(series: pd.Series, wanted: Any, name: str,
+          allowed: tuple[str, ...] | None) -> np.ndarray:
+    values = _as_list(wanted)
+    if allowed is not None:
+        bad = [v for v in values if v not in allowed]
+        if bad:
+            raise ValueError(f"filter {name}={wanted!r}: {bad} not allowed; allowed values are "
+                             f"{list(allowed)}")
+    return series.isin(values).to_numpy(dtype=bool)
+
+
+def _range(bounds: Any, name: str) -> tuple[float, float]:
+    try:
+        low, high = bounds
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}={bounds!r}: expected a (low, high) pair; use None for an "
+                         "open end") from None
+    low = -np.inf if low is None else float(low)
+    high = np.inf if high is None else float(high)
+    if low > high:
+        raise ValueError(f"{name}={bounds!r}: low is greater than high")
+    return low, high
+
+
+# ---------------------------------------------------------------------- loading
+def detect_source(root: str | os.PathLike[str]) -> str:
+    """Return the name of the source whose layout ``root`` has.
+
+    Raises
+    ------
+    SourceDetectionError
+        If no source matches (the message lists what each source looks for) or several do.
+    """
+    root_s = os.fspath(root)
+    if "://" not in root_s and not os.path.isdir(root_s):
+        raise SourceDetectionError(f"{root_s} is not a folder; pass the folder a source was "
+                                   "downloaded into")
+    mods = loaders()
+    matches = [name for name, mod in mods.items() if mod.detect(root_s)]
+    if len(matches) == 1:
+        return matches[0]
+    looked = "\n".join(f"  - {name}: {mod.LOOKS_FOR}" for name, mod in mods.items())
+    if not matches:
+        raise SourceDetectionError(
+            f"cannot tell which source {root_s} holds. Looked for:\n{looked}\n"
+            "Pass the source explicitly, e.g. covidimg.load({'mhh': path})."
+        )
+    raise SourceDetectionError(
+        f"{root_s} matches several sources {matches}; pass one explicitly, e.g. "
+        f"covidimg.load({{{matches[0]!r}: path}})."
+    )
+
+
+def load(
+    roots: str | os.PathLike[str] | Mapping[str, str | os.PathLike[str]]
+    | Sequence[str | os.PathLike[str]],
+    *,
+    progress: bool = True,
+) -> Cohort:
+    """Load one or several sources from their native layouts into one harmonized cohort.
+
+    Parameters
+    ----------
+    roots
+        A folder (its source is detected from the layout), a list of folders, or a mapping
+        ``{source: folder}``; NCCID folders may be ``s3://bucket/prefix`` URLs.
+    progress
+        Show progress bars while files are indexed.
+
+    Returns
+    -------
+    Cohort
+        The combined cohort; ``cohort.files`` accounts for every file found under each root and
+        ``cohort.findings`` for every data-quality problem met.
+
+    Examples
+    --------
+    >>> import covidimg as ci
+    >>> cohort = ci.load("downloads/mhh")                        # doctest: +SKIP
+    >>> cohort = ci.load({"mhh": "downloads/mhh", "crdw": "/data/crdw"})  # doctest: +SKIP
+    """
+    if isinstance(roots, Mapping):
+        pairs = [(str(name), os.fspath(root)) for name, root in roots.items()]
+        for name, _ in pairs:
+            if name not in LOADER_MODULES:
+                raise ValueError(f"unknown source {name!r}; known sources are "
+                                 f"{sorted(LOADER_MODULES)}")
+    else:
+        if isinstance(roots, str | os.PathLike):
+            roots = [roots]
+        pairs = [(detect_source(root), os.fspath(root)) for root in roots]
+    parts = []
+    for name, root in pairs:
+        if "://" not in root and not os.path.exists(root):
+            raise LoadError(f"{name}: {root} does not exist")
+        parts.append(loader(name).load(root, progress=progress))
+    return Cohort.concat(parts)

@@ -1,0 +1,507 @@
+"""The harmonized cohort contract, kept as data.
+
+Every table of a :class:`covidimg.Cohort` and every column in it is described here once: its
+dtype, unit, allowed values and a one-line description. Loaders pass their output through
+:func:`conform` (which orders columns and casts dtypes) and :func:`validate` (which names the
+table, the column and the offending values when the contract is broken). The data dictionary in
+``docs/data-dictionary.md`` is generated from this module by :func:`data_dictionary_markdown`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "ANALYTES",
+    "TABLES",
+    "TABLE_NAMES",
+    "Analyte",
+    "Column",
+    "SchemaError",
+    "Table",
+    "analyte_table",
+    "conform",
+    "data_dictionary_markdown",
+    "empty",
+    "validate",
+]
+
+SOURCES = ("mhh", "nccid", "crdw", "midrc", "tcia")
+SEX = ("F", "M", "U")
+COVID_STATUS = ("positive", "negative", "unknown")
+MODALITIES = ("CR", "DX", "CT", "MR")
+VIEWS = ("AP", "PA", "LAT", "AXIAL", "UNKNOWN")
+FORMATS = ("dicom", "nifti", "png")
+CENSOR = ("none", "left", "right", "interval")
+FILE_STATUS = ("used", "duplicate", "rejected", "ignored")
+EVENTS = (
+    "admission",
+    "icu_admission",
+    "icu_release",
+    "death",
+    "covid_test_positive",
+    "covid_test_negative",
+    "discharge",
+    "intubation",
+)
+
+
+class SchemaError(ValueError):
+    """A table does not satisfy the harmonized cohort contract."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a harmonized table.
+
+    Parameters
+    ----------
+    name
+        Column name (part of the public contract).
+    dtype
+        pandas dtype the column is stored with (``"string"``, ``"category"``, ``"float64"``,
+        ``"Int64"``, ``"boolean"``).
+    description
+        One line saying what the column holds.
+    unit
+        Physical unit, or ``""`` when the column has none.
+    allowed
+        The allowed values of a categorical column, or ``None`` when any value is allowed.
+    nullable
+        Whether missing values are allowed.
+    required
+        Whether every loader must provide the column. Optional columns are added (empty) by
+        :func:`conform` when a loader does not provide them.
+    """
+
+    name: str
+    dtype: str
+    description: str
+    unit: str = ""
+    allowed: tuple[str, ...] | None = None
+    nullable: bool = True
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class Table:
+    """A harmonized table: its name, what one row is, and its columns."""
+
+    name: str
+    row: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def names(self) -> list[str]:
+        """Column names in contract order."""
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        """Return the column called ``name``."""
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(f"table {self.name!r} has no column {name!r}; columns: {self.names}")
+
+
+_OFFSET = "days from this exam to the event; negative = before the exam (MHH convention)"
+
+TABLES: dict[str, Table] = {
+    "patients": Table(
+        "patients",
+        "one patient (after remapping old ids to current ones)",
+        (
+            Column("patient_uid", "string", "`<source>:<id>`, unique across sources", nullable=False),
+            Column("source", "category", "data system the patient comes from", allowed=SOURCES,
+                   nullable=False),
+            Column("source_patient_id", "string", "the patient id as the source spells it",
+                   nullable=False),
+            Column("sex", "category", "sex: F, M or U (unknown / not reported)", allowed=SEX,
+                   nullable=False),
+            Column("age_min", "float64", "lower end of the age (band); NaN when redacted", "years"),
+            Column("age_max", "float64", "upper end of the age (band); equals age_min when exact",
+                   "years"),
+            Column("covid_status", "category", "COVID-19 status as the source reports it",
+                   allowed=COVID_STATUS, nullable=False),
+            Column("icu", "boolean", "admitted to intensive care at any time; NA when unknown"),
+            Column("died", "boolean", "died in the observation window; NA when unknown"),
+            Column("site", "string", "submitting site or hospital, when the source names one"),
+        ),
+        key=("patient_uid",),
+    ),
+    "images": Table(
+        "images",
+        "one radiograph, or one CT/MR series",
+        (
+            Column("image_uid", "string", "`<source>:<id>`, unique across sources", nullable=False),
+            Column("patient_uid", "string", "the patient the image belongs to", nullable=False),
+            Column("source", "category", "data system", allowed=SOURCES, nullable=False),
+            Column("study_uid", "string", "study (exam) identifier"),
+            Column("series_uid", "string", "series identifier"),
+            Column("modality", "category", "DICOM modality", allowed=MODALITIES, nullable=False),
+            Column("view", "category", "projection / view", allowed=VIEWS, nullable=False),
+            Column("day", "float64",
+                   "exam day on the patient's timeline (day 0 = admission where known, else the "
+                   "source's index event, else the first exam)", "days"),
+            Column("admission_offset", "float64", f"hospital admission: {_OFFSET}", "days"),
+            Column("icu_admission_offset", "float64", f"ICU admission: {_OFFSET}", "days"),
+            Column("icu_release_offset", "float64", f"ICU release: {_OFFSET}", "days"),
+            Column("death_offset", "float64", f"death: {_OFFSET}", "days"),
+            Column("path", "string", "image file, or `archive.zip::member`", nullable=False),
+            Column("format", "category", "file format of `path`", allowed=FORMATS, nullable=False),
+            Column("n_instances", "Int64", "number of files / slices in the image or series"),
+            Column("rows", "Int64", "pixel rows (height), as stored", "px"),
+            Column("columns", "Int64", "pixel columns (width), as stored", "px"),
+            Column("preview_path", "string",
+                   "a ready-made 8-bit preview of the image (MHH's CLAHE PNG), when there is one",
+                   required=False),
+            Column("stored_transposed", "boolean",
+                   "pixel array is stored transposed (MHH NIfTI); readers transpose it back",
+                   required=False),
+        ),
+        key=("image_uid",),
+    ),
+    "events": Table(
+        "events",
+        "one clinical event of a patient",
+        (
+            Column("patient_uid", "string", "the patient", nullable=False),
+            Column("event", "category", "what happened", allowed=EVENTS, nullable=False),
+            Column("day", "float64", "day of the event, on the same axis as `images.day`", "days"),
+        ),
+        key=("patient_uid", "event", "day"),
+    ),
+    "labs": Table(
+        "labs",
+        "one laboratory measurement, as an interval",
+        (
+            Column("patient_uid", "string", "the patient", nullable=False),
+            Column("image_uid", "string", "the exam the source attached the value to, if any"),
+            Column("analyte", "category", "what was measured (see the analyte table)",
+                   nullable=False),
+            Column("unit", "string", "canonical unit of the analyte; values are converted to it",
+                   nullable=False),
+            Column("lower", "float64", "lower bound of the value's interval (may be -inf)",
+                   nullable=False),
+            Column("upper", "float64", "upper bound of the value's interval (may be inf)",
+                   nullable=False),
+            Column("censor", "category",
+                   "none (exact), left (below detection limit), right (above), interval",
+                   allowed=CENSOR, nullable=False),
+            Column("day", "float64", "day of the draw on the patient's timeline", "days"),
+            Column("offset", "float64",
+                   "days from the image to the draw (positive = after the image)", "days"),
+            Column("value_raw", "string", "the value as the source wrote it"),
+        ),
+    ),
+    "files": Table(
+        "files",
+        "one file found under a source root",
+        (
+            Column("path", "string", "the file (or `archive.zip::member`)", nullable=False),
+            Column("source", "category", "data system", allowed=SOURCES, nullable=False),
+            Column("status", "category", "what became of the file", allowed=FILE_STATUS,
+                   nullable=False),
+            Column("image_uid", "string", "the image the file contributes to, if any"),
+            Column("reason", "string", "why the file was not used, or what it was used for"),
+        ),
+        key=("path",),
+    ),
+    "findings": Table(
+        "findings",
+        "one data-quality finding",
+        (
+            Column("kind", "string",
+                   "e.g. duplicate_exam, split_exam_merged, remapped_patient, orphan_image, "
+                   "in_progress_batch, admission_after_icu, unparseable_value, unreadable_file",
+                   nullable=False),
+            Column("source", "category", "data system", allowed=SOURCES, nullable=False),
+            Column("patient_uid", "string", "the patient concerned, if any"),
+            Column("image_uid", "string", "the image concerned, if any"),
+            Column("path", "string", "the file concerned, with row or member where relevant"),
+            Column("detail", "string", "what was found, with the offending value", nullable=False),
+        ),
+    ),
+}
+TABLE_NAMES: tuple[str, ...] = tuple(TABLES)
+
+
+@dataclass(frozen=True)
+class Analyte:
+    """A laboratory analyte with its canonical unit and reference interval."""
+
+    name: str
+    label: str
+    unit: str
+    ref_low: float
+    ref_high: float
+    mhh_column: str | None = None
+    mhh_precision: float | None = None
+    note: str = ""
+
+
+ANALYTES: dict[str, Analyte] = {
+    a.name: a
+    for a in (
+        Analyte("crp", "C-reactive protein", "mg/L", -np.inf, 5.0, "crp", 1.0,
+                "MHH reference: <= 5"),
+        Analyte("d_dimer", "D-dimer", "mg/L", 0.0, 0.5, "d-dimer", 0.1),
+        Analyte("factor_xiii", "Coagulation factor XIII", "%", 70.0, 140.0, "factor_xii", 5.0,
+                "MHH's column says factor_xii; its readme says factor XIII"),
+        Analyte("ldh", "Lactate dehydrogenase", "U/L", -np.inf, 248.0, "ldh", 5.0,
+                "MHH reference: < 248"),
+        Analyte("lymphocytes", "Lymphocytes", "10^9/L", 1.1, 4.0, "lymphocytes", 0.1,
+                "Tsd/µl = 10^9/L"),
+        Analyte("neutrophils", "Neutrophils", "10^9/L", 1.5, 7.7, "neutrophils", 0.1,
+                "Tsd/µl = 10^9/L"),
+        Analyte("po2", "Partial pressure of oxygen (pO2)", "mmHg", 75.0, 100.0, "po2", 5.0,
+                "MHH gives no reference interval; arterial adult range shown"),
+        Analyte("pco2", "Partial pressure of carbon dioxide (pCO2)", "mmHg", 35.0, 45.0, "pco2",
+                5.0, "MHH gives no reference interval; arterial adult range shown"),
+        Analyte("wcc", "White cell count", "10^9/L", 4.0, 11.0),
+        Analyte("platelets", "Platelets", "10^9/L", 150.0, 400.0),
+        Analyte("ferritin", "Ferritin", "ug/L", 30.0, 400.0),
+        Analyte("creatinine", "Creatinine", "umol/L", 45.0, 110.0),
+        Analyte("urea", "Urea", "mmol/L", 2.5, 7.8),
+        Analyte("troponin_t", "Troponin T", "ng/L", -np.inf, 14.0),
+        Analyte("troponin_i", "Troponin I", "ng/L", -np.inf, 34.0),
+        Analyte("fibrinogen", "Fibrinogen", "g/L", 1.5, 4.0),
+        Analyte("fio2", "Fraction of inspired oxygen", "%", 21.0, 21.0,
+                "room air = 21 %; litres and mask colours are converted"),
+        Analyte("lactate", "Lactate", "mmol/L", 0.5, 2.2),
+    )
+}
+
+
+def analyte_table() -> pd.DataFrame:
+    """Return the analyte table (canonical unit, reference interval, MHH precision).
+
+    Examples
+    --------
+    >>> from covidimg.schema import analyte_table
+    >>> analyte_table().loc["crp", "unit"]
+    'mg/L'
+    """
+    rows = [
+        {
+            "analyte": a.name,
+            "label": a.label,
+            "unit": a.unit,
+            "ref_low": a.ref_low,
+            "ref_high": a.ref_high,
+            "mhh_column": a.mhh_column,
+            "mhh_precision": a.mhh_precision,
+            "note": a.note,
+        }
+        for a in ANALYTES.values()
+    ]
+    return pd.DataFrame(rows).set_index("analyte")
+
+
+def _table(name: str) -> Table:
+    try:
+        return TABLES[name]
+    except KeyError:
+        raise SchemaError(
+            f"unknown table {name!r}; the cohort's tables are {list(TABLE_NAMES)}"
+        ) from None
+
+
+def empty(name: str) -> pd.DataFrame:
+    """Return an empty DataFrame with the columns and dtypes of table ``name``."""
+    return conform(name, pd.DataFrame())
+
+
+def _cast(series: pd.Series, col: Column, table: str) -> pd.Series:
+    dtype = col.dtype
+    if dtype == "category":
+        values = series.astype("string").astype(object).where(series.notna(), None)
+        if col.allowed is not None:
+            extra = sorted({v for v in values.dropna().unique() if v not in col.allowed})
+            if extra:
+                raise SchemaError(
+                    f"{table}.{col.name}: values {extra[:10]} are not allowed; "
+                    f"allowed values are {list(col.allowed)}"
+                )
+            return pd.Series(pd.Categorical(values, categories=list(col.allowed)),
+                             index=series.index, name=col.name)
+        return values.astype("category")
+    try:
+        if dtype == "Int64":
+            numeric = pd.to_numeric(series, errors="raise")
+            if len(numeric) and not np.all(np.isnan(numeric.astype(float)) |
+                                           (numeric.astype(float) % 1 == 0)):
+                bad = series[(numeric.astype(float) % 1 != 0) & numeric.notna()]
+                raise SchemaError(
+                    f"{table}.{col.name}: expected whole numbers, got {bad.head(5).tolist()}"
+                )
+            return numeric.astype("Int64")
+        if dtype == "float64":
+            return pd.to_numeric(series, errors="raise").astype("float64")
+        if dtype == "boolean":
+            return series.astype("boolean")
+        return series.astype(dtype)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, SchemaError):
+            raise
+        raise SchemaError(
+            f"{table}.{col.name}: cannot store values as {dtype} "
+            f"(first values: {series.head(5).tolist()}): {exc}"
+        ) from exc
+
+
+def conform(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Return ``frame`` with the contract's columns first, in order, with the contract's dtypes.
+
+    Missing optional columns are added empty; extra columns a loader adds are kept after the
+    contract's columns. Missing required columns raise :class:`SchemaError`, except on an empty
+    frame, which gets every column.
+
+    Parameters
+    ----------
+    name
+        Table name, one of :data:`TABLE_NAMES`.
+    frame
+        The loader's table.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from covidimg.schema import conform
+    >>> conform("events", pd.DataFrame({"patient_uid": ["mhh:a"], "event": ["death"],
+    ...                                 "day": [3]})).dtypes["day"]
+    dtype('float64')
+    """
+    table = _table(name)
+    frame = frame.reset_index(drop=True)
+    missing = [c.name for c in table.columns if c.required and c.name not in frame.columns]
+    if missing and len(frame):
+        raise SchemaError(
+            f"table {name!r} lacks required columns {missing}; it has {list(frame.columns)}"
+        )
+    out = {}
+    for col in table.columns:
+        series = frame[col.name] if col.name in frame.columns else pd.Series(
+            [None] * len(frame), index=frame.index, dtype=object)
+        out[col.name] = _cast(series, col, name)
+    extras = [c for c in frame.columns if c not in out]
+    result = pd.DataFrame(out, index=frame.index)
+    for extra in extras:
+        result[extra] = frame[extra]
+    return result
+
+
+def validate(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Check ``frame`` against table ``name`` of the contract; return it unchanged.
+
+    Raises
+    ------
+    SchemaError
+        Naming the table, the column and up to ten offending values: a missing column, a wrong
+        dtype, a value outside the allowed set, a missing value in a non-nullable column, or a
+        duplicated key.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from covidimg.schema import conform, validate
+    >>> ev = conform("events", pd.DataFrame({"patient_uid": ["mhh:a"], "event": ["death"],
+    ...                                      "day": [3.0]}))
+    >>> validate("events", ev) is ev
+    True
+    """
+    table = _table(name)
+    problems: list[str] = []
+    for col in table.columns:
+        if col.name not in frame.columns:
+            problems.append(f"column {col.name!r} is missing")
+            continue
+        series = frame[col.name]
+        if str(series.dtype) != col.dtype:
+            problems.append(f"column {col.name!r} has dtype {series.dtype}, expected {col.dtype}")
+            continue
+        if not col.nullable and series.isna().any():
+            rows = list(series.index[series.isna()][:10])
+            problems.append(f"column {col.name!r} has missing values (rows {rows})")
+        if col.allowed is not None:
+            bad = sorted(set(series.dropna().astype(str)) - set(col.allowed))
+            if bad:
+                problems.append(f"column {col.name!r} has values {bad[:10]} outside "
+                                f"{list(col.allowed)}")
+    if name == "labs" and {"lower", "upper"} <= set(frame.columns) and len(frame):
+        inverted = frame["lower"] > frame["upper"]
+        if inverted.any():
+            problems.append(f"labs with lower > upper at rows {list(frame.index[inverted][:10])}")
+    if table.key and set(table.key) <= set(frame.columns) and len(frame):
+        dup = frame.duplicated(list(table.key), keep=False)
+        if dup.any():
+            sample = frame.loc[dup, list(table.key)].head(10).to_dict("records")
+            problems.append(f"duplicated key {list(table.key)}: {sample}")
+    if problems:
+        raise SchemaError(f"table {name!r} breaks the contract: " + "; ".join(problems))
+    return frame
+
+
+def _fmt_allowed(col: Column) -> str:
+    return ", ".join(f"`{v}`" for v in col.allowed) if col.allowed else ""
+
+
+def data_dictionary_markdown(tables: Iterable[str] | None = None) -> str:
+    """Render the data dictionary (tables, columns, analytes) as Markdown.
+
+    ``docs/data-dictionary.md`` is this function's output; a test keeps the two equal.
+    Regenerate it with ``python -m covidimg.schema > docs/data-dictionary.md``.
+    """
+    lines = [
+        "# covidimg data dictionary",
+        "",
+        "Generated from `covidimg/schema.py` by `python -m covidimg.schema > "
+        "docs/data-dictionary.md`; do not edit by hand.",
+        "",
+        "Offsets follow the MHH sign convention: days from the exam to the event, "
+        "negative = the event happened before the exam. `day` columns share one axis per patient: "
+        "day 0 = hospital admission where known, else the source's index event, else the first "
+        "exam.",
+        "",
+    ]
+    for name in tables or TABLE_NAMES:
+        table = TABLES[name]
+        lines += [f"## `{name}`", "", f"One row = {table.row}.", ""]
+        if table.key:
+            lines += [f"Key: {', '.join(f'`{k}`' for k in table.key)}.", ""]
+        lines += ["| column | dtype | unit | required | nullable | allowed | description |",
+                  "|---|---|---|---|---|---|---|"]
+        for col in table.columns:
+            lines.append(
+                f"| `{col.name}` | {col.dtype} | {col.unit} | {'yes' if col.required else 'no'} "
+                f"| {'yes' if col.nullable else 'no'} | {_fmt_allowed(col)} | "
+                f"{col.description} |"
+            )
+        lines.append("")
+    lines += ["## Analytes", "",
+              "One canonical unit per analyte; every source's values are converted to it.", "",
+              "| analyte | label | unit | reference low | reference high | MHH column | "
+              "MHH precision | note |", "|---|---|---|---|---|---|---|---|"]
+    for a in ANALYTES.values():
+        lines.append(
+            f"| `{a.name}` | {a.label} | {a.unit} | {a.ref_low:g} | {a.ref_high:g} | "
+            f"{'`' + a.mhh_column + '`' if a.mhh_column else ''} | "
+            f"{'' if a.mhh_precision is None else f'{a.mhh_precision:g}'} | {a.note} |"
+        )
+    lines.append("")
+    return "\n".join(lines)
+
+
+def frames_equal_schema(frames: Mapping[str, pd.DataFrame]) -> None:
+    """Validate every table in ``frames`` (a mapping of table name to DataFrame)."""
+    for name, frame in frames.items():
+        validate(name, frame)
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised through the docs test
+    print(data_dictionary_markdown(), end="")
