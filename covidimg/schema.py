@@ -272,7 +272,7 @@ ANALYTES: dict[str, Analyte] = {
         Analyte("troponin_i", "Troponin I", "ng/L", -np.inf, 34.0),
         Analyte("fibrinogen", "Fibrinogen", "g/L", 1.5, 4.0),
         Analyte("fio2", "Fraction of inspired oxygen", "%", 21.0, 21.0,
-                "room air = 21 %; litres and mask colours are converted"),
+                note="room air = 21 %; litres and mask colours are converted"),
         Analyte("lactate", "Lactate", "mmol/L", 0.5, 2.2),
     )
 }
