@@ -1,0 +1,692 @@
+"""The shared DICOM header reader every DICOM-based source loader uses.
+
+Reads the header fields the harmonized cohort needs — patient id, study / series / SOP instance
+UIDs, modality, view, study date and time, rows, columns, photometric interpretation, sex, age,
+instance number, slice position, descriptions and transfer syntax — without pixel data, from
+
+* a file path or an open binary file (:func:`read_header`),
+* every member of a zip archive, read from inside the archive, never extracted
+  (:func:`iter_zip_headers`; members are labelled ``"/abs/archive.zip::member/path.dcm"``),
+* a DICOM-JSON metadata file as NCCID ships them, whose binary values and VOI LUT Sequence are
+  nulled (:func:`read_header_json`).
+
+:func:`series_table` turns headers into ``images`` rows: one row per radiograph instance (CR, DX)
+and one row per CT / MR series (grouped by Series Instance UID), with ``n_instances`` and
+``path`` = the series folder (``"/abs/archive.zip::folder/"`` inside a zip).
+
+Privacy: only the tags listed in :data:`HEADER_TAGS` are ever read from a file (pydicom's
+``specific_tags``), and only those are taken from a DICOM-JSON object, so identifying fields
+(PatientName, PatientBirthDate, PatientAddress, InstitutionName, InstitutionAddress,
+ReferringPhysicianName, OtherPatientIDs, ...) never enter memory as header values, let alone a
+table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, BinaryIO
+
+import pandas as pd
+import pydicom
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.errors import InvalidDicomError
+
+from covidimg.sources.base import LoadError
+
+__all__ = [
+    "HEADER_TAGS",
+    "HELPER_COLUMNS",
+    "IMAGE_MODALITIES",
+    "SERIES_MODALITIES",
+    "DicomHeader",
+    "DicomReadError",
+    "harmonize_view",
+    "header_dict",
+    "iter_zip_headers",
+    "parse_age",
+    "read_header",
+    "read_header_json",
+    "series_table",
+]
+
+#: The only DICOM attributes ever read (by keyword). Nothing identifying is in this list.
+HEADER_TAGS: tuple[str, ...] = (
+    "SpecificCharacterSet",
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "StudyDate",
+    "SeriesDate",
+    "AcquisitionDate",
+    "StudyTime",
+    "SeriesTime",
+    "AcquisitionTime",
+    "Modality",
+    "StudyDescription",
+    "SeriesDescription",
+    "PatientID",
+    "PatientSex",
+    "PatientAge",
+    "ProtocolName",
+    "ViewPosition",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "InstanceNumber",
+    "ImagePositionPatient",
+    "PhotometricInterpretation",
+    "Rows",
+    "Columns",
+)
+_TAG_NUMBERS = [tag_for_keyword(k) for k in HEADER_TAGS]
+_JSON_KEYS = {f"{t:08X}": k for t, k in zip(_TAG_NUMBERS, HEADER_TAGS, strict=True)}
+
+#: Modalities that become ``images`` rows; headers of other modalities (SR, PR, OT, ...) are
+#: left out of :func:`series_table` and should be recorded by the loader as ignored.
+IMAGE_MODALITIES: tuple[str, ...] = ("CR", "DX", "CT", "MR")
+#: Modalities whose instances are grouped into one row per series.
+SERIES_MODALITIES: tuple[str, ...] = ("CT", "MR")
+#: Extra columns :func:`series_table` adds for the loader's own use (deduplication, the files
+#: table); drop them before returning the images table.
+HELPER_COLUMNS: tuple[str, ...] = ("sop_uids", "member_paths")
+
+_DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
+_SERIES_COLUMNS = (
+    "image_uid", "patient_uid", "source", "study_uid", "series_uid", "modality", "view", "day",
+    "admission_offset", "icu_admission_offset", "icu_release_offset", "death_offset", "path",
+    "format", "n_instances", "rows", "columns", "study_date", "study_time", "study_description",
+    "series_description", "photometric", "transfer_syntax", "age_years", "sex",
+)
+
+
+class DicomReadError(LoadError):
+    """One DICOM file (or zip member, or DICOM-JSON file) cannot be read.
+
+    Loaders turn it into a ``files`` row (``rejected`` with :attr:`reason`) and an
+    ``unreadable_file`` finding; the load goes on.
+
+    Parameters
+    ----------
+    path
+        The file, or ``"archive.zip::member"``.
+    reason
+        What is wrong, with the offending value, and what to do next.
+
+    Examples
+    --------
+    >>> from covidimg.sources.dicom import DicomReadError
+    >>> str(DicomReadError("/data/x.dcm", "not a DICOM file"))
+    'cannot read DICOM header of /data/x.dcm: not a DICOM file'
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"cannot read DICOM header of {self.path}: {reason}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return (type(self), (self.path, self.reason))
+
+
+@dataclass(frozen=True)
+class DicomHeader:
+    """The schema-relevant, non-identifying header fields of one DICOM instance.
+
+    Attributes
+    ----------
+    path
+        The file, or ``"/abs/archive.zip::member"``.
+    patient_id
+        Patient ID (0010,0020), as the source wrote it.
+    study_uid, series_uid, sop_uid
+        Study, Series and SOP Instance UIDs.
+    modality
+        Modality (0008,0060) as in the header (``CR``, ``DX``, ``CT``, ``MR``, ...).
+    view
+        Harmonized view: ``AP``, ``PA``, ``LAT``, ``AXIAL`` or ``UNKNOWN``
+        (see :func:`harmonize_view`).
+    study_date, study_time
+        Study date and time (falling back to the series, then the acquisition date / time).
+    rows, columns
+        Pixel matrix size.
+    photometric
+        Photometric Interpretation (``MONOCHROME1`` means inverted gray levels).
+    sex
+        ``F``, ``M`` or ``U``.
+    age_years
+        Patient Age (0010,1010) in years (see :func:`parse_age`).
+    instance_number
+        Instance Number.
+    position_z
+        ImagePositionPatient[2], the slice's position along the patient's axis.
+    study_description, series_description
+        Descriptions as in the header.
+    transfer_syntax
+        Transfer Syntax UID from the file meta information (``None`` for DICOM-JSON).
+    """
+
+    path: str
+    patient_id: str | None
+    study_uid: str | None
+    series_uid: str | None
+    sop_uid: str | None
+    modality: str | None
+    view: str
+    study_date: dt.date | None
+    study_time: dt.time | None
+    rows: int | None
+    columns: int | None
+    photometric: str | None
+    sex: str
+    age_years: float | None
+    instance_number: int | None
+    position_z: float | None
+    study_description: str | None
+    series_description: str | None
+    transfer_syntax: str | None
+
+
+# ---------------------------------------------------------------------- value parsing
+_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([YMWD])?\s*$", re.IGNORECASE)
+_AGE_FACTOR = {"Y": 1.0, "M": 1.0 / 12.0, "W": 7.0 / 365.25, "D": 1.0 / 365.25}
+
+
+def parse_age(value: object) -> float | None:
+    """Parse a DICOM Patient Age into years.
+
+    Accepts the standard ``nnnY`` / ``nnnM`` / ``nnnW`` / ``nnnD`` forms and bare numbers
+    (``"81"``, read as years). Anything else gives ``None``.
+
+    Examples
+    --------
+    >>> from covidimg.sources.dicom import parse_age
+    >>> parse_age("065Y"), parse_age("81"), parse_age("030M"), parse_age("")
+    (65.0, 81.0, 2.5, None)
+    """
+    if value is None:
+        return None
+    match = _AGE.match(str(value))
+    if not match:
+        return None
+    unit = (match.group(2) or "Y").upper()
+    return round(float(match.group(1)) * _AGE_FACTOR[unit], 6)
+
+
+_VIEW_POSITION = {
+    "AP": "AP", "PA": "PA", "LL": "LAT", "RL": "LAT", "LAT": "LAT", "LATERAL": "LAT",
+    "LLD": "UNKNOWN", "RLD": "UNKNOWN",
+}
+_VIEW_WORDS = {
+    "AP": "AP", "PA": "PA", "LAT": "LAT", "LATERAL": "LAT", "LL": "LAT", "RL": "LAT",
+    "PORT": "AP", "PORTABLE": "AP",
+}
+
+
+def harmonize_view(modality: str | None, view_position: str | None,
+                   *descriptions: str | None) -> str:
+    """Return the harmonized view: ``AP``, ``PA``, ``LAT``, ``AXIAL`` or ``UNKNOWN``.
+
+    CT and MR series are ``AXIAL``. For radiographs the View Position (0018,5101) decides; when
+    it is empty or unusual, each description is searched in turn for the words ``PA``, ``AP``,
+    ``LAT`` / ``LATERAL`` / ``LL`` / ``RL`` and ``PORT`` / ``PORTABLE`` (a portable film is AP).
+    A description naming two different views (``"PA AND LATERAL"``) decides nothing.
+
+    Examples
+    --------
+    >>> from covidimg.sources.dicom import harmonize_view
+    >>> harmonize_view("CR", "PA"), harmonize_view("DX", "", "XR PORT CHEST 1V")
+    ('PA', 'AP')
+    >>> harmonize_view("CR", None, "CHEST PA AND LATERAL"), harmonize_view("CT", None)
+    ('UNKNOWN', 'AXIAL')
+    """
+    if (modality or "").upper() in SERIES_MODALITIES:
+        return "AXIAL"
+    position = (view_position or "").strip().upper()
+    if _VIEW_POSITION.get(position, "UNKNOWN") != "UNKNOWN":
+        return _VIEW_POSITION[position]
+    for text in descriptions:
+        words = re.split(r"[^A-Z0-9]+", (text or "").upper())
+        found = {_VIEW_WORDS[w] for w in words if w in _VIEW_WORDS}
+        if len(found) == 1:
+            return found.pop()
+    return "UNKNOWN"
+
+
+def _parse_date(value: object) -> dt.date | None:
+    digits = re.sub(r"\D", "", str(value or ""))
+    if len(digits) != 8:
+        return None
+    try:
+        return dt.date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
+    except ValueError:
+        return None
+
+
+def _parse_time(value: object) -> dt.time | None:
+    text = str(value or "").strip().replace(":", "")
+    match = re.match(r"^(\d{2})(\d{2})?(\d{2})?(?:\.(\d{1,6}))?$", text)
+    if not match:
+        return None
+    hour, minute, second = (int(g) if g else 0 for g in match.groups()[:3])
+    micro = int((match.group(4) or "0").ljust(6, "0"))
+    try:
+        return dt.time(hour, minute, second, micro)
+    except ValueError:
+        return None
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    if isinstance(value, list | tuple | pydicom.multival.MultiValue):
+        value = "\\".join(str(v) for v in value)
+    text = str(value).strip().strip("\x00").strip()
+    return text or None
+
+
+def _int(value: object) -> int | None:
+    try:
+        return None if value in (None, "") else int(float(str(value)))
+    except (TypeError, ValueError):
+        return None
+
+
+def _sex(value: object) -> str:
+    text = (_text(value) or "").upper()
+    return {"F": "F", "FEMALE": "F", "M": "M", "MALE": "M"}.get(text, "U")
+
+
+def _get(ds: pydicom.Dataset, keyword: str) -> Any:
+    try:
+        elem = ds[keyword] if keyword in ds else None
+    except Exception:  # a malformed element reads as missing, never a crash
+        return None
+    if elem is None:
+        return None
+    try:
+        return elem.value
+    except Exception:
+        return None
+
+
+def _header_from_dataset(ds: pydicom.Dataset, path: str,
+                         transfer_syntax: str | None) -> DicomHeader:
+    modality = _text(_get(ds, "Modality"))
+    modality = modality.upper() if modality else None
+    position = _get(ds, "ImagePositionPatient")
+    try:
+        position_z = float(position[2]) if position is not None and len(position) >= 3 else None
+    except (TypeError, ValueError, IndexError):
+        position_z = None
+    date = next((d for d in (_parse_date(_get(ds, k)) for k in
+                             ("StudyDate", "SeriesDate", "AcquisitionDate")) if d), None)
+    time = next((t for t in (_parse_time(_text(_get(ds, k))) for k in
+                             ("StudyTime", "SeriesTime", "AcquisitionTime")) if t), None)
+    study_description = _text(_get(ds, "StudyDescription"))
+    series_description = _text(_get(ds, "SeriesDescription"))
+    return DicomHeader(
+        path=path,
+        patient_id=_text(_get(ds, "PatientID")),
+        study_uid=_text(_get(ds, "StudyInstanceUID")),
+        series_uid=_text(_get(ds, "SeriesInstanceUID")),
+        sop_uid=_text(_get(ds, "SOPInstanceUID")),
+        modality=modality,
+        view=harmonize_view(modality, _text(_get(ds, "ViewPosition")), series_description,
+                            study_description, _text(_get(ds, "ProtocolName"))),
+        study_date=date,
+        study_time=time,
+        rows=_int(_get(ds, "Rows")),
+        columns=_int(_get(ds, "Columns")),
+        photometric=_text(_get(ds, "PhotometricInterpretation")),
+        sex=_sex(_get(ds, "PatientSex")),
+        age_years=parse_age(_text(_get(ds, "PatientAge"))),
+        instance_number=_int(_get(ds, "InstanceNumber")),
+        position_z=position_z,
+        study_description=study_description,
+        series_description=series_description,
+        transfer_syntax=transfer_syntax,
+    )
+
+
+def _check_is_image_object(ds: pydicom.Dataset, path: str, media_class: str | None) -> None:
+    if media_class == _DICOMDIR_CLASS:
+        raise DicomReadError(path, "this is a DICOMDIR (media directory index), not an image; "
+                                   "the images it lists are read from their own files")
+    if not (_text(_get(ds, "SOPInstanceUID")) or _text(_get(ds, "StudyInstanceUID"))):
+        raise DicomReadError(path, "no SOP Instance UID (0008,0018) and no Study Instance UID "
+                                   "(0020,000D); the file is not a DICOM image. Check that it "
+                                   "was downloaded completely")
+
+
+# ---------------------------------------------------------------------- readers
+def read_header(source: str | os.PathLike[str] | BinaryIO, *,
+                label: str | None = None) -> DicomHeader:
+    """Read the header of one DICOM file without its pixel data.
+
+    Only the tags in :data:`HEADER_TAGS` are read, so identifying fields never enter memory.
+    Files without the 128-byte preamble and ``DICM`` marker are read too, when they still hold
+    a SOP Instance UID or Study Instance UID.
+
+    Parameters
+    ----------
+    source
+        A path, or an open binary file (e.g. a zip member opened with ``ZipFile.open``, or an
+        fsspec file); it must be seekable.
+    label
+        The path to record in :attr:`DicomHeader.path` and in errors (e.g.
+        ``"/abs/archive.zip::member.dcm"``). Defaults to the path, or the file object's name.
+
+    Returns
+    -------
+    DicomHeader
+
+    Raises
+    ------
+    DicomReadError
+        Naming the file and what is wrong (not DICOM, truncated, a DICOMDIR, ...).
+
+    Examples
+    --------
+    >>> import io, datetime, numpy as np
+    >>> from covidimg.demo.dicom_writer import write_dicom
+    >>> from covidimg.sources.dicom import read_header
+    >>> buf = io.BytesIO()
+    >>> write_dicom(buf, np.zeros((8, 8), np.float32), modality="CR", patient_id="1234",
+    ...             study_uid="2.25.1", series_uid="2.25.2", sop_uid="2.25.3",
+    ...             study_date=datetime.date(2020, 3, 1), view="PA", age_years=65)
+    >>> _ = buf.seek(0)
+    >>> h = read_header(buf, label="memory.dcm")
+    >>> h.patient_id, h.view, h.rows, h.age_years, h.study_date
+    ('1234', 'PA', 8, 65.0, datetime.date(2020, 3, 1))
+    """
+    if label is None:
+        label = os.fspath(source) if isinstance(source, str | os.PathLike) else \
+            str(getattr(source, "name", "<file object>"))
+    start = None if isinstance(source, str | os.PathLike) else source.tell()
+    forced = False
+    try:
+        try:
+            ds = pydicom.dcmread(source, stop_before_pixels=True,
+                                 specific_tags=_TAG_NUMBERS)
+        except InvalidDicomError:
+            if start is not None:
+                source.seek(start)
+            forced = True
+            ds = pydicom.dcmread(source, stop_before_pixels=True, force=True,
+                                 specific_tags=_TAG_NUMBERS)
+    except DicomReadError:
+        raise
+    except FileNotFoundError:
+        raise DicomReadError(label, "the file does not exist") from None
+    except Exception as exc:  # pydicom raises many types on corrupt input
+        if forced:
+            raise DicomReadError(label, "not a DICOM file (no 'DICM' marker at byte 128 and no "
+                                        "readable DICOM elements)") from exc
+        raise DicomReadError(
+            label, f"not a readable DICOM file ({type(exc).__name__}: {exc}); check that the "
+                   "file is complete and is DICOM") from exc
+    meta = getattr(ds, "file_meta", None)
+    media_class = _text(_get(meta, "MediaStorageSOPClassUID")) if meta is not None else None
+    syntax = _text(_get(meta, "TransferSyntaxUID")) if meta is not None else None
+    if forced and not (_text(_get(ds, "SOPInstanceUID")) or
+                       _text(_get(ds, "StudyInstanceUID"))):
+        raise DicomReadError(label, "not a DICOM file (no 'DICM' marker at byte 128 and no "
+                                    "SOP / Study Instance UID)")
+    _check_is_image_object(ds, label, media_class)
+    return _header_from_dataset(ds, label, syntax)
+
+
+def _clean_json(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """Keep the header tags only; repair NCCID's nulled binary values and sequences."""
+    out: dict[str, Any] = {}
+    for key, elem in obj.items():
+        tag = str(key).upper()
+        if tag not in _JSON_KEYS:
+            continue
+        if elem is None:
+            try:
+                vr = dictionary_VR(int(tag, 16))
+            except KeyError:
+                continue
+            out[tag] = {"vr": vr}
+            continue
+        if not isinstance(elem, Mapping):
+            continue
+        elem = dict(elem)
+        if "InlineBinary" in elem and elem["InlineBinary"] is None:
+            elem["InlineBinary"] = ""
+        if "vr" not in elem:
+            try:
+                elem["vr"] = dictionary_VR(int(tag, 16))
+            except KeyError:
+                continue
+        out[tag] = elem
+    return out
+
+
+def read_header_json(source: str | os.PathLike[str] | Mapping[str, Any], *,
+                     label: str | None = None) -> DicomHeader:
+    """Read a header from a DICOM-JSON (PS3.18 F.2) object, as NCCID's metadata files hold.
+
+    NCCID nulls binary values (``"InlineBinary": null``) and some whole elements (the VOI LUT
+    Sequence ``"00283010": null``); both are repaired (empty bytes, empty sequence) before
+    :meth:`pydicom.Dataset.from_json`. Only the tags in :data:`HEADER_TAGS` are taken. A
+    one-element list (a QIDO-style response) is accepted.
+
+    Parameters
+    ----------
+    source
+        A path to a ``.json`` file, or the parsed object.
+    label
+        The path to record (e.g. the matching ``.dcm``); defaults to the JSON file's path.
+
+    Raises
+    ------
+    DicomReadError
+        If the file is not JSON, or not a DICOM-JSON object.
+
+    Examples
+    --------
+    >>> from covidimg.sources.dicom import read_header_json
+    >>> h = read_header_json({"00100020": {"vr": "LO", "Value": ["Covid123"]},
+    ...                       "00080060": {"vr": "CS", "Value": ["DX"]},
+    ...                       "00080018": {"vr": "UI", "Value": ["2.25.7"]},
+    ...                       "00283010": None,
+    ...                       "7FE00010": {"vr": "OW", "InlineBinary": None}}, label="x.json")
+    >>> h.patient_id, h.modality, h.sop_uid
+    ('Covid123', 'DX', '2.25.7')
+    """
+    if isinstance(source, Mapping | list):
+        obj: Any = source
+        label = label or "<DICOM-JSON object>"
+    else:
+        label = label or os.fspath(source)
+        try:
+            with open(source, encoding="utf-8") as handle:
+                obj = json.load(handle)
+        except FileNotFoundError:
+            raise DicomReadError(label, "the file does not exist") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DicomReadError(label, f"not a JSON file ({exc})") from exc
+    if isinstance(obj, list) and len(obj) == 1:
+        obj = obj[0]
+    if not isinstance(obj, Mapping):
+        raise DicomReadError(label, f"expected a DICOM-JSON object (tag -> element), got "
+                                    f"{type(obj).__name__}")
+    try:
+        ds = pydicom.Dataset.from_json(_clean_json(obj))
+    except Exception as exc:
+        raise DicomReadError(label, f"not a valid DICOM-JSON object ({type(exc).__name__}: "
+                                    f"{exc})") from exc
+    _check_is_image_object(ds, label, None)
+    return _header_from_dataset(ds, label, None)
+
+
+def iter_zip_headers(
+    zip_path: str | os.PathLike[str],
+) -> Iterator[tuple[str, DicomHeader | DicomReadError]]:
+    """Read the header of every member of a zip archive, from inside the archive.
+
+    Nothing is extracted. Directory entries are skipped; every other member yields its label
+    ``"/abs/archive.zip::member"`` with its header, or with the :class:`DicomReadError` saying
+    why it could not be read (a non-DICOM member, a corrupt or encrypted entry).
+
+    Raises
+    ------
+    DicomReadError
+        If the archive itself cannot be opened (not a zip, truncated).
+
+    Examples
+    --------
+    >>> import datetime, zipfile, numpy as np, tempfile, os
+    >>> from covidimg.demo.dicom_writer import write_dicom
+    >>> from covidimg.sources.dicom import iter_zip_headers
+    >>> path = os.path.join(tempfile.mkdtemp(), "exam.zip")
+    >>> with zipfile.ZipFile(path, "w") as zf, zf.open("1/0001.dcm", "w") as fh:
+    ...     write_dicom(fh, np.zeros((8, 8), np.float32), modality="DX", patient_id="7",
+    ...                 study_uid="2.25.1", series_uid="2.25.2", sop_uid="2.25.3",
+    ...                 study_date=datetime.date(2020, 3, 1))
+    >>> [(label.endswith("exam.zip::1/0001.dcm"), h.modality)
+    ...  for label, h in iter_zip_headers(path)]
+    [(True, 'DX')]
+    """
+    archive = os.path.abspath(os.fspath(zip_path))
+    try:
+        zf = zipfile.ZipFile(archive)
+    except FileNotFoundError:
+        raise DicomReadError(archive, "the zip file does not exist") from None
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DicomReadError(archive, f"not a readable zip archive ({exc}); download it "
+                                      "again") from exc
+    with zf:
+        for info in zf.infolist():
+            if info.is_dir():
+                continue
+            label = f"{archive}::{info.filename}"
+            try:
+                with zf.open(info) as member:
+                    yield label, read_header(member, label=label)
+            except DicomReadError as exc:
+                yield label, exc
+            except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError,
+                    EOFError) as exc:
+                yield label, DicomReadError(label, f"cannot read the zip member ({exc})")
+
+
+# ---------------------------------------------------------------------- images rows
+def _folder(path: str) -> str:
+    if "::" in path:
+        archive, member = path.split("::", 1)
+        parent = member.rsplit("/", 1)[0] + "/" if "/" in member else ""
+        return f"{archive}::{parent}"
+    return os.path.dirname(path)
+
+
+def _instance_order(h: DicomHeader) -> tuple[float, float, str]:
+    z = h.position_z if h.position_z is not None else float("inf")
+    n = h.instance_number if h.instance_number is not None else float("inf")
+    return (z, n, h.path)
+
+
+def series_table(headers: Iterable[DicomHeader], *, source: str,
+                 patient_uid: Callable[[DicomHeader], str] | None = None) -> pd.DataFrame:
+    """Turn DICOM headers into ``images`` rows.
+
+    Radiographs (CR, DX) give one row per instance, ``image_uid = "<source>:<SOP UID>"``.
+    CT and MR instances are grouped by Series Instance UID into one row per series,
+    ``image_uid = "<source>:<Series UID>"``, ``n_instances`` = the number of instances, ``path``
+    = the folder holding them (``"/abs/archive.zip::folder/"`` inside a zip; when a series
+    spans several folders or archives, the folder of its first slice, and ``member_paths``
+    lists them all). Headers of other modalities are left out. Instances must be unique:
+    drop duplicate SOP Instance UIDs before calling.
+
+    The ``day`` and offset columns are NaN for the loader to fill. Extra columns:
+    ``study_date``, ``study_time``, ``study_description``, ``series_description``,
+    ``photometric``, ``transfer_syntax``, ``age_years``, ``sex``, and the helper columns
+    :data:`HELPER_COLUMNS` (``sop_uids`` and ``member_paths``: tuples in slice order) which the
+    loader drops before returning.
+
+    Parameters
+    ----------
+    headers
+        The headers (e.g. from :func:`read_header` or :func:`iter_zip_headers`).
+    source
+        Source name, the prefix of ``image_uid`` and ``patient_uid``.
+    patient_uid
+        Maps a header to its ``patient_uid``; default ``f"{source}:{header.patient_id}"``.
+
+    Examples
+    --------
+    >>> import datetime
+    >>> from covidimg.sources.dicom import DicomHeader, series_table
+    >>> def h(sop, z):
+    ...     return DicomHeader(f"/d/ser/{sop}.dcm", "p1", "st", "se", sop, "CT", "AXIAL",
+    ...                        datetime.date(2020, 5, 8), None, 64, 64, "MONOCHROME2", "M",
+    ...                        70.0, None, z, None, None, None)
+    >>> row = series_table([h("b", 2.0), h("a", 1.0)], source="crdw").iloc[0]
+    >>> row["image_uid"], row["path"], int(row["n_instances"]), row["sop_uids"]
+    ('crdw:se', '/d/ser', 2, ('a', 'b'))
+    """
+    uid_of = patient_uid or (lambda h: f"{source}:{h.patient_id}")
+    groups: dict[str, list[DicomHeader]] = {}
+    for h in headers:
+        if h.modality not in IMAGE_MODALITIES:
+            continue
+        if h.modality in SERIES_MODALITIES:
+            key = f"series:{h.series_uid or _folder(h.path)}"
+        else:
+            key = f"instance:{h.sop_uid or h.path}"
+        groups.setdefault(key, []).append(h)
+    rows = []
+    for key, members in groups.items():
+        members.sort(key=_instance_order)
+        first = members[0]
+        series = key.startswith("series:")
+        if series:
+            image_id = first.series_uid or _folder(first.path)
+            path = _folder(first.path)
+        else:
+            image_id = first.sop_uid or first.path
+            path = first.path
+        rows.append({
+            "image_uid": f"{source}:{image_id}",
+            "patient_uid": uid_of(first),
+            "source": source,
+            "study_uid": first.study_uid,
+            "series_uid": first.series_uid,
+            "modality": first.modality,
+            "view": first.view,
+            "day": float("nan"),
+            "admission_offset": float("nan"),
+            "icu_admission_offset": float("nan"),
+            "icu_release_offset": float("nan"),
+            "death_offset": float("nan"),
+            "path": path,
+            "format": "dicom",
+            "n_instances": len(members),
+            "rows": first.rows,
+            "columns": first.columns,
+            "study_date": first.study_date,
+            "study_time": first.study_time,
+            "study_description": first.study_description,
+            "series_description": first.series_description,
+            "photometric": first.photometric,
+            "transfer_syntax": first.transfer_syntax,
+            "age_years": float("nan") if first.age_years is None else first.age_years,
+            "sex": first.sex,
+            "sop_uids": tuple(m.sop_uid for m in members),
+            "member_paths": tuple(m.path for m in members),
+        })
+    columns = [*_SERIES_COLUMNS, *HELPER_COLUMNS]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def header_dict(header: DicomHeader) -> dict[str, Any]:
+    """Return ``header`` as a plain dict (for DataFrames of headers)."""
+    return asdict(header)
