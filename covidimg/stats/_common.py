@@ -1,0 +1,199 @@
+"""Helpers shared by the analyses: per-patient key days, group labels, lab selection."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from covidimg import schema
+
+if TYPE_CHECKING:
+    from covidimg.cohort import Cohort
+
+__all__ = ["GROUPINGS", "group_labels", "lab_values", "patient_days"]
+
+#: Groupings with clinician-readable labels; any other column of ``patients`` also works.
+GROUPINGS = ("icu", "died", "sex", "source", "covid_status", "site")
+
+_BOOL_LABELS = {
+    "icu": ("ICU", "no ICU"),
+    "died": ("died", "survived"),
+}
+UNKNOWN = "unknown"
+ALL = "all patients"
+
+#: Point events whose first occurrence gives the patient's key day.
+KEY_EVENTS = ("admission", "icu_admission", "icu_release", "death", "discharge")
+
+
+def patient_days(cohort: Cohort) -> pd.DataFrame:
+    """Key days of every patient on the cohort's day axis.
+
+    Returns a DataFrame indexed by ``patient_uid`` with the first ``admission``,
+    ``icu_admission``, ``death`` and ``discharge`` day, the last ``icu_release`` day, the first and
+    last exam day, ``n_exams``, ``first_known`` / ``last_known`` (min / max over exam, event and
+    lab days: the observation window) and ``admission_known``. Days are NaN when unknown.
+    """
+    uids = pd.Index(cohort.patients["patient_uid"].astype(str), name="patient_uid")
+    out = pd.DataFrame(index=uids)
+    events = cohort.events.dropna(subset=["day"])
+    if len(events):
+        ev = events.assign(event=events["event"].astype(str),
+                           patient_uid=events["patient_uid"].astype(str))
+        first = ev.groupby(["patient_uid", "event"], observed=True)["day"].min().unstack()
+        last = ev.groupby(["patient_uid", "event"], observed=True)["day"].max().unstack()
+    else:
+        first = last = pd.DataFrame(index=pd.Index([], name="patient_uid"))
+    for name in KEY_EVENTS:
+        source = last if name == "icu_release" else first
+        out[name] = source[name].reindex(uids) if name in source.columns else np.nan
+    images = cohort.images
+    exam_days = images.assign(patient_uid=images["patient_uid"].astype(str)).groupby(
+        "patient_uid")["day"]
+    out["first_exam"] = exam_days.min().reindex(uids)
+    out["last_exam"] = exam_days.max().reindex(uids)
+    out["n_exams"] = images["patient_uid"].astype(str).value_counts().reindex(uids).fillna(0)
+    out["n_exams"] = out["n_exams"].astype(int)
+    days = pd.concat([
+        images[["patient_uid", "day"]],
+        cohort.events[["patient_uid", "day"]],
+        cohort.labs[["patient_uid", "day"]],
+    ], ignore_index=True).dropna(subset=["day"])
+    grouped = days.assign(patient_uid=days["patient_uid"].astype(str)).groupby("patient_uid")["day"]
+    out["first_known"] = grouped.min().reindex(uids)
+    out["last_known"] = grouped.max().reindex(uids)
+    out["admission_known"] = out["admission"].notna()
+    return out
+
+
+def group_labels(patients: pd.DataFrame, by: str | None) -> pd.Series:
+    """Label every patient with its group, as text a clinician reads without a legend.
+
+    ``by=None`` puts everyone in ``"all patients"``; ``"icu"`` gives ``ICU`` / ``no ICU``,
+    ``"died"`` gives ``died`` / ``survived``; other columns keep their values. Missing values
+    become ``"unknown"``. The result is indexed by ``patient_uid``.
+    """
+    index = pd.Index(patients["patient_uid"].astype(str), name="patient_uid")
+    if by is None:
+        return pd.Series(ALL, index=index, name="group", dtype=object)
+    if by not in patients.columns:
+        raise ValueError(
+            f"by={by!r} is not a column of the patients table; use one of {list(GROUPINGS)} "
+            f"or another patients column ({list(patients.columns)})"
+        )
+    values = patients[by]
+    if by in _BOOL_LABELS:
+        yes, no = _BOOL_LABELS[by]
+        flags = values.astype("boolean")
+        labels = np.where(flags.isna().to_numpy(), UNKNOWN,
+                          np.where(flags.fillna(False).to_numpy(dtype=bool), yes, no))
+        return pd.Series(labels, index=index, name="group", dtype=object)
+    text = values.astype(object).where(values.notna(), UNKNOWN).astype(str)
+    if by == "sex":
+        text = text.replace({"U": UNKNOWN})
+    return pd.Series(text.to_numpy(), index=index, name="group", dtype=object)
+
+
+def group_order(labels: pd.Series) -> list[str]:
+    """Groups in display order: known groups sorted, ``unknown`` last."""
+    names = sorted(set(labels.astype(str)) - {UNKNOWN})
+    return names + ([UNKNOWN] if (labels == UNKNOWN).any() else [])
+
+
+def check_analyte(cohort: Cohort, analyte: str) -> schema.Analyte | None:
+    """Raise a helpful error when ``analyte`` is neither measured nor known."""
+    present = set(cohort.labs["analyte"].astype(str).unique())
+    if analyte not in present and analyte not in schema.ANALYTES:
+        raise ValueError(
+            f"analyte={analyte!r} is unknown; analytes measured in this cohort are "
+            f"{sorted(present)}, the schema knows {sorted(schema.ANALYTES)}"
+        )
+    return schema.ANALYTES.get(analyte)
+
+
+def lab_values(cohort: Cohort, analyte: str, *, by: str | None = None, dedupe: bool = True,
+               per_patient: str = "all") -> pd.DataFrame:
+    """The measurements of one analyte, optionally one per patient, labelled with a group.
+
+    Parameters
+    ----------
+    cohort
+        The cohort.
+    analyte
+        Analyte name (see :func:`covidimg.schema.analyte_table`).
+    by
+        Patients column to group by (see :func:`group_labels`).
+    dedupe
+        Keep one row per ``(patient_uid, analyte, day, lower, upper)``. Sources that repeat a
+        draw on every exam it is attached to (MHH) would otherwise count it several times.
+    per_patient
+        ``"all"`` keeps every draw (draws of one patient are then not independent);
+        ``"first"`` keeps each patient's earliest draw; ``"peak"`` keeps the highest, as the
+        interval ``[max lower, max upper)``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``patient_uid, analyte, unit, lower, upper, censor, day, group`` (one row per
+        draw kept), with float bounds.
+    """
+    allowed = ("all", "first", "peak")
+    if per_patient not in allowed:
+        raise ValueError(f"per_patient={per_patient!r}; allowed values are {list(allowed)}")
+    check_analyte(cohort, analyte)
+    labs = cohort.labs
+    rows = labs.loc[labs["analyte"].astype(str) == analyte,
+                    ["patient_uid", "analyte", "unit", "lower", "upper", "censor", "day"]]
+    rows = rows.astype({"patient_uid": str, "analyte": str, "unit": str, "censor": str})
+    if dedupe:
+        rows = rows.drop_duplicates(["patient_uid", "analyte", "day", "lower", "upper"])
+    if per_patient == "first":
+        rows = (rows.sort_values(["patient_uid", "day"], kind="stable", na_position="last")
+                .drop_duplicates("patient_uid"))
+    elif per_patient == "peak":
+        rows = rows.groupby("patient_uid", as_index=False, sort=False).agg(
+            analyte=("analyte", "first"), unit=("unit", "first"), lower=("lower", "max"),
+            upper=("upper", "max"), censor=("censor", "first"), day=("day", "min"))
+        rows["censor"] = censor_of(rows["lower"].to_numpy(), rows["upper"].to_numpy())
+    labels = group_labels(cohort.patients, by)
+    rows = rows.assign(group=rows["patient_uid"].map(labels).fillna(UNKNOWN).to_numpy())
+    return rows.reset_index(drop=True)
+
+
+def censor_of(lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """The censoring kind of each interval: none, left, right or interval."""
+    return np.select(
+        [lower == upper, np.isneginf(lower), np.isposinf(upper)],
+        ["none", "left", "right"], default="interval").astype(object)
+
+
+def as_bounds(lower: object, upper: object) -> tuple[np.ndarray, np.ndarray]:
+    """Validate interval bounds and return them as float arrays.
+
+    Raises
+    ------
+    ValueError
+        Naming the offending positions and values when the arrays differ in length, hold NaN,
+        or a lower bound exceeds its upper bound.
+    """
+    lo = np.asarray(lower, dtype=float).ravel()
+    hi = np.asarray(upper, dtype=float).ravel()
+    if lo.shape != hi.shape:
+        raise ValueError(f"lower has {lo.size} values but upper has {hi.size}; pass one "
+                         "interval per value")
+    bad = np.flatnonzero(np.isnan(lo) | np.isnan(hi))
+    if bad.size:
+        raise ValueError(f"interval bounds are NaN at positions {bad[:10].tolist()}; drop "
+                         "missing measurements first (a censored bound is -inf/inf, not NaN)")
+    bad = np.flatnonzero(lo > hi)
+    if bad.size:
+        pairs = [(lo[i], hi[i]) for i in bad[:5]]
+        raise ValueError(f"lower > upper at positions {bad[:10].tolist()} (e.g. {pairs}); "
+                         "each interval must be [lower, upper) with lower <= upper")
+    both_inf = np.flatnonzero(np.isneginf(lo) & np.isposinf(hi))
+    if both_inf.size:
+        raise ValueError(f"intervals (-inf, inf) at positions {both_inf[:10].tolist()} carry "
+                         "no information; drop them first")
+    return lo, hi

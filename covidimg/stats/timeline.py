@@ -1,0 +1,234 @@
+"""Per-patient timelines on the cohort's day axis: stays, ICU bands, events, exams, lab draws."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from covidimg.stats._common import patient_days
+
+if TYPE_CHECKING:
+    from covidimg.cohort import Cohort
+
+__all__ = ["ALIGN", "SORT_BY", "timeline", "timeline_census"]
+
+#: What a timeline can be aligned on (day 0 of the plotted axis).
+ALIGN = ("admission", "icu_admission", "first_exam", "death", "none")
+#: What patients can be sorted by.
+SORT_BY = ("admission", "icu_admission", "first_exam", "death", "discharge", "last_known",
+           "n_exams", "follow_up", "patient_uid")
+
+#: Columns of the DataFrame :func:`timeline` returns.
+COLUMNS = ["patient_uid", "lane", "kind", "start", "end", "day", "open_end", "image_uid",
+           "modality", "view", "admission_offset", "icu_admission_offset", "icu_release_offset",
+           "death_offset", "analyte", "lower", "upper", "unit"]
+
+_POINT_EVENTS = ("admission", "icu_admission", "icu_release", "death", "discharge",
+                 "covid_test_positive", "covid_test_negative", "intubation")
+
+
+def _anchor(days: pd.DataFrame, align: str) -> pd.Series:
+    if align == "none":
+        return pd.Series(0.0, index=days.index)
+    if align == "admission":
+        # day 0 of the axis is admission where known; without an admission event the axis'
+        # own day 0 (the source's index event or first exam) stands in for it
+        return days["admission"].fillna(0.0)
+    return days[align]
+
+
+def _segments(days: pd.DataFrame) -> pd.DataFrame:
+    """Follow-up and hospital-stay segments, one row per patient each."""
+    follow = pd.DataFrame({"patient_uid": days.index, "kind": "follow_up",
+                           "start": days["first_known"].to_numpy(),
+                           "end": days["last_known"].to_numpy(), "open_end": False})
+    known = days[days["admission_known"]]
+    stay_end = known["discharge"].fillna(known["death"])
+    open_end = stay_end.isna()
+    stay_end = stay_end.fillna(known["last_known"])
+    stay = pd.DataFrame({"patient_uid": known.index, "kind": "hospital",
+                         "start": known["admission"].to_numpy(), "end": stay_end.to_numpy(),
+                         "open_end": open_end.to_numpy()})
+    return pd.concat([follow, stay], ignore_index=True).dropna(subset=["start", "end"])
+
+
+def _icu_bands(events: pd.DataFrame, days: pd.DataFrame) -> pd.DataFrame:
+    """ICU stays: the k-th ICU admission paired with the k-th ICU release of the patient."""
+    ev = events.dropna(subset=["day"]).sort_values(["patient_uid", "day"], kind="stable")
+    start = ev[ev["event"] == "icu_admission"][["patient_uid", "day"]]
+    stop = ev[ev["event"] == "icu_release"][["patient_uid", "day"]]
+    start = start.assign(k=start.groupby("patient_uid").cumcount())
+    stop = stop.assign(k=stop.groupby("patient_uid").cumcount())
+    bands = start.merge(stop, on=["patient_uid", "k"], how="left", suffixes=("", "_end"))
+    open_end = bands["day_end"].isna()
+    fallback = bands["patient_uid"].map(days["death"].fillna(days["last_known"]))
+    end = bands["day_end"].fillna(fallback)
+    return pd.DataFrame({"patient_uid": bands["patient_uid"].to_numpy(), "kind": "icu",
+                         "start": bands["day"].to_numpy(),
+                         "end": np.maximum(end.to_numpy(dtype=float), bands["day"].to_numpy()),
+                         "open_end": open_end.to_numpy()})
+
+
+def timeline(cohort: Cohort, align: str = "admission", *, sort_by: str | None = None,
+             labs: bool = False, unaligned: str = "drop") -> pd.DataFrame:
+    """Everything that happened to each patient, as marks on an aligned day axis.
+
+    ``start`` / ``end`` are days relative to the alignment event (``start = end`` for point
+    marks); ``day`` keeps the cohort's own day. Exams carry their modality, view and offsets in
+    the MHH convention (days from the exam to the event, negative = before the exam). A hospital
+    stay runs from admission to discharge, else death, else the last known day (``open_end``);
+    an ICU band from each ICU admission to the matching release, else death / last known day.
+
+    Parameters
+    ----------
+    cohort
+        The cohort (typically filtered).
+    align
+        Day 0 of the axis: ``"admission"`` (patients without an admission event keep the
+        axis' own day 0, i.e. the source's index event or first exam), ``"icu_admission"``,
+        ``"first_exam"``, ``"death"`` or ``"none"`` (the cohort's day axis as is).
+    sort_by
+        Lane order: one of :data:`SORT_BY` (default: the alignment event, else first exam).
+        Day-based keys are aligned days; patients without the key come last.
+    labs
+        Add one ``lab`` mark per lab draw (after removing draws repeated on several exams).
+    unaligned
+        Patients who lack the alignment event (e.g. no ICU admission): ``"drop"`` them (their
+        ids are listed in ``attrs["unaligned"]``) or ``"keep"`` them on the axis' own day 0.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`COLUMNS`; ``kind`` is ``follow_up``, ``hospital``, ``icu``, ``exam``,
+        ``lab`` or an event name. ``lane`` numbers patients from 0 in sort order. ``attrs``:
+        ``align``, ``sort_by``, ``n_patients``, ``unaligned``.
+
+    Examples
+    --------
+    >>> import covidimg as ci
+    >>> tl = ci.stats.timeline(ci.load_demo(), align="icu_admission")  # doctest: +SKIP
+    >>> tl[tl["kind"] == "death"][["patient_uid", "start"]]             # doctest: +SKIP
+    """
+    if align not in ALIGN:
+        raise ValueError(f"align={align!r}; allowed values are {list(ALIGN)}")
+    if unaligned not in ("drop", "keep"):
+        raise ValueError(f"unaligned={unaligned!r}; allowed values are 'drop', 'keep'")
+    sort_by = sort_by or (align if align != "none" else "first_exam")
+    if sort_by not in SORT_BY:
+        raise ValueError(f"sort_by={sort_by!r}; allowed values are {list(SORT_BY)}")
+    days = patient_days(cohort)
+    anchor = _anchor(days, align)
+    missing = anchor.isna()
+    dropped = sorted(days.index[missing])
+    if unaligned == "keep":
+        anchor = anchor.fillna(0.0)
+    else:
+        days, anchor = days[~missing], anchor[~missing]
+    lanes = _lane_order(days, anchor, sort_by)
+
+    events = cohort.events.assign(patient_uid=cohort.events["patient_uid"].astype(str),
+                                  event=cohort.events["event"].astype(str))
+    events = events[events["patient_uid"].isin(days.index)]
+    points = events.dropna(subset=["day"])
+    points = points[points["event"].isin(_POINT_EVENTS)]
+    parts = [
+        _segments(days),
+        _icu_bands(events, days),
+        pd.DataFrame({"patient_uid": points["patient_uid"].to_numpy(),
+                      "kind": points["event"].to_numpy(), "start": points["day"].to_numpy(),
+                      "end": points["day"].to_numpy(), "open_end": False}),
+    ]
+    images = cohort.images
+    images = images[images["patient_uid"].astype(str).isin(days.index)]
+    exam_cols = ["image_uid", "admission_offset", "icu_admission_offset", "icu_release_offset",
+                 "death_offset"]
+    parts.append(pd.DataFrame({
+        "patient_uid": images["patient_uid"].astype(str).to_numpy(), "kind": "exam",
+        "start": images["day"].to_numpy(dtype=float), "end": images["day"].to_numpy(dtype=float),
+        "open_end": False, "modality": images["modality"].astype(str).to_numpy(),
+        "view": images["view"].astype(str).to_numpy(),
+        **{c: images[c].to_numpy() for c in exam_cols}}))
+    if labs:
+        draws = cohort.labs[cohort.labs["patient_uid"].astype(str).isin(days.index)]
+        draws = draws.dropna(subset=["day"]).drop_duplicates(
+            ["patient_uid", "analyte", "day", "lower", "upper"])
+        parts.append(pd.DataFrame({
+            "patient_uid": draws["patient_uid"].astype(str).to_numpy(), "kind": "lab",
+            "start": draws["day"].to_numpy(), "end": draws["day"].to_numpy(), "open_end": False,
+            "analyte": draws["analyte"].astype(str).to_numpy(),
+            "lower": draws["lower"].to_numpy(), "upper": draws["upper"].to_numpy(),
+            "unit": draws["unit"].astype(str).to_numpy()}))
+    marks = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(
+        len(p) for p in parts) else pd.DataFrame(columns=COLUMNS)
+    marks = marks.reindex(columns=COLUMNS)
+    shift = marks["patient_uid"].map(anchor).to_numpy(dtype=float)
+    marks["day"] = marks["start"].astype(float)
+    marks["start"] = marks["start"].astype(float) - shift
+    marks["end"] = marks["end"].astype(float) - shift
+    marks["lane"] = marks["patient_uid"].map(lanes).astype("Int64")
+    marks["open_end"] = marks["open_end"].fillna(False).astype(bool)
+    marks = marks.sort_values(["lane", "start", "kind"], kind="stable", ignore_index=True)
+    marks.attrs.update(align=align, sort_by=sort_by, n_patients=len(lanes),
+                       unaligned=dropped if unaligned == "drop" else [],
+                       unaligned_kept=dropped if unaligned == "keep" else [])
+    return marks
+
+
+def _lane_order(days: pd.DataFrame, anchor: pd.Series, sort_by: str) -> pd.Series:
+    if sort_by == "patient_uid":
+        key = pd.Series(0.0, index=days.index)
+    elif sort_by == "n_exams":
+        key = days["n_exams"].astype(float)
+    elif sort_by == "follow_up":
+        key = (days["last_known"] - days["first_known"]).astype(float)
+    else:
+        key = days[sort_by] - anchor
+    frame = pd.DataFrame({"key": key.to_numpy(dtype=float), "uid": days.index})
+    frame = frame.sort_values(["key", "uid"], na_position="last", kind="stable")
+    return pd.Series(np.arange(len(frame)), index=frame["uid"].to_numpy())
+
+
+def timeline_census(marks: pd.DataFrame) -> pd.DataFrame:
+    """Day-by-day counts from a :func:`timeline`: the aggregate view for large cohorts.
+
+    A patient counts on day ``d`` (aligned, whole days) when a segment covers it:
+    ``floor(start) <= d <= floor(end)``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per day with ``under_observation``, ``in_hospital``, ``in_icu`` (patients),
+        ``exams``, ``deaths``, ``discharges`` and ``icu_admissions`` (events that day).
+
+    Examples
+    --------
+    >>> import covidimg as ci
+    >>> census = ci.stats.timeline_census(ci.stats.timeline(ci.load_demo()))  # doctest: +SKIP
+    """
+    columns = ["day", "under_observation", "in_hospital", "in_icu", "exams", "deaths",
+               "discharges", "icu_admissions"]
+    finite = marks[np.isfinite(marks["start"].to_numpy(dtype=float))]
+    if not len(finite):
+        return pd.DataFrame(columns=columns)
+    first = int(np.floor(finite["start"].min()))
+    last = int(np.floor(finite["end"].max()))
+    n_days = last - first + 1
+    out = {"day": np.arange(first, last + 1)}
+    for kind, name in (("follow_up", "under_observation"), ("hospital", "in_hospital"),
+                       ("icu", "in_icu")):
+        seg = finite[finite["kind"] == kind]
+        if kind == "icu":  # a patient with two overlapping bands counts once per day
+            seg = seg.drop_duplicates(["patient_uid", "start", "end"])
+        diff = np.zeros(n_days + 1)
+        np.add.at(diff, np.floor(seg["start"].to_numpy(dtype=float)).astype(int) - first, 1)
+        np.add.at(diff, np.floor(seg["end"].to_numpy(dtype=float)).astype(int) - first + 1, -1)
+        out[name] = np.cumsum(diff)[:-1].astype(int)
+    for kind, name in (("exam", "exams"), ("death", "deaths"), ("discharge", "discharges"),
+                       ("icu_admission", "icu_admissions")):
+        pts = np.floor(finite.loc[finite["kind"] == kind, "start"].to_numpy(dtype=float))
+        out[name] = np.bincount(pts.astype(int) - first, minlength=n_days)[:n_days]
+    census = pd.DataFrame(out)
+    census.attrs.update(marks.attrs)
+    return census
