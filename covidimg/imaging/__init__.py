@@ -1,0 +1,29 @@
+"""Pixels: DICOM, NIfTI and PNG images as arrays, windowing, and cached thumbnails.
+
+>>> from covidimg.imaging import read_image, window, thumbnail     # doctest: +SKIP
+>>> pixels = read_image(cohort.images.iloc[0])                      # doctest: +SKIP
+>>> png = thumbnail(cohort.images.iloc[0], size=256, window="auto") # doctest: +SKIP
+
+No plotting or widget code lives here; the gallery widgets call these functions.
+"""
+
+from __future__ import annotations
+
+from covidimg.imaging.errors import ImageReadError, MissingCodecError
+from covidimg.imaging.read import read_image
+from covidimg.imaging.thumbnails import ThumbnailBatch, placeholder, thumbnail, thumbnails
+from covidimg.imaging.windowing import WINDOW_PRESETS, WindowPreset, resolve_window, window
+
+__all__ = [
+    "WINDOW_PRESETS",
+    "ImageReadError",
+    "MissingCodecError",
+    "ThumbnailBatch",
+    "WindowPreset",
+    "placeholder",
+    "read_image",
+    "resolve_window",
+    "thumbnail",
+    "thumbnails",
+    "window",
+]

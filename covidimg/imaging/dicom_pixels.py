@@ -1,0 +1,344 @@
+"""DICOM pixels in display form: modality LUT, VOI, MONOCHROME1 inversion, frame and slice order.
+
+Every transform is pydicom's own (:func:`pydicom.pixels.apply_modality_lut`,
+:func:`pydicom.pixels.apply_voi_lut`, :func:`pydicom.pixels.apply_color_lut`); this module
+decides *which* header values apply to each frame (top level, shared and per-frame functional
+groups), *in which order* frames and files are stacked, and turns every way a file can fail
+into an :class:`~covidimg.imaging.errors.ImageReadError` that names the file.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO, Any
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, get_decoder
+from pydicom.uid import UID
+
+from covidimg.imaging.errors import ImageReadError, MissingCodecError
+from covidimg.imaging.refs import ZIP_SEP, ImageRef, opener, series_members
+from covidimg.imaging.slicing import SliceIndex, resolve_slice_index
+
+__all__ = ["SUPPORTED_PHOTOMETRIC", "read_dicom"]
+
+#: Photometric interpretations read_image turns into a grey-level image.
+SUPPORTED_PHOTOMETRIC = (
+    "MONOCHROME1", "MONOCHROME2", "RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT",
+    "PALETTE COLOR",
+)
+_COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "PALETTE COLOR")
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float64)
+_CODECS_HINT = 'install the decoders with `pip install "covidimg[codecs]"` (pylibjpeg, ' \
+               "pylibjpeg-libjpeg, pylibjpeg-openjpeg)"
+# Header elements the pixel transforms read; copied into one small dataset per frame.
+_TRANSFORM_KEYS = (
+    "PhotometricInterpretation", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation",
+    "SamplesPerPixel", "RescaleSlope", "RescaleIntercept", "RescaleType", "ModalityLUTSequence",
+    "VOILUTSequence", "WindowCenter", "WindowWidth", "VOILUTFunction", "PresentationLUTShape",
+)
+
+
+def _label(ref: ImageRef, member: str | None) -> str:
+    """The name of one file of ``ref``, as it would appear in ``files.path``."""
+    if member is None:
+        return ref.path
+    if ref.archive is not None:
+        return f"{ref.archive}{ZIP_SEP}{member}"
+    return member
+
+
+def _dcmread(open_: Callable[..., IO[bytes]], member: str | None, label: str, *,
+             header_only: bool = False) -> tuple[Dataset, list[str]]:
+    """Read a dataset, turning every parse failure into ImageReadError; return its warnings."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            with open_(member, header_only=header_only) as fh:
+                ds = pydicom.dcmread(fh, stop_before_pixels=header_only)
+        except InvalidDicomError as exc:
+            raise ImageReadError(label, f"not a DICOM file ({exc}); remove it from the series "
+                                 "or fix the images row's path/format") from exc
+        except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:
+            raise ImageReadError(label, f"the DICOM header cannot be parsed "
+                                 f"({type(exc).__name__}: {exc}); the file may be truncated "
+                                 "or corrupt — download it again") from exc
+    return ds, [str(w.message) for w in caught]
+
+
+def _photometric(ds: Dataset, label: str) -> str:
+    value = str(ds.get("PhotometricInterpretation", "") or "").strip().upper()
+    if value not in SUPPORTED_PHOTOMETRIC:
+        shown = value or "(missing)"
+        raise ImageReadError(label, f"unsupported PhotometricInterpretation {shown!r}; "
+                             f"readable values are {list(SUPPORTED_PHOTOMETRIC)}. Convert the "
+                             "file (e.g. with dcmtk or gdcmconv) or leave it out of the cohort")
+    return value
+
+
+def _check_pixel_data(ds: Dataset, label: str, read_warnings: list[str]) -> None:
+    """Raise ImageReadError for missing or truncated pixel data and for missing codecs."""
+    if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+        hint = ""
+        eof = [w for w in read_warnings if "end of file" in w.lower()]
+        if eof or "Rows" in ds:
+            hint = (" although the header describes an image: the file looks truncated "
+                    f"({eof[0] if eof else 'no Pixel Data element'}); download it again")
+        raise ImageReadError(label, f"no Pixel Data element{hint}")
+    _photometric(ds, label)
+    meta = getattr(ds, "file_meta", None)
+    syntax = meta.get("TransferSyntaxUID") if meta is not None else None
+    if syntax is None:
+        raise ImageReadError(label, "the file meta has no TransferSyntaxUID, so its pixel "
+                             "data cannot be interpreted; rewrite it with a proper file meta")
+    syntax = UID(syntax)
+    if syntax.is_compressed:
+        try:
+            decoder = get_decoder(syntax)
+        except NotImplementedError:
+            raise MissingCodecError(
+                label, f"pixel data is compressed with transfer syntax {syntax.name} "
+                f"({syntax}), which no pydicom plugin decodes; convert the file to an "
+                "uncompressed or JPEG/JPEG 2000 transfer syntax (e.g. `gdcmconv --raw` or "
+                "dcmtk's `dcmdjpeg`)", str(syntax)) from None
+        if not decoder.is_available:
+            missing = "; ".join(decoder.missing_dependencies) or "no plugin installed"
+            raise MissingCodecError(
+                label, f"pixel data is compressed with transfer syntax {syntax.name} "
+                f"({syntax}) and no decoder for it is installed ({missing}); {_CODECS_HINT}",
+                str(syntax))
+        return
+    if "PixelData" in ds and "Rows" in ds and "Columns" in ds:
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        samples = int(ds.get("SamplesPerPixel", 1) or 1)
+        bits = int(ds.get("BitsAllocated", 8) or 8)
+        n_pixels = int(ds.Rows) * int(ds.Columns) * frames * samples
+        expected = (n_pixels + 7) // 8 if bits == 1 else n_pixels * bits // 8
+        got = len(ds.PixelData)
+        if got < expected:
+            raise ImageReadError(label, f"pixel data is truncated: {got} bytes where "
+                                 f"{ds.Rows}x{ds.Columns}x{frames} frame(s) at {bits} bits "
+                                 f"need {expected}; download the file again")
+
+
+def _frame_dataset(ds: Dataset, frame: int) -> Dataset:
+    """The transform-relevant header of one frame: top level < shared < per-frame groups."""
+    out = Dataset()
+    for key in _TRANSFORM_KEYS:
+        if key in ds:
+            setattr(out, key, ds[key].value)
+    groups = []
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    if shared:
+        groups.append(shared[0])
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    if per_frame and frame < len(per_frame):
+        groups.append(per_frame[frame])
+    for group in groups:
+        for seq_name in ("PixelValueTransformationSequence", "FrameVOILUTSequence"):
+            seq = group.get(seq_name)
+            if seq:
+                for elem in seq[0]:
+                    if elem.keyword in _TRANSFORM_KEYS:
+                        setattr(out, elem.keyword, elem.value)
+    return out
+
+
+def _normal(orientation: Any) -> np.ndarray | None:
+    try:
+        cosines = np.asarray([float(v) for v in orientation], dtype=float)
+    except (TypeError, ValueError):
+        return None
+    if cosines.shape != (6,):
+        return None
+    normal = np.cross(cosines[:3], cosines[3:])
+    return normal if np.linalg.norm(normal) > 0 else None
+
+
+def _position(position: Any, normal: np.ndarray | None) -> float | None:
+    if position is None or normal is None:
+        return None
+    try:
+        return float(np.dot(normal, [float(v) for v in position]))
+    except (TypeError, ValueError):
+        return None
+
+
+def _frame_order(ds: Dataset) -> list[int]:
+    """Frame indices sorted by position along the slice normal (enhanced multi-frame)."""
+    n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    if n_frames < 2 or not per_frame or len(per_frame) != n_frames:
+        return list(range(n_frames))
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    shared_item = shared[0] if shared else Dataset()
+    keys = []
+    for item in per_frame:
+        orient_seq = item.get("PlaneOrientationSequence") or \
+            shared_item.get("PlaneOrientationSequence")
+        pos_seq = item.get("PlanePositionSequence") or shared_item.get("PlanePositionSequence")
+        normal = _normal(orient_seq[0].get("ImageOrientationPatient")) if orient_seq else None
+        pos = _position(pos_seq[0].get("ImagePositionPatient"), normal) if pos_seq else None
+        if pos is None:
+            return list(range(n_frames))
+        keys.append(pos)
+    return [int(i) for i in np.argsort(keys, kind="stable")]
+
+
+def _grey(arr: np.ndarray, fds: Dataset, photometric: str, voi: bool, label: str,
+          ds: Dataset) -> np.ndarray:
+    """One frame as float32 grey levels, air dark; ``fds`` is its transform header."""
+    if photometric in _COLOUR:
+        if photometric == "PALETTE COLOR":
+            arr = apply_color_lut(arr, ds)
+        rgb = arr.astype(np.float64)
+        return (rgb[..., :3] @ _LUMA).astype(np.float32)
+    out = apply_modality_lut(arr, fds)
+    if voi and any(k in fds for k in ("VOILUTSequence", "WindowCenter")):
+        try:
+            out = apply_voi_lut(out, fds, index=0, prefer_lut=True)
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            warnings.warn(f"{label}: the header's VOI LUT/window cannot be applied ({exc}); "
+                          "showing the image without it", UserWarning, stacklevel=4)
+    out = np.asarray(out, dtype=np.float32)
+    shape = str(fds.get("PresentationLUTShape", "") or "").strip().upper()
+    if photometric == "MONOCHROME1" or shape == "INVERSE":
+        finite = out[np.isfinite(out)]
+        if finite.size:
+            out = np.float32(finite.min()) + np.float32(finite.max()) - out
+    return out
+
+
+def _decode(ds: Dataset, label: str, index: int | None = None) -> np.ndarray:
+    """pydicom's decoder, with its failures turned into ImageReadError."""
+    try:
+        if index is None:
+            return ds.pixel_array
+        from pydicom.pixels import pixel_array
+
+        return pixel_array(ds, index=index)
+    except MissingCodecError:
+        raise
+    except (ValueError, RuntimeError, NotImplementedError, AttributeError, KeyError,
+            TypeError, OSError) as exc:
+        syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+        name = getattr(syntax, "name", syntax)
+        raise ImageReadError(label, f"pixel data cannot be decoded (transfer syntax {name}): "
+                             f"{type(exc).__name__}: {exc}") from exc
+
+
+def _read_one_file(ref: ImageRef, open_: Callable[..., IO[bytes]], member: str | None,
+                   slice_index: SliceIndex, voi: bool) -> np.ndarray:
+    label = _label(ref, member)
+    ds, read_warnings = _dcmread(open_, member, label)
+    _check_pixel_data(ds, label, read_warnings)
+    photometric = _photometric(ds, label)
+    order = _frame_order(ds)
+    index = resolve_slice_index(slice_index, len(order), label)
+    if len(order) == 1:
+        return _grey(_decode(ds, label), _frame_dataset(ds, 0), photometric, voi, label, ds)
+    if index is not None:
+        frame = order[index]
+        return _grey(_decode(ds, label, frame), _frame_dataset(ds, frame), photometric, voi,
+                     label, ds)
+    frames = _decode(ds, label)
+    return np.stack([_grey(frames[f], _frame_dataset(ds, f), photometric, voi, label, ds)
+                     for f in order])
+
+
+@dataclass(frozen=True)
+class _Instance:
+    member: str
+    position: float | None
+    instance_number: int | None
+
+
+def _series_instances(ref: ImageRef, open_: Callable[..., IO[bytes]]) -> list[_Instance]:
+    """The DICOM files of a series, ordered by position along the normal, else by number."""
+    instances: list[_Instance] = []
+    skipped: list[str] = []
+    normal: np.ndarray | None = None
+    for member in series_members(ref):
+        label = _label(ref, member)
+        try:
+            ds, _ = _dcmread(open_, member, label, header_only=True)
+        except ImageReadError as exc:
+            skipped.append(f"{label} ({exc.reason})")
+            continue
+        if "Rows" not in ds:
+            skipped.append(f"{label} (no image in this DICOM file)")
+            continue
+        if int(ds.get("NumberOfFrames", 1) or 1) > 1:
+            raise ImageReadError(ref.path, f"{label} is a multi-frame file inside a multi-file "
+                                 "series; read the file on its own instead of the folder")
+        if normal is None:
+            normal = _normal(ds.get("ImageOrientationPatient"))
+        number = ds.get("InstanceNumber")
+        instances.append(_Instance(member, _position(ds.get("ImagePositionPatient"), normal),
+                                   None if number in (None, "") else int(number)))
+    if skipped:
+        shown = "; ".join(skipped[:5]) + (f"; and {len(skipped) - 5} more" if len(skipped) > 5
+                                          else "")
+        warnings.warn(f"{ref.path}: skipped {len(skipped)} file(s) that are not DICOM images: "
+                      f"{shown}", UserWarning, stacklevel=3)
+    if not instances:
+        raise ImageReadError(ref.path, "the series folder holds no readable DICOM image; "
+                             "check the path")
+    if all(i.position is not None for i in instances):
+        instances.sort(key=lambda i: (i.position, i.instance_number or 0))
+    elif all(i.instance_number is not None for i in instances):
+        instances.sort(key=lambda i: i.instance_number)  # type: ignore[arg-type,return-value]
+    return instances
+
+
+def read_dicom(ref: ImageRef, slice_index: SliceIndex = None,
+               voi: bool = True) -> np.ndarray:
+    """Read a DICOM file, zip member, multi-frame file or multi-file series as grey levels.
+
+    Parameters
+    ----------
+    ref
+        The resolved reference (see :func:`covidimg.imaging.refs.image_ref`).
+    slice_index
+        ``None`` for every frame/slice, an int (negatives count from the end) or
+        ``"middle"`` for one slice, in position order (feet → head for an axial series).
+    voi
+        Apply the header's VOI LUT or window centre/width when present. Switch off to keep
+        modality values (Hounsfield units for CT) for an explicit window.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, 2-D for one image or slice, 3-D ``(slices, rows, columns)`` otherwise.
+
+    Examples
+    --------
+    >>> from pydicom.data import get_testdata_file
+    >>> from covidimg.imaging.refs import image_ref
+    >>> from covidimg.imaging.dicom_pixels import read_dicom
+    >>> read_dicom(image_ref(get_testdata_file("CT_small.dcm")), voi=False).shape
+    (128, 128)
+    """
+    with opener(ref) as open_:
+        if not ref.is_series:
+            return _read_one_file(ref, open_, None, slice_index, voi)
+        instances = _series_instances(ref, open_)
+        if len(instances) == 1:
+            return _read_one_file(ref, open_, instances[0].member, slice_index, voi)
+        index = resolve_slice_index(slice_index, len(instances), ref.path)
+        chosen = instances if index is None else [instances[index]]
+        slices = []
+        for inst in chosen:
+            slices.append(_read_one_file(ref, open_, inst.member, None, voi))
+        if index is not None:
+            return slices[0]
+        shapes = {s.shape for s in slices}
+        if len(shapes) > 1:
+            raise ImageReadError(ref.path, f"the series' slices differ in size {sorted(shapes)}; "
+                                 "read one slice at a time with slice_index")
+        return np.stack(slices)

@@ -1,0 +1,156 @@
+"""The on-disk thumbnail cache: keys that change with the file, atomic writes, intact reads.
+
+A key hashes the image's identity (absolute path, size, modification time in nanoseconds — of
+every file, for a series folder) together with everything that shapes the picture (window,
+thumbnail size, slice, preview or not), so a changed file gets a new thumbnail and the old one
+is simply never read again. Entries are written to a temporary file and moved into place with
+:func:`os.replace`, so readers never see half a file; an entry that fails the PNG integrity
+check (signature, chunk lengths, CRCs, final IEND — the checks a decoder makes, without
+decoding pixels) is deleted and rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import tempfile
+import zlib
+from pathlib import Path
+
+from covidimg.imaging.refs import ImageRef, series_members
+
+__all__ = ["CACHE_VERSION", "cache_entry", "cache_key", "png_is_intact", "read_cached",
+           "source_fingerprint", "write_atomic"]
+
+#: Bumped whenever the rendering changes, so old entries are not served.
+CACHE_VERSION = "thumb-v1"
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _stat(path: str) -> str:
+    st = os.stat(path)
+    return f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def source_fingerprint(ref: ImageRef, use_preview: bool = False) -> str:
+    """Text that changes whenever the pixels a thumbnail is made from can have changed.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from covidimg.imaging.refs import image_ref
+    >>> from covidimg.imaging.thumbcache import source_fingerprint
+    >>> file = pathlib.Path(tempfile.mkdtemp()) / "a.png"
+    >>> _ = file.write_bytes(b"x")
+    >>> source_fingerprint(image_ref(str(file))).endswith("|1|" + str(file.stat().st_mtime_ns))
+    True
+    """
+    if use_preview and ref.preview_path:
+        return "preview:" + _stat(ref.preview_path)
+    if ref.archive is not None:
+        return f"zip:{_stat(ref.archive)}::{ref.member}"
+    if ref.is_series:
+        parts = [_stat(member) for member in series_members(ref)]
+        return "series:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    return "file:" + _stat(ref.path)
+
+
+def cache_key(fingerprint: str, *, window_key: str, size: int, slice_index: object,
+              use_preview: bool, transposed: bool | None) -> str:
+    """The cache key (hex SHA-256) of one thumbnail.
+
+    Examples
+    --------
+    >>> from covidimg.imaging.thumbcache import cache_key
+    >>> a = cache_key("file:/a|1|2", window_key="pct:0.5:99.5", size=256, slice_index="middle",
+    ...               use_preview=False, transposed=None)
+    >>> b = cache_key("file:/a|1|3", window_key="pct:0.5:99.5", size=256, slice_index="middle",
+    ...               use_preview=False, transposed=None)
+    >>> len(a), a == b
+    (64, False)
+    """
+    text = "\n".join([CACHE_VERSION, fingerprint, window_key, str(int(size)),
+                      repr(slice_index), str(bool(use_preview)), repr(transposed)])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def cache_entry(folder: Path, key: str) -> Path:
+    """Where the thumbnail with ``key`` lives: ``folder/<2 hex>/<key>.png``."""
+    return Path(folder) / key[:2] / f"{key}.png"
+
+
+def png_is_intact(data: bytes) -> bool:
+    """Check a PNG's structure without decoding its pixels.
+
+    Verifies the signature, that every chunk's length fits, every chunk's CRC-32, and that the
+    file ends with ``IEND`` — so truncated, partially written or bit-flipped files are caught.
+
+    Examples
+    --------
+    >>> import io
+    >>> from PIL import Image
+    >>> from covidimg.imaging.thumbcache import png_is_intact
+    >>> buf = io.BytesIO(); Image.new("L", (4, 4)).save(buf, format="PNG")
+    >>> png_is_intact(buf.getvalue()), png_is_intact(buf.getvalue()[:-5])
+    (True, False)
+    """
+    if not data.startswith(_PNG_SIGNATURE):
+        return False
+    pos = len(_PNG_SIGNATURE)
+    end = len(data)
+    while pos + 12 <= end:
+        (length,) = struct.unpack(">I", data[pos:pos + 4])
+        chunk_end = pos + 12 + length
+        if chunk_end > end:
+            return False
+        kind = data[pos + 4:pos + 8]
+        (crc,) = struct.unpack(">I", data[chunk_end - 4:chunk_end])
+        if zlib.crc32(data[pos + 4:chunk_end - 4]) != crc:
+            return False
+        if kind == b"IEND":
+            return chunk_end == end
+        pos = chunk_end
+    return False
+
+
+def read_cached(entry: Path) -> bytes | None:
+    """The cached PNG bytes, or ``None`` when absent or corrupt (a corrupt entry is removed)."""
+    try:
+        data = entry.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return None
+    if png_is_intact(data):
+        return data
+    try:
+        entry.unlink()
+    except OSError:
+        pass
+    return None
+
+
+def write_atomic(entry: Path, data: bytes) -> None:
+    """Write ``data`` to ``entry`` through a temporary file in the same folder + os.replace.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from covidimg.imaging.thumbcache import write_atomic
+    >>> entry = pathlib.Path(tempfile.mkdtemp()) / "ab" / "ab12.png"
+    >>> write_atomic(entry, b"data"); entry.read_bytes()
+    b'data'
+    """
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{entry.stem}.", suffix=".tmp", dir=entry.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, entry)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

@@ -1,0 +1,384 @@
+"""Fixed-size PNG thumbnails, cached on disk, made one at a time or in (parallel) batches.
+
+:func:`thumbnail` makes one and raises :class:`~covidimg.imaging.errors.ImageReadError` when the
+image cannot be read. :func:`thumbnails` makes many for a gallery and never raises for a bad
+image: it returns a placeholder in its place and a ``findings`` row (kind
+``unreadable_image``) naming the file and the reason. PNGs carry pixels only — no text chunks,
+no DICOM header fields.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterable
+from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from covidimg import schema
+from covidimg.imaging.errors import ImageReadError
+from covidimg.imaging.read import read_image, read_png
+from covidimg.imaging.refs import ImageRef, image_ref
+from covidimg.imaging.slicing import SliceIndex
+from covidimg.imaging.thumbcache import (
+    cache_entry,
+    cache_key,
+    read_cached,
+    source_fingerprint,
+    write_atomic,
+)
+from covidimg.imaging.windowing import WindowPreset, resolve_window, window
+from covidimg.paths import cache_dir as resolve_cache_dir
+
+__all__ = ["ThumbnailBatch", "placeholder", "render_png", "thumbnail", "thumbnails"]
+
+#: The finding kind a failed thumbnail produces.
+FINDING_KIND = "unreadable_image"
+
+
+def render_png(display: np.ndarray, size: int) -> bytes:
+    """Letterbox an 8-bit image into a black ``size`` x ``size`` square and encode it as PNG.
+
+    The aspect ratio is kept; the image is centred. Only the IHDR, IDAT and IEND chunks are
+    written.
+
+    Examples
+    --------
+    >>> import io
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from covidimg.imaging.thumbnails import render_png
+    >>> png = render_png(np.full((100, 50), 255, np.uint8), 64)
+    >>> Image.open(io.BytesIO(png)).size
+    (64, 64)
+    """
+    if display.ndim != 2:
+        raise ValueError(f"render_png needs a 2-D image; got shape {display.shape}")
+    rows, cols = display.shape
+    scale = size / max(rows, cols)
+    new_w, new_h = max(1, round(cols * scale)), max(1, round(rows * scale))
+    img = Image.fromarray(np.ascontiguousarray(display), mode="L")
+    img = img.resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    canvas = Image.new("L", (size, size), 0)
+    canvas.paste(img, ((size - new_w) // 2, (size - new_h) // 2))
+    buf = io.BytesIO()
+    canvas.save(buf, format="PNG", compress_level=6)
+    return buf.getvalue()
+
+
+@lru_cache(maxsize=8)
+def placeholder(size: int = 256) -> bytes:
+    """The PNG shown in place of an image that cannot be read: grey with a diagonal cross.
+
+    Examples
+    --------
+    >>> from covidimg.imaging.thumbnails import placeholder
+    >>> placeholder(32)[:4]
+    b'\\x89PNG'
+    """
+    img = np.full((size, size), 60, dtype=np.uint8)
+    idx = np.arange(size)
+    thick = max(1, size // 64)
+    for offset in range(-thick, thick + 1):
+        j = np.clip(idx + offset, 0, size - 1)
+        img[idx, j] = 150
+        img[idx, size - 1 - j] = 150
+    return render_png(img, size)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """Everything a worker needs to make one thumbnail (picklable for process pools)."""
+
+    ref: ImageRef
+    spec: WindowPreset
+    size: int
+    slice_index: SliceIndex
+    use_preview: bool
+    entry: Path | None
+
+
+def _render(job: _Job) -> bytes:
+    if job.use_preview and job.ref.preview_path:
+        pixels = read_png(image_ref(job.ref.preview_path))
+    else:
+        pixels = read_image(job.ref, slice_index=job.slice_index,
+                            voi=not job.spec.uses_modality_values)
+    if pixels.ndim == 3:   # a 2-D request on a one-slice volume
+        pixels = pixels[pixels.shape[0] // 2]
+    png = render_png(window(pixels, job.spec), job.size)
+    if job.entry is not None:
+        write_atomic(job.entry, png)
+    return png
+
+
+def _run_job(job: _Job) -> tuple[bytes | None, str, str]:
+    """Make one thumbnail; return (png, "", "") or (None, failing path, reason). Never raises."""
+    try:
+        return _render(job), "", ""
+    except ImageReadError as exc:
+        return None, exc.path, exc.reason
+    except Exception as exc:  # a gallery must go on whatever one file does
+        return None, job.ref.path, f"{type(exc).__name__}: {exc}"
+
+
+def _prepare(image: Any, *, spec: WindowPreset, size: int, slice_index: SliceIndex,
+             use_preview: bool, folder: Path | None) -> _Job:
+    ref = image if isinstance(image, ImageRef) else image_ref(image)
+    entry = None
+    if folder is not None:
+        key = cache_key(source_fingerprint(ref, use_preview), window_key=spec.key(), size=size,
+                        slice_index=slice_index, use_preview=use_preview,
+                        transposed=ref.stored_transposed)
+        entry = cache_entry(folder, key)
+    return _Job(ref, spec, size, slice_index, use_preview, entry)
+
+
+def _check_size(size: int) -> int:
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not \
+            8 <= int(size) <= 4096:
+        raise ValueError(f"size must be an int between 8 and 4096 pixels; got {size!r}")
+    return int(size)
+
+
+def _cache_folder(cache: bool, cache_dir: str | os.PathLike[str] | None) -> Path | None:
+    return resolve_cache_dir("thumbnails", override=cache_dir) if cache else None
+
+
+def thumbnail(image: Any, *, size: int = 256, window: str | WindowPreset = "auto",
+              center: float | None = None, width: float | None = None,
+              slice_index: SliceIndex = "middle", use_preview: bool = False,
+              cache: bool = True, cache_dir: str | os.PathLike[str] | None = None) -> bytes:
+    """Make (or fetch from the cache) one fixed-size PNG thumbnail.
+
+    Parameters
+    ----------
+    image
+        An ``images`` row, a path, ``"archive.zip::member"`` or a series folder
+        (see :func:`~covidimg.imaging.read_image`).
+    size
+        Side of the square thumbnail in pixels; the image is letterboxed into it.
+    window
+        A preset name of :data:`~covidimg.imaging.WINDOW_PRESETS` or a
+        :class:`~covidimg.imaging.windowing.WindowPreset`. ``"auto"`` applies the DICOM
+        header's VOI then stretches percentiles; the CT presets work on Hounsfield units.
+    center, width
+        An explicit window (modality units), overriding ``window``.
+    slice_index
+        Which slice of a volume or series (``"middle"`` by default).
+    use_preview
+        Make the thumbnail from the row's ``preview_path`` (MHH's 8-bit PNG) when it has one —
+        faster than decoding the original.
+    cache
+        Read and write the on-disk cache.
+    cache_dir
+        Cache root; default ``COVIDIMG_CACHE`` or the user cache folder
+        (:func:`covidimg.paths.cache_dir`). Thumbnails go in its ``thumbnails/`` sub-folder.
+
+    Returns
+    -------
+    bytes
+        PNG data (what ``ipywidgets.Image(value=...)`` takes).
+
+    Raises
+    ------
+    ImageReadError
+        The image cannot be read (the message names the file and the reason).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pydicom.data import get_testdata_file
+    >>> from covidimg.imaging import thumbnail
+    >>> png = thumbnail(get_testdata_file("CT_small.dcm"), size=64, window="mediastinum",
+    ...                 cache_dir=tempfile.mkdtemp())
+    >>> png[:4]
+    b'\\x89PNG'
+    """
+    size = _check_size(size)
+    spec = resolve_window(window, center=center, width=width)
+    job = _prepare(image, spec=spec, size=size, slice_index=slice_index,
+                   use_preview=use_preview, folder=_cache_folder(cache, cache_dir))
+    if job.entry is not None:
+        cached = read_cached(job.entry)
+        if cached is not None:
+            return cached
+    return _render(job)
+
+
+@dataclass
+class ThumbnailBatch:
+    """Thumbnails of many images, in input order.
+
+    Attributes
+    ----------
+    images
+        PNG bytes per input; :func:`placeholder` where the image failed.
+    paths
+        The cache file per input (``None`` when it failed or the cache is off).
+    ok
+        Whether each input produced a real thumbnail.
+    findings
+        One ``unreadable_image`` row per failure, with the columns of the cohort's
+        ``findings`` table (``source`` is empty when the input carried none).
+    """
+
+    images: list[bytes]
+    paths: list[Path | None]
+    ok: list[bool]
+    findings: pd.DataFrame = field(default_factory=lambda: schema.empty("findings"))
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def _items(images: Any) -> list[Any]:
+    if isinstance(images, pd.DataFrame):
+        return images.to_dict("records")
+    if isinstance(images, (str, os.PathLike, ImageRef)):
+        return [images]
+    if isinstance(images, pd.Series):
+        return [images]
+    if isinstance(images, Iterable):
+        return list(images)
+    raise TypeError(f"images must be an images DataFrame or an iterable of rows/paths; got "
+                    f"{type(images).__name__}")
+
+
+def _field(item: Any, key: str) -> str | None:
+    value = item.get(key) if hasattr(item, "get") and not isinstance(item, (str, ImageRef)) \
+        else None
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return str(value)
+
+
+def _finding(item: Any, path: str, reason: str) -> dict[str, Any]:
+    image_uid = _field(item, "image_uid")
+    source = _field(item, "source")
+    if source is None and image_uid and ":" in image_uid:
+        prefix = image_uid.split(":", 1)[0]
+        source = prefix if prefix in schema.SOURCES else None
+    return {"kind": FINDING_KIND, "source": source, "patient_uid": _field(item, "patient_uid"),
+            "image_uid": image_uid, "path": path,
+            "detail": f"no thumbnail: {reason}"}
+
+
+def thumbnails(images: Any, *, size: int = 256, window: str | WindowPreset = "auto",
+               center: float | None = None, width: float | None = None,
+               slice_index: SliceIndex = "middle", use_preview: bool = False,
+               cache: bool = True, cache_dir: str | os.PathLike[str] | None = None,
+               n_jobs: int | None = None, executor: Executor | None = None,
+               progress: bool = True) -> ThumbnailBatch:
+    """Make thumbnails for many images; failures become placeholders and findings.
+
+    Cached thumbnails are read straight from disk (no decoding), so a gallery page served
+    from the cache costs one small file read per image. The rest are made in input order, in
+    a thread pool of ``n_jobs`` workers, or on ``executor`` (a
+    :class:`concurrent.futures.Executor`, e.g. a ``ProcessPoolExecutor`` or a Dask client's
+    ``get_executor()``), with a :mod:`tqdm.auto` progress bar.
+
+    Parameters
+    ----------
+    images
+        An ``images`` DataFrame, or an iterable of rows, paths or ``"zip::member"`` strings.
+    size, window, center, width, slice_index, use_preview, cache, cache_dir
+        As for :func:`thumbnail`.
+    n_jobs
+        Number of worker threads; ``None`` or 1 works in this thread, ``-1`` uses every CPU.
+        Ignored when ``executor`` is given.
+    executor
+        Where to run the work instead of a thread pool (it is not shut down).
+    progress
+        Show a progress bar for the thumbnails that are not cached.
+
+    Returns
+    -------
+    ThumbnailBatch
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pydicom.data import get_testdata_file
+    >>> from covidimg.imaging import thumbnails
+    >>> batch = thumbnails([get_testdata_file("CT_small.dcm"), "/no/such/file.dcm"], size=32,
+    ...                    cache_dir=tempfile.mkdtemp(), progress=False)
+    >>> batch.ok, batch.findings["kind"].tolist()
+    ([True, False], ['unreadable_image'])
+    """
+    from tqdm.auto import tqdm
+
+    size = _check_size(size)
+    spec = resolve_window(window, center=center, width=width)
+    folder = _cache_folder(cache, cache_dir)
+    items = _items(images)
+    results: list[bytes | None] = [None] * len(items)
+    paths: list[Path | None] = [None] * len(items)
+    failures: dict[int, dict[str, Any]] = {}
+    pending: dict[int, _Job] = {}
+    for i, item in enumerate(items):
+        try:
+            job = _prepare(item, spec=spec, size=size, slice_index=slice_index,
+                           use_preview=use_preview, folder=folder)
+        except ImageReadError as exc:
+            failures[i] = _finding(item, exc.path, exc.reason)
+            continue
+        except (TypeError, OSError) as exc:
+            failures[i] = _finding(item, str(_field(item, "path") or item),
+                                   f"{type(exc).__name__}: {exc}")
+            continue
+        cached = read_cached(job.entry) if job.entry is not None else None
+        if cached is not None:
+            results[i], paths[i] = cached, job.entry
+        else:
+            pending[i] = job
+
+    def record(i: int, outcome: tuple[bytes | None, str, str]) -> None:
+        png, bad_path, reason = outcome
+        if png is None:
+            failures[i] = _finding(items[i], bad_path, reason)
+        else:
+            results[i], paths[i] = png, pending[i].entry
+
+    bar = tqdm(total=len(pending), desc="thumbnails", unit="img", disable=not progress)
+    try:
+        workers = (os.cpu_count() or 1) if n_jobs == -1 else (n_jobs or 1)
+        if executor is None and workers <= 1:
+            for i, job in pending.items():
+                record(i, _run_job(job))
+                bar.update()
+        else:
+            own = executor is None
+            pool = executor if executor is not None else ThreadPoolExecutor(max_workers=workers)
+            try:
+                futures = {pool.submit(_run_job, job): i for i, job in pending.items()}
+                for future in as_completed(futures):
+                    i = futures[future]
+                    try:
+                        outcome = future.result()
+                    except Exception as exc:   # e.g. a broken process pool
+                        outcome = (None, pending[i].ref.path,
+                                   f"worker failed: {type(exc).__name__}: {exc}")
+                    record(i, outcome)
+                    bar.update()
+            finally:
+                if own:
+                    pool.shutdown(wait=True)
+    finally:
+        bar.close()
+
+    rows = [failures[i] for i in sorted(failures)]
+    frame = schema.conform("findings", pd.DataFrame(rows, columns=schema.TABLES["findings"].names))
+    return ThumbnailBatch(
+        images=[placeholder(size) if r is None else r for r in results],
+        paths=[None if i in failures else p for i, p in enumerate(paths)],
+        ok=[i not in failures for i in range(len(items))],
+        findings=frame,
+    )
