@@ -234,7 +234,7 @@ class Cohort:
         kept_patients = patients["patient_uid"][keep]
 
         images = self.images
-        image_keep = images["patient_uid"].isin(kept_patients).to_numpy()
+        image_keep = images["patient_uid"].isin(kept_patients).to_numpy(dtype=bool, copy=True)
         image_criteria = False
         for column, wanted in (("modality", modality), ("view", view)):
             if wanted is not None:

@@ -80,7 +80,9 @@ def fetch_mhh(
     fetcher = pooch.create(path=folder, base_url=base_url or MHH_BASE_URL,
                            registry={k: f"sha256:{v}" for k, v in registry.items()})
     missing = [name for name in registry if not (folder / name).is_file()]
-    for name in tqdm(missing, desc="MHH data", unit="file", disable=not progress or not missing):
+    # Every file goes through pooch, which re-downloads one whose checksum no longer matches.
+    for name in tqdm(list(registry), desc="MHH data", unit="file",
+                     disable=not progress or not missing):
         try:
             fetcher.fetch(name)
         except Exception as exc:  # requests/pooch raise many kinds for network problems

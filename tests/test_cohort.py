@@ -1,0 +1,151 @@
+"""Cohort: filtering, combining, saving atomically and reopening."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import covidimg as ci
+from covidimg.schema import SchemaError
+
+
+def _consistent(cohort: ci.Cohort) -> None:
+    cohort.validate()
+    assert set(cohort.images["patient_uid"]) <= set(cohort.patients["patient_uid"])
+    assert set(cohort.labs["image_uid"].dropna()) <= set(cohort.images["image_uid"])
+
+
+def test_filter_by_patient_criteria(mhh_cohort):
+    women = mhh_cohort.filter(sex="F")
+    assert len(women.patients) == 24
+    assert set(women.patients["sex"]) == {"F"}
+    _consistent(women)
+    icu_dead = mhh_cohort.filter(icu=True, died=True)
+    assert icu_dead.patients["icu"].all() and icu_dead.patients["died"].all()
+    assert set(icu_dead.events["patient_uid"]) <= set(icu_dead.patients["patient_uid"])
+
+
+def test_filter_by_image_criteria_keeps_only_patients_with_matching_images(mhh_cohort):
+    dx = mhh_cohort.filter(modality="DX")
+    assert len(dx.images) == 31
+    assert set(dx.patients["patient_uid"]) == set(dx.images["patient_uid"])
+    both = mhh_cohort.filter(modality=["CR", "DX"], view="PA")
+    assert len(both.images) == 49
+    window = mhh_cohort.filter(day=(0, 3))
+    assert window.images["day"].between(0, 3).all()
+    _consistent(window)
+
+
+def test_filter_by_lab_intervals(mhh_cohort):
+    high = mhh_cohort.filter(labs={"crp": (100, None)})
+    crp = high.labs[high.labs["analyte"] == "crp"]
+    per_patient = crp.groupby("patient_uid")["upper"].max()
+    assert (per_patient > 100).all() and len(per_patient) == len(high.patients) > 0
+    certain = mhh_cohort.filter(labs={"d_dimer": (5, None)}, lab_match="within")
+    possible = mhh_cohort.filter(labs={"d_dimer": (5, None)})
+    assert set(certain.patients["patient_uid"]) <= set(possible.patients["patient_uid"])
+    # Right-censored d-dimer (> 33.6) is certainly above 5.
+    censored = mhh_cohort.labs[(mhh_cohort.labs["analyte"] == "d_dimer")
+                               & (mhh_cohort.labs["censor"] == "right")]["patient_uid"]
+    assert set(censored) <= set(certain.patients["patient_uid"])
+
+
+def test_filters_combine(mhh_cohort):
+    sub = mhh_cohort.filter(sex="M", icu=True, modality="CR", labs={"crp": (50, None)})
+    assert set(sub.patients["sex"]) == {"M"} and sub.patients["icu"].all()
+    assert set(sub.images["modality"]) == {"CR"}
+    _consistent(sub)
+    assert len(sub.patients) < len(mhh_cohort.filter(sex="M", icu=True).patients)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"sex": "X"}, r"filter sex='X': \['X'\] not allowed; allowed values are \['F', 'M', 'U'\]"),
+    ({"modality": "XR"}, "allowed values are"),
+    ({"labs": {"glucose": (1, 2)}}, "unknown analyte 'glucose'"),
+    ({"day": (5, 1)}, "low is greater than high"),
+    ({"age": 5}, "expected a \\(low, high\\) pair"),
+    ({"lab_match": "maybe"}, "lab_match='maybe'"),
+])
+def test_filter_errors_name_argument_and_allowed_values(mhh_cohort, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        mhh_cohort.filter(**kwargs)
+
+
+def test_save_and_open_round_trip(mhh_cohort, tmp_path):
+    mhh_cohort.save(tmp_path / "c")
+    again = ci.Cohort.open(tmp_path / "c")
+    for name, frame in mhh_cohort.tables().items():
+        pd.testing.assert_frame_equal(getattr(again, name), frame, check_categorical=False)
+        assert list(getattr(again, name).dtypes.astype(str)) == list(frame.dtypes.astype(str))
+
+
+def test_saving_again_replaces_the_previous_cohort(mhh_cohort, tmp_path):
+    mhh_cohort.save(tmp_path / "c")
+    small = mhh_cohort.filter(sex="F")
+    small.save(tmp_path / "c")
+    assert len(ci.Cohort.open(tmp_path / "c").patients) == 24
+    assert len(list((tmp_path / "c").glob("tables-*"))) == 1
+
+
+def test_interrupted_save_leaves_the_previous_cohort(mhh_cohort, tmp_path, monkeypatch):
+    mhh_cohort.save(tmp_path / "c")
+    calls = {"n": 0}
+    original = pd.DataFrame.to_parquet
+
+    def crash_on_third(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError("disk full")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", crash_on_third)
+    with pytest.raises(OSError, match="disk full"):
+        mhh_cohort.filter(sex="F").save(tmp_path / "c")
+    monkeypatch.undo()
+    assert len(ci.Cohort.open(tmp_path / "c").patients) == 71
+
+
+def test_a_half_written_folder_never_opens(mhh_cohort, tmp_path):
+    folder = tmp_path / "c"
+    with pytest.raises(ci.CohortFileError, match="manifest.json is missing"):
+        ci.Cohort.open(folder)
+    mhh_cohort.save(folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    os.remove(folder / manifest["tables_dir"] / "labs.parquet")
+    with pytest.raises(ci.CohortFileError, match="labs.parquet is missing"):
+        ci.Cohort.open(folder)
+
+
+def test_concat_keeps_uids_unique(mhh_cohort):
+    with pytest.raises(SchemaError, match="duplicated key"):
+        ci.Cohort.concat([mhh_cohort, mhh_cohort])
+    assert len(ci.Cohort.concat([mhh_cohort, ci.Cohort()]).images) == 243
+
+
+def test_validate_catches_dangling_references(mhh_cohort):
+    broken = ci.Cohort(**{**mhh_cohort.tables(),
+                          "patients": mhh_cohort.patients.iloc[1:].reset_index(drop=True)})
+    with pytest.raises(SchemaError, match="refers to patients not in the patients table"):
+        broken.validate()
+
+
+def test_summary_and_repr(mhh_cohort):
+    summary = mhh_cohort.summary()
+    assert summary.loc["mhh", "patients"] == 71 and summary.loc["mhh", "images"] == 243
+    assert summary.loc["mhh", "files_used"] + summary.loc["mhh", "files_ignored"] == len(
+        mhh_cohort.files)
+    assert "71 patients, 243 images" in repr(mhh_cohort)
+
+
+def test_from_tables_conforms_dtypes():
+    cohort = ci.Cohort.from_tables({
+        "patients": pd.DataFrame({"patient_uid": ["mhh:a"], "source": ["mhh"],
+                                  "source_patient_id": ["a"], "sex": ["F"],
+                                  "age_min": [np.nan], "age_max": [np.nan],
+                                  "covid_status": ["positive"], "icu": [True], "died": [False],
+                                  "site": [None]})})
+    assert cohort.patients["icu"].dtype == "boolean"
