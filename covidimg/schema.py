@@ -116,7 +116,8 @@ TABLES: dict[str, Table] = {
         "patients",
         "one patient (after remapping old ids to current ones)",
         (
-            Column("patient_uid", "string", "`<source>:<id>`, unique across sources", nullable=False),
+            Column("patient_uid", "string", "`<source>:<id>`, unique across sources",
+                   nullable=False),
             Column("source", "category", "data system the patient comes from", allowed=SOURCES,
                    nullable=False),
             Column("source_patient_id", "string", "the patient id as the source spells it",

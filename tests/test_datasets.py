@@ -20,7 +20,7 @@ def mirror(mhh_dir):
         def log_message(self, *args):  # keep the test output clean
             pass
 
-        def do_GET(self):  # noqa: N802 - http.server's name
+        def do_GET(self):
             hits.append(self.path)
             return super().do_GET()
 
@@ -53,7 +53,8 @@ def test_a_corrupted_download_is_refetched(mirror, tmp_path):
 
 
 def test_no_network_gives_a_clear_error(tmp_path):
-    with pytest.raises(DatasetUnavailableError, match="could not download data.csv.*COVIDIMG_MHH_DIR"):
+    with pytest.raises(DatasetUnavailableError,
+                       match="could not download data.csv.*COVIDIMG_MHH_DIR"):
         ci.fetch_mhh(cache=tmp_path, base_url="http://127.0.0.1:9/", progress=False)
 
 

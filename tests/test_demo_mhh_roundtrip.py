@@ -11,7 +11,8 @@ from covidimg.demo import generate_demo
 from covidimg.schema import ANALYTES
 
 
-@pytest.fixture(scope="module", params=[(0, 8), (1, 25), (7, 60)], ids=lambda p: f"seed{p[0]}-n{p[1]}")
+@pytest.fixture(scope="module", params=[(0, 8), (1, 25), (7, 60)],
+                ids=lambda p: f"seed{p[0]}-n{p[1]}")
 def written(request, tmp_path_factory):
     seed, n = request.param
     folder = tmp_path_factory.mktemp(f"demo{seed}")
@@ -95,7 +96,7 @@ def test_load_demo_is_cached(tmp_path):
     first = ci.load_demo(sources=["mhh"], n_patients=6, cache=tmp_path)
     again = ci.load_demo(sources=["mhh"], n_patients=6, cache=tmp_path)
     pd.testing.assert_frame_equal(first.images, again.images)
-    assert list((tmp_path / "demo").iterdir())[0].joinpath("cohort", "manifest.json").is_file()
+    assert next(iter((tmp_path / "demo").iterdir())).joinpath("cohort", "manifest.json").is_file()
 
 
 def test_unknown_demo_source_is_named():

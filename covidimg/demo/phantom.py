@@ -22,7 +22,7 @@ def _opacities(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray, lungs: 
                severity: float, scale: float) -> np.ndarray:
     """Patchy, peripheral, lower-zone predominant blobs: the COVID-19 pneumonia pattern."""
     out = np.zeros(yy.shape, dtype=np.float32)
-    n_blobs = int(round(2 + 30 * severity))
+    n_blobs = round(2 + 30 * severity)
     ys, xs = np.nonzero(lungs)
     if not len(ys) or severity <= 0:
         return out
