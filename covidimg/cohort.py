@@ -213,7 +213,8 @@ class Cohort:
         --------
         >>> import covidimg as ci
         >>> cohort = ci.load_demo()                                  # doctest: +SKIP
-        >>> cohort.filter(sex="F", modality=["CR", "DX"], labs={"crp": (100, None)})  # doctest: +SKIP
+        >>> sub = cohort.filter(sex="F", modality=["CR", "DX"],
+        ...                     labs={"crp": (100, None)})           # doctest: +SKIP
         """
         if lab_match not in ("overlap", "within"):
             raise ValueError(f"lab_match={lab_match!r}; allowed values are 'overlap', 'within'")

@@ -349,7 +349,8 @@ class _Reader:
                 self.ledger.finding(
                     "off_grid_value",
                     f"line {_line(idx)}: {analyte.mhh_column}_val "
-                    f"{raw.at[idx, analyte.mhh_column + '_val']!r} is not a multiple of the published precision {analyte.mhh_precision:g}",
+                    f"{raw.at[idx, analyte.mhh_column + '_val']!r} is not a multiple of the "
+                    f"published precision {analyte.mhh_precision:g}",
                     patient_uid=patient_uid[idx], image_uid=image_uid[idx],
                     path=f"{self.csv}:{_line(idx)}")
             for idx in raw.index[present & offsets.isna()]:
