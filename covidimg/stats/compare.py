@@ -136,7 +136,10 @@ def _group_row(name: str, rows: pd.DataFrame, dist: str) -> dict[str, object]:
         row[f"{label}_low"], row[f"{label}_high"] = left, right
     note = ""
     try:
-        fit = interval_fit(lo, hi, dist=dist)
+        fit = interval_fit(lo, hi, dist=dist, nonpositive="drop")
+        if fit.attrs["n_dropped"]:
+            note = (f"{fit.attrs['n_dropped']} value(s) at or below 0 left out of the {dist} "
+                    "fit")
         for param in fit.index:
             row[param] = fit.loc[param, "estimate"]
             row[f"{param}_ci_low"] = fit.loc[param, "ci_low"]
@@ -152,11 +155,12 @@ def _lrt(values: pd.DataFrame, dist: str, groups: pd.DataFrame) -> dict[str, obj
     """Likelihood-ratio test: one fitted distribution per group vs one for all."""
     fitted = groups["loglik"] if "loglik" in groups.columns else pd.Series(dtype=float)
     if len(groups) < 2 or fitted.isna().any() or len(fitted) < len(groups):
-        notes = [n for n in groups.get("fit_note", pd.Series(dtype=str)) if n]
+        notes = [n for n in groups.get("fit_note", pd.Series(dtype=str)) if n.startswith("no ")]
         return {"statistic": np.nan, "df": np.nan, "p_value": np.nan,
                 "note": "not computed: " + ("; ".join(notes) or "a group could not be fitted")}
     try:
-        pooled = interval_fit(values["lower"], values["upper"], dist=dist).attrs["loglik"]
+        pooled = interval_fit(values["lower"], values["upper"], dist=dist,
+                              nonpositive="drop").attrs["loglik"]
     except ValueError as exc:
         return {"statistic": np.nan, "df": np.nan, "p_value": np.nan,
                 "note": f"not computed: {exc}"}

@@ -204,7 +204,8 @@ def _start(tlo: np.ndarray, thi: np.ndarray) -> np.ndarray:
 
 
 def interval_fit(lower: Sequence[float] | np.ndarray, upper: Sequence[float] | np.ndarray,
-                 dist: str = "lognorm", *, alpha: float = 0.05) -> pd.DataFrame:
+                 dist: str = "lognorm", *, alpha: float = 0.05,
+                 nonpositive: str = "raise") -> pd.DataFrame:
     """Fit a parametric distribution to interval-censored values by maximum likelihood.
 
     Each value contributes ``F(upper) - F(lower)`` to the likelihood (its density when exact),
@@ -222,12 +223,17 @@ def interval_fit(lower: Sequence[float] | np.ndarray, upper: Sequence[float] | n
         ``"norm"``: ``value ~ Normal(mu, sigma)``.
     alpha
         1 - confidence level of the intervals.
+    nonpositive
+        For ``"lognorm"``, what to do with intervals lying at or below 0 (impossible under the
+        model, e.g. a below-limit value whose limit is 0): ``"raise"`` an error, or ``"drop"``
+        them (their number is in ``attrs["n_dropped"]``; dropping low values biases upwards).
 
     Returns
     -------
     pandas.DataFrame
         Indexed by parameter (``mu``, ``sigma``) with columns ``estimate``, ``se``, ``ci_low``,
-        ``ci_high``; ``attrs`` hold ``dist``, ``n``, ``loglik``, ``aic``, ``converged``.
+        ``ci_high``; ``attrs`` hold ``dist``, ``n``, ``n_dropped``, ``loglik``, ``aic``,
+        ``converged``.
 
     Examples
     --------
@@ -242,7 +248,14 @@ def interval_fit(lower: Sequence[float] | np.ndarray, upper: Sequence[float] | n
         raise ValueError(f"dist={dist!r}; allowed values are {list(DISTRIBUTIONS)}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha={alpha!r}; pass a number between 0 and 1, e.g. 0.05")
+    if nonpositive not in ("raise", "drop"):
+        raise ValueError(f"nonpositive={nonpositive!r}; allowed values are 'raise', 'drop'")
     lo_all, hi_all = as_bounds(lower, upper)
+    n_dropped = 0
+    if dist == "lognorm" and nonpositive == "drop":
+        keep = hi_all > 0
+        n_dropped = int((~keep).sum())
+        lo_all, hi_all = lo_all[keep], hi_all[keep]
     if lo_all.size < 2:
         raise ValueError(f"interval_fit needs at least 2 values; got {lo_all.size}")
     if dist == "lognorm":
@@ -251,7 +264,7 @@ def interval_fit(lower: Sequence[float] | np.ndarray, upper: Sequence[float] | n
             raise ValueError(
                 f"dist='lognorm' needs positive values, but {bad.size} intervals lie at or "
                 f"below 0 (positions {bad[:10].tolist()}, upper bounds "
-                f"{hi_all[bad[:5]].tolist()}); use dist='norm' or drop them")
+                f"{hi_all[bad[:5]].tolist()}); use dist='norm', or nonpositive='drop'")
     lo, hi, weight = _collapse(lo_all, hi_all)
     exact = lo == hi
     tlo, thi, jac = _transform(dist, lo, hi)
@@ -280,8 +293,8 @@ def interval_fit(lower: Sequence[float] | np.ndarray, upper: Sequence[float] | n
          "ci_high": [mu + z * se[0], np.exp(log_sigma + z * se[1])]},
         index=pd.Index(list(DISTRIBUTIONS[dist]), name="parameter"))
     loglik = -float(_negloglik(theta, *args))
-    out.attrs.update(dist=dist, n=int(weight.sum()), loglik=loglik, aic=4.0 - 2.0 * loglik,
-                     converged=bool(result.success), alpha=alpha)
+    out.attrs.update(dist=dist, n=int(weight.sum()), n_dropped=n_dropped, loglik=loglik,
+                     aic=4.0 - 2.0 * loglik, converged=bool(result.success), alpha=alpha)
     return out
 
 

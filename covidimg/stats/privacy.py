@@ -224,7 +224,8 @@ def generalize_for_k(table: pd.DataFrame, quasi_identifiers: Sequence[str], k: i
     Returns
     -------
     pandas.DataFrame
-        One row per combination: a ``width_<column>`` per generalized column, then
+        One row per combination: a ``width_<column>`` per generalized column (a band width,
+        or ``"suppressed"``), then
         ``smallest_class``, ``n_classes_below_k``, ``n_records_below_k``, ``smallest_l``
         (with ``sensitive``), ``satisfied`` and ``recommended``.
 
@@ -254,7 +255,8 @@ def generalize_for_k(table: pd.DataFrame, quasi_identifiers: Sequence[str], k: i
                              bands=widths)
         classes = report.classes
         failing = classes["below_k"] | (classes["below_l"] if sensitive else False)
-        row: dict[str, object] = {f"width_{c}": w for c, w in widths.items()}
+        row: dict[str, object] = {f"width_{c}": "suppressed" if w is None else w
+                                  for c, w in widths.items()}
         row.update(smallest_class=report.smallest_class,
                    n_classes_below_k=int(classes["below_k"].sum()),
                    n_records_below_k=int(classes.loc[classes["below_k"], "size"].sum()))

@@ -1,0 +1,25 @@
+"""Figures of the analyses in :mod:`covidimg.stats`: DataFrames in, plotly Figures out.
+
+Nothing here reads a file or computes a statistic of its own; every function takes the output
+of a :mod:`covidimg.stats` function and returns a :class:`plotly.graph_objects.Figure` with
+titles, units, the sign convention and reference ranges on it.
+"""
+
+from __future__ import annotations
+
+from covidimg.plotting.labs import plot_lab_cdf, plot_lab_distribution
+from covidimg.plotting.privacy import plot_equivalence_classes
+from covidimg.plotting.summary import plot_missingness, plot_table_one
+from covidimg.plotting.survival import plot_kaplan_meier
+from covidimg.plotting.timeline import plot_census, plot_timeline
+
+__all__ = [
+    "plot_census",
+    "plot_equivalence_classes",
+    "plot_kaplan_meier",
+    "plot_lab_cdf",
+    "plot_lab_distribution",
+    "plot_missingness",
+    "plot_table_one",
+    "plot_timeline",
+]

@@ -1,0 +1,94 @@
+"""The cohort summary as a table figure, and missingness per column."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from covidimg.plotting._style import base_layout, empty_figure
+
+__all__ = ["plot_missingness", "plot_table_one"]
+
+
+def _p_text(p: float) -> str:
+    if not np.isfinite(p):
+        return ""
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def plot_table_one(table: pd.DataFrame) -> go.Figure:
+    """Table 1 from :func:`covidimg.stats.table_one` as a figure (a plotly table).
+
+    Parameters
+    ----------
+    table
+        The output of :func:`covidimg.stats.table_one`.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+
+    Examples
+    --------
+    >>> import covidimg as ci
+    >>> ci.plotting.plot_table_one(ci.stats.table_one(ci.load_demo(), by="icu"))  # doctest: +SKIP
+    """
+    by = table.attrs.get("by")
+    title = "Cohort summary" + (f" by {by}" if by else "")
+    if not len(table):
+        return empty_figure(title, "Nothing to summarise.")
+    flat = table.reset_index()
+    first = ~flat["variable"].duplicated()
+    variable = flat["variable"].where(first, "")
+    groups = [c for c in table.columns if c not in ("missing", "p_value", "test")]
+    header = ["variable", "", *groups, "missing", "p", "test"]
+    cells = [variable, flat["level"], *[flat[g] for g in groups], flat["missing"],
+             flat["p_value"].map(_p_text), flat["test"]]
+    shade = np.where(flat["variable"].factorize()[0] % 2 == 0, "white", "#F4F6F8")
+    fig = go.Figure(go.Table(
+        header={"values": [f"<b>{h}</b>" for h in header], "fill_color": "#E8ECF0",
+                "align": "left"},
+        cells={"values": cells, "align": "left", "fill_color": [shade] * len(header),
+               "height": 24},
+        columnwidth=[3.2, 1.3] + [1.6] * len(groups) + [1.1, 0.8, 1.6]))
+    fig.add_annotation(
+        text=("n (%) of patients with a known value; median [IQR]; lab rows: first value per "
+              "patient, Turnbull estimate, <x = below detection limit; tests leave out "
+              "'unknown'"), showarrow=False, xref="paper", yref="paper", x=0, y=0,
+        yanchor="top", xanchor="left", font={"size": 11})
+    return base_layout(fig, title, height=120 + 26 * (len(flat) + 1))
+
+
+def plot_missingness(missing: pd.DataFrame, *, only_missing: bool = True) -> go.Figure:
+    """Share of missing values per column, one bar per column, grouped by table.
+
+    Parameters
+    ----------
+    missing
+        The output of :func:`covidimg.stats.missingness`.
+    only_missing
+        Leave out complete columns.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+
+    Examples
+    --------
+    >>> import covidimg as ci
+    >>> ci.plotting.plot_missingness(ci.stats.missingness(ci.load_demo()))  # doctest: +SKIP
+    """
+    title = "Missing values per column"
+    rows = missing[missing["n_missing"] > 0] if only_missing else missing
+    if not len(rows):
+        return empty_figure(title, "No missing values.")
+    labels = rows["table"] + "." + rows["column"]
+    fig = go.Figure(go.Bar(
+        y=labels, x=rows["percent_missing"] / 100, orientation="h", marker_color="#0072B2",
+        customdata=np.column_stack([rows["n_missing"], rows["n_rows"]]),
+        hovertemplate="%{y}: %{customdata[0]} of %{customdata[1]} missing (%{x:.0%})"
+        "<extra></extra>"))
+    fig.update_xaxes(title="share of rows missing", tickformat=".0%", range=[0, 1])
+    fig.update_yaxes(autorange="reversed", title="")
+    return base_layout(fig, title, height=160 + 20 * len(rows))
