@@ -798,7 +798,11 @@ class _Cleaner:
             lower = convert_unit(analyte, parsed.lower, unit)
             upper = convert_unit(analyte, parsed.upper, unit)
         except ValueError as exc:
-            self.problem(key, value, f"{exc}; the value was dropped", "unconvertible_unit")
+            whose = "written in the value" if parsed.unit is not None else \
+                f"site {self.record.site!r}'s unit for {analyte}"
+            self.problem(key, value, f"{exc} ({whose}); the value was dropped. Correct the "
+                         "site unit table (site_units=...) if the site's unit is wrong",
+                         "unconvertible_unit")
             return
         self.store_lab(analyte, key, value, lower, upper, parsed.censor, unit)
 

@@ -1,0 +1,654 @@
+"""The UK National COVID-19 Chest Imaging Database (NCCID), from a local copy or ``s3://``.
+
+Two generations of bucket layout are read, under ``training/`` and ``validation/`` (or a root
+that is itself one of them)::
+
+    # early (NHSX docs of April 2020)
+    <group>/<pid>/images/<date>/<image_id>.dcm
+    <group>/<pid>/images_metadata/<date>/<image_id>.json      DICOM-JSON of the image
+    <group>/<pid>/data/<date>/data.json                         clinical data as known on <date>
+
+    # current (``x-ray`` was renamed ``xray`` in May 2020; both are accepted)
+    <group>/{xray,ct,mri}/<pid>/<study_uid>/<series_uid>/<image_uuid>.dcm
+    <group>/{xray,ct,mri}-metadata/<pid>/<study_uid>/<series_uid>/<image_uuid>.json
+    <group>/data/<pid>/data_YYYY-MM-DD.json                     positive patient
+    <group>/data/<pid>/status_YYYY-MM-DD.json                   negative patient
+
+Quirks handled:
+
+* later clinical files supersede earlier ones: the latest ``data_*`` (or early ``data.json``)
+  wins and makes the patient positive; without one, the latest ``status_*`` makes the patient
+  negative. Superseded files are listed in ``files`` as ignored, naming the file that won;
+* the clinical values are cleaned by :mod:`covidimg.sources.nccid_clean` (human-label keys,
+  DD/MM/YYYY ``SwabDate`` vs MM/DD/YYYY other dates, ``[Text] - YYYY-MM-DD`` error cells,
+  numbers inside text, site-specific units converted to the canonical unit keyed on
+  ``SubmittingCentre``, FiO2 in litres or mask colours); every value that cannot be read as
+  written is a finding naming the file, the key and the value;
+* image headers come from the DICOM-JSON metadata when present (NCCID recommends it; binary
+  values and the VOI LUT Sequence are nulled there), else from the ``.dcm`` header. A ``.json``
+  without its ``.dcm`` is rejected (``missing_image_file``); a ``.dcm`` without its ``.json`` is
+  used and reported (``missing_metadata``);
+* the patient id is the folder name, which equals DICOM (0010,0020) and ``Pseudonym``;
+  disagreements are reported;
+* the day axis: day 0 = ``Date of admission`` where known, else the patient's first exam
+  (``StudyDate``), else the first swab. NCCID has no ICU-release date, so
+  ``icu_release_offset`` is always empty. Absolute dates are used to compute days and offsets
+  and are not kept in the tables;
+* images whose patient has no clinical file are kept, with ``covid_status`` unknown, and
+  reported (``orphan_image``); the same SOP Instance UID found twice is kept once
+  (``duplicate_image``); raw upload areas (``raw-*``) are listed as ignored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import posixpath
+import re
+import warnings
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import fsspec
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from covidimg.sources import nccid_clean
+from covidimg.sources.base import Ledger, LoadError, SourceTables
+from covidimg.sources.dicom import (
+    HELPER_COLUMNS,
+    IMAGE_MODALITIES,
+    DicomHeader,
+    DicomReadError,
+    read_header,
+    read_header_json,
+    series_table,
+)
+
+__all__ = ["GROUPS", "LOOKS_FOR", "MODALITY_FOLDERS", "NAME", "detect", "load"]
+
+NAME = "nccid"
+LOOKS_FOR = ("an NCCID bucket copy: training/ or validation/ holding data/<pid>/data_*.json or "
+             "status_*.json and xray/ ct/ mri/ DICOM folders, or <pid>/images/<date>/*.dcm with "
+             "<pid>/data/<date>/data.json (early layout)")
+
+#: The split folders of the bucket.
+GROUPS: tuple[str, ...] = ("training", "validation")
+#: Modality folder of the current layout -> the DICOM modalities it may hold.
+MODALITY_FOLDERS: dict[str, tuple[str, ...]] = {
+    "xray": ("CR", "DX"), "x-ray": ("CR", "DX"), "ct": ("CT",), "mri": ("MR",),
+    "unknown": (),
+}
+_CLINICAL_NAME = re.compile(r"^(?P<kind>data|status)_(?P<date>\d{4}-\d{2}-\d{2})\.json$")
+_HEADER_BLOCK = 2**18  # bytes fetched per remote read: a DICOM header fits in one block
+_EVENT_COLUMNS = {"admission": "admission_offset", "icu_admission": "icu_admission_offset",
+                  "death": "death_offset"}
+_SCHEMA_EVENTS = ("admission", "icu_admission", "intubation", "death")
+
+
+# ---------------------------------------------------------------------------- file system
+class _Store:
+    """A local folder or a remote prefix, seen through fsspec, with labels for the tables."""
+
+    def __init__(self, root: str, storage_options: Mapping[str, Any] | None) -> None:
+        self.remote = "://" in root
+        if self.remote:
+            self.fs, path = fsspec.core.url_to_fs(root, **dict(storage_options or {}))
+            self.base = path.rstrip("/")
+        else:
+            self.fs = fsspec.filesystem("file")
+            self.base = os.path.abspath(root).replace(os.sep, "/").rstrip("/") or "/"
+
+    def label(self, path: str) -> str:
+        """The path as recorded in the tables: a local path, or the full ``s3://`` URL."""
+        if self.remote:
+            return self.fs.unstrip_protocol(path)
+        return os.path.normpath(path)
+
+    def rel(self, path: str) -> tuple[str, ...]:
+        return tuple(posixpath.relpath(path, self.base).split("/"))
+
+    def children(self, path: str) -> list[str]:
+        try:
+            return sorted(posixpath.basename(p.rstrip("/"))
+                          for p in self.fs.ls(path, detail=False))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def isdir(self, path: str) -> bool:
+        try:
+            return bool(self.fs.isdir(path))
+        except (FileNotFoundError, OSError):
+            return False
+
+    def find(self) -> list[str]:
+        return sorted(self.fs.find(self.base))
+
+    def read_bytes(self, path: str) -> bytes:
+        return self.fs.cat_file(path)
+
+    def header(self, path: str, label: str) -> DicomHeader:
+        if not self.remote:
+            return read_header(path, label=label)
+        try:
+            handle = self.fs.open(path, "rb", block_size=_HEADER_BLOCK)
+        except (OSError, ValueError) as exc:
+            raise DicomReadError(label, f"cannot open the object ({exc})") from exc
+        with handle:
+            return read_header(handle, label=label)
+
+
+def _looks_like_group(store: _Store, path: str) -> bool:
+    names = store.children(path)
+    if any(n in MODALITY_FOLDERS or n.endswith("-metadata") for n in names):
+        return True
+    if "data" in names and store.isdir(f"{path}/data"):
+        return True
+    for name in names[:20]:
+        sub = store.children(f"{path}/{name}")
+        if "images" in sub or "images_metadata" in sub:
+            return True
+    return False
+
+
+def _groups(store: _Store) -> dict[str, str]:
+    """Group name -> folder: the root's training/ and validation/, or the root itself."""
+    names = store.children(store.base)
+    found = {g: f"{store.base}/{g}" for g in GROUPS
+             if g in names and store.isdir(f"{store.base}/{g}")}
+    if found:
+        return found
+    if _looks_like_group(store, store.base):
+        name = posixpath.basename(store.base)
+        return {name if name in GROUPS else "training": store.base}
+    return {}
+
+
+def detect(root: str, *, storage_options: Mapping[str, Any] | None = None) -> bool:
+    """Whether ``root`` (a folder or ``s3://`` URL) has an NCCID layout.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from covidimg.sources.nccid import detect
+    >>> detect(tempfile.mkdtemp())
+    False
+    """
+    try:
+        store = _Store(os.fspath(root), storage_options)
+        return any(_looks_like_group(store, path) for path in _groups(store).values())
+    except Exception:  # detection never fails: an unreachable root simply does not match
+        return False
+
+
+# ---------------------------------------------------------------------------- classification
+@dataclass
+class _ImageFile:
+    dcm: str | None = None
+    json: str | None = None
+    group: str = ""
+    pid: str = ""
+    folder_modalities: tuple[str, ...] | None = None
+
+
+@dataclass
+class _ClinicalFile:
+    path: str
+    group: str
+    pid: str
+    is_data: bool
+    date: str
+    filename_status: str | None
+
+
+@dataclass
+class _Index:
+    images: dict[tuple[str, ...], _ImageFile] = field(default_factory=dict)
+    clinical: dict[str, list[_ClinicalFile]] = field(default_factory=lambda: defaultdict(list))
+
+
+def _modality_folder(name: str) -> str | None:
+    name = name.lower()
+    if name in MODALITY_FOLDERS:
+        return "xray" if name == "x-ray" else name
+    return None
+
+
+class _Loader:
+    def __init__(self, root: str, *, progress: bool,
+                 site_units: Mapping[str, Mapping[str, str]] | None,
+                 storage_options: Mapping[str, Any] | None) -> None:
+        self.root = root
+        self.store = _Store(root, storage_options)
+        self.ledger = Ledger(NAME, root)
+        self.progress = progress
+        self.site_units = site_units
+
+    # ------------------------------------------------------------------ index
+    def index(self) -> _Index:
+        try:
+            groups = _groups(self.store)
+            paths = self.store.find()
+        except (OSError, ValueError) as exc:
+            raise LoadError(f"nccid: cannot list {self.root}: {exc}. Check the path (or the "
+                            "bucket, credentials and endpoint for s3://)") from exc
+        if not groups:
+            raise LoadError(f"nccid: {self.root} has no NCCID layout; looked for {LOOKS_FOR}. "
+                            "Pass the bucket root or its training/ or validation/ folder.")
+        index = _Index()
+        group_of = sorted(groups.items(), key=lambda kv: -len(kv[1]))
+        for path in paths:
+            group = next((g for g, folder in group_of
+                          if path == folder or path.startswith(folder + "/")), None)
+            if group is None:
+                first = self.store.rel(path)[0]
+                reason = ("raw upload area, not curated NCCID data" if first.startswith("raw-")
+                          else "outside training/ and validation/")
+                self.ledger.file(self.store.label(path), "ignored", reason=reason)
+                continue
+            rest = tuple(posixpath.relpath(path, groups[group]).split("/"))
+            self.classify(index, path, group, rest)
+        return index
+
+    def classify(self, index: _Index, path: str, group: str, rest: tuple[str, ...]) -> None:
+        name = rest[-1]
+        lower = name.lower()
+        stem = name.rsplit(".", 1)[0]
+        folder = _modality_folder(rest[0]) if len(rest) == 5 else None
+        meta_folder = _modality_folder(rest[0][: -len("-metadata")]) \
+            if len(rest) == 5 and rest[0].endswith("-metadata") else None
+        if folder and lower.endswith(".dcm"):                      # current layout image
+            entry = self.image_entry(index, (group, folder, *rest[1:4], stem), group, rest[1])
+            entry.dcm, entry.folder_modalities = path, MODALITY_FOLDERS[folder]
+        elif meta_folder and lower.endswith(".json"):              # current layout metadata
+            entry = self.image_entry(index, (group, meta_folder, *rest[1:4], stem), group,
+                                     rest[1])
+            entry.json = path
+        elif len(rest) == 4 and rest[1] == "images" and lower.endswith(".dcm"):
+            self.image_entry(index, (group, "early", rest[0], rest[2], stem), group,
+                             rest[0]).dcm = path
+        elif len(rest) == 4 and rest[1] == "images_metadata" and lower.endswith(".json"):
+            self.image_entry(index, (group, "early", rest[0], rest[2], stem), group,
+                             rest[0]).json = path
+        elif len(rest) == 3 and rest[0] == "data" and lower.endswith(".json"):
+            match = _CLINICAL_NAME.match(name)
+            if match is None:
+                self.ledger.file(self.store.label(path), "ignored",
+                                 reason="not a data_YYYY-MM-DD.json or status_YYYY-MM-DD.json "
+                                        "clinical file name")
+                return
+            is_data = match["kind"] == "data"
+            index.clinical[rest[1]].append(_ClinicalFile(
+                path, group, rest[1], is_data, match["date"],
+                "positive" if is_data else "negative"))
+        elif len(rest) == 4 and rest[1] == "data" and name == "data.json":
+            index.clinical[rest[0]].append(_ClinicalFile(path, group, rest[0], True, rest[2],
+                                                         None))
+        else:
+            self.ledger.file(self.store.label(path), "ignored",
+                             reason="not part of the NCCID layout")
+
+    @staticmethod
+    def image_entry(index: _Index, key: tuple[str, ...], group: str, pid: str) -> _ImageFile:
+        entry = index.images.setdefault(key, _ImageFile())
+        entry.group, entry.pid = group, pid
+        return entry
+
+    # ------------------------------------------------------------------ clinical
+    def clinical(self, index: _Index) -> dict[str, tuple[nccid_clean.ClinicalRecord, str,
+                                                         str]]:
+        """pid -> (cleaned record, label of the file used, group)."""
+        out = {}
+        for pid, files in sorted(index.clinical.items()):
+            # data_* beats status_*; later dates beat earlier ones; name breaks ties.
+            ordered = sorted(files, key=lambda f: (f.is_data, f.date, f.path), reverse=True)
+            winner = None
+            for candidate in ordered:
+                label = self.store.label(candidate.path)
+                if winner is not None:
+                    self.ledger.file(label, "ignored", reason=f"superseded by {winner[1]}")
+                    continue
+                try:
+                    raw = nccid_clean.read_clinical_json(self.store.read_bytes(candidate.path))
+                except (ValueError, UnicodeDecodeError, OSError) as exc:
+                    reason = f"unreadable clinical JSON: {exc}"
+                    self.ledger.file(label, "rejected", reason=reason)
+                    self.ledger.finding("unreadable_file", reason, patient_uid=f"{NAME}:{pid}",
+                                        path=label)
+                    continue
+                record = nccid_clean.clean_record(raw, filename_status=candidate.filename_status,
+                                                  site_units=self.site_units)
+                winner = (record, label, candidate.group)
+                kind = "positive (data_* file)" if candidate.filename_status == "positive" \
+                    else "negative (status_* file)" if candidate.filename_status == "negative" \
+                    else "early-layout data.json"
+                self.ledger.file(label, "used", reason=f"clinical data, {kind}")
+                self.report_record(pid, record, label)
+            if winner is not None:
+                out[pid] = winner
+        return out
+
+    def report_record(self, pid: str, record: nccid_clean.ClinicalRecord, label: str) -> None:
+        uid = f"{NAME}:{pid}"
+        for problem in record.problems:
+            self.ledger.finding(problem.kind, problem.message(), patient_uid=uid, path=label)
+        if record.pseudonym is not None and record.pseudonym.strip().upper() != pid.upper():
+            self.ledger.finding("inconsistent_value", f"Pseudonym {record.pseudonym!r} differs "
+                                f"from the folder's patient id {pid!r}; the folder's id is kept",
+                                patient_uid=uid, path=label)
+
+    # ------------------------------------------------------------------ images
+    def headers(self, index: _Index) -> tuple[list[DicomHeader], dict[str, _ImageFile]]:
+        headers: list[DicomHeader] = []
+        by_label: dict[str, _ImageFile] = {}
+        items = sorted(index.images.items())
+        bar = tqdm(items, desc="NCCID headers", unit="image", disable=not self.progress)
+        for _key, entry in bar:
+            header = self.header(entry)
+            if header is None:
+                continue
+            headers.append(header)
+            by_label[header.path] = entry
+        return headers, by_label
+
+    def header(self, entry: _ImageFile) -> DicomHeader | None:
+        uid = f"{NAME}:{entry.pid}"
+        dcm = self.store.label(entry.dcm) if entry.dcm else None
+        meta = self.store.label(entry.json) if entry.json else None
+        if dcm is None:
+            reason = "DICOM-JSON metadata whose .dcm image is missing"
+            self.ledger.file(meta, "rejected", reason=reason)
+            self.ledger.finding("missing_image_file", f"{reason}: no image file for {meta}",
+                                patient_uid=uid, path=meta)
+            return None
+        header = None
+        if meta is not None:
+            try:
+                obj = json.loads(self.store.read_bytes(entry.json).decode("utf-8-sig"))
+                with warnings.catch_warnings():
+                    # NCCID writes PatientAge without its unit ("81"); parse_age reads it.
+                    warnings.filterwarnings("ignore", "Invalid value for VR AS",
+                                            UserWarning)
+                    header = read_header_json(obj, label=dcm)
+            except (ValueError, UnicodeDecodeError, OSError, DicomReadError) as exc:
+                reason = f"unreadable DICOM-JSON metadata ({exc}); the .dcm header was read"
+                self.ledger.file(meta, "rejected", reason=reason)
+                self.ledger.finding("unreadable_file", reason, patient_uid=uid, path=meta)
+        else:
+            self.ledger.finding("missing_metadata", "no DICOM-JSON metadata file for this "
+                                "image; its header was read from the .dcm", patient_uid=uid,
+                                path=dcm)
+        if header is None:
+            try:
+                header = self.store.header(entry.dcm, dcm)
+            except DicomReadError as exc:
+                self.ledger.file(dcm, "rejected", reason=exc.reason)
+                self.ledger.finding("unreadable_file", str(exc), patient_uid=uid, path=dcm)
+                if meta is not None and self.ledger.status(meta) is None:
+                    self.ledger.file(meta, "rejected", reason="its .dcm image is unreadable")
+                return None
+        return header
+
+    def check_header(self, header: DicomHeader, entry: _ImageFile) -> bool:
+        """Report disagreements; return whether the header becomes an image."""
+        uid = f"{NAME}:{entry.pid}"
+        if header.modality not in IMAGE_MODALITIES:
+            reason = (f"modality {header.modality!r} is not an image modality covidimg "
+                      f"indexes ({list(IMAGE_MODALITIES)})")
+            self.mark(header.path, entry, "ignored", None, reason)
+            return False
+        if entry.folder_modalities is not None and entry.folder_modalities and \
+                header.modality not in entry.folder_modalities:
+            self.ledger.finding("inconsistent_value", f"modality {header.modality} in a folder "
+                                f"for {list(entry.folder_modalities)}", patient_uid=uid,
+                                path=header.path)
+        if header.patient_id is not None and header.patient_id.strip().upper() != \
+                entry.pid.upper():
+            self.ledger.finding("inconsistent_value", f"DICOM PatientID {header.patient_id!r} "
+                                f"differs from the folder's patient id {entry.pid!r}; the "
+                                "folder's id is kept", patient_uid=uid, path=header.path)
+        return True
+
+    def mark(self, dcm_label: str, entry: _ImageFile, status: str, image_uid: str | None,
+             reason: str) -> None:
+        self.ledger.file(dcm_label, status, image_uid=image_uid, reason=reason)
+        if entry.json is not None:
+            meta = self.store.label(entry.json)
+            if self.ledger.status(meta) != "rejected":
+                self.ledger.file(meta, status, image_uid=image_uid,
+                                 reason=f"DICOM-JSON metadata: {reason}")
+
+    def dedupe(self, headers: list[DicomHeader], by_label: dict[str, _ImageFile]
+               ) -> list[DicomHeader]:
+        kept: dict[str, DicomHeader] = {}
+        out = []
+        for header in headers:
+            entry = by_label[header.path]
+            if not self.check_header(header, entry):
+                continue
+            key = header.sop_uid or header.path
+            if key in kept:
+                first = kept[key]
+                reason = f"same SOP Instance UID as {first.path}"
+                image_uid = f"{NAME}:{first.sop_uid}" if first.modality in ("CR", "DX") \
+                    else f"{NAME}:{first.series_uid}"
+                self.mark(header.path, entry, "duplicate", image_uid, reason)
+                self.ledger.finding("duplicate_image", f"{reason}; the copy was dropped",
+                                    patient_uid=f"{NAME}:{entry.pid}", image_uid=image_uid,
+                                    path=header.path)
+                continue
+            kept[key] = header
+            out.append(header)
+        return out
+
+    # ------------------------------------------------------------------ tables
+    def load(self) -> SourceTables:
+        index = self.index()
+        records = self.clinical(index)
+        headers, by_label = self.headers(index)
+        headers = self.dedupe(headers, by_label)
+        pid_of = {h.path: by_label[h.path].pid for h in headers}
+        images = series_table(headers, source=NAME,
+                              patient_uid=lambda h: f"{NAME}:{pid_of[h.path]}")
+        images["group"] = [by_label[paths[0]].group for paths in images["member_paths"]]
+        images["pid"] = [pid_of[paths[0]] for paths in images["member_paths"]]
+        for _, row in images.iterrows():
+            for member in row["member_paths"]:
+                self.mark(member, by_label[member], "used", row["image_uid"],
+                          "DICOM image" if row["n_instances"] == 1 else
+                          f"slice of a {row['n_instances']}-slice {row['modality']} series")
+        pids = sorted(set(records) | set(images["pid"]))
+        anchors = self.anchors(pids, records, images)
+        patients = self.patients(pids, records, images, anchors)
+        events = self.events(records, anchors)
+        images = self.place_images(images, records, anchors)
+        labs = self.labs(records, anchors)
+        return SourceTables(NAME, patients=patients, images=images, events=events, labs=labs,
+                            files=self.ledger.files_frame(),
+                            findings=self.ledger.findings_frame()).conformed()
+
+    def anchors(self, pids: Iterable[str], records: Mapping[str, Any],
+                images: pd.DataFrame) -> dict[str, tuple[dt.date | None, str]]:
+        """pid -> (date of day 0, what it is)."""
+        first_exam = images.dropna(subset=["study_date"]).groupby("pid")["study_date"].min()
+        out = {}
+        for pid in pids:
+            record = records.get(pid, (None,))[0]
+            if record is not None and "admission" in record.dates:
+                out[pid] = (record.dates["admission"], "admission")
+            elif pid in first_exam.index:
+                out[pid] = (first_exam[pid], "first_exam")
+            elif record is not None and record.test_dates:
+                out[pid] = (min(d for _, d in record.test_dates), "first_covid_test")
+            else:
+                out[pid] = (None, "none")
+        return out
+
+    def patients(self, pids: list[str], records: Mapping[str, Any], images: pd.DataFrame,
+                 anchors: Mapping[str, tuple[dt.date | None, str]]) -> pd.DataFrame:
+        rows = []
+        by_pid = dict(tuple(images.groupby("pid"))) if len(images) else {}
+        for pid in pids:
+            uid = f"{NAME}:{pid}"
+            record, label, group = records.get(pid, (None, None, None))
+            imgs = by_pid.get(pid)
+            groups = set() if imgs is None else set(imgs["group"])
+            if group is not None:
+                groups.add(group)
+            if len(groups) > 1:
+                self.ledger.finding("inconsistent_value", f"patient appears in both "
+                                    f"{sorted(groups)}; NCCID splits by patient",
+                                    patient_uid=uid)
+            if record is None:
+                self.ledger.finding(
+                    "orphan_image", f"{len(imgs)} image(s) but no clinical file under "
+                    f"data/{pid}/ (or {pid}/data/); covid_status is unknown",
+                    patient_uid=uid, path=imgs["path"].iloc[0])
+                record = nccid_clean.ClinicalRecord()
+            sex, age = record.sex, record.age
+            if imgs is not None:
+                dicom_sex = Counter(s for s in imgs["sex"] if s in ("F", "M"))
+                if sex == "U" and dicom_sex:
+                    sex = dicom_sex.most_common(1)[0][0]
+                elif dicom_sex and sex not in dicom_sex:
+                    self.ledger.finding("inconsistent_value", f"clinical Sex {sex} but DICOM "
+                                        f"PatientSex {sorted(dicom_sex)}; the clinical value is "
+                                        "kept", patient_uid=uid, path=label)
+                if age is None:
+                    ages = imgs["age_years"].dropna()
+                    age = float(ages.min()) if len(ages) else None
+            rows.append({
+                "patient_uid": uid, "source": NAME, "source_patient_id": pid, "sex": sex,
+                "age_min": age, "age_max": age, "covid_status": record.covid_status,
+                "icu": record.icu, "died": record.died, "site": record.site,
+                "group": ",".join(sorted(groups)) or None, "intubated": record.intubated,
+                "day0": anchors[pid][1],
+                **{k: record.vitals.get(k) for k in ("systolic_bp", "diastolic_bp",
+                                                     "o2_saturation", "temperature",
+                                                     "respiratory_rate", "heart_rate")},
+            })
+        frame = pd.DataFrame(rows)
+        if len(frame):
+            for col in ("icu", "died", "intubated"):
+                frame[col] = frame[col].astype("boolean")
+        return frame
+
+    @staticmethod
+    def _day(date: dt.date | None, anchor: dt.date | None) -> float:
+        if date is None or anchor is None:
+            return float("nan")
+        return float((date - anchor).days)
+
+    def events(self, records: Mapping[str, Any],
+               anchors: Mapping[str, tuple[dt.date | None, str]]) -> pd.DataFrame:
+        rows = set()
+        for pid, (record, label, _group) in records.items():
+            anchor = anchors[pid][0]
+            uid = f"{NAME}:{pid}"
+            for event in _SCHEMA_EVENTS:
+                if event in record.dates:
+                    rows.add((uid, event, self._day(record.dates[event], anchor)))
+            for event, date in record.test_dates:
+                rows.add((uid, event, self._day(date, anchor)))
+            adm, icu = record.dates.get("admission"), record.dates.get("icu_admission")
+            if adm is not None and icu is not None and adm > icu:
+                self.ledger.finding("admission_after_icu", f"Date of admission {adm} is after "
+                                    f"Date of ITU admission {icu}; kept as submitted",
+                                    patient_uid=uid, path=label)
+            death = record.dates.get("death")
+            if death is not None and adm is not None and death < adm:
+                self.ledger.finding("inconsistent_value", f"Date of death {death} is before "
+                                    f"Date of admission {adm}; kept as submitted",
+                                    patient_uid=uid, path=label)
+        return pd.DataFrame(sorted(rows, key=lambda r: (r[0], r[1], np.nan_to_num(r[2]))),
+                            columns=["patient_uid", "event", "day"])
+
+    def place_images(self, images: pd.DataFrame, records: Mapping[str, Any],
+                     anchors: Mapping[str, tuple[dt.date | None, str]]) -> pd.DataFrame:
+        images = images.copy()
+        days, offsets = [], {col: [] for col in _EVENT_COLUMNS.values()}
+        for _, row in images.iterrows():
+            anchor = anchors[row["pid"]][0]
+            study = row["study_date"] if isinstance(row["study_date"], dt.date) else None
+            if study is None:
+                self.ledger.finding("missing_value", "no StudyDate (nor series or acquisition "
+                                    "date) in the header; the exam has no day",
+                                    patient_uid=row["patient_uid"],
+                                    image_uid=row["image_uid"], path=row["path"])
+            day = self._day(study, anchor)
+            days.append(day)
+            record = records.get(row["pid"], (None,))[0]
+            for event, col in _EVENT_COLUMNS.items():
+                date = record.dates.get(event) if record is not None else None
+                offsets[col].append(self._day(date, anchor) - day)
+        images["day"] = days
+        for col, values in offsets.items():
+            images[col] = values
+        images["icu_release_offset"] = float("nan")  # NCCID records no ICU release
+        drop = [*HELPER_COLUMNS, "pid", "study_date", "study_time", "age_years", "sex"]
+        return images.drop(columns=[c for c in drop if c in images.columns])
+
+    def labs(self, records: Mapping[str, Any],
+             anchors: Mapping[str, tuple[dt.date | None, str]]) -> pd.DataFrame:
+        rows = []
+        for pid, (record, _label, _group) in records.items():
+            adm = record.dates.get("admission")
+            day = self._day(adm, anchors[pid][0])
+            for lab in record.labs:
+                rows.append({
+                    "patient_uid": f"{NAME}:{pid}", "image_uid": None, "analyte": lab.analyte,
+                    "unit": lab.unit, "lower": lab.lower, "upper": lab.upper,
+                    "censor": lab.censor, "day": day, "offset": float("nan"),
+                    "value_raw": lab.value_raw, "source_unit": lab.source_unit,
+                })
+        return pd.DataFrame(rows)
+
+
+def load(
+    root: str | os.PathLike[str],
+    *,
+    progress: bool = False,
+    site_units: Mapping[str, Mapping[str, str]] | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> SourceTables:
+    """Read an NCCID bucket copy (local folder or ``s3://bucket/prefix``) into harmonized tables.
+
+    Parameters
+    ----------
+    root
+        The bucket root (holding ``training/`` and/or ``validation/``), or one of those
+        folders. ``s3://`` URLs are read through fsspec / s3fs; the endpoint and credentials
+        come from ``storage_options`` or the usual environment (``AWS_ENDPOINT_URL``,
+        ``FSSPEC_S3_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ...).
+    progress
+        Show a progress bar while image headers are read.
+    site_units
+        Site unit table, ``{SubmittingCentre: {analyte: unit}}``; default
+        :data:`covidimg.sources.nccid_clean.SITE_UNITS`.
+    storage_options
+        Passed to fsspec for remote roots, e.g. ``{"anon": False, "client_kwargs":
+        {"endpoint_url": "http://127.0.0.1:5000"}}``.
+
+    Returns
+    -------
+    SourceTables
+        Conformed tables; ``files`` lists every file under ``root``.
+
+    Raises
+    ------
+    LoadError
+        If ``root`` cannot be listed or holds no NCCID layout.
+
+    Examples
+    --------
+    >>> from covidimg.sources import nccid
+    >>> tables = nccid.load("/data/nccid")                          # doctest: +SKIP
+    >>> tables = nccid.load("s3://nccid-data-warehouse-prod/training")  # doctest: +SKIP
+    """
+    root = os.fspath(root)
+    return _Loader(root, progress=progress, site_units=site_units,
+                   storage_options=storage_options).load()
