@@ -25,6 +25,7 @@ __all__ = ["LOADER_MODULES", "Ledger", "LoadError", "SourceTables", "loader", "l
 #: Source name -> module implementing it, in detection order.
 LOADER_MODULES: dict[str, str] = {
     "mhh": "covidimg.sources.mhh",
+    "nccid": "covidimg.sources.nccid",
 }
 
 
