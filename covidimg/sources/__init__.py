@@ -26,6 +26,7 @@ __all__ = ["LOADER_MODULES", "Ledger", "LoadError", "SourceTables", "loader", "l
 LOADER_MODULES: dict[str, str] = {
     "mhh": "covidimg.sources.mhh",
     "nccid": "covidimg.sources.nccid",
+    "midrc": "covidimg.sources.midrc",
 }
 
 

@@ -1,0 +1,331 @@
+"""Write a synthetic cohort in the MIDRC layout (Gen3 TSV exports + gen3-client DICOM zips).
+
+The layout under ``root``::
+
+    case.tsv, imaging_study.tsv, visit.tsv, measurement.tsv, procedure.tsv   Gen3 exports
+    manifest.json                                    the gen3-client download manifest
+    dicom/<study_uid>.zip                            one zip per study, <series_uid>/<n>.dcm
+    dicom/<case_id>/<study_uid>/<series_uid>/*.dcm   studies the user has unzipped
+    dicom/redownload/*.dcm                           a second copy of one radiograph
+
+Quirks planted (and listed in the truth's findings where the loader must report them):
+``days_to_*`` counted from three different index events, cases with and without a hospital
+admission visit, ``days_from_study_to_pos_covid_test`` lists in both JSON and comma-separated
+form (some with two tests), one patient older than 89 (``age_at_index_gt89``), one ``Not
+Reported`` sex, one DICOM study without an imaging_study row (orphan), one imaging_study row
+without DICOM, one duplicated instance, one truncated DICOM file, a MONOCHROME1 radiograph, a
+radiograph without View Position (portable description), CT series of many slices, a Gen3 node
+the loader does not read, and the 3-digit zip code the loader must not copy.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from covidimg.demo.course import simulate_courses
+from covidimg.demo.dicom_writer import uid, write_dicom
+from covidimg.demo.phantom import chest_radiograph, ct_volume
+from covidimg.demo.truth import DemoTruth
+
+__all__ = ["CT_SHAPE", "IMAGE_SHAPE", "write"]
+
+IMAGE_SHAPE = (128, 128)
+CT_SHAPE = (48, 48)
+CT_SLICES = 20
+SITES = ("419639", "440808")
+INDEX_EVENTS = ("COVID-19 Test", "First Imaging Study", "Study Enrollment")
+_FINDING_COLUMNS = ["kind", "patient_uid", "image_uid", "path", "detail"]
+
+
+def _write_tsv(path: Path, columns: list[str], rows: list[dict[str, object]]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, delimiter="\t",
+                                lineterminator="\n", extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({c: "" if row.get(c) is None else row.get(c) for c in columns})
+
+
+def _day_text(value: float) -> str:
+    return str(round(float(value)))
+
+
+class _Study:
+    """One exam rendered as DICOM instances: (relative member path, bytes)."""
+
+    def __init__(self, study_uid: str) -> None:
+        self.study_uid = study_uid
+        self.instances: list[tuple[str, bytes]] = []
+
+
+def _render_exam(rng: np.random.Generator, exam: pd.Series, case_id: str, sex: str,
+                 age: float, date: dt.date, *, photometric: str = "MONOCHROME2",
+                 view_known: bool = True) -> tuple[_Study, dict[str, object]]:
+    study = _Study(uid(rng))
+    series_uid = uid(rng)
+    common = dict(modality=exam["modality"], patient_id=case_id, study_uid=study.study_uid,
+                  series_uid=series_uid, study_date=date, sex=sex,
+                  age_years=min(age, 90.0))
+    if exam["modality"] == "CT":
+        volume = ct_volume(rng, CT_SLICES, CT_SHAPE, exam["severity"])
+        for k in range(CT_SLICES):
+            buf = io.BytesIO()
+            write_dicom(buf, volume[k], sop_uid=uid(rng), instance_number=k + 1,
+                        position_z=float(k * 5.0), study_description="CT CHEST W/O CONTRAST",
+                        **common)
+            study.instances.append((f"{series_uid}/{k + 1:04d}.dcm", buf.getvalue()))
+        image_uid, view, shape = f"midrc:{series_uid}", "AXIAL", CT_SHAPE
+    else:
+        pixels = chest_radiograph(rng, IMAGE_SHAPE, severity=exam["severity"],
+                                  view=exam["view"])
+        sop = uid(rng)
+        buf = io.BytesIO()
+        description = f"XR CHEST 1 VIEW {exam['view']}" if view_known else "XR CHEST PORT"
+        write_dicom(buf, pixels, sop_uid=sop, view=exam["view"] if view_known else None,
+                    photometric=photometric, study_description=description, **common)
+        study.instances.append((f"{series_uid}/0001.dcm", buf.getvalue()))
+        image_uid = f"midrc:{sop}"
+        view = exam["view"] if view_known else "AP"
+        shape = IMAGE_SHAPE
+    return study, {"image_uid": image_uid, "modality": exam["modality"], "view": view,
+                   "rows": shape[0], "columns": shape[1], "photometric": photometric,
+                   "n_instances": len(study.instances), "study_uid": study.study_uid}
+
+
+def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> DemoTruth:
+    """Write ``n_patients`` simulated MIDRC cases under ``root``, with the truth they encode.
+
+    Parameters
+    ----------
+    root
+        Folder to write the Gen3 TSV exports and the ``dicom/`` download into.
+    rng
+        Random generator; the same seed writes the same files.
+    n_patients
+        Number of cases (at least 3, so that every quirk can be planted).
+
+    Returns
+    -------
+    DemoTruth
+        What a correct loader must return.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib
+    >>> from covidimg.demo import midrc
+    >>> truth = midrc.write(pathlib.Path(tempfile.mkdtemp()), rng=np.random.default_rng(0),
+    ...                     n_patients=4)
+    >>> truth.source, truth.n_files > 4
+    ('midrc', True)
+    """
+    if n_patients < 3:
+        raise ValueError(f"n_patients={n_patients}: the MIDRC demo needs at least 3 cases to "
+                         "plant its quirks")
+    root = Path(root)
+    dicom_dir = root / "dicom"
+    dicom_dir.mkdir(parents=True, exist_ok=True)
+    course = simulate_courses(rng, n_patients, modalities=("CR", "DX", "CT"),
+                              modality_p=(0.6, 0.25, 0.15), max_exams=6)
+    ev_by_pid = {pid: grp for pid, grp in course.events.groupby("pid")}
+    exams_by_pid = {pid: grp for pid, grp in course.exams.groupby("pid")}
+
+    case_rows, study_rows, visit_rows, meas_rows = [], [], [], []
+    t_patients, t_images, t_events, findings = [], [], [], []
+    n_files = 0
+    loose_patients = set(course.patients["pid"].iloc[1::3])
+    monochrome_done = portable_done = False
+    duplicate_source: tuple[str, bytes] | None = None
+    orphan_case: tuple[str, str, float, pd.Series] | None = None
+
+    for k, patient in enumerate(course.patients.itertuples(index=False)):
+        pid = patient.pid
+        case_id = f"{SITES[k % 2]}-{k + 1:06d}"
+        puid = f"midrc:{case_id}"
+        events = ev_by_pid[pid].set_index("event")["day"]
+        exams = exams_by_pid[pid].reset_index(drop=True)
+        index_event = INDEX_EVENTS[k % 3]
+        if index_event == "COVID-19 Test":
+            index_day = float(events["covid_test_positive"])
+        elif index_event == "First Imaging Study":
+            index_day = float(exams["day"].min())
+        else:
+            index_day = float(rng.integers(-2, 3))
+        has_visit = k % 4 != 3
+        # Truth axis: admission when the visit is exported, else the index event.
+        axis0 = 0.0 if has_visit else index_day
+        age = 93.0 if k == 0 else float(patient.age)
+        sex_text = "Not Reported" if k == 1 else {"F": "Female", "M": "Male"}[patient.sex]
+        case_rows.append({
+            "type": "case", "project_id": "Open-R1", "submitter_id": case_id,
+            "age_at_index": "" if age > 89 else int(age),
+            "age_at_index_gt89": "Yes" if age > 89 else "No",
+            "sex": sex_text, "race": rng.choice(["White", "Black or African American", "Asian",
+                                                 "Not Reported"]),
+            "ethnicity": "Not Reported", "covid19_positive": "Yes", "index_event": index_event,
+            "icu_indicator": "Yes" if patient.icu else "No", "site_id": SITES[k % 2],
+            "zip": f"{int(rng.integers(100, 999))}",
+        })
+        t_patients.append({"patient_uid": puid, "sex": "U" if k == 1 else patient.sex,
+                           "age_min": 90.0 if age > 89 else age,
+                           "age_max": np.inf if age > 89 else age,
+                           "covid_status": "positive", "icu": bool(patient.icu),
+                           "died": bool(patient.died) if has_visit else None})
+
+        # COVID-19 tests: the course's positive test, a second positive for some, a negative.
+        positives = [float(events["covid_test_positive"])]
+        if k % 2 == 0:
+            positives.append(positives[0] + 7.0)
+        negatives = [positives[0] - 3.0] if k % 3 == 1 else []
+        for day in positives:
+            meas_rows.append({"type": "measurement", "submitter_id": f"{case_id}_pcr_{day:g}",
+                              "cases.submitter_id": case_id, "test_name": "COVID-19",
+                              "test_method": "RT-PCR", "test_result_text": "Positive",
+                              "test_days_from_index": _day_text(day - index_day)})
+            t_events.append((puid, "covid_test_positive", day - axis0))
+        for day in negatives:
+            meas_rows.append({"type": "measurement", "submitter_id": f"{case_id}_pcr_{day:g}",
+                              "cases.submitter_id": case_id, "test_name": "COVID-19",
+                              "test_method": "RT-PCR", "test_result_text": "Negative",
+                              "test_days_from_index": _day_text(day - index_day)})
+            t_events.append((puid, "covid_test_negative", day - axis0))
+
+        if has_visit:
+            visit = {"type": "visit", "submitter_id": f"{case_id}_visit",
+                     "cases.submitter_id": case_id,
+                     "days_to_hospital_admission": _day_text(0.0 - index_day)}
+            t_events.append((puid, "admission", 0.0))
+            for event, column in (("icu_admission", "days_to_icu_admission"),
+                                  ("icu_release", "days_to_icu_discharge")):
+                if event in events:
+                    visit[column] = _day_text(events[event] - index_day)
+                    t_events.append((puid, event, float(events[event])))
+            end_event = "death" if "death" in events else "discharge"
+            visit["days_to_hospital_discharge"] = _day_text(events[end_event] - index_day)
+            visit["discharge_type"] = "Expired" if end_event == "death" else "Home"
+            t_events.append((puid, end_event, float(events[end_event])))
+            visit_rows.append(visit)
+
+        admission_date = dt.date(2020, 3, 1) + dt.timedelta(days=int(rng.integers(0, 240)))
+        for i, exam in exams.iterrows():
+            date = admission_date + dt.timedelta(days=int(exam["day"]))
+            radiograph = exam["modality"] != "CT"
+            photometric = "MONOCHROME2"
+            view_known = True
+            if radiograph and not monochrome_done and k >= 1:
+                photometric, monochrome_done = "MONOCHROME1", True
+            elif radiograph and not portable_done and k >= 2 and exam["view"] == "AP":
+                view_known, portable_done = False, True
+            study, image = _render_exam(rng, exam, case_id, patient.sex, age, date,
+                                        photometric=photometric, view_known=view_known)
+            tests = [d - exam["day"] for d in positives]
+            neg_tests = [d - exam["day"] for d in negatives]
+            serial = (json.dumps([int(t) for t in tests]) if i % 2 == 0
+                      else ",".join(str(int(t)) for t in tests))
+            study_rows.append({
+                "type": "imaging_study", "submitter_id": f"{case_id}_{study.study_uid[-8:]}",
+                "cases.submitter_id": case_id, "study_uid": study.study_uid,
+                "study_modality": exam["modality"],
+                "study_description": "CT CHEST" if not radiograph else "XR CHEST",
+                "days_to_study": _day_text(exam["day"] - index_day),
+                "days_from_study_to_pos_covid_test": serial,
+                "days_from_study_to_neg_covid_test": json.dumps([int(t) for t in neg_tests])
+                if neg_tests else "",
+                "age_at_imaging": "" if age > 89 else int(age),
+                "age_at_imaging_gt89": "Yes" if age > 89 else "No",
+            })
+            if pid in loose_patients:
+                for member, data in study.instances:
+                    path = dicom_dir / case_id / study.study_uid / member
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(data)
+                    n_files += 1
+            else:
+                with zipfile.ZipFile(dicom_dir / f"{study.study_uid}.zip", "w") as zf:
+                    for member, data in study.instances:
+                        zf.writestr(member, data)
+                n_files += 1
+            if radiograph and duplicate_source is None:
+                duplicate_source = study.instances[0]
+            t_images.append({**image, "patient_uid": puid, "day": exam["day"] - axis0})
+        if orphan_case is None and k == 2:
+            orphan_case = (case_id, patient.sex, age, exams.iloc[0])
+        if k == 1:
+            # An imaging_study row whose DICOM was not downloaded.
+            missing_uid = uid(rng)
+            study_rows.append({
+                "type": "imaging_study", "submitter_id": f"{case_id}_{missing_uid[-8:]}",
+                "cases.submitter_id": case_id, "study_uid": missing_uid,
+                "study_modality": "CR", "study_description": "XR CHEST",
+                "days_to_study": _day_text(exams["day"].max() - index_day),
+                "days_from_study_to_pos_covid_test": "",
+            })
+            findings.append({"kind": "study_without_images", "patient_uid": puid,
+                             "image_uid": None, "path": None, "detail": missing_uid})
+
+    # The orphan: a downloaded study the imaging_study export does not list.
+    assert orphan_case is not None
+    case_id, sex, age, exam = orphan_case
+    study, _ = _render_exam(rng, exam, case_id, sex, age, dt.date(2020, 6, 1))
+    with zipfile.ZipFile(dicom_dir / f"{study.study_uid}.zip", "w") as zf:
+        for member, data in study.instances:
+            zf.writestr(member, data)
+    n_files += 1
+    findings.append({"kind": "orphan_image", "patient_uid": None, "image_uid": None,
+                     "path": str(dicom_dir / f"{study.study_uid}.zip"),
+                     "detail": study.study_uid})
+    # A second copy of one instance (re-downloaded); it sorts after the first copy.
+    assert duplicate_source is not None
+    dup_path = dicom_dir / "redownload" / Path(duplicate_source[0]).name
+    dup_path.parent.mkdir(parents=True, exist_ok=True)
+    dup_path.write_bytes(duplicate_source[1])
+    n_files += 1
+    findings.append({"kind": "duplicate_instance", "patient_uid": None, "image_uid": None,
+                     "path": str(dup_path), "detail": "re-downloaded copy"})
+    # A truncated download.
+    broken = dicom_dir / "redownload" / "truncated.dcm"
+    broken.write_bytes(duplicate_source[1][:300])
+    n_files += 1
+    findings.append({"kind": "unreadable_file", "patient_uid": None, "image_uid": None,
+                     "path": str(broken), "detail": "truncated DICOM"})
+
+    _write_tsv(root / "case.tsv", ["type", "project_id", "submitter_id", "age_at_index",
+                                   "age_at_index_gt89", "sex", "race", "ethnicity",
+                                   "covid19_positive", "index_event", "icu_indicator",
+                                   "site_id", "zip"], case_rows)
+    _write_tsv(root / "imaging_study.tsv",
+               ["type", "submitter_id", "cases.submitter_id", "study_uid", "study_modality",
+                "study_description", "days_to_study", "days_from_study_to_pos_covid_test",
+                "days_from_study_to_neg_covid_test", "age_at_imaging", "age_at_imaging_gt89"],
+               study_rows)
+    _write_tsv(root / "visit.tsv", ["type", "submitter_id", "cases.submitter_id",
+                                    "days_to_hospital_admission", "days_to_hospital_discharge",
+                                    "days_to_icu_admission", "days_to_icu_discharge",
+                                    "discharge_type"], visit_rows)
+    _write_tsv(root / "measurement.tsv", ["type", "submitter_id", "cases.submitter_id",
+                                          "test_name", "test_method", "test_result_text",
+                                          "test_days_from_index"], meas_rows)
+    _write_tsv(root / "procedure.tsv", ["type", "submitter_id", "cases.submitter_id",
+                                        "procedure_name", "breathing_support_type"],
+               [{"type": "procedure", "submitter_id": f"{case_rows[0]['submitter_id']}_p1",
+                 "cases.submitter_id": case_rows[0]["submitter_id"],
+                 "procedure_name": "Breathing Support",
+                 "breathing_support_type": "Supplemental oxygen"}])
+    (root / "manifest.json").write_text(json.dumps(
+        [{"object_id": f"dg.MD1R/{uid(rng)[5:17]}"} for _ in range(3)], indent=2))
+    n_files += 6
+
+    events = pd.DataFrame(t_events, columns=["patient_uid", "event", "day"]).drop_duplicates()
+    return DemoTruth(source="midrc", patients=pd.DataFrame(t_patients),
+                     images=pd.DataFrame(t_images), events=events.reset_index(drop=True),
+                     labs=pd.DataFrame(columns=["patient_uid", "image_uid", "analyte", "lower",
+                                                "upper", "censor", "day"]),
+                     findings=pd.DataFrame(findings, columns=_FINDING_COLUMNS),
+                     n_files=n_files)
