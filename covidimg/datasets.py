@@ -14,6 +14,8 @@ __all__ = ["MHH_COMMIT", "MHH_DIR_ENV", "DatasetUnavailableError", "fetch_mhh"]
 MHH_COMMIT = "ad7ab099b425f16e06bba22322336b7d6a732965"
 MHH_BASE_URL = (f"https://raw.githubusercontent.com/ml-workgroup/covid-19-image-repository/"
                 f"{MHH_COMMIT}/")
+#: Environment variable naming a mirror to download the MHH files from.
+MHH_URL_ENV = "COVIDIMG_MHH_BASE_URL"
 #: Environment variable pointing at a local copy of the MHH repository (skips the download).
 MHH_DIR_ENV = "COVIDIMG_MHH_DIR"
 
@@ -50,7 +52,8 @@ def fetch_mhh(
     cache
         Cache folder override.
     base_url
-        Mirror to download from (default: GitHub at the pinned commit).
+        Mirror to download from (default: ``$COVIDIMG_MHH_BASE_URL``, else GitHub at the pinned
+        commit).
     progress
         Show a progress bar while downloading.
 
@@ -77,7 +80,8 @@ def fetch_mhh(
 
     registry = _registry()
     folder = cache_dir("mhh", cache) / MHH_COMMIT[:12]
-    fetcher = pooch.create(path=folder, base_url=base_url or MHH_BASE_URL,
+    mirror = base_url or os.environ.get(MHH_URL_ENV) or MHH_BASE_URL
+    fetcher = pooch.create(path=folder, base_url=mirror,
                            registry={k: f"sha256:{v}" for k, v in registry.items()})
     missing = [name for name in registry if not (folder / name).is_file()]
     # Every file goes through pooch, which re-downloads one whose checksum no longer matches.
