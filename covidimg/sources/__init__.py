@@ -27,6 +27,7 @@ LOADER_MODULES: dict[str, str] = {
     "mhh": "covidimg.sources.mhh",
     "nccid": "covidimg.sources.nccid",
     "midrc": "covidimg.sources.midrc",
+    "crdw": "covidimg.sources.crdw",
 }
 
 

@@ -24,6 +24,7 @@ table.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import re
@@ -50,6 +51,7 @@ __all__ = [
     "header_dict",
     "iter_zip_headers",
     "parse_age",
+    "pixel_digest",
     "read_header",
     "read_header_json",
     "series_table",
@@ -440,6 +442,47 @@ def read_header(source: str | os.PathLike[str] | BinaryIO, *,
                                     "SOP / Study Instance UID)")
     _check_is_image_object(ds, label, media_class)
     return _header_from_dataset(ds, label, syntax)
+
+
+def pixel_digest(source: str | os.PathLike[str] | BinaryIO, *, label: str | None = None) -> str:
+    """Return the SHA-1 of an instance's raw Pixel Data bytes (no decoding).
+
+    Two instances with the same digest carry identical stored images, whatever their UIDs; used
+    to recognise duplicated exams (CRDW's pediatric copies).
+
+    Raises
+    ------
+    DicomReadError
+        If the file is not DICOM or has no Pixel Data element.
+
+    Examples
+    --------
+    >>> import io, datetime, numpy as np
+    >>> from covidimg.demo.dicom_writer import write_dicom
+    >>> from covidimg.sources.dicom import pixel_digest
+    >>> files = []
+    >>> for sop in ("2.25.3", "2.25.4"):
+    ...     buf = io.BytesIO()
+    ...     write_dicom(buf, np.eye(4, dtype=np.float32), modality="CR", patient_id="1",
+    ...                 study_uid="2.25.1", series_uid="2.25.2", sop_uid=sop,
+    ...                 study_date=datetime.date(2020, 3, 1))
+    ...     _ = buf.seek(0)
+    ...     files.append(buf)
+    >>> pixel_digest(files[0]) == pixel_digest(files[1])
+    True
+    """
+    if label is None:
+        label = os.fspath(source) if isinstance(source, str | os.PathLike) else \
+            str(getattr(source, "name", "<file object>"))
+    try:
+        ds = pydicom.dcmread(source, force=True, specific_tags=[tag_for_keyword("PixelData")])
+        data = ds.get("PixelData")
+    except Exception as exc:  # pydicom raises many types on corrupt input
+        raise DicomReadError(label, f"cannot read the pixel data ({type(exc).__name__}: "
+                                    f"{exc})") from exc
+    if not data:
+        raise DicomReadError(label, "no Pixel Data element (7FE0,0010)")
+    return hashlib.sha1(bytes(data)).hexdigest()
 
 
 def _clean_json(obj: Mapping[str, Any]) -> dict[str, Any]:
