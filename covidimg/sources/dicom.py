@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import re
+import warnings
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
@@ -215,7 +216,7 @@ def parse_age(value: object) -> float | None:
     if not match:
         return None
     unit = (match.group(2) or "Y").upper()
-    return round(float(match.group(1)) * _AGE_FACTOR[unit], 6)
+    return float(match.group(1)) * _AGE_FACTOR[unit]
 
 
 _VIEW_POSITION = {
@@ -413,15 +414,19 @@ def read_header(source: str | os.PathLike[str] | BinaryIO, *,
     start = None if isinstance(source, str | os.PathLike) else source.tell()
     forced = False
     try:
-        try:
-            ds = pydicom.dcmread(source, stop_before_pixels=True,
-                                 specific_tags=_TAG_NUMBERS)
-        except InvalidDicomError:
-            if start is not None:
-                source.seek(start)
-            forced = True
-            ds = pydicom.dcmread(source, stop_before_pixels=True, force=True,
-                                 specific_tags=_TAG_NUMBERS)
+        with warnings.catch_warnings():
+            # pydicom warns about malformed values; a file that is too broken to use becomes
+            # a DicomReadError below, so the warnings would only repeat it.
+            warnings.simplefilter("ignore", UserWarning)
+            try:
+                ds = pydicom.dcmread(source, stop_before_pixels=True,
+                                     specific_tags=_TAG_NUMBERS)
+            except InvalidDicomError:
+                if start is not None:
+                    source.seek(start)
+                forced = True
+                ds = pydicom.dcmread(source, stop_before_pixels=True, force=True,
+                                     specific_tags=_TAG_NUMBERS)
     except DicomReadError:
         raise
     except FileNotFoundError:
@@ -433,15 +438,17 @@ def read_header(source: str | os.PathLike[str] | BinaryIO, *,
         raise DicomReadError(
             label, f"not a readable DICOM file ({type(exc).__name__}: {exc}); check that the "
                    "file is complete and is DICOM") from exc
-    meta = getattr(ds, "file_meta", None)
-    media_class = _text(_get(meta, "MediaStorageSOPClassUID")) if meta is not None else None
-    syntax = _text(_get(meta, "TransferSyntaxUID")) if meta is not None else None
-    if forced and not (_text(_get(ds, "SOPInstanceUID")) or
-                       _text(_get(ds, "StudyInstanceUID"))):
-        raise DicomReadError(label, "not a DICOM file (no 'DICM' marker at byte 128 and no "
-                                    "SOP / Study Instance UID)")
-    _check_is_image_object(ds, label, media_class)
-    return _header_from_dataset(ds, label, syntax)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        meta = getattr(ds, "file_meta", None)
+        media_class = _text(_get(meta, "MediaStorageSOPClassUID")) if meta is not None else None
+        syntax = _text(_get(meta, "TransferSyntaxUID")) if meta is not None else None
+        if forced and not (_text(_get(ds, "SOPInstanceUID")) or
+                           _text(_get(ds, "StudyInstanceUID"))):
+            raise DicomReadError(label, "not a DICOM file (no 'DICM' marker at byte 128 and no "
+                                        "SOP / Study Instance UID)")
+        _check_is_image_object(ds, label, media_class)
+        return _header_from_dataset(ds, label, syntax)
 
 
 def pixel_digest(source: str | os.PathLike[str] | BinaryIO, *, label: str | None = None) -> str:
