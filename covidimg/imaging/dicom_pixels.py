@@ -33,6 +33,7 @@ SUPPORTED_PHOTOMETRIC = (
     "PALETTE COLOR",
 )
 _COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "PALETTE COLOR")
+_CHEST_BODY_PARTS = ("", "CHEST", "THORAX", "LUNG", "TORSO", "CHEST_TO_PELVIS")
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float64)
 _CODECS_HINT = 'install the decoders with `pip install "covidimg[codecs]"` (pylibjpeg, ' \
                "pylibjpeg-libjpeg, pylibjpeg-openjpeg)"
@@ -71,6 +72,22 @@ def _dcmread(open_: Callable[..., IO[bytes]], member: str | None, label: str, *,
     return ds, [str(w.message) for w in caught]
 
 
+def _header_int(ds: Dataset, keyword: str, label: str, default: int) -> int:
+    """An integer header value, or ImageReadError naming the element and its bad value."""
+    try:
+        value = ds.get(keyword)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ImageReadError(label, f"the header element {keyword} cannot be parsed ({exc}); "
+                             "fix or re-export the file") from exc
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ImageReadError(label, f"the header element {keyword} is {value!r}, not a whole "
+                             "number; fix or re-export the file") from None
+
+
 def _photometric(ds: Dataset, label: str) -> str:
     value = str(ds.get("PhotometricInterpretation", "") or "").strip().upper()
     if value not in SUPPORTED_PHOTOMETRIC:
@@ -97,7 +114,13 @@ def _check_pixel_data(ds: Dataset, label: str, read_warnings: list[str]) -> None
         raise ImageReadError(label, "the file meta has no TransferSyntaxUID, so its pixel "
                              "data cannot be interpreted; rewrite it with a proper file meta")
     syntax = UID(syntax)
-    if syntax.is_compressed:
+    try:
+        compressed = syntax.is_compressed
+    except ValueError:
+        raise MissingCodecError(label, f"TransferSyntaxUID {str(syntax)!r} is not a known "
+                                "transfer syntax, so no decoder exists for it; re-export the "
+                                "file with a standard transfer syntax", str(syntax)) from None
+    if compressed:
         try:
             decoder = get_decoder(syntax)
         except NotImplementedError:
@@ -114,11 +137,14 @@ def _check_pixel_data(ds: Dataset, label: str, read_warnings: list[str]) -> None
                 str(syntax))
         return
     if "PixelData" in ds and "Rows" in ds and "Columns" in ds:
-        frames = int(ds.get("NumberOfFrames", 1) or 1)
-        samples = int(ds.get("SamplesPerPixel", 1) or 1)
-        bits = int(ds.get("BitsAllocated", 8) or 8)
-        n_pixels = int(ds.Rows) * int(ds.Columns) * frames * samples
+        frames = _header_int(ds, "NumberOfFrames", label, 1)
+        samples = _header_int(ds, "SamplesPerPixel", label, 1)
+        bits = _header_int(ds, "BitsAllocated", label, 8)
+        n_pixels = _header_int(ds, "Rows", label, 0) * _header_int(ds, "Columns", label, 0) \
+            * frames * samples
         expected = (n_pixels + 7) // 8 if bits == 1 else n_pixels * bits // 8
+        if _photometric(ds, label) == "YBR_FULL_422":   # chroma stored at half resolution
+            expected = expected * 2 // 3
         got = len(ds.PixelData)
         if got < expected:
             raise ImageReadError(label, f"pixel data is truncated: {got} bytes where "
@@ -169,9 +195,9 @@ def _position(position: Any, normal: np.ndarray | None) -> float | None:
         return None
 
 
-def _frame_order(ds: Dataset) -> list[int]:
+def _frame_order(ds: Dataset, label: str) -> list[int]:
     """Frame indices sorted by position along the slice normal (enhanced multi-frame)."""
-    n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+    n_frames = _header_int(ds, "NumberOfFrames", label, 1)
     per_frame = ds.get("PerFrameFunctionalGroupsSequence")
     if n_frames < 2 or not per_frame or len(per_frame) != n_frames:
         return list(range(n_frames))
@@ -232,23 +258,57 @@ def _decode(ds: Dataset, label: str, index: int | None = None) -> np.ndarray:
                              f"{type(exc).__name__}: {exc}") from exc
 
 
+def _upright(arr: np.ndarray, ds: Dataset) -> np.ndarray:
+    """Turn a projection radiograph to the frontal viewing convention its header describes.
+
+    Patient Orientation (0020,0020) names the patient direction of the image's rows (left →
+    right) and columns (top → bottom). A frontal film is viewed with rows towards the
+    patient's left (``L``) and columns towards the feet (``F``); a film stored mirrored
+    (``R``), upside down (``H``) or rotated a quarter turn (``F\\L``) is flipped or transposed
+    back. Only chest films are turned (Body Part Examined empty or a chest term): images with
+    an Image Orientation (Patient) — CT, MR —, laterals (rows towards ``A``/``P``) and other
+    body parts are left as stored.
+    """
+    if "ImageOrientationPatient" in ds:
+        return arr
+    body_part = str(ds.get("BodyPartExamined", "") or "").strip().upper()
+    if body_part not in _CHEST_BODY_PARTS:
+        return arr
+    value = ds.get("PatientOrientation")
+    if value is None or isinstance(value, str) or len(value) != 2:
+        return arr
+    row, col = (str(v).strip().upper()[:1] for v in value)
+    if row in ("H", "F") and col in ("L", "R"):
+        arr = np.swapaxes(arr, -1, -2)
+        row, col = col, row
+    if row not in ("L", "R") or col not in ("H", "F"):
+        return arr
+    if row == "R":
+        arr = arr[..., ::-1]
+    if col == "H":
+        arr = arr[..., ::-1, :]
+    return np.ascontiguousarray(arr)
+
+
 def _read_one_file(ref: ImageRef, open_: Callable[..., IO[bytes]], member: str | None,
                    slice_index: SliceIndex, voi: bool) -> np.ndarray:
     label = _label(ref, member)
     ds, read_warnings = _dcmread(open_, member, label)
     _check_pixel_data(ds, label, read_warnings)
     photometric = _photometric(ds, label)
-    order = _frame_order(ds)
+    order = _frame_order(ds, label)
     index = resolve_slice_index(slice_index, len(order), label)
     if len(order) == 1:
-        return _grey(_decode(ds, label), _frame_dataset(ds, 0), photometric, voi, label, ds)
-    if index is not None:
+        out = _grey(_decode(ds, label), _frame_dataset(ds, 0), photometric, voi, label, ds)
+    elif index is not None:
         frame = order[index]
-        return _grey(_decode(ds, label, frame), _frame_dataset(ds, frame), photometric, voi,
-                     label, ds)
-    frames = _decode(ds, label)
-    return np.stack([_grey(frames[f], _frame_dataset(ds, f), photometric, voi, label, ds)
-                     for f in order])
+        out = _grey(_decode(ds, label, frame), _frame_dataset(ds, frame), photometric, voi,
+                    label, ds)
+    else:
+        frames = _decode(ds, label)
+        out = np.stack([_grey(frames[f], _frame_dataset(ds, f), photometric, voi, label, ds)
+                        for f in order])
+    return _upright(out, ds)
 
 
 @dataclass(frozen=True)
@@ -273,14 +333,17 @@ def _series_instances(ref: ImageRef, open_: Callable[..., IO[bytes]]) -> list[_I
         if "Rows" not in ds:
             skipped.append(f"{label} (no image in this DICOM file)")
             continue
-        if int(ds.get("NumberOfFrames", 1) or 1) > 1:
+        if _header_int(ds, "NumberOfFrames", label, 1) > 1:
             raise ImageReadError(ref.path, f"{label} is a multi-frame file inside a multi-file "
                                  "series; read the file on its own instead of the folder")
         if normal is None:
             normal = _normal(ds.get("ImageOrientationPatient"))
-        number = ds.get("InstanceNumber")
+        try:
+            number: int | None = _header_int(ds, "InstanceNumber", label, -1)
+        except ImageReadError:
+            number = -1
         instances.append(_Instance(member, _position(ds.get("ImagePositionPatient"), normal),
-                                   None if number in (None, "") else int(number)))
+                                   None if number == -1 else number))
     if skipped:
         shown = "; ".join(skipped[:5]) + (f"; and {len(skipped) - 5} more" if len(skipped) > 5
                                           else "")
