@@ -197,9 +197,15 @@ def _logrank(durations: pd.DataFrame) -> pd.DataFrame:
                 else "not computed: no events observed")
         return pd.DataFrame([{"test": "logrank", "statistic": np.nan, "df": np.nan,
                               "p_value": np.nan, "note": note}])
-    statistic, p_value = survdiff(durations["duration"].to_numpy(dtype=float),
-                                  durations["observed"].to_numpy(dtype=int),
-                                  durations["group"].to_numpy())
+    try:
+        statistic, p_value = survdiff(durations["duration"].to_numpy(dtype=float),
+                                      durations["observed"].to_numpy(dtype=int),
+                                      durations["group"].to_numpy())
+    except np.linalg.LinAlgError:
+        return pd.DataFrame([{"test": "logrank", "statistic": np.nan, "df": float(k - 1),
+                              "p_value": np.nan,
+                              "note": "not computed: no event happened while more than one "
+                                      "group was at risk (zero variance)"}])
     return pd.DataFrame([{"test": "logrank", "statistic": float(statistic), "df": float(k - 1),
                           "p_value": float(p_value), "note": "statsmodels survdiff"}])
 
