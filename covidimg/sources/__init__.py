@@ -28,6 +28,7 @@ LOADER_MODULES: dict[str, str] = {
     "nccid": "covidimg.sources.nccid",
     "midrc": "covidimg.sources.midrc",
     "crdw": "covidimg.sources.crdw",
+    "tcia": "covidimg.sources.tcia",
 }
 
 

@@ -1,0 +1,606 @@
+"""TCIA COVID-19 collections: the NBIA Data Retriever tree plus each collection's clinical sheet.
+
+Layout (the folder the NBIA Data Retriever downloaded into; a ``manifest-<n>/`` level is fine)::
+
+    <Collection>/<PatientID>/<MM-DD-YYYY-NA-StudyDescription-UID5>/<n.000000-Series-UID5>/1-1.dcm
+    metadata.csv, LICENSE                       written by the retriever (ignored, with reason)
+    clinical sheets, anywhere under the root, recognised by their columns:
+      COVID-19-NY-SBU   CSV with to_patient_id, age.splits, visit_start_datetime, is_icu,
+                        last.status, ... and LOINC-named lab columns
+      COVID-19-AR       xlsx whose header row (PATIENT_ID, SEX, AGE, COVID TEST POSITIVE,
+                        ICU Admit, MORTALITY, ...) sits below a title row
+      MIDRC-RICORD-1C   metadata xlsx, sheet "CR Pos - TCIA Submission" (Anon MRN,
+                        Anon TCIA Study Date, Anon Exam Description, Anon Study UID) and the
+                        MD.ai annotation CSV (Anon MRN, Anon TCIA Study Date, Reader_id,
+                        CLASS_label, GRADE_label, ...)
+
+``patient_uid`` is ``tcia:<PatientID>`` (TCIA patient ids are unique across its COVID
+collections: AR and RICORD ids carry the collection name); should one id appear under two
+collections, both become ``tcia:<Collection>/<PatientID>`` and a ``patient_id_collision`` finding
+says so. Every patient and image carries a ``collection`` column.
+
+Quirks handled:
+
+* SBU ``age.splits`` are interval strings of whole years: ``[18,59]`` → 18..59, ``(59,74]`` →
+  60..74 (an open end excludes its bound), ``(74,90]`` → 75..90;
+* SBU dates (``visit_start_datetime`` M/D/YYYY and the DICOM dates) are shifted to around 1900
+  for de-identification; they are only ever subtracted from each other (never an error). Day 0
+  is the visit start; an ``Inpatient Visit`` gives an ``admission`` event on day 0, and
+  ``last.status == discharged`` a ``discharge`` event on day ``length_of_stay``;
+  ``deceased`` sets ``died`` (the sheet gives no death day);
+* SBU lab columns are named ``<LOINC>_<name>`` in US units; :data:`SBU_LABS` maps each LOINC
+  code to an analyte and a factor to the schema's canonical unit (CRP mg/dL × 10 → mg/L, D-dimer
+  ng/mL DDU ÷ 1000 → mg/L, creatinine mg/dL × 88.42 → µmol/L, urea nitrogen mg/dL × 0.357 → urea
+  mmol/L, troponin ng/mL × 1000 → ng/L, ...). The sheet gives no draw date, so ``day`` and
+  ``offset`` are NaN. ``NA`` means missing; ``<x`` / ``>x`` are censored; anything else that is
+  not a number is an ``unparseable_value`` finding;
+* AR's header row is found below its title row; ``Y`` / ``N`` flags;
+* RICORD-1C's metadata lists each exam; studies listed but not downloaded are summarised in one
+  finding, and study dates that disagree with the DICOM are reported. The MD.ai annotation
+  labels are kept as extra image columns ``annotation_class`` / ``annotation_grade`` (the
+  readers' labels, ``; ``-joined); reader names are not kept;
+* without a dated clinical sheet (AR, RICORD, CT Images in COVID-19), day 0 is the patient's
+  first exam; sex and age then come from the DICOM header;
+* COVID-19 status defaults per collection (:data:`COLLECTIONS`: RICORD-1B is the negative
+  control set, every other collection is COVID-19 positive) unless a sheet says otherwise.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from covidimg import schema
+from covidimg.intervals import parse_censored_text
+from covidimg.sources.base import Ledger, LoadError, SourceTables
+from covidimg.sources.dicom import HELPER_COLUMNS
+from covidimg.sources.midrc import images_from_index, index_dicom
+
+__all__ = ["COLLECTIONS", "LOOKS_FOR", "NAME", "SBU_LABS", "detect", "load", "parse_age_band"]
+
+NAME = "tcia"
+LOOKS_FOR = ("an NBIA Data Retriever tree <Collection>/<PatientID>/<study>/<series>/*.dcm of a "
+             "TCIA COVID-19 collection (COVID-19-AR, COVID-19-NY-SBU, MIDRC-RICORD-1A/1B/1C, "
+             "CT Images in COVID-19), with its clinical sheets")
+
+#: Known collections: default COVID-19 status and site.
+COLLECTIONS: dict[str, dict[str, str | None]] = {
+    "COVID-19-AR": {"covid": "positive",
+                    "site": "University of Arkansas for Medical Sciences"},
+    "COVID-19-NY-SBU": {"covid": "positive", "site": "Stony Brook University"},
+    "MIDRC-RICORD-1A": {"covid": "positive", "site": None},
+    "MIDRC-RICORD-1B": {"covid": "negative", "site": None},
+    "MIDRC-RICORD-1C": {"covid": "positive", "site": None},
+    "CT Images in COVID-19": {"covid": "positive", "site": None},
+}
+
+#: SBU LOINC code -> (analyte, factor to the canonical unit, unit the sheet uses).
+SBU_LABS: dict[str, tuple[str, float, str]] = {
+    "1988-5": ("crp", 10.0, "mg/dL"),
+    "48058-2": ("d_dimer", 0.001, "ng/mL DDU"),
+    "731-0": ("lymphocytes", 1.0, "10^3/uL"),
+    "751-8": ("neutrophils", 1.0, "10^3/uL"),
+    "33256-9": ("wcc", 1.0, "10^3/uL"),
+    "6690-2": ("wcc", 1.0, "10^3/uL"),
+    "777-3": ("platelets", 1.0, "10^3/uL"),
+    "2276-4": ("ferritin", 1.0, "ng/mL"),
+    "2160-0": ("creatinine", 88.42, "mg/dL"),
+    "3094-0": ("urea", 0.357, "mg/dL (urea nitrogen)"),
+    "6598-7": ("troponin_t", 1000.0, "ng/mL"),
+    "10839-9": ("troponin_i", 1000.0, "ng/mL"),
+    "2524-7": ("lactate", 1.0, "mmol/L"),
+    "2532-0": ("ldh", 1.0, "U/L"),
+    "3255-7": ("fibrinogen", 0.01, "mg/dL"),
+    "2703-7": ("po2", 1.0, "mmHg"),
+    "2019-8": ("pco2", 1.0, "mmHg"),
+}
+_SBU_REQUIRED = ("to_patient_id", "age.splits")
+_AR_REQUIRED = ("PATIENT_ID",)
+_RICORD_META = ("Anon MRN", "Anon Study UID")
+_RICORD_SHEET = "CR Pos - TCIA Submission"
+_ANNOTATION = ("Anon MRN", "CLASS_label")
+_MISSING = {"", "na", "nan", "null", "none", "n/a", "#n/a"}
+_YES = {"y": True, "yes": True, "true": True, "1": True, "n": False, "no": False,
+        "false": False, "0": False}
+_SEX = {"m": "M", "male": "M", "f": "F", "female": "F"}
+_BAND = re.compile(r"^\s*([\[(])\s*(-?[\d.]+|-?inf)\s*,\s*(-?[\d.]+|inf)\s*([\])])\s*$",
+                   re.IGNORECASE)
+_DOC_NAMES = ("license", "readme", ".")
+
+
+def parse_age_band(text: object) -> tuple[float, float] | None:
+    """Parse an interval string of whole years into ``(age_min, age_max)``.
+
+    ``[`` / ``]`` include their bound, ``(`` / ``)`` exclude it; ages are whole years, so an
+    excluded bound moves one year inward. A plain number is an exact age. Anything else gives
+    ``None``.
+
+    Examples
+    --------
+    >>> from covidimg.sources.tcia import parse_age_band
+    >>> parse_age_band("[18,59]"), parse_age_band("(59,74]"), parse_age_band("(74,90]")
+    ((18.0, 59.0), (60.0, 74.0), (75.0, 90.0))
+    >>> parse_age_band("(89,Inf)"), parse_age_band("67"), parse_age_band("old")
+    ((90.0, inf), (67.0, 67.0), None)
+    """
+    if text is None:
+        return None
+    value = str(text).strip()
+    match = _BAND.match(value)
+    if match:
+        low, high = float(match.group(2)), float(match.group(3))
+        if match.group(1) == "(" and np.isfinite(low):
+            low += 1.0
+        if match.group(4) == ")" and np.isfinite(high):
+            high -= 1.0
+        return (low, high) if low <= high else None
+    try:
+        age = float(value)
+    except ValueError:
+        return None
+    return (age, age) if np.isfinite(age) else None
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or \
+        str(value).strip().lower() in _MISSING
+
+
+def _parse_date(text: object) -> dt.date | None:
+    if _missing(text):
+        return None
+    value = str(text).strip()
+    for fmt in ("%m/%d/%Y", "%m/%d/%y", "%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y%m%d",
+                "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S"):
+        try:
+            return dt.datetime.strptime(value, fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+@dataclass
+class _Clinical:
+    """What the clinical sheets say about one patient."""
+
+    collection: str
+    where: str
+    sex: str | None = None
+    age: tuple[float, float] | None = None
+    covid: str | None = None
+    icu: bool | None = None
+    died: bool | None = None
+    visit_start: dt.date | None = None
+    events: list[tuple[str, float]] = field(default_factory=list)
+    labs: list[dict[str, object]] = field(default_factory=list)
+
+
+def detect(root: str) -> bool:
+    """Whether ``root`` (or a folder one or two levels down) holds a TCIA collection folder."""
+    base = Path(root)
+    if not base.is_dir():
+        return False
+    if base.name in COLLECTIONS:
+        return True
+    for pattern in ("*", "*/*"):
+        if any(p.is_dir() and p.name in COLLECTIONS for p in base.glob(pattern)):
+            return True
+    return False
+
+
+class _Reader:
+    def __init__(self, root: str, progress: bool) -> None:
+        self.root = Path(root)
+        self.ledger = Ledger(NAME, self.root)
+        self.progress = progress
+        self.clinical: dict[str, _Clinical] = {}
+        self.ricord_studies: dict[str, tuple[str, dt.date | None, str]] = {}
+        self.annotations: list[dict[str, object]] = []
+        self.sheet_patients: dict[str, list[str]] = {}
+
+    # ------------------------------------------------------------------ files
+    def walk(self) -> list[Path]:
+        dicoms = []
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            dirnames.sort()
+            for name in sorted(filenames):
+                path = Path(dirpath) / name
+                lower = name.lower()
+                if lower.startswith(_DOC_NAMES) or lower.endswith((".txt", ".md", ".pdf")):
+                    self.ledger.file(path, "ignored", reason="documentation, licence or system "
+                                     "file, not data")
+                elif lower.endswith(".tcia"):
+                    self.ledger.file(path, "ignored", reason="NBIA manifest (lists series to "
+                                     "download)")
+                elif lower.endswith(".csv"):
+                    self.read_csv(path)
+                elif lower.endswith((".xlsx", ".xlsm")):
+                    self.read_xlsx(path)
+                elif lower.endswith((".dcm", ".dicom", ".zip")) or "." not in lower:
+                    dicoms.append(path)
+                else:
+                    self.ledger.file(path, "ignored", reason="not part of the NBIA tree or a "
+                                     "known clinical sheet")
+        return dicoms
+
+    def read_csv(self, path: Path) -> None:
+        try:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[],
+                                encoding="utf-8-sig", encoding_errors="replace")
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as exc:
+            self.reject(path, f"unreadable CSV: {exc}")
+            return
+        frame.columns = [str(c).strip() for c in frame.columns]
+        if all(c in frame.columns for c in _SBU_REQUIRED):
+            self.read_sbu(path, frame)
+            self.ledger.file(path, "used", reason="COVID-19-NY-SBU clinical sheet")
+        elif all(c in frame.columns for c in _ANNOTATION):
+            self.read_annotations(path, frame)
+            self.ledger.file(path, "used", reason="MIDRC-RICORD-1C MD.ai annotation labels")
+        elif {"Series UID", "File Location"} <= set(frame.columns):
+            self.ledger.file(path, "ignored", reason="NBIA Data Retriever metadata.csv; the "
+                             "DICOM headers are read directly")
+        else:
+            self.ledger.file(path, "ignored", reason="CSV with none of the recognised clinical "
+                             f"layouts (SBU needs {list(_SBU_REQUIRED)}, RICORD annotations "
+                             f"{list(_ANNOTATION)}); columns {list(frame.columns)[:8]}")
+
+    def read_xlsx(self, path: Path) -> None:
+        try:
+            sheets = pd.read_excel(path, sheet_name=None, header=None, dtype=str,
+                                   engine="openpyxl")
+        except Exception as exc:  # openpyxl raises many types on damaged files
+            self.reject(path, f"unreadable workbook: {type(exc).__name__}: {exc}")
+            return
+        used = []
+        for sheet, raw in sheets.items():
+            raw = raw.fillna("")
+            header_row = next((i for i in range(min(6, len(raw)))
+                               if {"PATIENT_ID", "Anon MRN"} & {str(v).strip()
+                                                               for v in raw.iloc[i]}), None)
+            if header_row is None:
+                continue
+            frame = raw.iloc[header_row + 1:].copy()
+            frame.columns = [str(c).strip() for c in raw.iloc[header_row]]
+            frame = frame.apply(lambda s: s.astype(str).str.strip())
+            where = f"{path}[{sheet}]"
+            if all(c in frame.columns for c in _RICORD_META):
+                self.read_ricord_meta(where, frame, header_row)
+                used.append(f"MIDRC-RICORD-1C metadata (sheet {sheet!r})")
+            elif all(c in frame.columns for c in _AR_REQUIRED):
+                if header_row > 0:
+                    self.ledger.finding("title_row", f"{path.name}[{sheet}]: header found on "
+                                        f"row {header_row + 1} below a title row; read from "
+                                        "there", path=path)
+                self.read_ar(where, frame, header_row)
+                used.append(f"COVID-19-AR clinical sheet (sheet {sheet!r})")
+        if used:
+            self.ledger.file(path, "used", reason="; ".join(used))
+        else:
+            self.ledger.file(path, "ignored", reason="workbook with no sheet in a recognised "
+                             "clinical layout (AR: PATIENT_ID header; RICORD-1C: Anon MRN and "
+                             "Anon Study UID)")
+
+    def reject(self, path: Path, reason: str) -> None:
+        self.ledger.file(path, "rejected", reason=reason)
+        self.ledger.finding("unreadable_file", f"{path.name}: {reason}", path=path)
+
+    # ------------------------------------------------------------------ sheets
+    def _patient(self, pid: str, collection: str, where: str) -> _Clinical:
+        self.sheet_patients.setdefault(collection, []).append(pid)
+        if pid in self.clinical:
+            self.ledger.finding("duplicate_row", f"patient {pid!r} appears again in a "
+                                f"{collection} sheet; the first row is kept", path=where)
+            return _Clinical(collection, where)  # filled and discarded
+        info = _Clinical(collection, where)
+        self.clinical[pid] = info
+        return info
+
+    def flag(self, value: str, column: str, where: str) -> bool | None:
+        if _missing(value):
+            return None
+        flag = _YES.get(value.strip().lower())
+        if flag is None:
+            self.ledger.finding("unknown_value", f"{column} {value!r} is not a yes/no flag",
+                                path=where)
+        return flag
+
+    def read_sbu(self, path: Path, frame: pd.DataFrame) -> None:
+        lab_columns = {c: SBU_LABS[c.split("_", 1)[0]] for c in frame.columns
+                       if "_" in c and c.split("_", 1)[0] in SBU_LABS}
+        for i, row in frame.iterrows():
+            where = f"{path}:{int(i) + 2}"
+            pid = row["to_patient_id"]
+            if _missing(pid):
+                self.ledger.finding("missing_identifier", "row without to_patient_id; skipped",
+                                    path=where)
+                continue
+            info = self._patient(pid, "COVID-19-NY-SBU", where)
+            band = parse_age_band(row["age.splits"])
+            if band is None and not _missing(row["age.splits"]):
+                self.ledger.finding("unparseable_value", f"age.splits {row['age.splits']!r} is "
+                                    "not an interval like '[18,59]' or '(59,74]'", path=where)
+            info.age = band
+            sex = row.get("gender_concept_name", "")
+            info.sex = _SEX.get(sex.lower()) if not _missing(sex) else None
+            status = row.get("covid19_statuses", "").lower()
+            info.covid = status if status in ("positive", "negative") else None
+            info.icu = self.flag(row.get("is_icu", ""), "is_icu", where)
+            last = row.get("last.status", "").lower()
+            info.died = {"deceased": True, "discharged": False}.get(last)
+            if not _missing(last) and info.died is None:
+                self.ledger.finding("unknown_value", f"last.status {row['last.status']!r} is "
+                                    "neither discharged nor deceased", path=where)
+            info.visit_start = _parse_date(row.get("visit_start_datetime"))
+            if info.visit_start is None and not _missing(row.get("visit_start_datetime")):
+                self.ledger.finding("unparseable_value", "visit_start_datetime "
+                                    f"{row['visit_start_datetime']!r} is not a M/D/YYYY date",
+                                    path=where)
+            if row.get("visit_concept_name", "") == "Inpatient Visit":
+                info.events.append(("admission", 0.0))
+            stay = parse_censored_text(row.get("length_of_stay", ""))
+            if last == "discharged" and stay is not None and stay[2] == "none":
+                info.events.append(("discharge", stay[0]))
+            for column, (analyte, factor, unit) in lab_columns.items():
+                text = row[column]
+                if _missing(text):
+                    continue
+                parsed = parse_censored_text(text)
+                if parsed is None:
+                    self.ledger.finding("unparseable_value", f"column {column!r}: {text!r} is "
+                                        f"not a number ({unit})", path=where)
+                    continue
+                lower, upper, censor = parsed
+                info.labs.append({"analyte": analyte, "unit": schema.ANALYTES[analyte].unit,
+                                  "lower": lower * factor, "upper": upper * factor,
+                                  "censor": censor, "day": np.nan, "offset": np.nan,
+                                  "value_raw": f"{text} {unit}"})
+
+    def read_ar(self, where: str, frame: pd.DataFrame, header_row: int) -> None:
+        for k, (_, row) in enumerate(frame.iterrows()):
+            line = f"{where}:row {header_row + k + 2}"
+            pid = row["PATIENT_ID"]
+            if _missing(pid):
+                continue
+            info = self._patient(pid, "COVID-19-AR", line)
+            sex = row.get("SEX", "")
+            info.sex = _SEX.get(sex.lower()) if not _missing(sex) else None
+            if not _missing(row.get("AGE")):
+                info.age = parse_age_band(row["AGE"])
+                if info.age is None:
+                    self.ledger.finding("unparseable_value", f"AGE {row['AGE']!r} is not a "
+                                        "number", path=line)
+            positive = self.flag(row.get("COVID TEST POSITIVE", ""), "COVID TEST POSITIVE",
+                                 line)
+            info.covid = None if positive is None else ("positive" if positive else "negative")
+            info.icu = self.flag(row.get("ICU Admit", ""), "ICU Admit", line)
+            info.died = self.flag(row.get("MORTALITY", ""), "MORTALITY", line)
+
+    def read_ricord_meta(self, where: str, frame: pd.DataFrame, header_row: int) -> None:
+        for k, (_, row) in enumerate(frame.iterrows()):
+            mrn, study = row["Anon MRN"], row["Anon Study UID"]
+            if _missing(mrn) or _missing(study):
+                continue
+            pid = mrn if mrn.startswith("MIDRC-RICORD-1C-") else f"MIDRC-RICORD-1C-{mrn}"
+            line = f"{where}:row {header_row + k + 2}"
+            date = _parse_date(row.get("Anon TCIA Study Date"))
+            self.ricord_studies[study] = (pid, date, line)
+            if pid not in self.clinical:
+                info = self._patient(pid, "MIDRC-RICORD-1C", line)
+                info.covid = "positive"  # the sheet is "CR Pos": COVID-19 positive exams
+
+    def read_annotations(self, path: Path, frame: pd.DataFrame) -> None:
+        for i, row in frame.iterrows():
+            mrn = row["Anon MRN"]
+            pid = mrn if mrn.startswith("MIDRC-RICORD-1C-") else f"MIDRC-RICORD-1C-{mrn}"
+            self.annotations.append({
+                "patient": pid, "study_uid": row.get("Anon Study UID") or None,
+                "date": _parse_date(row.get("Anon TCIA Study Date")),
+                "class": row.get("CLASS_label", ""), "grade": row.get("GRADE_label", ""),
+                "where": f"{path}:{int(i) + 2}"})
+
+    # ------------------------------------------------------------------ assembly
+    def collection_of(self, disk_path: str) -> str | None:
+        rel = Path(disk_path).relative_to(self.root).parts
+        parts = (self.root.name, *rel)
+        known = [p for p in parts if p in COLLECTIONS]
+        if known:
+            return known[-1]
+        return rel[-5] if len(rel) >= 5 else None
+
+    def load(self) -> SourceTables:
+        dicom_paths = self.walk()
+        index = index_dicom(dicom_paths, self.ledger, progress=self.progress,
+                            desc="TCIA DICOM headers")
+        table = images_from_index(index, NAME)
+        table["collection"] = [self.collection_of(index.disk_file[members[0]])
+                               for members in table["member_paths"]]
+        table["source_patient_id"] = table["patient_uid"].str.split(":", n=1).str[1]
+        clash = table.groupby("source_patient_id")["collection"].nunique()
+        clash = set(clash[clash > 1].index)
+        for pid in sorted(clash):
+            self.ledger.finding("patient_id_collision", f"PatientID {pid!r} appears in several "
+                                "collections; its uids carry the collection",
+                                patient_uid=f"{NAME}:{pid}")
+        table["patient_uid"] = [f"{NAME}:{c}/{p}" if p in clash else f"{NAME}:{p}"
+                                for c, p in zip(table["collection"], table["source_patient_id"],
+                                                strict=True)]
+        self.check_folders(table)
+        self.day_axis(table)
+        self.annotate(table)
+        patients, events, labs = self.patients(table)
+        for _, row in table.iterrows():
+            for label in row["member_paths"]:
+                index.use(label, row["image_uid"])
+        index.record(self.ledger)
+        images = table.drop(columns=[*HELPER_COLUMNS, "study_date", "study_time", "age_years",
+                                     "sex", "source_patient_id"])
+        return SourceTables(NAME, patients=patients, images=images, events=events, labs=labs,
+                            files=self.ledger.files_frame(),
+                            findings=self.ledger.findings_frame()).conformed()
+
+    def check_folders(self, table: pd.DataFrame) -> None:
+        for _, row in table.iterrows():
+            rel = Path(row["member_paths"][0].split("::", 1)[0]).relative_to(self.root).parts
+            folder = rel[-4] if len(rel) >= 4 else None
+            if folder is not None and row["collection"] in COLLECTIONS and \
+                    folder != row["source_patient_id"]:
+                self.ledger.finding("inconsistent_value", f"file is in patient folder "
+                                    f"{folder!r} but its PatientID is "
+                                    f"{row['source_patient_id']!r}; the header wins",
+                                    patient_uid=row["patient_uid"], image_uid=row["image_uid"],
+                                    path=row["path"])
+
+    def day_axis(self, table: pd.DataFrame) -> None:
+        days = []
+        first = table.groupby("patient_uid")["study_date"].min()
+        for _, row in table.iterrows():
+            info = self.clinical.get(row["source_patient_id"])
+            start = info.visit_start if info is not None and info.visit_start else \
+                first.get(row["patient_uid"])
+            date = row["study_date"]
+            if date is None or pd.isna(date) or start is None or pd.isna(start):
+                if date is None or pd.isna(date):
+                    self.ledger.finding("missing_value", "no StudyDate in the DICOM header; the "
+                                        "exam has no day", patient_uid=row["patient_uid"],
+                                        image_uid=row["image_uid"], path=row["path"])
+                days.append(np.nan)
+            else:
+                days.append(float((date - start).days))
+        table["day"] = days
+        admitted = [bool(info and ("admission", 0.0) in info.events) for info in
+                    (self.clinical.get(p) for p in table["source_patient_id"])]
+        table["admission_offset"] = np.where(admitted, 0.0 - table["day"], np.nan)
+        for study, (_pid, date, where) in self.ricord_studies.items():
+            dated = table[table["study_uid"] == study]
+            if date is not None and len(dated) and dated["study_date"].iat[0] != date:
+                self.ledger.finding("inconsistent_value", f"RICORD metadata dates study {study} "
+                                    f"{date:%m/%d/%Y}, its DICOM says "
+                                    f"{dated['study_date'].iat[0]}", path=where)
+        listed = set(self.ricord_studies)
+        missing = sorted(listed - set(table["study_uid"]))
+        if missing:
+            self.ledger.finding("study_without_images", f"{len(missing)} exams listed in the "
+                                "RICORD-1C metadata have no downloaded DICOM, e.g. "
+                                f"{missing[:3]}", path=self.ricord_studies[missing[0]][2])
+
+    def annotate(self, table: pd.DataFrame) -> None:
+        table["annotation_class"] = None
+        table["annotation_grade"] = None
+        if not self.annotations:
+            return
+        unmatched = 0
+        for note in self.annotations:
+            if note["study_uid"]:
+                hit = table["study_uid"] == note["study_uid"]
+            else:
+                hit = (table["source_patient_id"] == note["patient"]) & \
+                    (table["study_date"] == note["date"])
+            if not hit.any():
+                unmatched += 1
+                continue
+            for column, key in (("annotation_class", "class"), ("annotation_grade", "grade")):
+                if _missing(note[key]):
+                    continue
+                for idx in table.index[hit]:
+                    labels = set(filter(None, (table.at[idx, column] or "").split("; ")))
+                    table.at[idx, column] = "; ".join(sorted(labels | {str(note[key])}))
+        if unmatched:
+            self.ledger.finding("unmatched_annotation", f"{unmatched} annotation rows match no "
+                                "downloaded exam (by Anon Study UID, else Anon MRN and date)",
+                                path=self.annotations[0]["where"])
+
+    def patients(self, table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        rows, events, labs = [], [], []
+        imaged = set()
+        for puid, group in table.groupby("patient_uid", sort=True):
+            first = group.sort_values("day").iloc[0]
+            pid, collection = first["source_patient_id"], first["collection"]
+            imaged.add(pid)
+            info = self.clinical.get(pid)
+            if info is not None and info.collection != collection and \
+                    collection in COLLECTIONS:
+                info = None
+            defaults = COLLECTIONS.get(collection or "", {"covid": None, "site": None})
+            if info is None and collection in {c.collection for c in self.clinical.values()}:
+                self.ledger.finding("orphan_image", f"PatientID {pid!r} has images in "
+                                    f"{collection} but no row in its clinical sheet; sex and age "
+                                    "from the DICOM header", patient_uid=puid)
+            dicom_sex = first["sex"]
+            sex = info.sex if info is not None and info.sex else dicom_sex
+            if info is not None and info.sex and dicom_sex != "U" and dicom_sex != info.sex:
+                self.ledger.finding("inconsistent_value", f"sex {info.sex} in the clinical "
+                                    f"sheet, {dicom_sex} in the DICOM header; the sheet wins",
+                                    patient_uid=puid, path=info.where)
+            age = info.age if info is not None and info.age else None
+            if age is None and pd.notna(first["age_years"]):
+                age = (float(first["age_years"]), float(first["age_years"]))
+            site = defaults["site"]
+            if site is None and collection and collection.startswith("MIDRC-RICORD"):
+                match = re.match(rf"^{re.escape(collection)}-(\d+)-", pid)
+                site = match.group(1) if match else None
+            rows.append({
+                "patient_uid": puid, "source": NAME, "source_patient_id": pid,
+                "sex": sex or "U", "age_min": age[0] if age else np.nan,
+                "age_max": age[1] if age else np.nan,
+                "covid_status": (info.covid if info is not None and info.covid else None)
+                or defaults["covid"] or "unknown",
+                "icu": info.icu if info is not None else None,
+                "died": info.died if info is not None else None,
+                "site": site, "collection": collection,
+            })
+            if info is not None:
+                events += [{"patient_uid": puid, "event": e, "day": d} for e, d in info.events]
+                labs += [{"patient_uid": puid, "image_uid": None, **lab} for lab in info.labs]
+        for collection, pids in self.sheet_patients.items():
+            without = sorted(set(pids) - imaged)
+            if without:
+                self.ledger.finding("patients_without_images", f"{len(without)} of {len(pids)} "
+                                    f"patients in the {collection} sheet have no downloaded "
+                                    f"images and are not in the cohort, e.g. {without[:3]}")
+        patients = pd.DataFrame(rows)
+        if len(patients):
+            patients["icu"] = patients["icu"].astype("boolean")
+            patients["died"] = patients["died"].astype("boolean")
+        return (patients, pd.DataFrame(events, columns=["patient_uid", "event", "day"]),
+                pd.DataFrame(labs) if labs else schema.empty("labs"))
+
+
+def load(root: str | os.PathLike[str], *, progress: bool = False) -> SourceTables:
+    """Read a TCIA download (NBIA tree plus clinical sheets) into harmonized tables.
+
+    Parameters
+    ----------
+    root
+        The NBIA Data Retriever download folder (holding collection folders, possibly inside a
+        ``manifest-<n>`` folder), or one collection folder; clinical sheets anywhere below it.
+    progress
+        Show a progress bar while DICOM headers are read.
+
+    Returns
+    -------
+    SourceTables
+        patients, images, events, labs, files and findings, conformed to the schema.
+
+    Raises
+    ------
+    LoadError
+        If ``root`` is not a folder.
+
+    Examples
+    --------
+    >>> from covidimg.sources import tcia
+    >>> tables = tcia.load("downloads/tcia")                    # doctest: +SKIP
+    >>> tables.patients.groupby("collection").size()            # doctest: +SKIP
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise LoadError(f"tcia: {root} is not a folder; pass the folder the NBIA Data Retriever "
+                        "downloaded into (it holds one folder per collection)")
+    return _Reader(os.fspath(root), progress).load()
