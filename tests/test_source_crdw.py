@@ -1,0 +1,458 @@
+"""The UChicago CRDW loader: hand-built edge cases and the demo round trip."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import covidimg
+from covidimg.cohort import detect_source
+from covidimg.demo import crdw as demo_crdw
+from covidimg.demo.dicom_writer import uid, write_dicom
+from covidimg.sources import crdw
+
+BATCH = "CXR-UPDATE-20200523-COMPLETE"
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("COVIDIMG_CACHE", str(tmp_path / "cache"))
+
+
+def _files_on_disk(root: Path) -> int:
+    return sum(len(files) for _, _, files in os.walk(root))
+
+
+def make_zip(folder: Path, name: str, rng: np.random.Generator, *, patient_id: str | None = None,
+             modality: str = "DX", n: int = 1, sops: list[str] | None = None,
+             series_uid: str | None = None, study_uid: str | None = None,
+             pixels: list[np.ndarray] | None = None, series_folder: str = "1-AP",
+             z0: float = 0.0, extra_members: dict[str, bytes] | None = None) -> Path:
+    """Write an exam zip of ``n`` instances (one series) with real DICOM files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    parsed = crdw.parse_zip_name(name)
+    stamp = parsed.timestamp if parsed else dt.datetime(2020, 3, 1, 12, 0)
+    patient_id = patient_id or (parsed.patient_id if parsed else "9999")
+    sops = sops or [uid(rng) for _ in range(n)]
+    series_uid = series_uid or uid(rng)
+    study_uid = study_uid or uid(rng)
+    path = folder / name
+    with zipfile.ZipFile(path, "w") as zf:
+        for k, sop in enumerate(sops):
+            image = pixels[k] if pixels is not None else \
+                rng.random((16, 16)).astype(np.float32) * (1000 if modality == "CT" else 1)
+            with zf.open(f"{series_folder}/IM-{k + 1:04d}.dcm", "w") as fh:
+                write_dicom(fh, image, modality=modality, patient_id=patient_id,
+                            study_uid=study_uid, series_uid=series_uid, sop_uid=sop,
+                            study_date=stamp.date(), study_time=stamp.time(),
+                            view="AP" if modality != "CT" else None, instance_number=k + 1,
+                            position_z=z0 + k if modality == "CT" else None, age_years=50)
+        for member, data in (extra_members or {}).items():
+            zf.writestr(member, data)
+    return path
+
+
+def write_tables(root: Path, patients: list[dict], encounters: list[dict] | None = None,
+                 labs: list[dict] | None = None) -> None:
+    (root / "datamart").mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(patients).to_csv(root / "datamart" / "patients.csv", index=False)
+    if encounters is not None:
+        pd.DataFrame(encounters).to_csv(root / "datamart" / "encounters.csv", index=False)
+    if labs is not None:
+        pd.DataFrame(labs).to_excel(root / "datamart" / "labs.xlsx", index=False)
+
+
+def findings(tables, kind):
+    return tables.findings[tables.findings["kind"] == kind]
+
+
+def status(tables, path):
+    row = tables.files[tables.files["path"] == str(path)]
+    assert len(row) == 1, f"{path} not in files"
+    return row["status"].iloc[0], row["reason"].iloc[0]
+
+
+# ---------------------------------------------------------------------- names and detection
+@pytest.mark.parametrize("name, parts", [
+    ("1234_20200301-140030_A003_XR-PORT-CHEST-1V.zip",
+     ("1234", dt.datetime(2020, 3, 1, 14, 0, 30), "A003", "XR-PORT-CHEST-1V", False)),
+    ("234567_20200508-105300_A002_CT-CHEST-WO.zip",
+     ("234567", dt.datetime(2020, 5, 8, 10, 53), "A002", "CT-CHEST-WO", False)),
+    ("5678_20200401-121530_A004_XR P PORT CHEST 1 VIEW.zip",
+     ("5678", dt.datetime(2020, 4, 1, 12, 15, 30), "A004", "XR P PORT CHEST 1 VIEW", True)),
+])
+def test_parse_zip_name(name, parts):
+    parsed = crdw.parse_zip_name(name)
+    assert (parsed.patient_id, parsed.timestamp, parsed.hiro_id, parsed.description,
+            parsed.pediatric) == parts
+
+
+@pytest.mark.parametrize("name", ["1234_2020-03-01_A003_XR.zip", "scan.zip",
+                                  "1234_20201340-140030_A003_XR.zip",
+                                  "1234_20200301-140030_A003_XR.tar"])
+def test_unparseable_zip_names(name):
+    assert crdw.parse_zip_name(name) is None
+
+
+def test_detect(tmp_path):
+    assert not crdw.detect(str(tmp_path))
+    (tmp_path / BATCH).mkdir()
+    assert crdw.detect(str(tmp_path))
+    assert not crdw.detect("s3://bucket/crdw")
+
+
+# ---------------------------------------------------------------------- batches and files
+def test_in_progress_batches_are_skipped_and_reported(tmp_path):
+    rng = np.random.default_rng(1)
+    make_zip(tmp_path / BATCH, "1234_20200301-140030_A001_XR-CHEST.zip", rng)
+    for folder in ("CT-UPDATE-20200602-IN-PROGRESS", "CXR-UPDATE-20200609-IN PROGRESS"):
+        make_zip(tmp_path / folder, "1234_20200601-100000_A002_CT-CHEST-WO.zip", rng,
+                 modality="CT", n=3)
+        (tmp_path / folder / "sub").mkdir()
+        (tmp_path / folder / "sub" / "partial.zip.part").write_bytes(b"...")
+    tables = crdw.load(str(tmp_path))
+    assert len(tables.files) == _files_on_disk(tmp_path) == 5
+    ignored = tables.files[tables.files["path"].str.contains("PROGRESS")]
+    assert len(ignored) == 4 and set(ignored["status"]) == {"ignored"}
+    assert ignored["reason"].str.contains("IN-PROGRESS").all()
+    batches = findings(tables, "in_progress_batch")
+    assert sorted(Path(p).name for p in batches["path"]) == \
+        ["CT-UPDATE-20200602-IN-PROGRESS", "CXR-UPDATE-20200609-IN PROGRESS"]
+    assert batches["detail"].str.contains("2 files").all()
+    assert len(tables.images) == 1
+
+
+def test_bad_names_corrupt_zips_and_stray_files_are_recorded(tmp_path):
+    rng = np.random.default_rng(2)
+    batch = tmp_path / BATCH
+    good = make_zip(batch, "1234_20200301-140030_A001_XR-CHEST.zip", rng,
+                    extra_members={"1-AP/readme.txt": b"not dicom"})
+    bad_name = make_zip(batch, "1234_20201340-140030_A002_XR-CHEST.zip", rng)
+    no_pattern = make_zip(batch, "export.zip", rng)
+    corrupt = batch / "1234_20200302-100000_A003_XR-CHEST.zip"
+    corrupt.write_bytes(b"PK\x03\x04garbage")
+    only_text = batch / "1234_20200303-100000_A004_XR-CHEST.zip"
+    with zipfile.ZipFile(only_text, "w") as zf:
+        zf.writestr("notes.txt", "no images")
+    (tmp_path / "loose.dcm").write_bytes(good.read_bytes()[:10])
+    (tmp_path / ".DS_Store").write_bytes(b"\0")
+    (tmp_path / "old_patients.xls").write_bytes(b"\0")
+    tables = crdw.load(str(tmp_path))
+
+    assert len(tables.files) == _files_on_disk(tmp_path)
+    assert status(tables, good)[0] == "used"
+    state, reason = status(tables, bad_name)
+    assert state == "rejected" and "20201340-140030" in reason
+    state, reason = status(tables, no_pattern)
+    assert state == "rejected" and "SSSS_yyyymmdd-hhmmss_AAAA_ExamDescription.zip" in reason
+    assert status(tables, corrupt)[0] == "rejected"
+    assert status(tables, only_text)[0] == "rejected"
+    assert status(tables, tmp_path / "loose.dcm")[0] == "ignored"
+    assert status(tables, tmp_path / ".DS_Store")[0] == "ignored"
+    state, reason = status(tables, tmp_path / "old_patients.xls")
+    assert state == "rejected" and ".xlsx" in reason
+    unreadable = set(findings(tables, "unreadable_file")["path"])
+    assert {str(corrupt), str(only_text), f"{good}::1-AP/readme.txt",
+            f"{only_text}::notes.txt"} <= unreadable
+    assert set(findings(tables, "unparseable_name")["path"]) == {str(bad_name), str(no_pattern)}
+    assert len(tables.images) == 1
+
+
+# ---------------------------------------------------------------------- duplicates
+def test_identical_timestamps_alone_are_not_duplicates(tmp_path):
+    rng = np.random.default_rng(3)
+    batch = tmp_path / BATCH
+    a = make_zip(batch, "1234_20200301-140030_A001_XR-PORT-CHEST-1V.zip", rng)
+    b = make_zip(batch, "1234_20200301-140030_A002_XR-PORT-CHEST-1V.zip", rng)
+    # Pediatric, same timestamp, same member names, different pixels: not a duplicate either.
+    c = make_zip(batch, "1234_20200305-080000_A003_XR-P-PORT-CHEST-1-VIEW.zip", rng)
+    d = make_zip(batch, "1234_20200305-080000_A004_XR-P-PORT-CHEST-1-VIEW.zip", rng)
+    tables = crdw.load(str(tmp_path))
+    assert len(tables.images) == 4
+    assert {status(tables, p)[0] for p in (a, b, c, d)} == {"used"}
+    assert findings(tables, "duplicate_exam").empty
+
+
+def test_pediatric_copy_with_identical_content_is_collapsed(tmp_path):
+    rng = np.random.default_rng(4)
+    pixels = [rng.random((16, 16)).astype(np.float32)]
+    batch = tmp_path / BATCH
+    original = make_zip(batch, "77_20200305-080000_A001_XR-P-PORT-CHEST-1-VIEW.zip", rng,
+                        pixels=pixels)
+    copy = make_zip(batch, "77_20200305-080000_A002_XR-P-PORT-CHEST-1-VIEW.zip", rng,
+                    pixels=pixels)
+    renamed = make_zip(batch, "77_20200305-080000_A003_XR-P-PORT-CHEST-1-VIEW.zip", rng,
+                       pixels=pixels, series_folder="2-AP")  # other member names: kept
+    adult = make_zip(batch, "77_20200306-080000_A004_XR-PORT-CHEST-1V.zip", rng, pixels=pixels)
+    adult_copy = make_zip(batch, "77_20200306-080000_A005_XR-PORT-CHEST-1V.zip", rng,
+                          pixels=pixels)  # not pediatric, new UIDs: kept
+    tables = crdw.load(str(tmp_path))
+    assert status(tables, copy) == ("duplicate", f"copy of {original.name}")
+    assert {status(tables, p)[0] for p in (original, renamed, adult, adult_copy)} == {"used"}
+    dup = findings(tables, "duplicate_exam")
+    assert list(dup["path"]) == [str(copy)]
+    assert "pediatric" in dup["detail"].iloc[0]
+    assert len(tables.images) == 4
+
+
+def test_cross_batch_copy_is_dropped_by_sop_uid(tmp_path):
+    rng = np.random.default_rng(5)
+    sops = [uid(rng), uid(rng)]
+    common = dict(sops=sops, series_uid=uid(rng), study_uid=uid(rng))
+    first = make_zip(tmp_path / BATCH, "5678_20200401-121530_A004_XR-CHEST-PA-LATERAL.zip",
+                     rng, **common)
+    later = make_zip(tmp_path / "CXR-UPDATE-20200618-COMPLETE",
+                     "5678_20200401-121530_A005_XR-CHEST-PA-LATERAL.zip", rng, **common)
+    # Same SOP UIDs under another timestamp are still the same instances.
+    shifted = make_zip(tmp_path / "CXR-UPDATE-20200702-COMPLETE",
+                       "5678_20200402-090000_A006_XR-CHEST-PA-LATERAL.zip", rng, **common)
+    partial = make_zip(tmp_path / "CXR-UPDATE-20200702-COMPLETE",
+                       "5678_20200403-090000_A007_XR-CHEST-PA-LATERAL.zip", rng,
+                       sops=[sops[0], uid(rng)])
+    tables = crdw.load(str(tmp_path))
+    assert status(tables, first)[0] == "used"
+    assert status(tables, later) == ("duplicate", f"copy of {first.name}")
+    assert status(tables, shifted)[0] == "duplicate"
+    assert status(tables, partial)[0] == "used"
+    dup = findings(tables, "duplicate_exam").set_index("path")["detail"]
+    assert set(dup.index) == {str(later), str(shifted)}
+    assert "same timestamp" in dup[str(later)] and "different timestamp" in dup[str(shifted)]
+    assert list(findings(tables, "duplicate_instances")["path"]) == [str(partial)]
+    assert len(tables.images) == 3  # the two originals + the new instance of the partial copy
+
+
+# ---------------------------------------------------------------------- split CT exams
+def test_split_ct_exam_is_merged(tmp_path):
+    rng = np.random.default_rng(6)
+    batch = tmp_path / "CT-UPDATE-20200509-COMPLETE"
+    series, study = uid(rng), uid(rng)
+    # One series split by slices across two zips, nine minutes apart, same HIRO id.
+    part1 = make_zip(batch, "234567_20200508-105300_A002_CT-CHEST-WO.zip", rng, modality="CT",
+                     n=4, series_uid=series, study_uid=study, series_folder="2-AXIAL")
+    part2 = make_zip(batch, "234567_20200508-110200_A002_CT-CHEST-WO.zip", rng, modality="CT",
+                     n=3, series_uid=series, study_uid=study, series_folder="2-AXIAL", z0=4.0)
+    # Same HIRO id but hours apart: a separate exam.
+    separate = make_zip(batch, "234567_20200508-160000_A002_CT-CHEST-WO.zip", rng,
+                        modality="CT", n=2)
+    # Radiographs minutes apart with the same HIRO id are not merged.
+    xr1 = make_zip(tmp_path / BATCH, "234567_20200509-100000_A003_XR-CHEST.zip", rng)
+    xr2 = make_zip(tmp_path / BATCH, "234567_20200509-100500_A003_XR-CHEST.zip", rng)
+    tables = crdw.load(str(tmp_path))
+    merged = findings(tables, "split_exam_merged")
+    assert list(merged["path"]) == [str(part2)]
+    assert "9 minutes" in merged["detail"].iloc[0]
+    ct = tables.images[tables.images["modality"] == "CT"].set_index("series_uid")
+    assert ct.loc[series, "n_instances"] == 7
+    assert ct.loc[series, "path"] == f"{part1}::2-AXIAL/"
+    assert ct.loc[series, "exam"] == part1.stem
+    assert len(ct) == 2
+    assert status(tables, part2)[0] == "used" and "split exam" in status(tables, part2)[1]
+    assert {status(tables, p)[0] for p in (separate, xr1, xr2)} == {"used"}
+    assert (tables.images["modality"] == "DX").sum() == 2
+
+
+# ---------------------------------------------------------------------- ids and clinical data
+def test_remaps_orphans_and_id_mismatch(tmp_path):
+    rng = np.random.default_rng(7)
+    batch = tmp_path / BATCH
+    old = make_zip(batch, "111_20200301-100000_A001_XR-CHEST.zip", rng)
+    chained = make_zip(batch, "222_20200302-100000_A001_XR-CHEST.zip", rng)
+    current = make_zip(batch, "333_20200310-100000_A001_XR-CHEST.zip", rng)
+    orphan = make_zip(batch, "444_20200311-100000_A001_XR-CHEST.zip", rng)
+    mismatch = make_zip(batch, "333_20200312-100000_A002_XR-CHEST.zip", rng, patient_id="999")
+    make_zip(batch, "555_20200313-100000_A001_XR-CHEST.zip", rng)
+    pd.DataFrame({"OLD C19 Patient ID": [111, 222, 223, 555, 556],
+                  "Current C19 Patient ID": [333, 223, 333, 556, 555]}).to_excel(
+        tmp_path / crdw.REMAP_WORKBOOK, index=False)
+    write_tables(tmp_path, [{"patient_id": "333", "sex": "Female", "age": "90+",
+                             "covid_status": "Detected"}],
+                 [{"patient_id": "333", "admission_date": "2020-03-02",
+                   "icu_admission_date": "03/04/2020", "icu_discharge_date": "",
+                   "discharge_date": "2020-03-20", "death_date": ""}])
+    tables = crdw.load(str(tmp_path))
+
+    remaps = findings(tables, "remapped_patient")
+    assert len(remaps) == 2 and set(remaps["patient_uid"]) == {"crdw:333"}
+    assert remaps["detail"].str.contains("222 -> 223 -> 333").any()
+    images = tables.images.set_index("exam")
+    assert set(images.loc[[old.stem, chained.stem, current.stem], "patient_uid"]) == {"crdw:333"}
+    assert images.loc[old.stem, "day"] == -1.0  # admitted 2020-03-02
+    assert images.loc[old.stem, "icu_admission_offset"] == 3.0
+    assert images.loc[current.stem, "admission_offset"] == -8.0
+    assert list(findings(tables, "patient_id_mismatch")["path"]) == [str(mismatch)]
+    assert images.loc[mismatch.stem, "patient_uid"] == "crdw:333"
+    orphans = findings(tables, "orphan_image")
+    assert set(orphans["patient_uid"]) == {"crdw:444", "crdw:555"}
+    assert orphans["image_uid"].notna().all()
+    assert not findings(tables, "remap_cycle").empty
+    patients = tables.patients.set_index("patient_uid")
+    assert patients.loc["crdw:333", "age_min"] == 90 and patients.loc["crdw:333", "age_max"] == \
+        np.inf
+    assert patients.loc["crdw:333", "covid_status"] == "positive"
+    assert bool(patients.loc["crdw:333", "icu"]) and not bool(patients.loc["crdw:333", "died"])
+    assert patients.loc["crdw:444", "covid_status"] == "unknown"
+    assert pd.isna(patients.loc["crdw:444", "icu"])
+    assert patients.loc["crdw:444", "age_min"] == 50  # from the DICOM Patient Age
+    assert images.loc[orphan.stem, "day"] == 0.0  # day 0 = the orphan's first exam
+    events = tables.events.set_index("event")["day"]
+    assert events["admission"] == 0 and events["icu_admission"] == 2 and \
+        events["discharge"] == 18
+
+
+def test_labs_units_censoring_and_bad_values(tmp_path):
+    rng = np.random.default_rng(8)
+    make_zip(tmp_path / BATCH, "333_20200303-100000_A001_XR-CHEST.zip", rng)
+    write_tables(
+        tmp_path, [{"patient_id": "333", "sex": "M", "age": "61", "covid_encounter_date":
+                    "2020-03-01", "covid_positive_date": "2020-02-28"}],
+        [],
+        [{"patient_id": "333", "lab_name": "C-Reactive Protein", "value": "4.53",
+          "unit": "mg/dL", "result_date": "2020-03-02 06:10"},
+         {"patient_id": "333", "lab_name": "CRP", "value": "<0.5", "unit": "mg/dL",
+          "result_date": "2020-03-03"},
+         {"patient_id": "333", "lab_name": "D-DIMER", "value": ">20000", "unit": "ng/mL FEU",
+          "result_date": "03/05/2020"},
+         {"patient_id": "333", "lab_name": "PO2, ARTERIAL", "value": "9.5", "unit": "kPa",
+          "result_date": "2020-03-01"},
+         {"patient_id": "333", "lab_name": "LYMPHOCYTES, ABSOLUTE", "value": "0.8",
+          "unit": "K/uL", "result_date": "yesterday"},
+         {"patient_id": "333", "lab_name": "LDH", "value": "312", "unit": "furlongs",
+          "result_date": "2020-03-01"},
+         {"patient_id": "333", "lab_name": "FERRITIN", "value": "see note", "unit": "ng/mL",
+          "result_date": "2020-03-01"},
+         {"patient_id": "333", "lab_name": "SARS-COV-2 PCR", "value": "Detected", "unit": "",
+          "result_date": "2020-03-01"}])
+    tables = crdw.load(str(tmp_path))
+    labs = tables.labs.set_index("value_raw")
+    assert labs.loc["4.53 mg/dL", ["lower", "upper"]].tolist() == pytest.approx([45.3, 45.3])
+    assert labs.loc["4.53 mg/dL", "unit"] == "mg/L" and labs.loc["4.53 mg/dL", "day"] == 1
+    assert labs.loc["<0.5 mg/dL", "censor"] == "left"
+    assert labs.loc["<0.5 mg/dL", ["lower", "upper"]].tolist() == [-np.inf, 5.0]
+    assert labs.loc[">20000 ng/mL FEU", ["lower", "upper", "censor"]].tolist() == \
+        [pytest.approx(20.0), np.inf, "right"]
+    assert labs.loc[">20000 ng/mL FEU", "day"] == 4
+    assert labs.loc["9.5 kPa", "lower"] == pytest.approx(71.256, abs=1e-3)
+    assert np.isnan(labs.loc["0.8 K/uL", "day"])
+    assert len(tables.labs) == 5
+    bad = findings(tables, "unparseable_value")["detail"]
+    assert bad.str.contains("'yesterday'").any() and bad.str.contains("'see note'").any()
+    assert findings(tables, "unknown_unit")["detail"].str.contains("'furlongs'").all()
+    assert findings(tables, "unknown_lab")["detail"].str.contains("SARS-COV-2 PCR").all()
+    # No admission: day 0 is the COVID encounter date.
+    assert tables.images["day"].tolist() == [2.0]
+    assert tables.events.set_index("event").loc["covid_test_positive", "day"] == -2
+
+
+def test_tables_with_missing_columns_or_no_tables(tmp_path):
+    rng = np.random.default_rng(9)
+    make_zip(tmp_path / BATCH, "333_20200303-100000_A001_XR-CHEST.zip", rng)
+    tables = crdw.load(str(tmp_path))
+    assert len(findings(tables, "missing_clinical_data")) == 1
+    assert findings(tables, "orphan_image").empty
+    assert len(tables.patients) == 1
+    (tmp_path / "datamart").mkdir()
+    pd.DataFrame({"lab": ["CRP"], "result": ["5"]}).to_csv(tmp_path / "datamart" / "labs.csv",
+                                                           index=False)
+    (tmp_path / "datamart" / "patients.xlsx").write_bytes(b"not a workbook")
+    tables = crdw.load(str(tmp_path))
+    state, reason = status(tables, tmp_path / "datamart" / "labs.csv")
+    assert state == "rejected" and "['patient_id', 'lab_name', 'value']" in reason
+    assert status(tables, tmp_path / "datamart" / "patients.xlsx")[0] == "rejected"
+    assert len(tables.files) == _files_on_disk(tmp_path)
+
+
+# ---------------------------------------------------------------------- the demo round trip
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("crdw") / "crdw"
+    truth = demo_crdw.write(root, rng=np.random.default_rng(20200523), n_patients=6)
+    cohort = covidimg.load({"crdw": str(root)}, progress=False)
+    return root, truth, cohort
+
+
+def test_demo_nothing_lost(demo):
+    root, truth, cohort = demo
+    assert _files_on_disk(root) == truth.n_files == len(cohort.files)
+    assert set(cohort.files["path"]) == {os.path.join(p, f) for p, _, fs in os.walk(root)
+                                         for f in fs}
+    assert cohort.files["reason"].str.len().gt(0).all()
+
+
+def test_demo_detected_as_crdw(demo):
+    root, _, _ = demo
+    assert detect_source(root) == "crdw"
+
+
+def test_demo_images_match_truth(demo):
+    _, truth, cohort = demo
+    got = cohort.images.set_index("image_uid").sort_index()
+    want = truth.images.set_index("image_uid").sort_index()
+    assert list(got.index) == list(want.index)
+    for column in ("patient_uid", "modality", "view", "photometric"):
+        assert got[column].astype(str).tolist() == want[column].astype(str).tolist(), column
+    for column in ("day", "n_instances", "admission_offset", "icu_admission_offset",
+                   "icu_release_offset", "death_offset"):
+        np.testing.assert_array_equal(got[column].astype(float), want[column].astype(float),
+                                      err_msg=column)
+    assert "MONOCHROME1" in set(got["photometric"])
+    assert got.loc[got["modality"] == "CT", "n_instances"].between(20, 40).all()
+
+
+def test_demo_quirk_findings_match_truth(demo):
+    _, truth, cohort = demo
+    got = cohort.findings
+    for kind, key in (("duplicate_exam", "path"), ("split_exam_merged", "path"),
+                      ("in_progress_batch", "path"), ("unparseable_name", "path"),
+                      ("unreadable_file", "path"), ("remapped_patient", "patient_uid"),
+                      ("orphan_image", "image_uid"), ("unparseable_value", "path"),
+                      ("unknown_lab", "path")):
+        want = sorted(truth.findings.loc[truth.findings["kind"] == kind, key])
+        assert want, kind
+        assert sorted(got.loc[got["kind"] == kind, key].astype(str)) == want, kind
+    duplicates = cohort.files[cohort.files["status"] == "duplicate"]
+    assert sorted(duplicates["path"]) == sorted(
+        truth.findings.loc[truth.findings["kind"] == "duplicate_exam", "path"])
+
+
+def test_demo_patients_events_labs_match_truth(demo):
+    _, truth, cohort = demo
+    got = cohort.patients.set_index("patient_uid").sort_index()
+    want = truth.patients.set_index("patient_uid").sort_index()
+    assert list(got.index) == list(want.index)
+    for column in ("sex", "covid_status", "icu", "died"):
+        assert got[column].astype(str).tolist() == want[column].astype(str).tolist(), column
+    np.testing.assert_array_equal(got["age_min"], want["age_min"])
+    np.testing.assert_array_equal(got["age_max"], want["age_max"])
+
+    def events(frame):
+        return sorted(zip(frame["patient_uid"], frame["event"].astype(str), frame["day"],
+                          strict=True))
+    assert events(cohort.events) == events(truth.events)
+
+    def labs(frame):
+        frame = frame.sort_values(["patient_uid", "analyte", "day", "lower", "upper"])
+        return frame[["patient_uid", "analyte", "censor", "day"]].astype(str).to_numpy(), \
+            frame[["lower", "upper"]].to_numpy(float)
+    got_keys, got_values = labs(cohort.labs)
+    want_keys, want_values = labs(truth.labs)
+    np.testing.assert_array_equal(got_keys, want_keys)
+    np.testing.assert_allclose(got_values, want_values, rtol=1e-9)
+    assert set(cohort.labs["censor"].astype(str)) >= {"none"}
+
+
+def test_demo_reload_is_identical_and_moved_root_still_loads(demo, tmp_path):
+    root, truth, cohort = demo
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(root, moved)
+    again = covidimg.load({"crdw": str(moved)}, progress=True)
+    assert len(again.files) == truth.n_files
+    pd.testing.assert_series_equal(
+        again.images.sort_values("image_uid")["day"].reset_index(drop=True),
+        cohort.images.sort_values("image_uid")["day"].reset_index(drop=True))
