@@ -57,7 +57,8 @@ SITES: dict[str, dict[str, str]] = {
 }
 #: Independent unit factors for the truth (canonical = schema unit).
 _TO_CANONICAL = {("d_dimer", "mg/L"): 1.0, ("d_dimer", "ng/mL"): 1e-3,
-                 ("d_dimer", "ug/L"): 1e-3, ("po2", "mmHg"): 1.0, ("po2", "kPa"): 7.50062}
+                 ("d_dimer", "ug/L"): 1e-3, ("po2", "mmHg"): 1.0,
+                 ("po2", "kPa"): 760.0 / 101.325}  # 1 mmHg = 101325 / 760 Pa
 _CANONICAL_UNIT = {"crp": "mg/L", "d_dimer": "mg/L", "lymphocytes": "10^9/L", "po2": "mmHg",
                    "fio2": "%"}
 XRAY_SHAPE = (256, 256)
@@ -143,7 +144,7 @@ class _Writer:
                                                             int(rng.integers(0, 60))),
                   "sex": patient.sex, "age_years": patient.age}
         if modality == "CT":
-            n = int(rng.integers(20, 25))
+            n = 20
             volume = ct_volume(rng, n, CT_SHAPE, float(exam["severity"]))
             files = []
             for k in range(n):
@@ -305,7 +306,7 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
                          "so that every planted quirk has a patient")
     root = Path(root)
     course = simulate_courses(rng, n_patients, modalities=("DX", "CR", "CT"),
-                              modality_p=(0.6, 0.34, 0.06))
+                              modality_p=(0.62, 0.35, 0.03))
     writer = _Writer(root, rng)
     numbers = rng.choice(np.arange(1, 40000), size=n_patients, replace=False)
     pids = [f"Covid{int(n)}" for n in numbers]
@@ -337,7 +338,7 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
             date = admission + dt.timedelta(days=int(exam["day"]))
             modality = "DX" if patient.layout == "early" and exam["modality"] == "CT" \
                 else exam["modality"]
-            if i == 7 and k == len(exams) - 1:  # at least one CT series, in validation/
+            if i == 5 and k == len(exams) - 1:  # at least one multi-slice CT series
                 modality = "CT"
             exam = exam.copy()
             exam["modality"] = modality
@@ -410,6 +411,11 @@ def _positive(writer: _Writer, patient: _Patient, admission: dt.date, row: pd.Se
             "lymphocytes": "Lymphocyte count on admission", "po2": "PaO2"}
     labs = course.labs[course.labs["pid"] == row["pid"]]
     for analyte, key in keys.items():
+        if index == 6 and analyte == "lymphocytes":  # below the reporting limit: censored
+            record[key] = "<0.2"
+            patient.labs.append({"analyte": analyte, "unit": "10^9/L", "lower": -np.inf,
+                                 "upper": 0.2, "censor": "left", "value_raw": "<0.2"})
+            continue
         values = labs[labs["analyte"] == analyte]
         if not len(values):
             continue
