@@ -101,6 +101,13 @@ def test_unparseable_zip_names(name):
     assert crdw.parse_zip_name(name) is None
 
 
+def test_root_must_be_a_local_folder(tmp_path):
+    with pytest.raises(covidimg.LoadError, match="root=.*missing.*is not a folder"):
+        crdw.load(str(tmp_path / "missing"))
+    with pytest.raises(covidimg.LoadError, match="local folder"):
+        crdw.load("s3://bucket/crdw")
+
+
 def test_detect(tmp_path):
     assert not crdw.detect(str(tmp_path))
     (tmp_path / BATCH).mkdir()

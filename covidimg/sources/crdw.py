@@ -62,6 +62,11 @@ Quirks handled (each reported in ``findings``):
   different AAAA and identical content (same member names, same pixel data) are collapsed
   (``duplicate_exam``);
 * identical timestamps alone never make a duplicate.
+
+Extra columns: ``images`` carries ``exam`` (the zip's name without ``.zip``; for a merged split
+exam, its first part), ``batch``, ``hiro_id``, ``exam_description``, ``acquired`` (the zip
+name's timestamp, ISO 8601), ``study_description``, ``series_description``, ``photometric`` and
+``transfer_syntax``; ``patients`` carries ``has_clinical_data``.
 """
 
 from __future__ import annotations
@@ -81,7 +86,7 @@ from tqdm.auto import tqdm
 
 from covidimg.intervals import parse_censored_text
 from covidimg.schema import ANALYTES
-from covidimg.sources.base import Ledger, SourceTables
+from covidimg.sources.base import Ledger, LoadError, SourceTables
 from covidimg.sources.dicom import (
     HELPER_COLUMNS,
     IMAGE_MODALITIES,
@@ -917,9 +922,21 @@ def load(root: str, *, progress: bool = False) -> SourceTables:
         Conformed tables; ``files`` has one row per file under ``root`` (zips, tables,
         workbook, everything else), ``findings`` names every quirk met.
 
+    Raises
+    ------
+    LoadError
+        If ``root`` is not a local folder.
+
     Examples
     --------
     >>> import covidimg as ci
     >>> cohort = ci.load({"crdw": "downloads/crdw"})   # doctest: +SKIP
     """
+    root = os.fspath(root)
+    if "://" in root:
+        raise LoadError(f"crdw: root={root!r} is a URL; CRDW downloads are read from a local "
+                        "folder. Download the batch folders first and pass that folder.")
+    if not os.path.isdir(root):
+        raise LoadError(f"crdw: root={root!r} is not a folder; pass the folder holding the "
+                        "CXR-UPDATE-... / CT-UPDATE-... batch folders")
     return _CrdwLoader(root, progress).run()
