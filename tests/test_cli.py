@@ -38,7 +38,7 @@ def test_errors_are_one_clear_line(tmp_path):
 
 
 def test_demo_into_a_folder_writes_native_layouts(tmp_path):
-    out = run("demo", str(tmp_path / "d"), "--n-patients", "4", env_cache=tmp_path)
+    out = run("demo", str(tmp_path / "d"), "--n-patients", "10", env_cache=tmp_path)
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "d" / "mhh" / "data.csv").is_file()
     assert (tmp_path / "d" / "truth" / "mhh" / "truth.json").is_file()

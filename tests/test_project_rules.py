@@ -50,6 +50,7 @@ def test_lower_layers_import_no_plotting_or_widget_engine(layer):
 
 
 def test_ruff_is_clean():
-    out = subprocess.run([_tool("ruff"), "check", "covidimg", "tests", "benchmarks"], cwd=ROOT,
-                         capture_output=True, text=True)
+    targets = [d for d in ("covidimg", "tests", "benchmarks") if (ROOT / d).is_dir()]
+    out = subprocess.run([_tool("ruff"), "check", *targets], cwd=ROOT, capture_output=True,
+                         text=True)
     assert out.returncode == 0, out.stdout + out.stderr
