@@ -22,15 +22,24 @@ def _roots(specs: Sequence[str]) -> dict[str, str] | list[str]:
     return list(specs)
 
 
-def _print_report(cohort, out=sys.stdout) -> None:  # type: ignore[no-untyped-def]
-    with pd.option_context("display.width", 120, "display.max_columns", 20,
-                           "display.max_colwidth", 70):
-        print(repr(cohort), file=out)
-        print("\nPer source:", file=out)
+def _print_report(cohort, out=sys.stdout, width: int = 100) -> None:  # type: ignore[no-untyped-def]
+    """Counts per source, then findings per source and kind with one shortened example each."""
+    print(repr(cohort), file=out)
+    print("\nPer source:", file=out)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(cohort.summary().to_string(), file=out)
-        findings = cohort.findings_summary()
-        print(f"\nFindings ({len(cohort.findings)}):", file=out)
-        print(findings.to_string(index=False) if len(findings) else "  none", file=out)
+    findings = cohort.findings_summary()
+    print(f"\nFindings ({len(cohort.findings)}):", file=out)
+    if not len(findings):
+        print("  none", file=out)
+    for source, group in findings.groupby("source", sort=True):
+        print(f"  {source}", file=out)
+        for row in group.itertuples(index=False):
+            example = " ".join(str(row.example).split())
+            if len(example) > width:
+                example = example[: width - 1] + "…"
+            print(f"    {row.count:>4}  {row.kind}", file=out)
+            print(f"          e.g. {example}", file=out)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
