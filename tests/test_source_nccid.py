@@ -693,14 +693,16 @@ def s3_endpoint(monkeypatch, tmp_path):
 
 def test_s3_bucket_loads_like_the_local_copy(s3_endpoint, tmp_path):
     import boto3
+    import s3fs
 
     local = tmp_path / "nccid"
     truth = nccid_demo.write(local, rng=np.random.default_rng(3), n_patients=8)
-    client = boto3.client("s3", endpoint_url=s3_endpoint)
-    client.create_bucket(Bucket="nccid-test")
-    for path in _files_on_disk(local):
-        key = "warehouse/" + Path(path).relative_to(local).as_posix()
-        client.upload_file(path, "nccid-test", key)
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket="nccid-test")
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_endpoint})
+    fs.pipe({"nccid-test/warehouse/" + Path(p).relative_to(local).as_posix():
+             Path(p).read_bytes() for p in _files_on_disk(local)})
+    assert len(fs.find("nccid-test/warehouse")) == truth.n_files
+    s3fs.S3FileSystem.clear_instance_cache()
 
     url = "s3://nccid-test/warehouse"
     assert nccid.detect(url)

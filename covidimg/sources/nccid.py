@@ -84,6 +84,7 @@ MODALITY_FOLDERS: dict[str, tuple[str, ...]] = {
 }
 _CLINICAL_NAME = re.compile(r"^(?P<kind>data|status)_(?P<date>\d{4}-\d{2}-\d{2})\.json$")
 _HEADER_BLOCK = 2**18  # bytes fetched per remote read: a DICOM header fits in one block
+_PREFETCH_BATCH = 256  # remote JSON files fetched concurrently per request batch
 _EVENT_COLUMNS = {"admission": "admission_offset", "icu_admission": "icu_admission_offset",
                   "death": "death_offset"}
 _SCHEMA_EVENTS = ("admission", "icu_admission", "intubation", "death")
@@ -94,6 +95,7 @@ class _Store:
     """A local folder or a remote prefix, seen through fsspec, with labels for the tables."""
 
     def __init__(self, root: str, storage_options: Mapping[str, Any] | None) -> None:
+        self._prefetched: dict[str, bytes | BaseException] = {}
         self.remote = "://" in root
         if self.remote:
             self.fs, path = fsspec.core.url_to_fs(root, **dict(storage_options or {}))
@@ -128,7 +130,23 @@ class _Store:
         return sorted(self.fs.find(self.base))
 
     def read_bytes(self, path: str) -> bytes:
+        cached = self._prefetched.pop(path, None)
+        if isinstance(cached, bytes):
+            return cached
+        if isinstance(cached, BaseException):
+            raise OSError(f"cannot read {self.label(path)}: {cached}")
         return self.fs.cat_file(path)
+
+    def prefetch(self, paths: list[str]) -> None:
+        """Fetch many small remote files concurrently (S3 reads are latency-bound)."""
+        if not self.remote:
+            return
+        for start in range(0, len(paths), _PREFETCH_BATCH):
+            batch = paths[start:start + _PREFETCH_BATCH]
+            try:
+                self._prefetched.update(self.fs.cat(batch, on_error="return"))
+            except (OSError, ValueError):  # fall back to one read per file
+                return
 
     def header(self, path: str, label: str) -> DicomHeader:
         if not self.remote:
@@ -317,6 +335,8 @@ class _Loader:
                                                          str]]:
         """pid -> (cleaned record, label of the file used, group)."""
         out = {}
+        self.store.prefetch([max(files, key=lambda f: (f.is_data, f.date, f.path)).path
+                             for files in index.clinical.values()])
         for pid, files in sorted(index.clinical.items()):
             # data_* beats status_*; later dates beat earlier ones; name breaks ties.
             ordered = sorted(files, key=lambda f: (f.is_data, f.date, f.path), reverse=True)
@@ -360,6 +380,7 @@ class _Loader:
         headers: list[DicomHeader] = []
         by_label: dict[str, _ImageFile] = {}
         items = sorted(index.images.items())
+        self.store.prefetch([entry.json for _, entry in items if entry.json and entry.dcm])
         bar = tqdm(items, desc="NCCID headers", unit="image", disable=not self.progress)
         for _key, entry in bar:
             header = self.header(entry)
