@@ -12,7 +12,13 @@ from __future__ import annotations
 from covidimg.imaging.errors import ImageReadError, MissingCodecError
 from covidimg.imaging.read import read_image
 from covidimg.imaging.thumbnails import ThumbnailBatch, placeholder, thumbnail, thumbnails
-from covidimg.imaging.windowing import WINDOW_PRESETS, WindowPreset, resolve_window, window
+from covidimg.imaging.windowing import (
+    WINDOW_PRESETS,
+    WindowPreset,
+    resolve_window,
+    window,
+    window_bounds,
+)
 
 __all__ = [
     "WINDOW_PRESETS",
@@ -26,4 +32,5 @@ __all__ = [
     "thumbnail",
     "thumbnails",
     "window",
+    "window_bounds",
 ]
