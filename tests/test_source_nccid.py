@@ -638,9 +638,20 @@ def test_demo_nothing_lost(demo):
     assert used_uids == set(cohort.images["image_uid"])
 
 
+@pytest.mark.parametrize("n_patients", [1, 3])
+def test_small_demos_round_trip_too(tmp_path, n_patients):
+    root = tmp_path / "nccid"
+    truth = nccid_demo.write(root, rng=np.random.default_rng(n_patients), n_patients=n_patients)
+    tables = nccid.load(root)
+    assert len(tables.files) == truth.n_files == len(_files_on_disk(root))
+    assert sorted(tables.patients["patient_uid"]) == sorted(truth.patients["patient_uid"])
+    assert sorted(tables.images["image_uid"]) == sorted(truth.images["image_uid"])
+    assert Counter(tables.findings["kind"]) == Counter(truth.findings["kind"])
+
+
 def test_demo_writer_is_deterministic_and_validates_size(tmp_path):
-    with pytest.raises(ValueError, match="n_patients=3"):
-        nccid_demo.write(tmp_path / "a", rng=np.random.default_rng(0), n_patients=3)
+    with pytest.raises(ValueError, match="n_patients=0"):
+        nccid_demo.write(tmp_path / "a", rng=np.random.default_rng(0), n_patients=0)
     first = nccid_demo.write(tmp_path / "b", rng=np.random.default_rng(5), n_patients=8)
     second = nccid_demo.write(tmp_path / "c", rng=np.random.default_rng(5), n_patients=8)
     assert first.n_files == second.n_files
