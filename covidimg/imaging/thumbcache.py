@@ -24,7 +24,7 @@ __all__ = ["CACHE_VERSION", "cache_entry", "cache_key", "png_is_intact", "read_c
            "source_fingerprint", "write_atomic"]
 
 #: Bumped whenever the rendering changes, so old entries are not served.
-CACHE_VERSION = "thumb-v1"
+CACHE_VERSION = "thumb-v2"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 

@@ -69,7 +69,7 @@ def render_png(display: np.ndarray, size: int) -> bytes:
     canvas = Image.new("L", (size, size), 0)
     canvas.paste(img, ((size - new_w) // 2, (size - new_h) // 2))
     buf = io.BytesIO()
-    canvas.save(buf, format="PNG", compress_level=6)
+    canvas.save(buf, format="PNG", compress_level=1)   # 2x faster than 6, ~12 % larger
     return buf.getvalue()
 
 
