@@ -747,3 +747,17 @@ def test_s3_bucket_loads_like_the_local_copy(s3_endpoint, tmp_path):
 
 def _finding_counts(findings: pd.DataFrame) -> Counter:
     return Counter(zip(findings["kind"], findings["patient_uid"], strict=True))
+
+
+def test_nccid_and_mhh_combine_into_one_cohort(demo, mhh_dir):
+    root, truth, _ = demo
+    cohort = ci.load({"nccid": root, "mhh": mhh_dir}, progress=False)
+    assert cohort.patients["patient_uid"].is_unique and cohort.images["image_uid"].is_unique
+    assert set(cohort.patients["source"].astype(str)) == {"nccid", "mhh"}
+    assert (cohort.patients["source"] == "nccid").sum() == len(truth.patients)
+    for analyte in ("crp", "d_dimer", "lymphocytes", "po2"):
+        units = set(cohort.labs.loc[cohort.labs["analyte"] == analyte, "unit"])
+        assert units == {schema.ANALYTES[analyte].unit}, analyte
+        sources = set(cohort.labs.loc[cohort.labs["analyte"] == analyte, "patient_uid"]
+                      .str.split(":").str[0])
+        assert sources == {"nccid", "mhh"}, analyte

@@ -144,9 +144,11 @@ class _Store:
         for start in range(0, len(paths), _PREFETCH_BATCH):
             batch = paths[start:start + _PREFETCH_BATCH]
             try:
-                self._prefetched.update(self.fs.cat(batch, on_error="return"))
+                fetched = self.fs.cat(batch, on_error="return")
             except (OSError, ValueError):  # fall back to one read per file
                 return
+            if isinstance(fetched, dict):
+                self._prefetched.update(fetched)
 
     def header(self, path: str, label: str) -> DicomHeader:
         if not self.remote:
@@ -380,9 +382,11 @@ class _Loader:
         headers: list[DicomHeader] = []
         by_label: dict[str, _ImageFile] = {}
         items = sorted(index.images.items())
-        self.store.prefetch([entry.json for _, entry in items if entry.json and entry.dcm])
         bar = tqdm(items, desc="NCCID headers", unit="image", disable=not self.progress)
-        for _key, entry in bar:
+        for position, (_key, entry) in enumerate(bar):
+            if position % _PREFETCH_BATCH == 0:  # bounded memory: one batch at a time
+                batch = items[position:position + _PREFETCH_BATCH]
+                self.store.prefetch([e.json for _, e in batch if e.json and e.dcm])
             header = self.header(entry)
             if header is None:
                 continue
