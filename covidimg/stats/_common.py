@@ -35,6 +35,12 @@ def patient_days(cohort: Cohort) -> pd.DataFrame:
     ``icu_admission``, ``death`` and ``discharge`` day, the last ``icu_release`` day, the first and
     last exam day, ``n_exams``, ``first_known`` / ``last_known`` (min / max over exam, event and
     lab days: the observation window) and ``admission_known``. Days are NaN when unknown.
+
+    Examples
+    --------
+    >>> import covidimg as ci
+    >>> ci.stats.patient_days(ci.Cohort()).shape[0]
+    0
     """
     uids = pd.Index(cohort.patients["patient_uid"].astype(str), name="patient_uid")
     out = pd.DataFrame(index=uids)
@@ -74,6 +80,14 @@ def group_labels(patients: pd.DataFrame, by: str | None) -> pd.Series:
     ``by=None`` puts everyone in ``"all patients"``; ``"icu"`` gives ``ICU`` / ``no ICU``,
     ``"died"`` gives ``died`` / ``survived``; other columns keep their values. Missing values
     become ``"unknown"``. The result is indexed by ``patient_uid``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from covidimg.stats import group_labels
+    >>> p = pd.DataFrame({"patient_uid": ["a", "b", "c"], "icu": [True, False, None]})
+    >>> group_labels(p, "icu").tolist()
+    ['ICU', 'no ICU', 'unknown']
     """
     index = pd.Index(patients["patient_uid"].astype(str), name="patient_uid")
     if by is None:
@@ -138,6 +152,11 @@ def lab_values(cohort: Cohort, analyte: str, *, by: str | None = None, dedupe: b
     pandas.DataFrame
         Columns ``patient_uid, analyte, unit, lower, upper, censor, day, group`` (one row per
         draw kept), with float bounds.
+
+    Examples
+    --------
+    >>> import covidimg as ci
+    >>> ci.stats.lab_values(ci.load_demo(), "crp", by="icu", per_patient="first")  # doctest: +SKIP
     """
     allowed = ("all", "first", "peak")
     if per_patient not in allowed:

@@ -299,7 +299,16 @@ def interval_fit(lower: Sequence[float] | np.ndarray, upper: Sequence[float] | n
 
 
 def fitted_cdf(fit: pd.DataFrame, x: np.ndarray) -> np.ndarray:
-    """The CDF of an :func:`interval_fit` result at ``x``."""
+    """The CDF of an :func:`interval_fit` result at ``x``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from covidimg.stats import fitted_cdf, interval_fit
+    >>> fit = interval_fit([1.0, 2.0, 4.0], [1.0, 2.0, 4.0], dist="lognorm")
+    >>> round(float(fitted_cdf(fit, np.array([2.0]))[0]), 3)
+    0.5
+    """
     mu, sigma = fit.loc["mu", "estimate"], fit.loc["sigma", "estimate"]
     x = np.asarray(x, dtype=float)
     if fit.attrs.get("dist") == "lognorm":
