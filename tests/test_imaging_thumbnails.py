@@ -335,6 +335,7 @@ def test_every_real_mhh_png_thumbnails(mhh_dir: Path, tmp_path: Path) -> None:
     assert batch.findings.empty
 
 
+@pytest.mark.slow   # the shared demo_cohort fixture takes ~40 s to write once per session
 def test_every_demo_image_reads_and_thumbnails_upright(demo_cohort, tmp_path: Path) -> None:
     images = demo_cohort.images
     assert len(images) > 0 and set(images["format"]) >= {"dicom", "nifti"}
