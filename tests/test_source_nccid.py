@@ -543,6 +543,14 @@ def test_no_layout_is_a_clear_error_and_detection(tmp_path, mhh_dir):
     assert not nccid.detect(str(tmp_path / "empty"))
     assert not nccid.detect(str(mhh_dir))
     assert not nccid.detect(str(tmp_path / "missing"))
+    other = tmp_path / "other" / "data" / "A917122"
+    other.mkdir(parents=True)
+    (other / "clinical.csv").write_text("x")       # a data/ folder of another source
+    assert not nccid.detect(str(tmp_path / "other"))
+    (other / "data_2020-04-01.json").write_text("{}")
+    assert nccid.detect(str(tmp_path / "other"))
+    with pytest.raises(LoadError, match=r"nosuchprotocol://bucket/nccid is not a URL fsspec"):
+        nccid.load("nosuchprotocol://bucket/nccid")
     assert not nccid.detect("s3://no-such-bucket-anywhere/x", storage_options={
         "client_kwargs": {"endpoint_url": "http://127.0.0.1:9"}, "key": "k", "secret": "s",
         "config_kwargs": {"connect_timeout": 1, "retries": {"max_attempts": 1}}})

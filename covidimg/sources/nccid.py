@@ -98,7 +98,14 @@ class _Store:
         self._prefetched: dict[str, bytes | BaseException] = {}
         self.remote = "://" in root
         if self.remote:
-            self.fs, path = fsspec.core.url_to_fs(root, **dict(storage_options or {}))
+            try:
+                self.fs, path = fsspec.core.url_to_fs(root, **dict(storage_options or {}))
+            except ImportError as exc:
+                raise LoadError(f"nccid: reading {root} needs an fsspec driver that is not "
+                                f"installed ({exc}); for s3:// run `pip install s3fs` (or "
+                                "`pip install covidimg[s3]`)") from exc
+            except ValueError as exc:
+                raise LoadError(f"nccid: {root} is not a URL fsspec can open: {exc}") from exc
             self.base = path.rstrip("/")
         else:
             self.fs = fsspec.filesystem("file")
@@ -161,12 +168,19 @@ class _Store:
             return read_header(handle, label=label)
 
 
+_DETECT_FOLDERS = {"xray", "x-ray", "ct", "mri", "xray-metadata", "x-ray-metadata",
+                   "ct-metadata", "mri-metadata"}
+
+
 def _looks_like_group(store: _Store, path: str) -> bool:
+    """Whether ``path`` is a training/ or validation/ folder of either layout."""
     names = store.children(path)
-    if any(n in MODALITY_FOLDERS or n.endswith("-metadata") for n in names):
+    if any(n.lower() in _DETECT_FOLDERS for n in names):
         return True
-    if "data" in names and store.isdir(f"{path}/data"):
-        return True
+    if "data" in names:
+        for pid in store.children(f"{path}/data")[:5]:
+            if any(_CLINICAL_NAME.match(n) for n in store.children(f"{path}/data/{pid}")):
+                return True
     for name in names[:20]:
         sub = store.children(f"{path}/{name}")
         if "images" in sub or "images_metadata" in sub:
