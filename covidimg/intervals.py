@@ -15,9 +15,12 @@ Where a published value sits in its interval is not stated by MHH. Two conventio
     the published number is the rounded value: ``v`` means
     ``[v - precision / 2, v + precision / 2)``.
 
-Censored values are bounded by the detection grid: a value below the detection limit lies below
-every value the assay reports as finite, so ``-inf`` becomes ``(-inf, lowest finite lower
-edge)``; above the limit, ``(highest finite upper edge, inf)``.
+Censored values are bounded by the detection grid. A value below the detection limit ``L`` is
+below every true value the assay reported as finite, and the smallest of those lies below the
+upper edge of the smallest published interval; so ``-inf`` becomes ``(-inf, lowest finite upper
+edge)``. Likewise ``inf`` becomes ``(highest finite lower edge, inf)``. These bounds hold under
+either convention; tighter ones would need the assay's documented limits (pass them as
+``detection_low`` / ``detection_high``).
 """
 
 from __future__ import annotations
@@ -61,8 +64,9 @@ def grid_intervals(
         ``"floor"`` or ``"round"``: where the published number sits in its interval (see the
         module docstring).
     detection_low, detection_high
-        Finite bounds for censored values. By default, the lowest finite lower edge and the
-        highest finite upper edge among ``values``.
+        Finite bounds for censored values (the assay's detection limits). By default, the
+        lowest finite upper edge and the highest finite lower edge among ``values``, which
+        always contain the true value (see the module docstring).
 
     Returns
     -------
@@ -77,7 +81,7 @@ def grid_intervals(
     >>> from covidimg.intervals import grid_intervals
     >>> lower, upper, censor = grid_intervals(np.array([3.0, -np.inf, 7.0, np.inf]), 1.0)
     >>> lower.tolist(), upper.tolist(), censor.tolist()
-    ([3.0, -inf, 7.0, 8.0], [4.0, 3.0, 8.0, inf], ['interval', 'left', 'interval', 'right'])
+    ([3.0, -inf, 7.0, 7.0], [4.0, 4.0, 8.0, inf], ['interval', 'left', 'interval', 'right'])
     >>> grid_intervals(np.array([0.3]), 0.1, convention="round")[0].round(2).tolist()
     [0.25]
     """
@@ -94,9 +98,9 @@ def grid_intervals(
         lower = np.where(finite, v - precision / 2.0, np.nan)
         upper = np.where(finite, v + precision / 2.0, np.nan)
     if detection_low is None:
-        detection_low = float(np.nanmin(lower)) if finite.any() else np.nan
+        detection_low = float(np.nanmin(upper)) if finite.any() else np.nan
     if detection_high is None:
-        detection_high = float(np.nanmax(upper)) if finite.any() else np.nan
+        detection_high = float(np.nanmax(lower)) if finite.any() else np.nan
     below = v == -np.inf
     above = v == np.inf
     lower = np.where(below, -np.inf, np.where(above, detection_high, lower))

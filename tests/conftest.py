@@ -44,4 +44,5 @@ def mhh_cohort(mhh_dir: Path):  # type: ignore[no-untyped-def]
 def demo_cohort():  # type: ignore[no-untyped-def]
     import covidimg as ci
 
-    return ci.load_demo()
+    # Smaller than the default demo: every xdist worker builds its own copy.
+    return ci.load_demo(n_patients=12)

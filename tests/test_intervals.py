@@ -26,8 +26,19 @@ def test_censored_values_are_bounded_by_the_detection_grid():
     values = np.array([-np.inf, 0.3, 33.5, np.inf])
     lower, upper, censor = grid_intervals(values, 0.1)
     assert censor.tolist() == ["left", "interval", "interval", "right"]
-    assert lower[0] == -np.inf and upper[0] == pytest.approx(0.3)
-    assert lower[3] == pytest.approx(33.6) and upper[3] == np.inf
+    # Below the limit: below the smallest finite true value, which is < 0.3 + 0.1.
+    assert lower[0] == -np.inf and upper[0] == pytest.approx(0.4)
+    # Above the limit: above the largest finite true value, which is >= 33.5.
+    assert lower[3] == pytest.approx(33.5) and upper[3] == np.inf
+
+
+def test_censored_bounds_hold_when_the_smallest_published_value_is_zero():
+    # MHH publishes CRP 0 and -inf: under the floor convention "0" is [0, 1), so a value below
+    # the detection limit is below 1, never below 0.
+    lower, upper, _ = grid_intervals(np.array([-np.inf, 0.0, 3.0]), 1.0)
+    assert (lower[0], upper[0]) == (-np.inf, 1.0)
+    lower, upper, _ = grid_intervals(np.array([-np.inf, 0.0]), 1.0, convention="round")
+    assert upper[0] == 0.5
 
 
 def test_explicit_detection_limits_win():

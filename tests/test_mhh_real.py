@@ -70,9 +70,12 @@ def test_censored_labs_per_analyte(mhh_cohort):
     assert counts[("po2", "left")] == 2
     assert set(labs.loc[labs["censor"] == "left", "lower"]) == {-np.inf}
     assert set(labs.loc[labs["censor"] == "right", "upper"]) == {np.inf}
-    # d-dimer's largest finite value is 33.5: above the limit means above [33.5, 33.6).
+    # d-dimer's largest finite value is 33.5: above the limit means above 33.5.
     right = labs[(labs["analyte"] == "d_dimer") & (labs["censor"] == "right")]
-    assert right["lower"].round(6).unique().tolist() == [33.6]
+    assert right["lower"].round(6).unique().tolist() == [33.5]
+    # CRP's smallest finite value is 0 ([0, 1)): below the limit means below 1, not below 0.
+    left = labs[(labs["analyte"] == "crp") & (labs["censor"] == "left")]
+    assert left["upper"].unique().tolist() == [1.0]
 
 
 def test_lab_values_and_offsets_trace_back_to_the_csv(mhh_cohort, raw):
