@@ -48,7 +48,7 @@ def test_filter_by_lab_intervals(mhh_cohort):
     certain = mhh_cohort.filter(labs={"d_dimer": (5, None)}, lab_match="within")
     possible = mhh_cohort.filter(labs={"d_dimer": (5, None)})
     assert set(certain.patients["patient_uid"]) <= set(possible.patients["patient_uid"])
-    # Right-censored d-dimer (> 33.6) is certainly above 5.
+    # Right-censored d-dimer (> 33.5) is certainly above 5.
     censored = mhh_cohort.labs[(mhh_cohort.labs["analyte"] == "d_dimer")
                                & (mhh_cohort.labs["censor"] == "right")]["patient_uid"]
     assert set(censored) <= set(certain.patients["patient_uid"])
