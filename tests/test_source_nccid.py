@@ -305,6 +305,13 @@ def test_age_out_of_range_and_flags():
     assert sorted(p.key for p in rec.problems) == ["Age", "ITU admission"]
 
 
+def test_flag_contradicted_by_a_date_is_reported():
+    rec = nc.clean_record({"Death": "0", "Date of death": "05/01/2020", "ITU admission": 1})
+    assert rec.died is True and rec.icu is True
+    assert [(p.kind, p.key) for p in rec.problems] == [("inconsistent_value", "Death")]
+    assert "2020-05-01" in rec.problems[0].detail
+
+
 def test_read_clinical_json_lifts_segmentation_data_and_rejects_non_objects():
     data = nc.read_clinical_json(
         b'\xef\xbb\xbf{"Pseudonym": "Covid3", "OtherDataSources": {"SegmentationData": '

@@ -951,12 +951,16 @@ def clean_record(
     for name, attr in (("icu", "icu"), ("died", "died"), ("intubated", "intubated")):
         key, value = get(name)
         setattr(rec, attr, cleaner.flag(key, value))
-    if rec.icu is None and "icu_admission" in rec.dates:
-        rec.icu = True
-    if rec.died is None and "death" in rec.dates:
-        rec.died = True
-    if rec.intubated is None and "intubation" in rec.dates:
-        rec.intubated = True
+    for attr, event, flag_field in (("icu", "icu_admission", "icu"), ("died", "death", "died"),
+                                    ("intubated", "intubation", "intubated")):
+        if event not in rec.dates:
+            continue
+        if getattr(rec, attr) is False:
+            key, value = get(flag_field)
+            cleaner.problem(key, value, f"says no, but a date of {event.replace('_', ' ')} "
+                            f"({rec.dates[event].isoformat()}) is given; the date is kept and "
+                            "the flag read as yes", "inconsistent_value")
+        setattr(rec, attr, True)
 
     for analyte in LAB_FIELDS:
         key, value = get(analyte)
