@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Cohort",
     "CohortFileError",
+    "ImageReadError",
     "LoadError",
     "SchemaError",
     "SourceDetectionError",
@@ -32,7 +33,8 @@ __all__ = [
 # Heavy or optional parts load on first use, so `import covidimg` stays fast.
 _LAZY_MODULES = {"widgets", "plotting", "stats", "imaging", "demo", "datasets", "intervals",
                  "schema", "sources"}
-_LAZY_FUNCTIONS = {"load_demo": "covidimg.demo", "fetch_mhh": "covidimg.datasets"}
+_LAZY_FUNCTIONS = {"load_demo": "covidimg.demo", "fetch_mhh": "covidimg.datasets",
+                   "ImageReadError": "covidimg.imaging"}
 
 
 def __getattr__(name: str) -> Any:
