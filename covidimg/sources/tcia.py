@@ -60,7 +60,7 @@ from covidimg import schema
 from covidimg.intervals import parse_censored_text
 from covidimg.sources.base import Ledger, LoadError, SourceTables
 from covidimg.sources.dicom import HELPER_COLUMNS
-from covidimg.sources.midrc import images_from_index, index_dicom
+from covidimg.sources.dicom_index import images_from_index, index_dicom
 
 __all__ = ["COLLECTIONS", "LOOKS_FOR", "NAME", "SBU_LABS", "detect", "load", "parse_age_band"]
 
