@@ -376,3 +376,16 @@ def test_study_date_and_time_fallbacks(tmp_path):
     header = read_header(path)
     assert header.study_date == dt.date(2020, 4, 2)
     assert header.study_time == dt.time(9, 30, 15, 250000)
+
+
+def test_json_patient_age_without_unit_reads_as_years_without_warning(recwarn):
+    from covidimg.sources.dicom import read_header_json
+
+    header = read_header_json({
+        "00101010": {"vr": "AS", "Value": ["81"]},
+        "00080060": {"vr": "CS", "Value": ["CR"]},
+        "00080018": {"vr": "UI", "Value": ["1.2.3.4"]},
+        "0020000D": {"vr": "UI", "Value": ["1.2.3"]},
+    }, label="x.json")
+    assert header.age_years == 81.0
+    assert not [w for w in recwarn if "AS" in str(w.message)]

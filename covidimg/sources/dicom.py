@@ -492,6 +492,21 @@ def pixel_digest(source: str | os.PathLike[str] | BinaryIO, *, label: str | None
     return hashlib.sha1(bytes(data)).hexdigest()
 
 
+_PATIENT_AGE_TAG = "00101010"
+
+
+def _with_age_unit(elem: dict[str, Any]) -> dict[str, Any]:
+    """NCCID's DICOM-JSON writes PatientAge without its unit (``"81"``): add the ``Y``.
+
+    A bare number is read as years anyway (:func:`parse_age`); adding the unit keeps pydicom from
+    warning about an invalid AS value once per image.
+    """
+    value = elem.get("Value")
+    if isinstance(value, list) and value and re.fullmatch(r"\d{1,3}", str(value[0]).strip()):
+        return {**elem, "Value": [f"{int(str(value[0]).strip()):03d}Y"]}
+    return elem
+
+
 def _clean_json(obj: Mapping[str, Any]) -> dict[str, Any]:
     """Keep the header tags only; repair NCCID's nulled binary values and sequences."""
     out: dict[str, Any] = {}
@@ -511,6 +526,8 @@ def _clean_json(obj: Mapping[str, Any]) -> dict[str, Any]:
         elem = dict(elem)
         if "InlineBinary" in elem and elem["InlineBinary"] is None:
             elem["InlineBinary"] = ""
+        if tag == _PATIENT_AGE_TAG:
+            elem = _with_age_unit(elem)
         if "vr" not in elem:
             try:
                 elem["vr"] = dictionary_VR(int(tag, 16))

@@ -244,21 +244,6 @@ class _Index:
     clinical: dict[str, list[_ClinicalFile]] = field(default_factory=lambda: defaultdict(list))
 
 
-def _with_age_unit(obj: Any) -> Any:
-    """NCCID's DICOM-JSON writes PatientAge without its unit (``"81"``): add the ``Y``.
-
-    A bare number is read as years anyway; adding the unit keeps pydicom from warning about an
-    invalid AS value once per image.
-    """
-    if not isinstance(obj, dict):
-        return obj
-    age = obj.get("00101010")
-    if isinstance(age, dict) and isinstance(age.get("Value"), list) and age["Value"] and \
-            re.fullmatch(r"\d{1,3}", str(age["Value"][0]).strip()):
-        obj = {**obj, "00101010": {**age, "Value": [f"{int(age['Value'][0]):03d}Y"]}}
-    return obj
-
-
 def _modality_folder(name: str) -> str | None:
     name = name.lower()
     if name in MODALITY_FOLDERS:
@@ -422,7 +407,7 @@ class _Loader:
         if meta is not None:
             try:
                 obj = json.loads(self.store.read_bytes(entry.json).decode("utf-8-sig"))
-                header = read_header_json(_with_age_unit(obj), label=dcm)
+                header = read_header_json(obj, label=dcm)
             except (ValueError, UnicodeDecodeError, OSError, DicomReadError) as exc:
                 reason = f"unreadable DICOM-JSON metadata ({exc}); the .dcm header was read"
                 self.ledger.file(meta, "rejected", reason=reason)
