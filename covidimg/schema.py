@@ -9,7 +9,7 @@ table, the column and the offending values when the contract is broken). The dat
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -496,12 +496,6 @@ def data_dictionary_markdown(tables: Iterable[str] | None = None) -> str:
         )
     lines.append("")
     return "\n".join(lines)
-
-
-def frames_equal_schema(frames: Mapping[str, pd.DataFrame]) -> None:
-    """Validate every table in ``frames`` (a mapping of table name to DataFrame)."""
-    for name, frame in frames.items():
-        validate(name, frame)
 
 
 if __name__ == "__main__":  # pragma: no cover - exercised through the docs test
