@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import signal
 import sys
+import tempfile
+import webbrowser
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -72,6 +77,84 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dashboard_cohort_env(dirs: Sequence[str], n_patients: int) -> tuple[dict[str, str], str,
+                                                                          str | None]:
+    """Environment telling the dashboard notebook its cohort, a description, a temp folder.
+
+    No folder: the demo (built now, so the page opens fast). A saved cohort folder: opened
+    here to check it. Source folders: loaded here and saved to a temporary folder, which the
+    caller removes when the server stops.
+    """
+    from covidimg.app import COHORT_ENV, DEMO_PATIENTS_ENV
+    from covidimg.cohort import MANIFEST, Cohort, load
+
+    if not dirs:
+        from covidimg.demo import load_demo
+
+        cohort = load_demo(n_patients=n_patients, progress=True)
+        return {DEMO_PATIENTS_ENV: str(n_patients)}, f"the demo cohort ({cohort!r})", None
+    for spec in dirs:
+        path = spec.split("=", 1)[1] if "=" in spec.split("/")[0] else spec
+        if "://" not in path and not os.path.exists(path):
+            raise ValueError(f"DIR {path!r} does not exist; give a saved cohort folder "
+                             "(`covidimg index SOURCE -o DIR`) or a source folder, or no DIR "
+                             "for the demo")
+    if len(dirs) == 1 and os.path.isfile(os.path.join(dirs[0], MANIFEST)):
+        cohort = Cohort.open(dirs[0])
+        return ({COHORT_ENV: os.path.abspath(dirs[0])},
+                f"the saved cohort {dirs[0]} ({cohort!r})", None)
+    cohort = load(_roots(dirs), progress=True)
+    folder = tempfile.mkdtemp(prefix="covidimg-dashboard-")
+    cohort.save(folder)
+    return {COHORT_ENV: folder}, f"{' '.join(dirs)} ({cohort!r})", folder
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _cmd_dashboard(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    from covidimg.app.server import HOST, VoilaServer, free_port, port_is_free
+
+    if importlib.util.find_spec("voila") is None:
+        raise ValueError("the dashboard is served by Voila, which is not installed; install it "
+                         "with: pip install 'covidimg[dashboard]'")
+    if args.port is not None and not port_is_free(args.port):
+        raise ValueError(f"--port {args.port}: the port is in use on {HOST}; choose another "
+                         "or leave --port out to pick a free one")
+    if args.n_patients < 1:
+        raise ValueError(f"--n-patients {args.n_patients}: expected at least 1")
+    env, what, temporary = _dashboard_cohort_env(args.dirs, args.n_patients)
+    server = VoilaServer(args.port or free_port(), env=env, theme=args.theme)
+    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        try:
+            url = server.start()
+        except RuntimeError as exc:
+            print(f"covidimg dashboard: error: {exc}", file=sys.stderr)
+            return 1
+        print(f"covidimg dashboard: serving {what}\n  {url}\nPress Ctrl-C to stop.",
+              flush=True)
+        if not args.no_browser:
+            webbrowser.open(url)
+        status = server.wait()
+        if status:
+            print(f"covidimg dashboard: error: Voila stopped with status {status}",
+                  file=sys.stderr)
+            return 1
+        return 0
+    except KeyboardInterrupt:
+        print("covidimg dashboard: stopping", flush=True)
+        return 0
+    finally:
+        server.stop()
+        signal.signal(signal.SIGTERM, previous)
+        if temporary:
+            shutil.rmtree(temporary, ignore_errors=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``covidimg`` command."""
     parser = argparse.ArgumentParser(
@@ -95,6 +178,19 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="counts per source and findings of a saved cohort")
     report.add_argument("dir", help="a folder written by `covidimg index`")
     report.set_defaults(func=_cmd_report)
+
+    dashboard = sub.add_parser(
+        "dashboard", help="serve the linked dashboard in the browser (Voila on 127.0.0.1)")
+    dashboard.add_argument("dirs", nargs="*", metavar="DIR",
+                           help="a saved cohort folder, or source folders (or NAME=PATH) to "
+                           "load; none: the demo cohort")
+    dashboard.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
+    dashboard.add_argument("--no-browser", action="store_true",
+                           help="print the address only, open no browser")
+    dashboard.add_argument("--theme", choices=["light", "dark"], default="light")
+    dashboard.add_argument("--n-patients", type=int, default=30,
+                           help="size of the demo cohort shown when no DIR is given")
+    dashboard.set_defaults(func=_cmd_dashboard)
     return parser
 
 

@@ -1,0 +1,57 @@
+"""The dashboard app: the Voila notebook shipped with the package and the cohort it shows.
+
+``covidimg dashboard`` serves :data:`NOTEBOOK` with Voila and tells the notebook which cohort to
+show through environment variables, read back by :func:`dashboard_cohort`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from covidimg.cohort import Cohort
+
+__all__ = ["COHORT_ENV", "DEMO_PATIENTS_ENV", "NOTEBOOK", "dashboard_cohort"]
+
+#: The Voila notebook that displays the linked dashboard.
+NOTEBOOK = Path(__file__).with_name("dashboard.ipynb")
+#: Environment variable naming a saved cohort folder (``Cohort.save``) to show.
+COHORT_ENV = "COVIDIMG_DASHBOARD_COHORT"
+#: Environment variable giving the number of demo patients when no cohort folder is named.
+DEMO_PATIENTS_ENV = "COVIDIMG_DASHBOARD_DEMO_PATIENTS"
+#: Demo size shown when neither variable is set (the size of ``covidimg.load_demo()``).
+DEFAULT_DEMO_PATIENTS = 30
+
+
+def dashboard_cohort() -> Cohort:
+    """Return the cohort the dashboard shows.
+
+    The saved cohort folder in ``$COVIDIMG_DASHBOARD_COHORT`` if set, else the built-in demo
+    with ``$COVIDIMG_DASHBOARD_DEMO_PATIENTS`` patients (default 30).
+
+    Raises
+    ------
+    CohortFileError
+        If the named folder is not a saved cohort.
+    ValueError
+        If the demo size is not a positive whole number.
+
+    Examples
+    --------
+    >>> from covidimg.app import dashboard_cohort
+    >>> cohort = dashboard_cohort()                          # doctest: +SKIP
+    """
+    folder = os.environ.get(COHORT_ENV)
+    if folder:
+        return Cohort.open(folder)
+    from covidimg.demo import load_demo
+
+    raw = os.environ.get(DEMO_PATIENTS_ENV) or str(DEFAULT_DEMO_PATIENTS)
+    try:
+        n_patients = int(raw)
+    except ValueError:
+        n_patients = 0
+    if n_patients < 1:
+        raise ValueError(f"${DEMO_PATIENTS_ENV}={raw!r}: expected a positive whole number of "
+                         "demo patients, e.g. 30")
+    return load_demo(n_patients=n_patients)
