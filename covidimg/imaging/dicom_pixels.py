@@ -43,6 +43,7 @@ _TRANSFORM_KEYS = (
     "SamplesPerPixel", "RescaleSlope", "RescaleIntercept", "RescaleType", "ModalityLUTSequence",
     "VOILUTSequence", "WindowCenter", "WindowWidth", "VOILUTFunction", "PresentationLUTShape",
 )
+_VOI_KEYS = ("VOILUTSequence", "WindowCenter", "WindowWidth", "VOILUTFunction")
 
 
 def _label(ref: ImageRef, member: str | None) -> str:
@@ -65,7 +66,7 @@ def _dcmread(open_: Callable[..., IO[bytes]], member: str | None, label: str, *,
         except InvalidDicomError as exc:
             raise ImageReadError(label, f"not a DICOM file ({exc}); remove it from the series "
                                  "or fix the images row's path/format") from exc
-        except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:
+        except Exception as exc:  # pydicom raises struct.error, BytesLengthException, ...
             raise ImageReadError(label, f"the DICOM header cannot be parsed "
                                  f"({type(exc).__name__}: {exc}); the file may be truncated "
                                  "or corrupt — download it again") from exc
@@ -76,7 +77,7 @@ def _header_int(ds: Dataset, keyword: str, label: str, default: int) -> int:
     """An integer header value, or ImageReadError naming the element and its bad value."""
     try:
         value = ds.get(keyword)
-    except (ValueError, TypeError, KeyError) as exc:
+    except Exception as exc:  # a malformed element (wrong VR or length) raises on access
         raise ImageReadError(label, f"the header element {keyword} cannot be parsed ({exc}); "
                              "fix or re-export the file") from exc
     if value in (None, ""):
@@ -113,6 +114,9 @@ def _check_pixel_data(ds: Dataset, label: str, read_warnings: list[str]) -> None
     if syntax is None:
         raise ImageReadError(label, "the file meta has no TransferSyntaxUID, so its pixel "
                              "data cannot be interpreted; rewrite it with a proper file meta")
+    if not isinstance(syntax, str):
+        raise ImageReadError(label, f"the file meta's TransferSyntaxUID is {syntax!r}, not a "
+                             "UID; rewrite the file with a proper file meta")
     syntax = UID(syntax)
     try:
         compressed = syntax.is_compressed
@@ -152,12 +156,27 @@ def _check_pixel_data(ds: Dataset, label: str, read_warnings: list[str]) -> None
                                  f"need {expected}; download the file again")
 
 
-def _frame_dataset(ds: Dataset, frame: int) -> Dataset:
+def _copy_element(out: Dataset, key: str, source: Dataset, label: str) -> None:
+    """Copy one transform element; an unreadable VOI element is dropped with a warning, any
+    other unreadable element (bit depth, rescale, ...) makes the image unreadable."""
+    try:
+        setattr(out, key, source[key].value)
+    except Exception as exc:  # a value of the wrong VR or length raises on access or copy
+        if key in _VOI_KEYS:
+            warnings.warn(f"{label}: the header element {key} cannot be read ({exc}); showing "
+                          "the image without the header's window", UserWarning, stacklevel=5)
+            return
+        raise ImageReadError(label, f"the header element {key} cannot be read "
+                             f"({type(exc).__name__}: {exc}); fix or re-export the file") \
+            from exc
+
+
+def _frame_dataset(ds: Dataset, frame: int, label: str = "") -> Dataset:
     """The transform-relevant header of one frame: top level < shared < per-frame groups."""
     out = Dataset()
     for key in _TRANSFORM_KEYS:
         if key in ds:
-            setattr(out, key, ds[key].value)
+            _copy_element(out, key, ds, label)
     groups = []
     shared = ds.get("SharedFunctionalGroupsSequence")
     if shared:
@@ -171,7 +190,7 @@ def _frame_dataset(ds: Dataset, frame: int) -> Dataset:
             if seq:
                 for elem in seq[0]:
                     if elem.keyword in _TRANSFORM_KEYS:
-                        setattr(out, elem.keyword, elem.value)
+                        _copy_element(out, elem.keyword, seq[0], label)
     return out
 
 
@@ -299,14 +318,14 @@ def _read_one_file(ref: ImageRef, open_: Callable[..., IO[bytes]], member: str |
     order = _frame_order(ds, label)
     index = resolve_slice_index(slice_index, len(order), label)
     if len(order) == 1:
-        out = _grey(_decode(ds, label), _frame_dataset(ds, 0), photometric, voi, label, ds)
+        out = _grey(_decode(ds, label), _frame_dataset(ds, 0, label), photometric, voi, label, ds)
     elif index is not None:
         frame = order[index]
-        out = _grey(_decode(ds, label, frame), _frame_dataset(ds, frame), photometric, voi,
+        out = _grey(_decode(ds, label, frame), _frame_dataset(ds, frame, label), photometric, voi,
                     label, ds)
     else:
         frames = _decode(ds, label)
-        out = np.stack([_grey(frames[f], _frame_dataset(ds, f), photometric, voi, label, ds)
+        out = np.stack([_grey(frames[f], _frame_dataset(ds, f, label), photometric, voi, label, ds)
                         for f in order])
     return _upright(out, ds)
 

@@ -18,12 +18,15 @@ keeps the array as stored instead.
 from __future__ import annotations
 
 import gzip
+import os
+import struct
 import warnings
 import zlib
 
 import nibabel as nib
 import numpy as np
 from nibabel.filebasedimages import ImageFileError
+from nibabel.spatialimages import HeaderDataError
 
 from covidimg.imaging.errors import ImageReadError
 from covidimg.imaging.refs import ImageRef, opener
@@ -31,7 +34,10 @@ from covidimg.imaging.slicing import SliceIndex, resolve_slice_index
 
 __all__ = ["read_nifti"]
 
-_READ_ERRORS = (OSError, EOFError, ValueError, ImageFileError, zlib.error, TypeError)
+_READ_ERRORS = (OSError, EOFError, ValueError, ImageFileError, zlib.error, TypeError,
+                HeaderDataError, OverflowError, struct.error)
+#: The largest pixel array (bytes, as declared by the header) read_image will load.
+MAX_NIFTI_BYTES = 2**32
 
 
 def _load(ref: ImageRef) -> nib.spatialimages.SpatialImage:
@@ -51,6 +57,50 @@ def _load(ref: ImageRef) -> nib.spatialimages.SpatialImage:
     except _READ_ERRORS as exc:
         raise ImageReadError(ref.path, f"not a readable NIfTI file ({type(exc).__name__}: "
                              f"{exc}); download it again or fix the images row") from exc
+
+
+def _stored_bytes(ref: ImageRef) -> int | None:
+    """How many bytes the (decompressed) file holds; for ``.gz`` the gzip trailer's size,
+    which is exact below 4 GiB. ``None`` when it cannot be told cheaply (zip members)."""
+    if ref.archive is not None:
+        return None
+    try:
+        size = os.path.getsize(ref.path)
+        with open(ref.path, "rb") as fh:
+            if fh.read(2) != b"\x1f\x8b":
+                return size
+            fh.seek(-4, os.SEEK_END)
+            return int(struct.unpack("<I", fh.read(4))[0])
+    except (OSError, struct.error):
+        return None
+
+
+def _check_header(img: nib.spatialimages.SpatialImage, ref: ImageRef) -> None:
+    """Reject headers that disagree with the data before any pixel is read."""
+    shape = tuple(int(n) for n in img.shape)
+    if not shape or any(n <= 0 for n in shape):
+        raise ImageReadError(ref.path, f"the header's dimensions {shape} are not all positive; "
+                             "the header is corrupt — re-export the image")
+    declared = int(np.prod(shape, dtype=np.float64)) * img.get_data_dtype().itemsize
+    if declared > MAX_NIFTI_BYTES:
+        raise ImageReadError(ref.path, f"the header declares {shape} voxels "
+                             f"({declared / 2**30:.1f} GiB), more than the "
+                             f"{MAX_NIFTI_BYTES / 2**30:.0f} GiB read_image loads; the header is "
+                             "probably corrupt (raise imaging.nifti_pixels.MAX_NIFTI_BYTES if "
+                             "not)")
+    offset = float(img.header.get("vox_offset", 0) or 0) if hasattr(img.header, "get") else 0.0
+    stored = _stored_bytes(ref)
+    if stored is not None and stored < 2**32 and np.isfinite(offset) and \
+            offset + declared > stored:
+        raise ImageReadError(ref.path, f"the header declares {shape} voxels of "
+                             f"{img.get_data_dtype()} from byte {offset:.0f} ({declared} bytes), "
+                             f"but the file holds {stored} bytes: it is truncated or its header "
+                             "is wrong — download it again")
+    affine = np.asarray(img.affine, dtype=float)
+    if not np.isfinite(affine).all() or abs(np.linalg.det(affine[:3, :3])) == 0:
+        raise ImageReadError(ref.path, "the header's affine (sform/qform) is not finite or is "
+                             "singular, so the image's orientation is unknown; fix the header "
+                             "(e.g. nibabel's set_sform / set_qform) and save it again")
 
 
 def _plane_axes(codes: tuple[str | None, ...]) -> tuple[int, int] | None:
@@ -110,6 +160,7 @@ def read_nifti(ref: ImageRef, slice_index: SliceIndex = None) -> np.ndarray:
     (20, 30)
     """
     img = _load(ref)
+    _check_header(img, ref)
     shape = img.shape
     if len(shape) > 3 and any(n > 1 for n in shape[3:]):
         raise ImageReadError(ref.path, f"a {len(shape)}-D NIfTI of shape {shape} (time series "
@@ -134,7 +185,8 @@ def read_nifti(ref: ImageRef, slice_index: SliceIndex = None) -> np.ndarray:
             return np.ascontiguousarray(plane_data.T[::-1, ::-1])
         vol = np.asarray(canonical.get_fdata(dtype=np.float32)).reshape(canonical.shape[:3])
         return np.ascontiguousarray(np.transpose(vol, (2, 1, 0))[:, ::-1, ::-1])
-    except (OSError, EOFError, ImageFileError, zlib.error) as exc:
+    except (OSError, EOFError, ImageFileError, zlib.error, HeaderDataError, ValueError,
+            OverflowError, np.linalg.LinAlgError) as exc:
         raise ImageReadError(ref.path, f"the NIfTI pixel data cannot be read "
                              f"({type(exc).__name__}: {exc}); the file may be truncated — "
                              "download it again") from exc

@@ -579,8 +579,9 @@ def read_header_json(source: str | os.PathLike[str] | Mapping[str, Any], *,
                 obj = json.load(handle)
         except FileNotFoundError:
             raise DicomReadError(label, "the file does not exist") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise DicomReadError(label, f"not a JSON file ({exc})") from exc
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise DicomReadError(label, f"not a JSON file ({type(exc).__name__}: {exc})") \
+                from exc
     if isinstance(obj, list) and len(obj) == 1:
         obj = obj[0]
     if not isinstance(obj, Mapping):
