@@ -16,6 +16,8 @@ import pandas as pd
 
 from covidimg import schema
 from covidimg.sources import LOADER_MODULES, LoadError, SourceTables, loader, loaders
+from covidimg.sources.archives import archive_limits
+from covidimg.sources.base import raise_if_strict, strict_mode
 
 __all__ = ["Cohort", "CohortFileError", "SourceDetectionError", "detect_source", "load"]
 
@@ -436,6 +438,9 @@ def load(
     | Sequence[str | os.PathLike[str]],
     *,
     progress: bool = True,
+    strict: bool = False,
+    max_member_bytes: int | None = None,
+    max_compression_ratio: float | None = None,
 ) -> Cohort:
     """Load one or several sources from their native layouts into one harmonized cohort.
 
@@ -446,12 +451,32 @@ def load(
         ``{source: folder}``; NCCID folders may be ``s3://bucket/prefix`` URLs.
     progress
         Show progress bars while files are indexed.
+    strict
+        ``False`` (default): a bad file or value becomes a finding and the load goes on.
+        ``True``: the first finding of severity ``error`` (an unreadable file, an unsafe or
+        oversized zip member, a missing column, ...; see ``schema.FINDING_KINDS``) raises
+        :class:`~covidimg.sources.base.StrictModeError`.
+    max_member_bytes
+        Largest uncompressed size, in bytes, of a zip member that is read (default 4 GiB);
+        larger members are refused with an ``archive_too_large`` finding.
+    max_compression_ratio
+        Largest compression ratio of a zip member of 1 MiB or more (default 200); higher
+        ratios are the mark of a zip bomb and are refused with an ``archive_too_large`` finding.
 
     Returns
     -------
     Cohort
         The combined cohort; ``cohort.files`` accounts for every file found under each root and
         ``cohort.findings`` for every data-quality problem met.
+
+    Raises
+    ------
+    SourceDetectionError
+        If a folder's source cannot be told from its layout.
+    LoadError
+        If a root does not exist or cannot be loaded at all (e.g. its main table is unusable);
+        in strict mode, :class:`~covidimg.sources.base.StrictModeError` (a ``LoadError``) on
+        the first error finding.
 
     Examples
     --------
@@ -470,8 +495,15 @@ def load(
             roots = [roots]
         pairs = [(detect_source(root), os.fspath(root)) for root in roots]
     parts = []
-    for name, root in pairs:
-        if "://" not in root and not os.path.exists(root):
-            raise LoadError(f"{name}: {root} does not exist")
-        parts.append(loader(name).load(root, progress=progress))
+    with archive_limits(max_member_bytes=max_member_bytes, max_ratio=max_compression_ratio), \
+            strict_mode(strict):
+        for name, root in pairs:
+            if "://" not in root and not os.path.exists(root):
+                raise LoadError(f"{name}: {root} does not exist; pass the folder the source "
+                                "was downloaded into")
+            part = loader(name).load(root, progress=progress)
+            if strict:  # a finding recorded where the loader caught the error still counts
+                for row in part.findings.to_dict("records"):
+                    raise_if_strict(row)
+            parts.append(part)
     return Cohort.concat(parts)

@@ -17,16 +17,20 @@ import pandas as pd
 
 __all__ = [
     "ANALYTES",
+    "FINDING_KINDS",
+    "FINDING_SEVERITY",
     "TABLES",
     "TABLE_NAMES",
     "Analyte",
     "Column",
+    "FindingKind",
     "SchemaError",
     "Table",
     "analyte_table",
     "conform",
     "data_dictionary_markdown",
     "empty",
+    "finding_severity",
     "validate",
 ]
 
@@ -218,8 +222,8 @@ TABLES: dict[str, Table] = {
         "one data-quality finding",
         (
             Column("kind", "string",
-                   "e.g. duplicate_exam, split_exam_merged, remapped_patient, orphan_image, "
-                   "in_progress_batch, admission_after_icu, unparseable_value, unreadable_file",
+                   "e.g. duplicate_exam, remapped_patient, unparseable_value, unreadable_file "
+                   "(every kind and its severity: see Finding kinds)",
                    nullable=False),
             Column("source", "category", "data system", allowed=SOURCES, nullable=False),
             Column("patient_uid", "string", "the patient concerned, if any"),
@@ -230,6 +234,89 @@ TABLES: dict[str, Table] = {
     ),
 }
 TABLE_NAMES: tuple[str, ...] = tuple(TABLES)
+
+#: Severity of a finding: ``error`` = a file, member or table could not be used (data were left
+#: out); ``warning`` = a value or row was doubtful or dropped, the file was used; ``info`` = a
+#: documented quirk of the source was corrected (a remap, a merge, a dropped copy).
+FINDING_SEVERITY = ("error", "warning", "info")
+
+
+@dataclass(frozen=True)
+class FindingKind:
+    """One kind of data-quality finding: its severity and what it means."""
+
+    name: str
+    severity: str
+    description: str
+
+
+def _kinds(*rows: tuple[str, str, str]) -> dict[str, FindingKind]:
+    return {name: FindingKind(name, severity, text) for name, severity, text in rows}
+
+
+#: Every ``findings.kind`` a loader writes. ``covidimg.load(..., strict=True)`` raises on the
+#: first finding whose severity is ``error``.
+FINDING_KINDS: dict[str, FindingKind] = _kinds(
+    ("unreadable_file", "error",
+     "a file (or zip member) cannot be read: corrupt, truncated, wrong format, wrong encoding, "
+     "permission denied, a dangling or looping link"),
+    ("unsafe_archive_member", "error",
+     "a zip member named with an absolute path, a `..` component or a link; never read"),
+    ("archive_too_large", "error",
+     "a zip member above the decompressed-size or compression-ratio limit; never read"),
+    ("missing_column", "error", "a table lacks a column the loader needs"),
+    ("missing_image_file", "error", "a table row refers to an image file that is not there"),
+    ("unparseable_name", "error", "a file name does not follow the source's naming scheme"),
+    ("unreadable_folder", "error", "a folder cannot be listed (permission denied)"),
+    ("unparseable_value", "warning", "a value cannot be parsed (text in a number, bad date)"),
+    ("unknown_value", "warning", "a value outside the source's documented codes"),
+    ("inconsistent_value", "warning", "values that contradict each other"),
+    ("inconsistent_event", "warning", "event offsets that contradict each other"),
+    ("admission_after_icu", "warning", "hospital admission recorded after ICU admission"),
+    ("missing_value", "warning", "a required value is empty"),
+    ("missing_identifier", "warning", "a row without a patient or image identifier; skipped"),
+    ("missing_metadata", "warning", "an image without its metadata file"),
+    ("missing_clinical_data", "warning", "a patient without clinical data"),
+    ("unexpected_column", "warning", "a table has a column the loader does not know"),
+    ("off_grid_value", "warning", "a lab value off the source's published precision grid"),
+    ("unknown_lab", "warning", "a lab test the loader does not map to an analyte"),
+    ("unknown_unit", "warning", "a lab unit the loader cannot convert"),
+    ("unsupported_modality", "warning", "a DICOM instance that is not CR/DX/CT/MR; skipped"),
+    ("patient_id_mismatch", "warning", "the DICOM patient id differs from the file name's"),
+    ("patient_id_collision", "warning", "two patients share an identifier"),
+    ("orphan_image", "warning", "an image whose patient has no clinical data"),
+    ("orphan_row", "warning", "a table row whose parent row is missing"),
+    ("study_without_images", "warning", "a study listed in a table without DICOM files"),
+    ("patients_without_images", "warning", "clinical rows for patients without images"),
+    ("unmatched_annotation", "warning", "an annotation that matches no image"),
+    ("unreferenced_image", "warning", "an image file no table row refers to"),
+    ("unsafe_link", "warning", "a symbolic link to a folder, not followed"),
+    ("withdrawn_release", "warning", "data from a release the publisher withdrew"),
+    ("duplicate_row", "info", "a repeated table row; the copy is dropped"),
+    ("duplicate_image", "info", "the same image twice; the copy is dropped"),
+    ("duplicate_instance", "info", "the same SOP Instance UID twice; the copy is dropped"),
+    ("duplicate_instances", "info", "instances of an exam already read from another exam"),
+    ("duplicate_exam", "info", "an exam repeated across zips or batches; the copy is dropped"),
+    ("split_exam_merged", "info", "one CT exam split over several zips, merged"),
+    ("remapped_patient", "info", "an old patient id remapped to the current one"),
+    ("remap_cycle", "warning", "patient id remaps that form a cycle"),
+    ("in_progress_batch", "info", "a batch still uploading; its files skipped"),
+    ("title_row", "info", "a title row above a sheet's header, skipped"),
+)
+
+
+def finding_severity(kind: str) -> str:
+    """The severity of finding ``kind`` (``"warning"`` for a kind not in
+    :data:`FINDING_KINDS`).
+
+    Examples
+    --------
+    >>> from covidimg.schema import finding_severity
+    >>> finding_severity("unreadable_file"), finding_severity("duplicate_exam")
+    ('error', 'info')
+    """
+    known = FINDING_KINDS.get(kind)
+    return known.severity if known else "warning"
 
 
 @dataclass(frozen=True)
@@ -484,6 +571,14 @@ def data_dictionary_markdown(tables: Iterable[str] | None = None) -> str:
                 f"{col.description} |"
             )
         lines.append("")
+    lines += ["## Finding kinds", "",
+              "`findings.kind` values. Severity `error`: a file, member or table could not be "
+              "used; `warning`: a doubtful or dropped value or row; `info`: a documented quirk "
+              "corrected. `covidimg.load(..., strict=True)` raises on the first `error`.", "",
+              "| kind | severity | meaning |", "|---|---|---|"]
+    for kind in FINDING_KINDS.values():
+        lines.append(f"| `{kind.name}` | {kind.severity} | {kind.description} |")
+    lines.append("")
     lines += ["## Analytes", "",
               "One canonical unit per analyte; every source's values are converted to it.", "",
               "| analyte | label | unit | reference low | reference high | MHH column | "

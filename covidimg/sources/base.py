@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
 
 import pandas as pd
 
 from covidimg import schema
 
-__all__ = ["Ledger", "LoadError", "SourceTables"]
+__all__ = ["Ledger", "LoadError", "SourceTables", "StrictModeError", "strict_mode"]
 
 
 class LoadError(ValueError):
@@ -18,6 +21,57 @@ class LoadError(ValueError):
     Problems confined to one file or one value never raise this: they become findings and the
     load goes on.
     """
+
+
+class StrictModeError(LoadError):
+    """Raised in strict mode (``covidimg.load(..., strict=True)``) by the first finding of
+    severity ``error``; the message names the finding's kind, file and detail.
+
+    Attributes
+    ----------
+    finding
+        The finding as a ``findings`` row (a dict).
+    """
+
+    def __init__(self, finding: dict[str, object]) -> None:
+        self.finding = finding
+        super().__init__(
+            f"strict mode: {finding['source']}: {finding['kind']} in {finding['path'] or '-'}: "
+            f"{finding['detail']}. Fix or remove the file, or load without strict=True to skip "
+            "it and see every problem in cohort.findings."
+        )
+
+
+_STRICT: ContextVar[bool] = ContextVar("covidimg_strict", default=False)
+
+
+@contextlib.contextmanager
+def strict_mode(enabled: bool = True) -> Iterator[None]:
+    """Within the block, a finding of severity ``error`` raises :class:`StrictModeError`.
+
+    :func:`covidimg.load` uses this for ``strict=True``.
+
+    Examples
+    --------
+    >>> from covidimg.sources.base import Ledger, StrictModeError, strict_mode
+    >>> with strict_mode():
+    ...     try:
+    ...         Ledger("mhh").finding("unreadable_file", "truncated", path="x.png")
+    ...     except StrictModeError as exc:
+    ...         print(exc.finding["kind"])
+    unreadable_file
+    """
+    token = _STRICT.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _STRICT.reset(token)
+
+
+def raise_if_strict(finding: dict[str, object]) -> None:
+    """Raise :class:`StrictModeError` for ``finding`` if strict mode is on and it is an error."""
+    if _STRICT.get() and schema.finding_severity(str(finding["kind"])) == "error":
+        raise StrictModeError(finding)
 
 
 @dataclass
@@ -85,12 +139,18 @@ class Ledger:
 
     def finding(self, kind: str, detail: str, *, patient_uid: str | None = None,
                 image_uid: str | None = None, path: str | os.PathLike[str] | None = None) -> None:
-        """Record a data-quality finding."""
-        self._findings.append({
+        """Record a data-quality finding.
+
+        In strict mode (see :func:`strict_mode`) a finding of severity ``error`` raises
+        :class:`StrictModeError` instead of letting the load go on.
+        """
+        row = {
             "kind": kind, "source": self.source, "patient_uid": patient_uid,
             "image_uid": image_uid, "path": None if path is None else os.fspath(path),
             "detail": detail,
-        })
+        }
+        self._findings.append(row)
+        raise_if_strict(row)
 
     def files_frame(self) -> pd.DataFrame:
         """The ``files`` table recorded so far."""

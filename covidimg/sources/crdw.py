@@ -86,13 +86,13 @@ from tqdm.auto import tqdm
 
 from covidimg.intervals import parse_censored_text
 from covidimg.schema import ANALYTES
+from covidimg.sources.archives import finding_kind, iter_zip_headers
 from covidimg.sources.base import Ledger, LoadError, SourceTables
 from covidimg.sources.dicom import (
     HELPER_COLUMNS,
     IMAGE_MODALITIES,
     DicomHeader,
     DicomReadError,
-    iter_zip_headers,
     parse_age,
     pixel_digest,
     series_table,
@@ -507,7 +507,7 @@ class _CrdwLoader:
             headers: list[DicomHeader] = []
             for label, result in results:
                 if isinstance(result, DicomReadError):
-                    self.ledger.finding("unreadable_file", str(result), path=label)
+                    self.ledger.finding(finding_kind(result), str(result), path=label)
                 elif result.modality not in IMAGE_MODALITIES:
                     self.ledger.finding(
                         "unsupported_modality",

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 import pandas as pd
 from tqdm.auto import tqdm
 
+from covidimg.sources.archives import finding_kind, iter_zip_headers
 from covidimg.sources.base import Ledger
 from covidimg.sources.dicom import (
     IMAGE_MODALITIES,
     DicomHeader,
     DicomReadError,
-    iter_zip_headers,
     read_header,
     series_table,
 )
@@ -124,7 +124,7 @@ def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
         index.disk_file[label] = disk
         if isinstance(result, DicomReadError):
             index.state[label] = ("rejected", None, f"unreadable DICOM: {result.reason}")
-            ledger.finding("unreadable_file", str(result), path=label)
+            ledger.finding(finding_kind(result), str(result), path=label)
             return
         key = result.sop_uid or label
         if key in seen:
