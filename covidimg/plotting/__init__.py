@@ -7,6 +7,7 @@ titles, units, the sign convention and reference ranges on it.
 
 from __future__ import annotations
 
+from covidimg.plotting._style import empty_figure
 from covidimg.plotting.labs import plot_lab_cdf, plot_lab_distribution
 from covidimg.plotting.privacy import plot_equivalence_classes
 from covidimg.plotting.summary import plot_missingness, plot_table_one
@@ -14,6 +15,7 @@ from covidimg.plotting.survival import plot_kaplan_meier
 from covidimg.plotting.timeline import plot_census, plot_timeline
 
 __all__ = [
+    "empty_figure",
     "plot_census",
     "plot_equivalence_classes",
     "plot_kaplan_meier",

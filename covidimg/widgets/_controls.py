@@ -1,0 +1,215 @@
+"""Small building blocks of the filter panel: multi-choice buttons, yes/no/any, range sliders.
+
+Every control offers the same three things: ``criterion()`` (the value to pass to
+:meth:`covidimg.Cohort.filter`, ``None`` when the control is inactive), ``set(value)`` and
+``reset()``; ``watch(callback)`` calls ``callback()`` after a user change.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import ipywidgets as w
+
+__all__ = ["MultiChoice", "RangeChoice", "YesNoAny", "css_name"]
+
+DESCRIPTION_WIDTH = "110px"
+
+
+def css_name(name: str) -> str:
+    """A CSS-class-safe form of a control name (``d_dimer`` → ``d-dimer``)."""
+    return "".join(c if c.isalnum() else "-" for c in str(name).lower())
+
+
+def _label(text: str) -> w.HTML:
+    return w.HTML(f"<b>{text}</b>",
+                  layout=w.Layout(width=DESCRIPTION_WIDTH, min_width=DESCRIPTION_WIDTH))
+
+
+class MultiChoice(w.HBox):
+    """One toggle button per value; none pressed means "any".
+
+    Parameters
+    ----------
+    name
+        The :meth:`~covidimg.Cohort.filter` keyword this control sets.
+    label
+        What the user reads.
+    options
+        The values found in the cohort, in display order.
+    """
+
+    def __init__(self, name: str, label: str, options: Sequence[str]) -> None:
+        self.name = name
+        self.options = [str(o) for o in options]
+        self._buttons = [w.ToggleButton(value=False, description=o, tooltip=f"{label}: {o}",
+                                        layout=w.Layout(width="auto", min_width="42px"))
+                         for o in self.options]
+        for option, button in zip(self.options, self._buttons, strict=True):
+            button.add_class(f"covidimg-filter-{css_name(name)}-{css_name(option)}")
+        box = w.HBox(self._buttons, layout=w.Layout(flex_flow="row wrap"))
+        super().__init__([_label(label), box])
+        self.add_class(f"covidimg-filter-{css_name(name)}")
+        self.disabled = len(self.options) < 2
+        for button in self._buttons:
+            button.disabled = self.disabled
+
+    @property
+    def value(self) -> tuple[str, ...]:
+        """The pressed values."""
+        return tuple(o for o, b in zip(self.options, self._buttons, strict=True) if b.value)
+
+    def criterion(self) -> list[str] | None:
+        """The values to keep, or ``None`` when no button is pressed."""
+        chosen = list(self.value)
+        return chosen or None
+
+    def set(self, value: str | Sequence[str] | None) -> None:
+        """Press exactly the given values (``None`` or empty: none)."""
+        wanted = [] if value is None else [value] if isinstance(value, str) else list(value)
+        wanted = [str(v) for v in wanted]
+        unknown = sorted(set(wanted) - set(self.options))
+        if unknown:
+            raise ValueError(f"{self.name}={value!r}: {unknown} not in this cohort; choose from "
+                             f"{self.options}")
+        for option, button in zip(self.options, self._buttons, strict=True):
+            button.value = option in wanted
+
+    def reset(self) -> None:
+        """Release every button."""
+        self.set(None)
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` whenever a button is toggled."""
+        for button in self._buttons:
+            button.observe(lambda _change: callback(), names="value")
+
+
+class YesNoAny(w.HBox):
+    """A yes / no / any switch for a nullable yes-no column (``icu``, ``died``)."""
+
+    _VALUES: ClassVar[dict[str, bool | None]] = {"any": None, "yes": True, "no": False}
+
+    def __init__(self, name: str, label: str) -> None:
+        self.name = name
+        self.buttons = w.ToggleButtons(options=list(self._VALUES), value="any",
+                                       style={"button_width": "52px"})
+        super().__init__([_label(label), self.buttons])
+        self.add_class(f"covidimg-filter-{css_name(name)}")
+
+    def criterion(self) -> bool | None:
+        """``True``, ``False`` or ``None`` (any)."""
+        return self._VALUES[self.buttons.value]
+
+    def set(self, value: bool | None) -> None:
+        """Select yes (``True``), no (``False``) or any (``None``)."""
+        if value is not None and not isinstance(value, bool):
+            raise ValueError(f"{self.name}={value!r}: pass True, False or None")
+        self.buttons.value = {None: "any", True: "yes", False: "no"}[value]
+
+    def reset(self) -> None:
+        """Back to "any"."""
+        self.set(None)
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` when the choice changes."""
+        self.buttons.observe(lambda _change: callback(), names="value")
+
+
+class RangeChoice(w.HBox):
+    """A range slider spanning the cohort's values; the full span means "any".
+
+    Moving one end gives an open-ended range (``(low, None)`` or ``(None, high)``), so values
+    beyond the slider's ends still match, as :meth:`covidimg.Cohort.filter` reads ``None``.
+
+    Parameters
+    ----------
+    name
+        CSS name of the control (``age``, ``day``, ``lab-crp``).
+    label
+        What the user reads (with the unit).
+    low, high
+        The span of the cohort's values.
+    step
+        Slider step; whole numbers make an integer slider.
+    """
+
+    def __init__(self, name: str, label: str, low: float, high: float,
+                 step: float | None = None) -> None:
+        self.name = name
+        if not (math.isfinite(low) and math.isfinite(high)):
+            low, high = 0.0, 1.0
+            disabled = True
+        else:
+            disabled = high <= low
+        step = step or _nice_step(low, high)
+        self.low, self.high = _floor_to(low, step), _ceil_to(high, step)
+        if self.high <= self.low:
+            self.high = self.low + step
+        integer = float(step).is_integer()
+        slider_class = w.IntRangeSlider if integer else w.FloatRangeSlider
+        kwargs: dict[str, Any] = {} if integer else {"readout_format": ".3g"}
+        self.slider = slider_class(
+            min=int(self.low) if integer else self.low, max=int(self.high) if integer
+            else self.high, step=int(step) if integer else step,
+            value=(int(self.low), int(self.high)) if integer else (self.low, self.high),
+            continuous_update=False, disabled=disabled, layout=w.Layout(width="230px"),
+            **kwargs)
+        super().__init__([_label(label), self.slider])
+        self.add_class(f"covidimg-filter-{css_name(name)}")
+
+    def criterion(self) -> tuple[float | None, float | None] | None:
+        """``(low, high)`` with ``None`` for an end left at the span's limit, or ``None``."""
+        lo, hi = self.slider.value
+        lo_c = None if lo <= self.low else float(lo)
+        hi_c = None if hi >= self.high else float(hi)
+        if lo_c is None and hi_c is None:
+            return None
+        return lo_c, hi_c
+
+    def set(self, value: tuple[float | None, float | None] | None) -> None:
+        """Move the ends (``None`` for an open end; ``None`` overall: the full span)."""
+        if value is None:
+            value = (None, None)
+        try:
+            lo, hi = value
+        except (TypeError, ValueError):
+            raise ValueError(f"{self.name}={value!r}: expected a (low, high) pair; use None "
+                             "for an open end") from None
+        lo = self.low if lo is None else max(float(lo), self.low)
+        hi = self.high if hi is None else min(float(hi), self.high)
+        if lo > hi:
+            raise ValueError(f"{self.name}={value!r}: low is greater than high (the cohort's "
+                             f"values span {self.low:g} to {self.high:g})")
+        if isinstance(self.slider, w.IntRangeSlider):
+            lo, hi = math.floor(lo), math.ceil(hi)
+        self.slider.value = (lo, hi)
+
+    def reset(self) -> None:
+        """The full span."""
+        self.set(None)
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` when the range changes."""
+        self.slider.observe(lambda _change: callback(), names="value")
+
+
+def _nice_step(low: float, high: float) -> float:
+    span = high - low
+    if not math.isfinite(span) or span <= 0:
+        return 1.0
+    if span >= 20 and float(low).is_integer() and float(high).is_integer():
+        return 1.0
+    raw = span / 200
+    power = 10 ** math.floor(math.log10(raw))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+
+
+def _floor_to(x: float, step: float) -> float:
+    return round(math.floor(x / step) * step, 10)
+
+
+def _ceil_to(x: float, step: float) -> float:
+    return round(math.ceil(x / step) * step, 10)

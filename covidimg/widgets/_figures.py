@@ -1,0 +1,31 @@
+"""Replace what a FigureWidget shows in one batched message, and label it for tests and users."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import plotly.graph_objects as go
+
+__all__ = ["new_figure_widget", "replace_figure"]
+
+
+def new_figure_widget(view: str, **meta: Any) -> go.FigureWidget:
+    """An empty FigureWidget whose layout names the view it shows."""
+    fig = go.FigureWidget()
+    fig.update_layout(meta={"covidimg_view": view, **meta}, template="plotly_white")
+    return fig
+
+
+def replace_figure(widget: go.FigureWidget, figure: go.Figure, view: str,
+                   **meta: Any) -> None:
+    """Show ``figure`` in ``widget``: traces and layout swapped in one batch.
+
+    The layout's ``meta`` carries ``covidimg_view`` and the given counts, so a test (or a
+    user) can read what a figure shows without parsing its traces.
+    """
+    figure.update_layout(meta={"covidimg_view": view, **meta})
+    with widget.batch_update():
+        widget.data = ()
+        if figure.data:
+            widget.add_traces(list(figure.data))
+        widget.layout = figure.layout

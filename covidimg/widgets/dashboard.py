@@ -1,0 +1,77 @@
+"""Dashboard: the filter beside tabs of every view, all linked."""
+
+from __future__ import annotations
+
+import ipywidgets as w
+
+from covidimg.cohort import Cohort
+from covidimg.widgets.filter import CohortFilter
+from covidimg.widgets.gallery import ImageGallery
+from covidimg.widgets.labs import LabDistribution
+from covidimg.widgets.summary import CohortSummary
+from covidimg.widgets.timeline import OffsetTimeline
+
+__all__ = ["Dashboard"]
+
+TAB_TITLES = ("Timeline", "Labs", "Gallery", "Summary")
+GALLERY_TAB = TAB_TITLES.index("Gallery")
+
+
+class Dashboard(w.HBox):
+    """The cohort filter beside tabs of linked views: Timeline, Labs, Gallery, Summary.
+
+    Changing a filter updates every view (hidden tabs too), each with its figure changes
+    sent as one batch. Clicking an exam on the timeline opens it in the gallery's viewer and
+    switches to the Gallery tab. An empty selection shows "no patients match" in every view.
+
+    Parameters
+    ----------
+    cohort
+        The cohort to explore (not modified).
+    page_size
+        Thumbnails per gallery page.
+
+    Attributes
+    ----------
+    filter, timeline, labs, gallery, summary
+        The :class:`CohortFilter`, :class:`OffsetTimeline`, :class:`LabDistribution`,
+        :class:`ImageGallery` and :class:`CohortSummary`.
+    tabs
+        The ``ipywidgets.Tab`` holding the views.
+
+    Examples
+    --------
+    >>> import covidimg as ci
+    >>> from covidimg.widgets import Dashboard
+    >>> d = Dashboard(ci.load_demo())                   # doctest: +SKIP
+    >>> d                                               # doctest: +SKIP
+    >>> d.filter.set(icu=True, modality=["CR", "DX"])   # every view follows   # doctest: +SKIP
+    """
+
+    def __init__(self, cohort: Cohort, *, page_size: int = 12) -> None:
+        self.cohort = cohort
+        self.filter = CohortFilter(cohort)
+        start = self.filter.filtered
+        self.timeline = OffsetTimeline(start)
+        self.labs = LabDistribution(start)
+        self.gallery = ImageGallery(start, page_size=page_size)
+        self.summary = CohortSummary(start)
+        self.views = (self.timeline, self.labs, self.gallery, self.summary)
+        self.tabs = w.Tab(list(self.views), titles=TAB_TITLES,
+                          layout=w.Layout(flex="1 1 auto", min_width="0"))
+        self.filter.observe_filtered(self.update)
+        self.timeline.on_exam_click(self.open_exam)
+        super().__init__([self.filter, self.tabs], layout=w.Layout(width="100%",
+                                                                   align_items="flex-start"))
+        self.add_class("covidimg-dashboard")
+
+    def update(self, cohort: Cohort) -> None:
+        """Show ``cohort`` in every view (what a filter change calls)."""
+        for view in self.views:
+            with view.hold_sync():
+                view.update(cohort)
+
+    def open_exam(self, image_uid: str) -> None:
+        """Open ``image_uid`` in the gallery's viewer and switch to the Gallery tab."""
+        self.gallery.show(image_uid)
+        self.tabs.selected_index = GALLERY_TAB

@@ -1,0 +1,256 @@
+"""CohortFilter: controls generated from the schema and the cohort's values, with a live count."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import ipywidgets as w
+import numpy as np
+import pandas as pd
+
+from covidimg import schema
+from covidimg.cohort import Cohort
+from covidimg.widgets._controls import MultiChoice, RangeChoice, YesNoAny
+
+__all__ = ["CohortFilter"]
+
+#: Multi-choice controls: (filter keyword, table, label).
+CHOICES = (("source", "patients", "Source"), ("sex", "patients", "Sex"),
+           ("covid_status", "patients", "COVID-19"), ("modality", "images", "Modality"),
+           ("view", "images", "View"))
+#: Yes / no / any controls.
+FLAGS = (("icu", "ICU"), ("died", "Died"))
+
+
+def _present(frame: pd.DataFrame, column: str, table: str) -> list[str]:
+    """Values of a column present in the cohort, in the schema's order where it has one."""
+    if column not in frame.columns:
+        return []
+    values = set(frame[column].dropna().astype(str).unique())
+    allowed = schema.TABLES[table].column(column).allowed
+    if allowed:
+        return [v for v in allowed if v in values] + sorted(values - set(allowed))
+    return sorted(values)
+
+
+class CohortFilter(w.VBox):
+    """The filter panel: one control per criterion of :meth:`covidimg.Cohort.filter`.
+
+    Controls are generated from the schema and the values the cohort actually holds: source,
+    sex, COVID-19 status, modality and view as toggle buttons (none pressed = any), ICU and
+    death as yes / no / any, age band and exam-day window as range sliders, and one range
+    slider per measured analyte. A control left at "any" (or at its full span) is inactive.
+    The match count under the controls updates as they change, and observers receive the
+    filtered cohort after every change.
+
+    Parameters
+    ----------
+    cohort
+        The cohort to filter (not modified).
+    lab_match
+        How a lab range matches a measurement interval, as for :meth:`covidimg.Cohort.filter`.
+
+    Attributes
+    ----------
+    controls
+        Mapping of filter keyword (``labs`` analytes as ``lab:<analyte>``) to control.
+    match_count
+        ``ipywidgets.HTML``: "12 of 30 patients · 80 of 200 images match".
+
+    Examples
+    --------
+    >>> import covidimg as ci
+    >>> from covidimg.widgets import CohortFilter
+    >>> f = CohortFilter(ci.load_demo(n_patients=4))           # doctest: +SKIP
+    >>> f.set(sex="F", icu=True)                                # doctest: +SKIP
+    >>> f.criteria                                              # doctest: +SKIP
+    {'sex': ['F'], 'icu': True}
+    >>> f.observe_filtered(lambda sub: print(len(sub.patients)))  # doctest: +SKIP
+    >>> f                                                       # doctest: +SKIP
+    """
+
+    def __init__(self, cohort: Cohort, *, lab_match: str = "overlap") -> None:
+        if lab_match not in ("overlap", "within"):
+            raise ValueError(f"lab_match={lab_match!r}; allowed values are 'overlap', 'within'")
+        self.cohort = cohort
+        self.lab_match = lab_match
+        self._observers: list[Callable[[Cohort], None]] = []
+        self._holding = 0
+        self._dirty = False
+        self._filtered: Cohort = cohort
+        self._criteria: dict[str, Any] = {}
+        self.controls: dict[str, Any] = {}
+        for name, table, label in CHOICES:
+            options = _present(getattr(cohort, table), name, table)
+            self.controls[name] = MultiChoice(name, label, options)
+        for name, label in FLAGS:
+            self.controls[name] = YesNoAny(name, label)
+        ages = cohort.patients[["age_min", "age_max"]].to_numpy(dtype=float)
+        finite = ages[np.isfinite(ages)]
+        self.controls["age"] = RangeChoice(
+            "age", "Age (years)", float(finite.min()) if finite.size else np.nan,
+            float(finite.max()) if finite.size else np.nan, step=1.0)
+        days = cohort.images["day"].to_numpy(dtype=float)
+        days = days[np.isfinite(days)]
+        self.controls["day"] = RangeChoice(
+            "day", "Exam day", float(np.floor(days.min())) if days.size else np.nan,
+            float(np.ceil(days.max())) if days.size else np.nan, step=1.0)
+        lab_boxes = []
+        for analyte in self.analytes:
+            rows = cohort.labs[cohort.labs["analyte"].astype(str) == analyte]
+            bounds = np.concatenate([rows["lower"].to_numpy(float), rows["upper"].to_numpy(float)])
+            bounds = bounds[np.isfinite(bounds)]
+            info = schema.ANALYTES.get(analyte)
+            unit = info.unit if info else str(rows["unit"].iloc[0])
+            label = f"{info.label if info else analyte} ({unit})"
+            control = RangeChoice(f"lab-{analyte}", label,
+                                  float(bounds.min()) if bounds.size else np.nan,
+                                  float(bounds.max()) if bounds.size else np.nan)
+            self.controls[f"lab:{analyte}"] = control
+            lab_boxes.append(control)
+        for control in self.controls.values():
+            control.watch(self._changed)
+        self.match_count = w.HTML()
+        self.match_count.add_class("covidimg-match-count")
+        self.reset_button = w.Button(description="Reset filters", icon="undo",
+                                     tooltip="Clear every criterion")
+        self.reset_button.add_class("covidimg-reset")
+        self.reset_button.on_click(lambda _b: self.reset())
+        labs_panel = w.Accordion([w.VBox(lab_boxes)] if lab_boxes else [],
+                                 titles=("Lab values",) if lab_boxes else ())
+        main = [self.controls[n] for n, _t, _l in CHOICES[:3]]
+        main += [self.controls["icu"], self.controls["died"], self.controls["age"]]
+        main += [self.controls[n] for n, _t, _l in CHOICES[3:]] + [self.controls["day"]]
+        super().__init__([w.HTML("<h3 style='margin:4px 0'>Filter the cohort</h3>"),
+                          self.match_count, *main, labs_panel, self.reset_button],
+                         layout=w.Layout(width="390px", min_width="390px"))
+        self.add_class("covidimg-filter")
+        self._recompute()
+
+    # ------------------------------------------------------------------ reading
+    @property
+    def analytes(self) -> list[str]:
+        """Analytes measured in the cohort, in the schema's order."""
+        present = set(self.cohort.labs["analyte"].dropna().astype(str).unique())
+        return [a for a in schema.ANALYTES if a in present] + sorted(present - set(
+            schema.ANALYTES))
+
+    @property
+    def criteria(self) -> dict[str, Any]:
+        """Keyword arguments for :meth:`covidimg.Cohort.filter` (active criteria only)."""
+        return dict(self._criteria)
+
+    @property
+    def filtered(self) -> Cohort:
+        """The cohort restricted to the current criteria (recomputed on every change)."""
+        return self._filtered
+
+    def _read_criteria(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        labs: dict[str, tuple[float | None, float | None]] = {}
+        for key, control in self.controls.items():
+            value = control.criterion()
+            if value is None:
+                continue
+            if key.startswith("lab:"):
+                labs[key[4:]] = value
+            else:
+                out[key] = value
+        if labs:
+            out["labs"] = labs
+        if labs and self.lab_match != "overlap":
+            out["lab_match"] = self.lab_match
+        return out
+
+    # ------------------------------------------------------------------ changing
+    def set(self, **criteria: Any) -> None:
+        """Set several controls at once (one recomputation, one notification).
+
+        Keywords are those of :meth:`covidimg.Cohort.filter`; ``labs`` is a mapping of
+        analyte to ``(low, high)``. Controls not named keep their value.
+
+        Raises
+        ------
+        ValueError
+            Unknown keyword, a value the cohort does not hold, or a malformed range.
+        """
+        known = {k for k in self.controls if not k.startswith("lab:")} | {"labs"}
+        unknown = sorted(set(criteria) - known)
+        if unknown:
+            raise ValueError(f"CohortFilter.set: unknown criteria {unknown}; allowed are "
+                             f"{sorted(known)}")
+        labs: Mapping[str, Any] = criteria.pop("labs", None) or {}
+        bad = sorted(set(labs) - set(self.analytes))
+        if bad:
+            raise ValueError(f"labs: {bad} not measured in this cohort; analytes are "
+                             f"{self.analytes}")
+        with self.hold():
+            for key, value in criteria.items():
+                self.controls[key].set(value)
+            for analyte, bounds in labs.items():
+                self.controls[f"lab:{analyte}"].set(bounds)
+
+    def reset(self) -> None:
+        """Clear every criterion."""
+        with self.hold():
+            for control in self.controls.values():
+                control.reset()
+
+    def hold(self) -> _Hold:
+        """Context manager: change several controls, recompute once on exit."""
+        return _Hold(self)
+
+    def observe_filtered(self, callback: Callable[[Cohort], None]) -> None:
+        """Call ``callback(filtered_cohort)`` after every change of the criteria."""
+        self._observers.append(callback)
+
+    def _changed(self) -> None:
+        if self._holding:
+            self._dirty = True
+            return
+        self._recompute(notify=True)
+
+    def _recompute(self, notify: bool = False) -> None:
+        criteria = self._read_criteria()
+        if notify and criteria == self._criteria:
+            return
+        self._criteria = criteria
+        self._filtered = self.cohort.filter(**criteria) if criteria else self.cohort
+        self.match_count.value = self._count_text()
+        if notify:
+            for callback in list(self._observers):
+                callback(self._filtered)
+
+    def _count_text(self) -> str:
+        sub, full = self._filtered, self.cohort
+        n_p, n_i = len(sub.patients), len(sub.images)
+        text = (f"<b>{n_p:,}</b> of {len(full.patients):,} patients · <b>{n_i:,}</b> of "
+                f"{len(full.images):,} images match")
+        if not n_p:
+            text += "<br><i>No patients match: loosen a criterion or press Reset.</i>"
+        return f"<div style='font-size:1.05em'>{text}</div>"
+
+    def describe(self) -> str:
+        """The active criteria as one line of text (``"all patients"`` when none)."""
+        if not self._criteria:
+            return "all patients"
+        return html.escape("; ".join(f"{k}={v}" for k, v in self._criteria.items()))
+
+
+class _Hold:
+    def __init__(self, owner: CohortFilter) -> None:
+        self.owner = owner
+
+    def __enter__(self) -> CohortFilter:
+        if not self.owner._holding:
+            self.owner._dirty = False
+        self.owner._holding += 1
+        return self.owner
+
+    def __exit__(self, *exc: object) -> None:
+        self.owner._holding -= 1
+        if not self.owner._holding and self.owner._dirty and exc[0] is None:
+            self.owner._recompute(notify=True)
+

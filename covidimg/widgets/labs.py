@@ -1,0 +1,113 @@
+"""LabDistribution: the interval-aware histogram of one analyte, by group."""
+
+from __future__ import annotations
+
+import ipywidgets as w
+
+from covidimg import plotting, schema, stats
+from covidimg.cohort import Cohort
+from covidimg.widgets._figures import new_figure_widget, replace_figure
+
+__all__ = ["LabDistribution"]
+
+_GROUPS = (("no grouping", None), ("ICU", "icu"), ("died", "died"), ("sex", "sex"),
+           ("source", "source"), ("COVID-19 status", "covid_status"))
+_PER_PATIENT = (("every draw", "all"), ("first draw per patient", "first"),
+                ("peak per patient", "peak"))
+
+
+def _analytes(cohort: Cohort) -> list[str]:
+    present = set(cohort.labs["analyte"].dropna().astype(str).unique())
+    return [a for a in schema.ANALYTES if a in present] + sorted(present - set(schema.ANALYTES))
+
+
+class LabDistribution(w.VBox):
+    """Distribution of one lab analyte, each value spread over its interval.
+
+    Values published on a precision grid or below / above a detection limit are intervals,
+    not numbers (see :func:`covidimg.stats.interval_histogram`); the figure spreads each
+    value over its interval, draws censored values as separate hatched bars and shades the
+    reference range. Menus choose the analyte, the grouping (shares per group), and whether
+    every draw or one per patient is counted; the toggle puts the count axis on a log scale.
+
+    Parameters
+    ----------
+    cohort
+        The cohort to show.
+    analyte
+        The analyte shown first (default: the first one measured).
+    by
+        Patients column to group by (``icu``, ``died``, ``sex``, ``source``, ``covid_status``)
+        or ``None``.
+
+    Attributes
+    ----------
+    figure
+        The FigureWidget; ``figure.layout.meta`` holds ``covidimg_view="labs"``,
+        ``analyte``, ``n_values`` and ``n_patients``.
+
+    Examples
+    --------
+    >>> import covidimg as ci
+    >>> from covidimg.widgets import LabDistribution
+    >>> LabDistribution(ci.load_demo(n_patients=4), analyte="crp", by="icu")  # doctest: +SKIP
+    """
+
+    def __init__(self, cohort: Cohort, analyte: str | None = None, *,
+                 by: str | None = "icu") -> None:
+        names = _analytes(cohort)
+        if analyte is not None and analyte not in names:
+            raise ValueError(f"analyte={analyte!r} is not measured in this cohort; measured "
+                             f"analytes are {names}")
+        if by not in {v for _l, v in _GROUPS}:
+            raise ValueError(f"by={by!r}; allowed values are {[v for _l, v in _GROUPS]}")
+        labels = {a: (schema.ANALYTES[a].label if a in schema.ANALYTES else a) for a in names}
+        self.analyte = w.Dropdown(options=[(labels[a], a) for a in names] or [("none", None)],
+                                  value=analyte or (names[0] if names else None),
+                                  description="Analyte", layout=w.Layout(width="280px"))
+        self.by = w.Dropdown(options=list(_GROUPS), value=by, description="Group by",
+                             layout=w.Layout(width="240px"))
+        self.per_patient = w.Dropdown(options=list(_PER_PATIENT), value="all",
+                                      description="Count", layout=w.Layout(width="280px"))
+        self.log_scale = w.ToggleButton(value=False, description="log count axis",
+                                        icon="signal", layout=w.Layout(width="140px"))
+        self.figure = new_figure_widget("labs", n_values=0, n_patients=0)
+        self.message = w.HTML()
+        for control in (self.analyte, self.by, self.per_patient):
+            control.observe(lambda _c: self._redraw(), names="value")
+        self.log_scale.observe(lambda _c: self._apply_log(), names="value")
+        super().__init__([w.HBox([self.analyte, self.by, self.per_patient, self.log_scale],
+                                 layout=w.Layout(flex_flow="row wrap")),
+                          self.message, self.figure])
+        self.add_class("covidimg-labs")
+        self.update(cohort)
+
+    def update(self, cohort: Cohort) -> None:
+        """Show ``cohort`` with the current analyte and grouping."""
+        self.cohort = cohort
+        self._redraw()
+
+    def _redraw(self) -> None:
+        analyte = self.analyte.value
+        if analyte is None:
+            fig = plotting.empty_figure("Lab values", "This cohort has no lab values.")
+            replace_figure(self.figure, fig, "labs", analyte=None, n_values=0, n_patients=0)
+            return
+        values = stats.lab_values(self.cohort, analyte, by=self.by.value,
+                                  per_patient=self.per_patient.value)
+        fig = plotting.plot_lab_distribution(values, analyte)
+        if self.log_scale.value and len(values):
+            fig.update_yaxes(type="log", tickformat=None)
+        n_patients = int(values["patient_uid"].nunique()) if len(values) else 0
+        replace_figure(self.figure, fig, "labs", analyte=analyte, n_values=len(values),
+                       n_patients=n_patients, by=self.by.value)
+        self.message.value = ("" if len(values) else
+                              f"<i>No {analyte} values for the patients that match.</i>")
+
+    def _apply_log(self) -> None:
+        with self.figure.batch_update():
+            if self.log_scale.value:
+                self.figure.update_yaxes(type="log", tickformat=None)
+            else:
+                self.figure.update_yaxes(type="linear")
+                self._redraw()

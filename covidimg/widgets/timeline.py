@@ -1,0 +1,148 @@
+"""OffsetTimeline: per-patient swimlanes (or the day-by-day census) with clickable exams."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as w
+import numpy as np
+
+from covidimg import plotting, stats
+from covidimg.cohort import Cohort
+from covidimg.widgets._figures import new_figure_widget, replace_figure
+
+__all__ = ["OffsetTimeline"]
+
+_ALIGN_LABELS = {"admission": "hospital admission", "icu_admission": "ICU admission",
+                 "first_exam": "first exam", "death": "death", "none": "cohort day axis"}
+_SORT_LABELS = {"admission": "admission day", "icu_admission": "ICU admission day",
+                "first_exam": "first exam", "death": "death day", "discharge": "discharge day",
+                "last_known": "last known day", "n_exams": "number of exams",
+                "follow_up": "follow-up length", "patient_uid": "patient id"}
+OVERVIEW = -1
+
+
+class OffsetTimeline(w.VBox):
+    """Patient timelines on an aligned day axis, with exams you can click.
+
+    Up to ``page_size`` patients are drawn as one lane each: hospital and ICU stays as bars,
+    admission, discharge and death as markers, exams as circles (hover for modality, view and
+    the MHH-convention offsets). Larger selections open on the day-by-day census; the "Show"
+    menu pages through the lanes. Clicking an exam calls the callbacks registered with
+    :meth:`on_exam_click` with its ``image_uid`` (the :class:`Dashboard` opens it in the
+    gallery).
+
+    Parameters
+    ----------
+    cohort
+        The cohort to show (typically ``CohortFilter.filtered``).
+    align
+        Day 0 of the axis, one of :data:`covidimg.stats.ALIGN`.
+    page_size
+        Lanes per page.
+
+    Attributes
+    ----------
+    figure
+        The ``plotly.graph_objects.FigureWidget``; ``figure.layout.meta`` holds
+        ``covidimg_view="timeline"``, ``n_patients``, ``n_exams``, ``mode`` (``lanes`` or
+        ``census``) and ``page``.
+
+    Examples
+    --------
+    >>> import covidimg as ci
+    >>> from covidimg.widgets import OffsetTimeline
+    >>> t = OffsetTimeline(ci.load_demo(n_patients=4))              # doctest: +SKIP
+    >>> t.on_exam_click(print)                                       # doctest: +SKIP
+    >>> t                                                            # doctest: +SKIP
+    """
+
+    def __init__(self, cohort: Cohort, *, align: str = "admission", page_size: int = 60) -> None:
+        if align not in stats.ALIGN:
+            raise ValueError(f"align={align!r}; allowed values are {list(stats.ALIGN)}")
+        if page_size < 1:
+            raise ValueError(f"page_size={page_size!r}; pass a positive number of lanes")
+        self.page_size = page_size
+        self._callbacks: list[Callable[[str], None]] = []
+        self._updating = False
+        self.align = w.Dropdown(options=[(_ALIGN_LABELS[a], a) for a in stats.ALIGN],
+                                value=align, description="Align on",
+                                layout=w.Layout(width="260px"))
+        self.sort_by = w.Dropdown(options=[("the alignment day", None)]
+                                  + [(label, key) for key, label in _SORT_LABELS.items()],
+                                  value=None, description="Sort by",
+                                  layout=w.Layout(width="260px"))
+        self.show = w.Dropdown(options=[("all lanes", 0)], value=0, description="Show",
+                               layout=w.Layout(width="300px"))
+        self.show_labs = w.Checkbox(value=False, description="lab draws", indent=False,
+                                    layout=w.Layout(width="110px"))
+        self.figure = new_figure_widget("timeline", n_patients=0, n_exams=0)
+        self.message = w.HTML()
+        for control in (self.align, self.sort_by, self.show_labs):
+            control.observe(lambda _c: self._redraw(reset_page=True), names="value")
+        self.show.observe(lambda _c: self._redraw(), names="value")
+        super().__init__([w.HBox([self.align, self.sort_by, self.show, self.show_labs],
+                                 layout=w.Layout(flex_flow="row wrap")),
+                          self.message, self.figure])
+        self.add_class("covidimg-timeline")
+        self.update(cohort)
+
+    # ------------------------------------------------------------------ public
+    def update(self, cohort: Cohort) -> None:
+        """Show ``cohort`` (keeps alignment and sorting; back to the first page)."""
+        self.cohort = cohort
+        self._redraw(reset_page=True)
+
+    def on_exam_click(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(image_uid)`` when an exam marker is clicked."""
+        self._callbacks.append(callback)
+
+    def click_exam(self, image_uid: str) -> None:
+        """Act as if the exam ``image_uid`` had been clicked (calls the callbacks)."""
+        for callback in list(self._callbacks):
+            callback(str(image_uid))
+
+    # ------------------------------------------------------------------ drawing
+    def _redraw(self, reset_page: bool = False) -> None:
+        if self._updating:
+            return
+        marks = stats.timeline(self.cohort, self.align.value, sort_by=self.sort_by.value,
+                               labs=self.show_labs.value)
+        n_patients = int(marks.attrs.get("n_patients", 0))
+        n_exams = int((marks["kind"] == "exam").sum()) if len(marks) else 0
+        n_pages = int(np.ceil(n_patients / self.page_size)) if n_patients else 0
+        if n_pages > 1:
+            options: list[tuple[str, int]] = [("overview: patients per day", OVERVIEW)]
+            options += [(f"lanes: patients {i * self.page_size + 1}–"
+                         f"{min((i + 1) * self.page_size, n_patients)}", i)
+                        for i in range(n_pages)]
+        else:
+            options = [("all lanes", 0)]
+        page = self.show.value
+        if reset_page or page not in {v for _l, v in options}:
+            page = options[0][1]
+        self._updating = True
+        try:
+            if [tuple(o) for o in self.show.options] != options:
+                self.show.options = options
+            self.show.value = page
+        finally:
+            self._updating = False
+        lanes_page = None if page == OVERVIEW else page
+        if n_pages <= 1:
+            lanes_page = None
+        fig = plotting.plot_timeline(marks, page=lanes_page, page_size=self.page_size,
+                                     show_labs=self.show_labs.value)
+        mode = "census" if (page == OVERVIEW and n_pages > 1) else "lanes"
+        replace_figure(self.figure, fig, "timeline", n_patients=n_patients, n_exams=n_exams,
+                       mode=mode if n_patients else "empty", page=int(page))
+        self.message.value = ("" if n_patients else
+                              "<i>No patients match the filter: nothing to draw.</i>")
+        for trace in self.figure.data:
+            if trace.name == "exam":
+                trace.on_click(self._clicked)
+
+    def _clicked(self, trace: Any, points: Any, _state: Any = None) -> None:
+        for index in points.point_inds:
+            self.click_exam(str(trace.customdata[index][-1]))
