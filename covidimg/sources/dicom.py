@@ -50,6 +50,7 @@ __all__ = [
     "DicomReadError",
     "harmonize_view",
     "header_dict",
+    "header_from_values",
     "iter_zip_headers",
     "parse_age",
     "pixel_digest",
@@ -305,7 +306,9 @@ def _sex(value: object) -> str:
     return {"F": "F", "FEMALE": "F", "M": "M", "MALE": "M"}.get(text, "U")
 
 
-def _get(ds: pydicom.Dataset, keyword: str) -> Any:
+def _get(ds: pydicom.Dataset | Mapping[str, Any], keyword: str) -> Any:
+    if isinstance(ds, Mapping):  # values already decoded by keyword (header_from_values)
+        return ds.get(keyword)
     try:
         elem = ds[keyword] if keyword in ds else None
     except Exception:  # a malformed element reads as missing, never a crash
@@ -318,7 +321,7 @@ def _get(ds: pydicom.Dataset, keyword: str) -> Any:
         return None
 
 
-def _header_from_dataset(ds: pydicom.Dataset, path: str,
+def _header_from_dataset(ds: pydicom.Dataset | Mapping[str, Any], path: str,
                          transfer_syntax: str | None) -> DicomHeader:
     modality = _text(_get(ds, "Modality"))
     modality = modality.upper() if modality else None
@@ -357,7 +360,8 @@ def _header_from_dataset(ds: pydicom.Dataset, path: str,
     )
 
 
-def _check_is_image_object(ds: pydicom.Dataset, path: str, media_class: str | None) -> None:
+def _check_is_image_object(ds: pydicom.Dataset | Mapping[str, Any], path: str,
+                           media_class: str | None) -> None:
     if media_class == _DICOMDIR_CLASS:
         raise DicomReadError(path, "this is a DICOMDIR (media directory index), not an image; "
                                    "the images it lists are read from their own files")
@@ -365,6 +369,33 @@ def _check_is_image_object(ds: pydicom.Dataset, path: str, media_class: str | No
         raise DicomReadError(path, "no SOP Instance UID (0008,0018) and no Study Instance UID "
                                    "(0020,000D); the file is not a DICOM image. Check that it "
                                    "was downloaded completely")
+
+
+def header_from_values(values: Mapping[str, Any], path: str, *,
+                       transfer_syntax: str | None = None,
+                       media_class: str | None = None) -> DicomHeader:
+    """Build a header from element values already decoded, keyed by keyword.
+
+    For readers that decode the :data:`HEADER_TAGS` elements themselves (the fast byte scanner
+    of :mod:`covidimg.sources.header_scan`); the fields are derived exactly as
+    :func:`read_header` derives them. Values are what pydicom's ``DataElement.value`` would
+    hold: ``str`` (or a list of ``str`` for several values), ``int`` for ``US``.
+
+    Raises
+    ------
+    DicomReadError
+        If the values are a DICOMDIR's, or hold neither SOP nor Study Instance UID.
+
+    Examples
+    --------
+    >>> from covidimg.sources.dicom import header_from_values
+    >>> h = header_from_values({"Modality": "CR", "SOPInstanceUID": "2.25.1",
+    ...                         "ViewPosition": "PA", "PatientAge": "065Y"}, "x.dcm")
+    >>> h.modality, h.view, h.age_years
+    ('CR', 'PA', 65.0)
+    """
+    _check_is_image_object(values, path, media_class)
+    return _header_from_dataset(values, path, transfer_syntax)
 
 
 # ---------------------------------------------------------------------- readers
