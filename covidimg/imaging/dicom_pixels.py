@@ -10,7 +10,8 @@ into an :class:`~covidimg.imaging.errors.ImageReadError` that names the file.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -309,14 +310,35 @@ def _upright(arr: np.ndarray, ds: Dataset) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
+@contextmanager
+def _corrupt_as_read_error(label: str) -> Iterator[None]:
+    """pydicom parses elements lazily, so a corrupt element (unknown VR, a length past the
+    end, a value of the wrong size) raises wherever it is first used, with whatever exception
+    the parser meets (struct.error, NotImplementedError, ...): name the file instead."""
+    try:
+        yield
+    except ImageReadError:
+        raise
+    except Exception as exc:
+        raise ImageReadError(label, f"the file is corrupt ({type(exc).__name__}: {exc}); "
+                             "download it again") from exc
+
+
 def _read_one_file(ref: ImageRef, open_: Callable[..., IO[bytes]], member: str | None,
                    slice_index: SliceIndex, voi: bool) -> np.ndarray:
     label = _label(ref, member)
     ds, read_warnings = _dcmread(open_, member, label)
-    _check_pixel_data(ds, label, read_warnings)
-    photometric = _photometric(ds, label)
-    order = _frame_order(ds, label)
+    with _corrupt_as_read_error(label):
+        _check_pixel_data(ds, label, read_warnings)
+        photometric = _photometric(ds, label)
+        order = _frame_order(ds, label)
     index = resolve_slice_index(slice_index, len(order), label)
+    with _corrupt_as_read_error(label):
+        return _pixels(ds, label, order, index, photometric, voi)
+
+
+def _pixels(ds: Dataset, label: str, order: list[int], index: int | None, photometric: str,
+            voi: bool) -> np.ndarray:
     if len(order) == 1:
         out = _grey(_decode(ds, label), _frame_dataset(ds, 0, label), photometric, voi, label, ds)
     elif index is not None:
@@ -346,23 +368,30 @@ def _series_instances(ref: ImageRef, open_: Callable[..., IO[bytes]]) -> list[_I
         label = _label(ref, member)
         try:
             ds, _ = _dcmread(open_, member, label, header_only=True)
+            with _corrupt_as_read_error(label):
+                has_image = "Rows" in ds
+                frames = _header_int(ds, "NumberOfFrames", label, 1) if has_image else 1
         except ImageReadError as exc:
             skipped.append(f"{label} ({exc.reason})")
             continue
-        if "Rows" not in ds:
+        if not has_image:
             skipped.append(f"{label} (no image in this DICOM file)")
             continue
-        if _header_int(ds, "NumberOfFrames", label, 1) > 1:
+        if frames > 1:
             raise ImageReadError(ref.path, f"{label} is a multi-frame file inside a multi-file "
                                  "series; read the file on its own instead of the folder")
-        if normal is None:
-            normal = _normal(ds.get("ImageOrientationPatient"))
+        try:
+            with _corrupt_as_read_error(label):
+                if normal is None:
+                    normal = _normal(ds.get("ImageOrientationPatient"))
+                position = _position(ds.get("ImagePositionPatient"), normal)
+        except ImageReadError:
+            position = None
         try:
             number: int | None = _header_int(ds, "InstanceNumber", label, -1)
         except ImageReadError:
             number = -1
-        instances.append(_Instance(member, _position(ds.get("ImagePositionPatient"), normal),
-                                   None if number == -1 else number))
+        instances.append(_Instance(member, position, None if number == -1 else number))
     if skipped:
         shown = "; ".join(skipped[:5]) + (f"; and {len(skipped) - 5} more" if len(skipped) > 5
                                           else "")

@@ -18,12 +18,16 @@ from typing import IO, Any
 
 from covidimg.imaging.errors import ImageReadError
 
-__all__ = ["ZIP_SEP", "ImageRef", "image_ref", "opener", "series_members"]
+__all__ = ["ZIP_ERRORS", "ZIP_SEP", "ImageRef", "image_ref", "opener", "series_members"]
 
 #: Separator between an archive and a member inside it, as in ``images.path``.
 ZIP_SEP = "::"
 
 FORMATS = ("dicom", "nifti", "png")
+#: What the zipfile module raises for damaged archives: bad structure, unsupported versions or
+#: compression methods, encrypted members, short reads.
+ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError,
+              EOFError, OSError, ValueError)
 _SUFFIX_FORMATS = {
     ".dcm": "dicom", ".dicom": "dicom", ".ima": "dicom",
     ".nii": "nifti", ".nii.gz": "nifti",
@@ -166,9 +170,9 @@ def image_ref(image: Any) -> ImageRef:
         try:
             with zipfile.ZipFile(archive) as zf:
                 names = zf.namelist()
-        except zipfile.BadZipFile as exc:
-            raise ImageReadError(path, f"{archive!r} is not a readable zip archive ({exc})") \
-                from exc
+        except ZIP_ERRORS as exc:
+            raise ImageReadError(path, f"{archive!r} is not a readable zip archive "
+                                 f"({type(exc).__name__}: {exc}); download it again") from exc
         if is_series:
             if not any(n.startswith(member) and not n.endswith("/") for n in names):
                 raise ImageReadError(path, f"archive has no files under {member!r}")
@@ -177,8 +181,13 @@ def image_ref(image: Any) -> ImageRef:
                                  f"{len(names)} members, e.g. {names[:3]}")
         head = b""
         if fmt is None and not is_series and _format_from_name(member) is None:
-            with zipfile.ZipFile(archive) as zf, zf.open(member) as fh:
-                head = fh.read(132)
+            try:
+                with zipfile.ZipFile(archive) as zf, zf.open(member) as fh:
+                    head = fh.read(132)
+            except ZIP_ERRORS as exc:
+                raise ImageReadError(path, f"the zip member cannot be read "
+                                     f"({type(exc).__name__}: {exc}); download the archive "
+                                     "again") from exc
         name = member
     else:
         if not os.path.exists(path):
@@ -232,7 +241,12 @@ def opener(ref: ImageRef) -> Iterator[Callable[..., IO[bytes]]]:
 
         yield open_file
         return
-    with zipfile.ZipFile(ref.archive) as zf:
+    try:
+        zf = zipfile.ZipFile(ref.archive)
+    except ZIP_ERRORS as exc:
+        raise ImageReadError(ref.path, f"{ref.archive!r} is not a readable zip archive "
+                             f"({type(exc).__name__}: {exc}); download it again") from exc
+    with zf:
         def open_zip(member: str | None = None, header_only: bool = False) -> IO[bytes]:
             name = member if member is not None else ref.member
             if header_only:
@@ -259,10 +273,14 @@ def series_members(ref: ImageRef) -> list[str]:
     """
     if ref.archive is not None:
         prefix = ref.member or ""
-        with zipfile.ZipFile(ref.archive) as zf:
-            names = [n for n in zf.namelist()
-                     if n.startswith(prefix) and not n.endswith("/")
-                     and not Path(n).name.startswith(".")]
+        try:
+            with zipfile.ZipFile(ref.archive) as zf:
+                names = [n for n in zf.namelist()
+                         if n.startswith(prefix) and not n.endswith("/")
+                         and not Path(n).name.startswith(".")]
+        except ZIP_ERRORS as exc:
+            raise ImageReadError(ref.path, f"{ref.archive!r} is not a readable zip archive "
+                                 f"({type(exc).__name__}: {exc}); download it again") from exc
         return sorted(names)
     out = []
     for root, dirs, files in os.walk(ref.path):

@@ -660,9 +660,10 @@ def iter_zip_headers(
         zf = zipfile.ZipFile(archive)
     except FileNotFoundError:
         raise DicomReadError(archive, "the zip file does not exist") from None
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise DicomReadError(archive, f"not a readable zip archive ({exc}); download it "
-                                      "again") from exc
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, NotImplementedError,
+            RuntimeError, EOFError, ValueError) as exc:
+        raise DicomReadError(archive, f"not a readable zip archive ({type(exc).__name__}: "
+                                      f"{exc}); download it again") from exc
     with zf:
         for info in zf.infolist():
             if info.is_dir():
@@ -674,7 +675,7 @@ def iter_zip_headers(
             except DicomReadError as exc:
                 yield label, exc
             except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError,
-                    EOFError) as exc:
+                    EOFError, ValueError) as exc:
                 yield label, DicomReadError(label, f"cannot read the zip member ({exc})")
 
 
