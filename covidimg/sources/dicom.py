@@ -580,7 +580,8 @@ def read_header_json(source: str | os.PathLike[str] | Mapping[str, Any], *,
     Parameters
     ----------
     source
-        A path to a ``.json`` file, or the parsed object.
+        A path to a ``.json`` file, or the parsed JSON value (anything but a ``str`` or
+        path-like; a value that is not a DICOM-JSON object raises :class:`DicomReadError`).
     label
         The path to record (e.g. the matching ``.dcm``); defaults to the JSON file's path.
 
@@ -600,7 +601,7 @@ def read_header_json(source: str | os.PathLike[str] | Mapping[str, Any], *,
     >>> h.patient_id, h.modality, h.sop_uid
     ('Covid123', 'DX', '2.25.7')
     """
-    if isinstance(source, Mapping | list):
+    if not isinstance(source, str | os.PathLike):   # already parsed: any JSON value
         obj: Any = source
         label = label or "<DICOM-JSON object>"
     else:
