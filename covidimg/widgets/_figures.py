@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from copy import deepcopy
 from typing import Any
 
 import plotly.graph_objects as go
 
-__all__ = ["new_figure_widget", "replace_figure"]
+__all__ = ["new_figure_widget", "refresh_snapshot", "replace_figure"]
 
 
 def new_figure_widget(view: str, **meta: Any) -> go.FigureWidget:
     """An empty FigureWidget whose layout names the view it shows."""
     fig = go.FigureWidget()
     fig.update_layout(meta={"covidimg_view": view, **meta}, template="plotly_white")
+    refresh_snapshot(fig)
     return fig
 
 
@@ -29,3 +31,16 @@ def replace_figure(widget: go.FigureWidget, figure: go.Figure, view: str,
         if figure.data:
             widget.add_traces(list(figure.data))
         widget.layout = figure.layout
+    refresh_snapshot(widget)
+
+
+def refresh_snapshot(widget: go.FigureWidget) -> None:
+    """Copy what ``widget`` shows into the state a newly connected page starts from.
+
+    Plotly sends edits as one-off messages and refreshes the widget's synced state only when
+    the widget itself is displayed, not when a container holding it is. A page that connects
+    after the edits (Voila runs the notebook before the browser connects; a reloaded
+    JupyterLab tab) would otherwise draw the figure as first created.
+    """
+    widget._widget_layout = deepcopy(widget._layout_obj._props)
+    widget._widget_data = deepcopy(widget._data)

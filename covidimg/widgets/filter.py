@@ -63,7 +63,7 @@ class CohortFilter(w.VBox):
     --------
     >>> import covidimg as ci
     >>> from covidimg.widgets import CohortFilter
-    >>> f = CohortFilter(ci.load_demo(n_patients=4))           # doctest: +SKIP
+    >>> f = CohortFilter(ci.load_demo(n_patients=12))           # doctest: +SKIP
     >>> f.set(sex="F", icu=True)                                # doctest: +SKIP
     >>> f.criteria                                              # doctest: +SKIP
     {'sex': ['F'], 'icu': True}

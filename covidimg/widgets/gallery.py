@@ -49,7 +49,7 @@ class ImageGallery(w.VBox):
     --------
     >>> import covidimg as ci
     >>> from covidimg.widgets import ImageGallery
-    >>> g = ImageGallery(ci.load_demo(n_patients=4), page_size=8)   # doctest: +SKIP
+    >>> g = ImageGallery(ci.load_demo(n_patients=12), page_size=8)   # doctest: +SKIP
     >>> g.captions[:2]                                                # doctest: +SKIP
     >>> g.show(g.image_uids[0])                                       # doctest: +SKIP
     """

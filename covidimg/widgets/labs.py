@@ -50,7 +50,7 @@ class LabDistribution(w.VBox):
     --------
     >>> import covidimg as ci
     >>> from covidimg.widgets import LabDistribution
-    >>> LabDistribution(ci.load_demo(n_patients=4), analyte="crp", by="icu")  # doctest: +SKIP
+    >>> LabDistribution(ci.load_demo(n_patients=12), analyte="crp", by="icu")  # doctest: +SKIP
     """
 
     def __init__(self, cohort: Cohort, analyte: str | None = None, *,

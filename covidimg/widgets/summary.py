@@ -64,7 +64,7 @@ class CohortSummary(w.VBox):
     --------
     >>> import covidimg as ci
     >>> from covidimg.widgets import CohortSummary
-    >>> CohortSummary(ci.load_demo(n_patients=4), by="icu")          # doctest: +SKIP
+    >>> CohortSummary(ci.load_demo(n_patients=12), by="icu")          # doctest: +SKIP
     """
 
     def __init__(self, cohort: Cohort, *, by: str | None = "icu") -> None:

@@ -53,7 +53,7 @@ class OffsetTimeline(w.VBox):
     --------
     >>> import covidimg as ci
     >>> from covidimg.widgets import OffsetTimeline
-    >>> t = OffsetTimeline(ci.load_demo(n_patients=4))              # doctest: +SKIP
+    >>> t = OffsetTimeline(ci.load_demo(n_patients=12))              # doctest: +SKIP
     >>> t.on_exam_click(print)                                       # doctest: +SKIP
     >>> t                                                            # doctest: +SKIP
     """

@@ -57,7 +57,7 @@ class ImageViewer(w.VBox):
     --------
     >>> import covidimg as ci
     >>> from covidimg.widgets.viewer import ImageViewer
-    >>> cohort = ci.load_demo(n_patients=4)                          # doctest: +SKIP
+    >>> cohort = ci.load_demo(n_patients=12)                          # doctest: +SKIP
     >>> v = ImageViewer(); v.load(cohort.images.iloc[0].to_dict())    # doctest: +SKIP
     >>> v.preset.value = "lung"                                       # doctest: +SKIP
     """

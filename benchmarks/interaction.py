@@ -1,0 +1,204 @@
+"""How fast a filter change updates every dashboard view, on a 100,000-image cohort.
+
+Builds a synthetic multi-source cohort in memory (5,000 patients, 100,000 images, ~100,000 lab
+values, events, findings), whose image rows point at the demo cohort's real image files (so
+the gallery renders real thumbnails through :mod:`covidimg.imaging`; the thumbnail cache is
+warmed once first, as in a session where the images have been seen). It creates
+``Dashboard(cohort)`` and applies a sequence of realistic filter changes the way a user does,
+by setting the controls' values (toggle buttons, yes/no/any switches, sliders), and times each
+change until every view (timeline, labs, gallery, summary; hidden tabs included) has been
+updated server side. Prints the median and 95th percentile, and the ratio to a baseline
+measured in the same run: a bare ``cohort.filter(...)`` call with the same criteria.
+
+Run: ``python benchmarks/interaction.py [--patients 5000] [--images-per-patient 20]
+[--rounds 3]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+import covidimg as ci
+from covidimg.cohort import Cohort
+from covidimg.imaging import thumbnails
+from covidimg.widgets import Dashboard
+
+SOURCES = ("mhh", "nccid", "crdw", "midrc", "tcia")
+
+
+def large_cohort(n_patients: int = 5000, images_per_patient: int = 20, seed: int = 0,
+                 image_files: pd.DataFrame | None = None) -> Cohort:
+    """A synthetic cohort of ``n_patients * images_per_patient`` images, built in memory.
+
+    ``image_files`` (an ``images`` table, e.g. the demo's) gives real files the rows point at,
+    cycled; otherwise paths are placeholders that the gallery shows as unreadable.
+    """
+    rng = np.random.default_rng(seed)
+    source = rng.choice(SOURCES, n_patients)
+    uid = np.char.add(np.char.add(source.astype(str), ":p"), np.arange(n_patients).astype(str))
+    icu = rng.random(n_patients) < 0.35
+    died = rng.random(n_patients) < 0.15
+    age = rng.integers(18, 95, n_patients).astype(float)
+    banded = rng.random(n_patients) < 0.3          # some sources publish age bands
+    redacted = source == "mhh"
+    patients = pd.DataFrame({
+        "patient_uid": uid, "source": source, "source_patient_id": uid,
+        "sex": rng.choice(["F", "M", "U"], n_patients, p=[0.45, 0.5, 0.05]),
+        "covid_status": rng.choice(["positive", "negative", "unknown"], n_patients,
+                                   p=[0.7, 0.2, 0.1]),
+        "icu": pd.array(np.where(rng.random(n_patients) < 0.05, None, icu), dtype="boolean"),
+        "died": pd.array(died, dtype="boolean"),
+        "age_min": np.where(redacted, np.nan, np.where(banded, age // 10 * 10, age)),
+        "age_max": np.where(redacted, np.nan, np.where(banded, age // 10 * 10 + 9, age)),
+        "site": np.char.add("site-", rng.integers(0, 12, n_patients).astype(str))})
+    n = n_patients * images_per_patient
+    pid = np.repeat(uid, images_per_patient)
+    psource = np.repeat(source, images_per_patient)
+    day = rng.integers(-3, 40, n).astype(float)
+    modality = rng.choice(["CR", "DX", "CT"], n, p=[0.5, 0.4, 0.1])
+    view = np.where(modality == "CT", "AXIAL", rng.choice(["AP", "PA", "LAT"], n,
+                                                           p=[0.6, 0.3, 0.1]))
+    images = pd.DataFrame({
+        "image_uid": np.char.add(np.char.add(psource.astype(str), ":i"),
+                                 np.arange(n).astype(str)),
+        "patient_uid": pid, "source": psource, "modality": modality, "view": view, "day": day,
+        "admission_offset": -day, "icu_admission_offset": np.nan, "icu_release_offset": np.nan,
+        "death_offset": np.nan, "study_uid": None, "series_uid": None,
+        "n_instances": np.where(modality == "CT", 40, 1), "rows": 512, "columns": 512})
+    if image_files is not None and len(image_files):
+        pick = np.arange(n) % len(image_files)
+        for column in ("path", "format", "preview_path", "n_instances", "modality", "view"):
+            if column in image_files.columns:
+                images[column] = image_files[column].to_numpy()[pick]
+    else:
+        images["path"], images["format"] = "/nonexistent/image.png", "png"
+    icu_day = rng.integers(0, 10, n_patients).astype(float)
+    events = pd.concat([
+        pd.DataFrame({"patient_uid": uid, "event": "admission", "day": 0.0}),
+        pd.DataFrame({"patient_uid": uid[icu], "event": "icu_admission", "day": icu_day[icu]}),
+        pd.DataFrame({"patient_uid": uid[icu], "event": "icu_release",
+                      "day": icu_day[icu] + rng.integers(3, 20, icu.sum())}),
+        pd.DataFrame({"patient_uid": uid[died], "event": "death",
+                      "day": 30.0 + rng.integers(0, 15, died.sum())}),
+        pd.DataFrame({"patient_uid": uid[~died], "event": "discharge",
+                      "day": 20.0 + rng.integers(0, 25, (~died).sum())})], ignore_index=True)
+    lab_parts = []
+    for analyte, unit, mu, sigma, limit in (("crp", "mg/L", 3.5, 1.0, 1.0),
+                                            ("ldh", "U/L", 5.8, 0.4, 50.0),
+                                            ("d_dimer", "mg/L", 0.0, 1.0, 0.1)):
+        m = n // 3
+        draw = rng.integers(0, n, m)
+        v = np.round(rng.lognormal(mu, sigma, m), 1)
+        lo, hi = v.copy(), v + 0.1
+        below = v < limit
+        lo[below], hi[below] = -np.inf, limit
+        lab_parts.append(pd.DataFrame({
+            "patient_uid": pid[draw], "image_uid": images["image_uid"].to_numpy()[draw],
+            "analyte": analyte, "unit": unit, "lower": lo, "upper": hi,
+            "censor": np.where(below, "left", "interval"), "day": day[draw], "offset": 0.0,
+            "value_raw": v.astype(str)}))
+    labs = pd.concat(lab_parts, ignore_index=True)
+    flagged = rng.choice(n_patients, n_patients // 20, replace=False)
+    findings = pd.DataFrame({
+        "kind": rng.choice(["duplicate_exam", "remapped_patient", "unparseable_value"],
+                           len(flagged)),
+        "source": source[flagged], "patient_uid": uid[flagged], "image_uid": None,
+        "path": None, "detail": "synthetic finding"})
+    return Cohort.from_tables({"patients": patients, "images": images, "events": events,
+                               "labs": labs, "findings": findings})
+
+
+def changes(dashboard: Dashboard) -> list[tuple[str, Callable[[], None]]]:
+    """Filter changes as a user makes them: press a button, move a slider, reset."""
+    c = dashboard.filter.controls
+    buttons = {name: dict(zip(c[name].options, c[name]._buttons, strict=True))
+               for name in ("sex", "source", "modality", "view", "covid_status")}
+
+    def press(name: str, value: str, on: bool = True) -> Callable[[], None]:
+        def act() -> None:
+            buttons[name][value].value = on
+        return act
+
+    def choose(name: str, value: str) -> Callable[[], None]:
+        def act() -> None:
+            c[name].buttons.value = value
+        return act
+
+    def slide(name: str, lo: float | None, hi: float | None) -> Callable[[], None]:
+        def act() -> None:
+            control = c[name]
+            control.slider.value = (control.low if lo is None else lo,
+                                    control.high if hi is None else hi)
+        return act
+
+    return [
+        ("sex F", press("sex", "F")),
+        ("ICU yes", choose("icu", "yes")),
+        ("modality CR", press("modality", "CR")),
+        ("+ modality DX", press("modality", "DX")),
+        ("age 40-70", slide("age", 40, 70)),
+        ("day 0-10", slide("day", 0, 10)),
+        ("CRP >= 100", slide("lab:crp", 100, None)),
+        ("source nccid", press("source", "nccid")),
+        ("died yes", choose("died", "yes")),
+        ("CRP any", slide("lab:crp", None, None)),
+        ("source any", press("source", "nccid", False)),
+        ("sex M (not F)", lambda: (buttons["sex"]["F"].__setattr__("value", False),
+                                   buttons["sex"]["M"].__setattr__("value", True))),
+        ("reset", dashboard.filter.reset),
+        ("view PA", press("view", "PA")),
+        ("COVID negative", press("covid_status", "negative")),
+        ("day -3-5", slide("day", None, 5)),
+        ("reset", dashboard.filter.reset),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", type=int, default=5000)
+    parser.add_argument("--images-per-patient", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as cache:
+        import os
+        os.environ["COVIDIMG_CACHE"] = cache
+        demo = ci.load_demo(n_patients=12)
+        thumbnails(demo.images, size=160, use_preview=True, progress=False)   # warm cache
+        cohort = large_cohort(args.patients, args.images_per_patient, image_files=demo.images)
+        print(f"cohort: {len(cohort.patients):,} patients, {len(cohort.images):,} images, "
+              f"{len(cohort.labs):,} lab values, {len(cohort.events):,} events")
+        start = time.perf_counter()
+        dashboard = Dashboard(cohort)
+        print(f"Dashboard(cohort) built in {time.perf_counter() - start:.2f} s")
+        update_times, baseline_times, names = [], [], []
+        for _round in range(args.rounds):
+            for name, act in changes(dashboard):
+                start = time.perf_counter()
+                act()                                    # the widgets' own update path
+                update_times.append(time.perf_counter() - start)
+                criteria = dashboard.filter.criteria
+                start = time.perf_counter()
+                cohort.filter(**criteria)
+                baseline_times.append(time.perf_counter() - start)
+                names.append(name)
+        assert dashboard.timeline.figure.layout.meta["n_patients"] == len(cohort.patients)
+        per_change = pd.DataFrame({"change": names, "ms": np.array(update_times) * 1000})
+        print(per_change.groupby("change", sort=False)["ms"].median().round(1).to_string())
+        med = statistics.median(update_times)
+        p95 = float(np.percentile(update_times, 95))
+        base = statistics.median(baseline_times)
+        print(f"filter changes: {len(update_times)} ({args.rounds} rounds)")
+        print(f"baseline cohort.filter(...): median {base * 1000:.1f} ms")
+        print(f"dashboard update (every view): median {med * 1000:.1f} ms, p95 "
+              f"{p95 * 1000:.1f} ms, ratio to baseline {med / base:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

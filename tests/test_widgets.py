@@ -1,0 +1,294 @@
+"""The dashboard widgets on the demo cohort: filter controls, linked views, gallery and viewer."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from covidimg.widgets import (
+    CohortFilter,
+    CohortSummary,
+    Dashboard,
+    ImageGallery,
+    LabDistribution,
+    OffsetTimeline,
+)
+from covidimg.widgets.viewer import caption
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def _frames_equal(a, b) -> None:
+    for name in ("patients", "images", "events", "labs", "files", "findings"):
+        pd.testing.assert_frame_equal(getattr(a, name).reset_index(drop=True),
+                                      getattr(b, name).reset_index(drop=True), obj=name)
+
+
+@pytest.fixture(scope="module")
+def dashboard(demo_cohort):
+    return Dashboard(demo_cohort)
+
+
+@pytest.fixture(autouse=True)
+def _reset(request):
+    yield
+    if "dashboard" in request.fixturenames:
+        request.getfixturevalue("dashboard").filter.reset()
+
+
+def _click_exam(timeline: OffsetTimeline, point: int = 0) -> str:
+    """Send the message plotly.js sends when an exam marker is clicked; return its uid."""
+    fig = timeline.figure
+    index = next(i for i, t in enumerate(fig.data) if t.name == "exam")
+    uid = str(fig.data[index].customdata[point][-1])
+    fig._handler_js2py_pointsCallback({"new": {
+        "event_type": "plotly_click", "device_state": None, "selector": None,
+        "points": {"xs": [float(fig.data[index].x[point])],
+                   "ys": [float(fig.data[index].y[point])],
+                   "point_indexes": [point], "trace_indexes": [index]}}})
+    return uid
+
+
+# ---------------------------------------------------------------------- CohortFilter
+def test_controls_come_from_the_cohort_values(demo_cohort):
+    f = CohortFilter(demo_cohort)
+    assert f.controls["source"].options == ["mhh", "nccid", "crdw", "midrc", "tcia"] or set(
+        f.controls["source"].options) == set(demo_cohort.patients["source"].astype(str))
+    assert set(f.controls["modality"].options) == set(demo_cohort.images["modality"].astype(str))
+    measured = set(demo_cohort.labs["analyte"].astype(str))
+    assert {k[4:] for k in f.controls if k.startswith("lab:")} == measured
+    assert f.criteria == {}
+    assert f.filtered is demo_cohort
+
+
+@pytest.mark.parametrize("criteria", [
+    {"sex": "F"},
+    {"icu": True, "modality": ["CR", "DX"]},
+    {"died": False, "source": ["nccid", "mhh"]},
+    {"day": (0, 5)},
+    {"age": (40, 70)},
+    {"view": "PA", "covid_status": "positive"},
+    {"labs": {"crp": (50, None)}},
+])
+def test_filter_matches_cohort_filter(demo_cohort, criteria):
+    f = CohortFilter(demo_cohort)
+    seen = []
+    f.observe_filtered(seen.append)
+    f.set(**criteria)
+    assert f.criteria, "a criterion should be active"
+    assert len(seen) == 1, "one set() call notifies once"
+    assert seen[0] is f.filtered
+    _frames_equal(f.filtered, demo_cohort.filter(**f.criteria))
+    text = f.match_count.value
+    assert f"<b>{len(f.filtered.patients)}</b> of {len(demo_cohort.patients)} patients" in text
+    assert f"<b>{len(f.filtered.images)}</b> of {len(demo_cohort.images)} images" in text
+    f.reset()
+    assert f.criteria == {} and len(seen) == 2
+
+
+def test_user_clicks_change_criteria(demo_cohort):
+    f = CohortFilter(demo_cohort)
+    f.controls["sex"]._buttons[f.controls["sex"].options.index("F")].value = True
+    assert f.criteria == {"sex": ["F"]}
+    f.controls["icu"].buttons.value = "no"
+    assert f.criteria == {"sex": ["F"], "icu": False}
+    day = f.controls["day"]
+    day.slider.value = (day.low, 3)
+    assert f.criteria["day"] == (None, 3.0)
+    _frames_equal(f.filtered, demo_cohort.filter(sex="F", icu=False, day=(None, 3)))
+    lab = f.controls["lab:crp"]
+    lab.slider.value = (lab.low + (lab.high - lab.low) / 2, lab.high)
+    assert f.criteria["labs"]["crp"][1] is None
+    _frames_equal(f.filtered, demo_cohort.filter(**f.criteria))
+
+
+def test_filter_rejects_unknown_values(demo_cohort):
+    f = CohortFilter(demo_cohort)
+    with pytest.raises(ValueError, match="allowed are"):
+        f.set(colour="red")
+    with pytest.raises(ValueError, match="not in this cohort"):
+        f.set(modality="PET")
+    with pytest.raises(ValueError, match="not measured"):
+        f.set(labs={"troponin": (0, 1)})
+
+
+# ---------------------------------------------------------------------- linked views
+def test_every_view_follows_the_filter(dashboard, demo_cohort):
+    before = {"timeline": dashboard.timeline.figure.layout.meta,
+              "labs": dashboard.labs.figure.layout.meta,
+              "summary": dashboard.summary.figure.layout.meta,
+              "captions": dashboard.gallery.captions}
+    assert before["timeline"]["n_patients"] == len(demo_cohort.patients)
+    dashboard.filter.set(modality="CT")
+    sub = dashboard.filter.filtered
+    assert set(sub.images["modality"].astype(str)) == {"CT"}
+    tl = dashboard.timeline.figure.layout.meta
+    assert tl["covidimg_view"] == "timeline"
+    assert tl["n_patients"] == len(sub.patients) < before["timeline"]["n_patients"]
+    assert tl["n_exams"] == len(sub.images)
+    labs = dashboard.labs.figure.layout.meta
+    expected = sub.labs[sub.labs["analyte"].astype(str) == labs["analyte"]]
+    assert labs["n_patients"] == expected["patient_uid"].nunique()
+    assert dashboard.summary.figure.layout.meta["n_patients"] == len(sub.patients)
+    captions = dashboard.gallery.captions
+    assert captions and captions != before["captions"]
+    assert all(" · CT AXIAL · " in c for c in captions)
+    assert len(captions) == min(len(sub.images), dashboard.gallery.page_size)
+
+
+def test_summary_findings_follow_the_filter(dashboard, demo_cohort):
+    dashboard.filter.set(source="crdw")
+    html = dashboard.summary.findings.value
+    kinds = set(dashboard.filter.filtered.findings["kind"].astype(str))
+    assert kinds and all(k in html for k in kinds)
+    others = set(demo_cohort.findings["kind"].astype(str)) - kinds
+    assert not any(f">{k}<" in html for k in others)
+
+
+def test_empty_selection_says_no_patients_match(dashboard, demo_cohort):
+    present = set(demo_cohort.images.loc[demo_cohort.images["source"] == "mhh",
+                                         "modality"].astype(str))
+    missing = next(m for m in ("CT", "MR", "CR", "DX") if m not in present
+                   and m in dashboard.filter.controls["modality"].options)
+    dashboard.filter.set(source="mhh", modality=missing)
+    assert len(dashboard.filter.filtered.patients) == 0
+    assert "No patients match" in dashboard.filter.match_count.value
+    assert dashboard.timeline.figure.layout.meta["n_patients"] == 0
+    assert "No patients" in dashboard.timeline.figure.layout.annotations[0].text
+    assert dashboard.labs.figure.layout.meta["n_values"] == 0
+    assert dashboard.gallery.captions == []
+    assert "no patients match" in dashboard.gallery.status.value
+    assert "No patients match" in dashboard.summary.figure.layout.annotations[0].text
+    dashboard.filter.reset()
+    assert dashboard.timeline.figure.layout.meta["n_patients"] == len(demo_cohort.patients)
+
+
+def test_timeline_click_opens_the_exam_in_the_gallery(dashboard):
+    dashboard.tabs.selected_index = 0
+    if dashboard.timeline.figure.layout.meta["mode"] == "census":
+        dashboard.timeline.show.value = 0          # the first page of lanes
+    uid = _click_exam(dashboard.timeline, point=1)
+    assert dashboard.tabs.selected_index == 2
+    viewer = dashboard.gallery.viewer
+    assert viewer.image_uid == uid
+    assert viewer.layout.display == "flex"
+    assert uid in dashboard.gallery.image_uids, "the gallery turns to the exam's page"
+    png = Image.open(io.BytesIO(viewer.image.value))
+    assert png.size == (viewer.size, viewer.size)
+
+
+def test_timeline_pages_and_census_for_many_patients(demo_cohort):
+    t = OffsetTimeline(demo_cohort, page_size=10)
+    meta = t.figure.layout.meta
+    assert meta["mode"] == "census"
+    t.show.value = 1
+    assert t.figure.layout.meta["mode"] == "lanes"
+    lanes = {tr.name for tr in t.figure.data}
+    assert "exam" in lanes
+    seen = []
+    t.on_exam_click(seen.append)
+    uid = _click_exam(t)
+    assert seen == [uid]
+
+
+# ---------------------------------------------------------------------- gallery & viewer
+def test_gallery_pages_and_captions_hold_only_harmonized_fields(demo_cohort):
+    g = ImageGallery(demo_cohort, page_size=5)
+    assert g.n_pages == int(np.ceil(len(demo_cohort.images) / 5))
+    first = g.captions
+    g.next_page()
+    assert g.page == 1 and g.captions != first
+    g.previous_page()
+    assert g.captions == first
+    images = demo_cohort.images.set_index(demo_cohort.images["image_uid"].astype(str))
+    forbidden = [c for c in images.columns if c not in
+                 ("patient_uid", "day", "modality", "view", "source")]
+    for uid, text in zip(g.image_uids, g.captions, strict=True):
+        row = images.loc[uid]
+        assert text == caption(row.to_dict())
+        for column in forbidden:
+            value = row[column]
+            if isinstance(value, str) and len(value) > 3:
+                assert value not in text, f"{column} leaked into a caption"
+    for _cell, image, _text, _button in g._cells[:len(g.captions)]:
+        assert image.value[:4] == b"\x89PNG"
+
+
+def test_captions_never_show_dicom_identifying_fields():
+    row = {"patient_uid": "nccid:Covid1", "day": 2.0, "modality": "DX", "view": "AP",
+           "source": "nccid", "PatientName": "DOE^JANE", "PatientBirthDate": "19500101",
+           "InstitutionName": "General Hospital", "path": "/data/DOE_JANE/1.dcm"}
+    text = caption(row)
+    for secret in ("DOE", "JANE", "1950", "General Hospital"):
+        assert secret not in text
+
+
+def test_enlarge_button_opens_viewer_and_window_controls_change_the_image(demo_cohort):
+    g = ImageGallery(demo_cohort, page_size=4)
+    g._cells[0][3].click()
+    v = g.viewer
+    assert v.image_uid == g.image_uids[0] and v.layout.display == "flex"
+    auto = v.image.value
+    v.preset.value = "bone"
+    assert v.image.value != auto
+    bone = v.image.value
+    v.level.value = (v.level.min + v.level.value) / 2
+    assert v.level.value != v.level.max
+    assert v.preset.value == "custom" and v.image.value != bone
+    narrow = v.image.value
+    v.width.value = max(v.width.value / 3, 2.0)
+    assert v.image.value != narrow
+    v.close_button.click()
+    assert v.layout.display == "none"
+
+
+def test_ct_viewer_has_a_slice_slider(demo_cohort):
+    images = demo_cohort.images
+    ct = images[(images["modality"].astype(str) == "CT")
+                & (images["n_instances"].fillna(1) > 2)]
+    assert len(ct), "the demo holds CT series"
+    uid = str(ct["image_uid"].iloc[0])
+    g = ImageGallery(demo_cohort)
+    g.show(uid)
+    v = g.viewer
+    assert v.n_slices == int(ct["n_instances"].iloc[0])
+    assert v.slice.layout.display == "flex" and v.slice.max == v.n_slices - 1
+    assert v.preset.value == "lung"
+    middle = v.image.value
+    v.slice.value = 0
+    assert v.image.value != middle
+    with pytest.raises(KeyError, match="filtered out"):
+        g.show("no-such-image")
+
+
+# ---------------------------------------------------------------------- labs & summary
+def test_lab_and_summary_controls_redraw(demo_cohort):
+    labs = LabDistribution(demo_cohort, analyte="crp", by=None)
+    n_all = labs.figure.layout.meta["n_values"]
+    labs.per_patient.value = "first"
+    assert labs.figure.layout.meta["n_values"] == labs.figure.layout.meta["n_patients"] <= n_all
+    labs.analyte.value = "ldh"
+    assert labs.figure.layout.meta["analyte"] == "ldh"
+    labs.log_scale.value = True
+    assert labs.figure.layout.yaxis.type == "log"
+    summary = CohortSummary(demo_cohort, by=None)
+    summary.by.value = "sex"
+    assert summary.figure.layout.meta["by"] == "sex"
+    header = summary.figure.data[0].header.values
+    assert any("F" in h for h in header)
+    with pytest.raises(ValueError, match="not measured"):
+        LabDistribution(demo_cohort, analyte="troponin")
+
+
+# ---------------------------------------------------------------------- serialisation
+def test_dashboard_embeds_as_html(dashboard, tmp_path):
+    from ipywidgets.embed import embed_minimal_html
+
+    out = tmp_path / "dashboard.html"
+    embed_minimal_html(out, views=[dashboard], title="covidimg dashboard")
+    text = out.read_text()
+    assert "covidimg-dashboard" in text and "application/vnd.jupyter.widget-state+json" in text
