@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from covidimg import schema
 from covidimg.sources import LOADER_MODULES, LoadError, SourceTables, loader, loaders
@@ -233,11 +235,11 @@ class Cohort:
             low, high = _range(age, "age")
             keep &= ((patients["age_max"] >= low) & (patients["age_min"] <= high)).to_numpy()
         if labs:
-            keep &= patients["patient_uid"].isin(self._patients_with_labs(labs, lab_match))
+            keep &= _member(patients["patient_uid"], self._patients_with_labs(labs, lab_match))
         kept_patients = patients["patient_uid"][keep]
 
         images = self.images
-        image_keep = images["patient_uid"].isin(kept_patients).to_numpy(dtype=bool, copy=True)
+        image_keep = _member(images["patient_uid"], kept_patients).copy()
         image_criteria = False
         for column, wanted in (("modality", modality), ("view", view)):
             if wanted is not None:
@@ -250,7 +252,7 @@ class Cohort:
             image_keep &= ((images["day"] >= low) & (images["day"] <= high)).to_numpy()
         kept_images = images[image_keep]
         if image_criteria:
-            kept_patients = kept_patients[kept_patients.isin(kept_images["patient_uid"])]
+            kept_patients = kept_patients[_member(kept_patients, kept_images["patient_uid"])]
         return self._restrict(kept_patients, kept_images)
 
     def _allowed(self, table: str, column: str) -> tuple[str, ...] | None:
@@ -270,24 +272,25 @@ class Cohort:
                 hit = (rows["lower"] <= high) & (rows["upper"] > low)
             else:
                 hit = (rows["lower"] >= low) & (rows["upper"] <= high)
-            uids = set(rows.loc[hit, "patient_uid"])
+            uids = set(rows.loc[hit.to_numpy(dtype=bool), "patient_uid"].dropna().unique())
             selected = uids if selected is None else selected & uids
         return selected or set()
 
     def _restrict(self, patient_uids: pd.Series, images: pd.DataFrame) -> Cohort:
         patient_set = pd.Index(patient_uids.unique())
         image_set = pd.Index(images["image_uid"])
-        labs = self.labs[self.labs["patient_uid"].isin(patient_set)
-                         & (self.labs["image_uid"].isna()
-                            | self.labs["image_uid"].isin(image_set))]
-        files = self.files[self.files["image_uid"].isna() | self.files["image_uid"].isin(image_set)]
-        findings = self.findings[self.findings["patient_uid"].isna()
-                                 | self.findings["patient_uid"].isin(patient_set)]
+        labs = self.labs[_member(self.labs["patient_uid"], patient_set)
+                         & (self.labs["image_uid"].isna().to_numpy(dtype=bool)
+                            | _member(self.labs["image_uid"], image_set))]
+        files = self.files[self.files["image_uid"].isna().to_numpy(dtype=bool)
+                           | _member(self.files["image_uid"], image_set)]
+        findings = self.findings[self.findings["patient_uid"].isna().to_numpy(dtype=bool)
+                                 | _member(self.findings["patient_uid"], patient_set)]
         return Cohort(
-            patients=self.patients[self.patients["patient_uid"].isin(patient_set)]
+            patients=self.patients[_member(self.patients["patient_uid"], patient_set)]
             .reset_index(drop=True),
             images=images.reset_index(drop=True),
-            events=self.events[self.events["patient_uid"].isin(patient_set)]
+            events=self.events[_member(self.events["patient_uid"], patient_set)]
             .reset_index(drop=True),
             labs=labs.reset_index(drop=True),
             files=files.reset_index(drop=True),
@@ -389,6 +392,30 @@ def _isin(series: pd.Series, wanted: Any, name: str,
             raise ValueError(f"filter {name}={wanted!r}: {bad} not allowed; allowed values are "
                              f"{list(allowed)}")
     return series.isin(values).to_numpy(dtype=bool)
+
+
+def _member(series: pd.Series, values: Any) -> np.ndarray:
+    """``series.isin(values)`` as a bool array, fast for text columns.
+
+    pandas' Arrow-backed strings look values up one by one in Python; for the uid columns of a
+    large cohort pyarrow's hash-based ``is_in`` is 40x faster. Missing values never match.
+    """
+    if isinstance(values, set | frozenset):
+        values = list(values)
+    try:
+        haystack = pa.array(series, from_pandas=True)
+        needles = pa.array(values, from_pandas=True)
+        if not (pa.types.is_string(haystack.type) or pa.types.is_large_string(haystack.type)):
+            raise TypeError("not text")
+        if len(needles) and not (pa.types.is_string(needles.type)
+                                 or pa.types.is_large_string(needles.type)
+                                 or pa.types.is_null(needles.type)):
+            raise TypeError("not text")
+        found = pc.is_in(haystack.cast(pa.large_string()),
+                         value_set=needles.cast(pa.large_string()), skip_nulls=True)
+        return np.asarray(found.fill_null(False), dtype=bool)
+    except (TypeError, pa.ArrowException):
+        return series.isin(values).to_numpy(dtype=bool)
 
 
 def _range(bounds: Any, name: str) -> tuple[float, float]:
