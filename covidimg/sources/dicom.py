@@ -294,6 +294,49 @@ def _text(value: object) -> str | None:
     return text or None
 
 
+#: Maximum characters per value of each text VR (PS3.5 table 6.2-1).
+_MAX_CHARS = {"AE": 16, "AS": 4, "CS": 16, "DA": 8, "DS": 16, "DT": 26, "IS": 12, "LO": 64,
+              "SH": 16, "TM": 16, "UI": 64}
+#: Fields that identify a file; an invalid value rejects the file instead of reading as missing.
+_IDENTITY_FIELDS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
+                    "Modality")
+_CONTROL = re.compile(r"[\x00-\x1a\x1c-\x1f\x7f]")
+
+
+def _value_problem(keyword: str, text: str) -> str | None:
+    """Why ``text`` cannot be a value of ``keyword`` (never quoting it), or ``None``.
+
+    A corrupt length makes the parser swallow the following elements into one value, so a
+    value that is too long for its VR, or holds control characters, is never trusted: it may
+    carry other elements' bytes, identifying ones included.
+    """
+    vr = dictionary_VR(tag_for_keyword(keyword))
+    limit = _MAX_CHARS.get(vr)
+    pieces = text.split("\\")
+    if _CONTROL.search(text):
+        return f"its {vr} value holds control characters"
+    if limit is not None and any(len(p.strip()) > limit for p in pieces):
+        return f"its {vr} value is longer than the {limit} characters the VR allows"
+    if vr == "UI" and re.search(r"[^0-9.]", text):
+        return "its UID holds characters other than digits and dots"
+    return None
+
+
+def _field(ds: pydicom.Dataset | Mapping[str, Any], keyword: str, path: str) -> str | None:
+    """A text field; an invalid value reads as missing, or rejects the file for the fields
+    that identify it (:data:`_IDENTITY_FIELDS`)."""
+    text = _text(_get(ds, keyword))
+    if text is None:
+        return None
+    problem = _value_problem(keyword, text)
+    if problem is None:
+        return text
+    if keyword in _IDENTITY_FIELDS:
+        raise DicomReadError(path, f"{keyword} cannot be trusted: {problem}; an element "
+                                   "length is probably corrupt — download the file again")
+    return None
+
+
 def _int(value: object) -> int | None:
     try:
         return None if value in (None, "") else int(float(str(value)))
@@ -323,7 +366,7 @@ def _get(ds: pydicom.Dataset | Mapping[str, Any], keyword: str) -> Any:
 
 def _header_from_dataset(ds: pydicom.Dataset | Mapping[str, Any], path: str,
                          transfer_syntax: str | None) -> DicomHeader:
-    modality = _text(_get(ds, "Modality"))
+    modality = _field(ds, "Modality", path)
     modality = modality.upper() if modality else None
     position = _get(ds, "ImagePositionPatient")
     try:
@@ -332,26 +375,26 @@ def _header_from_dataset(ds: pydicom.Dataset | Mapping[str, Any], path: str,
         position_z = None
     date = next((d for d in (_parse_date(_get(ds, k)) for k in
                              ("StudyDate", "SeriesDate", "AcquisitionDate")) if d), None)
-    time = next((t for t in (_parse_time(_text(_get(ds, k))) for k in
+    time = next((t for t in (_parse_time(_field(ds, k, path)) for k in
                              ("StudyTime", "SeriesTime", "AcquisitionTime")) if t), None)
-    study_description = _text(_get(ds, "StudyDescription"))
-    series_description = _text(_get(ds, "SeriesDescription"))
+    study_description = _field(ds, "StudyDescription", path)
+    series_description = _field(ds, "SeriesDescription", path)
     return DicomHeader(
         path=path,
-        patient_id=_text(_get(ds, "PatientID")),
-        study_uid=_text(_get(ds, "StudyInstanceUID")),
-        series_uid=_text(_get(ds, "SeriesInstanceUID")),
-        sop_uid=_text(_get(ds, "SOPInstanceUID")),
+        patient_id=_field(ds, "PatientID", path),
+        study_uid=_field(ds, "StudyInstanceUID", path),
+        series_uid=_field(ds, "SeriesInstanceUID", path),
+        sop_uid=_field(ds, "SOPInstanceUID", path),
         modality=modality,
-        view=harmonize_view(modality, _text(_get(ds, "ViewPosition")), series_description,
-                            study_description, _text(_get(ds, "ProtocolName"))),
+        view=harmonize_view(modality, _field(ds, "ViewPosition", path), series_description,
+                            study_description, _field(ds, "ProtocolName", path)),
         study_date=date,
         study_time=time,
         rows=_int(_get(ds, "Rows")),
         columns=_int(_get(ds, "Columns")),
-        photometric=_text(_get(ds, "PhotometricInterpretation")),
-        sex=_sex(_get(ds, "PatientSex")),
-        age_years=parse_age(_text(_get(ds, "PatientAge"))),
+        photometric=_field(ds, "PhotometricInterpretation", path),
+        sex=_sex(_field(ds, "PatientSex", path)),
+        age_years=parse_age(_field(ds, "PatientAge", path)),
         instance_number=_int(_get(ds, "InstanceNumber")),
         position_z=position_z,
         study_description=study_description,
