@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
@@ -12,7 +14,8 @@ import pandas as pd
 
 from covidimg import schema
 
-__all__ = ["Ledger", "LoadError", "SourceTables", "StrictModeError", "strict_mode"]
+__all__ = ["Ledger", "LoadError", "SourceTables", "StrictModeError", "display_path",
+           "file_problem", "strict_mode", "walk"]
 
 
 class LoadError(ValueError):
@@ -160,3 +163,109 @@ class Ledger:
     def findings_frame(self) -> pd.DataFrame:
         """The ``findings`` table recorded so far."""
         return pd.DataFrame(self._findings, columns=schema.TABLES["findings"].names)
+
+
+# ---------------------------------------------------------------------- walking a source root
+def display_path(path: str | os.PathLike[str]) -> str:
+    """``path`` as text that can be stored: bytes that are not UTF-8 shown as ``\\xNN``.
+
+    Examples
+    --------
+    >>> from covidimg.sources.base import display_path
+    >>> display_path(b"/data/\\xff.dcm".decode("utf-8", "surrogateescape"))
+    '/data/\\\\xff.dcm'
+    """
+    return os.fsencode(os.fspath(path)).decode("utf-8", "backslashreplace")
+
+
+def file_problem(path: str | os.PathLike[str]) -> str | None:
+    """Why ``path`` cannot be read as a regular file, or ``None`` if it can.
+
+    Catches dangling and looping symbolic links, FIFOs, sockets and devices (reading them would
+    fail or block), files without read permission and names that are not valid UTF-8.
+
+    Examples
+    --------
+    >>> from covidimg.sources.base import file_problem
+    >>> file_problem("/no/such/file")
+    'the file does not exist'
+    """
+    path = os.fspath(path)
+    if display_path(path) != path:
+        return ("its name is not valid UTF-8 (the bytes are shown as \\xNN); rename it and "
+                "load again")
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            return (f"dangling symbolic link (its target {os.readlink(path)!r} does not exist); "
+                    "replace it with the file itself")
+        return "the file does not exist"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop (the link points back to itself); remove it"
+        return f"cannot inspect the file ({exc.strerror}); check it and load again"
+    if stat.S_ISDIR(info.st_mode):
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file (a FIFO, socket or device); it cannot be read as data"
+    if not os.access(path, os.R_OK):
+        return "permission denied; make the file readable (chmod +r) and load again"
+    return None
+
+
+def walk(root: str | os.PathLike[str], ledger: Ledger,
+         ) -> Iterator[tuple[str, list[str], list[str]]]:
+    """Walk ``root`` like :func:`os.walk`, yielding only files that can be read.
+
+    Sorted, top-down, and never following links to folders. What cannot be read is recorded
+    in ``ledger`` so that nothing found goes missing from ``files``:
+
+    * a link to a folder: ``ignored`` with an ``unsafe_link`` finding (links can loop or lead
+      outside the source folder);
+    * a folder that cannot be listed: an ``unreadable_folder`` finding;
+    * a dangling or looping link, a FIFO/socket/device, a file without read permission, a name
+      that is not UTF-8: ``rejected`` with an ``unreadable_file`` finding (see
+      :func:`file_problem`).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from covidimg.sources.base import Ledger, walk
+    >>> root = tempfile.mkdtemp()
+    >>> os.symlink("missing.csv", os.path.join(root, "data.csv"))
+    >>> ledger = Ledger("mhh", root)
+    >>> [files for _, _, files in walk(root, ledger)]
+    [[]]
+    >>> ledger.findings_frame()["kind"].tolist()
+    ['unreadable_file']
+    """
+    def on_error(exc: OSError) -> None:
+        folder = display_path(exc.filename or root)
+        ledger.finding("unreadable_folder", f"cannot list the folder ({exc.strerror}); the "
+                       "files in it were not read. Make it readable (chmod +rx) and load again",
+                       path=folder)
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=on_error):
+        kept = []
+        for name in sorted(dirnames):
+            full = os.path.join(dirpath, name)
+            if os.path.islink(full):
+                reason = (f"symbolic link to a folder ({os.readlink(full)!r}); not followed, "
+                          "since links can loop or lead outside the source folder. Copy the "
+                          "folder in if its files belong to this source")
+                ledger.file(display_path(full), "ignored", reason=reason)
+                ledger.finding("unsafe_link", reason, path=display_path(full))
+            else:
+                kept.append(name)
+        dirnames[:] = kept
+        readable = []
+        for name in sorted(filenames):
+            full = os.path.join(dirpath, name)
+            problem = file_problem(full)
+            if problem is None:
+                readable.append(name)
+                continue
+            ledger.file(display_path(full), "rejected", reason=problem)
+            ledger.finding("unreadable_file", problem, path=display_path(full))
+        yield dirpath, dirnames, readable

@@ -87,7 +87,7 @@ from tqdm.auto import tqdm
 from covidimg.intervals import parse_censored_text
 from covidimg.schema import ANALYTES
 from covidimg.sources.archives import finding_kind, iter_zip_headers
-from covidimg.sources.base import Ledger, LoadError, SourceTables
+from covidimg.sources.base import Ledger, LoadError, SourceTables, walk
 from covidimg.sources.dicom import (
     HELPER_COLUMNS,
     IMAGE_MODALITIES,
@@ -344,7 +344,7 @@ class _CrdwLoader:
         """Classify every file; return (exam zips with batch, clinical/remap files)."""
         zips: list[tuple[str, str | None, dt.date | None]] = []
         others: list[str] = []
-        for dirpath, dirnames, filenames in os.walk(self.root):
+        for dirpath, dirnames, filenames in walk(self.root, self.ledger):
             dirnames.sort()
             rel_parts = Path(os.path.relpath(dirpath, self.root)).parts
             batch = next((p for p in reversed(rel_parts) if BATCH_PATTERN.match(p)), None)

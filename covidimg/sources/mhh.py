@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from covidimg import schema
 from covidimg.intervals import Convention, grid_intervals
-from covidimg.sources.base import Ledger, LoadError, SourceTables
+from covidimg.sources.base import Ledger, LoadError, SourceTables, file_problem, walk
 
 __all__ = ["COLUMNS", "LOOKS_FOR", "NAME", "detect", "load"]
 
@@ -141,9 +141,12 @@ class _Reader:
 
     # -------------------------------------------------------------- image files
     def image_files(self) -> tuple[dict[str, Path], dict[str, Path]]:
-        pngs = {p.name[: -len(".png")]: p for p in sorted((self.root / "png").glob("*.png"))}
+        # files that cannot be read (dangling links, FIFOs, no permission) are left to
+        # account_for_other_files, which rejects them with the reason
+        pngs = {p.name[: -len(".png")]: p for p in sorted((self.root / "png").glob("*.png"))
+                if file_problem(p) is None}
         niis = {p.name[: -len(".nii.gz")]: p
-                for p in sorted((self.root / "nii").glob("*.nii.gz"))}
+                for p in sorted((self.root / "nii").glob("*.nii.gz")) if file_problem(p) is None}
         return pngs, niis
 
     def png_shape(self, path: Path) -> tuple[int, int] | None:
@@ -371,8 +374,7 @@ class _Reader:
         return pd.concat(parts, ignore_index=True) if parts else schema.empty("labs")
 
     def account_for_other_files(self) -> None:
-        for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
-            dirnames.sort()
+        for dirpath, _, filenames in walk(self.root, self.ledger):
             for name in sorted(filenames):
                 path = Path(dirpath) / name
                 if self.ledger.status(path) is not None:

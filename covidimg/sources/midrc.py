@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from covidimg.sources.base import Ledger, LoadError, SourceTables
+from covidimg.sources.base import Ledger, LoadError, SourceTables, walk
 from covidimg.sources.dicom import (
     HELPER_COLUMNS,
 )
@@ -173,7 +173,7 @@ class _Reader:
     # ------------------------------------------------------------------ files
     def walk(self) -> tuple[list[Path], list[Path]]:
         tsvs, dicoms = [], []
-        for dirpath, dirnames, filenames in os.walk(self.root):
+        for dirpath, dirnames, filenames in walk(self.root, self.ledger):
             dirnames.sort()
             for name in sorted(filenames):
                 path = Path(dirpath) / name

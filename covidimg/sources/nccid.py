@@ -57,7 +57,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from covidimg.sources import nccid_clean
-from covidimg.sources.base import Ledger, LoadError, SourceTables
+from covidimg.sources.base import Ledger, LoadError, SourceTables, walk
 from covidimg.sources.dicom import (
     HELPER_COLUMNS,
     IMAGE_MODALITIES,
@@ -133,8 +133,13 @@ class _Store:
         except (FileNotFoundError, OSError):
             return False
 
-    def find(self) -> list[str]:
-        return sorted(self.fs.find(self.base))
+    def find(self, ledger: Ledger) -> list[str]:
+        """Every readable file under the root; local files that cannot be read (dangling
+        links, FIFOs, no permission) are recorded in ``ledger`` instead."""
+        if self.remote:
+            return sorted(self.fs.find(self.base))
+        return sorted(posixpath.join(dirpath.replace(os.sep, "/"), name)
+                      for dirpath, _, names in walk(self.base, ledger) for name in names)
 
     def read_bytes(self, path: str) -> bytes:
         cached = self._prefetched.pop(path, None)
@@ -265,7 +270,7 @@ class _Loader:
     def index(self) -> _Index:
         try:
             groups = _groups(self.store)
-            paths = self.store.find()
+            paths = self.store.find(self.ledger)
         except (OSError, ValueError) as exc:
             raise LoadError(f"nccid: cannot list {self.root}: {exc}. Check the path (or the "
                             "bucket, credentials and endpoint for s3://)") from exc

@@ -58,7 +58,7 @@ import pandas as pd
 
 from covidimg import schema
 from covidimg.intervals import parse_censored_text
-from covidimg.sources.base import Ledger, LoadError, SourceTables
+from covidimg.sources.base import Ledger, LoadError, SourceTables, walk
 from covidimg.sources.dicom import HELPER_COLUMNS
 from covidimg.sources.dicom_index import images_from_index, index_dicom
 
@@ -207,7 +207,7 @@ class _Reader:
     # ------------------------------------------------------------------ files
     def walk(self) -> list[Path]:
         dicoms = []
-        for dirpath, dirnames, filenames in os.walk(self.root):
+        for dirpath, dirnames, filenames in walk(self.root, self.ledger):
             dirnames.sort()
             for name in sorted(filenames):
                 path = Path(dirpath) / name
