@@ -4,13 +4,32 @@ Shared by the loaders whose roots are plain DICOM trees or archives (MIDRC's gen
 downloads, TCIA's NBIA retriever tree): headers are read once through
 :mod:`covidimg.sources.dicom`, repeated SOP Instance UIDs become duplicates, unreadable files are
 rejected with a finding, and :meth:`DicomIndex.record` writes one ``files`` row per file on disk.
+
+Indexing is fast and scales out:
+
+* headers of plain files are read by the byte scanner of :mod:`covidimg.sources.header_scan`
+  (pydicom for anything unusual), in chunks spread over an executor -- a local process pool by
+  default, or any :class:`concurrent.futures.Executor`, such as a Dask cluster's
+  ``Client.get_executor()``; a tqdm bar counts files in this process as chunks complete;
+* a CT / MR series folder is indexed from its first, middle and last file when its files
+  allow it (:mod:`covidimg.sources.series_sampling`), else read in full;
+* an incremental cache keyed by path, size and modification time
+  (:mod:`covidimg.sources.index_cache`) makes a re-index of an unchanged tree read no file.
+
+The settings are arguments of :func:`index_dicom`, and :func:`index_options` sets them for a
+block of code (``covidimg.load(..., executor=..., index_cache=...)`` uses it), so every loader
+built on :func:`index_dicom` follows them.
 """
 
 from __future__ import annotations
 
+import concurrent.futures as cf
+import contextlib
 import os
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -24,10 +43,85 @@ from covidimg.sources.dicom import (
     read_header,
     series_table,
 )
+from covidimg.sources.header_scan import read_header_fast
+from covidimg.sources.index_cache import CacheEntry, FolderEntry, IndexCache, cache_path_for
+from covidimg.sources.series_sampling import MIN_SERIES_FILES, index_series_folder
 
-__all__ = ["DicomIndex", "images_from_index", "index_dicom", "is_dicom_name"]
+__all__ = [
+    "DicomIndex",
+    "IndexOptions",
+    "current_index_options",
+    "images_from_index",
+    "index_dicom",
+    "index_options",
+    "is_dicom_name",
+]
 
 _DICOM_SUFFIXES = (".dcm", ".dicom", ".dic")
+#: Files read per task sent to the executor.
+CHUNK_FILES = 64
+#: With the default executor, fewer files than this are read in this process (a process pool
+#: costs more to start than it saves).
+POOL_MIN_FILES = 256
+_INFERRED_NOTE = " (header inferred from the series' first, middle and last files, not read)"
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    """How :func:`index_dicom` reads headers (see :func:`index_options`).
+
+    Attributes
+    ----------
+    executor
+        ``None``: a local process pool when there are at least :data:`POOL_MIN_FILES` files to
+        read, else this process. ``False``: always this process. A
+        :class:`concurrent.futures.Executor`: that one (e.g. a Dask ``Client.get_executor()``).
+    cache
+        ``True``: the incremental cache under :func:`covidimg.paths.cache_dir`; a folder: the
+        cache in that folder; ``False``: none.
+    sample_series
+        Index CT / MR series folders from three files when they allow it.
+    fast_headers
+        Read plain files with the byte scanner (pydicom when it cannot); ``False`` uses pydicom
+        for every file.
+    """
+
+    executor: cf.Executor | bool | None = None
+    cache: bool | str | os.PathLike[str] = True
+    sample_series: bool = True
+    fast_headers: bool = True
+
+
+_OPTIONS: ContextVar[IndexOptions | None] = ContextVar("covidimg_index_options", default=None)
+_UNSET: Any = object()
+
+
+def current_index_options() -> IndexOptions:
+    """Return the :class:`IndexOptions` in force (see :func:`index_options`)."""
+    return _OPTIONS.get() or IndexOptions()
+
+
+@contextlib.contextmanager
+def index_options(**settings: Any) -> Iterator[IndexOptions]:
+    """Set :class:`IndexOptions` for every :func:`index_dicom` call in a block of code.
+
+    Examples
+    --------
+    >>> from covidimg.sources.dicom_index import index_options, IndexOptions
+    >>> with index_options(cache=False, executor=False) as options:
+    ...     options.cache, options.sample_series
+    (False, True)
+    """
+    unknown = set(settings) - set(IndexOptions.__dataclass_fields__)
+    if unknown:
+        raise TypeError(f"index_options: unknown settings {sorted(unknown)}; allowed are "
+                        f"{sorted(IndexOptions.__dataclass_fields__)}")
+    options = replace(current_index_options(), **settings)
+    token = _OPTIONS.set(options)
+    try:
+        yield options
+    finally:
+        _OPTIONS.reset(token)
 
 
 @dataclass
@@ -45,6 +139,13 @@ class DicomIndex:
     disk_file: dict[str, str] = field(default_factory=dict)
     #: label -> (status, image_uid, reason)
     state: dict[str, tuple[str, str | None, str]] = field(default_factory=dict)
+    #: labels whose header was inferred by series sampling, not read
+    inferred: set[str] = field(default_factory=set)
+    #: one row per folder considered for series sampling: folder, n_files, sampled, reason
+    sampling: list[dict[str, Any]] = field(default_factory=list)
+    #: files on disk: ``files`` in all, ``cached`` (taken from the index cache), ``read``
+    #: (headers read now), ``inferred`` (headers inferred by series sampling)
+    counts: dict[str, int] = field(default_factory=dict)
 
     def use(self, label: str, image_uid: str, reason: str = "DICOM instance") -> None:
         """Mark the instance at ``label`` as used by image ``image_uid``."""
@@ -54,12 +155,19 @@ class DicomIndex:
         """Mark the instance at ``label`` as deliberately left out, saying why."""
         self.state[label] = ("ignored", None, reason)
 
+    def sampling_table(self) -> pd.DataFrame:
+        """Return the series-sampling decisions: ``folder, n_files, sampled, reason``."""
+        return pd.DataFrame(self.sampling, columns=["folder", "n_files", "sampled", "reason"])
+
     def record(self, ledger: Ledger) -> None:
         """Write one ``files`` row per file on disk into ``ledger``."""
         by_file: dict[str, list[tuple[str, str | None, str]]] = {}
         for label, disk in self.disk_file.items():
-            by_file.setdefault(disk, []).append(
-                self.state.get(label, ("ignored", None, "instance not used by the loader")))
+            status, image_uid, reason = self.state.get(
+                label, ("ignored", None, "instance not used by the loader"))
+            if label in self.inferred:
+                reason += _INFERRED_NOTE
+            by_file.setdefault(disk, []).append((status, image_uid, reason))
         for disk, states in by_file.items():
             if len(states) == 1 and not disk.lower().endswith(".zip"):
                 status, image_uid, reason = states[0]
@@ -86,13 +194,100 @@ def is_dicom_name(name: str) -> bool:
     return lower.endswith(_DICOM_SUFFIXES) or ("." not in lower and not lower.startswith("."))
 
 
+# ---------------------------------------------------------------------- tasks (run anywhere)
+def _read_one(path: str, fast: bool) -> DicomHeader | DicomReadError:
+    try:
+        return read_header_fast(path) if fast else read_header(path)
+    except DicomReadError as exc:
+        return exc
+
+
+def _run_task(task: tuple[Any, ...]) -> list[tuple[str, list[tuple[str, Any]], frozenset[str],
+                                                   tuple[bool, str] | None]]:
+    """Read one task's files; return ``(disk path, results, inferred, sampling)`` per file.
+
+    A module-level function of plain arguments, so any executor (process pool, Dask) can run
+    it.
+    """
+    kind, fast = task[0], task[1]
+    if kind == "files":
+        return [(p, [(p, _read_one(p, fast))], frozenset(), None) for p in task[2]]
+    if kind == "zip":
+        path = task[2]
+        try:
+            members = list(iter_zip_headers(path))
+        except DicomReadError as exc:
+            members = [(path, exc)]
+        return [(path, members, frozenset(), None)]
+    files, sizes = task[2], task[3]
+    reader = read_header_fast if fast else read_header
+    series = index_series_folder(files, sizes, reader=reader)
+    decision = (series.sampled, series.reason)
+    return [(p, [(p, r)], series.inferred & {p}, decision) for p, r in series.results]
+
+
+def _task_files(task: tuple[Any, ...]) -> int:
+    return 1 if task[0] == "zip" else len(task[2])
+
+
+def _run_all(tasks: list[tuple[Any, ...]], executor: cf.Executor | bool | None,
+             bar: tqdm) -> Iterator[list[tuple[str, Any, frozenset[str], Any]]]:
+    n_files = sum(_task_files(t) for t in tasks)
+    if executor is False or (executor is None and n_files < POOL_MIN_FILES):
+        for task in tasks:
+            yield _run_task(task)
+            bar.update(_task_files(task))
+        return
+    own = executor is None
+    pool: cf.Executor = cf.ProcessPoolExecutor(max_workers=os.cpu_count() or 1) if own \
+        else executor  # type: ignore[assignment]
+    try:
+        futures = {pool.submit(_run_task, task): task for task in tasks}
+        for future in cf.as_completed(futures):
+            yield future.result()
+            bar.update(_task_files(futures[future]))
+    finally:
+        if own:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+# ---------------------------------------------------------------------- planning
+def _stat(paths: Sequence[str]) -> dict[str, tuple[int, int] | None]:
+    out: dict[str, tuple[int, int] | None] = {}
+    for p in paths:
+        try:
+            st = os.stat(p)
+            out[p] = (st.st_size, st.st_mtime_ns)
+        except OSError:
+            out[p] = None
+    return out
+
+
+def _common_folder(ordered: Sequence[str]) -> str:
+    """The deepest folder holding every path of the sorted list ``ordered``."""
+    # In sorted order the first and last paths share the fewest leading components.
+    return os.path.commonpath([os.path.dirname(os.path.abspath(ordered[0])),
+                               os.path.dirname(os.path.abspath(ordered[-1]))])
+
+
+def _cached(cache: IndexCache | None, path: str, key: tuple[int, int] | None) -> bool:
+    if cache is None or key is None:
+        return False
+    entry = cache.files.get(path)
+    return entry is not None and entry.size == key[0] and entry.mtime_ns == key[1]
+
+
 def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
-                progress: bool = False, desc: str = "DICOM headers") -> DicomIndex:
+                progress: bool = False, desc: str = "DICOM headers",
+                executor: cf.Executor | bool | None = _UNSET,
+                cache: bool | str | os.PathLike[str] = _UNSET,
+                sample_series: bool = _UNSET, fast_headers: bool = _UNSET,
+                root: str | os.PathLike[str] | None = None) -> DicomIndex:
     """Read the header of every DICOM file and zip member in ``paths``.
 
     Unreadable files and members become ``rejected`` with an ``unreadable_file`` finding; a
     second copy of a SOP Instance UID becomes ``duplicate`` with a ``duplicate_instance``
-    finding. Pixel data is never read.
+    finding. Pixel data is never read. Settings left out come from :func:`index_options`.
 
     Parameters
     ----------
@@ -101,9 +296,23 @@ def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
     ledger
         Where findings go (the ``files`` rows are written by :meth:`DicomIndex.record`).
     progress
-        Show a tqdm progress bar.
+        Show a tqdm progress bar (files, counted in this process as chunks complete).
     desc
         The progress bar's label.
+    executor
+        Where headers are read: ``None`` a local process pool for large trees, ``False`` this
+        process, or any :class:`concurrent.futures.Executor` (e.g. a Dask cluster's
+        ``Client.get_executor()``).
+    cache
+        The incremental index cache: ``True`` (under the covidimg cache folder), a folder, or
+        ``False``.
+    sample_series
+        Index CT / MR series folders from their first, middle and last file when the folder
+        allows it (see :mod:`covidimg.sources.series_sampling`).
+    fast_headers
+        Use the byte scanner for plain files (``False``: pydicom for every file).
+    root
+        The tree's root, naming its cache file; defaults to the common folder of ``paths``.
 
     Returns
     -------
@@ -117,7 +326,116 @@ def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
     >>> index.headers
     []
     """
+    defaults = current_index_options()
+    executor = defaults.executor if executor is _UNSET else executor
+    cache_setting = defaults.cache if cache is _UNSET else cache
+    sample = defaults.sample_series if sample_series is _UNSET else sample_series
+    fast = defaults.fast_headers if fast_headers is _UNSET else fast_headers
+
+    ordered = sorted(os.fspath(p) for p in paths)
     index = DicomIndex()
+    if not ordered:
+        return index
+    stats = _stat(ordered)
+    cache_file = None
+    if cache_setting is not False and cache_setting is not None:
+        tree = os.fspath(root) if root is not None else _common_folder(ordered)
+        cache_file = cache_path_for(tree, cache_setting)
+    store = IndexCache(cache_file) if cache_file else None
+    if store is not None:
+        store.load()
+
+    entries: dict[str, CacheEntry] = {}
+    decisions: dict[str, tuple[bool, str, tuple[str, ...]]] = {}
+    tasks: list[tuple[Any, ...]] = []
+    loose: list[str] = []
+    by_folder: dict[str, list[str]] = {}
+    for p in ordered:
+        if p.lower().endswith(".zip"):
+            if _cached(store, p, stats[p]):
+                entries[p] = store.files[p]  # type: ignore[union-attr]
+            else:
+                tasks.append(("zip", fast, p))
+        else:
+            by_folder.setdefault(p.rpartition(os.sep)[0], []).append(p)
+    for folder, files in by_folder.items():
+        if sample and len(files) >= MIN_SERIES_FILES and all(stats[p] for p in files):
+            known = store.folders.get(folder) if store is not None else None
+            if known is not None and known.files == tuple(files) and \
+                    all(_cached(store, p, stats[p]) for p in files):
+                for p in files:
+                    entries[p] = store.files[p]  # type: ignore[union-attr]
+                decisions[folder] = (known.sampled, known.reason, known.files)
+            else:
+                tasks.append(("series", fast, files, [stats[p][0] for p in files]))  # type: ignore[index]
+            continue
+        for p in files:
+            if _cached(store, p, stats[p]):
+                entries[p] = store.files[p]  # type: ignore[union-attr]
+            else:
+                loose.append(p)
+    tasks.extend(("files", fast, loose[i:i + CHUNK_FILES])
+                 for i in range(0, len(loose), CHUNK_FILES))
+
+    n_cached = len(entries)
+    with tqdm(total=len(ordered), initial=n_cached, desc=desc, unit="file",
+              disable=not progress) as bar:
+        for chunk in _run_all(tasks, executor, bar):
+            for disk, results, inferred, decision in chunk:
+                key = stats[disk] or (-1, -1)
+                entries[disk] = CacheEntry(key[0], key[1], results, inferred)
+                if decision is not None:
+                    folder = disk.rpartition(os.sep)[0]
+                    files = tuple(by_folder[folder])
+                    decisions[folder] = (decision[0], decision[1], files)
+
+    if tasks:  # cached folders were checked for conflicts when they were indexed
+        _resample_conflicts(entries, decisions, fast)
+    for folder, (sampled, reason, files) in sorted(decisions.items()):
+        index.sampling.append({"folder": folder, "n_files": len(files), "sampled": sampled,
+                               "reason": reason})
+    _merge(index, ledger, ordered, entries)
+    inferred_now = sum(len(entries[p].inferred) for t in tasks if t[0] == "series"
+                       for p in t[2])
+    index.counts = {"files": len(ordered), "cached": n_cached,
+                    "read": len(ordered) - n_cached - inferred_now,
+                    "inferred": len(index.inferred)}
+
+    if store is not None:
+        changed = bool(tasks) or len(store.files) != len(entries)
+        store.files = entries
+        store.folders = {f: FolderEntry(files, s, r) for f, (s, r, files) in decisions.items()}
+        if changed:
+            store.save()
+    return index
+
+
+def _resample_conflicts(entries: dict[str, CacheEntry],
+                        decisions: dict[str, tuple[bool, str, tuple[str, ...]]],
+                        fast: bool) -> None:
+    """Read in full every sampled folder whose read slices repeat an instance found elsewhere.
+
+    A copy of a series in a second folder would otherwise hide its unread slices' duplicates.
+    """
+    owners: dict[str, set[str]] = {}
+    for disk, entry in entries.items():
+        for label, result in entry.results:
+            if isinstance(result, DicomHeader) and result.sop_uid and \
+                    label not in entry.inferred:
+                owners.setdefault(result.sop_uid, set()).add(disk.rpartition(os.sep)[0])
+    sampled = {f for f, (s, _, _) in decisions.items() if s}
+    conflicts = {f for folders in owners.values() if len(folders) > 1 for f in folders} & sampled
+    for folder in sorted(conflicts):
+        files = decisions[folder][2]
+        for p in files:
+            old = entries[p]
+            entries[p] = CacheEntry(old.size, old.mtime_ns, [(p, _read_one(p, fast))])
+        decisions[folder] = (False, "a sampled file repeats an instance of another folder; "
+                                    "read in full to find every duplicate", files)
+
+
+def _merge(index: DicomIndex, ledger: Ledger, ordered: Sequence[str],
+           entries: dict[str, CacheEntry]) -> None:
     seen: dict[str, str] = {}
 
     def add(label: str, disk: str, result: DicomHeader | DicomReadError) -> None:
@@ -137,25 +455,14 @@ def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
         seen[key] = label
         index.headers.append(result)
 
-    for path in tqdm(sorted(os.fspath(p) for p in paths), desc=desc, unit="file",
-                     disable=not progress):
-        if path.lower().endswith(".zip"):
-            try:
-                members = list(iter_zip_headers(path))
-            except DicomReadError as exc:
-                add(path, path, exc)
-                continue
-            if not members:
-                index.disk_file[path] = path
-                index.state[path] = ("ignored", None, "empty zip archive")
-            for label, result in members:
-                add(label, path, result)
-        else:
-            try:
-                add(path, path, read_header(path))
-            except DicomReadError as exc:
-                add(path, path, exc)
-    return index
+    for path in ordered:
+        entry = entries[path]
+        if path.lower().endswith(".zip") and not entry.results:
+            index.disk_file[path] = path
+            index.state[path] = ("ignored", None, "empty zip archive")
+        index.inferred.update(entry.inferred)
+        for label, result in entry.results:
+            add(label, path, result)
 
 
 def images_from_index(index: DicomIndex, source: str,
