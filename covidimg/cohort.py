@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import shutil
@@ -20,6 +21,7 @@ from covidimg import schema
 from covidimg.sources import LOADER_MODULES, LoadError, SourceTables, loader, loaders
 from covidimg.sources.archives import archive_limits
 from covidimg.sources.base import raise_if_strict, strict_mode
+from covidimg.sources.dicom_index import index_options
 
 __all__ = ["Cohort", "CohortFileError", "SourceDetectionError", "detect_source", "load"]
 
@@ -468,6 +470,9 @@ def load(
     strict: bool = False,
     max_member_bytes: int | None = None,
     max_compression_ratio: float | None = None,
+    executor: concurrent.futures.Executor | bool | None = None,
+    index_cache: bool | str | os.PathLike[str] = True,
+    sample_series: bool = True,
 ) -> Cohort:
     """Load one or several sources from their native layouts into one harmonized cohort.
 
@@ -489,6 +494,18 @@ def load(
     max_compression_ratio
         Largest compression ratio of a zip member of 1 MiB or more (default 200); higher
         ratios are the mark of a zip bomb and are refused with an ``archive_too_large`` finding.
+    executor
+        Where DICOM headers are read (MIDRC, TCIA): ``None`` (default) a local process pool
+        for large trees, ``False`` this process only, or any
+        :class:`concurrent.futures.Executor`, e.g. a Dask cluster's ``Client.get_executor()``
+        (see ``docs/performance.md``).
+    index_cache
+        The incremental DICOM index cache, keyed by path, size and modification time:
+        ``True`` (default) under the covidimg cache folder, a folder, or ``False`` for none.
+        A re-load of an unchanged tree reads no DICOM file.
+    sample_series
+        Index a CT / MR series folder from its first, middle and last file when its files
+        allow it (checked; else every file is read).
 
     Returns
     -------
@@ -523,7 +540,8 @@ def load(
         pairs = [(detect_source(root), os.fspath(root)) for root in roots]
     parts = []
     with archive_limits(max_member_bytes=max_member_bytes, max_ratio=max_compression_ratio), \
-            strict_mode(strict):
+            strict_mode(strict), \
+            index_options(executor=executor, cache=index_cache, sample_series=sample_series):
         for name, root in pairs:
             if "://" not in root and not os.path.exists(root):
                 raise LoadError(f"{name}: {root} does not exist; pass the folder the source "
