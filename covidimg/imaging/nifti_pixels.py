@@ -88,7 +88,10 @@ def _check_header(img: nib.spatialimages.SpatialImage, ref: ImageRef) -> None:
                              f"{MAX_NIFTI_BYTES / 2**30:.0f} GiB read_image loads; the header is "
                              "probably corrupt (raise imaging.nifti_pixels.MAX_NIFTI_BYTES if "
                              "not)")
-    offset = float(img.header.get("vox_offset", 0) or 0) if hasattr(img.header, "get") else 0.0
+    try:  # where the pixel reader will start (the header's view may have been "fixed")
+        offset = float(getattr(img.dataobj, "offset", None) or img.header["vox_offset"])
+    except (KeyError, TypeError, ValueError):
+        offset = 0.0
     stored = _stored_bytes(ref)
     if stored is not None and stored < 2**32 and np.isfinite(offset) and \
             offset + declared > stored:
