@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import stat
+import warnings
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
@@ -14,8 +16,8 @@ import pandas as pd
 
 from covidimg import schema
 
-__all__ = ["Ledger", "LoadError", "SourceTables", "StrictModeError", "display_path",
-           "file_problem", "strict_mode", "walk"]
+__all__ = ["Ledger", "LoadError", "SourceTables", "StrictModeError", "TableReadError",
+           "display_path", "file_problem", "read_text_table", "strict_mode", "walk"]
 
 
 class LoadError(ValueError):
@@ -269,3 +271,104 @@ def walk(root: str | os.PathLike[str], ledger: Ledger,
             ledger.file(display_path(full), "rejected", reason=problem)
             ledger.finding("unreadable_file", problem, path=display_path(full))
         yield dirpath, dirnames, readable
+
+
+# ---------------------------------------------------------------------- text tables
+class TableReadError(ValueError):
+    """A CSV/TSV file cannot be read as a table at all (empty, binary, undecodable)."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        self.path = display_path(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def decode_text(raw: bytes, path: str | os.PathLike[str]) -> tuple[str, str]:
+    """Decode a text file: UTF-8 (with or without byte-order mark), UTF-16 with a byte-order
+    mark, else Latin-1. Returns ``(text, encoding used)``.
+
+    Raises
+    ------
+    TableReadError
+        If the bytes are binary data (NUL bytes outside UTF-16), not text.
+
+    Examples
+    --------
+    >>> from covidimg.sources.base import decode_text
+    >>> decode_text("café".encode("latin-1"), "x.csv")
+    ('café', 'latin-1')
+    """
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return raw.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError as exc:
+            raise TableReadError(path, f"starts with a UTF-16 byte-order mark but is not valid "
+                                       f"UTF-16 ({exc}); save it again as UTF-8") from exc
+    if b"\x00" in raw:
+        raise TableReadError(path, "holds binary data, not text (NUL bytes); it may be "
+                                   "damaged or not the file it is named as: download it again")
+    if raw.startswith(_UTF8_BOM):
+        raw = raw[len(_UTF8_BOM):]
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return raw.decode("latin-1"), "latin-1"
+
+
+def read_text_table(path: str | os.PathLike[str], ledger: Ledger, *,
+                    sep: str = ",") -> pd.DataFrame:
+    """Read a CSV/TSV file as text columns, reporting what is odd instead of failing.
+
+    Every value is a stripped string (empty for missing). A file that is not UTF-8 is read as
+    Latin-1 with an ``unexpected_encoding`` finding; a UTF-16 file (with byte-order mark) is
+    read; rows with more fields than the header are skipped with an ``unparseable_value``
+    finding each; a file with a header but no rows gives an ``empty_table`` finding.
+
+    Raises
+    ------
+    TableReadError
+        If the file is empty, binary, or cannot be parsed at all; the caller rejects the file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from covidimg.sources.base import Ledger, read_text_table
+    >>> path = os.path.join(tempfile.mkdtemp(), "t.csv")
+    >>> _ = open(path, "w").write("a,b\\n1,2\\n3,4,5\\n")
+    >>> ledger = Ledger("mhh")
+    >>> read_text_table(path, ledger).shape, ledger.findings_frame()["kind"].tolist()
+    ((1, 2), ['unparseable_value'])
+    """
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except OSError as exc:
+        raise TableReadError(path, f"cannot be opened ({exc.strerror})") from exc
+    if not raw.strip():
+        raise TableReadError(path, "the file is empty; download or export it again")
+    text, encoding = decode_text(raw, path)
+    if encoding == "latin-1":
+        ledger.finding("unexpected_encoding", f"{os.path.basename(path)} is not UTF-8; it was "
+                       "read as Latin-1 (check accented text; save it as UTF-8 to be sure)",
+                       path=display_path(path))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
+                                na_values=[], index_col=False, on_bad_lines="warn")
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+            raise TableReadError(path, f"cannot be parsed as a table ({exc})") from exc
+    for warning in caught:
+        message = str(warning.message).strip()
+        if issubclass(warning.category, pd.errors.ParserWarning) or "Skipping line" in message:
+            ledger.finding("unparseable_value", f"{os.path.basename(path)}: {message}; the "
+                           "row's extra fields do not match the header", path=display_path(path))
+    frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
+    frame = frame.apply(lambda column: column.str.strip()) if len(frame.columns) else frame
+    if frame.empty:
+        ledger.finding("empty_table", f"{os.path.basename(path)} has a header but no rows",
+                       path=display_path(path))
+    return frame

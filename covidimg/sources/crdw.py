@@ -87,7 +87,13 @@ from tqdm.auto import tqdm
 from covidimg.intervals import parse_censored_text
 from covidimg.schema import ANALYTES
 from covidimg.sources.archives import finding_kind, iter_zip_headers
-from covidimg.sources.base import Ledger, LoadError, SourceTables, walk
+from covidimg.sources.base import (
+    Ledger,
+    LoadError,
+    SourceTables,
+    read_text_table,
+    walk,
+)
 from covidimg.sources.dicom import (
     HELPER_COLUMNS,
     IMAGE_MODALITIES,
@@ -177,6 +183,9 @@ _TABLE_WORDS = ("patients", "encounters", "labs")
 _ID_ALIASES = ("c19_patient_id", "c19_id", "pat_id", "patientid")
 _REQUIRED = {"patients": ("patient_id",), "encounters": ("patient_id",),
              "labs": ("patient_id", "lab_name", "value")}
+#: Columns the datamart tables normally have; their absence is reported.
+_EXPECTED = {"patients": ("sex", "age", "covid_status"), "encounters": ("admission_date",),
+             "labs": ("unit", "result_date")}
 _SEX = {"F": "F", "FEMALE": "F", "M": "M", "MALE": "M"}
 _COVID = {"POSITIVE": "positive", "POS": "positive", "DETECTED": "positive", "Y": "positive",
           "YES": "positive", "NEGATIVE": "negative", "NEG": "negative",
@@ -391,7 +400,7 @@ class _CrdwLoader:
     def _read_table(self, path: str) -> pd.DataFrame | None:
         try:
             if path.lower().endswith(".csv"):
-                frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+                frame = read_text_table(path, self.ledger)
             else:
                 frame = pd.read_excel(path, dtype=str, engine="openpyxl")
         except Exception as exc:  # pandas / openpyxl raise many types on bad files
@@ -429,6 +438,11 @@ class _CrdwLoader:
                     self.ledger.file(path, "rejected", reason=reason)
                     self.ledger.finding("unreadable_file", reason, path=path)
                     continue
+                absent = [c for c in _EXPECTED[kind] if c not in frame.columns]
+                if absent:
+                    self.ledger.finding(
+                        "missing_column", f"datamart {kind} table lacks columns {absent}; their "
+                        "values are treated as unknown", path=path)
                 frame["_file"] = path
                 frame["_row"] = np.arange(len(frame)) + 2  # spreadsheet row (header = 1)
                 self.tables[kind].append((path, frame))

@@ -36,7 +36,15 @@ from tqdm.auto import tqdm
 
 from covidimg import schema
 from covidimg.intervals import Convention, grid_intervals
-from covidimg.sources.base import Ledger, LoadError, SourceTables, file_problem, walk
+from covidimg.sources.base import (
+    Ledger,
+    LoadError,
+    SourceTables,
+    TableReadError,
+    file_problem,
+    read_text_table,
+    walk,
+)
 
 __all__ = ["COLUMNS", "LOOKS_FOR", "NAME", "detect", "load"]
 
@@ -91,10 +99,9 @@ class _Reader:
     # -------------------------------------------------------------- data.csv
     def read_csv(self) -> pd.DataFrame:
         try:
-            raw = pd.read_csv(self.csv, dtype=str, keep_default_na=False, na_values=[],
-                              encoding="utf-8", encoding_errors="replace")
-        except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
-            raise LoadError(f"{self.csv}: cannot be read as CSV: {exc}") from exc
+            raw = read_text_table(self.csv, self.ledger)
+        except TableReadError as exc:
+            raise LoadError(f"{self.csv}: cannot be read as CSV: {exc.reason}") from exc
         raw.columns = [c.strip() for c in raw.columns]
         missing = [c for c in ("patient_id", "image_id", "admission_offset", "modality",
                                "projection") if c not in raw.columns]

@@ -44,7 +44,6 @@ MIDRC's ``measurement`` node holds COVID-19 tests only; there are no laboratory 
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 from pathlib import Path
@@ -52,7 +51,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from covidimg.sources.base import Ledger, LoadError, SourceTables, walk
+from covidimg.sources.base import (
+    Ledger,
+    LoadError,
+    SourceTables,
+    TableReadError,
+    read_text_table,
+    walk,
+)
 from covidimg.sources.dicom import (
     HELPER_COLUMNS,
 )
@@ -161,6 +167,12 @@ def detect(root: str) -> bool:
     return False
 
 
+#: Columns a node's export normally has; their absence is reported (values become unknown).
+_EXPECTED = {"case": ("sex", "age_at_index"), "imaging_study": ("days_to_study",),
+             "visit": ("days_to_hospital_admission",),
+             "measurement": ("test_name", "test_result_text")}
+
+
 class _Reader:
     """Reads one MIDRC root; keeps the ledger for files and findings."""
 
@@ -197,16 +209,12 @@ class _Reader:
     def read_tsvs(self, tsvs: list[Path]) -> None:
         for path in tsvs:
             try:
-                frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False,
-                                    na_values=[], quoting=csv.QUOTE_MINIMAL,
-                                    encoding="utf-8-sig", encoding_errors="replace")
-            except (pd.errors.ParserError, OSError, UnicodeDecodeError) as exc:
-                self.ledger.file(path, "rejected", reason=f"unreadable TSV: {exc}")
+                frame = read_text_table(path, self.ledger, sep="\t")
+            except TableReadError as exc:
+                self.ledger.file(path, "rejected", reason=f"unreadable TSV: {exc.reason}")
                 self.ledger.finding("unreadable_file", f"{path.name}: cannot be read as a "
-                                    f"tab-separated table: {exc}", path=path)
+                                    f"tab-separated table: {exc.reason}", path=path)
                 continue
-            frame.columns = [c.strip() for c in frame.columns]
-            frame = frame.apply(lambda s: s.str.strip())
             node = _node_of(path, frame)
             if node in self.nodes:
                 self.nodes[node].append((path, frame))
@@ -226,6 +234,12 @@ class _Reader:
                     "missing_column", f"{path.name}: {name} export lacks columns {missing} "
                     f"(has {list(frame.columns)}); its rows are skipped", path=path)
                 continue
+            absent = [c for c in _EXPECTED.get(name, ()) if c not in frame.columns]
+            if absent:
+                self.ledger.finding(
+                    "missing_column", f"{path.name}: {name} export lacks columns {absent}; "
+                    "their values are treated as unknown (export the node with all fields)",
+                    path=path)
             frame = frame.copy()
             frame["_where"] = [f"{path}:{i + 2}" for i in range(len(frame))]
             parts.append(frame)
@@ -429,6 +443,9 @@ class _Reader:
         icu_from_visit = {uid for uid, ev in by_patient.items() if "icu_admission" in ev}
         died = {uid for uid, ev in by_patient.items() if "death" in ev}
         discharged = {uid for uid, ev in by_patient.items() if "discharge" in ev}
+        for column in ("icu", "died"):
+            if column not in patients:      # no case rows at all
+                patients[column] = pd.Series(dtype=object, index=patients.index)
         for i, row in patients.iterrows():
             uid = row["patient_uid"]
             if row["icu"] is False and uid in icu_from_visit:
@@ -477,7 +494,7 @@ class _Reader:
                                     f"case {uid.split(':', 1)[1]!r}; the case is kept",
                                     patient_uid=uid)
         index_day = table["study_uid"].map(study_of["index_day"]).astype(float)
-        table["day"] = index_day - table["patient_uid"].map(shift).fillna(0.0)
+        table["day"] = index_day - table["patient_uid"].map(shift).astype(float).fillna(0.0)
         firsts = events.dropna(subset=["day"]).sort_values("day").groupby(
             ["patient_uid", "event"])["day"].first()
         for column, event in (("admission_offset", "admission"),

@@ -58,7 +58,14 @@ import pandas as pd
 
 from covidimg import schema
 from covidimg.intervals import parse_censored_text
-from covidimg.sources.base import Ledger, LoadError, SourceTables, walk
+from covidimg.sources.base import (
+    Ledger,
+    LoadError,
+    SourceTables,
+    TableReadError,
+    read_text_table,
+    walk,
+)
 from covidimg.sources.dicom import HELPER_COLUMNS
 from covidimg.sources.dicom_index import images_from_index, index_dicom
 
@@ -231,10 +238,9 @@ class _Reader:
 
     def read_csv(self, path: Path) -> None:
         try:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[],
-                                encoding="utf-8-sig", encoding_errors="replace")
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as exc:
-            self.reject(path, f"unreadable CSV: {exc}")
+            frame = read_text_table(path, self.ledger)
+        except TableReadError as exc:
+            self.reject(path, f"unreadable CSV: {exc.reason}")
             return
         frame.columns = [str(c).strip() for c in frame.columns]
         if all(c in frame.columns for c in _SBU_REQUIRED):
