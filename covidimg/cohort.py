@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from covidimg import schema
 from covidimg.sources import LOADER_MODULES, LoadError, SourceTables, loader, loaders
@@ -27,6 +28,8 @@ __all__ = ["Cohort", "CohortFileError", "SourceDetectionError", "detect_source",
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+#: Rows per Parquet row group (large groups read fastest; a million rows is ~20-100 MB).
+_ROW_GROUP = 1_000_000
 
 
 class SourceDetectionError(ValueError):
@@ -307,6 +310,10 @@ class Cohort:
         ``manifest.json`` (replaced with :func:`os.replace`) point to it. A crash mid-save leaves
         the previous cohort, or none, but never a half-written one that opens.
 
+        Storage is compact: categorical columns are stored dictionary-encoded, whole-number
+        columns in the narrowest integer type that holds them (see
+        ``_storage_frame``), and :meth:`open` restores the schema's dtypes.
+
         Examples
         --------
         >>> import covidimg as ci, tempfile
@@ -321,7 +328,9 @@ class Cohort:
         data_dir.mkdir()
         counts = {}
         for name, frame in self.tables().items():
-            frame.to_parquet(data_dir / f"{name}.parquet", index=False)
+            _storage_frame(name, frame).to_parquet(
+                data_dir / f"{name}.parquet", index=False, compression="snappy",
+                row_group_size=_ROW_GROUP)
             counts[name] = len(frame)
         manifest = {"format": "covidimg-cohort", "version": FORMAT_VERSION,
                     "tables_dir": data_dir.name, "rows": counts}
@@ -340,6 +349,11 @@ class Cohort:
     @classmethod
     def open(cls, directory: str | os.PathLike[str]) -> Cohort:
         """Open a cohort saved with :meth:`save`.
+
+        Tables are read with pyarrow (memory-mapped, multi-threaded) straight into the
+        schema's dtypes: strings stay Arrow-backed, dictionary columns become categoricals
+        without passing through Python objects. A table whose stored types do not match the
+        schema (an older save) goes through :func:`covidimg.schema.conform`.
 
         Raises
         ------
@@ -370,13 +384,86 @@ class Cohort:
             path = data_dir / f"{name}.parquet"
             if not path.is_file():
                 raise CohortFileError(f"{path} is missing; the saved cohort is incomplete")
-            frame = pd.read_parquet(path)
+            try:
+                stored = pq.read_table(path, memory_map=True)
+            except (OSError, pa.ArrowException) as exc:
+                raise CohortFileError(f"{path} cannot be read ({exc}); the saved cohort is "
+                                      "damaged, save it again") from exc
             expected = manifest["rows"].get(name)
-            if expected is not None and len(frame) != expected:
-                raise CohortFileError(f"{path} has {len(frame)} rows, the manifest says "
+            if expected is not None and stored.num_rows != expected:
+                raise CohortFileError(f"{path} has {stored.num_rows} rows, the manifest says "
                                       f"{expected}; the saved cohort is damaged")
-            tables[name] = schema.conform(name, frame)
+            tables[name] = _from_arrow(name, stored)
         return cls(**tables)
+
+
+# ---------------------------------------------------------------------- storage dtypes
+_ARROW_STRINGS = {pa.string(), pa.large_string()}
+
+
+def _narrowest_int(values: pd.Series) -> str:
+    """The narrowest nullable integer dtype holding every value of ``values``."""
+    finite = values.dropna()
+    if finite.empty:
+        return "Int8"
+    low, high = int(finite.min()), int(finite.max())
+    for dtype in ("Int8", "Int16", "Int32"):
+        info = np.iinfo(dtype.lower())
+        if info.min <= low and high <= info.max:
+            return dtype
+    return "Int64"
+
+
+def _storage_frame(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` as stored: whole-number columns of the schema in their narrowest integer type
+    (categoricals are dictionary-encoded by Parquet itself)."""
+    narrow = {col.name: _narrowest_int(frame[col.name]) for col in schema.TABLES[name].columns
+              if col.dtype == "Int64" and col.name in frame.columns}
+    narrow = {c: d for c, d in narrow.items() if d != "Int64"}
+    return frame.astype(narrow) if narrow else frame
+
+
+def _string_type(arrow_type: pa.DataType) -> pd.api.extensions.ExtensionDtype | None:
+    return pd.StringDtype("pyarrow") if arrow_type in _ARROW_STRINGS else None
+
+
+def _column(stored: pa.ChunkedArray, col: schema.Column) -> pd.Series | None:
+    """One schema column from Arrow, in the schema's dtype, or None when it needs
+    :func:`covidimg.schema.conform` (an unexpected stored type)."""
+    kind = stored.type
+    if col.dtype == "string" and kind in _ARROW_STRINGS | {pa.null()}:
+        return stored.cast(pa.large_string()).to_pandas(types_mapper=_string_type)
+    if col.dtype == "category" and pa.types.is_dictionary(kind) and \
+            kind.value_type in _ARROW_STRINGS:
+        series = stored.to_pandas()
+        present = list(series.cat.categories)
+        if col.allowed is None:
+            return series.cat.reorder_categories(sorted(present))
+        if not set(present) <= set(col.allowed):
+            return None  # conform names the values outside the schema
+        return series.cat.set_categories(list(col.allowed))
+    if col.dtype == "Int64" and (pa.types.is_integer(kind) or kind == pa.null()):
+        return stored.cast(pa.int64()).to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    if col.dtype == "boolean" and kind in (pa.bool_(), pa.null()):
+        return stored.cast(pa.bool_()).to_pandas(types_mapper={pa.bool_(): pd.BooleanDtype()}.get)
+    if col.dtype == "float64" and kind in (pa.float64(), pa.null()):
+        return stored.cast(pa.float64()).to_pandas()
+    return None
+
+
+def _from_arrow(name: str, stored: pa.Table) -> pd.DataFrame:
+    """A saved table in the schema's dtypes, converted column by column without Python
+    objects; the loader's extra columns keep the dtypes pandas saved them with."""
+    columns = schema.TABLES[name].columns
+    known = [c for c in columns if c.name in stored.column_names]
+    converted = {c.name: _column(stored.column(c.name), c) for c in known}
+    if any(series is None for series in converted.values()) or len(known) < len(columns):
+        return schema.conform(name, stored.to_pandas())
+    extras = [n for n in stored.column_names if n not in converted]
+    if extras:
+        rest = stored.select(extras).to_pandas()
+        converted.update({extra: rest[extra] for extra in extras})
+    return pd.DataFrame(converted)
 
 
 def _as_list(value: Any) -> list[Any]:
