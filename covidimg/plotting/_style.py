@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import plotly.graph_objects as go
+import plotly.io as pio
 
 #: Colours of timeline marks and outcome curves (colour-blind safe, Okabe–Ito).
 COLORS = {
@@ -39,10 +41,18 @@ def group_color(index: int) -> str:
     return GROUP_COLORS[index % len(GROUP_COLORS)]
 
 
+@lru_cache(maxsize=1)
+def white_template() -> go.layout.Template:
+    """plotly's ``plotly_white`` for the trace types used here (3x cheaper to apply)."""
+    white = pio.templates["plotly_white"]
+    return go.layout.Template(layout=white.layout, data={
+        kind: white.data[kind] for kind in ("bar", "scatter", "scattergl", "table")})
+
+
 def base_layout(fig: go.Figure, title: str, *, height: int | None = None) -> go.Figure:
     """Apply the common layout: white template, title, legend on top."""
     fig.update_layout(
-        template="plotly_white", title={"text": title, "x": 0.01, "xanchor": "left"},
+        template=white_template(), title={"text": title, "x": 0.01, "xanchor": "left"},
         legend={"yanchor": "top", "y": 1, "xanchor": "left", "x": 1.02},
         margin={"l": 70, "r": 20, "t": 80, "b": 60}, hoverlabel={"align": "left"},
     )

@@ -31,7 +31,7 @@ from covidimg.stats.outcomes import (
 )
 from covidimg.stats.privacy import PrivacyReport, generalize_for_k, k_anonymity, l_diversity
 from covidimg.stats.summary import missingness, table_one
-from covidimg.stats.timeline import ALIGN, SORT_BY, timeline, timeline_census
+from covidimg.stats.timeline import ALIGN, SORT_BY, cohort_census, timeline, timeline_census
 
 __all__ = [
     "ALIGN",
@@ -42,6 +42,7 @@ __all__ = [
     "LabComparison",
     "PrivacyReport",
     "SurvivalResult",
+    "cohort_census",
     "compare_labs",
     "cox_labs",
     "fitted_cdf",

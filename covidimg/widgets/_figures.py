@@ -7,13 +7,15 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from covidimg.plotting._style import white_template
+
 __all__ = ["new_figure_widget", "refresh_snapshot", "replace_figure"]
 
 
 def new_figure_widget(view: str, **meta: Any) -> go.FigureWidget:
     """An empty FigureWidget whose layout names the view it shows."""
     fig = go.FigureWidget()
-    fig.update_layout(meta={"covidimg_view": view, **meta}, template="plotly_white")
+    fig.update_layout(meta={"covidimg_view": view, **meta}, template=white_template())
     refresh_snapshot(fig)
     return fig
 

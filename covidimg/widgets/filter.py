@@ -13,6 +13,7 @@ import pandas as pd
 from covidimg import schema
 from covidimg.cohort import Cohort
 from covidimg.widgets._controls import MultiChoice, RangeChoice, YesNoAny
+from covidimg.widgets._index import FilterIndex
 
 __all__ = ["CohortFilter"]
 
@@ -76,6 +77,7 @@ class CohortFilter(w.VBox):
             raise ValueError(f"lab_match={lab_match!r}; allowed values are 'overlap', 'within'")
         self.cohort = cohort
         self.lab_match = lab_match
+        self._index = FilterIndex(cohort)
         self._observers: list[Callable[[Cohort], None]] = []
         self._holding = 0
         self._dirty = False
@@ -217,7 +219,7 @@ class CohortFilter(w.VBox):
         if notify and criteria == self._criteria:
             return
         self._criteria = criteria
-        self._filtered = self.cohort.filter(**criteria) if criteria else self.cohort
+        self._filtered = self._index.filter(**criteria) if criteria else self.cohort
         self.match_count.value = self._count_text()
         if notify:
             for callback in list(self._observers):

@@ -107,10 +107,8 @@ class OffsetTimeline(w.VBox):
     def _redraw(self, reset_page: bool = False) -> None:
         if self._updating:
             return
-        marks = stats.timeline(self.cohort, self.align.value, sort_by=self.sort_by.value,
-                               labs=self.show_labs.value)
-        n_patients = int(marks.attrs.get("n_patients", 0))
-        n_exams = int((marks["kind"] == "exam").sum()) if len(marks) else 0
+        census = stats.cohort_census(self.cohort, self.align.value)
+        n_patients = int(census.attrs.get("n_patients", 0))
         n_pages = int(np.ceil(n_patients / self.page_size)) if n_patients else 0
         if n_pages > 1:
             options: list[tuple[str, int]] = [("overview: patients per day", OVERVIEW)]
@@ -129,14 +127,21 @@ class OffsetTimeline(w.VBox):
             self.show.value = page
         finally:
             self._updating = False
-        lanes_page = None if page == OVERVIEW else page
-        if n_pages <= 1:
-            lanes_page = None
-        fig = plotting.plot_timeline(marks, page=lanes_page, page_size=self.page_size,
-                                     show_labs=self.show_labs.value)
-        mode = "census" if (page == OVERVIEW and n_pages > 1) else "lanes"
+        if page == OVERVIEW:
+            fig = plotting.plot_census(census, note=(
+                f"{n_patients:,} patients: too many for one lane each; choose a page of lanes "
+                "in the Show menu to see them, and click an exam to open it"))
+            mode, n_exams = "census", int(census["exams"].sum()) if len(census) else 0
+        else:
+            marks = stats.timeline(self.cohort, self.align.value, sort_by=self.sort_by.value,
+                                   labs=self.show_labs.value)
+            fig = plotting.plot_timeline(marks, page=page if n_pages > 1 else None,
+                                         page_size=self.page_size,
+                                         show_labs=self.show_labs.value)
+            mode = "lanes" if n_patients else "empty"
+            n_exams = int((marks["kind"] == "exam").sum()) if len(marks) else 0
         replace_figure(self.figure, fig, "timeline", n_patients=n_patients, n_exams=n_exams,
-                       mode=mode if n_patients else "empty", page=int(page))
+                       mode=mode, page=int(page))
         self.message.value = ("" if n_patients else
                               "<i>No patients match the filter: nothing to draw.</i>")
         for trace in self.figure.data:
