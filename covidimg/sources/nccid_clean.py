@@ -711,7 +711,7 @@ def read_clinical_json(data: str | bytes) -> dict[str, Any]:
         data = data.decode("utf-8-sig")
     try:
         parsed = json.loads(data, object_hook=lift)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise ValueError(f"not valid JSON: {exc}") from exc
     if not isinstance(parsed, dict):
         raise ValueError(f"expected a JSON object, found {type(parsed).__name__}")
