@@ -66,7 +66,8 @@ def grid_intervals(
     detection_low, detection_high
         Finite bounds for censored values (the assay's detection limits). By default, the
         lowest finite upper edge and the highest finite lower edge among ``values``, which
-        always contain the true value (see the module docstring).
+        always contain the true value (see the module docstring); ``inf`` / ``-inf`` when no
+        value is finite.
 
     Returns
     -------
@@ -97,10 +98,12 @@ def grid_intervals(
     else:
         lower = np.where(finite, v - precision / 2.0, np.nan)
         upper = np.where(finite, v + precision / 2.0, np.nan)
+    # With no finite value to bound them, censored values are bounded by nothing: (-inf, inf)
+    # keeps the interval honest (it still contains the truth) where NaN would read as missing.
     if detection_low is None:
-        detection_low = float(np.nanmin(upper)) if finite.any() else np.nan
+        detection_low = float(np.nanmin(upper)) if finite.any() else np.inf
     if detection_high is None:
-        detection_high = float(np.nanmax(lower)) if finite.any() else np.nan
+        detection_high = float(np.nanmax(lower)) if finite.any() else -np.inf
     below = v == -np.inf
     above = v == np.inf
     lower = np.where(below, -np.inf, np.where(above, detection_high, lower))
