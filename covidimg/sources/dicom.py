@@ -301,6 +301,9 @@ _MAX_CHARS = {"AE": 16, "AS": 4, "CS": 16, "DA": 8, "DS": 16, "DT": 26, "IS": 12
 _IDENTITY_FIELDS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
                     "Modality")
 _CONTROL = re.compile(r"[\x00-\x1a\x1c-\x1f\x7f]")
+#: Dictionary VR of each header tag (looked up once, not per value).
+_VR_OF = {keyword: dictionary_VR(tag) for keyword, tag in zip(HEADER_TAGS, _TAG_NUMBERS,
+                                                              strict=True)}
 
 
 def _value_problem(keyword: str, text: str) -> str | None:
@@ -310,7 +313,7 @@ def _value_problem(keyword: str, text: str) -> str | None:
     value that is too long for its VR, or holds control characters, is never trusted: it may
     carry other elements' bytes, identifying ones included.
     """
-    vr = dictionary_VR(tag_for_keyword(keyword))
+    vr = _VR_OF.get(keyword) or dictionary_VR(tag_for_keyword(keyword))
     limit = _MAX_CHARS.get(vr)
     pieces = text.split("\\")
     if _CONTROL.search(text):
