@@ -197,7 +197,7 @@ def lab_values(cohort: Cohort, analyte: str, *, by: str | None = None, dedupe: b
         raise ValueError(f"per_patient={per_patient!r}; allowed values are {list(allowed)}")
     check_analyte(cohort, analyte)
     labs = cohort.labs
-    rows = labs.loc[labs["analyte"].astype(str) == analyte,
+    rows = labs.loc[(labs["analyte"] == analyte).fillna(False).to_numpy(dtype=bool),
                     ["patient_uid", "analyte", "unit", "lower", "upper", "censor", "day"]]
     rows = rows.astype({"patient_uid": str, "analyte": str, "unit": str, "censor": str})
     if dedupe:
@@ -211,7 +211,9 @@ def lab_values(cohort: Cohort, analyte: str, *, by: str | None = None, dedupe: b
             upper=("upper", "max"), censor=("censor", "first"), day=("day", "min"))
         rows["censor"] = censor_of(rows["lower"].to_numpy(), rows["upper"].to_numpy())
     labels = group_labels(cohort.patients, by)
-    rows = rows.assign(group=rows["patient_uid"].map(labels).fillna(UNKNOWN).to_numpy())
+    where = positions(rows["patient_uid"], labels.index)
+    rows = rows.assign(group=np.where(where >= 0, labels.to_numpy(dtype=object)[where],
+                                      UNKNOWN))
     return rows.reset_index(drop=True)
 
 

@@ -10,7 +10,14 @@ import pandas as pd
 from scipy import stats
 
 from covidimg import schema
-from covidimg.stats._common import UNKNOWN, group_labels, group_order, lab_values, patient_days
+from covidimg.stats._common import (
+    UNKNOWN,
+    group_labels,
+    group_order,
+    lab_values,
+    patient_days,
+    positions,
+)
 from covidimg.stats.compare import gehan_test
 from covidimg.stats.intervals_fit import turnbull, turnbull_quantile
 
@@ -65,15 +72,19 @@ def _missing_cell(values: pd.Series) -> str:
 
 
 def _categorical_test(labels: pd.Series, groups: pd.Series) -> tuple[float, str]:
-    known = labels.notna() & (groups != UNKNOWN)
-    table = pd.crosstab(labels[known], groups[known])
-    if table.shape[0] < 2 or table.shape[1] < 2:
+    known = (labels.notna() & (groups != UNKNOWN)).to_numpy(dtype=bool)
+    row_codes, _rows = pd.factorize(labels[known].to_numpy(dtype=object), sort=True)
+    col_codes, _cols = pd.factorize(groups[known].to_numpy(dtype=object), sort=True)
+    shape = (len(_rows), len(_cols))
+    if shape[0] < 2 or shape[1] < 2:
         return np.nan, ""
-    if table.shape == (2, 2):
-        expected = stats.contingency.expected_freq(table.to_numpy())
+    table = np.bincount(row_codes * shape[1] + col_codes,
+                        minlength=shape[0] * shape[1]).reshape(shape)
+    if shape == (2, 2):
+        expected = stats.contingency.expected_freq(table)
         if (expected < 5).any():
-            return float(stats.fisher_exact(table.to_numpy()).pvalue), "Fisher exact"
-    return float(stats.chi2_contingency(table.to_numpy()).pvalue), "chi-square"
+            return float(stats.fisher_exact(table).pvalue), "Fisher exact"
+    return float(stats.chi2_contingency(table).pvalue), "chi-square"
 
 
 def _kruskal(values: pd.Series, groups: pd.Series, order: list[str]) -> tuple[float, str]:
@@ -131,7 +142,9 @@ def table_one(cohort: Cohort, by: str | None = None, *,
 
     counts = {OVERALL: str(len(patients)), **{n: str(int((g == n).sum())) for n in order}}
     add("patients", "n", counts)
-    image_groups = cohort.images["patient_uid"].astype(str).map(groups)
+    image_pos = positions(cohort.images["patient_uid"], groups.index)
+    image_groups = pd.Series(np.where(image_pos >= 0, groups.to_numpy(dtype=object)[image_pos],
+                                      np.nan), dtype=object)
     add("images", "n", {OVERALL: str(len(cohort.images)),
                         **{n: str(int((image_groups == n).sum())) for n in order}})
 
@@ -166,9 +179,12 @@ def table_one(cohort: Cohort, by: str | None = None, *,
     p, test = _kruskal(follow, g, order) if by is not None else (np.nan, "")
     add("follow-up from admission, days", "median [IQR]", _median_cells(follow, g, order),
         _missing_cell(follow), p, test)
-    modality = cohort.images["modality"].astype(str)
-    for level in sorted(modality.unique()):
-        flags = (modality == level).astype("boolean").reset_index(drop=True)
+    codes, uniques = pd.factorize(cohort.images["modality"])
+    names = {str(u): k for k, u in enumerate(uniques)}
+    if (codes < 0).any():
+        names["nan"] = -1
+    for level in sorted(names):
+        flags = pd.Series(codes == names[level], dtype="boolean")
         add("modality (images)", level,
             _count_cells(flags, image_groups.reset_index(drop=True), order))
 
@@ -197,7 +213,10 @@ def _lab_row(cohort: Cohort, analyte: str, by: str | None, uid: pd.Series, order
         est = turnbull(sel["lower"], sel["upper"])
         q1, med, q3 = (_interval_text(*turnbull_quantile(est, q)) for q in (0.25, 0.5, 0.75))
         cells[name] = f"{med} [{q1}–{q3}]"
-    n_missing = int((~uid.isin(values["patient_uid"])).sum())
+    found = positions(values["patient_uid"], pd.Index(uid))
+    present = np.zeros(len(uid), dtype=bool)
+    present[found[found >= 0]] = True
+    n_missing = int((~present).sum())
     missing = f"{n_missing} ({100 * n_missing / max(len(uid), 1):.0f}%)"
     p, test = np.nan, ""
     if by is not None:
