@@ -182,11 +182,13 @@ def index_series_folder(files: Sequence[str], sizes: Sequence[int] | None = None
     dz = None if first.position_z is None else (last.position_z - first.position_z) / (n - 1)
     read = {ordered[0]: first, ordered[n // 2]: middle, ordered[-1]: last}
     results: list[tuple[str, DicomHeader | DicomReadError]] = []
+    template = dict(first.__dict__, sop_uid=None)
     for k, path in enumerate(ordered):
         header = read.get(path)
-        if header is None:
-            header = dataclasses.replace(
-                first, path=path, sop_uid=None,
+        if header is None:  # the frozen dataclass's fields, set directly (no re-validation)
+            header = object.__new__(DicomHeader)
+            header.__dict__.update(
+                template, path=path,
                 instance_number=first.instance_number + step * k,  # type: ignore[operator]
                 position_z=None if dz is None else first.position_z + dz * k)
         results.append((path, header))

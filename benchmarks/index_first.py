@@ -1,0 +1,61 @@
+"""First index of a DICOM tree: the fast indexer against the naive loop and the raw file reads.
+
+Writes (once) a tree of radiographs (one file each) under ``--folder``, then, repeated and
+interleaved in the same run:
+
+- naive: ``pydicom.dcmread(f, stop_before_pixels=True)`` for every file, then a DataFrame;
+- raw: open every file and read its first 8 KiB (the header bytes), nothing parsed;
+- fast: ``index_dicom`` + ``images_from_index`` (byte scanner, local process pool, no cache);
+- fast, one process: the same with ``executor=False`` (what the scanner alone gives).
+
+Prints medians, files/s and the two ratios of the target: fast speed / naive speed (>= 3) and
+fast time / raw time (<= 10).
+
+Run: ``python benchmarks/index_first.py [--radiographs 3000] [--ct-series 0] [--repeats 3]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+
+from _common import machine, median, naive_index, raw_read, timed, tree
+
+from covidimg.sources.base import Ledger
+from covidimg.sources.dicom_index import images_from_index, index_dicom
+
+
+def fast(paths: list[str], executor: object = None) -> None:
+    index = index_dicom(paths, Ledger("tcia"), cache=False, executor=executor)
+    images_from_index(index, "tcia")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--folder", default=f"{tempfile.gettempdir()}/covidimg-bench-tree")
+    parser.add_argument("--radiographs", type=int, default=3000)
+    parser.add_argument("--ct-series", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    paths = tree(args.folder, n_radiographs=args.radiographs, n_ct_series=args.ct_series)
+    print(f"{len(paths)} files ({args.radiographs} radiographs, {args.ct_series} CT series); "
+          f"{machine()}")
+    runs: dict[str, list[float]] = {"naive": [], "raw": [], "fast": [], "fast_1proc": []}
+    for _ in range(args.repeats):
+        runs["naive"].append(timed(lambda: naive_index(paths)))
+        runs["raw"].append(timed(lambda: raw_read(paths)))
+        runs["fast"].append(timed(lambda: fast(paths)))
+        runs["fast_1proc"].append(timed(lambda: fast(paths, executor=False)))
+    med = {k: median(v) for k, v in runs.items()}
+    labels = {"naive": "naive pydicom loop + DataFrame", "raw": "raw open + read header bytes",
+              "fast": "fast index (process pool)", "fast_1proc": "fast index (one process)"}
+    for key, label in labels.items():
+        print(f"{label:34s} median {med[key]:8.3f} s  {len(paths) / med[key]:9.0f} files/s")
+    print(f"speed-up over the naive loop: {med['naive'] / med['fast']:.2f}x (target >= 3); "
+          f"one process: {med['naive'] / med['fast_1proc']:.2f}x")
+    print(f"cost relative to raw header reads: {med['fast'] / med['raw']:.2f}x (target <= 10); "
+          f"one process: {med['fast_1proc'] / med['raw']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
