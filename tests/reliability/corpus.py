@@ -6,7 +6,6 @@ nothing is stored on disk until a test writes the cases into its own temporary f
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import gzip
 import io
@@ -20,7 +19,7 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
-from pydicom.uid import JPEGBaseline8Bit, RLELossless, generate_uid
+from pydicom.uid import JPEGBaseline8Bit, RLELossless
 
 from covidimg.demo.dicom_writer import write_dicom
 
@@ -323,10 +322,25 @@ def _identifying_sequence(ds: Dataset) -> None:
     ds.ReferencedPatientSequence = Sequence([item])
 
 
+def identifying_corruptions() -> list[Case]:
+    """Files carrying identifying fields whose corrupt lengths make a reader swallow the
+    identifying elements into the fields it keeps (patient id, UIDs, modality)."""
+    seed = radiograph_bytes(identifying=True, sop="2.25.77")
+    cases = []
+    for keyword, (group, element) in {"patient-id": (0x0010, 0x0020),
+                                      "modality": (0x0008, 0x0060),
+                                      "series-uid": (0x0020, 0x000E),
+                                      "study-date": (0x0008, 0x0020)}.items():
+        for length in (40, 200, 0xFFFE):
+            cases.append(Case(f"identifying-{keyword}-length-{length}", "identifying",
+                              _set_short_length(seed, group, element, length)))
+    return cases
+
+
 def dicom_corpus() -> list[Case]:
     """The whole DICOM file corpus."""
     return [*truncated_dicom(), *header_corruptions(), *sequence_cuts(), *pixel_mismatches(),
-            *transfer_syntaxes(), *identifying_dicom()]
+            *transfer_syntaxes(), *identifying_dicom(), *identifying_corruptions()]
 
 
 # ---------------------------------------------------------------------- DICOM-JSON
@@ -494,11 +508,3 @@ def mutants(data: bytes, rng: np.random.Generator, n: int, *,
             buf[pos:pos + 4] = b"\xff\xff\xff\xff"
         yield bytes(buf)
 
-
-def random_uid() -> str:
-    """A fresh DICOM UID (for files that must not be duplicates of each other)."""
-    return generate_uid(prefix="2.25.")
-
-
-def encode_base64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
