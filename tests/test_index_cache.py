@@ -16,7 +16,12 @@ from covidimg.demo.large import write_dicom_tree
 from covidimg.paths import cache_dir
 from covidimg.sources.base import Ledger
 from covidimg.sources.dicom_index import images_from_index, index_dicom
-from covidimg.sources.index_cache import IndexCache, IndexCacheWarning, cache_path_for
+from covidimg.sources.index_cache import (
+    CACHE_VERSION,
+    IndexCache,
+    IndexCacheWarning,
+    cache_path_for,
+)
 
 
 @pytest.fixture()
@@ -106,7 +111,8 @@ def test_damaged_cache_is_detected_and_rebuilt(tree: Path, tmp_path: Path, damag
     elif damage == "empty":
         path.write_bytes(b"")
     else:
-        path.write_bytes(blob.replace(b"covidimg-dicom-index 1", b"covidimg-dicom-index 0", 1))
+        path.write_bytes(blob.replace(f"covidimg-dicom-index {CACHE_VERSION}".encode(),
+                                      b"covidimg-dicom-index 0", 1))
     with pytest.warns(IndexCacheWarning, match=str(path)):
         rebuilt = _index(tree, cache)
     assert rebuilt.counts["cached"] == 0
@@ -126,3 +132,21 @@ def test_cache_lives_under_cache_dir_and_is_written_atomically(tree: Path) -> No
 def test_cache_off_writes_nothing(tree: Path, tmp_path: Path) -> None:
     index_dicom(_paths(tree), Ledger("tcia"), executor=False, cache=False)
     assert not Path(cache_path_for(str(tree), tmp_path / "c")).exists()  # type: ignore[arg-type]
+
+
+def test_reindex_records_the_same_findings_and_states(tree: Path, tmp_path: Path) -> None:
+    (tree / "broken.dcm").write_bytes(b"not a DICOM file")
+    radiograph = next(p for p in _paths(tree) if p.endswith("1-1.dcm"))
+    copy = tree / "copy.dcm"
+    copy.write_bytes(Path(radiograph).read_bytes())
+    ledgers, indexes = [], []
+    for _ in range(2):
+        ledger = Ledger("tcia")
+        indexes.append(index_dicom(_paths(tree), ledger, executor=False, cache=tmp_path / "c"))
+        ledgers.append(ledger)
+    assert indexes[1].counts["read"] == 0
+    assert indexes[1].state == indexes[0].state and indexes[1].inferred == indexes[0].inferred
+    assert indexes[1].state[str(copy)][0] == "duplicate"
+    pd.testing.assert_frame_equal(ledgers[1].findings_frame(), ledgers[0].findings_frame())
+    assert sorted(ledgers[1].findings_frame()["kind"]) == ["duplicate_instance",
+                                                          "unreadable_file"]

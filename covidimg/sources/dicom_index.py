@@ -44,7 +44,14 @@ from covidimg.sources.dicom import (
     series_table,
 )
 from covidimg.sources.header_scan import read_header_fast
-from covidimg.sources.index_cache import CacheEntry, FolderEntry, IndexCache, cache_path_for
+from covidimg.sources.index_cache import (
+    CacheEntry,
+    FolderEntry,
+    IndexCache,
+    cache_path_for,
+    decode_result,
+    encode_result,
+)
 from covidimg.sources.series_sampling import MIN_SERIES_FILES, index_series_folder
 
 __all__ = [
@@ -252,14 +259,19 @@ def _run_all(tasks: list[tuple[Any, ...]], executor: cf.Executor | bool | None,
 
 
 # ---------------------------------------------------------------------- planning
-def _stat(paths: Sequence[str]) -> dict[str, tuple[int, int] | None]:
-    out: dict[str, tuple[int, int] | None] = {}
+def _stat(paths: Sequence[str]) -> list[tuple[int, int] | None]:
+    """``(size, mtime_ns)`` of each path (None when it cannot be stat-ed)."""
+    try:
+        return [(st.st_size, st.st_mtime_ns) for st in map(os.stat, paths)]
+    except OSError:
+        pass
+    out: list[tuple[int, int] | None] = []
     for p in paths:
         try:
             st = os.stat(p)
-            out[p] = (st.st_size, st.st_mtime_ns)
+            out.append((st.st_size, st.st_mtime_ns))
         except OSError:
-            out[p] = None
+            out.append(None)
     return out
 
 
@@ -336,7 +348,7 @@ def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
     index = DicomIndex()
     if not ordered:
         return index
-    stats = _stat(ordered)
+    stat_list = _stat(ordered)
     cache_file = None
     if cache_setting is not False and cache_setting is not None:
         tree = os.fspath(root) if root is not None else _common_folder(ordered)
@@ -344,7 +356,11 @@ def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
     store = IndexCache(cache_file) if cache_file else None
     if store is not None:
         store.load()
+        snapshot = store.snapshot
+        if snapshot is not None and snapshot[0] == ordered and snapshot[1] == stat_list:
+            return _restore(snapshot[2], ledger)  # nothing changed since the last call
 
+    stats = dict(zip(ordered, stat_list, strict=True))
     entries: dict[str, CacheEntry] = {}
     decisions: dict[str, tuple[bool, str, tuple[str, ...]]] = {}
     tasks: list[tuple[Any, ...]] = []
@@ -394,7 +410,7 @@ def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
     for folder, (sampled, reason, files) in sorted(decisions.items()):
         index.sampling.append({"folder": folder, "n_files": len(files), "sampled": sampled,
                                "reason": reason})
-    _merge(index, ledger, ordered, entries)
+    findings = _merge(index, ledger, ordered, entries)
     inferred_now = sum(len(entries[p].inferred) for t in tasks if t[0] == "series"
                        for p in t[2])
     index.counts = {"files": len(ordered), "cached": n_cached,
@@ -402,11 +418,31 @@ def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
                     "inferred": len(index.inferred)}
 
     if store is not None:
-        changed = bool(tasks) or len(store.files) != len(entries)
         store.files = entries
         store.folders = {f: FolderEntry(files, s, r) for f, (s, r, files) in decisions.items()}
-        if changed:
-            store.save()
+        store.snapshot = (ordered, stat_list, _snapshot(index, findings))
+        store.save()
+    return index
+
+
+def _snapshot(index: DicomIndex, findings: list[tuple[str, str, str]]) -> dict[str, Any]:
+    """The index as plain values, with the findings it recorded, for :func:`_restore`."""
+    return {"headers": [encode_result(h) for h in index.headers],
+            "disk_file": index.disk_file, "state": index.state,
+            "inferred": sorted(index.inferred), "sampling": index.sampling,
+            "files": index.counts["files"], "findings": findings}
+
+
+def _restore(snapshot: dict[str, Any], ledger: Ledger) -> DicomIndex:
+    """The index of an unchanged tree, from the cache's snapshot; its findings recorded again."""
+    for kind, detail, path in snapshot["findings"]:
+        ledger.finding(kind, detail, path=path)
+    index = DicomIndex(
+        headers=[decode_result(h) for h in snapshot["headers"]],  # type: ignore[misc]
+        disk_file=snapshot["disk_file"], state=snapshot["state"],
+        inferred=set(snapshot["inferred"]), sampling=snapshot["sampling"])
+    n = snapshot["files"]
+    index.counts = {"files": n, "cached": n, "read": 0, "inferred": len(index.inferred)}
     return index
 
 
@@ -435,22 +471,27 @@ def _resample_conflicts(entries: dict[str, CacheEntry],
 
 
 def _merge(index: DicomIndex, ledger: Ledger, ordered: Sequence[str],
-           entries: dict[str, CacheEntry]) -> None:
+           entries: dict[str, CacheEntry]) -> list[tuple[str, str, str]]:
+    """Fill ``index`` from the entries in path order; return the findings recorded."""
     seen: dict[str, str] = {}
+    findings: list[tuple[str, str, str]] = []
+
+    def finding(kind: str, detail: str, label: str) -> None:
+        ledger.finding(kind, detail, path=label)
+        findings.append((kind, detail, label))
 
     def add(label: str, disk: str, result: DicomHeader | DicomReadError) -> None:
         index.disk_file[label] = disk
         if isinstance(result, DicomReadError):
             index.state[label] = ("rejected", None, f"unreadable DICOM: {result.reason}")
-            ledger.finding(finding_kind(result), str(result), path=label)
+            finding(finding_kind(result), str(result), label)
             return
         key = result.sop_uid or label
         if key in seen:
             index.state[label] = ("duplicate", None,
                                   f"same SOP Instance UID {key} as {seen[key]}")
-            ledger.finding("duplicate_instance",
-                           f"SOP Instance UID {key} appears again; kept {seen[key]}",
-                           path=label)
+            finding("duplicate_instance",
+                    f"SOP Instance UID {key} appears again; kept {seen[key]}", label)
             return
         seen[key] = label
         index.headers.append(result)
@@ -463,6 +504,7 @@ def _merge(index: DicomIndex, ledger: Ledger, ordered: Sequence[str],
         index.inferred.update(entry.inferred)
         for label, result in entry.results:
             add(label, path, result)
+    return findings
 
 
 def images_from_index(index: DicomIndex, source: str,

@@ -25,18 +25,26 @@ import os
 import pickle
 import uuid
 import warnings
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from covidimg.paths import cache_dir
 from covidimg.sources.dicom import DicomHeader, DicomReadError
 
-__all__ = ["CACHE_VERSION", "CacheEntry", "IndexCache", "IndexCacheWarning", "cache_path_for"]
+__all__ = [
+    "CACHE_VERSION",
+    "CacheEntry",
+    "FolderEntry",
+    "IndexCache",
+    "IndexCacheWarning",
+    "cache_path_for",
+    "decode_result",
+    "encode_result",
+]
 
 #: Bump when what a cached header holds changes (the reader's fields, the sampling rules).
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 _MAGIC = f"covidimg-dicom-index {CACHE_VERSION}\n".encode()
 
 
@@ -73,9 +81,14 @@ class FolderEntry:
     reason: str
 
 
-@dataclass
 class IndexCache:
-    """A tree's index cache file: entries per file and per sampled folder.
+    """A tree's index cache file: entries per file and per sampled folder, and a snapshot of
+    the last complete index.
+
+    ``snapshot`` is ``(paths, stats, index)``: the sorted paths of the last call, their
+    ``(size, mtime_ns)`` and the :class:`~covidimg.sources.dicom_index.DicomIndex` it gave (as
+    plain values); when a call sees the very same paths and stats it takes the index from
+    there without looking at the per-file entries, which are decoded only when needed.
 
     Examples
     --------
@@ -91,9 +104,27 @@ class IndexCache:
     (True, ['/d/x.dcm'])
     """
 
-    path: str
-    files: dict[str, CacheEntry] = field(default_factory=dict)
-    folders: dict[str, FolderEntry] = field(default_factory=dict)
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._files: dict[str, CacheEntry] | None = {}
+        self._raw_files: dict[str, Any] = {}
+        self.folders: dict[str, FolderEntry] = {}
+        self.snapshot: tuple[list[str], list[Any], dict[str, Any]] | None = None
+
+    @property
+    def files(self) -> dict[str, CacheEntry]:
+        """Entries per file on disk (decoded from the cache file on first use)."""
+        if self._files is None:
+            self._files = {p: CacheEntry(size, mtime, [(label, decode_result(r))
+                                                       for label, r in results],
+                                         frozenset(inferred))
+                           for p, (size, mtime, results, inferred) in self._raw_files.items()}
+            self._raw_files = {}
+        return self._files
+
+    @files.setter
+    def files(self, entries: dict[str, CacheEntry]) -> None:
+        self._files, self._raw_files = entries, {}
 
     def load(self) -> bool:
         """Read the cache file; return False (and start empty) when there is none.
@@ -117,11 +148,12 @@ class IndexCache:
             self._damaged("is damaged (its checksum does not match)")
             return False
         try:
-            files, folders = pickle.loads(payload)
-            self.files = {p: CacheEntry(size, mtime, [(label, _decode(r)) for label, r in results],
-                                        frozenset(inferred))
-                          for p, (size, mtime, results, inferred) in files.items()}
+            files, folders, snapshot = pickle.loads(payload)
+            if not isinstance(files, dict):
+                raise TypeError(f"file entries are a {type(files).__name__}")
             self.folders = {f: FolderEntry(*e) for f, e in folders.items()}
+            self.snapshot = snapshot
+            self._files, self._raw_files = None, files
         except Exception as exc:  # a checksummed payload that still does not load
             self._damaged(f"cannot be decoded ({type(exc).__name__}: {exc})")
             return False
@@ -130,14 +162,14 @@ class IndexCache:
     def _damaged(self, what: str) -> None:
         warnings.warn(f"DICOM index cache {self.path} {what}; rebuilding it by reading the "
                       "files again", IndexCacheWarning, stacklevel=3)
-        self.files, self.folders = {}, {}
+        self._files, self._raw_files, self.folders, self.snapshot = {}, {}, {}, None
 
     def save(self) -> None:
         """Write the cache atomically (temporary file, fsync, :func:`os.replace`)."""
-        files = {p: (e.size, e.mtime_ns, [(label, _encode(r)) for label, r in e.results],
+        files = {p: (e.size, e.mtime_ns, [(label, encode_result(r)) for label, r in e.results],
                      tuple(e.inferred)) for p, e in self.files.items()}
         folders = {f: (e.files, e.sampled, e.reason) for f, e in self.folders.items()}
-        payload = pickle.dumps((files, folders), protocol=pickle.HIGHEST_PROTOCOL)
+        payload = pickle.dumps((files, folders, self.snapshot), protocol=pickle.HIGHEST_PROTOCOL)
         digest = hashlib.sha256(payload).hexdigest().encode()
         folder = os.path.dirname(self.path) or "."
         os.makedirs(folder, exist_ok=True)
@@ -152,19 +184,13 @@ class IndexCache:
             if os.path.exists(tmp):
                 os.unlink(tmp)
 
-    def keep_only(self, paths: Mapping[str, Any]) -> None:
-        """Drop entries of files no longer present (deleted files leave the cache)."""
-        self.files = {p: e for p, e in self.files.items() if p in paths}
-        self.folders = {f: e for f, e in self.folders.items()
-                        if all(p in paths for p in e.files)}
-
 
 _FIELDS = tuple(DicomHeader.__dataclass_fields__)
 _DATE = _FIELDS.index("study_date")
 _TIME = _FIELDS.index("study_time")
 
 
-def _encode(result: DicomHeader | DicomReadError) -> tuple[Any, ...]:
+def encode_result(result: DicomHeader | DicomReadError) -> tuple[Any, ...]:
     """A header as a tuple of plain values (dates as ordinals), an error as (path, reason)."""
     if isinstance(result, DicomReadError):
         return ("error", result.path, result.reason)
@@ -176,7 +202,7 @@ def _encode(result: DicomHeader | DicomReadError) -> tuple[Any, ...]:
     return ("header", *values)
 
 
-def _decode(item: tuple[Any, ...]) -> DicomHeader | DicomReadError:
+def decode_result(item: tuple[Any, ...]) -> DicomHeader | DicomReadError:
     if item[0] == "error":
         return DicomReadError(item[1], item[2])
     values = list(item[1:])
