@@ -20,8 +20,8 @@ from pathlib import Path
 
 from covidimg.imaging.refs import ImageRef, series_members
 
-__all__ = ["CACHE_VERSION", "cache_entry", "cache_key", "png_is_intact", "read_cached",
-           "source_fingerprint", "write_atomic"]
+__all__ = ["CACHE_VERSION", "cache_entry", "cache_key", "png_is_intact", "png_size",
+           "read_cached", "source_fingerprint", "write_atomic"]
 
 #: Bumped whenever the rendering changes, so old entries are not served.
 CACHE_VERSION = "thumb-v2"
@@ -114,15 +114,37 @@ def png_is_intact(data: bytes) -> bool:
     return False
 
 
-def read_cached(entry: Path) -> bytes | None:
-    """The cached PNG bytes, or ``None`` when absent or corrupt (a corrupt entry is removed)."""
+def png_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` from a PNG's IHDR chunk, or ``None`` if there is none.
+
+    Examples
+    --------
+    >>> import io
+    >>> from PIL import Image
+    >>> from covidimg.imaging.thumbcache import png_size
+    >>> buf = io.BytesIO(); Image.new("L", (5, 3)).save(buf, format="PNG")
+    >>> png_size(buf.getvalue())
+    (5, 3)
+    """
+    if len(data) < 24 or data[12:16] != b"IHDR":
+        return None
+    width, height = struct.unpack(">II", data[16:24])
+    return int(width), int(height)
+
+
+def read_cached(entry: Path, size: int | None = None) -> bytes | None:
+    """The cached PNG bytes, or ``None`` when absent or corrupt (a corrupt entry is removed).
+
+    Corrupt means: fails :func:`png_is_intact`, or (with ``size``) is not ``size`` x ``size``
+    pixels — an intact PNG of another size was not written for this key.
+    """
     try:
         data = entry.read_bytes()
     except FileNotFoundError:
         return None
     except OSError:
         return None
-    if png_is_intact(data):
+    if png_is_intact(data) and (size is None or png_size(data) == (size, size)):
         return data
     try:
         entry.unlink()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from collections.abc import Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -131,7 +132,13 @@ def _render(job: _Job) -> bytes:
     png = render_png(window(small, center=(low + high) / 2.0, width=max(high - low, 1e-6)),
                      job.size)
     if job.entry is not None:
-        write_atomic(job.entry, png)
+        try:
+            write_atomic(job.entry, png)
+        except OSError as exc:   # the cache only saves time: a full or read-only disk is no
+            warnings.warn(        # reason to lose a thumbnail that was made
+                f"thumbnail cache entry {job.entry} cannot be written ({exc}); the thumbnail "
+                "is returned uncached. Free space or point COVIDIMG_CACHE / cache_dir to a "
+                "writable folder", UserWarning, stacklevel=2)
     return png
 
 
@@ -223,7 +230,7 @@ def thumbnail(image: Any, *, size: int = 256, window: str | WindowPreset = "auto
     job = _prepare(image, spec=spec, size=size, slice_index=slice_index,
                    use_preview=use_preview, folder=_cache_folder(cache, cache_dir))
     if job.entry is not None:
-        cached = read_cached(job.entry)
+        cached = read_cached(job.entry, job.size)
         if cached is not None:
             return cached
     return _render(job)
@@ -350,7 +357,7 @@ def thumbnails(images: Any, *, size: int = 256, window: str | WindowPreset = "au
             failures[i] = _finding(item, str(_field(item, "path") or item),
                                    f"{type(exc).__name__}: {exc}")
             continue
-        cached = read_cached(job.entry) if job.entry is not None else None
+        cached = read_cached(job.entry, job.size) if job.entry is not None else None
         if cached is not None:
             results[i], paths[i] = cached, job.entry
         else:
