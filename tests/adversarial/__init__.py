@@ -1,0 +1,1 @@
+"""Adversarial containers, tables and folders run through the real source loaders."""
