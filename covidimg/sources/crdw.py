@@ -403,6 +403,9 @@ class _CrdwLoader:
                 frame = read_text_table(path, self.ledger)
             else:
                 frame = pd.read_excel(path, dtype=str, engine="openpyxl")
+                if frame.empty:
+                    self.ledger.finding("empty_table", f"{os.path.basename(path)}: the first "
+                                        "sheet has a header but no rows", path=path)
         except Exception as exc:  # pandas / openpyxl raise many types on bad files
             reason = f"cannot read the table ({type(exc).__name__}: {exc})"
             self.ledger.file(path, "rejected", reason=reason)

@@ -274,6 +274,9 @@ class _Reader:
                 continue
             frame = raw.iloc[header_row + 1:].copy()
             frame.columns = [str(c).strip() for c in raw.iloc[header_row]]
+            if not len(frame):
+                self.ledger.finding("empty_table", f"{path.name}[{sheet}]: the sheet has a "
+                                    "header but no rows", path=path)
             frame = frame.apply(lambda s: s.astype(str).str.strip())
             where = f"{path}[{sheet}]"
             if all(c in frame.columns for c in _RICORD_META):
@@ -422,6 +425,9 @@ class _Reader:
 
     def load(self) -> SourceTables:
         dicom_paths = self.walk()
+        if not dicom_paths and not len(self.ledger.files_frame()):
+            raise LoadError(f"tcia: {self.root} holds no files; looked for {LOOKS_FOR}. Pass "
+                            "the folder the NBIA Data Retriever downloaded into.")
         index = index_dicom(dicom_paths, self.ledger, progress=self.progress,
                             desc="TCIA DICOM headers")
         table = images_from_index(index, NAME)
