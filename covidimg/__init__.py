@@ -12,7 +12,7 @@ from typing import Any
 
 from covidimg.cohort import Cohort, CohortFileError, SourceDetectionError, detect_source, load
 from covidimg.schema import SchemaError
-from covidimg.sources.base import LoadError
+from covidimg.sources.base import LoadError, StrictModeError
 
 __version__ = "0.1.0"
 
@@ -23,6 +23,7 @@ __all__ = [
     "LoadError",
     "SchemaError",
     "SourceDetectionError",
+    "StrictModeError",
     "__version__",
     "detect_source",
     "fetch_mhh",
