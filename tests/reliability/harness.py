@@ -167,3 +167,30 @@ def fuzz_zip(seed_bytes: bytes, folder: Path, *, n: int, seed: int,
             results.append(outcome(lambda label=label: read_image(label), label.split("::")[0]))
         _record(tally, path.name, results)
     return tally
+
+
+def fuzz_zip_members(seed_bytes: bytes, folder: Path, *, n: int, seed: int) -> Tally:
+    """Intact zip archives whose one member is a mutant of a DICOM file: the zip reader
+    hands the damaged bytes to the DICOM readers (``archive.zip::member``)."""
+    import zipfile
+
+    tally = Tally("fuzz: DICOM mutants inside intact zips")
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i, data in enumerate(mutants(seed_bytes, rng, n)):
+        path = folder / f"member-mutant-{seed}-{i:04d}.zip"
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr("series/0001.dcm", data)
+        p = str(path)
+        label = f"{path.resolve()}::series/0001.dcm"
+
+        def headers(p: str = p) -> list[object]:
+            found = list(iter_zip_headers(p))
+            for _label, result in found:
+                if isinstance(result, LoadError):
+                    raise result
+            return found
+
+        _record(tally, path.name, [outcome(headers, p),
+                                   outcome(lambda label=label: read_image(label), p)])
+    return tally

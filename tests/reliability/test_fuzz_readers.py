@@ -17,7 +17,7 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from . import corpus
-from .harness import fuzz_dicom, fuzz_zip
+from .harness import fuzz_dicom, fuzz_zip, fuzz_zip_members
 
 #: Mutants per seed file and random seed (bounded: the whole module runs in well under a
 #: minute on two cores).
@@ -78,3 +78,13 @@ def test_zip_mutants_raise_only_documented_errors(tmp_path: Path, seed: int) -> 
     assert tally.crashes == []
     assert tally.leaked == []
     assert tally.errors > 0
+
+
+@pytest.mark.parametrize("seed", RANDOM_SEEDS)
+def test_dicom_mutants_inside_intact_zips(tmp_path: Path, seed: int) -> None:
+    data = dicom_seeds()["radiograph"]
+    tally = fuzz_zip_members(data, tmp_path, n=N_MUTANTS, seed=seed)
+    assert tally.inputs == N_MUTANTS
+    assert tally.crashes == []
+    assert tally.leaked == []
+    assert 0 < tally.errors < N_MUTANTS
