@@ -44,13 +44,13 @@ def positions(keys: pd.Series | np.ndarray, universe: pd.Index | pd.Series | np.
     >>> positions(pd.Series(["b", None, "z", "a"]), pd.Index(["a", "b"])).tolist()
     [1, -1, -1, 0]
     """
-    values = np.asarray(universe, dtype=object)
     try:
         found = pc.index_in(pa.array(keys, from_pandas=True),
-                            value_set=pa.array(values, from_pandas=True))
+                            value_set=pa.array(universe, from_pandas=True))
         return np.asarray(found.fill_null(-1), dtype=np.int64)
     except (TypeError, pa.ArrowException):
         keys = pd.Series(keys).astype(object)
+        values = np.asarray(universe, dtype=object)
         out = pd.Index(values).get_indexer(keys.to_numpy()).astype(np.int64)
         out[keys.isna().to_numpy()] = -1
         return out
@@ -146,13 +146,13 @@ def group_labels(patients: pd.DataFrame, by: str | None) -> pd.Series:
 
 def group_order(labels: pd.Series) -> list[str]:
     """Groups in display order: known groups sorted, ``unknown`` last."""
-    names = sorted(set(labels.astype(str)) - {UNKNOWN})
+    names = sorted({str(v) for v in pd.unique(np.asarray(labels, dtype=object))} - {UNKNOWN})
     return names + ([UNKNOWN] if (labels == UNKNOWN).any() else [])
 
 
 def check_analyte(cohort: Cohort, analyte: str) -> schema.Analyte | None:
     """Raise a helpful error when ``analyte`` is neither measured nor known."""
-    present = set(cohort.labs["analyte"].astype(str).unique())
+    present = {str(v) for v in cohort.labs["analyte"].unique()}
     if analyte not in present and analyte not in schema.ANALYTES:
         raise ValueError(
             f"analyte={analyte!r} is unknown; analytes measured in this cohort are "

@@ -37,12 +37,16 @@ def _fmt(x: float) -> str:
 
 def _count_cells(flags: pd.Series, groups: pd.Series, order: list[str]) -> dict[str, str]:
     """``n (%)`` of True among the non-missing values, overall and per group."""
+    known = flags.notna().to_numpy(dtype=bool)
+    true = flags.fillna(False).to_numpy(dtype=bool) & known
+    codes, names = pd.factorize(np.asarray(groups, dtype=object))
+    lookup = {name: k for k, name in enumerate(names)}
     cells = {}
     for name in [OVERALL, *order]:
-        sel = flags if name == OVERALL else flags[groups == name]
-        known = sel.dropna()
-        n = int(known.sum())
-        cells[name] = f"{n} ({100 * n / len(known):.0f}%)" if len(known) else "–"
+        sel = slice(None) if name == OVERALL else codes == lookup.get(name, -2)
+        n_known = int(known[sel].sum())
+        n = int(true[sel].sum())
+        cells[name] = f"{n} ({100 * n / n_known:.0f}%)" if n_known else "–"
     return cells
 
 
@@ -188,7 +192,7 @@ def table_one(cohort: Cohort, by: str | None = None, *,
         add("modality (images)", level,
             _count_cells(flags, image_groups.reset_index(drop=True), order))
 
-    measured = sorted(cohort.labs["analyte"].astype(str).unique())
+    measured = sorted({str(v) for v in cohort.labs["analyte"].unique()})
     for analyte in (list(analytes) if analytes is not None else measured):
         _lab_row(cohort, analyte, by, uid, order, add)
 
