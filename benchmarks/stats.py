@@ -74,6 +74,7 @@ def main() -> None:
     cases: dict[str, Callable[[], object]] = {
         "timeline": lambda: st.timeline(cohort),
         "timeline + census figure": lambda: cp.plot_timeline(st.timeline(cohort)),
+        "cohort_census + figure (fast path)": lambda: cp.plot_census(st.cohort_census(cohort)),
         "compare_labs (first per patient)": lambda: st.compare_labs(cohort, "crp", by="icu"),
         "compare_labs (all values)": lambda: st.compare_labs(cohort, "crp", by="icu",
                                                              per_patient="all"),
