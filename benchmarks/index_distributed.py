@@ -35,7 +35,7 @@ def main() -> None:
     args = parser.parse_args()
     paths = tree(args.folder, n_radiographs=args.radiographs, n_ct_series=0)
     cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=40)
+                           dashboard_address=None, silence_logs=50)
     client = Client(cluster)
     print(f"{len(paths)} files; Dask LocalCluster of {args.workers} worker processes; "
           f"{machine()}")
