@@ -275,6 +275,8 @@ def test_lab_and_summary_controls_redraw(demo_cohort):
     assert labs.figure.layout.meta["analyte"] == "ldh"
     labs.log_scale.value = True
     assert labs.figure.layout.yaxis.type == "log"
+    labs.log_scale.value = False
+    assert labs.figure.layout.yaxis.type != "log"
     summary = CohortSummary(demo_cohort, by=None)
     summary.by.value = "sex"
     assert summary.figure.layout.meta["by"] == "sex"

@@ -105,9 +105,8 @@ class LabDistribution(w.VBox):
                               f"<i>No {analyte} values for the patients that match.</i>")
 
     def _apply_log(self) -> None:
-        with self.figure.batch_update():
-            if self.log_scale.value:
+        if self.log_scale.value:
+            with self.figure.batch_update():
                 self.figure.update_yaxes(type="log", tickformat=None)
-            else:
-                self.figure.update_yaxes(type="linear")
-                self._redraw()
+        else:
+            self._redraw()
