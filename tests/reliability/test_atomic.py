@@ -76,7 +76,7 @@ def test_a_save_killed_at_any_moment_leaves_a_cohort_that_opens(two_cohorts, tmp
     expected = {_rows(a), _rows(b)}
     rng = np.random.default_rng(8)
     target = tmp_path / "target"
-    for trial in range(4):
+    for trial in range(3):
         child = _python(SAVE_LOOP, str(a), str(b), str(target))
         assert child.stdout.readline().strip() == "ready", child.stderr.read()
         time.sleep(float(rng.uniform(0.05, 0.6)))

@@ -13,21 +13,16 @@ and tooltips and the dashboard embedded as HTML. Each value is searched case-ins
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
 from . import corpus
 from .outputs import build_identifying_sources, collect_outputs, leaks
 
 
-@pytest.fixture(scope="module")
-def identifying(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict]:
-    folder = tmp_path_factory.mktemp("privacy")
-    roots = build_identifying_sources(folder / "sources")
-    return roots, collect_outputs(roots, folder / "work")
-
-
-def test_the_inputs_do_carry_the_identifying_values(identifying) -> None:
-    roots, _ = identifying
+def test_no_identifying_string_reaches_any_output(tmp_path: Path) -> None:
+    """One test (one build) so that parallel workers do not build the sources twice."""
+    roots = build_identifying_sources(tmp_path / "sources")
+    # The inputs do carry the values, and the search finds them in any spelling.
     carrying = {source: sum(bool(corpus.leaked(p.read_bytes())) for p in root.rglob("*")
                             if p.is_file() and p.suffix in (".dcm", ".zip", ".json"))
                 for source, root in roots.items()}
@@ -35,9 +30,8 @@ def test_the_inputs_do_carry_the_identifying_values(identifying) -> None:
     assert set(corpus.leaked("mustermann ERIKA, St Elsewhere General")) >= {
         "Mustermann^Erika".replace("^", " "), "St Elsewhere General", "Mustermann"}
 
-
-def test_every_output_path_was_exercised(identifying) -> None:
-    _, outputs = identifying
+    outputs = collect_outputs(roots, tmp_path / "work")
+    # Every output path was exercised ...
     names = set(outputs)
     for table in ("patients", "images", "events", "labs", "files", "findings"):
         assert f"table {table}" in names
@@ -45,13 +39,9 @@ def test_every_output_path_was_exercised(identifying) -> None:
     assert outputs["covidimg index"].startswith("exit 0")
     assert outputs["covidimg report"].startswith("exit 0")
     assert "unreadable_file" in outputs["covidimg report"]
-    figures = [n for n in names if n.startswith("figure ")]
-    assert len(figures) == 9
+    assert len([n for n in names if n.startswith("figure ")]) == 9
     assert outputs["thumbnail PNGs"][:4] == b"\x89PNG"
     assert outputs["gallery captions"].count("\n") >= 20
     assert len(outputs["dashboard HTML"]) > 10_000
-
-
-def test_no_identifying_string_appears_in_any_output(identifying) -> None:
-    _, outputs = identifying
+    # ... and none of them quotes an identifying value.
     assert leaks(outputs) == {}
