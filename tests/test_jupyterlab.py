@@ -1,0 +1,106 @@
+"""The widgets in JupyterLab 4, in a real browser: run a notebook that shows the Dashboard.
+
+JupyterLab runs from the installed environment with every Jupyter and IPython folder in the
+test's temporary folder (never the home folder), token off, on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import nbformat
+import pytest
+from servers import chromium, free_port, started
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CELLS = [
+    "import covidimg as ci\nfrom covidimg.widgets import Dashboard\n\n"
+    "cohort = ci.load_demo(n_patients=12)  # built by the demo_cohort fixture",
+    "dashboard = Dashboard(cohort)\ndashboard",
+]
+
+
+def _notebook(path) -> None:  # type: ignore[no-untyped-def]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_dashboard_renders_and_follows_a_filter_in_jupyterlab(demo_cohort, tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    _notebook(root / "dashboard.ipynb")
+    folders = {name: tmp_path / name.lower() for name in
+               ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR")}
+    for folder in folders.values():
+        folder.mkdir()
+    env = {**os.environ, **{k: str(v) for k, v in folders.items()}}
+    port = free_port()
+    command = [sys.executable, "-m", "jupyter", "lab", "--no-browser",
+               f"--ServerApp.port={port}", "--ServerApp.ip=127.0.0.1",
+               "--ServerApp.port_retries=0", "--IdentityProvider.token=",
+               "--ServerApp.password=", f"--ServerApp.root_dir={root}",
+               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")
+    console: list[str] = []
+    with started(command, env=env, log=tmp_path / "jupyterlab.log", listens_on=port) as server, \
+            chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: console.append(str(e)))
+        page.goto(f"{server.url}lab/tree/dashboard.ipynb", timeout=120_000)
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
+                               timeout=120_000)
+        # Run > Run All Cells, as a user would.
+        page.locator(".lm-MenuBar-item", has_text="Run").first.click()
+        page.click(".lm-Menu-item[data-command='runmenu:run-all']")
+        try:
+            page.wait_for_selector(".covidimg-dashboard .covidimg-match-count",
+                                   timeout=240_000)
+        except Exception:
+            page.screenshot(path=str(tmp_path / "failure.png"))
+            raise
+        page.wait_for_selector(".covidimg-timeline .js-plotly-plot", timeout=120_000)
+        page.wait_for_selector(".covidimg-gallery .covidimg-gallery-caption", state="attached")
+        assert page.locator("text=Error displaying widget").count() == 0
+        page.screenshot(path=str(tmp_path / "jupyterlab-dashboard.png"))
+        try:
+            page.wait_for_function(
+                "() => { const g = document.querySelector('.covidimg-timeline "
+                ".js-plotly-plot'); return g && g.data && g.data.length > 0 && g.layout.meta; }",
+                timeout=90_000)
+            drawn = True
+        except Exception:
+            drawn = False
+        page.screenshot(path=str(tmp_path / "jupyterlab-dashboard-drawn.png"))
+        if drawn:
+            before = page.evaluate("() => document.querySelector('.covidimg-timeline "
+                                   ".js-plotly-plot').layout.meta")
+            assert before["covidimg_view"] == "timeline" and before["n_exams"] > 0
+            count = page.inner_text(".covidimg-match-count")
+            page.click(".covidimg-filter-modality-ct")
+            page.wait_for_function(
+                "(c) => document.querySelector('.covidimg-match-count').textContent !== c",
+                arg=count, timeout=60_000)
+            page.wait_for_function(
+                "(n) => { const g = document.querySelector('.covidimg-timeline "
+                ".js-plotly-plot'); return g.layout.meta && g.layout.meta.n_exams < n; }",
+                arg=before["n_exams"], timeout=60_000)
+            after = page.evaluate(
+                "() => { const g = document.querySelector('.covidimg-timeline .js-plotly-plot');"
+                " return {meta: g.layout.meta, exams: g.data.filter(d => d.name === 'exam')"
+                ".reduce((n, d) => n + d.x.length, 0)}; }")
+            assert 0 < after["exams"] == after["meta"]["n_exams"] < before["n_exams"]
+            page.screenshot(path=str(tmp_path / "jupyterlab-dashboard-ct.png"))
+        page.close()
+    assert not [m for m in console if "widget" in m.lower() and "anywidget] Failed to "
+                "initialize" not in m], console
+    if not drawn:
+        pytest.xfail("the Dashboard shows in JupyterLab but its timeline FigureWidget draws no "
+                     "data (plotly FigureWidgets nested in containers); see "
+                     "docs/dashboard-app.md")
