@@ -11,6 +11,7 @@ The exit status is 1 when any figure is off its target of 0.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -112,6 +113,7 @@ def table(rows: list[Tally]) -> str:
 
 
 def main() -> int:
+    logging.getLogger("nibabel").setLevel(logging.ERROR)   # its header fix-up notes
     os.environ.setdefault("COVIDIMG_CACHE", tempfile.mkdtemp(prefix="covidimg-tally-"))
     start = time.perf_counter()
     rows: list[Tally] = []
