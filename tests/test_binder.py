@@ -116,8 +116,9 @@ def test_binder_build_then_every_notebook_runs(tmp_path):
                 "VIRTUAL_ENV": str(venv), "COVIDIMG_MHH_BASE_URL": CLOSED,
                 "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_PROGRESS_BAR": "off"})
 
-    def run(*command: str | Path, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
-        out = subprocess.run([str(c) for c in command], cwd=repo, env=env, text=True,
+    def run(*command: str | Path, timeout: float = 1800,
+            cwd: Path = repo) -> subprocess.CompletedProcess[str]:
+        out = subprocess.run([str(c) for c in command], cwd=cwd, env=env, text=True,
                              capture_output=True, timeout=timeout)
         assert out.returncode == 0, (f"{' '.join(map(str, command))} failed "
                                      f"({out.returncode}):\n{out.stdout[-3000:]}\n"
@@ -131,9 +132,11 @@ def test_binder_build_then_every_notebook_runs(tmp_path):
     assert "MHH pre-fetch skipped" in build.stdout + build.stderr, build.stdout + build.stderr
     run(bin_dir / "python", "-m", "pip", "check")
 
-    # The package is installed from its wheel (not linked to the checkout), with the app.
+    # The package is installed from its wheel (not linked to the checkout), with the app;
+    # asked from outside the checkout, where the source folder cannot shadow it.
     where = run(bin_dir / "python", "-c", "import covidimg, covidimg.app as a; "
-                "print(covidimg.__file__); print(a.NOTEBOOK.is_file())").stdout.split()
+                "print(covidimg.__file__); print(a.NOTEBOOK.is_file())",
+                cwd=tmp_path).stdout.split()
     assert Path(where[0]).resolve().is_relative_to(venv.resolve()) and where[1] == "True", where
     # The pins are what the build got.
     frozen = dict(line.split("==", 1) for line in run(

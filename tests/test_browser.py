@@ -153,28 +153,6 @@ def test_dashboard_filters_links_and_shows_no_identifiers(demo_with_identifiers,
         captions_before = page.evaluate(CAPTIONS)
         assert captions_before and any(" CT " not in c for c in captions_before)
 
-        # -- a user presses the "CT" modality button
-        _show_tab(page, "Timeline")
-        page.click(".covidimg-filter-modality-ct")
-        expected = (f"{len(ct_only.patients)} of {len(cohort.patients)} patients · "
-                    f"{len(ct_only.images)} of {len(cohort.images)} images match")
-        try:
-            page.wait_for_function(
-                "(e) => document.querySelector('.covidimg-match-count').textContent"
-                ".includes(e)", arg=expected, timeout=60_000)
-        except Exception:
-            page.screenshot(path=str(tmp_path / "failure.png"))
-            pytest.fail(f"match count {page.text_content('.covidimg-match-count')!r}, "
-                        f"expected {expected!r}")
-        page.wait_for_function(
-            f"() => {{ const c = ({CAPTIONS})(); "
-            "return c.length > 0 && c.every(t => t.includes(' CT ')); }", timeout=60_000)
-        captions_after = page.evaluate(CAPTIONS)
-        assert captions_after != captions_before
-        assert len(captions_after) == min(12, len(ct_only.images))
-        ct_patients = set(ct_only.images["patient_uid"].astype(str))
-        assert all(c.split(" · ")[0] in ct_patients for c in captions_after), captions_after
-
         # -- clicking an exam on the timeline opens it in the gallery's viewer
         _show_tab(page, "Timeline")
         shown = page.evaluate(FIGURE_STATE, "covidimg-timeline")
@@ -197,6 +175,27 @@ def test_dashboard_filters_links_and_shows_no_identifiers(demo_with_identifiers,
             " return i && i.complete && i.naturalWidth > 0; }", timeout=60_000)
         assert clicked_patient in viewer.inner_text()
         _save(page, page.locator(".covidimg-dashboard"), "dashboard-viewer", shots)
+
+        # -- a user presses the "CT" modality button
+        page.click(".covidimg-filter-modality-ct")
+        expected = (f"{len(ct_only.patients)} of {len(cohort.patients)} patients · "
+                    f"{len(ct_only.images)} of {len(cohort.images)} images match")
+        try:
+            page.wait_for_function(
+                "(e) => document.querySelector('.covidimg-match-count').textContent"
+                ".includes(e)", arg=expected, timeout=60_000)
+        except Exception:
+            page.screenshot(path=str(tmp_path / "failure.png"))
+            pytest.fail(f"match count {page.text_content('.covidimg-match-count')!r}, "
+                        f"expected {expected!r}")
+        page.wait_for_function(
+            f"() => {{ const c = ({CAPTIONS})(); "
+            "return c.length > 0 && c.every(t => t.includes(' CT ')); }", timeout=60_000)
+        captions_after = page.evaluate(CAPTIONS)
+        assert captions_after != captions_before
+        assert len(captions_after) == min(12, len(ct_only.images))
+        ct_patients = set(ct_only.images["patient_uid"].astype(str))
+        assert all(c.split(" · ")[0] in ct_patients for c in captions_after), captions_after
 
         # -- nothing identifying anywhere in the page, no widget errors
         html = page.content()
