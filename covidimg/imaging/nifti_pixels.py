@@ -100,7 +100,11 @@ def _check_header(img: nib.spatialimages.SpatialImage, ref: ImageRef) -> None:
                              f"but the file holds {stored} bytes: it is truncated or its header "
                              "is wrong — download it again")
     affine = np.asarray(img.affine, dtype=float)
-    if not np.isfinite(affine).all() or abs(np.linalg.det(affine[:3, :3])) == 0:
+    # The axes that hold the image must have a direction: all three for a volume, the two
+    # in-plane ones for a radiograph (whose third column may well be zero).
+    used = [i for i in range(min(3, len(shape))) if shape[i] > 1] or [0]
+    columns = affine[:3, used]
+    if not np.isfinite(affine).all() or np.linalg.matrix_rank(columns) < len(used):
         raise ImageReadError(ref.path, "the header's affine (sform/qform) is not finite or is "
                              "singular, so the image's orientation is unknown; fix the header "
                              "(e.g. nibabel's set_sform / set_qform) and save it again")
