@@ -271,6 +271,7 @@ FINDING_KINDS: dict[str, FindingKind] = _kinds(
     ("unparseable_value", "warning", "a value cannot be parsed (text in a number, bad date)"),
     ("unexpected_encoding", "warning", "a text file that is not UTF-8, read as Latin-1"),
     ("empty_table", "warning", "a table with a header but no rows"),
+    ("short_row", "warning", "a table row with fewer fields than the header (cut short?)"),
     ("unknown_value", "warning", "a value outside the source's documented codes"),
     ("inconsistent_value", "warning", "values that contradict each other"),
     ("inconsistent_event", "warning", "event offsets that contradict each other"),

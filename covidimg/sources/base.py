@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import errno
 import io
 import os
@@ -17,7 +18,8 @@ import pandas as pd
 from covidimg import schema
 
 __all__ = ["Ledger", "LoadError", "SourceTables", "StrictModeError", "TableReadError",
-           "display_path", "file_problem", "read_text_table", "strict_mode", "walk"]
+           "decode_text", "display_path", "file_problem", "read_text_table", "strict_mode",
+           "walk"]
 
 
 class LoadError(ValueError):
@@ -274,6 +276,26 @@ def walk(root: str | os.PathLike[str], ledger: Ledger,
 
 
 # ---------------------------------------------------------------------- text tables
+_MAX_ROW_FINDINGS = 10
+
+
+def _report_short_rows(text: str, sep: str, n_columns: int, path: str | os.PathLike[str],
+                       ledger: Ledger) -> None:
+    """A ``short_row`` finding for rows with fewer fields than the header (pandas reads the
+    missing fields as empty without a word; a file cut short ends in such a row)."""
+    short = [(number, len(fields)) for number, fields in
+             enumerate(csv.reader(io.StringIO(text), delimiter=sep), start=1)
+             if number > 1 and fields and len(fields) < n_columns]
+    name = os.path.basename(path)
+    for number, found in short[:_MAX_ROW_FINDINGS]:
+        ledger.finding("short_row", f"{name}: row {number} has {found} of the header's "
+                       f"{n_columns} fields; the missing ones read as empty (is the file cut "
+                       "short? download or export it again)", path=f"{display_path(path)}:{number}")
+    if len(short) > _MAX_ROW_FINDINGS:
+        ledger.finding("short_row", f"{name}: {len(short) - _MAX_ROW_FINDINGS} more rows have "
+                       "fewer fields than the header", path=display_path(path))
+
+
 class TableReadError(ValueError):
     """A CSV/TSV file cannot be read as a table at all (empty, binary, undecodable)."""
 
@@ -366,6 +388,7 @@ def read_text_table(path: str | os.PathLike[str], ledger: Ledger, *,
         if issubclass(warning.category, pd.errors.ParserWarning) or "Skipping line" in message:
             ledger.finding("unparseable_value", f"{os.path.basename(path)}: {message}; the "
                            "row's extra fields do not match the header", path=display_path(path))
+    _report_short_rows(text, sep, len(frame.columns), path, ledger)
     frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
     frame = frame.apply(lambda column: column.str.strip()) if len(frame.columns) else frame
     if frame.empty:

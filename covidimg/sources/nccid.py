@@ -57,7 +57,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from covidimg.sources import nccid_clean
-from covidimg.sources.base import Ledger, LoadError, SourceTables, walk
+from covidimg.sources.base import Ledger, LoadError, SourceTables, decode_text, walk
 from covidimg.sources.dicom import (
     HELPER_COLUMNS,
     IMAGE_MODALITIES,
@@ -353,7 +353,12 @@ class _Loader:
                     self.ledger.file(label, "ignored", reason=f"superseded by {winner[1]}")
                     continue
                 try:
-                    raw = nccid_clean.read_clinical_json(self.store.read_bytes(candidate.path))
+                    text, encoding = decode_text(self.store.read_bytes(candidate.path), label)
+                    if encoding == "latin-1":
+                        self.ledger.finding("unexpected_encoding", "the clinical JSON is not "
+                                            "UTF-8; it was read as Latin-1 (check accented "
+                                            "text)", patient_uid=f"{NAME}:{pid}", path=label)
+                    raw = nccid_clean.read_clinical_json(text)
                 except (ValueError, UnicodeDecodeError, OSError) as exc:
                     reason = f"unreadable clinical JSON: {exc}"
                     self.ledger.file(label, "rejected", reason=reason)

@@ -372,7 +372,7 @@ def text_table_transforms() -> dict[str, tuple[Callable[[Path], bool], str]]:
             "extra-column": (extra_column, "flag_or_clean"),
             "text-in-numeric": (text_in_numeric, "flag"),
             "impossible-date": (impossible_date, "flag"),
-            "truncated-mid-row": (truncated, "flag_or_clean"),
+            "truncated-mid-row": (truncated, "flag"),
             "ragged-row": (ragged_row, "flag_or_clean")}
 
 
