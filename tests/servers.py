@@ -125,7 +125,7 @@ def started(command: Sequence[str], *, env: dict[str, str], log: Path,
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
             try:
-                process.wait(60)
+                process.wait(120)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(30)

@@ -137,7 +137,7 @@ class VoilaServer:
         assert self.process is not None, "start() the server first"
         return self.process.wait()
 
-    def stop(self, timeout: float = 20.0) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
         """Ask Voila to shut down (it stops its kernels), then force it after ``timeout`` s."""
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
