@@ -24,7 +24,8 @@ from covidimg.demo.truth import DemoTruth
 from covidimg.paths import cache_dir
 from covidimg.sources import LOADER_MODULES
 
-__all__ = ["DEMO_VERSION", "available_sources", "demo_truth", "generate_demo", "load_demo"]
+__all__ = ["DEMO_VERSION", "available_sources", "demo_truth", "generate_demo", "load_demo",
+           "load_demo_truth"]
 
 #: Bump when the generator's output changes, so cached demos are regenerated.
 DEMO_VERSION = 1
@@ -105,6 +106,13 @@ def demo_truth(folder: str | os.PathLike[str]) -> dict[str, DemoTruth]:
     return {p.name: DemoTruth.open(p) for p in sorted(truth_dir.iterdir()) if p.is_dir()}
 
 
+def _demo_folder(chosen: Sequence[str], seed: int, n_patients: int,
+                 cache: str | os.PathLike[str] | None) -> Path:
+    """Where :func:`load_demo` keeps one generator setting's files, truth and saved cohort."""
+    name = f"v{DEMO_VERSION}-seed{seed}-n{n_patients}-{'-'.join(chosen)}"
+    return cache_dir("demo", cache) / name
+
+
 def load_demo(
     *,
     sources: Sequence[str] | None = None,
@@ -137,8 +145,8 @@ def load_demo(
     >>> cohort.summary()                                         # doctest: +SKIP
     """
     chosen = _check_sources(sources)
-    name = f"v{DEMO_VERSION}-seed{seed}-n{n_patients}-{'-'.join(chosen)}"
-    target = cache_dir("demo", cache) / name
+    target = _demo_folder(chosen, seed, n_patients, cache)
+    name = target.name
     marker = target / _MARKER
     if marker.is_file():
         return Cohort.open(target / "cohort")
@@ -153,3 +161,26 @@ def load_demo(
     marker.write_text(json.dumps({"version": DEMO_VERSION, "seed": seed,
                                   "n_patients": n_patients, "sources": list(chosen)}))
     return cohort
+
+
+def load_demo_truth(
+    *,
+    sources: Sequence[str] | None = None,
+    seed: int = 0,
+    n_patients: int = 30,
+    cache: str | os.PathLike[str] | None = None,
+) -> dict[str, DemoTruth]:
+    """The truth the generator encoded into the cohort :func:`load_demo` returns, per source.
+
+    Takes the same arguments as :func:`load_demo` (and builds the demo first if needed), so
+    notebooks and exercises can check an analysis against what was planted.
+
+    Examples
+    --------
+    >>> import covidimg as ci
+    >>> from covidimg.demo import load_demo_truth
+    >>> cohort = ci.load_demo()                                  # doctest: +SKIP
+    >>> load_demo_truth()["mhh"].labs.head()                     # doctest: +SKIP
+    """
+    load_demo(sources=sources, seed=seed, n_patients=n_patients, cache=cache)
+    return demo_truth(_demo_folder(_check_sources(sources), seed, n_patients, cache))

@@ -18,8 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from covidimg.demo import DEMO_VERSION, available_sources, demo_truth, load_demo
-from covidimg.paths import cache_dir
+from covidimg.demo import load_demo_truth
 
 __all__ = ["EXERCISES", "Result", "check", "truth"]
 
@@ -41,9 +40,7 @@ class Result:
 @lru_cache(maxsize=1)
 def truth() -> dict[str, pd.DataFrame]:
     """The demo's truth tables (all sources concatenated), for the default ``load_demo()``."""
-    load_demo()  # writes the demo (and its truth) on first use
-    folder = cache_dir("demo") / f"v{DEMO_VERSION}-seed0-n30-{'-'.join(available_sources())}"
-    truths = demo_truth(folder)
+    truths = load_demo_truth()
     tables = {}
     for name in ("patients", "images", "events", "labs", "findings"):
         parts = [getattr(t, name).assign(source=source) for source, t in truths.items()]
