@@ -85,13 +85,12 @@ python = Path(spec.argv[0] if spec.argv[0] != "python" else sys.executable)
 assert python.resolve().is_relative_to(Path(sys.prefix).resolve()) or \
     python.resolve() == Path(sys.executable).resolve(), f"kernel {spec.argv} is not this venv's"
 results = {}
-for path in map(Path, sys.argv[2:]):
+for path in map(Path, sys.argv[1:]):
     nb = nbformat.read(path, as_version=4)
-    workdir = Path(sys.argv[1]) / path.stem
-    workdir.mkdir(parents=True, exist_ok=True)
     try:
+        # In the notebook's own folder, as JupyterLab on Binder runs it (the copy is ours).
         NotebookClient(nb, timeout=600, kernel_name="python3",
-                       resources={"metadata": {"path": str(workdir)}}).execute()
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
         results[str(path)] = "ok"
     except Exception as exc:
         results[str(path)] = f"{type(exc).__name__}: {str(exc)[-2000:]}"
@@ -148,8 +147,7 @@ def test_binder_build_then_every_notebook_runs(tmp_path):
     notebooks = [repo / p.relative_to(ROOT) for p in NOTEBOOKS]
     notebooks.append(repo / "covidimg" / "app" / "dashboard.ipynb")
     (tmp_path / "runner.py").write_text(RUNNER)
-    out = run(bin_dir / "python", tmp_path / "runner.py", tmp_path / "runs", *notebooks,
-              timeout=3600)
+    out = run(bin_dir / "python", tmp_path / "runner.py", *notebooks, timeout=3600)
     results = json.loads(out.stdout.strip().splitlines()[-1])
     failed = {Path(k).name: v for k, v in results.items() if v != "ok"}
     assert not failed, json.dumps(failed, indent=1)
