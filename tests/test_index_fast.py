@@ -178,3 +178,17 @@ def test_unreadable_and_duplicate_files_are_accounted_for(tree: Path) -> None:
     assert status["truncated.dcm"] == status["text.dcm"] == status["empty.dcm"] == "rejected"
     assert status["plain_copy.dcm"] == "duplicate"
     assert set(index.disk_file) == set(paths)
+
+
+def test_fast_reader_equals_pydicom_on_files_cut_anywhere(tree: Path, tmp_path: Path) -> None:
+    """A header cut short (or a file cut in its pixel data) gives what pydicom gives: the
+    scan walks on to the pixel data as pydicom does, and leaves every doubt to pydicom."""
+    good = (tree / "variants" / "sequence.dcm").read_bytes()
+    for cut in range(0, len(good), 5):
+        path = tmp_path / f"cut-{cut:05d}.dcm"
+        path.write_bytes(good[:cut])
+        assert _outcome(read_header_fast, str(path)) == _outcome(read_header, str(path)), cut
+    syntax = good.index(b"\x02\x00\x10\x00UI")  # Transfer Syntax UID with another VR
+    path = tmp_path / "syntax-vr.dcm"
+    path.write_bytes(good[:syntax + 4] + b"US" + good[syntax + 6:])
+    assert _outcome(read_header_fast, str(path)) == _outcome(read_header, str(path))

@@ -1,11 +1,11 @@
 """A fast reader for the header of a DICOM Part-10 file: scan the first bytes, decode few tags.
 
 :func:`read_header_fast` reads the start of a file in one system call, walks its data elements
-with :mod:`struct` up to the last tag of :data:`~covidimg.sources.dicom.HEADER_TAGS` (Columns,
-``(0028,0011)``), decodes only those tags, and hands the values to
-:func:`covidimg.sources.dicom.header_from_values` -- so the fields are derived by the shared
-reader, exactly as :func:`covidimg.sources.dicom.read_header` derives them, at a fraction of
-pydicom's cost per file.
+with :mod:`struct` up to the pixel data (as pydicom does, so a header cut short is noticed
+alike), decodes only the tags of :data:`~covidimg.sources.dicom.HEADER_TAGS`, and hands the
+values to :func:`covidimg.sources.dicom.header_from_values` -- so the fields are derived by
+the shared reader, exactly as :func:`covidimg.sources.dicom.read_header` derives them, at a
+fraction of pydicom's cost per file.
 
 Whenever the file is anything but a plain Part-10 file in little endian (no ``DICM`` marker,
 big endian or deflated transfer syntax, a character set other than the default / Latin-1 /
@@ -31,6 +31,8 @@ _TAGS: dict[int, tuple[str, str]] = {
     tag_for_keyword(k): (k, dictionary_VR(tag_for_keyword(k))) for k in HEADER_TAGS}
 _LAST_TAG = max(_TAGS)
 _MEDIA_CLASS = 0x00020002
+#: (7FE0,0008) Float Pixel Data and later: where pydicom's ``stop_before_pixels`` stops.
+_PIXEL_TAGS = 0x7FE00008
 _SYNTAX = 0x00020010
 
 _IMPLICIT = "1.2.840.10008.1.2"
@@ -165,6 +167,8 @@ def _scan(buf: _Buffer) -> tuple[dict[str, Any], str | None, str | None]:
         if length == _UNDEFINED:
             raise _GiveUp("undefined length in the file meta")
         if tag in (_SYNTAX, _MEDIA_CLASS):
+            if vr != "UI":
+                raise _GiveUp(f"file meta UID stored as {vr}")
             value = buf.need(start + length)[start:start + length].decode("latin-1")
             value = value.rstrip("\x00 ")
             if tag == _SYNTAX:
@@ -203,8 +207,17 @@ def _scan(buf: _Buffer) -> tuple[dict[str, Any], str | None, str | None]:
             vr_bytes = None
             start = pos + 8
         tag = (group << 16) | elem
-        if tag > _LAST_TAG:
+        if tag >= _PIXEL_TAGS:
             break
+        if tag > _LAST_TAG:  # walk on to the pixel data, as pydicom does, without decoding
+            if length == _UNDEFINED:
+                if explicit and vr_bytes != b"SQ":
+                    raise _GiveUp("undefined length outside a sequence")
+                pos = _skip_undefined(buf, start, explicit)
+                data, size = buf.data, len(buf.data)
+                continue
+            pos = start + length
+            continue
         if length == _UNDEFINED:
             if explicit and vr_bytes != b"SQ":
                 raise _GiveUp("undefined length outside a sequence")
