@@ -34,10 +34,6 @@ IDENTIFYING = {
     "ReferringPhysicianName": "Referrer^Robert",
 }
 TABS = ("Timeline", "Labs", "Gallery", "Summary")
-#: Known defect, reported in every run until fixed (the assertions after it then apply).
-TIMELINE_BUG = ("the timeline figure keeps its first drawing after a filter change under Voila: "
-                "plotly FigureWidget edits made in place after the page connected do not reach "
-                "the browser (a freshly created FigureWidget does); see docs/dashboard-app.md")
 MATCH = re.compile(r"(\d+) of (\d+) patients · (\d+) of (\d+) images match")
 
 # --------------------------------------------------------------------- page helpers (JS)
@@ -205,22 +201,17 @@ def test_dashboard_filters_links_and_shows_no_identifiers(demo_with_identifiers,
                     assert part not in html, f"{keyword} value {part!r} is in the page"
         assert "Error displaying widget" not in html
         # -- the timeline follows the filter
-        try:
-            page.wait_for_function(
-                "([n]) => { const g = document.querySelector('.covidimg-timeline "
-                ".js-plotly-plot'); return g.layout.meta && g.layout.meta.n_exams !== n; }",
-                arg=[before["meta"]["n_exams"]], timeout=30_000)
-            timeline_followed = True
-        except Exception:
-            timeline_followed = False
+        page.wait_for_function(
+            "([n]) => { const g = document.querySelector('.covidimg-timeline "
+            ".js-plotly-plot'); return g && g.layout && g.layout.meta "
+            "&& g.layout.meta.n_exams !== n; }",
+            arg=[before["meta"]["n_exams"]], timeout=60_000)
         after = page.evaluate(FIGURE_STATE, "covidimg-timeline")
         page.close()
     assert server.process.returncode == 0, (tmp_path / "dashboard.log").read_text()[-3000:]
     assert not _unexpected(console), console
     for title in (*TABS, "viewer"):
         assert (shots[0] / f"dashboard-{title.lower()}.png").stat().st_size > 10_000
-    if not timeline_followed:
-        pytest.xfail(TIMELINE_BUG)
     exams_after = sum(t["n"] for t in after["traces"] if t["name"] == "exam")
     assert exams_after == after["meta"]["n_exams"]
     assert 0 < exams_after <= len(ct_only.images) < exams_before

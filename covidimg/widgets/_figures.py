@@ -1,48 +1,47 @@
-"""Replace what a FigureWidget shows in one batched message, and label it for tests and users."""
+"""The slot a view's figure lives in: every redraw swaps in a new FigureWidget, labelled."""
 
 from __future__ import annotations
 
-from copy import deepcopy
 from typing import Any
 
+import ipywidgets as w
 import plotly.graph_objects as go
 
 from covidimg.plotting._style import white_template
 
-__all__ = ["new_figure_widget", "refresh_snapshot", "replace_figure"]
+__all__ = ["FigureSlot"]
 
 
-def new_figure_widget(view: str, **meta: Any) -> go.FigureWidget:
-    """An empty FigureWidget whose layout names the view it shows."""
-    fig = go.FigureWidget()
-    fig.update_layout(meta={"covidimg_view": view, **meta}, template=white_template())
-    refresh_snapshot(fig)
-    return fig
+class FigureSlot(w.Box):
+    """Holds the ``FigureWidget`` a view shows; :meth:`show` puts a new one in its place.
 
-
-def replace_figure(widget: go.FigureWidget, figure: go.Figure, view: str,
-                   **meta: Any) -> None:
-    """Show ``figure`` in ``widget``: traces and layout swapped in one batch.
+    A redraw builds a new FigureWidget from the finished figure instead of editing the shown
+    one in place. In-place edits (``batch_update``, setting a trace's ``x``) travel as one-off
+    messages that Voila 0.5 pages with plotly 7 / anywidget 0.11 never apply, and a page that
+    connects after the edits (Voila runs the notebook before the browser connects; a reloaded
+    JupyterLab tab) would start from the figure as first created. A new widget carries its
+    whole figure in its synced state, so every front end draws what the kernel holds.
 
     The layout's ``meta`` carries ``covidimg_view`` and the given counts, so a test (or a
     user) can read what a figure shows without parsing its traces.
     """
-    figure.update_layout(meta={"covidimg_view": view, **meta})
-    with widget.batch_update():
-        widget.data = ()
-        if figure.data:
-            widget.add_traces(list(figure.data))
-        widget.layout = figure.layout
-    refresh_snapshot(widget)
 
+    def __init__(self, view: str, **meta: Any) -> None:
+        self.view = view
+        empty = go.Figure(layout={"meta": {"covidimg_view": view, **meta},
+                                  "template": white_template()})
+        super().__init__([go.FigureWidget(empty)], layout=w.Layout(width="100%"))
 
-def refresh_snapshot(widget: go.FigureWidget) -> None:
-    """Copy what ``widget`` shows into the state a newly connected page starts from.
+    @property
+    def figure(self) -> go.FigureWidget:
+        """The FigureWidget shown now."""
+        return self.children[0]
 
-    Plotly sends edits as one-off messages and refreshes the widget's synced state only when
-    the widget itself is displayed, not when a container holding it is. A page that connects
-    after the edits (Voila runs the notebook before the browser connects; a reloaded
-    JupyterLab tab) would otherwise draw the figure as first created.
-    """
-    widget._widget_layout = deepcopy(widget._layout_obj._props)
-    widget._widget_data = deepcopy(widget._data)
+    def show(self, figure: go.Figure, **meta: Any) -> go.FigureWidget:
+        """Show ``figure`` (a new FigureWidget replaces the old one, which is closed)."""
+        figure.update_layout(meta={"covidimg_view": self.view, **meta})
+        new = go.FigureWidget(figure)
+        old = self.children[0]
+        self.children = (new,)
+        old.close()
+        return new

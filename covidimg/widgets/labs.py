@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import ipywidgets as w
+import plotly.graph_objects as go
 
 from covidimg import plotting, schema, stats
 from covidimg.cohort import Cohort
-from covidimg.widgets._figures import new_figure_widget, replace_figure
+from covidimg.widgets._figures import FigureSlot
 
 __all__ = ["LabDistribution"]
 
@@ -71,16 +72,21 @@ class LabDistribution(w.VBox):
                                       description="Count", layout=w.Layout(width="280px"))
         self.log_scale = w.ToggleButton(value=False, description="log count axis",
                                         icon="signal", layout=w.Layout(width="140px"))
-        self.figure = new_figure_widget("labs", n_values=0, n_patients=0)
+        self.figure_slot = FigureSlot("labs", n_values=0, n_patients=0)
         self.message = w.HTML()
         for control in (self.analyte, self.by, self.per_patient):
             control.observe(lambda _c: self._redraw(), names="value")
-        self.log_scale.observe(lambda _c: self._apply_log(), names="value")
+        self.log_scale.observe(lambda _c: self._redraw(), names="value")
         super().__init__([w.HBox([self.analyte, self.by, self.per_patient, self.log_scale],
                                  layout=w.Layout(flex_flow="row wrap")),
-                          self.message, self.figure])
+                          self.message, self.figure_slot])
         self.add_class("covidimg-labs")
         self.update(cohort)
+
+    @property
+    def figure(self) -> go.FigureWidget:
+        """The FigureWidget shown now (a new one after every redraw)."""
+        return self.figure_slot.figure
 
     def update(self, cohort: Cohort) -> None:
         """Show ``cohort`` with the current analyte and grouping."""
@@ -91,7 +97,7 @@ class LabDistribution(w.VBox):
         analyte = self.analyte.value
         if analyte is None:
             fig = plotting.empty_figure("Lab values", "This cohort has no lab values.")
-            replace_figure(self.figure, fig, "labs", analyte=None, n_values=0, n_patients=0)
+            self.figure_slot.show(fig, analyte=None, n_values=0, n_patients=0)
             return
         values = stats.lab_values(self.cohort, analyte, by=self.by.value,
                                   per_patient=self.per_patient.value)
@@ -99,14 +105,8 @@ class LabDistribution(w.VBox):
         if self.log_scale.value and len(values):
             fig.update_yaxes(type="log", tickformat=None)
         n_patients = int(values["patient_uid"].nunique()) if len(values) else 0
-        replace_figure(self.figure, fig, "labs", analyte=analyte, n_values=len(values),
+        self.figure_slot.show(fig, analyte=analyte, n_values=len(values),
                        n_patients=n_patients, by=self.by.value)
         self.message.value = ("" if len(values) else
                               f"<i>No {analyte} values for the patients that match.</i>")
 
-    def _apply_log(self) -> None:
-        if self.log_scale.value:
-            with self.figure.batch_update():
-                self.figure.update_yaxes(type="log", tickformat=None)
-        else:
-            self._redraw()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import ipywidgets as w
 import pandas as pd
+import plotly.graph_objects as go
 
 from covidimg import plotting, stats
 from covidimg.cohort import Cohort
-from covidimg.widgets._figures import new_figure_widget, replace_figure
+from covidimg.widgets._figures import FigureSlot
 
 __all__ = ["CohortSummary", "findings_table"]
 
@@ -72,14 +73,19 @@ class CohortSummary(w.VBox):
             raise ValueError(f"by={by!r}; allowed values are {[v for _l, v in _GROUPS]}")
         self.by = w.Dropdown(options=list(_GROUPS), value=by, description="Group by",
                              layout=w.Layout(width="260px"))
-        self.figure = new_figure_widget("summary", n_patients=0)
+        self.figure_slot = FigureSlot("summary", n_patients=0)
         self.findings = w.HTML()
         self.by.observe(lambda _c: self._redraw_table(), names="value")
-        super().__init__([self.by, self.figure,
+        super().__init__([self.by, self.figure_slot,
                           w.HTML("<h4>Data-quality findings of these patients</h4>"),
                           self.findings])
         self.add_class("covidimg-summary")
         self.update(cohort)
+
+    @property
+    def figure(self) -> go.FigureWidget:
+        """The FigureWidget shown now (a new one after every redraw)."""
+        return self.figure_slot.figure
 
     def update(self, cohort: Cohort) -> None:
         """Summarise ``cohort``."""
@@ -99,5 +105,5 @@ class CohortSummary(w.VBox):
         else:
             fig = plotting.empty_figure(
                 "Cohort summary", "No patients match the filter: nothing to summarise.")
-        replace_figure(self.figure, fig, "summary", n_patients=n, by=self.by.value)
+        self.figure_slot.show(fig, n_patients=n, by=self.by.value)
 

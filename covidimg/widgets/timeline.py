@@ -7,10 +7,11 @@ from typing import Any
 
 import ipywidgets as w
 import numpy as np
+import plotly.graph_objects as go
 
 from covidimg import plotting, stats
 from covidimg.cohort import Cohort
-from covidimg.widgets._figures import new_figure_widget, replace_figure
+from covidimg.widgets._figures import FigureSlot
 
 __all__ = ["OffsetTimeline"]
 
@@ -77,16 +78,21 @@ class OffsetTimeline(w.VBox):
                                layout=w.Layout(width="300px"))
         self.show_labs = w.Checkbox(value=False, description="lab draws", indent=False,
                                     layout=w.Layout(width="110px"))
-        self.figure = new_figure_widget("timeline", n_patients=0, n_exams=0)
+        self.figure_slot = FigureSlot("timeline", n_patients=0, n_exams=0)
         self.message = w.HTML()
         for control in (self.align, self.sort_by, self.show_labs):
             control.observe(lambda _c: self._redraw(reset_page=True), names="value")
         self.show.observe(lambda _c: self._redraw(), names="value")
         super().__init__([w.HBox([self.align, self.sort_by, self.show, self.show_labs],
                                  layout=w.Layout(flex_flow="row wrap")),
-                          self.message, self.figure])
+                          self.message, self.figure_slot])
         self.add_class("covidimg-timeline")
         self.update(cohort)
+
+    @property
+    def figure(self) -> go.FigureWidget:
+        """The FigureWidget shown now (a new one after every redraw)."""
+        return self.figure_slot.figure
 
     # ------------------------------------------------------------------ public
     def update(self, cohort: Cohort) -> None:
@@ -140,7 +146,7 @@ class OffsetTimeline(w.VBox):
                                          show_labs=self.show_labs.value)
             mode = "lanes" if n_patients else "empty"
             n_exams = int((marks["kind"] == "exam").sum()) if len(marks) else 0
-        replace_figure(self.figure, fig, "timeline", n_patients=n_patients, n_exams=n_exams,
+        self.figure_slot.show(fig, n_patients=n_patients, n_exams=n_exams,
                        mode=mode, page=int(page))
         self.message.value = ("" if n_patients else
                               "<i>No patients match the filter: nothing to draw.</i>")
