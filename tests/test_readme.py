@@ -15,7 +15,7 @@ def _commands() -> list[str]:
 
 def test_readme_opens_with_the_main_job_and_the_test_command():
     main_job, tests = _commands()[:2]
-    assert "covidimg demo" in main_job and "pip install" in main_job
+    assert "covidimg dashboard" in main_job and "pip install" in main_job
     assert "pytest" in tests and ".[test]" in tests
 
 
