@@ -74,38 +74,29 @@ def test_dashboard_renders_and_follows_a_filter_in_jupyterlab(demo_cohort, tmp_p
         page.wait_for_selector(".covidimg-gallery .covidimg-gallery-caption", state="attached")
         assert page.locator("text=Error displaying widget").count() == 0
         page.screenshot(path=str(tmp_path / "jupyterlab-dashboard.png"))
-        try:
-            page.wait_for_function(
-                "() => { const g = document.querySelector('.covidimg-timeline "
-                ".js-plotly-plot'); return g && g.data && g.data.length > 0 && g.layout.meta; }",
-                timeout=90_000)
-            drawn = True
-        except Exception:
-            drawn = False
+        page.wait_for_function(
+            "() => { const g = document.querySelector('.covidimg-timeline "
+            ".js-plotly-plot'); return g && g.data && g.data.length > 0 && g.layout.meta; }",
+            timeout=90_000)
         page.screenshot(path=str(tmp_path / "jupyterlab-dashboard-drawn.png"))
-        if drawn:
-            before = page.evaluate("() => document.querySelector('.covidimg-timeline "
-                                   ".js-plotly-plot').layout.meta")
-            assert before["covidimg_view"] == "timeline" and before["n_exams"] > 0
-            count = page.inner_text(".covidimg-match-count")
-            page.click(".covidimg-filter-modality-ct")
-            page.wait_for_function(
-                "(c) => document.querySelector('.covidimg-match-count').textContent !== c",
-                arg=count, timeout=60_000)
-            page.wait_for_function(
-                "(n) => { const g = document.querySelector('.covidimg-timeline "
-                ".js-plotly-plot'); return g.layout.meta && g.layout.meta.n_exams < n; }",
-                arg=before["n_exams"], timeout=60_000)
-            after = page.evaluate(
-                "() => { const g = document.querySelector('.covidimg-timeline .js-plotly-plot');"
-                " return {meta: g.layout.meta, exams: g.data.filter(d => d.name === 'exam')"
-                ".reduce((n, d) => n + d.x.length, 0)}; }")
-            assert 0 < after["exams"] == after["meta"]["n_exams"] < before["n_exams"]
-            page.screenshot(path=str(tmp_path / "jupyterlab-dashboard-ct.png"))
+        before = page.evaluate("() => document.querySelector('.covidimg-timeline "
+                               ".js-plotly-plot').layout.meta")
+        assert before["covidimg_view"] == "timeline" and before["n_exams"] > 0
+        count = page.inner_text(".covidimg-match-count")
+        page.click(".covidimg-filter-modality-ct")
+        page.wait_for_function(
+            "(c) => document.querySelector('.covidimg-match-count').textContent !== c",
+            arg=count, timeout=60_000)
+        page.wait_for_function(
+            "(n) => { const g = document.querySelector('.covidimg-timeline "
+            ".js-plotly-plot'); return g.layout.meta && g.layout.meta.n_exams < n; }",
+            arg=before["n_exams"], timeout=60_000)
+        after = page.evaluate(
+            "() => { const g = document.querySelector('.covidimg-timeline .js-plotly-plot');"
+            " return {meta: g.layout.meta, exams: g.data.filter(d => d.name === 'exam')"
+            ".reduce((n, d) => n + d.x.length, 0)}; }")
+        assert 0 < after["exams"] == after["meta"]["n_exams"] < before["n_exams"]
+        page.screenshot(path=str(tmp_path / "jupyterlab-dashboard-ct.png"))
         page.close()
     assert not [m for m in console if "widget" in m.lower() and "anywidget] Failed to "
                 "initialize" not in m], console
-    if not drawn:
-        pytest.xfail("the Dashboard shows in JupyterLab but its timeline FigureWidget draws no "
-                     "data (plotly FigureWidgets nested in containers); see "
-                     "docs/dashboard-app.md")
