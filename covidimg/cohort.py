@@ -237,7 +237,7 @@ class Cohort:
             if wanted is not None:
                 keep &= (patients[column] == bool(wanted)).fillna(False).to_numpy(dtype=bool)
         if age is not None:
-            low, high = _range(age, "age")
+            low, high = range_bounds(age, "age")
             keep &= ((patients["age_max"] >= low) & (patients["age_min"] <= high)).to_numpy()
         if labs:
             keep &= _member(patients["patient_uid"], self._patients_with_labs(labs, lab_match))
@@ -253,7 +253,7 @@ class Cohort:
                                     self._allowed("images", column))
         if day is not None:
             image_criteria = True
-            low, high = _range(day, "day")
+            low, high = range_bounds(day, "day")
             image_keep &= ((images["day"] >= low) & (images["day"] <= high)).to_numpy()
         kept_images = images[image_keep]
         if image_criteria:
@@ -271,7 +271,7 @@ class Cohort:
             if analyte not in known:
                 raise ValueError(f"labs: unknown analyte {analyte!r}; known analytes are "
                                  f"{sorted(known)}")
-            low, high = _range(bounds, f"labs[{analyte!r}]")
+            low, high = range_bounds(bounds, f"labs[{analyte!r}]")
             rows = self.labs[self.labs["analyte"] == analyte]
             if lab_match == "overlap":
                 hit = (rows["lower"] <= high) & (rows["upper"] > low)
@@ -507,7 +507,8 @@ def _member(series: pd.Series, values: Any) -> np.ndarray:
         return series.isin(values).to_numpy(dtype=bool)
 
 
-def _range(bounds: Any, name: str) -> tuple[float, float]:
+def range_bounds(bounds: Any, name: str) -> tuple[float, float]:
+    """``(low, high)`` with ``None`` for an open end -> floats; errors name the argument."""
     try:
         low, high = bounds
     except (TypeError, ValueError):

@@ -20,12 +20,12 @@ from pydicom.uid import UID, ExplicitVRLittleEndian
 from covidimg import schema
 from covidimg.demo.dicom_writer import uid, write_dicom
 from covidimg.demo.phantom import chest_radiograph, ct_volume
+from covidimg.sources.archives import iter_zip_headers
 from covidimg.sources.dicom import (
     HELPER_COLUMNS,
     DicomHeader,
     DicomReadError,
     harmonize_view,
-    iter_zip_headers,
     parse_age,
     pixel_digest,
     read_header,

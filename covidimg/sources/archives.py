@@ -196,9 +196,9 @@ def iter_zip_headers(
 ) -> Iterator[tuple[str, DicomHeader | DicomReadError]]:
     """Read the DICOM header of every safe member of a zip archive, from inside the archive.
 
-    Like :func:`covidimg.sources.dicom.iter_zip_headers`, but every member first goes through
-    :func:`check_member`: a refused member yields a :class:`RefusedMember` (whose ``kind`` is
-    the finding kind) and is never opened. Nothing is ever extracted.
+    Every member first goes through :func:`check_member`: a refused member yields a
+    :class:`RefusedMember` (whose ``kind`` is the finding kind) and is never opened. Nothing is
+    ever extracted.
 
     Raises
     ------

@@ -5,8 +5,9 @@ UIDs, modality, view, study date and time, rows, columns, photometric interpreta
 instance number, slice position, descriptions and transfer syntax — without pixel data, from
 
 * a file path or an open binary file (:func:`read_header`),
-* every member of a zip archive, read from inside the archive, never extracted
-  (:func:`iter_zip_headers`; members are labelled ``"/abs/archive.zip::member/path.dcm"``),
+* an open zip member (members are labelled ``"/abs/archive.zip::member/path.dcm"``; the
+  archive itself is walked, safely and within size limits, by
+  :func:`covidimg.sources.archives.iter_zip_headers`),
 * a DICOM-JSON metadata file as NCCID ships them, whose binary values and VOI LUT Sequence are
   nulled (:func:`read_header_json`).
 
@@ -29,8 +30,7 @@ import json
 import os
 import re
 import warnings
-import zipfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, BinaryIO
 
@@ -51,7 +51,6 @@ __all__ = [
     "harmonize_view",
     "header_dict",
     "header_from_values",
-    "iter_zip_headers",
     "parse_age",
     "pixel_digest",
     "read_header",
@@ -672,58 +671,6 @@ def read_header_json(source: str | os.PathLike[str] | Mapping[str, Any], *,
                                     f"{exc})") from exc
     _check_is_image_object(ds, label, None)
     return _header_from_dataset(ds, label, None)
-
-
-def iter_zip_headers(
-    zip_path: str | os.PathLike[str],
-) -> Iterator[tuple[str, DicomHeader | DicomReadError]]:
-    """Read the header of every member of a zip archive, from inside the archive.
-
-    Nothing is extracted. Directory entries are skipped; every other member yields its label
-    ``"/abs/archive.zip::member"`` with its header, or with the :class:`DicomReadError` saying
-    why it could not be read (a non-DICOM member, a corrupt or encrypted entry).
-
-    Raises
-    ------
-    DicomReadError
-        If the archive itself cannot be opened (not a zip, truncated).
-
-    Examples
-    --------
-    >>> import datetime, zipfile, numpy as np, tempfile, os
-    >>> from covidimg.demo.dicom_writer import write_dicom
-    >>> from covidimg.sources.dicom import iter_zip_headers
-    >>> path = os.path.join(tempfile.mkdtemp(), "exam.zip")
-    >>> with zipfile.ZipFile(path, "w") as zf, zf.open("1/0001.dcm", "w") as fh:
-    ...     write_dicom(fh, np.zeros((8, 8), np.float32), modality="DX", patient_id="7",
-    ...                 study_uid="2.25.1", series_uid="2.25.2", sop_uid="2.25.3",
-    ...                 study_date=datetime.date(2020, 3, 1))
-    >>> [(label.endswith("exam.zip::1/0001.dcm"), h.modality)
-    ...  for label, h in iter_zip_headers(path)]
-    [(True, 'DX')]
-    """
-    archive = os.path.abspath(os.fspath(zip_path))
-    try:
-        zf = zipfile.ZipFile(archive)
-    except FileNotFoundError:
-        raise DicomReadError(archive, "the zip file does not exist") from None
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, NotImplementedError,
-            RuntimeError, EOFError, ValueError) as exc:
-        raise DicomReadError(archive, f"not a readable zip archive ({type(exc).__name__}: "
-                                      f"{exc}); download it again") from exc
-    with zf:
-        for info in zf.infolist():
-            if info.is_dir():
-                continue
-            label = f"{archive}::{info.filename}"
-            try:
-                with zf.open(info) as member:
-                    yield label, read_header(member, label=label)
-            except DicomReadError as exc:
-                yield label, exc
-            except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError,
-                    EOFError, ValueError) as exc:
-                yield label, DicomReadError(label, f"cannot read the zip member ({exc})")
 
 
 # ---------------------------------------------------------------------- images rows

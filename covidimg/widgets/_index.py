@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from covidimg import schema
-from covidimg.cohort import Cohort
+from covidimg.cohort import Cohort, range_bounds
 
 __all__ = ["FilterIndex"]
 
@@ -40,19 +40,6 @@ def _as_list(value: Any) -> list[Any]:
     if isinstance(value, str | bool) or not hasattr(value, "__iter__"):
         return [value]
     return list(value)
-
-
-def _bounds(bounds: Any, name: str) -> tuple[float, float]:
-    try:
-        low, high = bounds
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}={bounds!r}: expected a (low, high) pair; use None for an "
-                         "open end") from None
-    low = -np.inf if low is None else float(low)
-    high = np.inf if high is None else float(high)
-    if low > high:
-        raise ValueError(f"{name}={bounds!r}: low is greater than high")
-    return low, high
 
 
 class FilterIndex:
@@ -112,7 +99,7 @@ class FilterIndex:
                 value, missing = self.flags[name]
                 keep &= (value == bool(criteria[name])) & ~missing
         if criteria.get("age") is not None:
-            low, high = _bounds(criteria["age"], "age")
+            low, high = range_bounds(criteria["age"], "age")
             with np.errstate(invalid="ignore"):
                 keep &= (self.age_max >= low) & (self.age_min <= high)
         if criteria.get("labs"):
@@ -127,7 +114,7 @@ class FilterIndex:
             if analyte not in self.analytes:
                 raise ValueError(f"labs: unknown analyte {analyte!r}; known analytes are "
                                  f"{sorted(self.analytes)}")
-            low, high = _bounds(bounds, f"labs[{analyte!r}]")
+            low, high = range_bounds(bounds, f"labs[{analyte!r}]")
             empty = np.array([], dtype=float)
             lo, hi, owner = self.lab_rows.get(analyte, (empty, empty, empty.astype(np.int64)))
             with np.errstate(invalid="ignore"):
@@ -154,7 +141,7 @@ class FilterIndex:
                 images &= self._choice(self.image_codes[name], criteria[name], name, "images")
         if criteria.get("day") is not None:
             image_criteria = True
-            low, high = _bounds(criteria["day"], "day")
+            low, high = range_bounds(criteria["day"], "day")
             with np.errstate(invalid="ignore"):
                 images &= (self.day >= low) & (self.day <= high)
         if image_criteria:
