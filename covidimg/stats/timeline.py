@@ -39,6 +39,30 @@ def _anchor(days: pd.DataFrame, align: str) -> pd.Series:
     return days[align]
 
 
+def _check_alignment(align: str, unaligned: str) -> None:
+    if align not in ALIGN:
+        raise ValueError(f"align={align!r}; allowed values are {list(ALIGN)}")
+    if unaligned not in ("drop", "keep"):
+        raise ValueError(f"unaligned={unaligned!r}; allowed values are 'drop', 'keep'")
+
+
+def _aligned_days(cohort: Cohort, align: str,
+                  unaligned: str) -> tuple[pd.DataFrame, pd.Series, list[str]]:
+    """Per-patient days, each patient's alignment day, and the patients without one.
+
+    With ``unaligned="keep"`` those patients stay, aligned on day 0; with ``"drop"`` they go.
+    """
+    days = patient_days(cohort)
+    anchor = _anchor(days, align)
+    missing = anchor.isna()
+    dropped = sorted(days.index[missing])
+    if unaligned == "keep":
+        anchor = anchor.fillna(0.0)
+    else:
+        days, anchor = days[~missing], anchor[~missing]
+    return days, anchor, dropped
+
+
 def _segments(days: pd.DataFrame) -> pd.DataFrame:
     """Follow-up and hospital-stay segments, one row per patient each."""
     follow = pd.DataFrame({"patient_uid": days.index, "kind": "follow_up",
@@ -111,21 +135,11 @@ def timeline(cohort: Cohort, align: str = "admission", *, sort_by: str | None = 
     >>> tl = ci.stats.timeline(ci.load_demo(), align="icu_admission")  # doctest: +SKIP
     >>> tl[tl["kind"] == "death"][["patient_uid", "start"]]             # doctest: +SKIP
     """
-    if align not in ALIGN:
-        raise ValueError(f"align={align!r}; allowed values are {list(ALIGN)}")
-    if unaligned not in ("drop", "keep"):
-        raise ValueError(f"unaligned={unaligned!r}; allowed values are 'drop', 'keep'")
+    _check_alignment(align, unaligned)
     sort_by = sort_by or (align if align != "none" else "first_exam")
     if sort_by not in SORT_BY:
         raise ValueError(f"sort_by={sort_by!r}; allowed values are {list(SORT_BY)}")
-    days = patient_days(cohort)
-    anchor = _anchor(days, align)
-    missing = anchor.isna()
-    dropped = sorted(days.index[missing])
-    if unaligned == "keep":
-        anchor = anchor.fillna(0.0)
-    else:
-        days, anchor = days[~missing], anchor[~missing]
+    days, anchor, dropped = _aligned_days(cohort, align, unaligned)
     lanes = _lane_order(days, anchor, sort_by)
 
     events = cohort.events[positions(cohort.events["patient_uid"], days.index) >= 0]
@@ -252,18 +266,8 @@ def cohort_census(cohort: Cohort, align: str = "admission", *,
     >>> import covidimg as ci
     >>> census = ci.stats.cohort_census(ci.load_demo(), align="admission")  # doctest: +SKIP
     """
-    if align not in ALIGN:
-        raise ValueError(f"align={align!r}; allowed values are {list(ALIGN)}")
-    if unaligned not in ("drop", "keep"):
-        raise ValueError(f"unaligned={unaligned!r}; allowed values are 'drop', 'keep'")
-    days = patient_days(cohort)
-    anchor = _anchor(days, align)
-    missing = anchor.isna()
-    dropped = sorted(days.index[missing])
-    if unaligned == "keep":
-        anchor = anchor.fillna(0.0)
-    else:
-        days, anchor = days[~missing], anchor[~missing]
+    _check_alignment(align, unaligned)
+    days, anchor, dropped = _aligned_days(cohort, align, unaligned)
     shift_of = anchor.to_numpy(dtype=float)
     segments: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     first_known = days["first_known"].to_numpy(dtype=float)

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 
 from covidimg.plotting._style import white_template
 
-__all__ = ["FigureSlot"]
+__all__ = ["FigureSlot", "FigureView"]
 
 
 class FigureSlot(w.Box):
@@ -45,3 +45,14 @@ class FigureSlot(w.Box):
         self.children = (new,)
         old.close()
         return new
+
+
+class FigureView:
+    """Mixin for a view that draws into ``self.figure_slot``: ``view.figure`` is the one shown."""
+
+    figure_slot: FigureSlot
+
+    @property
+    def figure(self) -> go.FigureWidget:
+        """The FigureWidget shown now (a new one after every redraw)."""
+        return self.figure_slot.figure

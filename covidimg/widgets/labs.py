@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import ipywidgets as w
-import plotly.graph_objects as go
 
 from covidimg import plotting, schema, stats
 from covidimg.cohort import Cohort
-from covidimg.widgets._figures import FigureSlot
+from covidimg.widgets._figures import FigureSlot, FigureView
 
 __all__ = ["LabDistribution"]
 
@@ -22,7 +21,7 @@ def _analytes(cohort: Cohort) -> list[str]:
     return [a for a in schema.ANALYTES if a in present] + sorted(present - set(schema.ANALYTES))
 
 
-class LabDistribution(w.VBox):
+class LabDistribution(FigureView, w.VBox):
     """Distribution of one lab analyte, each value spread over its interval.
 
     Values published on a precision grid or below / above a detection limit are intervals,
@@ -82,11 +81,6 @@ class LabDistribution(w.VBox):
                           self.message, self.figure_slot])
         self.add_class("covidimg-labs")
         self.update(cohort)
-
-    @property
-    def figure(self) -> go.FigureWidget:
-        """The FigureWidget shown now (a new one after every redraw)."""
-        return self.figure_slot.figure
 
     def update(self, cohort: Cohort) -> None:
         """Show ``cohort`` with the current analyte and grouping."""

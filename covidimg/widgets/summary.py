@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import ipywidgets as w
 import pandas as pd
-import plotly.graph_objects as go
 
 from covidimg import plotting, stats
 from covidimg.cohort import Cohort
-from covidimg.widgets._figures import FigureSlot
+from covidimg.widgets._figures import FigureSlot, FigureView
 
 __all__ = ["CohortSummary", "findings_table"]
 
@@ -37,7 +36,7 @@ def findings_table(findings: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values("findings", ascending=False, kind="stable").reset_index()
 
 
-class CohortSummary(w.VBox):
+class CohortSummary(FigureView, w.VBox):
     """Table 1 of the selection by a chosen group, and its data-quality findings per kind.
 
     Table 1 is :func:`covidimg.stats.table_one` drawn by :func:`covidimg.plotting.plot_table_one`
@@ -81,11 +80,6 @@ class CohortSummary(w.VBox):
                           self.findings])
         self.add_class("covidimg-summary")
         self.update(cohort)
-
-    @property
-    def figure(self) -> go.FigureWidget:
-        """The FigureWidget shown now (a new one after every redraw)."""
-        return self.figure_slot.figure
 
     def update(self, cohort: Cohort) -> None:
         """Summarise ``cohort``."""

@@ -7,11 +7,10 @@ from typing import Any
 
 import ipywidgets as w
 import numpy as np
-import plotly.graph_objects as go
 
 from covidimg import plotting, stats
 from covidimg.cohort import Cohort
-from covidimg.widgets._figures import FigureSlot
+from covidimg.widgets._figures import FigureSlot, FigureView
 
 __all__ = ["OffsetTimeline"]
 
@@ -24,7 +23,7 @@ _SORT_LABELS = {"admission": "admission day", "icu_admission": "ICU admission da
 OVERVIEW = -1
 
 
-class OffsetTimeline(w.VBox):
+class OffsetTimeline(FigureView, w.VBox):
     """Patient timelines on an aligned day axis, with exams you can click.
 
     Up to ``page_size`` patients are drawn as one lane each: hospital and ICU stays as bars,
@@ -88,11 +87,6 @@ class OffsetTimeline(w.VBox):
                           self.message, self.figure_slot])
         self.add_class("covidimg-timeline")
         self.update(cohort)
-
-    @property
-    def figure(self) -> go.FigureWidget:
-        """The FigureWidget shown now (a new one after every redraw)."""
-        return self.figure_slot.figure
 
     # ------------------------------------------------------------------ public
     def update(self, cohort: Cohort) -> None:
