@@ -1,30 +1,37 @@
 """The incremental DICOM index cache: what each file gave, keyed by path, size and mtime.
 
 A re-index of an unchanged tree reads no DICOM file: :func:`covidimg.sources.dicom_index.
-index_dicom` stats every file and takes the headers of those whose size and modification time
-(nanoseconds) are unchanged from the cache; changed and new files are read, deleted files are
-dropped from the cache when it is written back.
+index_dicom` stats every file and, when the paths and their size and modification time
+(nanoseconds) are all as in the cache's *snapshot* of the last complete index, takes that
+index as it was, building its headers only when they are first used. When something changed,
+the per-file *entries* are decoded: unchanged files take their headers from there, changed
+and new files are read, and deleted files are dropped when the cache is written back.
 
 The cache of a tree lives in ``<cache_dir>/dicom-index/<hash of the tree's root>.cache``
 (:func:`covidimg.paths.cache_dir`: argument > ``COVIDIMG_CACHE`` > the user cache folder). It
 is written atomically (a temporary file in the same folder, flushed, then :func:`os.replace`),
-so a crash leaves the previous cache or none. The file starts with a format line and the
-SHA-256 of its payload; a file that is truncated, altered or of another format is detected
-before anything in it is used, reported with a warning, and rebuilt.
+so a crash leaves the previous cache or none. The file is a format line, a line giving the
+length and SHA-256 of each of its two sections (the snapshot, then the entries), and the
+sections. A section is used only after its length and checksum match: the snapshot when the
+file is loaded, the entries when they are first needed. A file that is truncated, altered or
+of another format is reported with an :class:`IndexCacheWarning` naming it and rebuilt.
 
-The payload is a :mod:`pickle` of plain tuples and :class:`~covidimg.sources.dicom.DicomHeader`
-records; it is only read after its checksum matches, and only from the user's own cache
-folder.
+The sections are :mod:`pickle` payloads of plain tuples, lists and dicts (headers as tuples of
+plain values, see :func:`encode_result`); they are only read after their checksum matches,
+and only from the user's own cache folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import hashlib
 import os
 import pickle
 import uuid
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,13 +46,17 @@ __all__ = [
     "IndexCache",
     "IndexCacheWarning",
     "cache_path_for",
+    "decode_headers",
     "decode_result",
+    "encode_headers",
     "encode_result",
 ]
 
-#: Bump when what a cached header holds changes (the reader's fields, the sampling rules).
-CACHE_VERSION = 2
+#: Bump when the file's layout or what a cached header holds changes (the reader's fields, the
+#: sampling rules).
+CACHE_VERSION = 3
 _MAGIC = f"covidimg-dicom-index {CACHE_VERSION}\n".encode()
+_PICKLE = pickle.HIGHEST_PROTOCOL
 
 
 class IndexCacheWarning(UserWarning):
@@ -82,13 +93,15 @@ class FolderEntry:
 
 
 class IndexCache:
-    """A tree's index cache file: entries per file and per sampled folder, and a snapshot of
-    the last complete index.
+    """A tree's index cache file: a snapshot of the last complete index, and entries per file
+    and per sampled folder.
 
     ``snapshot`` is ``(paths, stats, index)``: the sorted paths of the last call, their
-    ``(size, mtime_ns)`` and the :class:`~covidimg.sources.dicom_index.DicomIndex` it gave (as
-    plain values); when a call sees the very same paths and stats it takes the index from
-    there without looking at the per-file entries, which are decoded only when needed.
+    ``(size, mtime_ns)`` and the :class:`~covidimg.sources.dicom_index.DicomIndex` it gave as
+    plain values (its headers as one :func:`encode_headers` blob). A call that sees the very
+    same paths and stats takes the index from there; ``files`` and ``folders`` are decoded
+    (and their section's checksum checked) only when they are first used. Entries taken from
+    the cache are written back as they were read: replace an entry, never change it in place.
 
     Examples
     --------
@@ -106,83 +119,154 @@ class IndexCache:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._files: dict[str, CacheEntry] | None = {}
-        self._raw_files: dict[str, Any] = {}
-        self.folders: dict[str, FolderEntry] = {}
+        self._files: dict[str, CacheEntry] = {}
+        self._folders: dict[str, FolderEntry] = {}
+        #: the entries section, not yet checked nor decoded: (payload, expected SHA-256)
+        self._pending: tuple[memoryview, bytes] | None = None
+        #: entries as read: path -> (the decoded entry, its encoded form), reused by save
+        self._encoded: dict[str, tuple[CacheEntry, tuple[Any, ...]]] = {}
         self.snapshot: tuple[list[str], list[Any], dict[str, Any]] | None = None
 
     @property
     def files(self) -> dict[str, CacheEntry]:
         """Entries per file on disk (decoded from the cache file on first use)."""
-        if self._files is None:
-            self._files = {p: CacheEntry(size, mtime, [(label, decode_result(r))
-                                                       for label, r in results],
-                                         frozenset(inferred))
-                           for p, (size, mtime, results, inferred) in self._raw_files.items()}
-            self._raw_files = {}
+        self._decode_entries()
         return self._files
 
     @files.setter
     def files(self, entries: dict[str, CacheEntry]) -> None:
-        self._files, self._raw_files = entries, {}
+        self._decode_entries()  # keeps the encoded forms of the entries read
+        self._files = entries
+
+    @property
+    def folders(self) -> dict[str, FolderEntry]:
+        """How each series folder was indexed (decoded from the cache file on first use)."""
+        self._decode_entries()
+        return self._folders
+
+    @folders.setter
+    def folders(self, entries: dict[str, FolderEntry]) -> None:
+        self._decode_entries()
+        self._folders = entries
 
     def load(self) -> bool:
-        """Read the cache file; return False (and start empty) when there is none.
+        """Read the cache file and check its snapshot; return False (and start empty) when
+        there is none.
 
         A damaged file gives an :class:`IndexCacheWarning` naming it and is rebuilt.
         """
         try:
             with open(self.path, "rb") as handle:
-                blob = handle.read()
+                blob = memoryview(handle.read())
         except FileNotFoundError:
             return False
         except OSError as exc:
             self._damaged(f"cannot be read ({exc})")
             return False
-        head, _, rest = blob.partition(b"\n")
-        digest, _, payload = rest.partition(b"\n")
-        if head + b"\n" != _MAGIC:
+        if blob[:len(_MAGIC)] != _MAGIC:
             self._damaged(f"is not a covidimg index cache of version {CACHE_VERSION}")
             return False
-        if hashlib.sha256(payload).hexdigest().encode() != digest:
-            self._damaged("is damaged (its checksum does not match)")
+        start = len(_MAGIC)
+        end = bytes(blob[start:start + 200]).find(b"\n")
+        try:
+            n_snap, snap_digest, n_entries, entries_digest = \
+                bytes(blob[start:start + end]).split(b" ")
+            n_snap_int, n_entries_int = int(n_snap), int(n_entries)
+        except ValueError:
+            self._damaged("is damaged (its table of contents cannot be read)")
+            return False
+        start += end + 1
+        if end < 0 or len(blob) != start + n_snap_int + n_entries_int:
+            self._damaged(f"is damaged (it holds {len(blob)} bytes, not the "
+                          f"{start + n_snap_int + n_entries_int} its table of contents gives)")
+            return False
+        snap = blob[start:start + n_snap_int]
+        if hashlib.sha256(snap).hexdigest().encode() != snap_digest:
+            self._damaged("is damaged (the checksum of its snapshot does not match)")
             return False
         try:
-            files, folders, snapshot = pickle.loads(payload)
-            if not isinstance(files, dict):
-                raise TypeError(f"file entries are a {type(files).__name__}")
-            self.folders = {f: FolderEntry(*e) for f, e in folders.items()}
-            self.snapshot = snapshot
-            self._files, self._raw_files = None, files
+            snapshot = pickle.loads(snap)
+            if snapshot is not None and not (isinstance(snapshot, tuple) and len(snapshot) == 3
+                                             and isinstance(snapshot[2], dict)):
+                raise TypeError(f"the snapshot is a {type(snapshot).__name__}")
         except Exception as exc:  # a checksummed payload that still does not load
             self._damaged(f"cannot be decoded ({type(exc).__name__}: {exc})")
             return False
+        self.snapshot = snapshot
+        self._files, self._folders, self._encoded = {}, {}, {}
+        self._pending = (blob[start + n_snap_int:], entries_digest)
         return True
+
+    def _decode_entries(self) -> None:
+        if self._pending is None:
+            return
+        payload, digest = self._pending
+        self._pending = None
+        if hashlib.sha256(payload).hexdigest().encode() != digest:
+            self._damaged("is damaged (the checksum of its entries does not match)")
+            return
+        try:
+            with _gc_paused():
+                files, folders = pickle.loads(payload)
+                decoded = {p: CacheEntry(size, mtime, [(label, decode_result(r))
+                                                       for label, r in results],
+                                         frozenset(inferred))
+                           for p, (size, mtime, results, inferred) in files.items()}
+                self._folders = {f: FolderEntry(*e) for f, e in folders.items()}
+        except Exception as exc:  # a checksummed payload that still does not load
+            self._damaged(f"cannot be decoded ({type(exc).__name__}: {exc})")
+            return
+        self._files = decoded
+        self._encoded = {p: (decoded[p], raw) for p, raw in files.items()}
 
     def _damaged(self, what: str) -> None:
         warnings.warn(f"DICOM index cache {self.path} {what}; rebuilding it by reading the "
-                      "files again", IndexCacheWarning, stacklevel=3)
-        self._files, self._raw_files, self.folders, self.snapshot = {}, {}, {}, None
+                      "files again", IndexCacheWarning, stacklevel=4)
+        self._files, self._folders, self._encoded = {}, {}, {}
+        self._pending, self.snapshot = None, None
 
     def save(self) -> None:
         """Write the cache atomically (temporary file, fsync, :func:`os.replace`)."""
-        files = {p: (e.size, e.mtime_ns, [(label, encode_result(r)) for label, r in e.results],
-                     tuple(e.inferred)) for p, e in self.files.items()}
-        folders = {f: (e.files, e.sampled, e.reason) for f, e in self.folders.items()}
-        payload = pickle.dumps((files, folders, self.snapshot), protocol=pickle.HIGHEST_PROTOCOL)
-        digest = hashlib.sha256(payload).hexdigest().encode()
+        encoded = self._encoded
+        with _gc_paused():
+            files = {}
+            for p, e in self.files.items():
+                known = encoded.get(p)
+                files[p] = known[1] if known is not None and known[0] is e else \
+                    (e.size, e.mtime_ns, [(label, encode_result(r)) for label, r in e.results],
+                     tuple(e.inferred))
+            folders = {f: (e.files, e.sampled, e.reason) for f, e in self.folders.items()}
+            entries = pickle.dumps((files, folders), protocol=_PICKLE)
+            snap = pickle.dumps(self.snapshot, protocol=_PICKLE)
+        contents = b"%d %s %d %s\n" % (len(snap), hashlib.sha256(snap).hexdigest().encode(),
+                                       len(entries), hashlib.sha256(entries).hexdigest().encode())
         folder = os.path.dirname(self.path) or "."
         os.makedirs(folder, exist_ok=True)
         tmp = os.path.join(folder, f".{os.path.basename(self.path)}.{uuid.uuid4().hex[:8]}.tmp")
         try:
             with open(tmp, "wb") as handle:
-                handle.write(_MAGIC + digest + b"\n" + payload)
+                handle.write(_MAGIC + contents)
+                handle.write(snap)
+                handle.write(entries)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, self.path)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while many acyclic objects are made (it would walk them
+    again and again, finding nothing to free)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 _FIELDS = tuple(DicomHeader.__dataclass_fields__)
@@ -203,6 +287,7 @@ def encode_result(result: DicomHeader | DicomReadError) -> tuple[Any, ...]:
 
 
 def decode_result(item: tuple[Any, ...]) -> DicomHeader | DicomReadError:
+    """The header or error :func:`encode_result` encoded."""
     if item[0] == "error":
         return DicomReadError(item[1], item[2])
     values = list(item[1:])
@@ -213,6 +298,27 @@ def decode_result(item: tuple[Any, ...]) -> DicomHeader | DicomReadError:
     header = object.__new__(DicomHeader)  # the frozen dataclass's fields, set directly
     header.__dict__.update(zip(_FIELDS, values, strict=True))
     return header
+
+
+def encode_headers(headers: list[DicomHeader]) -> bytes:
+    """Headers as one blob of plain values, for :func:`decode_headers`.
+
+    Examples
+    --------
+    >>> from covidimg.sources.dicom import DicomHeader
+    >>> from covidimg.sources.index_cache import decode_headers, encode_headers
+    >>> h = DicomHeader("/d/a.dcm", "p1", "st", "se", "a", "CR", "PA", None, None, 64, 64,
+    ...                 "MONOCHROME2", "M", 70.0, None, None, None, None, None)
+    >>> decode_headers(encode_headers([h])) == [h]
+    True
+    """
+    return pickle.dumps([encode_result(h) for h in headers], protocol=_PICKLE)
+
+
+def decode_headers(blob: bytes) -> list[DicomHeader]:
+    """The headers :func:`encode_headers` encoded."""
+    with _gc_paused():
+        return [decode_result(h) for h in pickle.loads(blob)]  # type: ignore[misc]
 
 
 def cache_path_for(root: str, cache: bool | str | os.PathLike[str] | None = True) -> str | None:
