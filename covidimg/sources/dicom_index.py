@@ -49,8 +49,8 @@ from covidimg.sources.index_cache import (
     FolderEntry,
     IndexCache,
     cache_path_for,
-    decode_result,
-    encode_result,
+    decode_headers,
+    encode_headers,
 )
 from covidimg.sources.series_sampling import MIN_SERIES_FILES, index_series_folder
 
@@ -153,6 +153,15 @@ class DicomIndex:
     #: files on disk: ``files`` in all, ``cached`` (taken from the index cache), ``read``
     #: (headers read now), ``inferred`` (headers inferred by series sampling)
     counts: dict[str, int] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        # An index restored from the cache's snapshot builds its headers on first use.
+        blob = self.__dict__.get("_headers_blob") if name == "headers" else None
+        if blob is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        self.headers = decode_headers(blob)
+        self.__dict__.pop("_headers_blob", None)
+        return self.headers
 
     def use(self, label: str, image_uid: str, reason: str = "DICOM instance") -> None:
         """Mark the instance at ``label`` as used by image ``image_uid``."""
@@ -344,7 +353,7 @@ def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
     sample = defaults.sample_series if sample_series is _UNSET else sample_series
     fast = defaults.fast_headers if fast_headers is _UNSET else fast_headers
 
-    ordered = sorted(os.fspath(p) for p in paths)
+    ordered = sorted(map(os.fspath, paths))
     index = DicomIndex()
     if not ordered:
         return index
@@ -358,7 +367,7 @@ def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
         store.load()
         snapshot = store.snapshot
         if snapshot is not None and snapshot[0] == ordered and snapshot[1] == stat_list:
-            return _restore(snapshot[2], ledger)  # nothing changed since the last call
+            return _restore(snapshot[2], ordered, ledger)  # nothing changed since the last call
 
     stats = dict(zip(ordered, stat_list, strict=True))
     entries: dict[str, CacheEntry] = {}
@@ -420,28 +429,36 @@ def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
     if store is not None:
         store.files = entries
         store.folders = {f: FolderEntry(files, s, r) for f, (s, r, files) in decisions.items()}
-        store.snapshot = (ordered, stat_list, _snapshot(index, findings))
+        store.snapshot = (ordered, stat_list, _snapshot(index, ordered, findings))
         store.save()
     return index
 
 
-def _snapshot(index: DicomIndex, findings: list[tuple[str, str, str]]) -> dict[str, Any]:
+def _snapshot(index: DicomIndex, ordered: list[str],
+              findings: list[tuple[str, str, str]]) -> dict[str, Any]:
     """The index as plain values, with the findings it recorded, for :func:`_restore`."""
-    return {"headers": [encode_result(h) for h in index.headers],
-            "disk_file": index.disk_file, "state": index.state,
-            "inferred": sorted(index.inferred), "sampling": index.sampling,
-            "files": index.counts["files"], "findings": findings}
+    plain = len(index.disk_file) == len(ordered) and \
+        all(a == b == c for (a, b), c in zip(index.disk_file.items(), ordered, strict=True))
+    return {"headers": encode_headers(index.headers),
+            "disk_file": None if plain else index.disk_file,  # None: each path is its label
+            "state": index.state, "inferred": sorted(index.inferred),
+            "sampling": index.sampling, "findings": findings}
 
 
-def _restore(snapshot: dict[str, Any], ledger: Ledger) -> DicomIndex:
-    """The index of an unchanged tree, from the cache's snapshot; its findings recorded again."""
+def _restore(snapshot: dict[str, Any], ordered: list[str], ledger: Ledger) -> DicomIndex:
+    """The index of an unchanged tree, from the cache's snapshot; its findings recorded again.
+
+    Its headers are decoded when first used (:meth:`DicomIndex.__getattr__`).
+    """
     for kind, detail, path in snapshot["findings"]:
         ledger.finding(kind, detail, path=path)
-    index = DicomIndex(
-        headers=[decode_result(h) for h in snapshot["headers"]],  # type: ignore[misc]
-        disk_file=snapshot["disk_file"], state=snapshot["state"],
-        inferred=set(snapshot["inferred"]), sampling=snapshot["sampling"])
-    n = snapshot["files"]
+    disk_file = snapshot["disk_file"]
+    index = DicomIndex(disk_file={p: p for p in ordered} if disk_file is None else disk_file,
+                       state=snapshot["state"], inferred=set(snapshot["inferred"]),
+                       sampling=snapshot["sampling"])
+    del index.headers
+    index.__dict__["_headers_blob"] = snapshot["headers"]
+    n = len(ordered)
     index.counts = {"files": n, "cached": n, "read": 0, "inferred": len(index.inferred)}
     return index
 
