@@ -252,15 +252,21 @@ def harmonize_view(modality: str | None, view_position: str | None,
     if _VIEW_POSITION.get(position, "UNKNOWN") != "UNKNOWN":
         return _VIEW_POSITION[position]
     for text in descriptions:
-        words = re.split(r"[^A-Z0-9]+", (text or "").upper())
+        words = _NOT_WORD.split((text or "").upper())
         found = {_VIEW_WORDS[w] for w in words if w in _VIEW_WORDS}
         if len(found) == 1:
             return found.pop()
     return "UNKNOWN"
 
 
+_NOT_DIGIT = re.compile(r"\D")
+_TIME = re.compile(r"^(\d{2})(\d{2})?(\d{2})?(?:\.(\d{1,6}))?$")
+_NOT_UID = re.compile(r"[^0-9.]")
+_NOT_WORD = re.compile(r"[^A-Z0-9]+")
+
+
 def _parse_date(value: object) -> dt.date | None:
-    digits = re.sub(r"\D", "", str(value or ""))
+    digits = _NOT_DIGIT.sub("", str(value or ""))
     if len(digits) != 8:
         return None
     try:
@@ -271,7 +277,7 @@ def _parse_date(value: object) -> dt.date | None:
 
 def _parse_time(value: object) -> dt.time | None:
     text = str(value or "").strip().replace(":", "")
-    match = re.match(r"^(\d{2})(\d{2})?(\d{2})?(?:\.(\d{1,6}))?$", text)
+    match = _TIME.match(text)
     if not match:
         return None
     hour, minute, second = (int(g) if g else 0 for g in match.groups()[:3])
@@ -283,6 +289,8 @@ def _parse_time(value: object) -> dt.time | None:
 
 
 def _text(value: object) -> str | None:
+    if type(value) is str:  # the common case, first (same result as below)
+        return value.strip().strip("\x00").strip() or None
     if value is None:
         return None
     if isinstance(value, bytes):
@@ -314,12 +322,12 @@ def _value_problem(keyword: str, text: str) -> str | None:
     """
     vr = _VR_OF.get(keyword) or dictionary_VR(tag_for_keyword(keyword))
     limit = _MAX_CHARS.get(vr)
-    pieces = text.split("\\")
     if _CONTROL.search(text):
         return f"its {vr} value holds control characters"
-    if limit is not None and any(len(p.strip()) > limit for p in pieces):
+    if limit is not None and len(text) > limit and \
+            any(len(p.strip()) > limit for p in text.split("\\")):
         return f"its {vr} value is longer than the {limit} characters the VR allows"
-    if vr == "UI" and re.search(r"[^0-9.]", text):
+    if vr == "UI" and _NOT_UID.search(text):
         return "its UID holds characters other than digits and dots"
     return None
 
@@ -352,7 +360,7 @@ def _sex(value: object) -> str:
 
 
 def _get(ds: pydicom.Dataset | Mapping[str, Any], keyword: str) -> Any:
-    if isinstance(ds, Mapping):  # values already decoded by keyword (header_from_values)
+    if type(ds) is dict or isinstance(ds, Mapping):  # values decoded by keyword (the scanner)
         return ds.get(keyword)
     try:
         elem = ds[keyword] if keyword in ds else None
