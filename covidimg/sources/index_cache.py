@@ -31,6 +31,7 @@ import os
 import pickle
 import uuid
 import warnings
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +55,7 @@ __all__ = [
 
 #: Bump when the file's layout or what a cached header holds changes (the reader's fields, the
 #: sampling rules).
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 _MAGIC = f"covidimg-dicom-index {CACHE_VERSION}\n".encode()
 _PICKLE = pickle.HIGHEST_PROTOCOL
 
@@ -96,12 +97,12 @@ class IndexCache:
     """A tree's index cache file: a snapshot of the last complete index, and entries per file
     and per sampled folder.
 
-    ``snapshot`` is ``(paths, stats, index)``: the sorted paths of the last call, their
-    ``(size, mtime_ns)`` and the :class:`~covidimg.sources.dicom_index.DicomIndex` it gave as
-    plain values (its headers as one :func:`encode_headers` blob). A call that sees the very
-    same paths and stats takes the index from there; ``files`` and ``folders`` are decoded
-    (and their section's checksum checked) only when they are first used. Entries taken from
-    the cache are written back as they were read: replace an entry, never change it in place.
+    The snapshot (:meth:`take_snapshot`) is the index of the last call as plain values, with
+    the sorted paths it was taken of and their ``(size, mtime_ns)``: a call that sees the very
+    same paths and stats takes the index from :meth:`snapshot_for` and nothing else is read.
+    ``files`` and ``folders`` are read from the file (and their section's checksum checked)
+    only when they are first used. Entries taken from the cache are written back as they were
+    read: replace an entry, never change it in place.
 
     Examples
     --------
@@ -111,98 +112,147 @@ class IndexCache:
     >>> cache.load()
     False
     >>> cache.files["/d/x.dcm"] = CacheEntry(10, 1, [])
+    >>> cache.take_snapshot(["/d/x.dcm"], [(10, 1)], {"headers": b""})
     >>> cache.save()
     >>> again = IndexCache(cache.path)
-    >>> again.load(), list(again.files)
-    (True, ['/d/x.dcm'])
+    >>> again.load(), again.snapshot_for(["/d/x.dcm"], [(10, 2)]), list(again.files)
+    (True, None, ['/d/x.dcm'])
+    >>> sorted(again.snapshot_for(["/d/x.dcm"], [(10, 1)]))
+    ['headers']
     """
 
     def __init__(self, path: str) -> None:
         self.path = path
         self._files: dict[str, CacheEntry] = {}
         self._folders: dict[str, FolderEntry] = {}
-        #: the entries section, not yet checked nor decoded: (payload, expected SHA-256)
-        self._pending: tuple[memoryview, bytes] | None = None
+        #: where the unread entries section is: (offset, length, SHA-256, the file's identity)
+        self._pending: tuple[int, int, bytes, tuple[int, ...]] | None = None
         #: entries as read: path -> (the decoded entry, its encoded form), reused by save
         self._encoded: dict[str, tuple[CacheEntry, tuple[Any, ...]]] = {}
-        self.snapshot: tuple[list[str], list[Any], dict[str, Any]] | None = None
+        #: (paths key, sizes, mtimes, index values, headers blob) of the snapshot
+        self._snapshot: tuple[bytes, bytes, bytes, dict[str, Any], Any] | None = None
 
     @property
     def files(self) -> dict[str, CacheEntry]:
-        """Entries per file on disk (decoded from the cache file on first use)."""
-        self._decode_entries()
+        """Entries per file on disk (read from the cache file on first use)."""
+        self._read_entries()
         return self._files
 
     @files.setter
     def files(self, entries: dict[str, CacheEntry]) -> None:
-        self._decode_entries()  # keeps the encoded forms of the entries read
+        self._read_entries()  # keeps the encoded forms of the entries read
         self._files = entries
 
     @property
     def folders(self) -> dict[str, FolderEntry]:
-        """How each series folder was indexed (decoded from the cache file on first use)."""
-        self._decode_entries()
+        """How each series folder was indexed (read from the cache file on first use)."""
+        self._read_entries()
         return self._folders
 
     @folders.setter
     def folders(self, entries: dict[str, FolderEntry]) -> None:
-        self._decode_entries()
+        self._read_entries()
         self._folders = entries
 
+    def take_snapshot(self, paths: list[str], stats: list[tuple[int, int] | None],
+                      values: dict[str, Any]) -> None:
+        """Keep ``values`` (the index of ``paths`` with these stats) for :meth:`snapshot_for`.
+
+        ``values["headers"]`` is a blob (:func:`encode_headers`), stored as a section of its
+        own; the other values are plain Python values.
+        """
+        try:
+            sizes = array("q", [-1 if st is None else st[0] for st in stats]).tobytes()
+            mtimes = array("q", [-1 if st is None else st[1] for st in stats]).tobytes()
+        except OverflowError:  # a size or time past 64 bits: no snapshot
+            self._snapshot = None
+            return
+        rest = {k: v for k, v in values.items() if k != "headers"}
+        self._snapshot = (_paths_key(paths), sizes, mtimes, rest, values["headers"])
+
+    def snapshot_for(self, paths: list[str],
+                     stats: list[tuple[int, int] | None]) -> dict[str, Any] | None:
+        """The snapshot's values when it was taken of these very paths and stats, else None.
+
+        A file that could not be stat-ed (None) never matches.
+        """
+        snap = self._snapshot
+        if snap is None or len(snap[1]) != 8 * len(stats) or snap[0] != _paths_key(paths):
+            return None
+        sizes, mtimes = array("q"), array("q")
+        sizes.frombytes(snap[1])
+        mtimes.frombytes(snap[2])
+        if list(zip(sizes.tolist(), mtimes.tolist(), strict=True)) != stats:
+            return None
+        return {**snap[3], "headers": snap[4]}
+
     def load(self) -> bool:
-        """Read the cache file and check its snapshot; return False (and start empty) when
-        there is none.
+        """Read the cache file's snapshot and check it; return False (and start empty) when
+        there is none. The entries are read when first used.
 
         A damaged file gives an :class:`IndexCacheWarning` naming it and is rebuilt.
         """
         try:
             with open(self.path, "rb") as handle:
-                blob = memoryview(handle.read())
+                magic = handle.read(len(_MAGIC))
+                if magic != _MAGIC:
+                    self._damaged(f"is not a covidimg index cache of version {CACHE_VERSION}")
+                    return False
+                toc = handle.readline(_TOC_MAX)
+                sections = _parse_toc(toc)
+                if sections is None:
+                    self._damaged("is damaged (its table of contents cannot be read)")
+                    return False
+                (n_snap, snap_digest), (n_heads, heads_digest), (n_entries, entries_digest) = \
+                    sections
+                offset = len(_MAGIC) + len(toc)
+                identity = _identity(os.fstat(handle.fileno()))
+                if identity[1] != offset + n_snap + n_heads + n_entries:
+                    self._damaged(f"is damaged (it holds {identity[1]} bytes, not the "
+                                  f"{offset + n_snap + n_heads + n_entries} its table of "
+                                  "contents gives)")
+                    return False
+                blob = memoryview(handle.read(n_snap + n_heads))
         except FileNotFoundError:
             return False
         except OSError as exc:
             self._damaged(f"cannot be read ({exc})")
             return False
-        if blob[:len(_MAGIC)] != _MAGIC:
-            self._damaged(f"is not a covidimg index cache of version {CACHE_VERSION}")
-            return False
-        start = len(_MAGIC)
-        end = bytes(blob[start:start + 200]).find(b"\n")
-        try:
-            n_snap, snap_digest, n_entries, entries_digest = \
-                bytes(blob[start:start + end]).split(b" ")
-            n_snap_int, n_entries_int = int(n_snap), int(n_entries)
-        except ValueError:
-            self._damaged("is damaged (its table of contents cannot be read)")
-            return False
-        start += end + 1
-        if end < 0 or len(blob) != start + n_snap_int + n_entries_int:
-            self._damaged(f"is damaged (it holds {len(blob)} bytes, not the "
-                          f"{start + n_snap_int + n_entries_int} its table of contents gives)")
-            return False
-        snap = blob[start:start + n_snap_int]
-        if hashlib.sha256(snap).hexdigest().encode() != snap_digest:
+        snap, heads = blob[:n_snap], blob[n_snap:]
+        if len(heads) != n_heads or not _digest_matches(snap, snap_digest) or \
+                not _digest_matches(heads, heads_digest):
             self._damaged("is damaged (the checksum of its snapshot does not match)")
             return False
         try:
-            snapshot = pickle.loads(snap)
-            if snapshot is not None and not (isinstance(snapshot, tuple) and len(snapshot) == 3
-                                             and isinstance(snapshot[2], dict)):
-                raise TypeError(f"the snapshot is a {type(snapshot).__name__}")
+            key, sizes, mtimes, values = pickle.loads(snap)
+            if not (isinstance(key, bytes) and isinstance(sizes, bytes)
+                    and isinstance(mtimes, bytes) and isinstance(values, dict | None)):
+                raise TypeError("the snapshot is not (bytes, bytes, bytes, dict or None)")
         except Exception as exc:  # a checksummed payload that still does not load
             self._damaged(f"cannot be decoded ({type(exc).__name__}: {exc})")
             return False
-        self.snapshot = snapshot
+        self._snapshot = None if values is None else (key, sizes, mtimes, values, heads)
         self._files, self._folders, self._encoded = {}, {}, {}
-        self._pending = (blob[start + n_snap_int:], entries_digest)
+        self._pending = (offset + n_snap + n_heads, n_entries, entries_digest, identity)
         return True
 
-    def _decode_entries(self) -> None:
+    def _read_entries(self) -> None:
         if self._pending is None:
             return
-        payload, digest = self._pending
+        offset, length, digest, identity = self._pending
         self._pending = None
-        if hashlib.sha256(payload).hexdigest().encode() != digest:
+        try:
+            with open(self.path, "rb") as handle:
+                if _identity(os.fstat(handle.fileno())) != identity:
+                    return  # replaced since it was loaded (another index of the tree): unused
+                handle.seek(offset)
+                payload = handle.read(length)
+        except FileNotFoundError:
+            return  # removed since it was loaded: the entries are gone, the files are read
+        except OSError as exc:
+            self._damaged(f"cannot be read ({exc})")
+            return
+        if not _digest_matches(payload, digest):
             self._damaged("is damaged (the checksum of its entries does not match)")
             return
         try:
@@ -223,7 +273,7 @@ class IndexCache:
         warnings.warn(f"DICOM index cache {self.path} {what}; rebuilding it by reading the "
                       "files again", IndexCacheWarning, stacklevel=4)
         self._files, self._folders, self._encoded = {}, {}, {}
-        self._pending, self.snapshot = None, None
+        self._pending, self._snapshot = None, None
 
     def save(self) -> None:
         """Write the cache atomically (temporary file, fsync, :func:`os.replace`)."""
@@ -237,23 +287,55 @@ class IndexCache:
                      tuple(e.inferred))
             folders = {f: (e.files, e.sampled, e.reason) for f, e in self.folders.items()}
             entries = pickle.dumps((files, folders), protocol=_PICKLE)
-            snap = pickle.dumps(self.snapshot, protocol=_PICKLE)
-        contents = b"%d %s %d %s\n" % (len(snap), hashlib.sha256(snap).hexdigest().encode(),
-                                       len(entries), hashlib.sha256(entries).hexdigest().encode())
+        snapshot = self._snapshot or (b"", b"", b"", None, b"")
+        snap = pickle.dumps(snapshot[:4], protocol=_PICKLE)
+        heads = snapshot[4]
+        toc = b" ".join(b"%d %s" % (len(part), hashlib.sha256(part).hexdigest().encode())
+                        for part in (snap, heads, entries)) + b"\n"
         folder = os.path.dirname(self.path) or "."
         os.makedirs(folder, exist_ok=True)
         tmp = os.path.join(folder, f".{os.path.basename(self.path)}.{uuid.uuid4().hex[:8]}.tmp")
         try:
             with open(tmp, "wb") as handle:
-                handle.write(_MAGIC + contents)
-                handle.write(snap)
-                handle.write(entries)
+                for part in (_MAGIC, toc, snap, heads, entries):
+                    handle.write(part)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, self.path)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+
+
+_TOC_MAX = 512
+
+
+def _parse_toc(line: bytes) -> list[tuple[int, bytes]] | None:
+    """``[(length, SHA-256 hex), ...]`` of the three sections, or None when malformed."""
+    parts = line.rstrip(b"\n").split(b" ")
+    if not line.endswith(b"\n") or len(parts) != 6:
+        return None
+    try:
+        sections = [(int(parts[i]), parts[i + 1]) for i in range(0, 6, 2)]
+    except ValueError:
+        return None
+    if any(n < 0 or len(digest) != 64 for n, digest in sections):
+        return None
+    return sections
+
+
+def _digest_matches(payload: Any, digest: bytes) -> bool:
+    return hashlib.sha256(payload).hexdigest().encode() == digest
+
+
+def _identity(st: os.stat_result) -> tuple[int, ...]:
+    """What tells one version of the cache file from another (a save makes a new file)."""
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_dev)
+
+
+def _paths_key(paths: list[str]) -> bytes:
+    # NUL cannot occur in a path, so the joined form tells any two lists of paths apart.
+    return "\0".join(paths).encode("utf-8", "surrogatepass")
 
 
 @contextlib.contextmanager
