@@ -365,9 +365,9 @@ def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
     store = IndexCache(cache_file) if cache_file else None
     if store is not None:
         store.load()
-        snapshot = store.snapshot
-        if snapshot is not None and snapshot[0] == ordered and snapshot[1] == stat_list:
-            return _restore(snapshot[2], ordered, ledger)  # nothing changed since the last call
+        snapshot = store.snapshot_for(ordered, stat_list)
+        if snapshot is not None:
+            return _restore(snapshot, ordered, ledger)  # nothing changed since the last call
 
     stats = dict(zip(ordered, stat_list, strict=True))
     entries: dict[str, CacheEntry] = {}
@@ -429,7 +429,7 @@ def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
     if store is not None:
         store.files = entries
         store.folders = {f: FolderEntry(files, s, r) for f, (s, r, files) in decisions.items()}
-        store.snapshot = (ordered, stat_list, _snapshot(index, ordered, findings))
+        store.take_snapshot(ordered, stat_list, _snapshot(index, ordered, findings))
         store.save()
     return index
 
@@ -453,7 +453,8 @@ def _restore(snapshot: dict[str, Any], ordered: list[str], ledger: Ledger) -> Di
     for kind, detail, path in snapshot["findings"]:
         ledger.finding(kind, detail, path=path)
     disk_file = snapshot["disk_file"]
-    index = DicomIndex(disk_file={p: p for p in ordered} if disk_file is None else disk_file,
+    index = DicomIndex(disk_file=dict(zip(ordered, ordered, strict=True)) if disk_file is None
+                       else disk_file,
                        state=snapshot["state"], inferred=set(snapshot["inferred"]),
                        sampling=snapshot["sampling"])
     del index.headers
