@@ -16,7 +16,8 @@ from statsmodels.tools.numdiff import approx_fprime
 
 from covidimg.stats._common import as_bounds
 
-__all__ = ["DISTRIBUTIONS", "interval_fit", "interval_histogram", "turnbull", "turnbull_quantile"]
+__all__ = ["DISTRIBUTIONS", "interval_fit", "interval_histogram", "turnbull", "turnbull_collapsed",
+           "turnbull_quantile"]
 
 #: Parametric families :func:`interval_fit` knows, with their parameter names.
 DISTRIBUTIONS = {"lognorm": ("mu", "sigma"), "norm": ("mu", "sigma")}
@@ -97,6 +98,28 @@ def turnbull(lower: Sequence[float] | np.ndarray, upper: Sequence[float] | np.nd
     if lo_all.size == 0:
         raise ValueError("turnbull needs at least one interval; got none")
     lo, hi, weight = _collapse(lo_all, hi_all)
+    return turnbull_collapsed(lo, hi, weight, tol=tol, max_iter=max_iter)
+
+
+def turnbull_collapsed(lo: np.ndarray, hi: np.ndarray, weight: np.ndarray, *,
+                       tol: float = 1e-10, max_iter: int = 20_000) -> pd.DataFrame:
+    """:func:`turnbull` of values given as distinct intervals and how often each occurs.
+
+    ``lo`` / ``hi`` are the distinct intervals sorted by ``(lo, hi)`` (as ``numpy.unique``
+    sorts rows) and ``weight`` their counts (all positive); the result is then identical to
+    :func:`turnbull` of the values themselves. A caller that already holds the distinct
+    intervals of a larger set (e.g. every value of an analyte) gets a subset's estimate
+    without sorting the subset again.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from covidimg.stats.intervals_fit import turnbull_collapsed
+    >>> est = turnbull_collapsed(np.array([0.0, 1, 2]), np.array([2.0, 3, 4]),
+    ...                          np.array([2.0, 1, 1]))
+    >>> est[["left", "right"]].to_numpy().tolist()
+    [[1.0, 2.0], [2.0, 3.0]]
+    """
     q, p, p_closed = _innermost(lo, hi)
     alpha = _contains(lo, hi, q, p, p_closed).astype(float)
     n = weight.sum()
@@ -320,7 +343,8 @@ def fitted_cdf(fit: pd.DataFrame, x: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------- histogram
 def interval_histogram(lower: Sequence[float] | np.ndarray, upper: Sequence[float] | np.ndarray,
-                       bins: int | Sequence[float] = 30) -> pd.DataFrame:
+                       bins: int | Sequence[float] = 30, *,
+                       weights: Sequence[float] | np.ndarray | None = None) -> pd.DataFrame:
     """A histogram that spreads each value's mass uniformly over its interval.
 
     Exact values fall in their bin; a value known only to lie in ``[lower, upper)`` adds
@@ -334,6 +358,9 @@ def interval_histogram(lower: Sequence[float] | np.ndarray, upper: Sequence[floa
         Interval bounds, one pair per value.
     bins
         Number of equal-width bins over the finite bounds, or the bin edges.
+    weights
+        How many values each interval stands for (default 1 each): distinct intervals with
+        their counts give the histogram of all the values.
 
     Returns
     -------
@@ -354,6 +381,13 @@ def interval_histogram(lower: Sequence[float] | np.ndarray, upper: Sequence[floa
     2    bin   1.0    2.0   1.5
     """
     lo, hi = as_bounds(lower, upper)
+    if weights is None:
+        w = np.ones(lo.size)
+    else:
+        w = np.asarray(weights, dtype=float).ravel()
+        if w.shape != lo.shape or (w < 0).any() or not np.isfinite(w).all():
+            raise ValueError(f"weights: pass one non-negative count per interval ({lo.size}); "
+                             f"got {w.size} values")
     below = np.isneginf(lo)
     above = np.isposinf(hi)
     spread = ~(below | above)
@@ -370,28 +404,29 @@ def interval_histogram(lower: Sequence[float] | np.ndarray, upper: Sequence[floa
         edges = np.asarray(bins, dtype=float)
         if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
             raise ValueError(f"bins={bins!r}: pass a bin count or increasing edges")
-    slo, shi = lo[spread], hi[spread]
+    slo, shi, sw = lo[spread], hi[spread], w[spread]
     width = shi - slo
     point = width == 0
     mass = np.zeros(edges.size - 1)
     if (~point).any():
         cdf = np.clip((edges[None, :] - slo[~point, None]) / width[~point, None], 0.0, 1.0)
-        mass += np.diff(cdf, axis=1).sum(axis=0)
+        mass += sw[~point] @ np.diff(cdf, axis=1)
     if point.any():
         idx = np.searchsorted(edges, slo[point], side="right") - 1
         idx[slo[point] == edges[-1]] = edges.size - 2
         inside = (idx >= 0) & (idx < edges.size - 1)
-        mass += np.bincount(idx[inside], minlength=edges.size - 1)
+        mass += np.bincount(idx[inside], weights=sw[point][inside], minlength=edges.size - 1)
     rows = [pd.DataFrame({"kind": "bin", "left": edges[:-1], "right": edges[1:], "mass": mass})]
     if below.any():
-        limits, counts = np.unique(hi[below], return_counts=True)
+        limits, where = np.unique(hi[below], return_inverse=True)
         rows.insert(0, pd.DataFrame({"kind": "below", "left": -np.inf, "right": limits,
-                                     "mass": counts.astype(float)}))
+                                     "mass": np.bincount(where, weights=w[below])}))
     if above.any():
-        limits, counts = np.unique(lo[above], return_counts=True)
+        limits, where = np.unique(lo[above], return_inverse=True)
         rows.append(pd.DataFrame({"kind": "above", "left": limits, "right": np.inf,
-                                  "mass": counts.astype(float)}))
+                                  "mass": np.bincount(where, weights=w[above])}))
     out = pd.concat(rows, ignore_index=True)
-    out["share"] = out["mass"] / max(lo.size, 1)
-    out.attrs["n"] = int(lo.size)
+    n = float(w.sum())
+    out["share"] = out["mass"] / max(n, 1)
+    out.attrs["n"] = round(n)
     return out

@@ -1,8 +1,15 @@
-"""Cohort summary: "Table 1" by group with tests, and missingness per column."""
+"""Cohort summary: "Table 1" by group with tests, and missingness per column.
+
+Table 1 is computed from arrays (:class:`SummaryInputs`: codes per patient and image, each
+patient's first lab value as a distinct interval), so a caller that keeps those arrays for a
+whole cohort (:class:`covidimg.stats.selection.CohortArrays`) summarises any selection of it
+with the same code, without building the selection's tables.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,15 +25,100 @@ from covidimg.stats._common import (
     patient_days,
     positions,
 )
-from covidimg.stats.compare import gehan_test
-from covidimg.stats.intervals_fit import turnbull, turnbull_quantile
+from covidimg.stats.distinct import DistinctIntervals, gehan_test_counts, turnbull_counts
+from covidimg.stats.intervals_fit import turnbull_quantile
 
 if TYPE_CHECKING:
     from covidimg.cohort import Cohort
 
-__all__ = ["missingness", "table_one"]
+__all__ = ["FirstValues", "SummaryInputs", "missingness", "summarise", "table_one"]
 
 OVERALL = "overall"
+#: Patients columns summarised as categories, with their labels.
+CATEGORICAL = (("sex", "sex"), ("covid_status", "COVID-19 status"), ("source", "source"))
+#: Patients yes/no columns, with their labels.
+FLAGS = (("icu", "ICU admission"), ("died", "died"))
+
+
+@dataclass
+class FirstValues:
+    """Each patient's first value of one analyte, as distinct intervals.
+
+    ``patient`` is the position of each value's patient among the summarised patients (-1: not
+    one of them); ``code`` the position of its interval in ``lower`` / ``upper`` (see
+    :class:`covidimg.stats.distinct.DistinctIntervals`).
+    """
+
+    lower: np.ndarray
+    upper: np.ndarray
+    code: np.ndarray
+    patient: np.ndarray
+    unit: str = ""
+
+
+@dataclass
+class SummaryInputs:
+    """What Table 1 is computed from: codes per patient and per image, first lab values.
+
+    Codes are positions in the matching list of levels, -1 for a missing value. Build it from
+    a cohort with :meth:`from_cohort`.
+    """
+
+    by: str | None
+    group_codes: np.ndarray
+    group_names: list[str]
+    categorical: dict[str, tuple[np.ndarray, list[str]]]
+    flags: dict[str, np.ndarray]
+    age: np.ndarray
+    n_exams: np.ndarray
+    last_known: np.ndarray
+    admission: np.ndarray
+    image_patient: np.ndarray
+    modality: tuple[np.ndarray, list[str]]
+    labs: dict[str, FirstValues] = field(default_factory=dict)
+
+    @classmethod
+    def from_cohort(cls, cohort: Cohort, by: str | None = None, *,
+                    analytes: Sequence[str] | None = None) -> SummaryInputs:
+        """The inputs of :func:`table_one` for ``cohort``."""
+        patients = cohort.patients.reset_index(drop=True)
+        uid = pd.Index(patients["patient_uid"].astype(str))
+        group_codes, group_names = pd.factorize(group_labels(patients, by).to_numpy(dtype=object))
+        categorical = {}
+        for column, _label in CATEGORICAL:
+            values = patients[column].astype(object).where(patients[column].notna())
+            if column == "sex":
+                values = values.where(values != "U")
+            codes, levels = pd.factorize(values.to_numpy(dtype=object), sort=True)
+            categorical[column] = (codes, [str(v) for v in levels])
+        flags = {column: flag_codes(patients[column]) for column, _label in FLAGS}
+        days = patient_days(cohort)
+        codes, levels = pd.factorize(cohort.images["modality"].astype(object), sort=True)
+        labs = {}
+        measured = sorted({str(v) for v in cohort.labs["analyte"].unique()})
+        for analyte in (list(analytes) if analytes is not None else measured):
+            values = lab_values(cohort, analyte, per_patient="first")
+            info = schema.ANALYTES.get(analyte)
+            unit = info.unit if info else (str(values["unit"].iloc[0]) if len(values) else "")
+            distinct = DistinctIntervals.of(values["lower"], values["upper"])
+            labs[analyte] = FirstValues(distinct.lower, distinct.upper, distinct.code,
+                                        positions(values["patient_uid"], uid), unit)
+        return cls(
+            by=by, group_codes=np.asarray(group_codes), group_names=[str(n) for n in group_names],
+            categorical=categorical, flags=flags,
+            age=((patients["age_min"] + patients["age_max"]) / 2).to_numpy(dtype=float),
+            n_exams=days["n_exams"].to_numpy(dtype=float),
+            last_known=days["last_known"].to_numpy(dtype=float),
+            admission=days["admission"].to_numpy(dtype=float),
+            image_patient=positions(cohort.images["patient_uid"], uid),
+            modality=(np.asarray(codes), [str(v) for v in levels]), labs=labs)
+
+
+def flag_codes(values: pd.Series) -> np.ndarray:
+    """Yes / no values as codes: 1 yes, 0 no, -1 missing."""
+    flags = values.astype("boolean")
+    return np.where(flags.isna().to_numpy(), -1,
+                    flags.fillna(False).to_numpy(dtype=bool).astype(np.int8)).astype(np.int8)
 
 
 def _fmt(x: float) -> str:
@@ -35,26 +127,25 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}" if abs(x) < 1000 else f"{x:,.0f}"
 
 
-def _count_cells(flags: pd.Series, groups: pd.Series, order: list[str]) -> dict[str, str]:
-    """``n (%)`` of True among the non-missing values, overall and per group."""
-    known = flags.notna().to_numpy(dtype=bool)
-    true = flags.fillna(False).to_numpy(dtype=bool) & known
-    codes, names = pd.factorize(np.asarray(groups, dtype=object))
-    lookup = {name: k for k, name in enumerate(names)}
+def _count_cells(known: np.ndarray, true: np.ndarray, gcode: np.ndarray,
+                 order: list[str]) -> dict[str, str]:
+    """``n (%)`` of True among the known values, overall and per group (``gcode`` in order)."""
     cells = {}
-    for name in [OVERALL, *order]:
-        sel = slice(None) if name == OVERALL else codes == lookup.get(name, -2)
-        n_known = int(known[sel].sum())
-        n = int(true[sel].sum())
-        cells[name] = f"{n} ({100 * n / n_known:.0f}%)" if n_known else "–"
+    n_known = np.bincount(gcode[known & (gcode >= 0)], minlength=len(order))
+    n_true = np.bincount(gcode[true & known & (gcode >= 0)], minlength=len(order))
+    pairs = [(OVERALL, int(known.sum()), int((true & known).sum()))]
+    pairs += [(name, int(n_known[k]), int(n_true[k])) for k, name in enumerate(order)]
+    for name, n_k, n in pairs:
+        cells[name] = f"{n} ({100 * n / n_k:.0f}%)" if n_k else "–"
     return cells
 
 
-def _median_cells(values: pd.Series, groups: pd.Series, order: list[str]) -> dict[str, str]:
+def _median_cells(values: np.ndarray, gcode: np.ndarray, order: list[str]) -> dict[str, str]:
     cells = {}
-    for name in [OVERALL, *order]:
-        sel = (values if name == OVERALL else values[groups == name]).dropna()
-        if len(sel):
+    finite = ~np.isnan(values)
+    for k, name in [(-1, OVERALL), *enumerate(order)]:
+        sel = values[finite if k < 0 else finite & (gcode == k)]
+        if sel.size:
             q1, med, q3 = np.percentile(sel, [25, 50, 75])
             cells[name] = f"{_fmt(med)} [{_fmt(q1)}–{_fmt(q3)}]"
         else:
@@ -70,29 +161,30 @@ def _interval_text(left: float, right: float) -> str:
     return _fmt(left if left == right else (left + right) / 2)
 
 
-def _missing_cell(values: pd.Series) -> str:
-    n = int(values.isna().sum())
-    return f"{n} ({100 * n / len(values):.0f}%)" if len(values) else "0"
+def _missing_cell(n_missing: int, n: int) -> str:
+    return f"{n_missing} ({100 * n_missing / n:.0f}%)" if n else "0"
 
 
-def _categorical_test(labels: pd.Series, groups: pd.Series) -> tuple[float, str]:
-    known = (labels.notna() & (groups != UNKNOWN)).to_numpy(dtype=bool)
-    row_codes, _rows = pd.factorize(labels[known].to_numpy(dtype=object), sort=True)
-    col_codes, _cols = pd.factorize(groups[known].to_numpy(dtype=object), sort=True)
-    shape = (len(_rows), len(_cols))
-    if shape[0] < 2 or shape[1] < 2:
+def _categorical_test(codes: np.ndarray, n_levels: int, gcode: np.ndarray,
+                      tested: np.ndarray) -> tuple[float, str]:
+    """Chi-square (Fisher's exact for a sparse 2x2) of levels against the tested groups."""
+    known = (codes >= 0) & tested[np.maximum(gcode, 0)] & (gcode >= 0)
+    n_groups = tested.size
+    table = np.bincount(codes[known] * n_groups + gcode[known],
+                        minlength=n_levels * n_groups).reshape(n_levels, n_groups)
+    table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
+    if table.shape[0] < 2 or table.shape[1] < 2:
         return np.nan, ""
-    table = np.bincount(row_codes * shape[1] + col_codes,
-                        minlength=shape[0] * shape[1]).reshape(shape)
-    if shape == (2, 2):
+    if table.shape == (2, 2):
         expected = stats.contingency.expected_freq(table)
         if (expected < 5).any():
             return float(stats.fisher_exact(table).pvalue), "Fisher exact"
     return float(stats.chi2_contingency(table).pvalue), "chi-square"
 
 
-def _kruskal(values: pd.Series, groups: pd.Series, order: list[str]) -> tuple[float, str]:
-    samples = [values[(groups == g)].dropna().to_numpy() for g in order if g != UNKNOWN]
+def _kruskal(values: np.ndarray, gcode: np.ndarray, order: list[str]) -> tuple[float, str]:
+    finite = ~np.isnan(values)
+    samples = [values[finite & (gcode == k)] for k, g in enumerate(order) if g != UNKNOWN]
     samples = [s for s in samples if s.size]
     if len(samples) < 2 or np.ptp(np.concatenate(samples)) == 0:
         return np.nan, ""
@@ -132,11 +224,20 @@ def table_one(cohort: Cohort, by: str | None = None, *,
     >>> import covidimg as ci
     >>> ci.stats.table_one(ci.load_demo(), by="icu")     # doctest: +SKIP
     """
-    patients = cohort.patients.assign(patient_uid=cohort.patients["patient_uid"].astype(str))
-    groups = group_labels(patients, by)
-    order = group_order(groups) if by is not None else []
-    uid = patients["patient_uid"]
-    g = groups.reindex(uid).reset_index(drop=True)
+    return summarise(SummaryInputs.from_cohort(cohort, by, analytes=analytes))
+
+
+def summarise(inputs: SummaryInputs) -> pd.DataFrame:
+    """Table 1 (as :func:`table_one` returns it) from its :class:`SummaryInputs`."""
+    by = inputs.by
+    names = np.array(inputs.group_names, dtype=object)
+    labels = pd.Series(names[inputs.group_codes] if names.size else np.array([], dtype=object))
+    order = group_order(labels) if by is not None else []
+    remap = np.array([order.index(n) if n in order else -1 for n in inputs.group_names] + [-1],
+                     dtype=np.int64)
+    gcode = remap[inputs.group_codes]
+    tested = np.array([name != UNKNOWN for name in order], dtype=bool)
+    n_patients = gcode.size
     rows: list[dict[str, object]] = []
 
     def add(variable: str, level: str, cells: dict[str, str], missing: str = "",
@@ -144,57 +245,55 @@ def table_one(cohort: Cohort, by: str | None = None, *,
         rows.append({"variable": variable, "level": level, **cells, "missing": missing,
                      "p_value": p, "test": test})
 
-    counts = {OVERALL: str(len(patients)), **{n: str(int((g == n).sum())) for n in order}}
-    add("patients", "n", counts)
-    image_pos = positions(cohort.images["patient_uid"], groups.index)
-    image_groups = pd.Series(np.where(image_pos >= 0, groups.to_numpy(dtype=object)[image_pos],
-                                      np.nan), dtype=object)
-    add("images", "n", {OVERALL: str(len(cohort.images)),
-                        **{n: str(int((image_groups == n).sum())) for n in order}})
+    per_group = np.bincount(gcode[gcode >= 0], minlength=len(order))
+    add("patients", "n", {OVERALL: str(n_patients),
+                          **{n: str(int(per_group[k])) for k, n in enumerate(order)}})
+    image_gcode = np.where(inputs.image_patient >= 0,
+                           np.r_[gcode, -1][inputs.image_patient], -1)
+    per_group = np.bincount(image_gcode[image_gcode >= 0], minlength=len(order))
+    add("images", "n", {OVERALL: str(image_gcode.size),
+                        **{n: str(int(per_group[k])) for k, n in enumerate(order)}})
 
-    categorical = [("sex", "sex"), ("covid_status", "COVID-19 status")]
-    if by != "source":
-        categorical.append(("source", "source"))
-    for column, label in categorical:
-        values = patients[column].astype(object).where(patients[column].notna())
-        if column == "sex":
-            values = values.where(values != "U")
-        p, test = _categorical_test(values, g) if by is not None else (np.nan, "")
-        for level in sorted(values.dropna().unique()):
-            flags = (values == level).astype("boolean").where(values.notna())
-            add(label, str(level), _count_cells(flags, g, order), _missing_cell(values), p, test)
+    for column, label in CATEGORICAL:
+        if column == "source" and by == "source":
+            continue
+        codes, levels = inputs.categorical[column]
+        missing = _missing_cell(int((codes < 0).sum()), n_patients)
+        p, test = (_categorical_test(codes, len(levels), gcode, tested) if by is not None
+                   else (np.nan, ""))
+        present = np.bincount(codes[codes >= 0], minlength=len(levels)) > 0
+        for j in np.flatnonzero(present):
+            add(label, levels[j], _count_cells(codes >= 0, codes == j, gcode, order), missing,
+                p, test)
             p, test = np.nan, ""
-    for column, label in (("icu", "ICU admission"), ("died", "died")):
+    for column, label in FLAGS:
         if column == by:
             continue
-        flags = patients[column].astype("boolean")
-        p, test = (_categorical_test(flags.astype(object).where(flags.notna()), g)
-                   if by is not None else (np.nan, ""))
-        add(label, "yes", _count_cells(flags, g, order), _missing_cell(flags), p, test)
+        codes = inputs.flags[column].astype(np.int64)
+        p, test = _categorical_test(codes, 2, gcode, tested) if by is not None else (np.nan, "")
+        add(label, "yes", _count_cells(codes >= 0, codes == 1, gcode, order),
+            _missing_cell(int((codes < 0).sum()), n_patients), p, test)
 
-    age = ((patients["age_min"] + patients["age_max"]) / 2).reset_index(drop=True)
-    p, test = _kruskal(age, g, order) if by is not None else (np.nan, "")
-    add("age, years", "median [IQR]", _median_cells(age, g, order), _missing_cell(age), p, test)
-
-    days = patient_days(cohort).reindex(uid)
-    per_patient = days["n_exams"].astype(float).reset_index(drop=True)
-    add("images per patient", "median [IQR]", _median_cells(per_patient, g, order))
-    follow = (days["last_known"] - days["admission"].fillna(0.0)).reset_index(drop=True)
-    p, test = _kruskal(follow, g, order) if by is not None else (np.nan, "")
-    add("follow-up from admission, days", "median [IQR]", _median_cells(follow, g, order),
-        _missing_cell(follow), p, test)
-    codes, uniques = pd.factorize(cohort.images["modality"])
-    names = {str(u): k for k, u in enumerate(uniques)}
+    age = inputs.age
+    p, test = _kruskal(age, gcode, order) if by is not None else (np.nan, "")
+    add("age, years", "median [IQR]", _median_cells(age, gcode, order),
+        _missing_cell(int(np.isnan(age).sum()), n_patients), p, test)
+    add("images per patient", "median [IQR]", _median_cells(inputs.n_exams, gcode, order))
+    follow = inputs.last_known - np.nan_to_num(inputs.admission, nan=0.0)
+    p, test = _kruskal(follow, gcode, order) if by is not None else (np.nan, "")
+    add("follow-up from admission, days", "median [IQR]", _median_cells(follow, gcode, order),
+        _missing_cell(int(np.isnan(follow).sum()), n_patients), p, test)
+    codes, levels = inputs.modality
+    present = {levels[j]: int(j) for j in np.unique(codes[codes >= 0])}
     if (codes < 0).any():
-        names["nan"] = -1
-    for level in sorted(names):
-        flags = pd.Series(codes == names[level], dtype="boolean")
+        present["nan"] = -1
+    everything = np.ones(codes.size, dtype=bool)
+    for level in sorted(present):
         add("modality (images)", level,
-            _count_cells(flags, image_groups.reset_index(drop=True), order))
+            _count_cells(everything, codes == present[level], image_gcode, order))
 
-    measured = sorted({str(v) for v in cohort.labs["analyte"].unique()})
-    for analyte in (list(analytes) if analytes is not None else measured):
-        _lab_row(cohort, analyte, by, uid, order, add)
+    for analyte, values in inputs.labs.items():
+        _lab_row(analyte, values, gcode, order, by, add)
 
     out = pd.DataFrame(rows).set_index(["variable", "level"])
     out = out[[OVERALL, *order, "missing", "p_value", "test"]]
@@ -202,32 +301,37 @@ def table_one(cohort: Cohort, by: str | None = None, *,
     return out
 
 
-def _lab_row(cohort: Cohort, analyte: str, by: str | None, uid: pd.Series, order: list[str],
-             add: object) -> None:
-    values = lab_values(cohort, analyte, by=by, per_patient="first")
+def _lab_row(analyte: str, values: FirstValues, gcode: np.ndarray, order: list[str],
+             by: str | None, add: Callable[..., None]) -> None:
     info = schema.ANALYTES.get(analyte)
-    unit = info.unit if info else (values["unit"].iloc[0] if len(values) else "")
-    label = f"{info.label if info else analyte}, first value ({unit})"
+    label = f"{info.label if info else analyte}, first value ({values.unit})"
+    unknown = order.index(UNKNOWN) if UNKNOWN in order else -1
+    mine = values.patient >= 0
+    group = np.full(values.patient.size, unknown, dtype=np.int64)
+    group[mine] = gcode[values.patient[mine]]
+    n_codes = values.lower.size
+    counts = np.bincount(group[group >= 0] * n_codes + values.code[group >= 0],
+                         minlength=len(order) * n_codes).reshape(len(order), n_codes)
     cells = {}
-    for name in [OVERALL, *order]:
-        sel = values if name == OVERALL else values[values["group"] == name]
-        if not len(sel):
+    for k, name in [(-1, OVERALL), *enumerate(order)]:
+        n = (np.bincount(values.code, minlength=n_codes) if k < 0 else counts[k])
+        if not n.any():
             cells[name] = "–"
             continue
-        est = turnbull(sel["lower"], sel["upper"])
+        est = turnbull_counts(values.lower, values.upper, n)
         q1, med, q3 = (_interval_text(*turnbull_quantile(est, q)) for q in (0.25, 0.5, 0.75))
         cells[name] = f"{med} [{q1}–{q3}]"
-    found = positions(values["patient_uid"], pd.Index(uid))
-    present = np.zeros(len(uid), dtype=bool)
-    present[found[found >= 0]] = True
+    present = np.zeros(gcode.size, dtype=bool)
+    present[values.patient[mine]] = True
     n_missing = int((~present).sum())
-    missing = f"{n_missing} ({100 * n_missing / max(len(uid), 1):.0f}%)"
+    missing = f"{n_missing} ({100 * n_missing / max(gcode.size, 1):.0f}%)"
     p, test = np.nan, ""
     if by is not None:
-        known = values[values["group"] != UNKNOWN]
-        res = gehan_test(known["lower"], known["upper"], known["group"])
+        known = [k for k, name in enumerate(order) if name != UNKNOWN]
+        res = gehan_test_counts(values.lower, values.upper, counts[known],
+                                [order[k] for k in known])
         p, test = res["p_value"], "Gehan (censoring-aware)" if np.isfinite(res["p_value"]) else ""
-    add(label, "median [IQR]", cells, missing, p, test)  # type: ignore[operator]
+    add(label, "median [IQR]", cells, missing, p, test)
 
 
 def missingness(cohort: Cohort, tables: Sequence[str] = ("patients", "images", "events",
