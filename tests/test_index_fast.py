@@ -192,3 +192,56 @@ def test_fast_reader_equals_pydicom_on_files_cut_anywhere(tree: Path, tmp_path: 
     path = tmp_path / "syntax-vr.dcm"
     path.write_bytes(good[:syntax + 4] + b"US" + good[syntax + 6:])
     assert _outcome(read_header_fast, str(path)) == _outcome(read_header, str(path))
+
+
+def test_fast_reader_equals_pydicom_on_corrupted_headers(tree: Path, tmp_path: Path) -> None:
+    """Bytes overwritten anywhere in the header (lengths, VRs, tags, values) give what pydicom
+    gives: the scan either reads the same values or leaves the file to pydicom."""
+    rng = np.random.default_rng(7)
+    sources = [tree / "variants" / name for name in ("sequence.dcm", "implicit.dcm",
+                                                      "utf8.dcm")]
+    taken = 0
+    for source in sources:
+        good = source.read_bytes()
+        header_end = good.index(b"\xe0\x7f\x10\x00")  # the Pixel Data element
+        for k in range(120):
+            data = bytearray(good)
+            for _ in range(int(rng.integers(1, 4))):
+                at = int(rng.integers(132, header_end))
+                data[at] = int(rng.integers(0, 256))
+            path = tmp_path / f"{source.stem}-{k:03d}.dcm"
+            path.write_bytes(bytes(data))
+            try:
+                scan_values(path)
+                taken += 1
+            except (ValueError, UnicodeDecodeError):
+                pass
+            assert _outcome(read_header_fast, str(path)) == _outcome(read_header, str(path)), \
+                (path.name, [(i, good[i], data[i]) for i in range(len(good)) if good[i] != data[i]])
+    assert taken > 100  # most damaged files are still read by the scan itself
+
+
+def test_scanner_leaves_unusual_encodings_of_the_tags_it_reads_to_pydicom(
+        tmp_path: Path) -> None:
+    """Rows as two values, Modality as a sequence or as OB: the scan gives up and the result is
+    pydicom's."""
+    rng = np.random.default_rng(3)
+    base = tmp_path / "base.dcm"
+    write_dicom(base, np.zeros((4, 4), np.float32), modality="CR", patient_id="P",
+                study_uid=uid(rng), series_uid=uid(rng), sop_uid=uid(rng),
+                study_date=dt.date(2020, 1, 2), view="PA")
+    ds = pydicom.dcmread(base)
+    variants = {}
+    two_rows = ds.copy()
+    two_rows["Rows"].value = [4, 4]
+    variants["rows_vm2"] = two_rows
+    as_ob = ds.copy()
+    as_ob["Modality"].VR = "OB"
+    as_ob["Modality"].value = b"CR"
+    variants["modality_ob"] = as_ob
+    for name, variant in variants.items():
+        path = tmp_path / f"{name}.dcm"
+        variant.save_as(path, enforce_file_format=True)
+        with pytest.raises(ValueError):
+            scan_values(path)
+        assert _outcome(read_header_fast, str(path)) == _outcome(read_header, str(path)), name

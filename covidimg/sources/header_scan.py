@@ -21,6 +21,7 @@ import struct
 from typing import Any
 
 from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_16, EXPLICIT_VR_LENGTH_32
 
 from covidimg.sources.dicom import HEADER_TAGS, DicomHeader, header_from_values, read_header
 
@@ -31,27 +32,47 @@ _TAGS: dict[int, tuple[str, str]] = {
     tag_for_keyword(k): (k, dictionary_VR(tag_for_keyword(k))) for k in HEADER_TAGS}
 _LAST_TAG = max(_TAGS)
 _MEDIA_CLASS = 0x00020002
-#: (7FE0,0008) Float Pixel Data and later: where pydicom's ``stop_before_pixels`` stops.
-_PIXEL_TAGS = 0x7FE00008
+#: Float, Double Float and Pixel Data: where pydicom's ``stop_before_pixels`` stops.
+_STOP_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
 _SYNTAX = 0x00020010
 
 _IMPLICIT = "1.2.840.10008.1.2"
 _BIG_ENDIAN = "1.2.840.10008.1.2.2"
 _DEFLATED = "1.2.840.10008.1.2.1.99"
-_LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN",
-                       b"UR", b"UT", b"UV"})
-_SINGLE_VALUE_TEXT = frozenset({"LT", "ST", "UT", "UR"})
+_LONG_VRS = frozenset(vr.encode("ascii") for vr in EXPLICIT_VR_LENGTH_32)
+#: VR bytes of an explicit-VR element -> bytes before its value (8, or 12 with a 4-byte length)
+_HEADER_SIZE: dict[bytes, int] = {
+    **{vr.encode("ascii"): 8 for vr in EXPLICIT_VR_LENGTH_16},
+    **{vr.encode("ascii"): 12 for vr in EXPLICIT_VR_LENGTH_32}}
 _ENCODINGS = {None: "latin-1", "": "latin-1", "ISO_IR 6": "latin-1", "ISO_IR 100": "latin-1",
               "ISO_IR 192": "utf-8"}
+#: How a value of each VR the scan decodes is held: ``_US`` an unsigned short; the text VRs
+#: ``_TEXT`` (one value per backslash), ``_TEXT_CHARSET`` (the same, in the file's character
+#: set) or ``_SINGLE`` (one value, in the file's character set). Any other VR on a tag read
+#: makes the scan give up (pydicom reads the file).
+_US_KIND, _TEXT, _TEXT_CHARSET, _SINGLE = 0, 1, 2, 3
+_KIND_OF_VR: dict[str, int] = {
+    "US": _US_KIND,
+    **dict.fromkeys(("AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI"), _TEXT),
+    **dict.fromkeys(("LO", "SH", "PN", "UC"), _TEXT_CHARSET),
+    **dict.fromkeys(("LT", "ST", "UT"), _SINGLE),
+}
+#: The same, keyed by the two VR bytes of an explicit-VR element.
+_KIND_OF_VR_BYTES = {vr.encode("ascii"): kind for vr, kind in _KIND_OF_VR.items()}
+#: tag -> (keyword, kind of its dictionary VR) for implicit-VR files (None: not decodable)
+_IMPLICIT_TAGS = {tag: (keyword, _KIND_OF_VR.get(vr)) for tag, (keyword, vr) in _TAGS.items()}
 _UNDEFINED = 0xFFFFFFFF
 _ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+#: Bytes read by the first system call; headers are 1-6 KiB, so one read nearly always does.
 _FIRST_READ = 8192
 
 _HEAD = struct.Struct("<HH")
 _EXPLICIT_SHORT = struct.Struct("<HH2sH")
 _EXPLICIT_LONG = struct.Struct("<HH2s2xI")
 _IMPLICIT_ELEM = struct.Struct("<HHI")
+_U32 = struct.Struct("<I")
 _US = struct.Struct("<H")
+_O_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)
 
 
 class _GiveUp(Exception):
@@ -59,21 +80,24 @@ class _GiveUp(Exception):
 
 
 class _Buffer:
-    """The file's bytes, read in growing blocks as the walk needs them."""
+    """The file's bytes, read in growing blocks (plain ``os.read`` calls) as the walk needs."""
 
-    def __init__(self, handle: Any) -> None:
-        self.handle = handle
-        self.data = handle.read(_FIRST_READ)
+    __slots__ = ("data", "fd")
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.data = os.read(fd, _FIRST_READ)
 
     def need(self, end: int) -> bytes:
-        if end > len(self.data):
-            more = self.handle.read(max(end - len(self.data), len(self.data)))
+        """Return the bytes read so far, at least ``end`` of them (else give up)."""
+        data = self.data
+        while end > len(data):
+            more = os.read(self.fd, max(end - len(data), len(data)))
             if not more:
                 raise _GiveUp("file ends inside the header")
-            self.data += more
-            if end > len(self.data):
-                raise _GiveUp("file ends inside the header")
-        return self.data
+            data += more
+            self.data = data
+        return data
 
 
 def _element(buf: _Buffer, pos: int, explicit: bool) -> tuple[int, str | None, int, int]:
@@ -120,132 +144,183 @@ def _skip_undefined(buf: _Buffer, pos: int, explicit: bool) -> int:
                 pos = start + length
 
 
-def _decode(raw: bytes, vr: str, encoding: str) -> Any:
-    if vr == "US":
-        return _US.unpack_from(raw)[0] if len(raw) >= 2 else None
-    text = raw.decode(encoding if vr in ("LO", "SH", "LT", "ST", "UT", "UC", "PN") else "latin-1")
-    if vr in _SINGLE_VALUE_TEXT:
-        return text.rstrip("\x00 ")
-    values = [v.rstrip("\x00 ") for v in text.split("\\")]
-    return values[0] if len(values) == 1 else values
+def _value(raw: bytes, kind: int, encoding: str) -> Any:
+    """The value pydicom's ``DataElement.value`` holds for ``raw`` (``None`` when empty)."""
+    if kind == _US_KIND:
+        if len(raw) != 2:
+            raise _GiveUp("an unsigned short of another length than 2 bytes")
+        return _US.unpack(raw)[0]
+    text = raw.decode(encoding if kind != _TEXT else "latin-1")
+    if kind == _SINGLE or b"\\" not in raw:
+        text = text.rstrip("\x00 ")
+        return text or None
+    return [v.rstrip("\x00 ") for v in text.split("\\")]
 
 
 def scan_values(path: str | os.PathLike[str]) -> tuple[dict[str, Any], str | None, str | None]:
     """Read the :data:`~covidimg.sources.dicom.HEADER_TAGS` values of a Part-10 file.
 
+    One ``os.read`` of the first :data:`_FIRST_READ` bytes (more only when the header is
+    longer), then a walk over the data elements that decodes only the tags read and skips
+    every other value without looking at it.
+
     Returns
     -------
     values, transfer_syntax, media_storage_class
-        ``values`` maps keyword to value as pydicom's ``DataElement.value`` would hold it.
+        ``values`` maps keyword to value as pydicom's ``DataElement.value`` would hold it
+        (``None`` for an empty value).
 
     Raises
     ------
     ValueError
         When the file is not one the scan can read (use :func:`read_header_fast`, which falls
         back to pydicom).
+    OSError
+        When the file cannot be opened.
     """
+    fd = os.open(path, _O_FLAGS)
     try:
-        with open(path, "rb") as handle:
-            return _scan(_Buffer(handle))
+        return _scan(_Buffer(fd))
     except _GiveUp as exc:
         raise ValueError(f"{os.fspath(path)}: {exc}") from None
     except struct.error as exc:
         raise ValueError(f"{os.fspath(path)}: {exc}") from None
+    finally:
+        os.close(fd)
 
 
-def _scan(buf: _Buffer) -> tuple[dict[str, Any], str | None, str | None]:
+def _file_meta(buf: _Buffer) -> tuple[int, str, str | None]:
+    """Walk the file meta group; return (position after it, transfer syntax, media class)."""
     data = buf.data
     if len(data) < 144 or data[128:132] != b"DICM":
         raise _GiveUp("no DICM marker")
     pos = 132
     syntax = media_class = None
+    unpack_short, long_vrs = _EXPLICIT_SHORT.unpack_from, _LONG_VRS
     while True:  # file meta information: always explicit VR little endian
-        data = buf.need(pos + 8)
-        if _HEAD.unpack_from(data, pos)[0] != 0x0002:
+        if pos + 12 > len(data):
+            data = buf.need(pos + 8)
+        group, elem, vr, length = unpack_short(data, pos)
+        if group != 0x0002:
             break
-        tag, vr, length, start = _element(buf, pos, True)
+        if vr in long_vrs:
+            data = buf.need(pos + 12)
+            length = _U32.unpack_from(data, pos + 8)[0]
+            start = pos + 12
+        else:
+            if vr not in _HEADER_SIZE:  # pydicom would fail to convert it, or switch VRs
+                raise _GiveUp(f"file meta element of VR {vr!r}")
+            start = pos + 8
         if length == _UNDEFINED:
             raise _GiveUp("undefined length in the file meta")
-        if tag in (_SYNTAX, _MEDIA_CLASS):
-            if vr != "UI":
-                raise _GiveUp(f"file meta UID stored as {vr}")
-            value = buf.need(start + length)[start:start + length].decode("latin-1")
-            value = value.rstrip("\x00 ")
-            if tag == _SYNTAX:
+        pos = start + length
+        if elem == 0x0010 or elem == 0x0002:  # Transfer Syntax / Media Storage SOP Class UID
+            if vr != b"UI":
+                raise _GiveUp(f"file meta UID stored as {vr!r}")
+            if pos > len(data):
+                data = buf.need(pos)
+            value = data[start:pos].decode("latin-1").rstrip("\x00 ")
+            if value.strip("0123456789."):
+                raise _GiveUp(f"file meta UID {value!r}")  # pydicom decides what it means
+            if elem == 0x0010:
                 syntax = value
             else:
                 media_class = value
-        pos = start + length
     if syntax is None or syntax in (_BIG_ENDIAN, _DEFLATED):
         raise _GiveUp(f"transfer syntax {syntax}")
+    return pos, syntax, media_class
+
+
+def _scan(buf: _Buffer) -> tuple[dict[str, Any], str | None, str | None]:
+    pos, syntax, media_class = _file_meta(buf)
     explicit = syntax != _IMPLICIT
+    data = buf.need(pos + 6)
+    vr = data[pos + 4:pos + 6]
+    if (0x40 < vr[0] < 0x5B and 0x40 < vr[1] < 0x5B) != explicit:
+        raise _GiveUp("the first element's encoding is not the transfer syntax's")  # pydicom
+        # would switch between implicit and explicit VR here
     values: dict[str, Any] = {}
     encoding = "latin-1"
-    data = buf.data
     size = len(data)
-    unpack_short, unpack_long, unpack_implicit = (
-        _EXPLICIT_SHORT.unpack_from, _EXPLICIT_LONG.unpack_from, _IMPLICIT_ELEM.unpack_from)
-    tags, long_vrs = _TAGS, _LONG_VRS
+    # The walk below is the hot loop of indexing: locals only, one unpack per element, and
+    # the values of tags not read are skipped by their length without being looked at. It
+    # ends where pydicom's ``stop_before_pixels`` ends (or at the end of the file), so a file
+    # pydicom cannot read is not read here either.
+    unpack_short, unpack_u32, unpack_implicit = (
+        _EXPLICIT_SHORT.unpack_from, _U32.unpack_from, _IMPLICIT_ELEM.unpack_from)
+    header_size, kind_of_vr, implicit_tags = _HEADER_SIZE, _KIND_OF_VR_BYTES, _IMPLICIT_TAGS
+    tags, last_tag, pixel_tags, undefined = _TAGS, _LAST_TAG, _STOP_TAGS, _UNDEFINED
     while True:
         if pos + 12 > size:
             try:
                 data = buf.need(pos + 12)
             except _GiveUp:
                 if pos + 8 > len(buf.data):
-                    break  # the dataset ends before Columns: a header without pixel data
+                    break  # the dataset ends before the pixel data: a header without pixels
                 data = buf.data
             size = len(data)
         if explicit:
-            group, elem, vr_bytes, length = unpack_short(data, pos)
-            if vr_bytes in long_vrs and group != 0xFFFE:
-                length = unpack_long(data, pos)[3]
-                start = pos + 12
-            else:
-                start = pos + 8
+            group, elem, vr, length = unpack_short(data, pos)
+            head = header_size.get(vr)
+            if head is None or group == 0xFFFE:
+                raise _GiveUp(f"element ({group:04X},{elem:04X}) of VR {vr!r}")
+            if head == 12:
+                length = unpack_u32(data, pos + 8)[0]
+            start = pos + head
         else:
             group, elem, length = unpack_implicit(data, pos)
-            vr_bytes = None
+            if group == 0xFFFE:
+                raise _GiveUp(f"item tag ({group:04X},{elem:04X}) outside a sequence")
+            vr = None
             start = pos + 8
         tag = (group << 16) | elem
-        if tag >= _PIXEL_TAGS:
+        if tag in pixel_tags:
             break
-        if tag > _LAST_TAG:  # walk on to the pixel data, as pydicom does, without decoding
-            if length == _UNDEFINED:
-                if explicit and vr_bytes != b"SQ":
-                    raise _GiveUp("undefined length outside a sequence")
-                pos = _skip_undefined(buf, start, explicit)
-                data, size = buf.data, len(buf.data)
-                continue
-            pos = start + length
-            continue
-        if length == _UNDEFINED:
-            if explicit and vr_bytes != b"SQ":
-                raise _GiveUp("undefined length outside a sequence")
+        if length == undefined:
+            _undefined_length_is_a_sequence(tag, vr)
             pos = _skip_undefined(buf, start, explicit)
             data = buf.data
             size = len(data)
             continue
         pos = start + length
-        wanted = tags.get(tag)
-        if wanted is None:
+        if tag > last_tag or tag not in tags:  # walk on to the pixel data, as pydicom does
             continue
-        keyword, vr = wanted
-        if vr_bytes is not None:
-            if not (65 <= vr_bytes[0] <= 90 and 65 <= vr_bytes[1] <= 90):
-                raise _GiveUp("not explicit VR")
-            vr = vr_bytes.decode("ascii")
-        if vr in ("SQ", "UN", "OB", "OW"):
-            raise _GiveUp(f"{keyword} stored as {vr}")
+        if explicit:
+            keyword = tags[tag][0]
+            kind = kind_of_vr.get(vr)
+            if kind is None:
+                raise _GiveUp(f"{keyword} stored as {vr!r}")
+        else:
+            keyword, kind = implicit_tags[tag]
+            if kind is None:
+                raise _GiveUp(f"{keyword} of a VR the scan does not decode")
         if pos > size:
             data = buf.need(pos)
             size = len(data)
-        value = _decode(data[start:pos], vr, encoding)
+        raw = data[start:pos]
+        if kind == _TEXT and 92 not in raw:  # most values: one value, no backslash
+            value = raw.decode("latin-1").rstrip("\x00 ") or None
+        else:
+            value = _value(raw, kind, encoding)
         if keyword == "SpecificCharacterSet":
             if isinstance(value, list) or value not in _ENCODINGS:
                 raise _GiveUp(f"character set {value!r}")
             encoding = _ENCODINGS[value]
-        values[keyword] = value if value != "" else None
+        values[keyword] = value
     return values, syntax, media_class
+
+
+def _undefined_length_is_a_sequence(tag: int, vr: bytes | None) -> None:
+    """Give up unless the undefined-length element at hand is a sequence not read."""
+    if tag in _TAGS:
+        raise _GiveUp(f"{_TAGS[tag][0]} with an undefined length")
+    if vr is None:  # implicit VR: a sequence by the dictionary, or a private tag
+        try:
+            vr = b"SQ" if dictionary_VR(tag) == "SQ" else b"??"
+        except KeyError:
+            vr = b"SQ"  # pydicom looks for an item; so does the skip
+    if vr != b"SQ":
+        raise _GiveUp("undefined length outside a sequence")
 
 
 def read_header_fast(path: str | os.PathLike[str]) -> DicomHeader:
