@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import json
 import os
 import shutil
+import threading
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,8 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 #: Rows per Parquet row group (large groups read fastest; a million rows is ~20-100 MB).
 _ROW_GROUP = 1_000_000
+#: Rows decoded at a time when opening (bounds the decoder's transient buffers).
+_READ_BATCH = 131_072
 
 
 class SourceDetectionError(ValueError):
@@ -44,6 +48,57 @@ def _empty_tables() -> dict[str, pd.DataFrame]:
     return {name: schema.empty(name) for name in schema.TABLE_NAMES}
 
 
+#: Tables :meth:`Cohort.open` reads on first access by default: the loaders' provenance
+#: (every file seen, every finding), which exploring the cohort does not need.
+LAZY_TABLES = ("files", "findings")
+
+
+class _Deferred:
+    """A table read (or derived from another deferred table) on first access, once."""
+
+    __slots__ = ("_frame", "_lock", "_read", "rows")
+
+    def __init__(self, read: Callable[[], pd.DataFrame], rows: int | None = None) -> None:
+        self._read: Callable[[], pd.DataFrame] | None = read
+        self._frame: pd.DataFrame | None = None
+        self._lock = threading.Lock()
+        self.rows = rows  # known without reading (from the file's footer), or None
+
+    def get(self) -> pd.DataFrame:
+        with self._lock:
+            if self._frame is None:
+                assert self._read is not None
+                self._frame = self._read()
+                self._read = None
+            return self._frame
+
+    @property
+    def done(self) -> bool:
+        return self._frame is not None
+
+    def then(self, step: Callable[[pd.DataFrame], pd.DataFrame]) -> _Deferred:
+        """A deferred table computed by ``step`` from this one, when first accessed."""
+        if self._frame is not None:
+            return _Deferred(lambda frame=self._frame: step(frame))
+        return _Deferred(lambda: step(self.get()))
+
+
+def _table_property(name: str) -> property:
+    """The attribute of table ``name``: a DataFrame, read on first access when deferred."""
+
+    def get(self: Cohort) -> pd.DataFrame:
+        value = self.__dict__[name]
+        if isinstance(value, _Deferred):
+            value = value.get()
+            self.__dict__[name] = value
+        return value
+
+    def set(self: Cohort, value: pd.DataFrame | _Deferred) -> None:
+        self.__dict__[name] = value
+
+    return property(get, set, doc=f"The {name} table (a pandas DataFrame).")
+
+
 @dataclass
 class Cohort:
     """A harmonized cohort: six pandas DataFrames that follow :mod:`covidimg.schema`.
@@ -54,7 +109,9 @@ class Cohort:
     Attributes
     ----------
     patients, images, events, labs, files, findings
-        The tables of the contract (see ``docs/data-dictionary.md``).
+        The tables of the contract (see ``docs/data-dictionary.md``). A cohort opened with
+        :meth:`open` reads ``files`` and ``findings`` when first accessed (see
+        :meth:`unread_tables`); to the user they are DataFrames like the others.
 
     Examples
     --------
@@ -73,8 +130,48 @@ class Cohort:
 
     # ------------------------------------------------------------------ construction
     def tables(self) -> dict[str, pd.DataFrame]:
-        """Return the tables as a mapping of table name to DataFrame."""
+        """Return the tables as a mapping of table name to DataFrame (reading unread ones)."""
         return {name: getattr(self, name) for name in schema.TABLE_NAMES}
+
+    def unread_tables(self) -> list[str]:
+        """Names of the tables not read yet: :meth:`open` defers ``files`` and ``findings``.
+
+        A deferred table is read from its saved file the first time it is accessed (as an
+        attribute, through :meth:`tables`, :meth:`save`, :meth:`validate` ...), then kept. A
+        cohort made by :meth:`filter` from one with unread tables defers them too.
+
+        Examples
+        --------
+        >>> import covidimg as ci, tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> _ = ci.Cohort().save(folder)
+        >>> cohort = ci.Cohort.open(folder)
+        >>> cohort.unread_tables()
+        ['files', 'findings']
+        >>> cohort.files.shape[0], cohort.unread_tables()
+        (0, ['findings'])
+        """
+        return [name for name in schema.TABLE_NAMES
+                if isinstance(value := self.__dict__.get(name), _Deferred) and not value.done]
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle (and copy) the tables themselves, reading deferred ones first."""
+        return {**self.__dict__, **self.tables()}
+
+    def _rows(self, name: str) -> int:
+        """Row count of a table, without reading it when its file's footer says."""
+        value = self.__dict__.get(name)
+        if isinstance(value, _Deferred) and not value.done and value.rows is not None:
+            return value.rows
+        return len(getattr(self, name))
+
+    def _deferred(self, name: str, step: Callable[[pd.DataFrame], pd.DataFrame]
+                  ) -> pd.DataFrame | _Deferred:
+        """``step`` applied to table ``name`` now, or when first accessed if still unread."""
+        value = self.__dict__[name]
+        if isinstance(value, _Deferred):
+            return value.then(step)
+        return step(value)
 
     def validate(self) -> Cohort:
         """Check every table against the schema and the references between tables.
@@ -139,7 +236,7 @@ class Cohort:
     def __repr__(self) -> str:
         sources = ", ".join(sorted(self.patients["source"].dropna().astype(str).unique()))
         return (f"<Cohort: {len(self.patients)} patients, {len(self.images)} images, "
-                f"{len(self.labs)} lab values, {len(self.findings)} findings"
+                f"{len(self.labs)} lab values, {self._rows('findings')} findings"
                 f"{'; sources ' + sources if sources else ''}>")
 
     def summary(self) -> pd.DataFrame:
@@ -287,10 +384,14 @@ class Cohort:
         labs = self.labs[_member(self.labs["patient_uid"], patient_set)
                          & (self.labs["image_uid"].isna().to_numpy(dtype=bool)
                             | _member(self.labs["image_uid"], image_set))]
-        files = self.files[self.files["image_uid"].isna().to_numpy(dtype=bool)
-                           | _member(self.files["image_uid"], image_set)]
-        findings = self.findings[self.findings["patient_uid"].isna().to_numpy(dtype=bool)
-                                 | _member(self.findings["patient_uid"], patient_set)]
+
+        def files(frame: pd.DataFrame) -> pd.DataFrame:
+            return frame[frame["image_uid"].isna().to_numpy(dtype=bool)
+                         | _member(frame["image_uid"], image_set)].reset_index(drop=True)
+
+        def findings(frame: pd.DataFrame) -> pd.DataFrame:
+            return frame[frame["patient_uid"].isna().to_numpy(dtype=bool)
+                         | _member(frame["patient_uid"], patient_set)].reset_index(drop=True)
         return Cohort(
             patients=self.patients[_member(self.patients["patient_uid"], patient_set)]
             .reset_index(drop=True),
@@ -298,8 +399,8 @@ class Cohort:
             events=self.events[_member(self.events["patient_uid"], patient_set)]
             .reset_index(drop=True),
             labs=labs.reset_index(drop=True),
-            files=files.reset_index(drop=True),
-            findings=findings.reset_index(drop=True),
+            files=self._deferred("files", files),
+            findings=self._deferred("findings", findings),
         )
 
     # ------------------------------------------------------------------ persistence
@@ -347,20 +448,50 @@ class Cohort:
         return directory
 
     @classmethod
-    def open(cls, directory: str | os.PathLike[str]) -> Cohort:
+    def open(cls, directory: str | os.PathLike[str], *,
+             lazy: Iterable[str] = LAZY_TABLES) -> Cohort:
         """Open a cohort saved with :meth:`save`.
 
         Tables are read with pyarrow (memory-mapped, multi-threaded) straight into the
         schema's dtypes: strings stay Arrow-backed, dictionary columns become categoricals
         without passing through Python objects. A table whose stored types do not match the
-        schema (an older save) goes through :func:`covidimg.schema.conform`.
+        schema (an older save) goes through :func:`covidimg.schema.conform`. The loaders' extra
+        text columns (not in the schema) with few distinct values (at most half their
+        non-missing values) open as categoricals; the others as strings.
+
+        Parameters
+        ----------
+        directory
+            The folder given to :meth:`save`.
+        lazy
+            Tables read on first access instead of now (default ``("files", "findings")``,
+            the loaders' provenance, which exploring the cohort does not need; see
+            :meth:`unread_tables`). Their files are opened (and their row counts checked)
+            now, so a later save over ``directory`` does not change what they read. Pass
+            ``()`` to read everything now.
 
         Raises
         ------
         CohortFileError
             If the folder has no manifest, the manifest is of an unknown format, or a table
-            file is missing or its row count differs from the manifest's.
+            file is missing, unreadable or its row count differs from the manifest's (a
+            deferred table whose data is damaged raises it when first accessed).
+        ValueError
+            If ``lazy`` names a table that does not exist.
+
+        Examples
+        --------
+        >>> import covidimg as ci, tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> _ = ci.Cohort().save(folder)
+        >>> ci.Cohort.open(folder, lazy=()).unread_tables()
+        []
         """
+        lazy = [lazy] if isinstance(lazy, str) else list(lazy)
+        unknown = [name for name in lazy if name not in schema.TABLE_NAMES]
+        if unknown:
+            raise ValueError(f"lazy={lazy!r}: {unknown} are not tables; allowed values are "
+                             f"{list(schema.TABLE_NAMES)}")
         directory = Path(directory)
         manifest_path = directory / MANIFEST
         if not manifest_path.is_file():
@@ -379,22 +510,93 @@ class Cohort:
                 f"{manifest_path}: format {manifest.get('format')!r} version {version} is not "
                 f"readable by this covidimg (reads covidimg-cohort up to {FORMAT_VERSION})"
             )
-        tables = {}
-        for name in schema.TABLE_NAMES:
-            path = data_dir / f"{name}.parquet"
-            if not path.is_file():
-                raise CohortFileError(f"{path} is missing; the saved cohort is incomplete")
-            try:
-                stored = pq.read_table(path, memory_map=True)
-            except (OSError, pa.ArrowException) as exc:
-                raise CohortFileError(f"{path} cannot be read ({exc}); the saved cohort is "
-                                      "damaged, save it again") from exc
-            expected = manifest["rows"].get(name)
-            if expected is not None and stored.num_rows != expected:
-                raise CohortFileError(f"{path} has {stored.num_rows} rows, the manifest says "
-                                      f"{expected}; the saved cohort is damaged")
-            tables[name] = _from_arrow(name, stored)
+        stored = {name: _StoredTable(name, data_dir / f"{name}.parquet",
+                                     manifest["rows"].get(name))
+                  for name in schema.TABLE_NAMES}
+        tables: dict[str, Any] = {name: _Deferred(stored[name].read, rows=stored[name].rows)
+                                  for name in lazy}
+        # The largest table first: its transient buffers are then reused by the others
+        # instead of adding to the peak memory.
+        for name in sorted(set(stored) - set(lazy), key=lambda n: -stored[n].rows *
+                           len(stored[n].arrow_schema)):
+            tables[name] = stored[name].read()
         return cls(**tables)
+
+
+@contextlib.contextmanager
+def _returning_memory_pool() -> Iterator[None]:
+    """Let Arrow allocate from an allocator that returns freed memory to the system.
+
+    pyarrow's default pool (mimalloc) keeps the decoder's freed buffers for reuse by Arrow,
+    but the tables are then handed to pandas and numpy, which never reuse them: after reading
+    a large table, ~1.3x its size stays resident. Buffers remember their pool, so restoring
+    the default afterwards is safe.
+    """
+    previous = pa.default_memory_pool()
+    try:
+        pool = pa.jemalloc_memory_pool()
+    except (NotImplementedError, pa.ArrowException):
+        pool = pa.system_memory_pool()
+    pa.set_memory_pool(pool)
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(previous)
+
+
+class _StoredTable:
+    """One saved table file: opened and checked against the manifest now, read on demand.
+
+    The file stays open (memory-mapped) until read, so a save that replaces the folder's
+    tables meanwhile does not change what is read.
+    """
+
+    def __init__(self, name: str, path: Path, expected_rows: int | None) -> None:
+        self.name, self.path = name, path
+        if not path.is_file():
+            raise CohortFileError(f"{path} is missing; the saved cohort is incomplete")
+        try:
+            self._source: pa.NativeFile | None = pa.memory_map(str(path))
+            footer = pq.ParquetFile(self._source)
+            self.rows = footer.metadata.num_rows
+            self.arrow_schema = footer.schema_arrow
+        except (OSError, pa.ArrowException) as exc:
+            raise CohortFileError(f"{path} cannot be read ({exc}); the saved cohort is "
+                                  "damaged, save it again") from exc
+        if expected_rows is not None and self.rows != expected_rows:
+            raise CohortFileError(f"{path} has {self.rows} rows, the manifest says "
+                                  f"{expected_rows}; the saved cohort is damaged")
+
+    def read(self) -> pd.DataFrame:
+        """The table in the schema's dtypes (once: the file is closed afterwards)."""
+        if self._source is None:
+            raise RuntimeError(f"{self.path} was read already")
+        known = set(schema.TABLES[self.name].names)
+        # Extra text columns come as dictionaries (fast, no string per row); _from_arrow
+        # keeps the few-valued ones as categoricals and expands the others.
+        extra_text = [f.name for f in self.arrow_schema
+                      if f.name not in known and f.type in _ARROW_STRINGS]
+        try:
+            with _returning_memory_pool():
+                reader = pq.ParquetFile(self._source, read_dictionary=extra_text)
+                if self.rows:
+                    # Batch by batch: the decoder's buffers stay the size of a batch, not of
+                    # a row group (a million rows), which halves the peak memory.
+                    stored = pa.Table.from_batches(list(reader.iter_batches(
+                        batch_size=_READ_BATCH, use_threads=True)))
+                else:
+                    stored = reader.read()
+        except (OSError, pa.ArrowException) as exc:
+            raise CohortFileError(f"{self.path} cannot be read ({exc}); the saved cohort is "
+                                  "damaged, save it again") from exc
+        finally:
+            self._source.close()
+            self._source = None
+        return _from_arrow(self.name, stored)
+
+
+for _name in schema.TABLE_NAMES:
+    setattr(Cohort, _name, _table_property(_name))
 
 
 # ---------------------------------------------------------------------- storage dtypes
@@ -460,10 +662,29 @@ def _from_arrow(name: str, stored: pa.Table) -> pd.DataFrame:
     if any(series is None for series in converted.values()) or len(known) < len(columns):
         return schema.conform(name, stored.to_pandas())
     extras = [n for n in stored.column_names if n not in converted]
-    if extras:
-        rest = stored.select(extras).to_pandas()
-        converted.update({extra: rest[extra] for extra in extras})
-    return pd.DataFrame(converted)
+    text = [n for n in extras if _is_text_dictionary(stored.column(n).type)]
+    converted.update({n: _extra_text(stored.column(n)) for n in text})
+    rest = [n for n in extras if n not in text]
+    if rest:
+        frame = stored.select(rest).to_pandas(split_blocks=True)
+        converted.update({extra: frame[extra] for extra in rest})
+    # copy=False keeps one block per column: no copy of the numeric columns into 2-D blocks.
+    return pd.DataFrame({n: converted[n] for n in stored.column_names}, copy=False)
+
+
+def _is_text_dictionary(kind: pa.DataType) -> bool:
+    return pa.types.is_dictionary(kind) and kind.value_type in _ARROW_STRINGS
+
+
+def _extra_text(stored: pa.ChunkedArray) -> pd.Series:
+    """A loader's extra text column: categorical (sorted categories) when it has at most half
+    as many distinct values as non-missing ones, else Arrow-backed text as pandas reads it."""
+    stored = stored.unify_dictionaries()
+    distinct = len(stored.chunk(0).dictionary) if stored.num_chunks else 0
+    if 2 * distinct <= len(stored) - stored.null_count:
+        series = stored.to_pandas()
+        return series.cat.reorder_categories(sorted(series.cat.categories))
+    return stored.cast(pa.large_string()).to_pandas()
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -22,11 +22,12 @@ def big(demo_cohort) -> ci.Cohort:  # type: ignore[no-untyped-def]
 def _extras_as_objects(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     """The loaders' extra columns (not in the schema) as objects with None for missing:
     Parquet keeps one kind of null and one string type, so an object column of text and
-    None / NaN reopens as text with NaN -- the same values."""
+    None / NaN reopens as text (or categorical text) with NaN -- the same values."""
     out = frame.copy()
     known = set(schema.TABLES[name].names)
     for column in out.columns:
-        if column not in known and out[column].dtype in (object, "str"):
+        if column not in known and (out[column].dtype in (object, "str")
+                                    or isinstance(out[column].dtype, pd.CategoricalDtype)):
             out[column] = out[column].astype(object).where(out[column].notna(), None)
     return out
 
