@@ -103,8 +103,10 @@ def test_damaged_cache_is_detected_and_rebuilt(tree: Path, tmp_path: Path, damag
     blob = path.read_bytes()
     if damage == "truncate":
         path.write_bytes(blob[: len(blob) // 2])
-    elif damage == "flip":
-        middle = len(blob) // 2
+    elif damage == "flip":  # in the snapshot, which every re-index checks (the entries
+        # are checked when first needed: tests/test_index_cache_snapshot.py)
+        head, toc, _ = blob.split(b"\n", 2)
+        middle = len(head) + len(toc) + 2 + int(toc.split(b" ")[0]) // 2
         path.write_bytes(blob[:middle] + bytes([blob[middle] ^ 0xFF]) + blob[middle + 1:])
     elif damage == "garbage":
         path.write_bytes(os.urandom(4096))
