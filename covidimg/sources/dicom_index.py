@@ -239,7 +239,9 @@ def _run_task(task: tuple[Any, ...]) -> list[tuple[str, list[tuple[str, Any]], f
     reader = read_header_fast if fast else read_header
     series = index_series_folder(files, sizes, reader=reader)
     decision = (series.sampled, series.reason)
-    return [(p, [(p, r)], series.inferred & {p}, decision) for p, r in series.results]
+    inferred, none = series.inferred, frozenset()
+    return [(p, [(p, r)], frozenset((p,)) if p in inferred else none, decision)
+            for p, r in series.results]
 
 
 def _task_files(task: tuple[Any, ...]) -> int:
@@ -406,13 +408,12 @@ def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
     with tqdm(total=len(ordered), initial=n_cached, desc=desc, unit="file",
               disable=not progress) as bar:
         for chunk in _run_all(tasks, executor, bar):
-            for disk, results, inferred, decision in chunk:
+            for disk, results, inferred, _ in chunk:
                 key = stats[disk] or (-1, -1)
                 entries[disk] = CacheEntry(key[0], key[1], results, inferred)
-                if decision is not None:
-                    folder = disk.rpartition(os.sep)[0]
-                    files = tuple(by_folder[folder])
-                    decisions[folder] = (decision[0], decision[1], files)
+            if chunk and chunk[0][3] is not None:  # a series task: one folder, one decision
+                folder = chunk[0][0].rpartition(os.sep)[0]
+                decisions[folder] = (*chunk[0][3], tuple(by_folder[folder]))
 
     if tasks:  # cached folders were checked for conflicts when they were indexed
         _resample_conflicts(entries, decisions, fast)

@@ -55,7 +55,9 @@ _SERIES_FIELDS = tuple(f.name for f in dataclasses.fields(DicomHeader)
 
 def natural_key(name: str) -> tuple[object, ...]:
     """Sort key ordering ``1-9.dcm`` before ``1-10.dcm`` (numbers compared as numbers)."""
-    return tuple(int(p) if p.isdigit() else p for p in _DIGITS.split(name))
+    parts: list[object] = _DIGITS.split(name)  # text, digits, text, ...: digits at odd places
+    parts[1::2] = map(int, parts[1::2])  # type: ignore[arg-type]
+    return tuple(parts)
 
 
 @dataclass
@@ -162,7 +164,8 @@ def index_series_folder(files: Sequence[str], sizes: Sequence[int] | None = None
     >>> index_series_folder([]).reason
     '0 files, fewer than 20'
     """
-    ordered = sorted(files, key=lambda p: natural_key(os.path.basename(p)))
+    sep = os.sep
+    ordered = sorted(files, key=lambda p: natural_key(p.rpartition(sep)[2]))
     folder = os.path.dirname(ordered[0]) if ordered else ""
     if sizes is not None:
         size_of = dict(zip(files, sizes, strict=True))
