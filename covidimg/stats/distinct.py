@@ -17,9 +17,9 @@ import pandas as pd
 from scipy import stats
 
 from covidimg.stats._common import as_bounds
-from covidimg.stats.intervals_fit import turnbull_collapsed
+from covidimg.stats.intervals_fit import quantile_row, turnbull_arrays, turnbull_collapsed
 
-__all__ = ["DistinctIntervals", "gehan_test_counts", "turnbull_counts"]
+__all__ = ["DistinctIntervals", "gehan_test_counts", "turnbull_counts", "turnbull_quantiles"]
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,32 @@ def turnbull_counts(lower: np.ndarray, upper: np.ndarray, counts: np.ndarray, *,
         raise ValueError("turnbull needs at least one interval; got none")
     return turnbull_collapsed(lower[used], upper[used], counts[used], tol=tol,
                               max_iter=max_iter)
+
+
+def turnbull_quantiles(lower: np.ndarray, upper: np.ndarray, counts: np.ndarray,
+                       qs: Sequence[float]) -> list[tuple[float, float]]:
+    """:func:`covidimg.stats.turnbull_quantile` of :func:`turnbull_counts` at each of ``qs``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from covidimg.stats.distinct import turnbull_quantiles
+    >>> x = np.array([1.0, 2.0, 3.0])
+    >>> turnbull_quantiles(x, x, np.array([1, 1, 1]), [0.5])
+    [(2.0, 2.0)]
+    """
+    counts = np.asarray(counts, dtype=float)
+    used = counts > 0
+    if not used.any():
+        raise ValueError("turnbull needs at least one interval; got none")
+    fit = turnbull_arrays(lower[used], upper[used], counts[used])
+    out = []
+    for q in qs:
+        if not 0.0 < q < 1.0:
+            raise ValueError(f"q={q!r}; pass a probability strictly between 0 and 1")
+        row = quantile_row(fit["cdf"], q)
+        out.append((float(fit["left"][row]), float(fit["right"][row])))
+    return out
 
 
 def _below(sorted_keys: np.ndarray, cum: np.ndarray, x: np.ndarray, side: str) -> np.ndarray:

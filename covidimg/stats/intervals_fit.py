@@ -8,6 +8,7 @@ interval by its midpoint.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -120,6 +121,19 @@ def turnbull_collapsed(lo: np.ndarray, hi: np.ndarray, weight: np.ndarray, *,
     >>> est[["left", "right"]].to_numpy().tolist()
     [[1.0, 2.0], [2.0, 3.0]]
     """
+    fit = turnbull_arrays(lo, hi, weight, tol=tol, max_iter=max_iter)
+    cdf = fit["cdf"]
+    out = pd.DataFrame({"left": fit["left"], "right": fit["right"],
+                        "right_closed": fit["right_closed"], "mass": fit["mass"], "cdf": cdf,
+                        "survival": 1.0 - cdf})
+    out.attrs.update(n=fit["n"], iterations=fit["iterations"], converged=fit["converged"],
+                     loglik=fit["loglik"])
+    return out
+
+
+def turnbull_arrays(lo: np.ndarray, hi: np.ndarray, weight: np.ndarray, *,
+                    tol: float = 1e-10, max_iter: int = 20_000) -> dict[str, Any]:
+    """The columns and attrs of :func:`turnbull_collapsed` as a dict of arrays and numbers."""
     q, p, p_closed = _innermost(lo, hi)
     alpha = _contains(lo, hi, q, p, p_closed).astype(float)
     n = weight.sum()
@@ -138,10 +152,13 @@ def turnbull_collapsed(lo: np.ndarray, hi: np.ndarray, weight: np.ndarray, *,
     mass = mass / mass.sum()
     loglik = float(weight @ np.log(alpha @ mass))
     cdf = np.minimum(np.cumsum(mass), 1.0)
-    out = pd.DataFrame({"left": q, "right": p, "right_closed": p_closed, "mass": mass,
-                        "cdf": cdf, "survival": 1.0 - cdf})
-    out.attrs.update(n=int(n), iterations=iteration, converged=converged, loglik=loglik)
-    return out
+    return {"left": q, "right": p, "right_closed": p_closed, "mass": mass, "cdf": cdf,
+            "n": int(n), "iterations": iteration, "converged": converged, "loglik": loglik}
+
+
+def quantile_row(cdf: np.ndarray, q: float) -> int:
+    """Row of a Turnbull estimate (its ``cdf``) in which the ``q``-quantile lies."""
+    return min(int(np.searchsorted(cdf, q - 1e-12, side="left")), len(cdf) - 1)
 
 
 def turnbull_quantile(estimate: pd.DataFrame, q: float) -> tuple[float, float]:
@@ -159,8 +176,7 @@ def turnbull_quantile(estimate: pd.DataFrame, q: float) -> tuple[float, float]:
         raise ValueError(f"q={q!r}; pass a probability strictly between 0 and 1")
     if not len(estimate):
         return (np.nan, np.nan)
-    cdf = estimate["cdf"].to_numpy()
-    row = min(int(np.searchsorted(cdf, q - 1e-12, side="left")), len(cdf) - 1)
+    row = quantile_row(estimate["cdf"].to_numpy(), q)
     return float(estimate["left"].iloc[row]), float(estimate["right"].iloc[row])
 
 

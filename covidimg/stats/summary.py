@@ -20,13 +20,11 @@ from covidimg import schema
 from covidimg.stats._common import (
     UNKNOWN,
     group_labels,
-    group_order,
     lab_values,
     patient_days,
     positions,
 )
-from covidimg.stats.distinct import DistinctIntervals, gehan_test_counts, turnbull_counts
-from covidimg.stats.intervals_fit import turnbull_quantile
+from covidimg.stats.distinct import DistinctIntervals, gehan_test_counts, turnbull_quantiles
 
 if TYPE_CHECKING:
     from covidimg.cohort import Cohort
@@ -230,9 +228,11 @@ def table_one(cohort: Cohort, by: str | None = None, *,
 def summarise(inputs: SummaryInputs) -> pd.DataFrame:
     """Table 1 (as :func:`table_one` returns it) from its :class:`SummaryInputs`."""
     by = inputs.by
-    names = np.array(inputs.group_names, dtype=object)
-    labels = pd.Series(names[inputs.group_codes] if names.size else np.array([], dtype=object))
-    order = group_order(labels) if by is not None else []
+    used = np.bincount(inputs.group_codes[inputs.group_codes >= 0],
+                       minlength=len(inputs.group_names)) > 0
+    present = {n for n, u in zip(inputs.group_names, used, strict=True) if u}
+    order = (sorted(present - {UNKNOWN}) + ([UNKNOWN] if UNKNOWN in present else [])
+             if by is not None else [])
     remap = np.array([order.index(n) if n in order else -1 for n in inputs.group_names] + [-1],
                      dtype=np.int64)
     gcode = remap[inputs.group_codes]
@@ -318,8 +318,8 @@ def _lab_row(analyte: str, values: FirstValues, gcode: np.ndarray, order: list[s
         if not n.any():
             cells[name] = "–"
             continue
-        est = turnbull_counts(values.lower, values.upper, n)
-        q1, med, q3 = (_interval_text(*turnbull_quantile(est, q)) for q in (0.25, 0.5, 0.75))
+        q1, med, q3 = (_interval_text(*bounds) for bounds in turnbull_quantiles(
+            values.lower, values.upper, n, (0.25, 0.5, 0.75)))
         cells[name] = f"{med} [{q1}–{q3}]"
     present = np.zeros(gcode.size, dtype=bool)
     present[values.patient[mine]] = True

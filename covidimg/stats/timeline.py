@@ -12,7 +12,8 @@ from covidimg.stats._common import patient_days, positions
 if TYPE_CHECKING:
     from covidimg.cohort import Cohort
 
-__all__ = ["ALIGN", "SORT_BY", "cohort_census", "timeline", "timeline_census"]
+__all__ = ["ALIGN", "SORT_BY", "census_from_days", "cohort_census", "timeline",
+           "timeline_census"]
 
 #: What a timeline can be aligned on (day 0 of the plotted axis).
 ALIGN = ("admission", "icu_admission", "first_exam", "death", "none")
@@ -267,7 +268,44 @@ def cohort_census(cohort: Cohort, align: str = "admission", *,
     >>> census = ci.stats.cohort_census(ci.load_demo(), align="admission")  # doctest: +SKIP
     """
     _check_alignment(align, unaligned)
-    days, anchor, dropped = _aligned_days(cohort, align, unaligned)
+    days = patient_days(cohort)
+    events, images = cohort.events, cohort.images
+    kind = events["event"].astype(str).to_numpy()
+    return census_from_days(
+        days, positions(events["patient_uid"], days.index), events["day"].to_numpy(dtype=float),
+        {name: kind == name for name in CENSUS_EVENTS},
+        positions(images["patient_uid"], days.index), images["day"].to_numpy(dtype=float),
+        align, unaligned=unaligned)
+
+
+#: Events the census reads.
+CENSUS_EVENTS = ("icu_admission", "icu_release", "death", "discharge")
+
+
+def census_from_days(days: pd.DataFrame, event_patient: np.ndarray, event_day: np.ndarray,
+                     event_is: dict[str, np.ndarray], image_patient: np.ndarray,
+                     image_day: np.ndarray, align: str = "admission", *,
+                     unaligned: str = "drop") -> pd.DataFrame:
+    """:func:`cohort_census` from the patients' key days and the event and exam days.
+
+    ``days`` is :func:`covidimg.stats.patient_days` of the cohort; ``event_patient`` and
+    ``image_patient`` give each event's and exam's patient as a row of ``days`` (-1: none);
+    ``event_is`` maps each name of :data:`CENSUS_EVENTS` to the events of that kind. A caller
+    that keeps these arrays for a whole cohort gets any selection's census without building
+    the selection's tables.
+    """
+    _check_alignment(align, unaligned)
+    anchor = _anchor(days, align)
+    missing = anchor.isna().to_numpy()
+    dropped = sorted(days.index[missing])
+    if unaligned == "keep":
+        anchor = anchor.fillna(0.0)
+    elif missing.any():
+        kept = ~missing
+        days, anchor = days[kept], anchor[kept]
+        remap = np.r_[np.where(kept, np.cumsum(kept) - 1, -1), -1]
+        event_patient = remap[np.where(event_patient >= 0, event_patient, -1)]
+        image_patient = remap[np.where(image_patient >= 0, image_patient, -1)]
     shift_of = anchor.to_numpy(dtype=float)
     segments: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     first_known = days["first_known"].to_numpy(dtype=float)
@@ -281,22 +319,18 @@ def cohort_census(cohort: Cohort, align: str = "admission", *,
     keep = days["admission_known"].to_numpy(dtype=bool) & ~np.isnan(admission) & ~np.isnan(
         stay_end)
     segments["hospital"] = (admission[keep] - shift_of[keep], stay_end[keep] - shift_of[keep])
-    events = cohort.events
-    ev_pos = positions(events["patient_uid"], days.index)
-    ev_day = events["day"].to_numpy(dtype=float)
-    ev_kind = events["event"].astype(str).to_numpy()
-    valid = (ev_pos >= 0) & ~np.isnan(ev_day)
-    ev_pos, ev_day, ev_kind = ev_pos[valid], ev_day[valid], ev_kind[valid]
+    valid = (event_patient >= 0) & ~np.isnan(event_day)
+    ev_pos, ev_day = event_patient[valid], event_day[valid]
+    ev_is = {name: np.asarray(event_is[name], dtype=bool)[valid] for name in CENSUS_EVENTS}
     fallback = days["death"].fillna(days["last_known"]).to_numpy(dtype=float)
-    segments["icu"] = _icu_band_arrays(ev_pos, ev_day, ev_kind, fallback, shift_of)
+    segments["icu"] = _icu_band_arrays(ev_pos, ev_day, ev_is["icu_admission"],
+                                       ev_is["icu_release"], fallback, shift_of)
     points: dict[str, np.ndarray] = {}
     for kind in ("death", "discharge", "icu_admission"):
-        rows = ev_kind == kind
+        rows = ev_is[kind]
         points[kind] = ev_day[rows] - shift_of[ev_pos[rows]]
-    im_where = positions(cohort.images["patient_uid"], days.index)
-    im_keep = im_where >= 0
-    points["exam"] = (cohort.images["day"].to_numpy(dtype=float)[im_keep]
-                      - shift_of[im_where[im_keep]])
+    im_keep = image_patient >= 0
+    points["exam"] = image_day[im_keep] - shift_of[image_patient[im_keep]]
     # the same finite-start selection timeline_census makes on the marks
     starts = [v[0] for v in segments.values()] + list(points.values())
     ends = [v[1] for v in segments.values()] + list(points.values())
@@ -316,9 +350,8 @@ def cohort_census(cohort: Cohort, align: str = "admission", *,
                            ("icu", "in_icu")):
             start, end = segments[kind]
             fin = np.isfinite(start)
-            diff = np.zeros(n_days + 1)
-            np.add.at(diff, np.floor(start[fin]).astype(int) - first, 1)
-            np.add.at(diff, np.floor(end[fin]).astype(int) - first + 1, -1)
+            diff = (_day_counts(np.floor(start[fin]).astype(int) - first, n_days + 1)
+                    - _day_counts(np.floor(end[fin]).astype(int) - first + 1, n_days + 1))
             out[name] = np.cumsum(diff)[:-1].astype(int)
         for kind, name in (("exam", "exams"), ("death", "deaths"), ("discharge", "discharges"),
                            ("icu_admission", "icu_admissions")):
@@ -333,6 +366,12 @@ def cohort_census(cohort: Cohort, align: str = "admission", *,
     return census
 
 
+def _day_counts(index: np.ndarray, size: int) -> np.ndarray:
+    """How often each of ``size`` slots occurs in ``index`` (negative = from the end, as numpy
+    indexes; an end before every start lands in the dropped last slot)."""
+    return np.bincount(np.where(index < 0, index + size, index), minlength=size)
+
+
 def _within_patient_rank(pos: np.ndarray, day: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rows ordered by (patient, day), stable, and each row's rank within its patient."""
     order = np.lexsort((day, pos))
@@ -342,11 +381,10 @@ def _within_patient_rank(pos: np.ndarray, day: np.ndarray) -> tuple[np.ndarray, 
     return order, np.arange(p.size) - first
 
 
-def _icu_band_arrays(pos: np.ndarray, day: np.ndarray, kind: np.ndarray, fallback: np.ndarray,
-                     shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _icu_band_arrays(pos: np.ndarray, day: np.ndarray, adm: np.ndarray, rel: np.ndarray,
+                     fallback: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Aligned (start, end) of the ICU bands, as :func:`_icu_bands` pairs them, one per
-    distinct (patient, start, end)."""
-    adm, rel = kind == "icu_admission", kind == "icu_release"
+    distinct (patient, start, end); ``adm`` / ``rel`` mark ICU admissions and releases."""
     a_order, a_rank = _within_patient_rank(pos[adm], day[adm])
     r_order, r_rank = _within_patient_rank(pos[rel], day[rel])
     a_pos, a_day = pos[adm][a_order], day[adm][a_order]
