@@ -736,57 +736,39 @@ def series_table(headers: Iterable[DicomHeader], *, source: str,
     ('crdw:se', '/d/ser', 2, ('a', 'b'))
     """
     uid_of = patient_uid or (lambda h: f"{source}:{h.patient_id}")
-    groups: dict[str, list[DicomHeader]] = {}
+    groups: dict[tuple[bool, str], list[DicomHeader]] = {}
     for h in headers:
         if h.modality not in IMAGE_MODALITIES:
             continue
         if h.modality in SERIES_MODALITIES:
-            key = f"series:{h.series_uid or _folder(h.path)}"
+            key = (True, h.series_uid or _folder(h.path))
         else:
-            key = f"instance:{h.sop_uid or h.path}"
-        groups.setdefault(key, []).append(h)
-    rows = []
-    for key, members in groups.items():
-        members.sort(key=_instance_order)
+            key = (False, h.sop_uid or h.path)
+        members = groups.get(key)
+        if members is None:
+            groups[key] = [h]
+        else:
+            members.append(h)
+    nan = float("nan")
+    rows = []  # one tuple per row, in the order of ``columns`` (cheaper than dicts)
+    for (series, _), members in groups.items():
+        if len(members) > 1:
+            members.sort(key=_instance_order)
         first = members[0]
-        series = key.startswith("series:")
         if series:
             image_id = first.series_uid or _folder(first.path)
             path = _folder(first.path)
         else:
             image_id = first.sop_uid or first.path
             path = first.path
-        rows.append({
-            "image_uid": f"{source}:{image_id}",
-            "patient_uid": uid_of(first),
-            "source": source,
-            "study_uid": first.study_uid,
-            "series_uid": first.series_uid,
-            "modality": first.modality,
-            "view": first.view,
-            "day": float("nan"),
-            "admission_offset": float("nan"),
-            "icu_admission_offset": float("nan"),
-            "icu_release_offset": float("nan"),
-            "death_offset": float("nan"),
-            "path": path,
-            "format": "dicom",
-            "n_instances": len(members),
-            "rows": first.rows,
-            "columns": first.columns,
-            "study_date": first.study_date,
-            "study_time": first.study_time,
-            "study_description": first.study_description,
-            "series_description": first.series_description,
-            "photometric": first.photometric,
-            "transfer_syntax": first.transfer_syntax,
-            "age_years": float("nan") if first.age_years is None else first.age_years,
-            "sex": first.sex,
-            "sop_uids": tuple(m.sop_uid for m in members),
-            "member_paths": tuple(m.path for m in members),
-        })
-    columns = [*_SERIES_COLUMNS, *HELPER_COLUMNS]
-    return pd.DataFrame(rows, columns=columns)
+        rows.append((
+            f"{source}:{image_id}", uid_of(first), source, first.study_uid, first.series_uid,
+            first.modality, first.view, nan, nan, nan, nan, nan, path, "dicom", len(members),
+            first.rows, first.columns, first.study_date, first.study_time,
+            first.study_description, first.series_description, first.photometric,
+            first.transfer_syntax, nan if first.age_years is None else first.age_years,
+            first.sex, tuple(m.sop_uid for m in members), tuple(m.path for m in members)))
+    return pd.DataFrame(rows, columns=[*_SERIES_COLUMNS, *HELPER_COLUMNS])
 
 
 def header_dict(header: DicomHeader) -> dict[str, Any]:
