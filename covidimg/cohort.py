@@ -452,7 +452,7 @@ class Cohort:
              lazy: Iterable[str] = LAZY_TABLES) -> Cohort:
         """Open a cohort saved with :meth:`save`.
 
-        Tables are read with pyarrow (memory-mapped, multi-threaded) straight into the
+        Tables are read with pyarrow (batch by batch, multi-threaded) straight into the
         schema's dtypes: strings stay Arrow-backed, dictionary columns become categoricals
         without passing through Python objects. A table whose stored types do not match the
         schema (an older save) goes through :func:`covidimg.schema.conform`. The loaders' extra
@@ -547,8 +547,10 @@ def _returning_memory_pool() -> Iterator[None]:
 class _StoredTable:
     """One saved table file: opened and checked against the manifest now, read on demand.
 
-    The file stays open (memory-mapped) until read, so a save that replaces the folder's
-    tables meanwhile does not change what is read.
+    The file stays open until read, so a save that replaces the folder's tables meanwhile
+    does not change what is read (saves never rewrite a table file; they write a new folder).
+    It is read through an ordinary file handle, not a memory map: a file damaged meanwhile
+    then gives an error, not a crash.
     """
 
     def __init__(self, name: str, path: Path, expected_rows: int | None) -> None:
@@ -556,7 +558,7 @@ class _StoredTable:
         if not path.is_file():
             raise CohortFileError(f"{path} is missing; the saved cohort is incomplete")
         try:
-            self._source: pa.NativeFile | None = pa.memory_map(str(path))
+            self._source: pa.NativeFile | None = pa.OSFile(str(path))
             footer = pq.ParquetFile(self._source)
             self.rows = footer.metadata.num_rows
             self.arrow_schema = footer.schema_arrow
@@ -589,9 +591,8 @@ class _StoredTable:
         except (OSError, pa.ArrowException) as exc:
             raise CohortFileError(f"{self.path} cannot be read ({exc}); the saved cohort is "
                                   "damaged, save it again") from exc
-        finally:
-            self._source.close()
-            self._source = None
+        self._source.close()
+        self._source = None
         return _from_arrow(self.name, stored)
 
 
