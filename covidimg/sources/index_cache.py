@@ -159,8 +159,10 @@ class IndexCache:
                       values: dict[str, Any]) -> None:
         """Keep ``values`` (the index of ``paths`` with these stats) for :meth:`snapshot_for`.
 
-        ``values["headers"]`` is a blob (:func:`encode_headers`), stored as a section of its
-        own; the other values are plain Python values.
+        ``values["headers"]`` is the index's list of headers, stored encoded as a section of
+        its own (headers taken from the entries keep the encoded form they were read in); the
+        other values are plain Python values. :meth:`snapshot_for` gives the headers back as
+        one :func:`decode_headers` blob.
         """
         try:
             sizes = array("q", [-1 if st is None else st[0] for st in stats]).tobytes()
@@ -168,8 +170,12 @@ class IndexCache:
         except OverflowError:  # a size or time past 64 bits: no snapshot
             self._snapshot = None
             return
+        read_as = {id(result): raw_result for entry, raw in self._encoded.values()
+                   for (_, result), (_, raw_result) in zip(entry.results, raw[2], strict=True)}
+        encoded = [read_as.get(id(h)) or encode_result(h) for h in values["headers"]]
+        heads = pickle.dumps(encoded, protocol=_PICKLE)
         rest = {k: v for k, v in values.items() if k != "headers"}
-        self._snapshot = (_paths_key(paths), sizes, mtimes, rest, values["headers"])
+        self._snapshot = (_paths_key(paths), sizes, mtimes, rest, heads)
 
     def snapshot_for(self, paths: list[str],
                      stats: list[tuple[int, int] | None]) -> dict[str, Any] | None:
@@ -185,7 +191,7 @@ class IndexCache:
         mtimes.frombytes(snap[2])
         if list(zip(sizes.tolist(), mtimes.tolist(), strict=True)) != stats:
             return None
-        return {**snap[3], "headers": snap[4]}
+        return {**snap[3], "headers": bytes(snap[4])}
 
     def load(self) -> bool:
         """Read the cache file's snapshot and check it; return False (and start empty) when
