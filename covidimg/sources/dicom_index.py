@@ -51,6 +51,7 @@ from covidimg.sources.index_cache import (
     IndexCache,
     cache_path_for,
     decode_headers,
+    stat_files,
 )
 from covidimg.sources.series_sampling import MIN_SERIES_FILES, index_series_folder
 
@@ -295,22 +296,6 @@ def _run_all(tasks: list[tuple[Any, ...]], executor: cf.Executor | bool | None,
 
 
 # ---------------------------------------------------------------------- planning
-def _stat(paths: Sequence[str]) -> list[tuple[int, int] | None]:
-    """``(size, mtime_ns)`` of each path (None when it cannot be stat-ed)."""
-    try:
-        return [(st.st_size, st.st_mtime_ns) for st in map(os.stat, paths)]
-    except OSError:
-        pass
-    out: list[tuple[int, int] | None] = []
-    for p in paths:
-        try:
-            st = os.stat(p)
-            out.append((st.st_size, st.st_mtime_ns))
-        except OSError:
-            out.append(None)
-    return out
-
-
 def _common_folder(ordered: Sequence[str]) -> str:
     """The deepest folder holding every path of the sorted list ``ordered``."""
     # In sorted order the first and last paths share the fewest leading components.
@@ -384,7 +369,7 @@ def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
     index = DicomIndex()
     if not ordered:
         return index
-    stat_list = _stat(ordered)
+    stat_keys = stat_files(ordered)
     cache_file = None
     if cache_setting is not False and cache_setting is not None:
         tree = os.fspath(root) if root is not None else _common_folder(ordered)
@@ -392,11 +377,11 @@ def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
     store = IndexCache(cache_file) if cache_file else None
     if store is not None:
         store.load()
-        snapshot = store.snapshot_for(ordered, stat_list)
+        snapshot = store.snapshot_for(ordered, stat_keys)
         if snapshot is not None:
             return _restore(snapshot, ordered, ledger)  # nothing changed since the last call
 
-    stats = dict(zip(ordered, stat_list, strict=True))
+    stats = dict(zip(ordered, stat_keys.pairs(), strict=True))
     entries: dict[str, CacheEntry] = {}
     decisions: dict[str, tuple[bool, str, tuple[str, ...]]] = {}
     tasks: list[tuple[Any, ...]] = []
@@ -455,7 +440,7 @@ def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
     if store is not None:
         store.files = entries
         store.folders = {f: FolderEntry(files, s, r) for f, (s, r, files) in decisions.items()}
-        store.take_snapshot(ordered, stat_list, _snapshot(index, ordered, findings))
+        store.take_snapshot(ordered, stat_keys, _snapshot(index, ordered, findings))
         store.save()
     return index
 

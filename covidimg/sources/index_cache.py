@@ -33,7 +33,7 @@ import pickle
 import uuid
 import warnings
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ from covidimg.sources.dicom import DicomHeader, DicomReadError
 __all__ = [
     "CACHE_VERSION",
     "CacheEntry",
+    "FileStats",
     "FolderEntry",
     "IndexCache",
     "IndexCacheWarning",
@@ -52,6 +53,7 @@ __all__ = [
     "decode_result",
     "encode_headers",
     "encode_result",
+    "stat_files",
 ]
 
 #: Bump when the file's layout or what a cached header holds changes (the reader's fields, the
@@ -94,6 +96,57 @@ class FolderEntry:
     reason: str
 
 
+@dataclass(frozen=True)
+class FileStats:
+    """Sizes and modification times (ns) of a list of files, as two int64 arrays (-1 for a
+    file that cannot be stat-ed); made by :func:`stat_files`."""
+
+    sizes: array
+    mtimes: array
+
+    def pairs(self) -> list[tuple[int, int] | None]:
+        """``(size, mtime_ns)`` per file, None for a file that cannot be stat-ed."""
+        return [None if size < 0 else (size, mtime)
+                for size, mtime in zip(self.sizes.tolist(), self.mtimes.tolist(), strict=True)]
+
+
+def stat_files(paths: Sequence[str]) -> FileStats:
+    """Stat every path: the cache key of each file, and all a re-index of an unchanged tree
+    costs beyond loading the snapshot.
+
+    A path that cannot be stat-ed (or whose time does not fit 64 bits) gets -1: it never
+    matches the cache and is read again.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from covidimg.sources.index_cache import stat_files
+    >>> with tempfile.NamedTemporaryFile() as handle:
+    ...     stats = stat_files([handle.name, handle.name + ".gone"])
+    >>> stats.pairs()[0][0], stats.pairs()[1]
+    (0, None)
+    """
+    sizes, mtimes = array("q"), array("q")
+    add_size, add_mtime = sizes.append, mtimes.append
+    try:
+        for st in map(os.stat, paths):
+            add_size(st.st_size)
+            add_mtime(st.st_mtime_ns)
+        return FileStats(sizes, mtimes)
+    except (OSError, OverflowError):
+        pass
+    sizes, mtimes = array("q"), array("q")  # again, one path at a time
+    for path in paths:
+        try:
+            st = os.stat(path)
+            size, mtime = array("q", (st.st_size, st.st_mtime_ns))
+        except (OSError, OverflowError):
+            size = mtime = -1
+        sizes.append(size)
+        mtimes.append(mtime)
+    return FileStats(sizes, mtimes)
+
+
 class IndexCache:
     """A tree's index cache file: a snapshot of the last complete index, and entries per file
     and per sampled folder.
@@ -108,17 +161,20 @@ class IndexCache:
     Examples
     --------
     >>> import tempfile
-    >>> from covidimg.sources.index_cache import CacheEntry, IndexCache
+    >>> from covidimg.sources.index_cache import CacheEntry, FileStats, IndexCache
     >>> cache = IndexCache(tempfile.mkdtemp() + "/tree.cache")
     >>> cache.load()
     False
     >>> cache.files["/d/x.dcm"] = CacheEntry(10, 1, [])
-    >>> cache.take_snapshot(["/d/x.dcm"], [(10, 1)], {"headers": b""})
+    >>> from array import array
+    >>> stats = FileStats(array("q", [10]), array("q", [1]))
+    >>> cache.take_snapshot(["/d/x.dcm"], stats, {"headers": []})
     >>> cache.save()
     >>> again = IndexCache(cache.path)
-    >>> again.load(), again.snapshot_for(["/d/x.dcm"], [(10, 2)]), list(again.files)
+    >>> touched = FileStats(array("q", [10]), array("q", [2]))
+    >>> again.load(), again.snapshot_for(["/d/x.dcm"], touched), list(again.files)
     (True, None, ['/d/x.dcm'])
-    >>> sorted(again.snapshot_for(["/d/x.dcm"], [(10, 1)]))
+    >>> sorted(again.snapshot_for(["/d/x.dcm"], stats))
     ['headers']
     """
 
@@ -155,19 +211,15 @@ class IndexCache:
         self._read_entries()
         self._folders = entries
 
-    def take_snapshot(self, paths: list[str], stats: list[tuple[int, int] | None],
-                      values: dict[str, Any]) -> None:
+    def take_snapshot(self, paths: list[str], stats: FileStats, values: dict[str, Any]) -> None:
         """Keep ``values`` (the index of ``paths`` with these stats) for :meth:`snapshot_for`.
 
         ``values["headers"]`` is the index's list of headers, stored encoded as a section of
         its own (headers taken from the entries keep the encoded form they were read in); the
         other values are plain Python values. :meth:`snapshot_for` gives the headers back as
-        one :func:`decode_headers` blob.
+        one :func:`decode_headers` blob. No snapshot is kept when a file cannot be stat-ed.
         """
-        try:
-            sizes = array("q", [-1 if st is None else st[0] for st in stats]).tobytes()
-            mtimes = array("q", [-1 if st is None else st[1] for st in stats]).tobytes()
-        except OverflowError:  # a size or time past 64 bits: no snapshot
+        if len(stats.sizes) and min(stats.sizes) < 0:
             self._snapshot = None
             return
         read_as = {id(result): raw_result for entry, raw in self._encoded.values()
@@ -175,21 +227,14 @@ class IndexCache:
         encoded = [read_as.get(id(h)) or encode_result(h) for h in values["headers"]]
         heads = pickle.dumps(encoded, protocol=_PICKLE)
         rest = {k: v for k, v in values.items() if k != "headers"}
-        self._snapshot = (_paths_key(paths), sizes, mtimes, rest, heads)
+        self._snapshot = (_paths_key(paths), stats.sizes.tobytes(), stats.mtimes.tobytes(),
+                          rest, heads)
 
-    def snapshot_for(self, paths: list[str],
-                     stats: list[tuple[int, int] | None]) -> dict[str, Any] | None:
-        """The snapshot's values when it was taken of these very paths and stats, else None.
-
-        A file that could not be stat-ed (None) never matches.
-        """
+    def snapshot_for(self, paths: list[str], stats: FileStats) -> dict[str, Any] | None:
+        """The snapshot's values when it was taken of these very paths and stats, else None."""
         snap = self._snapshot
-        if snap is None or len(snap[1]) != 8 * len(stats) or snap[0] != _paths_key(paths):
-            return None
-        sizes, mtimes = array("q"), array("q")
-        sizes.frombytes(snap[1])
-        mtimes.frombytes(snap[2])
-        if list(zip(sizes.tolist(), mtimes.tolist(), strict=True)) != stats:
+        if snap is None or stats.sizes.tobytes() != snap[1] or \
+                stats.mtimes.tobytes() != snap[2] or _paths_key(paths) != snap[0]:
             return None
         return {**snap[3], "headers": bytes(snap[4])}
 
