@@ -219,3 +219,20 @@ def test_a_file_that_cannot_be_stat_ed_never_matches_the_snapshot(tree: Path,
     assert again.state[str(tree / "gone.dcm")][0] == "rejected"
     pd.testing.assert_frame_equal(again_ledger.findings_frame(),
                                   first_ledger.findings_frame())
+
+
+def test_a_time_past_64_bits_is_read_each_time_not_a_crash(tree: Path, tmp_path: Path) -> None:
+    radiograph = _radiograph(tree)
+    far = 2**63 + 10**12  # nanoseconds after 2262: no int64 cache key
+    try:
+        os.utime(radiograph, ns=(far, far))
+    except (OSError, OverflowError, ValueError):
+        pytest.skip("this file system cannot store a time past 2262")
+    if radiograph.stat().st_mtime_ns != far:
+        pytest.skip("this file system cannot store a time past 2262")
+    cache = tmp_path / "c"
+    first = _index(tree, cache)
+    again = _index(tree, cache)
+    assert again.counts["read"] == 1 and again.counts["cached"] == 29
+    assert again.headers == first.headers
+    pd.testing.assert_frame_equal(_table(again), _table(first))
