@@ -9,8 +9,13 @@ cohort instead (5,000 patients with 20 images each). It creates
 ``Dashboard(cohort)`` and applies a sequence of realistic filter changes the way a user does,
 by setting the controls' values (toggle buttons, yes/no/any switches, sliders), and times each
 change until every view (timeline, labs, gallery, summary; hidden tabs included) has been
-updated server side. Prints the median and 95th percentile, and the ratio to a baseline
-measured in the same run: a bare ``cohort.filter(...)`` call with the same criteria.
+updated server side, and checks after each change (untimed) that every view shows the new
+selection. Prints the median and 95th percentile, and the ratio to a baseline measured in the
+same run: a bare ``cohort.filter(...)`` call with the same criteria. Then, per view, the time
+each view's own update takes for the same selections (each view redrawn alone), and what
+building the filtered cohort's tables costs (``CohortFilter.filtered``, built on first access;
+the views do not need it). Nothing is cached between changes: every change builds a new
+selection and every view recomputes from it.
 
 Run: ``python benchmarks/interaction.py [--images 100000] [--rounds 3]
 [--cohort tiled|synthetic]``.
@@ -27,6 +32,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+from _common import machine
 
 import covidimg as ci
 from covidimg.cohort import Cohort
@@ -170,6 +176,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--cohort", choices=("tiled", "synthetic"), default="tiled")
     args = parser.parse_args()
+    setup = machine()
     with tempfile.TemporaryDirectory() as cache:
         os.environ["COVIDIMG_CACHE"] = cache
         demo = ci.load_demo()
@@ -187,26 +194,59 @@ def main() -> None:
         dashboard = Dashboard(cohort)
         print(f"Dashboard(cohort) built in {time.perf_counter() - start:.2f} s")
         update_times, baseline_times, names = [], [], []
+        views: dict[str, list[float]] = {type(v).__name__: [] for v in dashboard.views}
+        tables_times = []
         for _round in range(args.rounds):
             for name, act in changes(dashboard):
                 start = time.perf_counter()
                 act()                                    # the widgets' own update path
                 update_times.append(time.perf_counter() - start)
+                check_views(dashboard)
                 criteria = dashboard.filter.criteria
                 start = time.perf_counter()
-                cohort.filter(**criteria)
+                expected = cohort.filter(**criteria)
                 baseline_times.append(time.perf_counter() - start)
                 names.append(name)
+                selection = dashboard.filter.selection
+                for view in dashboard.views:             # each view alone, same selection
+                    start = time.perf_counter()
+                    with view.hold_sync():
+                        view.update_selection(selection)
+                    views[type(view).__name__].append(time.perf_counter() - start)
+                start = time.perf_counter()
+                filtered = dashboard.filter.filtered
+                tables_times.append(time.perf_counter() - start)
+                assert len(filtered.patients) == len(expected.patients)
+                assert len(filtered.labs) == len(expected.labs)
         assert dashboard.timeline.figure.layout.meta["n_patients"] == len(cohort.patients)
         per_change = pd.DataFrame({"change": names, "ms": np.array(update_times) * 1000})
         print(per_change.groupby("change", sort=False)["ms"].median().round(1).to_string())
         med = statistics.median(update_times)
         p95 = float(np.percentile(update_times, 95))
         base = statistics.median(baseline_times)
-        print(f"filter changes: {len(update_times)} ({args.rounds} rounds)")
+        print(f"filter changes: {len(update_times)} ({args.rounds} rounds; {setup})")
         print(f"baseline cohort.filter(...): median {base * 1000:.1f} ms")
         print(f"dashboard update (every view): median {med * 1000:.1f} ms, p95 "
               f"{p95 * 1000:.1f} ms, ratio to baseline {med / base:.1f}x")
+        print("per view (each redrawn alone): " + ", ".join(
+            f"{name} median {statistics.median(t) * 1000:.1f} ms / p95 "
+            f"{float(np.percentile(t, 95)) * 1000:.1f} ms" for name, t in views.items()))
+        print(f"filtered cohort's tables on first access (not part of the update): median "
+              f"{statistics.median(tables_times) * 1000:.1f} ms")
+        print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+
+
+def check_views(dashboard: Dashboard) -> None:
+    """Every view, hidden tabs included, shows the filter's current selection."""
+    selection = dashboard.filter.selection
+    meta = dashboard.timeline.figure.layout.meta
+    assert meta["n_patients"] == selection.n_patients, ("timeline", meta)
+    assert dashboard.summary.figure.layout.meta["n_patients"] == selection.n_patients
+    assert dashboard.labs.selection is selection and dashboard.summary.selection is selection
+    assert dashboard.timeline.selection is selection
+    gallery = dashboard.gallery
+    assert gallery.n_pages == int(np.ceil(selection.n_images / gallery.page_size))
+    assert len(gallery.captions) == min(selection.n_images, gallery.page_size)
 
 
 if __name__ == "__main__":

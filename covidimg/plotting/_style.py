@@ -61,14 +61,39 @@ def base_layout(fig: go.Figure, title: str, *, height: int | None = None) -> go.
     return fig
 
 
+@lru_cache(maxsize=1)
+def _white_template_json() -> dict:
+    return white_template().to_plotly_json()
+
+
+def layout_spec(title: str, *, height: int | None = None, **layout: object) -> dict:
+    """The layout :func:`base_layout` gives, as a plain dict (plus any ``layout`` keys).
+
+    Figures built as dicts (``{"data": [...], "layout": layout_spec(...)}``) skip plotly's
+    per-property validation until ``go.Figure(spec)`` validates them once; the dashboard's
+    views pass them to a ``FigureWidget`` directly.
+    """
+    out = dict(layout)
+    out.update(template=_white_template_json(),
+               title={"text": title, "x": 0.01, "xanchor": "left"},
+               legend={"yanchor": "top", "y": 1, "xanchor": "left", "x": 1.02},
+               margin={"l": 70, "r": 20, "t": 80, "b": 60}, hoverlabel={"align": "left"})
+    if height is not None:
+        out["height"] = height
+    return out
+
+
+def empty_spec(title: str, message: str) -> dict:
+    """:func:`empty_figure` as a plain dict."""
+    return {"data": [], "layout": layout_spec(
+        title, height=300, xaxis={"visible": False}, yaxis={"visible": False},
+        annotations=[{"font": {"size": 14}, "showarrow": False, "text": message, "x": 0.5,
+                      "xref": "paper", "y": 0.5, "yref": "paper"}])}
+
+
 def empty_figure(title: str, message: str) -> go.Figure:
     """A figure that says why there is nothing to show."""
-    fig = go.Figure()
-    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
-                       font={"size": 14})
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return base_layout(fig, title, height=300)
+    return go.Figure(empty_spec(title, message))
 
 
 def fmt(x: float) -> str:

@@ -11,15 +11,17 @@ from covidimg.plotting._style import (
     COLORS,
     base_layout,
     empty_figure,
+    empty_spec,
     fmt,
     group_color,
+    layout_spec,
     nice_ticks,
 )
 from covidimg.stats import LabComparison
 from covidimg.stats._common import group_order
 from covidimg.stats.intervals_fit import fitted_cdf, interval_histogram, turnbull
 
-__all__ = ["plot_lab_cdf", "plot_lab_distribution"]
+__all__ = ["lab_distribution_spec", "plot_lab_cdf", "plot_lab_distribution"]
 
 
 def _unpack(data: LabComparison | pd.DataFrame, analyte: str | None) -> tuple[
@@ -83,7 +85,8 @@ def plot_lab_distribution(data: LabComparison | pd.DataFrame, analyte: str | Non
     data
         A :class:`~covidimg.stats.LabComparison` (from :func:`covidimg.stats.compare_labs`),
         or a DataFrame of ``lower``/``upper`` (optionally ``group``, ``analyte``, ``unit``),
-        e.g. from :func:`covidimg.stats.lab_values`.
+        e.g. from :func:`covidimg.stats.lab_values`; with a ``count`` column each row stands
+        for that many values (e.g. :meth:`covidimg.stats.selection.CohortArrays.lab_counts`).
     analyte
         The analyte, when ``data`` is a DataFrame without an ``analyte`` column.
     bins
@@ -101,52 +104,80 @@ def plot_lab_distribution(data: LabComparison | pd.DataFrame, analyte: str | Non
     >>> res = ci.stats.compare_labs(ci.load_demo(), "crp", by="icu")    # doctest: +SKIP
     >>> ci.plotting.plot_lab_distribution(res)                          # doctest: +SKIP
     """
+    return go.Figure(lab_distribution_spec(data, analyte, bins=bins, share=share))
+
+
+def _reference_spec(reference: tuple[float, float], unit: str,
+                    x_range: tuple[float, float]) -> tuple[list[dict], list[dict]]:
+    """The shaded reference range as layout shapes and annotations (as ``add_vrect``)."""
+    low, high = reference
+    if not (np.isfinite(low) or np.isfinite(high)):
+        return [], []
+    x0 = low if np.isfinite(low) else min(x_range[0], high)
+    x1 = high if np.isfinite(high) else max(x_range[1], low)
+    shape = {"fillcolor": COLORS["reference"], "layer": "below", "line": {"width": 0},
+             "type": "rect", "x0": x0, "x1": x1, "xref": "x", "y0": 0, "y1": 1,
+             "yref": "y domain"}
+    note = {"font": {"size": 11}, "showarrow": False, "text": _reference_text(reference, unit),
+            "x": x0, "xanchor": "left", "xref": "x", "y": 1, "yanchor": "top",
+            "yref": "y domain"}
+    return [shape], [note]
+
+
+def lab_distribution_spec(data: LabComparison | pd.DataFrame, analyte: str | None = None, *,
+                          bins: int | np.ndarray = 30, share: bool | None = None) -> dict:
+    """:func:`plot_lab_distribution` as a plain dict (``{"data": [...], "layout": {...}}``)."""
     values, analyte, unit, reference, what = _unpack(data, analyte)
     title = f"{_label(analyte)} ({unit}): distribution of {what}"
     if not len(values):
-        return empty_figure(title, f"No {analyte} values in this selection.")
-    groups = values["group"] if "group" in values.columns else pd.Series(
-        "all", index=values.index)
-    order = group_order(groups)
+        return empty_spec(title, f"No {analyte} values in this selection.")
+    groups = (values["group"].to_numpy(dtype=object) if "group" in values.columns
+              else np.full(len(values), "all", dtype=object))
+    order = group_order(pd.Series(groups))
     share = len(order) > 1 if share is None else share
-    overall = interval_histogram(values["lower"], values["upper"], bins=bins)
+    counts = (values["count"].to_numpy(dtype=float) if "count" in values.columns
+              else np.ones(len(values)))
+    lower, upper = values["lower"].to_numpy(dtype=float), values["upper"].to_numpy(dtype=float)
+    overall = interval_histogram(lower, upper, bins=bins, weights=counts)
     edges_rows = overall[overall["kind"] == "bin"]
     edges = np.append(edges_rows["left"].to_numpy(), edges_rows["right"].iloc[-1])
     width = float(edges[1] - edges[0])
-    fig = go.Figure()
+    traces: list[dict] = []
+    y_col = "share" if share else "mass"
+    opacity = 0.65 if len(order) > 1 else 0.9
     for i, name in enumerate(order):
-        sel = values[(groups == name).to_numpy()]
-        hist = interval_histogram(sel["lower"], sel["upper"], bins=edges)
-        y_col = "share" if share else "mass"
-        binned = hist[hist["kind"] == "bin"]
-        label = f"{name} (n={len(sel)})"
-        fig.add_trace(go.Bar(
-            x=(binned["left"] + binned["right"]) / 2, y=binned[y_col], width=binned["right"]
-            - binned["left"], name=label, legendgroup=name, marker_color=group_color(i),
-            opacity=0.65 if len(order) > 1 else 0.9,
-            customdata=np.column_stack([binned["left"], binned["right"], binned["mass"]]),
-            hovertemplate=(f"<b>{name}</b><br>[%{{customdata[0]:.3g}}, %{{customdata[1]:.3g}}) "
-                           f"{unit}<br>%{{customdata[2]:.1f}} values (spread over their "
-                           "intervals)<extra></extra>")))
-        for kind, side in (("below", -1), ("above", 1)):
-            cens = hist[hist["kind"] == kind]
+        mine = groups == name
+        hist = interval_histogram(lower[mine], upper[mine], bins=edges, weights=counts[mine])
+        kind = hist["kind"].to_numpy()
+        binned = hist[kind == "bin"]
+        left, right = binned["left"].to_numpy(), binned["right"].to_numpy()
+        traces.append({
+            "type": "bar", "x": (left + right) / 2, "y": binned[y_col].to_numpy(),
+            "width": right - left, "name": f"{name} (n={int(counts[mine].sum())})",
+            "legendgroup": name, "marker": {"color": group_color(i)}, "opacity": opacity,
+            "customdata": np.column_stack([left, right, binned["mass"].to_numpy()]),
+            "hovertemplate": (f"<b>{name}</b><br>[%{{customdata[0]:.3g}}, "
+                              f"%{{customdata[1]:.3g}}) {unit}<br>%{{customdata[2]:.1f}} values "
+                              "(spread over their intervals)<extra></extra>")})
+        for side_kind, side in (("below", -1), ("above", 1)):
+            cens = hist[kind == side_kind]
             if not len(cens):
                 continue
-            limits = cens["right"] if kind == "below" else cens["left"]
-            sign = "<" if kind == "below" else ">"
+            limits = (cens["right"] if side_kind == "below" else cens["left"]).to_numpy()
+            sign = "<" if side_kind == "below" else ">"
             pos = edges[0] - 1.5 * width if side < 0 else edges[-1] + 1.5 * width
-            fig.add_trace(go.Bar(
-                x=[pos] * len(cens), y=cens[y_col], width=width, legendgroup=name,
-                name=f"{name}: {'below' if side < 0 else 'above'} detection limit",
-                showlegend=False, marker={"color": group_color(i),
-                                          "pattern": {"shape": "/", "fgcolor": "white"}},
-                opacity=0.65 if len(order) > 1 else 0.9,
-                text=[f"{sign} {fmt(v)}" for v in limits], textposition="outside",
-                customdata=np.column_stack([limits, cens["mass"]]),
-                hovertemplate=(f"<b>{name}</b><br>{'below' if side < 0 else 'above'} detection "
-                               f"limit ({sign} %{{customdata[0]:.3g}} {unit})<br>"
-                               "%{customdata[1]:.0f} values<extra></extra>")))
-    _shade_reference(fig, reference, unit, (edges[0], edges[-1]))
+            where = "below" if side < 0 else "above"
+            traces.append({
+                "type": "bar", "x": [pos] * len(cens), "y": cens[y_col].to_numpy(),
+                "width": width, "legendgroup": name, "name": f"{name}: {where} detection limit",
+                "showlegend": False, "marker": {"color": group_color(i), "pattern": {
+                    "shape": "/", "fgcolor": "white"}}, "opacity": opacity,
+                "text": [f"{sign} {fmt(v)}" for v in limits], "textposition": "outside",
+                "customdata": np.column_stack([limits, cens["mass"].to_numpy()]),
+                "hovertemplate": (f"<b>{name}</b><br>{where} detection limit ({sign} "
+                                  f"%{{customdata[0]:.3g}} {unit})<br>%{{customdata[1]:.0f}} "
+                                  "values<extra></extra>")})
+    shapes, notes = _reference_spec(reference, unit, (edges[0], edges[-1]))
     tickvals = nice_ticks(edges[0], edges[-1])
     ticktext = [f"{t:g}" for t in tickvals]
     if (overall["kind"] == "below").any():
@@ -155,12 +186,16 @@ def plot_lab_distribution(data: LabComparison | pd.DataFrame, analyte: str | Non
     if (overall["kind"] == "above").any():
         tickvals.append(edges[-1] + 1.5 * width)
         ticktext.append("above<br>limit")
-    fig.update_xaxes(title=f"{_label(analyte)} ({unit})", tickvals=tickvals, ticktext=ticktext)
-    fig.update_yaxes(title="share of the group's values" if share else
-                     "number of values (each spread over its interval)",
-                     tickformat=".0%" if share else None)
-    fig.update_layout(barmode="overlay", bargap=0)
-    return base_layout(fig, title, height=450)
+    yaxis: dict = {"title": {"text": "share of the group's values" if share else
+                             "number of values (each spread over its interval)"}}
+    if share:
+        yaxis["tickformat"] = ".0%"
+    layout = layout_spec(title, height=450, barmode="overlay", bargap=0, yaxis=yaxis,
+                         xaxis={"title": {"text": f"{_label(analyte)} ({unit})"},
+                                "tickvals": tickvals, "ticktext": ticktext})
+    if shapes:
+        layout.update(shapes=shapes, annotations=notes)
+    return {"data": traces, "layout": layout}
 
 
 def plot_lab_cdf(comparison: LabComparison) -> go.Figure:

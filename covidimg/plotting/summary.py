@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from covidimg.plotting._style import base_layout, empty_figure
+from covidimg.plotting._style import base_layout, empty_figure, empty_spec, layout_spec
 
-__all__ = ["plot_missingness", "plot_table_one"]
+__all__ = ["plot_missingness", "plot_table_one", "table_one_spec"]
 
 
 def _p_text(p: float) -> str:
@@ -34,30 +34,36 @@ def plot_table_one(table: pd.DataFrame) -> go.Figure:
     >>> import covidimg as ci
     >>> ci.plotting.plot_table_one(ci.stats.table_one(ci.load_demo(), by="icu"))  # doctest: +SKIP
     """
+    return go.Figure(table_one_spec(table))
+
+
+def table_one_spec(table: pd.DataFrame) -> dict:
+    """:func:`plot_table_one` as a plain dict (``{"data": [...], "layout": {...}}``)."""
     by = table.attrs.get("by")
     title = "Cohort summary" + (f" by {by}" if by else "")
     if not len(table):
-        return empty_figure(title, "Nothing to summarise.")
+        return empty_spec(title, "Nothing to summarise.")
     flat = table.reset_index()
-    first = ~flat["variable"].duplicated()
-    variable = flat["variable"].where(first, "")
+    variable = flat["variable"].to_numpy(dtype=object)
+    first = ~flat["variable"].duplicated().to_numpy()
     groups = [c for c in table.columns if c not in ("missing", "p_value", "test")]
     header = ["variable", "", *groups, "missing", "p", "test"]
-    cells = [variable, flat["level"], *[flat[g] for g in groups], flat["missing"],
-             flat["p_value"].map(_p_text), flat["test"]]
-    shade = np.where(flat["variable"].factorize()[0] % 2 == 0, "white", "#F4F6F8")
-    fig = go.Figure(go.Table(
-        header={"values": [f"<b>{h}</b>" for h in header], "fill_color": "#E8ECF0",
-                "align": "left"},
-        cells={"values": cells, "align": "left", "fill_color": [shade] * len(header),
-               "height": 24},
-        columnwidth=[3.2, 1.3] + [1.6] * len(groups) + [1.1, 0.8, 1.6]))
-    fig.add_annotation(
-        text=("n (%) of patients with a known value; median [IQR]; lab rows: first value per "
-              "patient, Turnbull estimate, <x = below detection limit; tests leave out "
-              "'unknown'"), showarrow=False, xref="paper", yref="paper", x=0, y=0,
-        yanchor="top", xanchor="left", font={"size": 11})
-    return base_layout(fig, title, height=120 + 26 * (len(flat) + 1))
+    cells = [np.where(first, variable, "").tolist(), flat["level"].tolist(),
+             *[flat[g].tolist() for g in groups], flat["missing"].tolist(),
+             [_p_text(p) for p in flat["p_value"].to_numpy(dtype=float)], flat["test"].tolist()]
+    shade = np.where(flat["variable"].factorize()[0] % 2 == 0, "white", "#F4F6F8").tolist()
+    data = [{"type": "table",
+             "header": {"values": [f"<b>{h}</b>" for h in header], "fill": {"color": "#E8ECF0"},
+                        "align": "left"},
+             "cells": {"values": cells, "align": "left", "fill": {"color": [shade] * len(header)},
+                       "height": 24},
+             "columnwidth": [3.2, 1.3] + [1.6] * len(groups) + [1.1, 0.8, 1.6]}]
+    note = {"text": ("n (%) of patients with a known value; median [IQR]; lab rows: first value "
+                     "per patient, Turnbull estimate, <x = below detection limit; tests leave "
+                     "out 'unknown'"), "showarrow": False, "xref": "paper", "yref": "paper",
+            "x": 0, "y": 0, "yanchor": "top", "xanchor": "left", "font": {"size": 11}}
+    return {"data": data, "layout": layout_spec(title, height=120 + 26 * (len(flat) + 1),
+                                                annotations=[note])}
 
 
 def plot_missingness(missing: pd.DataFrame, *, only_missing: bool = True) -> go.Figure:

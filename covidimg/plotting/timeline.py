@@ -12,10 +12,12 @@ from covidimg.plotting._style import (
     SIGN_CONVENTION,
     base_layout,
     empty_figure,
+    empty_spec,
+    layout_spec,
 )
 from covidimg.stats.timeline import timeline_census
 
-__all__ = ["plot_census", "plot_timeline"]
+__all__ = ["census_spec", "plot_census", "plot_timeline"]
 
 _SEGMENTS = (("follow_up", "observed (first to last known day)", 2),
              ("hospital", "hospital stay (to discharge, death or last known day)", 7),
@@ -181,32 +183,38 @@ def plot_census(census: pd.DataFrame, *, note: str = "") -> go.Figure:
     >>> tl = ci.stats.timeline(ci.load_demo())                            # doctest: +SKIP
     >>> ci.plotting.plot_census(ci.stats.timeline_census(tl))               # doctest: +SKIP
     """
+    return go.Figure(census_spec(census, note=note))
+
+
+def census_spec(census: pd.DataFrame, *, note: str = "") -> dict:
+    """:func:`plot_census` as a plain dict (``{"data": [...], "layout": {...}}``)."""
     align = census.attrs.get("align", "none")
     title = f"Patients per day ({census.attrs.get('n_patients', '?')} patients, aligned on " \
             f"{align.replace('_', ' ')})"
     if not len(census):
-        return empty_figure(title, "No days to show: the selection is empty.")
-    fig = go.Figure()
+        return empty_spec(title, "No days to show: the selection is empty.")
+    day = census["day"].to_numpy()
+    data: list[dict] = []
     for column, label, color in (("under_observation", "under observation", COLORS["follow_up"]),
                                  ("in_hospital", "in hospital", COLORS["hospital"]),
                                  ("in_icu", "in ICU", COLORS["icu"])):
-        fig.add_trace(go.Scatter(x=census["day"], y=census[column], name=label, mode="lines",
-                                 line={"color": color, "width": 2, "shape": "hv"},
-                                 hovertemplate=f"day %{{x}}: %{{y}} patients {label}"
-                                 "<extra></extra>"))
-    fig.add_trace(go.Bar(x=census["day"], y=census["exams"], name="exams that day",
-                         marker_color="#444", opacity=0.35, yaxis="y2",
-                         hovertemplate="day %{x}: %{y} exams<extra></extra>"))
-    deaths = census[census["deaths"] > 0]
-    fig.add_trace(go.Scatter(x=deaths["day"], y=deaths["deaths"], name="deaths that day",
-                             mode="markers", yaxis="y2",
-                             marker={"symbol": "x-thin", "size": 10, "color": COLORS["death"],
-                                     "line": {"width": 2}},
-                             hovertemplate="day %{x}: %{y} deaths<extra></extra>"))
-    fig.update_layout(yaxis={"title": "patients", "rangemode": "tozero"},
-                      yaxis2={"title": "exams / deaths per day", "overlaying": "y",
-                              "side": "right", "showgrid": False, "rangemode": "tozero"},
-                      xaxis={"title": ALIGN_LABELS.get(align, align)})
+        data.append({"type": "scatter", "x": day, "y": census[column].to_numpy(), "name": label,
+                     "mode": "lines", "line": {"color": color, "width": 2, "shape": "hv"},
+                     "hovertemplate": f"day %{{x}}: %{{y}} patients {label}<extra></extra>"})
+    data.append({"type": "bar", "x": day, "y": census["exams"].to_numpy(),
+                 "name": "exams that day", "marker": {"color": "#444"}, "opacity": 0.35,
+                 "yaxis": "y2", "hovertemplate": "day %{x}: %{y} exams<extra></extra>"})
+    deaths = census["deaths"].to_numpy() > 0
+    data.append({"type": "scatter", "x": day[deaths], "y": census["deaths"].to_numpy()[deaths],
+                 "name": "deaths that day", "mode": "markers", "yaxis": "y2",
+                 "marker": {"symbol": "x-thin", "size": 10, "color": COLORS["death"],
+                            "line": {"width": 2}},
+                 "hovertemplate": "day %{x}: %{y} deaths<extra></extra>"})
     if note:
         title += f"<br><sup>{note}</sup>"
-    return base_layout(fig, title, height=450)
+    return {"data": data, "layout": layout_spec(
+        title, height=450,
+        yaxis={"title": {"text": "patients"}, "rangemode": "tozero"},
+        yaxis2={"title": {"text": "exams / deaths per day"}, "overlaying": "y", "side": "right",
+                "showgrid": False, "rangemode": "tozero"},
+        xaxis={"title": {"text": ALIGN_LABELS.get(align, align)}})}

@@ -84,6 +84,12 @@ def _follow(positions: np.ndarray, kept: np.ndarray) -> np.ndarray:
     return out
 
 
+def _take(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+    if keep.all():
+        return frame.reset_index(drop=True)
+    return frame.iloc[np.flatnonzero(keep)].reset_index(drop=True)
+
+
 def _reduce(pos: np.ndarray, values: np.ndarray, n: int, how: str) -> np.ndarray:
     """Per-patient min or max of ``values`` (NaN where a patient has none), as patient_days."""
     keep = (pos >= 0) & ~np.isnan(values)
@@ -172,6 +178,11 @@ class Selection:
             return True
         return bool(np.array_equal(self.images, a.image_valid & self.patients[
             np.maximum(a.image_patient, 0)]))
+
+    @cached_property
+    def cohort(self) -> Cohort:
+        """The selection's tables, equal to ``cohort.filter(...)`` (built on first use)."""
+        return self.arrays.subset(self)
 
     @cached_property
     def days(self) -> pd.DataFrame:
@@ -310,6 +321,27 @@ class CohortArrays:
         if images is None:
             images = self.image_valid & patients[np.maximum(self.image_patient, 0)]
         return Selection(self, patients, images)
+
+    def subset(self, selection: Selection) -> Cohort:
+        """The cohort of the selected patients and images, and the rows that belong to them."""
+        from covidimg.cohort import Cohort
+
+        c = self.cohort
+        if selection.whole:
+            return c
+        return Cohort(
+            patients=_take(c.patients, selection.patients),
+            images=_take(c.images, selection.images),
+            events=_take(c.events, selection.event_rows),
+            labs=_take(c.labs, selection.lab_rows),
+            files=_take(c.files, _follow(self.file_image, selection.images)),
+            findings=_take(c.findings, self.finding_rows(selection)))
+
+    def finding_rows(self, selection: Selection) -> np.ndarray:
+        """Findings kept: of kept patients, or of no patient."""
+        if selection.whole:
+            return np.ones(self.finding_patient.size, dtype=bool)
+        return _follow(self.finding_patient, selection.patients)
 
     def patient_column(self, column: str) -> np.ndarray:
         """A column of ``patients`` as a numpy array (for building selections)."""

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 import plotly.graph_objects as go
 
 from covidimg.plotting._style import white_template
 
-__all__ = ["FigureSlot", "FigureView"]
+if TYPE_CHECKING:
+    from covidimg.cohort import Cohort
+    from covidimg.stats.selection import Selection
+
+__all__ = ["FigureSlot", "FigureView", "SelectionView"]
 
 
 class FigureSlot(w.Box):
@@ -37,10 +41,22 @@ class FigureSlot(w.Box):
         """The FigureWidget shown now."""
         return self.children[0]
 
-    def show(self, figure: go.Figure, **meta: Any) -> go.FigureWidget:
-        """Show ``figure`` (a new FigureWidget replaces the old one, which is closed)."""
-        figure.update_layout(meta={"covidimg_view": self.view, **meta})
-        new = go.FigureWidget(figure)
+    def show(self, figure: go.Figure | dict, **meta: Any) -> go.FigureWidget:
+        """Show ``figure`` (a new FigureWidget replaces the old one, which is closed).
+
+        ``figure`` is a ``go.Figure``, or a figure built as a plain dict by the plotting
+        module's ``*_spec`` functions (the same figure its ``plot_*`` function returns). A
+        dict goes into the FigureWidget without plotly's per-property validation, which
+        costs more than building the figure (tests check that both give the same widget).
+        """
+        meta = {"covidimg_view": self.view, **meta}
+        if isinstance(figure, dict):
+            spec = {"data": figure.get("data", []),
+                    "layout": {**figure.get("layout", {}), "meta": meta}}
+            new = go.FigureWidget(spec, _validate=False)
+        else:
+            figure.update_layout(meta=meta)
+            new = go.FigureWidget(figure)
         old = self.children[0]
         self.children = (new,)
         old.close()
@@ -56,3 +72,31 @@ class FigureView:
     def figure(self) -> go.FigureWidget:
         """The FigureWidget shown now (a new one after every redraw)."""
         return self.figure_slot.figure
+
+
+class SelectionView:
+    """Mixin for a view that shows a cohort, or a selection of one (the dashboard's fast path).
+
+    :meth:`update` (a cohort) analyses the cohort's tables; :meth:`update_selection` (a
+    :class:`~covidimg.stats.selection.Selection` from :class:`CohortFilter`) analyses the
+    masks with the arrays computed once for the whole cohort, with the same results.
+    """
+
+    _selection: Selection | None = None
+    _cohort: Cohort | None = None
+
+    @property
+    def cohort(self) -> Cohort:
+        """The cohort shown (a selection's tables are built on first access)."""
+        if self._selection is not None:
+            return self._selection.cohort
+        assert self._cohort is not None
+        return self._cohort
+
+    @property
+    def selection(self) -> Selection | None:
+        """The selection shown, or None when the view was given a cohort."""
+        return self._selection
+
+    def _show(self, cohort: Cohort | None, selection: Selection | None) -> None:
+        self._cohort, self._selection = cohort, selection

@@ -16,20 +16,9 @@ import pandas as pd
 
 from covidimg import schema
 from covidimg.cohort import Cohort, range_bounds
+from covidimg.stats.selection import CohortArrays, Selection
 
 __all__ = ["FilterIndex"]
-
-_NA = -2          # the row's key is missing (kept with any selection, as Cohort.filter does)
-_ABSENT = -1      # the key is not in the referenced table (never kept)
-
-
-def _positions(keys: pd.Series, universe: pd.Series) -> np.ndarray:
-    index = pd.Index(universe.astype(object).to_numpy())
-    values = keys.astype(object)
-    out = index.get_indexer(values.to_numpy()).astype(np.int64)
-    out[values.isna().to_numpy()] = _NA
-    return out
-
 
 def _codes(series: pd.Series) -> tuple[np.ndarray, dict[str, int]]:
     codes, uniques = pd.factorize(series.astype(object), use_na_sentinel=True)
@@ -48,8 +37,9 @@ class FilterIndex:
     _PATIENT_CHOICES = ("source", "patient_uid", "sex", "covid_status", "site")
     _IMAGE_CHOICES = ("modality", "view")
 
-    def __init__(self, cohort: Cohort) -> None:
+    def __init__(self, cohort: Cohort, arrays: CohortArrays | None = None) -> None:
         self.cohort = cohort
+        self.arrays = arrays if arrays is not None else CohortArrays(cohort)
         p, i = cohort.patients, cohort.images
         self.n_patients, self.n_images = len(p), len(i)
         self.patient_codes = {c: _codes(p[c]) for c in self._PATIENT_CHOICES}
@@ -59,19 +49,15 @@ class FilterIndex:
         self.age_min = p["age_min"].to_numpy(dtype=float)
         self.age_max = p["age_max"].to_numpy(dtype=float)
         self.day = i["day"].to_numpy(dtype=float)
-        self.image_patient = _positions(i["patient_uid"], p["patient_uid"])
+        self.image_patient = self.arrays.image_patient
         labs = cohort.labs
-        self.lab_patient = _positions(labs["patient_uid"], p["patient_uid"])
-        self.lab_image = _positions(labs["image_uid"], i["image_uid"])
+        self.lab_patient = self.arrays.lab_patient
         analyte = labs["analyte"].astype(str).to_numpy()
         lower, upper = labs["lower"].to_numpy(dtype=float), labs["upper"].to_numpy(dtype=float)
         self.lab_rows = {}
         for name in np.unique(analyte):
             rows = np.flatnonzero(analyte == name)
             self.lab_rows[str(name)] = (lower[rows], upper[rows], self.lab_patient[rows])
-        self.event_patient = _positions(cohort.events["patient_uid"], p["patient_uid"])
-        self.file_image = _positions(cohort.files["image_uid"], i["image_uid"])
-        self.finding_patient = _positions(cohort.findings["patient_uid"], p["patient_uid"])
         self.analytes = set(self.lab_rows) | set(schema.ANALYTES)
 
     # ------------------------------------------------------------------ masks
@@ -162,28 +148,14 @@ class FilterIndex:
         patients, images = self.masks(criteria)
         return self.restrict(patients, images)
 
+    def selection(self, criteria: Mapping[str, Any]) -> Selection:
+        """The :class:`~covidimg.stats.selection.Selection` the criteria make (the whole
+        cohort when there are none)."""
+        if not criteria:
+            return self.arrays.whole()
+        patients, images = self.masks(criteria)
+        return self.arrays.select(patients, images)
+
     def restrict(self, patients: np.ndarray, images: np.ndarray) -> Cohort:
         """The cohort of the kept patients and images, and the rows that belong to them."""
-        c = self.cohort
-
-        def follow(positions: np.ndarray, kept: np.ndarray) -> np.ndarray:
-            out = positions == _NA
-            present = positions >= 0
-            out[present] = kept[positions[present]]
-            return out
-
-        lab_keep = follow(self.lab_patient, patients)
-        lab_keep &= (self.lab_patient != _NA)
-        lab_keep &= follow(self.lab_image, images)
-        event_keep = follow(self.event_patient, patients) & (self.event_patient != _NA)
-        return Cohort(
-            patients=_take(c.patients, patients), images=_take(c.images, images),
-            events=_take(c.events, event_keep), labs=_take(c.labs, lab_keep),
-            files=_take(c.files, follow(self.file_image, images)),
-            findings=_take(c.findings, follow(self.finding_patient, patients)))
-
-
-def _take(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
-    if keep.all():
-        return frame.reset_index(drop=True)
-    return frame.iloc[np.flatnonzero(keep)].reset_index(drop=True)
+        return self.arrays.subset(self.arrays.select(patients, images))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipywidgets as w
 
 from covidimg.cohort import Cohort
+from covidimg.stats.selection import CohortArrays, Selection
 from covidimg.widgets.filter import CohortFilter
 from covidimg.widgets.gallery import ImageGallery
 from covidimg.widgets.labs import LabDistribution
@@ -50,26 +51,34 @@ class Dashboard(w.HBox):
 
     def __init__(self, cohort: Cohort, *, page_size: int = 12) -> None:
         self.cohort = cohort
-        self.filter = CohortFilter(cohort)
-        start = self.filter.filtered
-        self.timeline = OffsetTimeline(start)
-        self.labs = LabDistribution(start)
-        self.gallery = ImageGallery(start, page_size=page_size)
-        self.summary = CohortSummary(start)
+        self.arrays = CohortArrays(cohort)
+        self.filter = CohortFilter(cohort, arrays=self.arrays)
+        start = self.filter.selection
+        self.timeline = OffsetTimeline(cohort, selection=start)
+        self.labs = LabDistribution(cohort, selection=start)
+        self.gallery = ImageGallery(cohort, page_size=page_size, selection=start)
+        self.summary = CohortSummary(cohort, selection=start)
         self.views = (self.timeline, self.labs, self.gallery, self.summary)
         self.tabs = w.Tab(list(self.views), titles=TAB_TITLES,
                           layout=w.Layout(flex="1 1 auto", min_width="0"))
-        self.filter.observe_filtered(self.update)
+        self.filter.observe_selection(self.update_selection)
         self.timeline.on_exam_click(self.open_exam)
         super().__init__([self.filter, self.tabs], layout=w.Layout(width="100%",
                                                                    align_items="flex-start"))
         self.add_class("covidimg-dashboard")
 
     def update(self, cohort: Cohort) -> None:
-        """Show ``cohort`` in every view (what a filter change calls)."""
+        """Show ``cohort`` in every view (from its tables)."""
         for view in self.views:
             with view.hold_sync():
                 view.update(cohort)
+
+    def update_selection(self, selection: Selection) -> None:
+        """Show a selection of the cohort in every view (what a filter change calls): each
+        view works from the selection's masks and the arrays computed once for the cohort."""
+        for view in self.views:
+            with view.hold_sync():
+                view.update_selection(selection)
 
     def open_exam(self, image_uid: str) -> None:
         """Open ``image_uid`` in the gallery's viewer and switch to the Gallery tab."""

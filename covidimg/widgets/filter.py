@@ -12,6 +12,7 @@ import pandas as pd
 
 from covidimg import schema
 from covidimg.cohort import Cohort
+from covidimg.stats.selection import CohortArrays, Selection
 from covidimg.widgets._controls import MultiChoice, RangeChoice, YesNoAny
 from covidimg.widgets._index import FilterIndex
 
@@ -52,6 +53,9 @@ class CohortFilter(w.VBox):
         The cohort to filter (not modified).
     lab_match
         How a lab range matches a measurement interval, as for :meth:`covidimg.Cohort.filter`.
+    arrays
+        The cohort's :class:`~covidimg.stats.selection.CohortArrays`, when already built
+        (the :class:`Dashboard` shares one with its views).
 
     Attributes
     ----------
@@ -72,16 +76,19 @@ class CohortFilter(w.VBox):
     >>> f                                                       # doctest: +SKIP
     """
 
-    def __init__(self, cohort: Cohort, *, lab_match: str = "overlap") -> None:
+    def __init__(self, cohort: Cohort, *, lab_match: str = "overlap",
+                 arrays: CohortArrays | None = None) -> None:
         if lab_match not in ("overlap", "within"):
             raise ValueError(f"lab_match={lab_match!r}; allowed values are 'overlap', 'within'")
         self.cohort = cohort
         self.lab_match = lab_match
-        self._index = FilterIndex(cohort)
+        self._index = FilterIndex(cohort, arrays)
+        self.arrays = self._index.arrays
         self._observers: list[Callable[[Cohort], None]] = []
+        self._selection_observers: list[Callable[[Selection], None]] = []
         self._holding = 0
         self._dirty = False
-        self._filtered: Cohort = cohort
+        self._selection: Selection = self.arrays.whole()
         self._criteria: dict[str, Any] = {}
         self.controls: dict[str, Any] = {}
         for name, table, label in CHOICES:
@@ -146,8 +153,18 @@ class CohortFilter(w.VBox):
 
     @property
     def filtered(self) -> Cohort:
-        """The cohort restricted to the current criteria (recomputed on every change)."""
-        return self._filtered
+        """The cohort restricted to the current criteria, equal to ``cohort.filter(**criteria)``.
+
+        Its tables are built on first access after a change (the views work from
+        :attr:`selection` and do not need them).
+        """
+        return self._selection.cohort
+
+    @property
+    def selection(self) -> Selection:
+        """The patients and images the criteria keep, as masks (see
+        :class:`covidimg.stats.selection.Selection`)."""
+        return self._selection
 
     def _read_criteria(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -208,6 +225,10 @@ class CohortFilter(w.VBox):
         """Call ``callback(filtered_cohort)`` after every change of the criteria."""
         self._observers.append(callback)
 
+    def observe_selection(self, callback: Callable[[Selection], None]) -> None:
+        """Call ``callback(selection)`` after every change of the criteria (no tables built)."""
+        self._selection_observers.append(callback)
+
     def _changed(self) -> None:
         if self._holding:
             self._dirty = True
@@ -219,15 +240,17 @@ class CohortFilter(w.VBox):
         if notify and criteria == self._criteria:
             return
         self._criteria = criteria
-        self._filtered = self._index.filter(**criteria) if criteria else self.cohort
+        self._selection = self._index.selection(criteria)
         self.match_count.value = self._count_text()
         if notify:
+            for callback in list(self._selection_observers):
+                callback(self._selection)
             for callback in list(self._observers):
-                callback(self._filtered)
+                callback(self.filtered)
 
     def _count_text(self) -> str:
-        sub, full = self._filtered, self.cohort
-        n_p, n_i = len(sub.patients), len(sub.images)
+        sub, full = self._selection, self.cohort
+        n_p, n_i = sub.n_patients, sub.n_images
         text = (f"<b>{n_p:,}</b> of {len(full.patients):,} patients · <b>{n_i:,}</b> of "
                 f"{len(full.images):,} images match")
         if not n_p:

@@ -11,6 +11,7 @@ import pandas as pd
 
 from covidimg import imaging
 from covidimg.cohort import Cohort
+from covidimg.stats.selection import CohortArrays, Selection
 from covidimg.widgets.viewer import CAPTION_FIELDS, ImageViewer, caption
 
 __all__ = ["ImageGallery"]
@@ -36,6 +37,8 @@ class ImageGallery(w.VBox):
         Thumbnails per page.
     thumb_size
         Side of a thumbnail in pixels.
+    selection
+        Show the images of this selection of a cohort instead (see :meth:`update_selection`).
 
     Attributes
     ----------
@@ -55,7 +58,7 @@ class ImageGallery(w.VBox):
     """
 
     def __init__(self, cohort: Cohort, *, page_size: int = 12, thumb_size: int = 160,
-                 cache_size: int = 2048) -> None:
+                 cache_size: int = 2048, selection: Selection | None = None) -> None:
         if page_size < 1:
             raise ValueError(f"page_size={page_size!r}; pass a positive number of thumbnails")
         self.page_size = page_size
@@ -63,7 +66,9 @@ class ImageGallery(w.VBox):
         self.page = 0
         self._cache: OrderedDict[str, bytes] = OrderedDict()
         self._cache_size = cache_size
-        self._images = pd.DataFrame(columns=list(_COLUMNS))
+        self._images = pd.DataFrame(columns=list(_COLUMNS))   # every image the rows refer to
+        self._rows = np.array([], dtype=np.int64)               # the ones shown, in order
+        self._frames: tuple[CohortArrays, pd.DataFrame] | None = None
         self._captions: list[str] = []
         self._cells = [self._make_cell(i) for i in range(page_size)]
         self.grid = w.GridBox([c for c, *_ in self._cells], layout=w.Layout(
@@ -83,7 +88,10 @@ class ImageGallery(w.VBox):
         super().__init__([w.HBox([self.previous_button, self.next_button, self.status]),
                           self.viewer, self.grid])
         self.add_class("covidimg-gallery")
-        self.update(cohort)
+        if selection is not None:
+            self.update_selection(selection)
+        else:
+            self.update(cohort)
 
     def _make_cell(self, index: int) -> tuple[w.VBox, w.Image, w.HTML, w.Button]:
         image = w.Image(format="png", layout=w.Layout(width=f"{self.thumb_size}px",
@@ -103,13 +111,25 @@ class ImageGallery(w.VBox):
         """Show the images of ``cohort`` from the first page (the viewer stays open)."""
         images = cohort.images
         self._images = images[[c for c in _COLUMNS if c in images.columns]]
+        self._rows = np.arange(len(images))
+        self.page = 0
+        self._draw()
+
+    def update_selection(self, selection: Selection) -> None:
+        """Show the images of a selection of a cohort (what the :class:`Dashboard` calls)."""
+        arrays = selection.arrays
+        if self._frames is None or self._frames[0] is not arrays:
+            images = arrays.cohort.images
+            self._frames = (arrays, images[[c for c in _COLUMNS if c in images.columns]])
+        self._images = self._frames[1]
+        self._rows = selection.image_index
         self.page = 0
         self._draw()
 
     @property
     def n_pages(self) -> int:
         """Number of pages (0 when there are no images)."""
-        return int(np.ceil(len(self._images) / self.page_size))
+        return int(np.ceil(self._rows.size / self.page_size))
 
     @property
     def image_uids(self) -> list[str]:
@@ -149,7 +169,7 @@ class ImageGallery(w.VBox):
         KeyError
             The image is not among the gallery's images (e.g. filtered out).
         """
-        uids = self._images["image_uid"].astype(str).to_numpy()
+        uids = self._images["image_uid"].astype(str).to_numpy()[self._rows]
         where = np.flatnonzero(uids == str(image_uid))
         if not where.size:
             raise KeyError(f"image_uid={image_uid!r} is not in the gallery's "
@@ -158,12 +178,12 @@ class ImageGallery(w.VBox):
         if position // self.page_size != self.page:
             self.page = position // self.page_size
             self._draw()
-        self.viewer.load(self._images.iloc[position].to_dict())
+        self.viewer.load(self._images.iloc[self._rows[position]].to_dict())
 
     # ------------------------------------------------------------------ drawing
     def _page_rows(self) -> pd.DataFrame:
         start = self.page * self.page_size
-        return self._images.iloc[start:start + self.page_size]
+        return self._images.iloc[self._rows[start:start + self.page_size]]
 
     def _thumbnails(self, rows: pd.DataFrame) -> list[bytes]:
         uids = rows["image_uid"].astype(str).tolist()
@@ -201,7 +221,7 @@ class ImageGallery(w.VBox):
                 cell.layout.display = "flex"
             else:
                 cell.layout.display = "none"
-        n = len(self._images)
+        n = self._rows.size
         if n:
             start = self.page * self.page_size
             self.status.value = (f"images {start + 1}–{start + len(records)} of {n:,} · page "

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import ipywidgets as w
 
-from covidimg import plotting, schema, stats
+from covidimg import schema, stats
 from covidimg.cohort import Cohort
-from covidimg.widgets._figures import FigureSlot, FigureView
+from covidimg.plotting._style import empty_spec
+from covidimg.plotting.labs import lab_distribution_spec
+from covidimg.stats.selection import Selection
+from covidimg.widgets._figures import FigureSlot, FigureView, SelectionView
 
 __all__ = ["LabDistribution"]
 
@@ -21,7 +24,7 @@ def _analytes(cohort: Cohort) -> list[str]:
     return [a for a in schema.ANALYTES if a in present] + sorted(present - set(schema.ANALYTES))
 
 
-class LabDistribution(FigureView, w.VBox):
+class LabDistribution(FigureView, SelectionView, w.VBox):
     """Distribution of one lab analyte, each value spread over its interval.
 
     Values published on a precision grid or below / above a detection limit are intervals,
@@ -39,6 +42,8 @@ class LabDistribution(FigureView, w.VBox):
     by
         Patients column to group by (``icu``, ``died``, ``sex``, ``source``, ``covid_status``)
         or ``None``.
+    selection
+        Show this selection of a cohort instead (see :meth:`update_selection`).
 
     Attributes
     ----------
@@ -54,7 +59,7 @@ class LabDistribution(FigureView, w.VBox):
     """
 
     def __init__(self, cohort: Cohort, analyte: str | None = None, *,
-                 by: str | None = "icu") -> None:
+                 by: str | None = "icu", selection: Selection | None = None) -> None:
         names = _analytes(cohort)
         if analyte is not None and analyte not in names:
             raise ValueError(f"analyte={analyte!r} is not measured in this cohort; measured "
@@ -80,27 +85,44 @@ class LabDistribution(FigureView, w.VBox):
                                  layout=w.Layout(flex_flow="row wrap")),
                           self.message, self.figure_slot])
         self.add_class("covidimg-labs")
-        self.update(cohort)
+        if selection is not None:
+            self.update_selection(selection)
+        else:
+            self.update(cohort)
 
     def update(self, cohort: Cohort) -> None:
         """Show ``cohort`` with the current analyte and grouping."""
-        self.cohort = cohort
+        self._show(cohort, None)
+        self._redraw()
+
+    def update_selection(self, selection: Selection) -> None:
+        """Show a selection of a cohort (what the :class:`Dashboard` calls on a filter change)."""
+        self._show(None, selection)
         self._redraw()
 
     def _redraw(self) -> None:
         analyte = self.analyte.value
         if analyte is None:
-            fig = plotting.empty_figure("Lab values", "This cohort has no lab values.")
+            fig = empty_spec("Lab values", "This cohort has no lab values.")
             self.figure_slot.show(fig, analyte=None, n_values=0, n_patients=0)
             return
-        values = stats.lab_values(self.cohort, analyte, by=self.by.value,
-                                  per_patient=self.per_patient.value)
-        fig = plotting.plot_lab_distribution(values, analyte)
+        sel = self.selection
+        if sel is not None:     # counts per distinct interval: the same histogram, faster
+            counts = sel.arrays.lab_counts(sel, analyte, by=self.by.value,
+                                           per_patient=self.per_patient.value)
+            values = counts.values.assign(analyte=analyte, unit=counts.unit)
+            n_values, n_patients = counts.n_values, counts.n_patients
+        else:
+            values = stats.lab_values(self.cohort, analyte, by=self.by.value,
+                                      per_patient=self.per_patient.value)
+            n_values = len(values)
+            n_patients = int(values["patient_uid"].nunique()) if len(values) else 0
+        fig = lab_distribution_spec(values, analyte)
         if self.log_scale.value and len(values):
-            fig.update_yaxes(type="log", tickformat=None)
-        n_patients = int(values["patient_uid"].nunique()) if len(values) else 0
-        self.figure_slot.show(fig, analyte=analyte, n_values=len(values),
-                       n_patients=n_patients, by=self.by.value)
-        self.message.value = ("" if len(values) else
+            yaxis = fig["layout"]["yaxis"] = dict(fig["layout"]["yaxis"], type="log")
+            yaxis.pop("tickformat", None)
+        self.figure_slot.show(fig, analyte=analyte, n_values=n_values,
+                              n_patients=n_patients, by=self.by.value)
+        self.message.value = ("" if n_values else
                               f"<i>No {analyte} values for the patients that match.</i>")
 

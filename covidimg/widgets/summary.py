@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import ipywidgets as w
+import numpy as np
 import pandas as pd
 
-from covidimg import plotting, stats
+from covidimg import stats
 from covidimg.cohort import Cohort
-from covidimg.widgets._figures import FigureSlot, FigureView
+from covidimg.plotting._style import empty_spec
+from covidimg.plotting.summary import table_one_spec
+from covidimg.stats.selection import Selection
+from covidimg.widgets._figures import FigureSlot, FigureView, SelectionView
 
-__all__ = ["CohortSummary", "findings_table"]
+__all__ = ["CohortSummary", "findings_counts", "findings_table"]
 
 _GROUPS = (("no grouping", None), ("ICU", "icu"), ("died", "died"), ("sex", "sex"),
            ("source", "source"), ("COVID-19 status", "covid_status"))
@@ -27,16 +31,30 @@ def findings_table(findings: pd.DataFrame) -> pd.DataFrame:
     0    a         2    x, y
     1    b         1       x
     """
-    if not len(findings):
+    kind, kinds = pd.factorize(findings["kind"].astype(str).to_numpy(dtype=object), sort=True)
+    source, sources = pd.factorize(findings["source"].astype(str).to_numpy(dtype=object),
+                                   sort=True)
+    return findings_counts(np.asarray(kind), list(kinds), np.asarray(source), list(sources))
+
+
+def findings_counts(kind: np.ndarray, kinds: list[str], source: np.ndarray,
+                    sources: list[str]) -> pd.DataFrame:
+    """:func:`findings_table` from codes: each finding's kind and source as positions in the
+    sorted lists ``kinds`` and ``sources``."""
+    if not kind.size:
         return pd.DataFrame(columns=["kind", "findings", "sources"])
-    frame = pd.DataFrame({"kind": findings["kind"].astype(str).to_numpy(),
-                          "source": findings["source"].astype(str).to_numpy()})
-    out = frame.groupby("kind").agg(findings=("source", "size"),
-                                    sources=("source", lambda s: ", ".join(sorted(set(s)))))
-    return out.sort_values("findings", ascending=False, kind="stable").reset_index()
+    pairs = np.bincount(kind * len(sources) + source,
+                        minlength=len(kinds) * len(sources)).reshape(len(kinds), len(sources))
+    n = pairs.sum(axis=1)
+    present = np.flatnonzero(n)
+    out = pd.DataFrame({
+        "kind": [kinds[k] for k in present], "findings": n[present],
+        "sources": [", ".join(sources[j] for j in np.flatnonzero(pairs[k])) for k in present]})
+    order = np.argsort(-out["findings"].to_numpy(), kind="stable")
+    return out.iloc[order].reset_index(drop=True)
 
 
-class CohortSummary(FigureView, w.VBox):
+class CohortSummary(FigureView, SelectionView, w.VBox):
     """Table 1 of the selection by a chosen group, and its data-quality findings per kind.
 
     Table 1 is :func:`covidimg.stats.table_one` drawn by :func:`covidimg.plotting.plot_table_one`
@@ -51,6 +69,8 @@ class CohortSummary(FigureView, w.VBox):
         The cohort to summarise.
     by
         Patients column to group Table 1 by, or ``None``.
+    selection
+        Show this selection of a cohort instead (see :meth:`update_selection`).
 
     Attributes
     ----------
@@ -67,25 +87,52 @@ class CohortSummary(FigureView, w.VBox):
     >>> CohortSummary(ci.load_demo(n_patients=12), by="icu")          # doctest: +SKIP
     """
 
-    def __init__(self, cohort: Cohort, *, by: str | None = "icu") -> None:
+    def __init__(self, cohort: Cohort, *, by: str | None = "icu",
+                 selection: Selection | None = None) -> None:
         if by not in {v for _l, v in _GROUPS}:
             raise ValueError(f"by={by!r}; allowed values are {[v for _l, v in _GROUPS]}")
         self.by = w.Dropdown(options=list(_GROUPS), value=by, description="Group by",
                              layout=w.Layout(width="260px"))
         self.figure_slot = FigureSlot("summary", n_patients=0)
+        self._codes: tuple | None = None
         self.findings = w.HTML()
         self.by.observe(lambda _c: self._redraw_table(), names="value")
         super().__init__([self.by, self.figure_slot,
                           w.HTML("<h4>Data-quality findings of these patients</h4>"),
                           self.findings])
         self.add_class("covidimg-summary")
-        self.update(cohort)
+        if selection is not None:
+            self.update_selection(selection)
+        else:
+            self.update(cohort)
 
     def update(self, cohort: Cohort) -> None:
         """Summarise ``cohort``."""
-        self.cohort = cohort
+        self._show(cohort, None)
         self._redraw_table()
-        table = findings_table(cohort.findings)
+        self._show_findings(cohort.findings)
+
+    def update_selection(self, selection: Selection) -> None:
+        """Summarise a selection of a cohort (what the :class:`Dashboard` calls on a change)."""
+        self._show(None, selection)
+        self._redraw_table()
+        arrays = selection.arrays
+        if self._codes is None or self._codes[0] is not arrays:
+            findings = arrays.cohort.findings
+            kind, kinds = pd.factorize(findings["kind"].astype(str).to_numpy(dtype=object),
+                                       sort=True)
+            source, sources = pd.factorize(
+                findings["source"].astype(str).to_numpy(dtype=object), sort=True)
+            self._codes = (arrays, np.asarray(kind), list(kinds), np.asarray(source),
+                           list(sources))
+        _arrays, kind, kinds, source, sources = self._codes
+        rows = arrays.finding_rows(selection)
+        self._show_table(findings_counts(kind[rows], kinds, source[rows], sources))
+
+    def _show_findings(self, findings: pd.DataFrame) -> None:
+        self._show_table(findings_table(findings))
+
+    def _show_table(self, table: pd.DataFrame) -> None:
         if len(table):
             self.findings.value = table.to_html(index=False, escape=True, border=0,
                                                 classes="covidimg-findings")
@@ -93,11 +140,14 @@ class CohortSummary(FigureView, w.VBox):
             self.findings.value = "<i>No findings for these patients.</i>"
 
     def _redraw_table(self) -> None:
-        n = len(self.cohort.patients)
+        sel = self.selection
+        n = sel.n_patients if sel is not None else len(self.cohort.patients)
         if n:
-            fig = plotting.plot_table_one(stats.table_one(self.cohort, by=self.by.value))
+            table = (sel.arrays.table_one(sel, by=self.by.value) if sel is not None
+                     else stats.table_one(self.cohort, by=self.by.value))
+            fig = table_one_spec(table)
         else:
-            fig = plotting.empty_figure(
+            fig = empty_spec(
                 "Cohort summary", "No patients match the filter: nothing to summarise.")
         self.figure_slot.show(fig, n_patients=n, by=self.by.value)
 

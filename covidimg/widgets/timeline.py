@@ -10,7 +10,9 @@ import numpy as np
 
 from covidimg import plotting, stats
 from covidimg.cohort import Cohort
-from covidimg.widgets._figures import FigureSlot, FigureView
+from covidimg.plotting.timeline import census_spec
+from covidimg.stats.selection import Selection
+from covidimg.widgets._figures import FigureSlot, FigureView, SelectionView
 
 __all__ = ["OffsetTimeline"]
 
@@ -23,7 +25,7 @@ _SORT_LABELS = {"admission": "admission day", "icu_admission": "ICU admission da
 OVERVIEW = -1
 
 
-class OffsetTimeline(FigureView, w.VBox):
+class OffsetTimeline(FigureView, SelectionView, w.VBox):
     """Patient timelines on an aligned day axis, with exams you can click.
 
     Up to ``page_size`` patients are drawn as one lane each: hospital and ICU stays as bars,
@@ -41,6 +43,8 @@ class OffsetTimeline(FigureView, w.VBox):
         Day 0 of the axis, one of :data:`covidimg.stats.ALIGN`.
     page_size
         Lanes per page.
+    selection
+        Show this selection of a cohort instead (see :meth:`update_selection`).
 
     Attributes
     ----------
@@ -58,7 +62,8 @@ class OffsetTimeline(FigureView, w.VBox):
     >>> t                                                            # doctest: +SKIP
     """
 
-    def __init__(self, cohort: Cohort, *, align: str = "admission", page_size: int = 60) -> None:
+    def __init__(self, cohort: Cohort, *, align: str = "admission", page_size: int = 60,
+                 selection: Selection | None = None) -> None:
         if align not in stats.ALIGN:
             raise ValueError(f"align={align!r}; allowed values are {list(stats.ALIGN)}")
         if page_size < 1:
@@ -86,12 +91,20 @@ class OffsetTimeline(FigureView, w.VBox):
                                  layout=w.Layout(flex_flow="row wrap")),
                           self.message, self.figure_slot])
         self.add_class("covidimg-timeline")
-        self.update(cohort)
+        if selection is not None:
+            self.update_selection(selection)
+        else:
+            self.update(cohort)
 
     # ------------------------------------------------------------------ public
     def update(self, cohort: Cohort) -> None:
         """Show ``cohort`` (keeps alignment and sorting; back to the first page)."""
-        self.cohort = cohort
+        self._show(cohort, None)
+        self._redraw(reset_page=True)
+
+    def update_selection(self, selection: Selection) -> None:
+        """Show a selection of a cohort (what the :class:`Dashboard` calls on a filter change)."""
+        self._show(None, selection)
         self._redraw(reset_page=True)
 
     def on_exam_click(self, callback: Callable[[str], None]) -> None:
@@ -107,7 +120,9 @@ class OffsetTimeline(FigureView, w.VBox):
     def _redraw(self, reset_page: bool = False) -> None:
         if self._updating:
             return
-        census = stats.cohort_census(self.cohort, self.align.value)
+        sel = self.selection
+        census = (sel.arrays.census(sel, self.align.value) if sel is not None
+                  else stats.cohort_census(self.cohort, self.align.value))
         n_patients = int(census.attrs.get("n_patients", 0))
         n_pages = int(np.ceil(n_patients / self.page_size)) if n_patients else 0
         if n_pages > 1:
@@ -128,7 +143,7 @@ class OffsetTimeline(FigureView, w.VBox):
         finally:
             self._updating = False
         if page == OVERVIEW:
-            fig = plotting.plot_census(census, note=(
+            fig = census_spec(census, note=(
                 f"{n_patients:,} patients: too many for one lane each; choose a page of lanes "
                 "in the Show menu to see them, and click an exam to open it"))
             mode, n_exams = "census", int(census["exams"].sum()) if len(census) else 0
