@@ -30,7 +30,6 @@ __all__ = ["read_header_fast", "scan_values"]
 #: tag number -> (keyword, dictionary VR) of the tags read
 _TAGS: dict[int, tuple[str, str]] = {
     tag_for_keyword(k): (k, dictionary_VR(tag_for_keyword(k))) for k in HEADER_TAGS}
-_LAST_TAG = max(_TAGS)
 _MEDIA_CLASS = 0x00020002
 #: Float, Double Float and Pixel Data: where pydicom's ``stop_before_pixels`` stops.
 _STOP_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
@@ -63,13 +62,16 @@ _KIND_OF_VR_BYTES = {vr.encode("ascii"): kind for vr, kind in _KIND_OF_VR.items(
 _IMPLICIT_TAGS = {tag: (keyword, _KIND_OF_VR.get(vr)) for tag, (keyword, vr) in _TAGS.items()}
 _UNDEFINED = 0xFFFFFFFF
 _ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+_STOP = ("stop", None)
+_ITEM_TAG = ("item", None)
 #: Bytes read by the first system call; headers are 1-6 KiB, so one read nearly always does.
 _FIRST_READ = 8192
 
-_HEAD = struct.Struct("<HH")
 _EXPLICIT_SHORT = struct.Struct("<HH2sH")
 _EXPLICIT_LONG = struct.Struct("<HH2s2xI")
 _IMPLICIT_ELEM = struct.Struct("<HHI")
+_EXPLICIT_RAW = struct.Struct("<I2sH")
+_IMPLICIT_RAW = struct.Struct("<II")
 _U32 = struct.Struct("<I")
 _US = struct.Struct("<H")
 _O_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)
@@ -240,74 +242,142 @@ def _scan(buf: _Buffer) -> tuple[dict[str, Any], str | None, str | None]:
         raise _GiveUp("the first element's encoding is not the transfer syntax's")  # pydicom
         # would switch between implicit and explicit VR here
     values: dict[str, Any] = {}
-    encoding = "latin-1"
-    size = len(data)
-    # The walk below is the hot loop of indexing: locals only, one unpack per element, and
-    # the values of tags not read are skipped by their length without being looked at. It
-    # ends where pydicom's ``stop_before_pixels`` ends (or at the end of the file), so a file
-    # pydicom cannot read is not read here either.
-    unpack_short, unpack_u32, unpack_implicit = (
-        _EXPLICIT_SHORT.unpack_from, _U32.unpack_from, _IMPLICIT_ELEM.unpack_from)
-    header_size, kind_of_vr, implicit_tags = _HEADER_SIZE, _KIND_OF_VR_BYTES, _IMPLICIT_TAGS
-    tags, last_tag, pixel_tags, undefined = _TAGS, _LAST_TAG, _STOP_TAGS, _UNDEFINED
-    while True:
-        if pos + 12 > size:
-            try:
-                data = buf.need(pos + 12)
-            except _GiveUp:
-                if pos + 8 > len(buf.data):
-                    break  # the dataset ends before the pixel data: a header without pixels
-                data = buf.data
-            size = len(data)
-        if explicit:
-            group, elem, vr, length = unpack_short(data, pos)
-            head = header_size.get(vr)
-            if head is None or group == 0xFFFE:
-                raise _GiveUp(f"element ({group:04X},{elem:04X}) of VR {vr!r}")
-            if head == 12:
-                length = unpack_u32(data, pos + 8)[0]
-            start = pos + head
-        else:
-            group, elem, length = unpack_implicit(data, pos)
-            if group == 0xFFFE:
-                raise _GiveUp(f"item tag ({group:04X},{elem:04X}) outside a sequence")
-            vr = None
-            start = pos + 8
-        tag = (group << 16) | elem
-        if tag in pixel_tags:
-            break
-        if length == undefined:
-            _undefined_length_is_a_sequence(tag, vr)
-            pos = _skip_undefined(buf, start, explicit)
-            data = buf.data
-            size = len(data)
-            continue
-        pos = start + length
-        if tag > last_tag or tag not in tags:  # walk on to the pixel data, as pydicom does
-            continue
-        if explicit:
-            keyword = tags[tag][0]
-            kind = kind_of_vr.get(vr)
-            if kind is None:
-                raise _GiveUp(f"{keyword} stored as {vr!r}")
-        else:
-            keyword, kind = implicit_tags[tag]
-            if kind is None:
-                raise _GiveUp(f"{keyword} of a VR the scan does not decode")
-        if pos > size:
-            data = buf.need(pos)
-            size = len(data)
-        raw = data[start:pos]
-        if kind == _TEXT and 92 not in raw:  # most values: one value, no backslash
-            value = raw.decode("latin-1").rstrip("\x00 ") or None
-        else:
-            value = _value(raw, kind, encoding)
-        if keyword == "SpecificCharacterSet":
-            if isinstance(value, list) or value not in _ENCODINGS:
-                raise _GiveUp(f"character set {value!r}")
-            encoding = _ENCODINGS[value]
-        values[keyword] = value
+    (_walk_explicit if explicit else _walk_implicit)(buf, pos, values)
     return values, syntax, media_class
+
+
+# The two walks below are the hot loop of indexing: locals only, one unpack and two dict
+# look-ups per element, tags compared as the 32-bit number their four bytes make (element
+# number high, group low: :func:`_raw_tag`), and the values of tags not read skipped by their
+# length without being looked at. A walk ends where pydicom's ``stop_before_pixels`` ends, or
+# at the end of the file, so a file pydicom cannot read is not read here either. An element
+# header running past the bytes read raises ``struct.error``, which reads more (or ends).
+def _walk_explicit(buf: _Buffer, pos: int, values: dict[str, Any]) -> None:
+    data = buf.data
+    unpack, unpack_u32 = _EXPLICIT_RAW.unpack_from, _U32.unpack_from
+    header_size, kind_of_vr, table, undefined = (
+        _HEADER_SIZE, _KIND_OF_VR_BYTES, _RAW_TABLE, _UNDEFINED)
+    encoding = "latin-1"
+    while True:
+        try:
+            while True:
+                raw_tag, vr, length = unpack(data, pos)
+                head = header_size.get(vr)
+                if head is None:
+                    raise _GiveUp(f"element {_tag_text(raw_tag)} of VR {vr!r}")
+                if head == 12:
+                    length = unpack_u32(data, pos + 8)[0]
+                entry = table.get(raw_tag)
+                if entry is None:  # a tag not read: walk on to the pixel data, as pydicom does
+                    if length == undefined:
+                        _undefined_length_is_a_sequence(_tag(raw_tag), vr)
+                        pos = _skip_undefined(buf, pos + head, True)
+                        data = buf.data
+                    else:
+                        pos += head + length
+                    continue
+                if entry is _STOP:
+                    return
+                if entry is _ITEM_TAG or length == undefined:
+                    raise _GiveUp(f"element {_tag_text(raw_tag)} of undefined length")
+                start = pos + head
+                pos = start + length
+                kind = kind_of_vr.get(vr)
+                if kind is None:
+                    raise _GiveUp(f"{entry[0]} stored as {vr!r}")
+                if pos > len(data):
+                    data = buf.need(pos)
+                encoding = _take(values, entry[0], kind, data[start:pos], encoding)
+        except struct.error:
+            if not _read_on(buf, pos):
+                return
+            data = buf.data
+
+
+def _walk_implicit(buf: _Buffer, pos: int, values: dict[str, Any]) -> None:
+    data = buf.data
+    unpack, table, undefined = _IMPLICIT_RAW.unpack_from, _RAW_TABLE, _UNDEFINED
+    encoding = "latin-1"
+    while True:
+        try:
+            while True:
+                raw_tag, length = unpack(data, pos)
+                entry = table.get(raw_tag)
+                if entry is None:
+                    if length == undefined:
+                        _undefined_length_is_a_sequence(_tag(raw_tag), None)
+                        pos = _skip_undefined(buf, pos + 8, False)
+                        data = buf.data
+                    else:
+                        pos += 8 + length
+                    continue
+                if entry is _STOP:
+                    return
+                if entry is _ITEM_TAG or length == undefined:
+                    raise _GiveUp(f"element {_tag_text(raw_tag)} of undefined length")
+                start = pos + 8
+                pos = start + length
+                if entry[1] is None:
+                    raise _GiveUp(f"{entry[0]} of a VR the scan does not decode")
+                if pos > len(data):
+                    data = buf.need(pos)
+                encoding = _take(values, entry[0], entry[1], data[start:pos], encoding)
+        except struct.error:
+            if not _read_on(buf, pos):
+                return
+            data = buf.data
+
+
+def _read_on(buf: _Buffer, pos: int) -> bool:
+    """The element header at ``pos`` runs past the bytes read: read more and say True, or say
+    False at the end of the file (fewer than 8 bytes left: pydicom ends the dataset there)."""
+    if pos + 12 <= len(buf.data):
+        raise _GiveUp("unreadable element")  # not a short read: never loop
+    try:
+        buf.need(pos + 12)
+        return True
+    except _GiveUp:
+        if pos + 8 > len(buf.data):
+            return False
+        raise _GiveUp("file ends inside an element header") from None  # pydicom decides
+
+
+def _take(values: dict[str, Any], keyword: str, kind: int, raw: bytes, encoding: str) -> str:
+    """Store the value of ``keyword``; return the character encoding of the values after it."""
+    if keyword == "SpecificCharacterSet":
+        value = _value(raw, kind, encoding)
+        if isinstance(value, list) or value not in _ENCODINGS:
+            raise _GiveUp(f"character set {value!r}")
+        values[keyword] = value
+        return _ENCODINGS[value]
+    if kind == _TEXT and 92 not in raw:  # most values: one value, no backslash
+        values[keyword] = raw.decode("latin-1").rstrip("\x00 ") or None
+    else:
+        values[keyword] = _value(raw, kind, encoding)
+    return encoding
+
+
+def _raw_tag(tag: int) -> int:
+    """The tag as its four little-endian bytes read as one number (element high, group low)."""
+    return ((tag & 0xFFFF) << 16) | (tag >> 16)
+
+
+def _tag(raw_tag: int) -> int:
+    return _raw_tag(raw_tag)  # the swap is its own inverse
+
+
+def _tag_text(raw_tag: int) -> str:
+    tag = _tag(raw_tag)
+    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+
+
+#: raw tag (see :func:`_raw_tag`) -> ``(keyword, kind of its dictionary VR)`` for the tags
+#: read, :data:`_STOP` for the pixel data tags, :data:`_ITEM_TAG` for item and delimiter tags.
+_RAW_TABLE: dict[int, tuple[str, int | None]] = {
+    **{_raw_tag(tag): entry for tag, entry in _IMPLICIT_TAGS.items()},
+    **{_raw_tag(tag): _STOP for tag in _STOP_TAGS},
+    **{_raw_tag(tag): _ITEM_TAG for tag in (_ITEM, _ITEM_END, _SEQ_END)},
+}
 
 
 def _undefined_length_is_a_sequence(tag: int, vr: bytes | None) -> None:
