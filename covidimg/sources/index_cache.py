@@ -16,18 +16,18 @@ sections. A section is used only after its length and checksum match: the snapsh
 file is loaded, the entries when they are first needed. A file that is truncated, altered or
 of another format is reported with an :class:`IndexCacheWarning` naming it and rebuilt.
 
-The sections are :mod:`pickle` payloads of plain tuples, lists and dicts (headers as tuples of
-plain values, see :func:`encode_result`); they are only read after their checksum matches,
+The sections are :mod:`pickle` payloads of plain tuples, lists and dicts (a header as the tuple
+of its field values, see :func:`encode_result`); they are only read after their checksum matches,
 and only from the user's own cache folder.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import gc
 import hashlib
 import io
+import operator
 import os
 import pickle
 import uuid
@@ -58,7 +58,7 @@ __all__ = [
 
 #: Bump when the file's layout or what a cached header holds changes (the reader's fields, the
 #: sampling rules).
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 _MAGIC = f"covidimg-dicom-index {CACHE_VERSION}\n".encode()
 _PICKLE = pickle.HIGHEST_PROTOCOL
 
@@ -414,33 +414,35 @@ def _gc_paused() -> Iterator[None]:
 
 
 _FIELDS = tuple(DicomHeader.__dataclass_fields__)
-_DATE = _FIELDS.index("study_date")
-_TIME = _FIELDS.index("study_time")
+_header_values = operator.attrgetter(*_FIELDS)
 
 
 def encode_result(result: DicomHeader | DicomReadError) -> tuple[Any, ...]:
-    """A header as a tuple of plain values (dates as ordinals), an error as (path, reason)."""
+    """A header as the tuple of its field values, an error as ``("error", path, reason)``.
+
+    Examples
+    --------
+    >>> from covidimg.sources.dicom import DicomReadError
+    >>> from covidimg.sources.index_cache import decode_result, encode_result
+    >>> encode_result(DicomReadError("/d/x.dcm", "not DICOM"))
+    ('error', '/d/x.dcm', 'not DICOM')
+    >>> decode_result(encode_result(DicomReadError("/d/x.dcm", "not DICOM"))).reason
+    'not DICOM'
+    """
     if isinstance(result, DicomReadError):
         return ("error", result.path, result.reason)
-    values = list(result.__dict__.values())
-    date, time = values[_DATE], values[_TIME]
-    values[_DATE] = None if date is None else date.toordinal()
-    values[_TIME] = None if time is None else (time.hour, time.minute, time.second,
-                                               time.microsecond)
-    return ("header", *values)
+    return _header_values(result)
 
 
 def decode_result(item: tuple[Any, ...]) -> DicomHeader | DicomReadError:
     """The header or error :func:`encode_result` encoded."""
-    if item[0] == "error":
-        return DicomReadError(item[1], item[2])
-    values = list(item[1:])
-    if values[_DATE] is not None:
-        values[_DATE] = dt.date.fromordinal(values[_DATE])
-    if values[_TIME] is not None:
-        values[_TIME] = dt.time(*values[_TIME])
+    if len(item) != len(_FIELDS):
+        if len(item) == 3 and item[0] == "error":
+            return DicomReadError(item[1], item[2])
+        raise ValueError(f"a cached result of {len(item)} values is neither a header of "
+                         f"{len(_FIELDS)} fields nor an error")
     header = object.__new__(DicomHeader)  # the frozen dataclass's fields, set directly
-    header.__dict__.update(zip(_FIELDS, values, strict=True))
+    header.__dict__.update(zip(_FIELDS, item, strict=True))
     return header
 
 
@@ -456,13 +458,19 @@ def encode_headers(headers: list[DicomHeader]) -> bytes:
     >>> decode_headers(encode_headers([h])) == [h]
     True
     """
-    return pickle.dumps([encode_result(h) for h in headers], protocol=_PICKLE)
+    return pickle.dumps(list(map(_header_values, headers)), protocol=_PICKLE)
 
 
 def decode_headers(blob: bytes) -> list[DicomHeader]:
-    """The headers :func:`encode_headers` encoded."""
+    """The headers :func:`encode_headers` encoded (in one loop: the build of every header is
+    what a loader pays after a re-index of an unchanged tree)."""
+    new, fields, out = object.__new__, _FIELDS, []
     with _gc_paused():
-        return [decode_result(h) for h in pickle.loads(blob)]  # type: ignore[misc]
+        for values in pickle.loads(blob):
+            header = new(DicomHeader)
+            header.__dict__.update(zip(fields, values, strict=True))
+            out.append(header)
+    return out
 
 
 def cache_path_for(root: str, cache: bool | str | os.PathLike[str] | None = True) -> str | None:
