@@ -184,9 +184,9 @@ def index_series_folder(files: Sequence[str], sizes: Sequence[int] | None = None
     """
     ordered = _natural_order(files)
     folder = os.path.dirname(ordered[0]) if ordered else ""
-    if sizes is not None:
-        size_of = dict(zip(files, sizes, strict=True))
-        sizes = [size_of[p] for p in ordered]
+    if sizes is not None and len(sizes) != len(files):
+        raise ValueError(f"index_series_folder: {len(files)} files but {len(sizes)} sizes; "
+                         "pass one size per file, in the same order")
     reason = None
     sample: list[DicomHeader | DicomReadError] = []
     if len(ordered) >= MIN_SERIES_FILES and (sizes is None or _similar_sizes(sizes)):
