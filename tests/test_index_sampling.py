@@ -14,7 +14,12 @@ import pytest
 from covidimg.demo.dicom_writer import uid, write_dicom
 from covidimg.sources.base import Ledger
 from covidimg.sources.dicom_index import images_from_index, index_dicom
-from covidimg.sources.series_sampling import MIN_SERIES_FILES, index_series_folder
+from covidimg.sources.series_sampling import (
+    MIN_SERIES_FILES,
+    _natural_order,
+    index_series_folder,
+    natural_key,
+)
 
 SLICES = 30
 
@@ -142,3 +147,27 @@ def test_series_folder_function_reports_its_decision(tmp_path: Path) -> None:
     assert result.sampled and len(result.inferred) == SLICES - 3
     assert [p for p, _ in result.results][:2] == paths[:2]
     assert result.results[-1][1].instance_number == SLICES
+
+
+@pytest.mark.parametrize("names", [
+    [f"1-{k:03d}.dcm" for k in range(1, 121)],            # one shape: plain string order
+    [f"1-{k}.dcm" for k in range(1, 121)],                # 1-9 before 1-10: natural order
+    [f"IM-0001-{k:04d}.dcm" for k in (5, 1, 300, 20)] + ["IM-0001-0007"],
+    ["a", "b10", "b9", "b010x", "10", "9"],
+])
+def test_natural_order_equals_sorting_by_natural_key(names: list[str]) -> None:
+    rng = np.random.default_rng(11)
+    paths = [os.path.join("/data", "series", n) for n in rng.permutation(names)]
+    expected = sorted(paths, key=lambda p: natural_key(os.path.basename(p)))
+    assert _natural_order(paths) == expected
+
+
+def test_zero_padded_series_is_sampled_in_slice_order(tmp_path: Path) -> None:
+    rng = np.random.default_rng(12)
+    names = [f"1-{k + 1:03d}.dcm" for k in range(SLICES)]
+    paths = _series(tmp_path / "a", rng, names=names)
+    shuffled = [paths[k] for k in rng.permutation(len(paths))]
+    result = index_series_folder(shuffled, [os.path.getsize(p) for p in shuffled])
+    assert result.sampled
+    assert [p for p, _ in result.results] == paths
+    assert [h.instance_number for _, h in result.results] == list(range(1, SLICES + 1))
