@@ -294,3 +294,71 @@ def test_dashboard_embeds_as_html(dashboard, tmp_path):
     embed_minimal_html(out, views=[dashboard], title="covidimg dashboard")
     text = out.read_text()
     assert "covidimg-dashboard" in text and "application/vnd.jupyter.widget-state+json" in text
+
+
+# ---------------------------------------------------------------------- the fast path
+def _figure_json(figure) -> str:
+    import json
+
+    data = figure.to_plotly_json()
+    for trace in data["data"]:
+        trace.pop("uid", None)
+    return json.dumps(data, sort_keys=True,
+                      default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
+
+
+@pytest.mark.parametrize("criteria", [
+    {"sex": "F"},
+    {"icu": True, "modality": ["CR", "DX"]},
+    {"day": (0, 5), "labs": {"crp": (20, None)}},
+    {"source": "mhh", "view": "PA"},
+])
+def test_views_drawn_from_the_selection_equal_views_drawn_from_the_filtered_cohort(
+        dashboard, demo_cohort, criteria):
+    dashboard.filter.set(**criteria)
+    sub = demo_cohort.filter(**criteria)
+    for view, plain in ((dashboard.timeline, OffsetTimeline(sub)),
+                        (dashboard.labs, LabDistribution(sub)),
+                        (dashboard.summary, CohortSummary(sub))):
+        assert view.selection is dashboard.filter.selection
+        assert _figure_json(view.figure) == _figure_json(plain.figure), type(view).__name__
+    assert dashboard.summary.findings.value == CohortSummary(sub).findings.value
+    gallery = ImageGallery(sub)
+    assert dashboard.gallery.captions == gallery.captions
+    assert dashboard.gallery.n_pages == gallery.n_pages
+    _frames_equal(dashboard.labs.cohort, sub)
+
+
+def test_a_figure_built_as_a_dict_gives_the_widget_plotly_validates(dashboard):
+    import plotly.graph_objects as go
+
+    from covidimg.plotting._style import empty_spec
+    from covidimg.plotting.labs import lab_distribution_spec
+    from covidimg.plotting.summary import table_one_spec
+    from covidimg.plotting.timeline import census_spec
+
+    arrays, selection = dashboard.arrays, dashboard.arrays.whole()
+    counts = arrays.lab_counts(selection, "crp", by="icu")
+    specs = [census_spec(arrays.census(selection), note="a note"),
+             lab_distribution_spec(counts.values.assign(analyte="crp", unit=counts.unit)),
+             table_one_spec(arrays.table_one(selection, by="sex")),
+             empty_spec("Nothing", "no values")]
+    for spec in specs:
+        fast = go.FigureWidget(spec, _validate=False).get_state()
+        checked = go.FigureWidget(go.Figure(spec)).get_state()
+        for state in (fast, checked):
+            for trace in state["_widget_data"]:
+                trace.pop("uid")
+        for key in ("_widget_data", "_widget_layout"):
+            assert _plain(fast[key]) == _plain(checked[key]), key
+
+
+def _plain(value):
+    """Widget state with binary buffers as bytes, so two states compare by content."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, memoryview):
+        return bytes(value)
+    return value

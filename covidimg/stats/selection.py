@@ -21,6 +21,7 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -322,20 +323,26 @@ class CohortArrays:
             images = self.image_valid & patients[np.maximum(self.image_patient, 0)]
         return Selection(self, patients, images)
 
-    def subset(self, selection: Selection) -> Cohort:
-        """The cohort of the selected patients and images, and the rows that belong to them."""
+    def subset(self, selection: Selection, tables: Sequence[str] | None = None) -> Cohort:
+        """The cohort of the selected patients and images, and the rows that belong to them.
+
+        ``tables`` names the tables to fill (default: all six); the others stay empty, which
+        saves time when an analysis reads only some (e.g. a timeline: no files or findings).
+        """
         from covidimg.cohort import Cohort
 
         c = self.cohort
-        if selection.whole:
+        if selection.whole and tables is None:
             return c
-        return Cohort(
-            patients=_take(c.patients, selection.patients),
-            images=_take(c.images, selection.images),
-            events=_take(c.events, selection.event_rows),
-            labs=_take(c.labs, selection.lab_rows),
-            files=_take(c.files, _follow(self.file_image, selection.images)),
-            findings=_take(c.findings, self.finding_rows(selection)))
+        rows = {"patients": lambda: selection.patients, "images": lambda: selection.images,
+                "events": lambda: selection.event_rows, "labs": lambda: selection.lab_rows,
+                "files": lambda: _follow(self.file_image, selection.images),
+                "findings": lambda: self.finding_rows(selection)}
+        names = list(rows) if tables is None else list(tables)
+        unknown = sorted(set(names) - set(rows))
+        if unknown:
+            raise ValueError(f"tables: unknown tables {unknown}; allowed values are {list(rows)}")
+        return Cohort(**{name: _take(getattr(c, name), rows[name]()) for name in names})
 
     def finding_rows(self, selection: Selection) -> np.ndarray:
         """Findings kept: of kept patients, or of no patient."""

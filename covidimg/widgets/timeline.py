@@ -10,6 +10,7 @@ import numpy as np
 
 from covidimg import plotting, stats
 from covidimg.cohort import Cohort
+from covidimg.plotting._style import empty_spec
 from covidimg.plotting.timeline import census_spec
 from covidimg.stats.selection import Selection
 from covidimg.widgets._figures import FigureSlot, FigureView, SelectionView
@@ -147,8 +148,15 @@ class OffsetTimeline(FigureView, SelectionView, w.VBox):
                 f"{n_patients:,} patients: too many for one lane each; choose a page of lanes "
                 "in the Show menu to see them, and click an exam to open it"))
             mode, n_exams = "census", int(census["exams"].sum()) if len(census) else 0
+        elif not n_patients:
+            fig = empty_spec(f"Patient timelines (0 patients, aligned on "
+                             f"{self.align.value.replace('_', ' ')})",
+                             "No patients to show: the selection is empty.")
+            mode, n_exams = "empty", 0
         else:
-            marks = stats.timeline(self.cohort, self.align.value, sort_by=self.sort_by.value,
+            cohort = (sel.arrays.subset(sel, tables=("patients", "images", "events", "labs"))
+                      if sel is not None else self.cohort)
+            marks = stats.timeline(cohort, self.align.value, sort_by=self.sort_by.value,
                                    labs=self.show_labs.value)
             fig = plotting.plot_timeline(marks, page=page if n_pages > 1 else None,
                                          page_size=self.page_size,
