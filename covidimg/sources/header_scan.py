@@ -9,9 +9,13 @@ fraction of pydicom's cost per file.
 
 Whenever the file is anything but a plain Part-10 file in little endian (no ``DICM`` marker,
 big endian or deflated transfer syntax, a character set other than the default / Latin-1 /
-UTF-8, an element it cannot walk, a file cut short), the scan gives up and the file is read
-by :func:`~covidimg.sources.dicom.read_header` (pydicom) instead, which also produces the
-errors for broken files. The fast path therefore never changes a result, only its cost.
+UTF-8, an unknown VR, an item tag outside a sequence, a tag read stored with an unusual VR or
+an undefined length, data whose first element contradicts the transfer syntax, a file cut
+short inside a value read), the scan gives up and the file is read by
+:func:`~covidimg.sources.dicom.read_header` (pydicom) instead, which also produces the errors
+for broken files. The fast path therefore never changes a result, only its cost: tests compare
+both readers on varied files, on files cut every 5 bytes and on headers with bytes overwritten
+at random.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ _HEADER_SIZE: dict[bytes, int] = {
     **{vr.encode("ascii"): 12 for vr in EXPLICIT_VR_LENGTH_32}}
 _ENCODINGS = {None: "latin-1", "": "latin-1", "ISO_IR 6": "latin-1", "ISO_IR 100": "latin-1",
               "ISO_IR 192": "utf-8"}
-#: How a value of each VR the scan decodes is held: ``_US`` an unsigned short; the text VRs
+#: How a value of each VR the scan decodes is held: ``_US_KIND`` an unsigned short; text VRs
 #: ``_TEXT`` (one value per backslash), ``_TEXT_CHARSET`` (the same, in the file's character
 #: set) or ``_SINGLE`` (one value, in the file's character set). Any other VR on a tag read
 #: makes the scan give up (pydicom reads the file).
