@@ -482,13 +482,15 @@ def _resample_conflicts(entries: dict[str, CacheEntry],
 
     A copy of a series in a second folder would otherwise hide its unread slices' duplicates.
     """
+    sampled = {f for f, (s, _, _) in decisions.items() if s}
+    if not sampled:
+        return
     owners: dict[str, set[str]] = {}
     for disk, entry in entries.items():
         for label, result in entry.results:
             if isinstance(result, DicomHeader) and result.sop_uid and \
                     label not in entry.inferred:
                 owners.setdefault(result.sop_uid, set()).add(disk.rpartition(os.sep)[0])
-    sampled = {f for f, (s, _, _) in decisions.items() if s}
     conflicts = {f for folders in owners.values() if len(folders) > 1 for f in folders} & sampled
     for folder in sorted(conflicts):
         files = decisions[folder][2]
