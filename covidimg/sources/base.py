@@ -18,8 +18,8 @@ import pandas as pd
 from covidimg import schema
 
 __all__ = ["Ledger", "LoadError", "SourceTables", "StrictModeError", "TableReadError",
-           "decode_text", "display_path", "file_problem", "read_text_table", "strict_mode",
-           "walk"]
+           "decode_text", "display_path", "file_problem", "folder_prefix", "read_text_table",
+           "strict_mode", "walk"]
 
 
 class LoadError(ValueError):
@@ -182,6 +182,9 @@ def display_path(path: str | os.PathLike[str]) -> str:
     return os.fsencode(os.fspath(path)).decode("utf-8", "backslashreplace")
 
 
+_NOT_READABLE = "permission denied; make the file readable (chmod +r) and load again"
+
+
 def file_problem(path: str | os.PathLike[str]) -> str | None:
     """Why ``path`` cannot be read as a regular file, or ``None`` if it can.
 
@@ -214,7 +217,7 @@ def file_problem(path: str | os.PathLike[str]) -> str | None:
     if not stat.S_ISREG(info.st_mode):
         return "not a regular file (a FIFO, socket or device); it cannot be read as data"
     if not os.access(path, os.R_OK):
-        return "permission denied; make the file readable (chmod +r) and load again"
+        return _NOT_READABLE
     return None
 
 
@@ -250,29 +253,83 @@ def walk(root: str | os.PathLike[str], ledger: Ledger,
                        "files in it were not read. Make it readable (chmod +rx) and load again",
                        path=folder)
 
-    for dirpath, dirnames, filenames in os.walk(root, onerror=on_error):
-        kept = []
-        for name in sorted(dirnames):
-            full = os.path.join(dirpath, name)
-            if os.path.islink(full):
+    # One os.scandir per folder: its entries' types come from the listing, so a plain file
+    # costs one access() call and a plain folder none; links and special files take the slow,
+    # explaining path of file_problem.
+    stack = [os.fspath(root)]
+    while stack:
+        dirpath = stack.pop()
+        try:
+            with os.scandir(dirpath) as listing:
+                entries = sorted(listing, key=_entry_name)
+        except OSError as exc:
+            on_error(exc)
+            continue
+        folder_ok = dirpath.isascii() or display_path(dirpath) == dirpath
+        dirnames: list[str] = []
+        files: list[os.DirEntry[str]] = []
+        for entry in entries:  # folders first, then files, as os.walk lists them
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            if not is_dir:
+                files.append(entry)
+            elif entry.is_symlink():
+                full = entry.path
                 reason = (f"symbolic link to a folder ({os.readlink(full)!r}); not followed, "
                           "since links can loop or lead outside the source folder. Copy the "
                           "folder in if its files belong to this source")
                 ledger.file(display_path(full), "ignored", reason=reason)
                 ledger.finding("unsafe_link", reason, path=display_path(full))
             else:
-                kept.append(name)
-        dirnames[:] = kept
-        readable = []
-        for name in sorted(filenames):
-            full = os.path.join(dirpath, name)
-            problem = file_problem(full)
+                dirnames.append(entry.name)
+        readable: list[str] = []
+        for entry in files:
+            full = entry.path
+            if folder_ok and entry.is_file(follow_symlinks=False) and \
+                    (entry.name.isascii() or display_path(entry.name) == entry.name):
+                problem = None if os.access(full, os.R_OK) else _NOT_READABLE
+            else:
+                problem = file_problem(full)
             if problem is None:
-                readable.append(name)
+                readable.append(entry.name)
                 continue
             ledger.file(display_path(full), "rejected", reason=problem)
             ledger.finding("unreadable_file", problem, path=display_path(full))
+        listed = set(dirnames)
         yield dirpath, dirnames, readable
+        # the caller may prune or reorder dirnames, as with os.walk
+        for name in reversed(dirnames):
+            child = os.path.join(dirpath, name)
+            if name in listed or not os.path.islink(child):
+                stack.append(child)
+
+
+def folder_prefix(dirpath: str) -> str:
+    """The text that, followed by a file name, gives the path of a file in ``dirpath``.
+
+    ``dirpath`` is a folder :func:`walk` yielded for a root spelled as :mod:`pathlib` spells it
+    (``os.fspath(Path(root))``); the result spells file paths as ``Path(dirpath) / name`` would,
+    without building a ``Path`` per file.
+
+    Examples
+    --------
+    >>> from covidimg.sources.base import folder_prefix
+    >>> folder_prefix("/data/tcia") + "1-1.dcm", folder_prefix("/") + "x.csv"
+    ('/data/tcia/1-1.dcm', '/x.csv')
+    >>> folder_prefix(".") + "x.csv", folder_prefix("./a/b") + "x.csv"
+    ('x.csv', 'a/b/x.csv')
+    """
+    if dirpath == os.curdir:
+        return ""
+    if dirpath.startswith(os.curdir + os.sep):
+        dirpath = dirpath[len(os.curdir + os.sep):]
+    return dirpath if dirpath.endswith(os.sep) else dirpath + os.sep
+
+
+def _entry_name(entry: os.DirEntry[str]) -> str:
+    return entry.name
 
 
 # ---------------------------------------------------------------------- text tables

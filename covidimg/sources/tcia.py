@@ -63,6 +63,7 @@ from covidimg.sources.base import (
     LoadError,
     SourceTables,
     TableReadError,
+    folder_prefix,
     read_text_table,
     walk,
 )
@@ -203,7 +204,8 @@ def detect(root: str) -> bool:
 
 class _Reader:
     def __init__(self, root: str, progress: bool) -> None:
-        self.root = Path(root)
+        self.root = os.fspath(Path(root))
+        self.prefix = folder_prefix(self.root)
         self.ledger = Ledger(NAME, self.root)
         self.progress = progress
         self.clinical: dict[str, _Clinical] = {}
@@ -212,12 +214,13 @@ class _Reader:
         self.sheet_patients: dict[str, list[str]] = {}
 
     # ------------------------------------------------------------------ files
-    def walk(self) -> list[Path]:
+    def walk(self) -> list[str]:
         dicoms = []
         for dirpath, dirnames, filenames in walk(self.root, self.ledger):
             dirnames.sort()
+            prefix = folder_prefix(dirpath)
             for name in sorted(filenames):
-                path = Path(dirpath) / name
+                path = prefix + name
                 lower = name.lower()
                 if lower.startswith(_DOC_NAMES) or lower.endswith((".txt", ".md", ".pdf")):
                     self.ledger.file(path, "ignored", reason="documentation, licence or system "
@@ -236,7 +239,7 @@ class _Reader:
                                      "known clinical sheet")
         return dicoms
 
-    def read_csv(self, path: Path) -> None:
+    def read_csv(self, path: str) -> None:
         try:
             frame = read_text_table(path, self.ledger)
         except TableReadError as exc:
@@ -257,7 +260,7 @@ class _Reader:
                              f"layouts (SBU needs {list(_SBU_REQUIRED)}, RICORD annotations "
                              f"{list(_ANNOTATION)}); columns {list(frame.columns)[:8]}")
 
-    def read_xlsx(self, path: Path) -> None:
+    def read_xlsx(self, path: str) -> None:
         try:
             sheets = pd.read_excel(path, sheet_name=None, header=None, dtype=str,
                                    engine="openpyxl")
@@ -265,6 +268,7 @@ class _Reader:
             self.reject(path, f"unreadable workbook: {type(exc).__name__}: {exc}")
             return
         used = []
+        name = os.path.basename(path)
         for sheet, raw in sheets.items():
             raw = raw.fillna("")
             header_row = next((i for i in range(min(6, len(raw)))
@@ -275,8 +279,8 @@ class _Reader:
             frame = raw.iloc[header_row + 1:].copy()
             frame.columns = [str(c).strip() for c in raw.iloc[header_row]]
             if not len(frame):
-                self.ledger.finding("empty_table", f"{path.name}[{sheet}]: the sheet has a "
-                                    "header but no rows", path=path)
+                self.ledger.finding("empty_table", f"{name}[{sheet}]: the sheet has a header "
+                                    "but no rows", path=path)
             frame = frame.apply(lambda s: s.astype(str).str.strip())
             where = f"{path}[{sheet}]"
             if all(c in frame.columns for c in _RICORD_META):
@@ -284,9 +288,9 @@ class _Reader:
                 used.append(f"MIDRC-RICORD-1C metadata (sheet {sheet!r})")
             elif all(c in frame.columns for c in _AR_REQUIRED):
                 if header_row > 0:
-                    self.ledger.finding("title_row", f"{path.name}[{sheet}]: header found on "
-                                        f"row {header_row + 1} below a title row; read from "
-                                        "there", path=path)
+                    self.ledger.finding("title_row", f"{name}[{sheet}]: header found on row "
+                                        f"{header_row + 1} below a title row; read from there",
+                                        path=path)
                 self.read_ar(where, frame, header_row)
                 used.append(f"COVID-19-AR clinical sheet (sheet {sheet!r})")
         if used:
@@ -296,9 +300,9 @@ class _Reader:
                              "clinical layout (AR: PATIENT_ID header; RICORD-1C: Anon MRN and "
                              "Anon Study UID)")
 
-    def reject(self, path: Path, reason: str) -> None:
+    def reject(self, path: str, reason: str) -> None:
         self.ledger.file(path, "rejected", reason=reason)
-        self.ledger.finding("unreadable_file", f"{path.name}: {reason}", path=path)
+        self.ledger.finding("unreadable_file", f"{os.path.basename(path)}: {reason}", path=path)
 
     # ------------------------------------------------------------------ sheets
     def _patient(self, pid: str, collection: str, where: str) -> _Clinical:
@@ -320,7 +324,7 @@ class _Reader:
                                 path=where)
         return flag
 
-    def read_sbu(self, path: Path, frame: pd.DataFrame) -> None:
+    def read_sbu(self, path: str, frame: pd.DataFrame) -> None:
         lab_columns = {c: SBU_LABS[c.split("_", 1)[0]] for c in frame.columns
                        if "_" in c and c.split("_", 1)[0] in SBU_LABS}
         for i, row in frame.iterrows():
@@ -404,7 +408,7 @@ class _Reader:
                 info = self._patient(pid, "MIDRC-RICORD-1C", line)
                 info.covid = "positive"  # the sheet is "CR Pos": COVID-19 positive exams
 
-    def read_annotations(self, path: Path, frame: pd.DataFrame) -> None:
+    def read_annotations(self, path: str, frame: pd.DataFrame) -> None:
         for i, row in frame.iterrows():
             mrn = row["Anon MRN"]
             pid = mrn if mrn.startswith("MIDRC-RICORD-1C-") else f"MIDRC-RICORD-1C-{mrn}"
@@ -415,10 +419,13 @@ class _Reader:
                 "where": f"{path}:{int(i) + 2}"})
 
     # ------------------------------------------------------------------ assembly
+    def relative_parts(self, disk_path: str) -> list[str]:
+        """The parts of ``disk_path`` (a path the walk found) below the root."""
+        return disk_path[len(self.prefix):].split(os.sep)
+
     def collection_of(self, disk_path: str) -> str | None:
-        rel = Path(disk_path).relative_to(self.root).parts
-        parts = (self.root.name, *rel)
-        known = [p for p in parts if p in COLLECTIONS]
+        rel = self.relative_parts(disk_path)
+        known = [p for p in (os.path.basename(self.root), *rel) if p in COLLECTIONS]
         if known:
             return known[-1]
         return rel[-5] if len(rel) >= 5 else None
@@ -431,8 +438,10 @@ class _Reader:
         index = index_dicom(dicom_paths, self.ledger, progress=self.progress,
                             desc="TCIA DICOM headers")
         table = images_from_index(index, NAME)
-        table["collection"] = [self.collection_of(index.disk_file[members[0]])
-                               for members in table["member_paths"]]
+        members = table["member_paths"].tolist()
+        # the file on disk holding each image's first instance (a zip member's archive)
+        first_files = [index.disk_file[labels[0]] for labels in members]
+        table["collection"] = [self.collection_of(disk) for disk in first_files]
         table["source_patient_id"] = table["patient_uid"].str.split(":", n=1).str[1]
         clash = table.groupby("source_patient_id")["collection"].nunique()
         clash = set(clash[clash > 1].index)
@@ -443,13 +452,14 @@ class _Reader:
         table["patient_uid"] = [f"{NAME}:{c}/{p}" if p in clash else f"{NAME}:{p}"
                                 for c, p in zip(table["collection"], table["source_patient_id"],
                                                 strict=True)]
-        self.check_folders(table)
+        self.check_folders(table, first_files)
         self.day_axis(table)
         self.annotate(table)
         patients, events, labs = self.patients(table)
-        for _, row in table.iterrows():
-            for label in row["member_paths"]:
-                index.use(label, row["image_uid"])
+        use = index.use
+        for labels, image_uid in zip(members, table["image_uid"].tolist(), strict=True):
+            for label in labels:
+                use(label, image_uid)
         index.record(self.ledger)
         images = table.drop(columns=[*HELPER_COLUMNS, "study_date", "study_time", "age_years",
                                      "sex", "source_patient_id"])
@@ -457,44 +467,56 @@ class _Reader:
                             files=self.ledger.files_frame(),
                             findings=self.ledger.findings_frame()).conformed()
 
-    def check_folders(self, table: pd.DataFrame) -> None:
-        for _, row in table.iterrows():
-            rel = Path(row["member_paths"][0].split("::", 1)[0]).relative_to(self.root).parts
-            folder = rel[-4] if len(rel) >= 4 else None
-            if folder is not None and row["collection"] in COLLECTIONS and \
-                    folder != row["source_patient_id"]:
-                self.ledger.finding("inconsistent_value", f"file is in patient folder "
-                                    f"{folder!r} but its PatientID is "
-                                    f"{row['source_patient_id']!r}; the header wins",
-                                    patient_uid=row["patient_uid"], image_uid=row["image_uid"],
-                                    path=row["path"])
+    def check_folders(self, table: pd.DataFrame, first_files: list[str]) -> None:
+        """An ``inconsistent_value`` finding per image whose patient folder is not its
+        PatientID (in a known collection's tree)."""
+        folders = []
+        for disk in first_files:
+            rel = self.relative_parts(disk)
+            folders.append(rel[-4] if len(rel) >= 4 else None)
+        pids = table["source_patient_id"].tolist()
+        known = table["collection"].isin(list(COLLECTIONS)).tolist()
+        odd = [i for i, (folder, pid, k) in enumerate(zip(folders, pids, known, strict=True))
+               if folder is not None and k and folder != pid]
+        for i in odd:
+            self.ledger.finding("inconsistent_value", f"file is in patient folder "
+                                f"{folders[i]!r} but its PatientID is {pids[i]!r}; the header "
+                                "wins", patient_uid=table["patient_uid"].iat[i],
+                                image_uid=table["image_uid"].iat[i], path=table["path"].iat[i])
 
     def day_axis(self, table: pd.DataFrame) -> None:
-        days = []
-        first = table.groupby("patient_uid")["study_date"].min()
-        for _, row in table.iterrows():
-            info = self.clinical.get(row["source_patient_id"])
-            start = info.visit_start if info is not None and info.visit_start else \
-                first.get(row["patient_uid"])
-            date = row["study_date"]
-            if date is None or pd.isna(date) or start is None or pd.isna(start):
-                if date is None or pd.isna(date):
-                    self.ledger.finding("missing_value", "no StudyDate in the DICOM header; the "
-                                        "exam has no day", patient_uid=row["patient_uid"],
-                                        image_uid=row["image_uid"], path=row["path"])
-                days.append(np.nan)
-            else:
-                days.append(float((date - start).days))
-        table["day"] = days
-        admitted = [bool(info and ("admission", 0.0) in info.events) for info in
-                    (self.clinical.get(p) for p in table["source_patient_id"])]
+        """``day`` (from the clinical sheet's visit start, else the patient's first exam) and
+        ``admission_offset``; RICORD-1C metadata dates checked against the DICOM."""
+        date = _as_days(table["study_date"])
+        puid = table["patient_uid"]
+        first = pd.Series(date, index=table.index).groupby(puid).min()
+        start = puid.map(first).to_numpy("datetime64[s]")
+        visit = {pid: info.visit_start for pid, info in self.clinical.items()
+                 if info.visit_start}
+        if visit:
+            from_sheet = table["source_patient_id"].map(visit)
+            has_sheet = from_sheet.notna().to_numpy()
+            start = np.where(has_sheet, _as_days(from_sheet), start)
+        days = (date - start) / np.timedelta64(1, "D")
+        for i in np.flatnonzero(np.isnat(date)):
+            self.ledger.finding("missing_value", "no StudyDate in the DICOM header; the exam "
+                                "has no day", patient_uid=puid.iat[i],
+                                image_uid=table["image_uid"].iat[i], path=table["path"].iat[i])
+        table["day"] = days.astype(float)
+        admitted_pids = [pid for pid, info in self.clinical.items()
+                         if ("admission", 0.0) in info.events]
+        admitted = table["source_patient_id"].isin(admitted_pids).to_numpy()
         table["admission_offset"] = np.where(admitted, 0.0 - table["day"], np.nan)
-        for study, (_pid, date, where) in self.ricord_studies.items():
-            dated = table[table["study_uid"] == study]
-            if date is not None and len(dated) and dated["study_date"].iat[0] != date:
+        first_date: dict[str, object] = {}  # the study's date in its first image row
+        for study, study_date in zip(table["study_uid"].tolist(), table["study_date"].tolist(),
+                                     strict=True):
+            first_date.setdefault(study, study_date)
+        for study, (_pid, listed_date, where) in self.ricord_studies.items():
+            if listed_date is not None and study in first_date and \
+                    first_date[study] != listed_date:
                 self.ledger.finding("inconsistent_value", f"RICORD metadata dates study {study} "
-                                    f"{date:%m/%d/%Y}, its DICOM says "
-                                    f"{dated['study_date'].iat[0]}", path=where)
+                                    f"{listed_date:%m/%d/%Y}, its DICOM says "
+                                    f"{first_date[study]}", path=where)
         listed = set(self.ricord_studies)
         missing = sorted(listed - set(table["study_uid"]))
         if missing:
@@ -531,28 +553,31 @@ class _Reader:
     def patients(self, table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         rows, events, labs = [], [], []
         imaged = set()
-        for puid, group in table.groupby("patient_uid", sort=True):
-            first = group.sort_values("day").iloc[0]
-            pid, collection = first["source_patient_id"], first["collection"]
+        sheet_collections = {c.collection for c in self.clinical.values()}
+        first = _first_exams(table)
+        for puid, pid, collection, dicom_sex, age_years in zip(
+                first.index, first["source_patient_id"], first["collection"], first["sex"],
+                first["age_years"], strict=True):
             imaged.add(pid)
+            if not isinstance(collection, str):  # an image outside any collection's folders
+                collection = None
             info = self.clinical.get(pid)
             if info is not None and info.collection != collection and \
                     collection in COLLECTIONS:
                 info = None
             defaults = COLLECTIONS.get(collection or "", {"covid": None, "site": None})
-            if info is None and collection in {c.collection for c in self.clinical.values()}:
+            if info is None and collection in sheet_collections:
                 self.ledger.finding("orphan_image", f"PatientID {pid!r} has images in "
                                     f"{collection} but no row in its clinical sheet; sex and age "
                                     "from the DICOM header", patient_uid=puid)
-            dicom_sex = first["sex"]
             sex = info.sex if info is not None and info.sex else dicom_sex
             if info is not None and info.sex and dicom_sex != "U" and dicom_sex != info.sex:
                 self.ledger.finding("inconsistent_value", f"sex {info.sex} in the clinical "
                                     f"sheet, {dicom_sex} in the DICOM header; the sheet wins",
                                     patient_uid=puid, path=info.where)
             age = info.age if info is not None and info.age else None
-            if age is None and pd.notna(first["age_years"]):
-                age = (float(first["age_years"]), float(first["age_years"]))
+            if age is None and pd.notna(age_years):
+                age = (float(age_years), float(age_years))
             site = defaults["site"]
             if site is None and collection and collection.startswith("MIDRC-RICORD"):
                 match = re.match(rf"^{re.escape(collection)}-(\d+)-", pid)
@@ -582,6 +607,45 @@ class _Reader:
             patients["died"] = patients["died"].astype("boolean")
         return (patients, pd.DataFrame(events, columns=["patient_uid", "event", "day"]),
                 pd.DataFrame(labs) if labs else schema.empty("labs"))
+
+
+_FIRST_EXAM_COLUMNS = ["source_patient_id", "collection", "sex", "age_years"]
+
+
+def _as_days(values: pd.Series) -> np.ndarray:
+    """Dates (``datetime.date`` or missing) as a ``datetime64[s]`` array, NaT for missing."""
+    return np.array([v if isinstance(v, dt.date) else None for v in values],
+                    dtype="datetime64[D]").astype("datetime64[s]")
+
+
+def _first_exams(table: pd.DataFrame) -> pd.DataFrame:
+    """Per ``patient_uid`` (sorted), the row of its earliest ``day``: what
+    ``group.sort_values("day").iloc[0]`` gives (images without a day last, in table order).
+
+    Computed for all patients at once; a patient whose earliest day is shared by images that
+    disagree on a column used here (where the sort's choice among them decides) is resolved
+    by that sort itself.
+    """
+    codes, uniques = pd.factorize(table["patient_uid"], sort=True)
+    n = len(table)
+    day = table["day"].to_numpy(float)
+    key = np.where(np.isnan(day), np.inf, day)
+    order = np.lexsort((np.arange(n), key, codes))
+    starts = np.flatnonzero(np.r_[True, codes[order][1:] != codes[order][:-1]]) if n else \
+        np.array([], dtype=int)
+    pick = order[starts]  # one row per code, codes ascending
+    chosen = table.iloc[pick][_FIRST_EXAM_COLUMNS]
+    chosen.index = pd.Index(uniques, name="patient_uid")
+    # rows tied with their patient's chosen row on a finite day but differing from it
+    tied = (key == key[pick][codes]) & np.isfinite(key)
+    if tied.sum() > len(pick):
+        mine = table[_FIRST_EXAM_COLUMNS].reset_index(drop=True)
+        theirs = chosen.iloc[codes].reset_index(drop=True)
+        same = ((mine == theirs) | (mine.isna() & theirs.isna())).all(axis=1).to_numpy()
+        for code in np.unique(codes[tied & ~same]):
+            group = table[codes == code]
+            chosen.iloc[code] = group.sort_values("day").iloc[0][_FIRST_EXAM_COLUMNS]
+    return chosen
 
 
 def load(root: str | os.PathLike[str], *, progress: bool = False) -> SourceTables:
