@@ -242,7 +242,16 @@ class _Analyte:
         self.lower = arrays.lab_lower[rows]
         self.upper = arrays.lab_upper[rows]
         self.distinct = DistinctIntervals.of(self.lower, self.upper)
-        self.draw = arrays.lab_draw[rows]             # one code per repeated draw
+        # each distinct draw (a draw repeated on several exams is one), with its interval,
+        # patient and patient_uid rank, which all its rows share
+        _ids, draw = np.unique(arrays.lab_draw[rows], return_inverse=True)
+        self.draw = draw.ravel().astype(np.int64)
+        n_draws = int(self.draw.max(initial=-1)) + 1
+        first = np.full(n_draws, rows.size, dtype=np.int64)
+        np.minimum.at(first, self.draw, np.arange(rows.size))
+        self.draw_interval = self.distinct.code[first]
+        self.draw_patient = self.patient[first]
+        self.draw_key = self.key[first]
         # rows by patient, then day (missing days last), then original order
         self.first_order = np.lexsort((np.arange(rows.size), self.day, self.key))
 
@@ -447,11 +456,12 @@ class CohortArrays:
         unknown = np.int64(len(names))
         label_of = np.array([*names, UNKNOWN], dtype=object)
         if per_patient == "all":
-            chosen = np.flatnonzero(keep)
-            _draws, first = np.unique(a.draw[chosen], return_index=True)
-            rows = chosen[first]
+            present = np.flatnonzero(np.bincount(a.draw[keep], minlength=a.draw_key.size))
             lower, upper = a.distinct.lower, a.distinct.upper
-            interval = a.distinct.code[rows]
+            interval, patient = a.draw_interval[present], a.draw_patient[present]
+            keys = a.draw_key[present]
+            rows = np.flatnonzero(keep)[:1]         # the first value lab_values keeps
+            n_values = int(present.size)
         elif per_patient == "first":
             rows = self._first_rows(a, keep)
             lower, upper = a.distinct.lower, a.distinct.upper
@@ -465,7 +475,8 @@ class CohortArrays:
             rows = peaks["r"].to_numpy(dtype=np.int64)
             distinct = DistinctIntervals.of(peaks["lo"].to_numpy(), peaks["hi"].to_numpy())
             lower, upper, interval = distinct.lower, distinct.upper, distinct.code
-        patient = a.patient[rows]
+        if per_patient != "all":
+            patient, keys, n_values = a.patient[rows], a.key[rows], int(rows.size)
         group = np.where(patient >= 0, codes[np.maximum(patient, 0)], unknown)
         n_codes = lower.size
         counts = np.bincount(group * n_codes + interval,
@@ -474,14 +485,14 @@ class CohortArrays:
         g, j = np.nonzero(counts)
         values = pd.DataFrame({"group": label_of[g], "lower": lower[j], "upper": upper[j],
                                "count": counts[g, j]})
-        n_patients = int(np.unique(a.key[rows]).size)
+        n_patients = int(np.count_nonzero(np.bincount(keys, minlength=1)))
         # the unit of the row lab_values puts first (its text order for "first" values)
         if rows.size:
             head = rows[0] if per_patient == "first" else rows.min()
             unit = str(self.lab_unit[a.rows[head]])
         else:
             unit = self._unit(analyte, a, rows)
-        return LabCounts(analyte=analyte, unit=unit, values=values, n_values=int(rows.size),
+        return LabCounts(analyte=analyte, unit=unit, values=values, n_values=n_values,
                          n_patients=n_patients)
 
     def table_one(self, selection: Selection, by: str | None = None) -> pd.DataFrame:

@@ -401,5 +401,13 @@ def _icu_band_arrays(pos: np.ndarray, day: np.ndarray, adm: np.ndarray, rel: np.
     start_aligned, end_aligned = a_day - shift[a_pos], end - shift[a_pos]
     if not a_pos.size:
         return start_aligned, end_aligned
-    frame = pd.DataFrame({"p": a_pos, "s": start_aligned, "e": end_aligned}).drop_duplicates()
-    return frame["s"].to_numpy(), frame["e"].to_numpy()
+    # one band per distinct (patient, start, end), as drop_duplicates keeps them (NaN = NaN)
+    order = np.lexsort((end_aligned, start_aligned, a_pos))
+    p, st, en = a_pos[order], start_aligned[order], end_aligned[order]
+
+    def same(x: np.ndarray) -> np.ndarray:
+        return (x[1:] == x[:-1]) | (np.isnan(x[1:]) & np.isnan(x[:-1]))
+
+    repeat = np.r_[False, (p[1:] == p[:-1]) & same(st) & same(en)]
+    keep = np.sort(order[~repeat])
+    return start_aligned[keep], end_aligned[keep]

@@ -71,8 +71,9 @@ class FilterIndex:
                 raise ValueError(f"filter {name}={wanted!r}: {bad} not allowed; allowed values "
                                  f"are {list(allowed)}")
         array, lookup = codes
-        hits = [lookup[str(v)] for v in values if str(v) in lookup]
-        return np.isin(array, np.asarray(hits, dtype=array.dtype))
+        wanted_codes = np.zeros(len(lookup) + 1, dtype=bool)   # the last one: missing (-1)
+        wanted_codes[[lookup[str(v)] for v in values if str(v) in lookup]] = True
+        return wanted_codes[array]
 
     def patient_mask(self, criteria: Mapping[str, Any]) -> np.ndarray:
         """Patients matching the patient criteria (before image criteria)."""
