@@ -1,0 +1,155 @@
+"""``covidimg.load`` of a large DICOM tree, first load and re-load, against the index alone.
+
+Writes (once) the tree the indexing benchmarks use (radiographs in their own series folders
+plus 100-slice CT series, laid out as the NBIA retriever does) and loads it as a TCIA download;
+with ``--midrc``, also as a MIDRC download (the same DICOM files hard-linked under a second root
+next to Gen3 ``case`` / ``imaging_study`` / ``visit`` exports written for them). Repeated in
+the same run, per source:
+
+- first load: ``covidimg.load({source: root}, index_cache=<empty folder>)``;
+- re-load: the same call again (the index comes from the warm cache; the loader's own work,
+  walking the tree, reading the sheets and building the tables, is all that is left);
+- the baseline: ``index_dicom`` alone on the same files, with an empty cache folder (first
+  index) and again with the warm cache, every header built (what the loader uses).
+
+Prints medians and the ratios load / index: what the loader adds over the index.
+
+Run: ``python benchmarks/load_tree.py [--radiographs 3000] [--ct-series 10] [--repeats 3]
+[--midrc]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from _common import machine, median, tree
+
+import covidimg
+from covidimg.sources.base import Ledger
+from covidimg.sources.dicom_index import index_dicom
+
+
+def midrc_tree(folder: str, dicom_root: str, paths: list[str]) -> list[str]:
+    """Write (once) a MIDRC root: the DICOM files hard-linked (copied where links fail)
+    under ``folder/dicom`` and Gen3 exports for them; return its DICOM files, sorted."""
+    marker = os.path.join(folder, "tree.json")
+    wanted = {"files": len(paths), "source": dicom_root}
+    linked = [os.path.join(folder, "dicom", os.path.relpath(p, dicom_root)) for p in paths]
+    if os.path.isfile(marker) and json.loads(Path(marker).read_text()) == wanted:
+        return sorted(linked)
+    shutil.rmtree(folder, ignore_errors=True)
+    for source, target in zip(paths, linked, strict=True):
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copy2(source, target)
+    index = index_dicom(linked, Ledger("midrc"), cache=False)
+    studies: dict[str, tuple[str, object]] = {}
+    for h in index.headers:
+        studies.setdefault(h.study_uid, (h.patient_id, h.study_date))
+    patients = sorted({pid for pid, _ in studies.values()})
+    first = {}
+    for pid, date in studies.values():
+        first[pid] = min(first.get(pid, date), date)
+
+    def write(name: str, columns: list[str], rows: list[list[object]]) -> None:
+        with open(os.path.join(folder, name), "w", newline="", encoding="utf-8") as handle:
+            out = csv.writer(handle, delimiter="\t", lineterminator="\n")
+            out.writerow(columns)
+            out.writerows(rows)
+
+    write("case.tsv", ["type", "project_id", "submitter_id", "age_at_index", "age_at_index_gt89",
+                       "sex", "covid19_positive", "index_event", "icu_indicator", "site_id"],
+          [["case", "Open-A1", pid, 40 + k % 50, "No", ("Female", "Male")[k % 2],
+            "Yes", "COVID-19 Test", ("Yes", "No")[k % 3 > 0], "419639"]
+           for k, pid in enumerate(patients)])
+    write("imaging_study.tsv", ["type", "submitter_id", "cases.submitter_id", "study_uid",
+                                "days_to_study", "days_from_study_to_pos_covid_test"],
+          [["imaging_study", f"{pid}_s{k}", pid, study, (date - first[pid]).days, "[-1]"]
+           for k, (study, (pid, date)) in enumerate(sorted(studies.items()))])
+    write("visit.tsv", ["type", "submitter_id", "cases.submitter_id",
+                        "days_to_hospital_admission", "days_to_hospital_discharge",
+                        "discharge_type"],
+          [["visit", f"{pid}_v", pid, 1, 9, ("Home", "Expired")[k % 7 == 0]]
+           for k, pid in enumerate(patients) if k % 2 == 0])
+    Path(marker).write_text(json.dumps(wanted))
+    return sorted(linked)
+
+
+def bench(source: str, root: str, paths: list[str], repeats: int) -> dict[str, float]:
+    """Medians (seconds) of first load, re-load, first index and re-index of one root."""
+    runs: dict[str, list[float]] = {"load": [], "reload": [], "index": [], "reindex": []}
+    expected = None
+    for _ in range(repeats):
+        load_cache = tempfile.mkdtemp(prefix="covidimg-bench-load-")
+        index_cache = tempfile.mkdtemp(prefix="covidimg-bench-index-")
+        try:
+            def load(cache: str = load_cache) -> covidimg.Cohort:
+                return covidimg.load({source: root}, index_cache=cache, progress=False)
+
+            def index(cache: str = index_cache) -> int:
+                return len(index_dicom(paths, Ledger(source), cache=cache).headers)
+
+            steps: list[tuple[str, Callable[[], object]]] = [
+                ("load", load), ("index", index), ("reload", load), ("reindex", index),
+                ("reload", load), ("reindex", index)]
+            for key, step in steps:
+                start = time.perf_counter()
+                result = step()
+                runs[key].append(time.perf_counter() - start)
+                if isinstance(result, covidimg.Cohort):
+                    shape = (len(result.images), len(result.files), len(result.findings))
+                    assert expected in (None, shape), (expected, shape)
+                    expected = shape
+        finally:
+            shutil.rmtree(load_cache)
+            shutil.rmtree(index_cache)
+    images, files, findings = expected or (0, 0, 0)
+    print(f"{source}: {images} images, {files} files rows, {findings} findings")
+    return {key: median(values) for key, values in runs.items()}
+
+
+def report(source: str, med: dict[str, float]) -> None:
+    print(f"  first load (empty index cache)   median {med['load'] * 1000:9.1f} ms")
+    print(f"  baseline: first index_dicom      median {med['index'] * 1000:9.1f} ms   "
+          f"load / index {med['load'] / med['index']:5.2f}x")
+    print(f"  re-load (warm index cache)       median {med['reload'] * 1000:9.1f} ms")
+    print(f"  baseline: re-index, headers used median {med['reindex'] * 1000:9.1f} ms   "
+          f"re-load / re-index {med['reload'] / med['reindex']:5.2f}x")
+    print(f"  loader's own work on a re-load   median "
+          f"{(med['reload'] - med['reindex']) * 1000:9.1f} ms; first load / re-load "
+          f"{med['load'] / med['reload']:.1f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--folder", default=f"{tempfile.gettempdir()}/covidimg-bench-mixed")
+    parser.add_argument("--midrc-folder",
+                        default=f"{tempfile.gettempdir()}/covidimg-bench-midrc")
+    parser.add_argument("--radiographs", type=int, default=3000)
+    parser.add_argument("--ct-series", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--midrc", action="store_true", help="also load a MIDRC layout")
+    args = parser.parse_args()
+    paths = tree(args.folder, n_radiographs=args.radiographs, n_ct_series=args.ct_series)
+    print(f"{len(paths)} files ({args.radiographs} radiographs, {args.ct_series} CT series of "
+          f"100 slices); {machine()}; {args.repeats} repeats")
+    report("tcia", bench("tcia", args.folder, paths, args.repeats))
+    if args.midrc:
+        midrc_paths = midrc_tree(args.midrc_folder, args.folder, paths)
+        report("midrc", bench("midrc", args.midrc_folder, midrc_paths, args.repeats))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"load average {load:.1f} at the end")
+
+
+if __name__ == "__main__":
+    main()
