@@ -58,7 +58,9 @@ class FigureSlot(w.Box):
             figure.update_layout(meta=meta)
             new = go.FigureWidget(figure)
         old = self.children[0]
-        self.children = (new,)
+        with self.hold_sync():    # one message; via () so traitlets never compares figures
+            self.children = ()    # (comparing two figures serialises both)
+            self.children = (new,)
         old.close()
         return new
 
