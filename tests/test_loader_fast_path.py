@@ -25,7 +25,7 @@ from covidimg import schema
 from covidimg.demo import tcia as demo_tcia
 from covidimg.demo.dicom_writer import write_dicom
 from covidimg.demo.large import write_dicom_tree
-from covidimg.sources import tcia
+from covidimg.sources import midrc, tcia
 from covidimg.sources.base import (
     Ledger,
     LoadError,
@@ -253,6 +253,252 @@ class ReferenceTcia(tcia._Reader):
 
 
 
+class ReferenceMidrc(midrc._Reader):
+    """The MIDRC reader with the straightforward walk and assembly."""
+
+    def __init__(self, root: str, progress: bool) -> None:
+        super().__init__(root, progress)
+        self.root = Path(root)
+        self.ledger = Ledger(midrc.NAME, self.root)
+
+    def walk(self) -> tuple[list[Path], list[Path]]:
+        tsvs, dicoms = [], []
+        for dirpath, dirnames, filenames in reference_walk(self.root, self.ledger):
+            dirnames.sort()
+            for name in sorted(filenames):
+                path = Path(dirpath) / name
+                lower = name.lower()
+                if lower.endswith(".tsv"):
+                    tsvs.append(path)
+                elif lower.endswith((".md", ".txt", ".pdf")) or lower.startswith(
+                        ("license", "readme", ".")):
+                    self.ledger.file(path, "ignored", reason="documentation or system file, "
+                                     "not data")
+                elif lower.endswith(".json") and "manifest" in lower:
+                    self.ledger.file(path, "ignored", reason="gen3-client download manifest "
+                                     "(lists object ids; the files themselves are read)")
+                elif lower.endswith(".zip") or midrc.is_dicom_name(name):
+                    dicoms.append(path)
+                else:
+                    self.ledger.file(path, "ignored", reason="not part of the MIDRC layout "
+                                     "(Gen3 TSV exports and DICOM files or zips)")
+        return tsvs, dicoms
+
+    def cases(self) -> pd.DataFrame:
+        if not self.nodes["case"]:
+            raise LoadError(
+                f"{self.root}: no Gen3 case export found (a .tsv whose type column is 'case' or "
+                "whose name starts with 'case'). Export the case node from the MIDRC portal "
+                "(Exploration > Export to TSV, or gen3 sdk raw_data_download) next to the "
+                "downloaded DICOM.")
+        frame = self.node("case", ("submitter_id",))
+        frame = frame[frame["submitter_id"] != ""]
+        dup = frame["submitter_id"].duplicated()
+        for _, row in frame[dup].iterrows():
+            self.ledger.finding("duplicate_row", f"case {row['submitter_id']!r} appears again; "
+                                "the first row is kept", patient_uid=f"{midrc.NAME}:"
+                                f"{row['submitter_id']}", path=row["_where"])
+        return frame[~dup].set_index("submitter_id", drop=False)
+
+    def visit_events(self, known: set[str]) -> pd.DataFrame:
+        """Events from the visit node on the index axis (before the admission shift)."""
+        frame = self.node("visit", ())
+        rows = []
+        if not len(frame):
+            return pd.DataFrame(columns=["patient_uid", "event", "index_day"])
+        link = self.case_link(frame, "visit")
+        columns = {"days_to_hospital_admission": "admission",
+                   "days_to_icu_admission": "icu_admission",
+                   "days_to_icu_discharge": "icu_release"}
+        for idx, row in frame.iterrows():
+            case_id = link[idx]
+            uid = f"{midrc.NAME}:{case_id}"
+            if case_id not in known:
+                self.ledger.finding("orphan_row", f"visit row links to case {case_id!r}, which "
+                                    "is not in the case export; skipped", path=row["_where"])
+                continue
+            for column, event in columns.items():
+                day = self.number(row, column, uid)
+                if day is not None:
+                    rows.append((uid, event, day))
+            day = self.number(row, "days_to_hospital_discharge", uid)
+            if day is not None:
+                died = bool(midrc._DEATH.search(row.get("discharge_type", "")))
+                rows.append((uid, "death" if died else "discharge", day))
+            elif midrc._DEATH.search(row.get("discharge_type", "")):
+                rows.append((uid, "death", np.nan))
+        return pd.DataFrame(rows, columns=["patient_uid", "event", "index_day"])
+
+    def measurement_events(self, known: set[str]) -> pd.DataFrame:
+        frame = self.node("measurement", ())
+        rows = []
+        if not len(frame):
+            return pd.DataFrame(columns=["patient_uid", "event", "index_day"])
+        link = self.case_link(frame, "measurement")
+        for idx, row in frame.iterrows():
+            case_id = link[idx]
+            uid = f"{midrc.NAME}:{case_id}"
+            name = row.get("test_name", "COVID-19") or "COVID-19"
+            if name.upper() != "COVID-19":
+                continue
+            if case_id not in known:
+                self.ledger.finding("orphan_row", f"measurement row links to case {case_id!r}, "
+                                    "which is not in the case export; skipped",
+                                    path=row["_where"])
+                continue
+            result = row.get("test_result_text", "").lower()
+            event = {"positive": "covid_test_positive",
+                     "negative": "covid_test_negative"}.get(result)
+            day = self.number(row, "test_days_from_index", uid)
+            if event and day is not None:
+                rows.append((uid, event, day))
+        return pd.DataFrame(rows, columns=["patient_uid", "event", "index_day"])
+
+    def studies(self, known: set[str]) -> pd.DataFrame:
+        frame = self.node("imaging_study", ("study_uid",))
+        link = self.case_link(frame, "imaging_study") if len(frame) else pd.Series(dtype=str)
+        rows = []
+        seen: set[str] = set()
+        for idx, row in frame.iterrows():
+            study, case_id = row["study_uid"], link[idx]
+            uid = f"{midrc.NAME}:{case_id}"
+            if not study:
+                self.ledger.finding("missing_identifier", "imaging_study row without study_uid; "
+                                    "skipped", patient_uid=uid, path=row["_where"])
+                continue
+            if case_id not in known:
+                self.ledger.finding("orphan_row", f"imaging_study {study} links to case "
+                                    f"{case_id!r}, which is not in the case export; skipped",
+                                    path=row["_where"])
+                continue
+            if study in seen:
+                self.ledger.finding("duplicate_row", f"imaging_study {study} appears again; the "
+                                    "first row is kept", patient_uid=uid, path=row["_where"])
+                continue
+            seen.add(study)
+            tests = {}
+            for column, event in (("days_from_study_to_pos_covid_test", "covid_test_positive"),
+                                  ("days_from_study_to_neg_covid_test", "covid_test_negative")):
+                values = midrc.parse_day_list(row.get(column, ""))
+                if values is None:
+                    self.ledger.finding("unparseable_value", f"{column} {row[column]!r} is not "
+                                        "a list of whole days (expected e.g. '[-2, 5]' or "
+                                        "'-2,5')", patient_uid=uid, path=row["_where"])
+                    values = []
+                tests[event] = values
+            rows.append({"study_uid": study, "patient_uid": uid,
+                         "index_day": self.number(row, "days_to_study", uid),
+                         "tests": tests, "_where": row["_where"]})
+        return pd.DataFrame(rows, columns=["study_uid", "patient_uid", "index_day", "tests",
+                                           "_where"])
+
+    def load(self) -> SourceTables:
+        tsvs, dicom_paths = self.walk()
+        self.read_tsvs(tsvs)
+        cases = self.cases()
+        known = set(cases.index)
+        patients = pd.DataFrame([self.patient_row(row) for _, row in cases.iterrows()])
+        studies = self.studies(known)
+        events = pd.concat([self.visit_events(known), self.measurement_events(known)],
+                           ignore_index=True)
+        test_rows = [(s.patient_uid, event, s.index_day + v)
+                     for s in studies.itertuples() if s.index_day is not None
+                     and not pd.isna(s.index_day)
+                     for event, values in s.tests.items() for v in values]
+        events = pd.concat([events, pd.DataFrame(test_rows, columns=events.columns)],
+                           ignore_index=True)
+
+        admissions = events[events["event"] == "admission"].groupby("patient_uid")["index_day"]
+        shift = admissions.min()
+        events["day"] = events["index_day"] - events["patient_uid"].map(shift).fillna(0.0)
+        events = events.drop(columns="index_day").drop_duplicates(["patient_uid", "event", "day"])
+        events = events[events["day"].notna() | (events["event"] == "death")]
+
+        patients = self.outcomes(patients, events)
+        images = self.images(dicom_paths, studies, shift, events, cases)
+        dead_no_day = events["day"].isna()
+        events = events[~dead_no_day]
+        return SourceTables(
+            midrc.NAME, patients=patients, images=images,
+            events=events.reset_index(drop=True)[["patient_uid", "event", "day"]],
+            files=self.ledger.files_frame(), findings=self.ledger.findings_frame(),
+        ).conformed()
+
+    def outcomes(self, patients: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
+        by_patient = events.groupby("patient_uid")["event"].agg(set)
+        has_visit = set(by_patient.index)
+        icu_from_visit = {uid for uid, ev in by_patient.items() if "icu_admission" in ev}
+        died = {uid for uid, ev in by_patient.items() if "death" in ev}
+        discharged = {uid for uid, ev in by_patient.items() if "discharge" in ev}
+        for column in ("icu", "died"):
+            if column not in patients:      # no case rows at all
+                patients[column] = pd.Series(dtype=object, index=patients.index)
+        for i, row in patients.iterrows():
+            uid = row["patient_uid"]
+            if row["icu"] is False and uid in icu_from_visit:
+                self.ledger.finding("inconsistent_value", "icu_indicator is No but a visit has "
+                                    "days_to_icu_admission; icu set to True", patient_uid=uid)
+            if uid in icu_from_visit:
+                patients.at[i, "icu"] = True
+            if uid in died:
+                patients.at[i, "died"] = True
+            elif uid in discharged and uid in has_visit:
+                patients.at[i, "died"] = False
+        patients["icu"] = patients["icu"].astype("boolean")
+        patients["died"] = patients["died"].astype("boolean")
+        return patients
+
+    def images(self, dicom_paths: list[Path], studies: pd.DataFrame, shift: pd.Series,
+               events: pd.DataFrame, cases: pd.DataFrame) -> pd.DataFrame:
+        index = index_dicom(dicom_paths, self.ledger, progress=self.progress,
+                            desc="MIDRC DICOM headers")
+        study_of = studies.set_index("study_uid")
+        table = images_from_index(index, midrc.NAME)
+        keep = table["study_uid"].isin(study_of.index)
+        for _, row in table[~keep].iterrows():
+            reason = (f"orphan: StudyInstanceUID {row['study_uid']} has no imaging_study row; "
+                      "export imaging_study for this case to use it")
+            for label in row["member_paths"]:
+                index.ignore(label, reason)
+        for study, group in table[~keep].groupby("study_uid", dropna=False):
+            self.ledger.finding("orphan_image", f"DICOM study {study} (PatientID "
+                                f"{group['patient_uid'].iat[0].split(':', 1)[1]}, "
+                                f"{len(group)} images) has no imaging_study row; not loaded",
+                                path=group["path"].iat[0])
+        table = table[keep].copy()
+        downloaded = set(table["study_uid"])
+        for study in study_of.index.difference(sorted(downloaded)):
+            self.ledger.finding("study_without_images", f"imaging_study {study} has no "
+                                "downloaded DICOM under the root",
+                                patient_uid=study_of.at[study, "patient_uid"],
+                                path=study_of.at[study, "_where"])
+        dicom_pid = table["patient_uid"]
+        table["patient_uid"] = table["study_uid"].map(study_of["patient_uid"])
+        for (study, pid, uid), _ in table.groupby(["study_uid", dicom_pid, "patient_uid"]):
+            if pid.split(":", 1)[1] != uid.split(":", 1)[1]:
+                self.ledger.finding("inconsistent_value", f"study {study}: DICOM PatientID "
+                                    f"{pid.split(':', 1)[1]!r} differs from the imaging_study's "
+                                    f"case {uid.split(':', 1)[1]!r}; the case is kept",
+                                    patient_uid=uid)
+        index_day = table["study_uid"].map(study_of["index_day"]).astype(float)
+        table["day"] = index_day - table["patient_uid"].map(shift).astype(float).fillna(0.0)
+        firsts = events.dropna(subset=["day"]).sort_values("day").groupby(
+            ["patient_uid", "event"])["day"].first()
+        for column, event in (("admission_offset", "admission"),
+                              ("icu_admission_offset", "icu_admission"),
+                              ("icu_release_offset", "icu_release"),
+                              ("death_offset", "death")):
+            event_day = pd.Series([firsts.get((p, event), np.nan) for p in table["patient_uid"]],
+                                  index=table.index, dtype=float)
+            table[column] = event_day - table["day"]
+        for _, row in table.iterrows():
+            for label in row["member_paths"]:
+                index.use(label, row["image_uid"])
+        index.record(self.ledger)
+        return table.drop(columns=[*HELPER_COLUMNS, "study_date", "study_time", "age_years",
+                                   "sex"])
+
+
 # ---------------------------------------------------------------------- seeded trees
 def _radiograph(path: Path, pid: str, date: dt.date, sop: str, **kw: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -268,6 +514,10 @@ def _nbia(base: Path, collection: str, pid: str, date: dt.date, sop: str,
             f"1.000000-AP-{sop[-5:]}" / "1-1.dcm")
     _radiograph(path, pid, date, sop, **kw)
     return path
+
+
+#: Days whose ``sort_values`` (quicksort) puts row 3 first among the rows of day 0.
+UNSTABLE_DAYS = (2, 1, 0, 0, 2, 1, 1, 1, 2, 1, 0, 2, 0, 0, 2, 1, 0, 0, 1, 2)
 
 
 def _add_quirks(root: Path) -> None:
@@ -286,6 +536,11 @@ def _add_quirks(root: Path) -> None:
     for k in range(20):  # more same-day images than a small sort keeps in order
         _nbia(base, "MIDRC-RICORD-1B", "MIDRC-RICORD-1B-419639-000001", day,
               f"2.25.92{k:02d}", sex="MF"[k % 2], age_years=30 + k % 3)
+    # same-day images in an order the default (unstable) sort of 20 values reorders
+    for k, offset in enumerate(UNSTABLE_DAYS):
+        _radiograph(base / "COVID-19-AR" / "TIE-2" / f"{k:02d}-study" / "series" / "1-1.dcm",
+                    "TIE-2", day + dt.timedelta(days=offset), f"2.25.95{k:02d}",
+                    sex="MF"[k % 2], age_years=60 + k)
     copy = base / "COVID-19-AR" / "SHARED-1" / "copy" / "1-1.dcm"
     copy.parent.mkdir(parents=True)
     shutil.copy(next((base / "COVID-19-AR" / "SHARED-1").rglob("1-1.dcm")), copy)
@@ -391,6 +646,8 @@ def test_tcia_tables_equal_the_reference(quirky_tcia: Path) -> None:
             "unsafe_link"} <= findings, findings
     assert set(fast.files["status"]) >= {"used", "ignored", "rejected", "duplicate"}
     assert (fast.patients["source_patient_id"] == "TIE-1").sum() == 1
+    tie = fast.patients[fast.patients["source_patient_id"] == "TIE-2"].iloc[0]
+    assert tie["age_min"] == 63  # the sort's choice, not the first row of day 0 (age 62)
     assert fast.images["collection"].eq("synthetic").sum() == 14
     assert len(fast.labs) and len(fast.events)
 
@@ -455,3 +712,83 @@ def test_tcia_image_outside_any_collection_folder_and_zip_under_relative_root_lo
     assert "COVID-19-AR/P3/study/series/s.zip" in set(tables.files["path"])
     odd = tables.findings[tables.findings["kind"] == "inconsistent_value"]
     assert odd["detail"].str.contains("patient folder 'P3' but its PatientID is 'P4'").any()
+
+
+# ---------------------------------------------------------------------- MIDRC
+def _write_tsv(path: Path, columns: list[str], rows: list[list[object]]) -> None:
+    lines = ["\t".join(columns)] + ["\t".join(str(v) for v in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _add_midrc_extra(root: Path) -> None:
+    """A synthetic tree with its own exports: an ICU flag a visit contradicts, a study linked
+    to another case than its PatientID, deaths, tests, an orphan study and shared days."""
+    written = write_dicom_tree(root / "extra", n_radiographs=30, n_ct_series=2, slices=6,
+                               rng=np.random.default_rng(4))
+    headers = index_dicom(written.files, Ledger("midrc"), cache=False, executor=False).headers
+    studies: dict[str, tuple[str, dt.date]] = {}
+    for h in headers:
+        studies.setdefault(h.study_uid, (h.patient_id, h.study_date))
+    cases = sorted({pid for pid, _ in studies.values()})
+    _write_tsv(root / "case_extra.tsv",
+               ["type", "project_id", "submitter_id", "age_at_index", "age_at_index_gt89", "sex",
+                "covid19_positive", "index_event", "icu_indicator", "site_id"],
+               [["case", "Open-A1", pid, 40 + k, "No", ("Female", "Male")[k % 2], "Yes",
+                 "COVID-19 Test", ("No", "Yes", "")[k % 3], "419639"]
+                for k, pid in enumerate(cases)])
+    listed = sorted(studies.items())[:-1]  # the last study is an orphan
+    _write_tsv(root / "imaging_study_extra.tsv",
+               ["type", "submitter_id", "cases.submitter_id", "study_uid", "days_to_study",
+                "days_from_study_to_pos_covid_test"],
+               [["imaging_study", f"s{k}", cases[0] if k == 3 else pid, study, k % 4,
+                 "[-1, 2]" if k % 5 == 0 else ""]
+                for k, (study, (pid, _)) in enumerate(listed)])
+    _write_tsv(root / "visit_extra.tsv",
+               ["type", "submitter_id", "cases.submitter_id", "days_to_hospital_admission",
+                "days_to_hospital_discharge", "days_to_icu_admission", "discharge_type"],
+               [["visit", f"v{k}", pid, k % 3 - 1, 9, 2 if k % 3 == 0 else "",
+                 ("Home", "Expired")[k % 4 == 0]] for k, pid in enumerate(cases)])
+
+
+@pytest.fixture(scope="module")
+def quirky_midrc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    from covidimg.demo import midrc as demo_midrc
+
+    root = tmp_path_factory.mktemp("midrc-quirks")
+    demo_midrc.write(root, rng=np.random.default_rng(13), n_patients=12)
+    _add_midrc_extra(root)
+    _add_odd_entries(root)
+    yield root
+    (root / "odd" / "locked").chmod(0o755)
+
+
+def test_midrc_tables_equal_the_reference(quirky_midrc: Path, tmp_path: Path) -> None:
+    with index_options(cache=False, executor=False):
+        fast = midrc.load(quirky_midrc)
+        slow = ReferenceMidrc(os.fspath(quirky_midrc), False).load()
+    _assert_same(fast, slow)
+    details = fast.findings["detail"].str.cat(sep=" | ")
+    assert "icu_indicator is No but a visit" in details
+    assert "differs from the imaging_study's case" in details
+    assert {"orphan_image", "study_without_images", "duplicate_instance", "unreadable_file",
+            "unsafe_link"} <= set(fast.findings["kind"])
+    assert fast.patients["died"].any() and fast.images["icu_admission_offset"].notna().any()
+    with index_options(cache=tmp_path, executor=False):
+        first = midrc.load(quirky_midrc)
+        again = midrc.load(quirky_midrc)
+    _assert_same(first, slow)
+    _assert_same(again, slow)
+
+
+@pytest.mark.parametrize("spelling", [".", "midrc-copy/"])
+def test_midrc_relative_roots_equal_the_reference(quirky_midrc: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  spelling: str) -> None:
+    copy = tmp_path / "midrc-copy"
+    shutil.copytree(quirky_midrc, copy, symlinks=True, ignore=shutil.ignore_patterns("odd"))
+    monkeypatch.chdir(copy if spelling == "." else tmp_path)
+    with index_options(cache=False, executor=False):
+        fast = midrc.load(spelling)
+        slow = ReferenceMidrc(os.fspath(Path(spelling)), False).load()
+    _assert_same(fast, slow)
+    assert not fast.files["path"].str.startswith(("/", "./")).any()

@@ -56,6 +56,7 @@ from covidimg.sources.base import (
     LoadError,
     SourceTables,
     TableReadError,
+    folder_prefix,
     read_text_table,
     walk,
 )
@@ -132,6 +133,11 @@ def parse_day_list(value: object) -> list[float] | None:
     return [float(t) for t in tokens]
 
 
+def _records(frame: pd.DataFrame) -> list[dict[str, object]]:
+    """The rows of ``frame`` as dicts (what ``iterrows`` gives, without a Series per row)."""
+    return frame.to_dict("records")
+
+
 # ====================================================================== node tables
 def _read_tsv_header(path: Path) -> list[str]:
     try:
@@ -141,12 +147,12 @@ def _read_tsv_header(path: Path) -> list[str]:
         return []
 
 
-def _node_of(path: Path, frame: pd.DataFrame) -> str | None:
+def _node_of(path: str, frame: pd.DataFrame) -> str | None:
     if "type" in frame.columns:
         types = {t for t in frame["type"].dropna().astype(str).str.strip() if t}
         if len(types) == 1:
             return types.pop()
-    stem = path.name.lower()
+    stem = os.path.basename(path).lower()
     for node in sorted(NODES, key=len, reverse=True):
         if re.match(rf"^(submission_)?{node}([_.\-]|$)", stem):
             return node
@@ -177,18 +183,19 @@ class _Reader:
     """Reads one MIDRC root; keeps the ledger for files and findings."""
 
     def __init__(self, root: str, progress: bool) -> None:
-        self.root = Path(root)
+        self.root = os.fspath(Path(root))
         self.ledger = Ledger(NAME, self.root)
         self.progress = progress
-        self.nodes: dict[str, list[tuple[Path, pd.DataFrame]]] = {n: [] for n in NODES}
+        self.nodes: dict[str, list[tuple[str, pd.DataFrame]]] = {n: [] for n in NODES}
 
     # ------------------------------------------------------------------ files
-    def walk(self) -> tuple[list[Path], list[Path]]:
+    def walk(self) -> tuple[list[str], list[str]]:
         tsvs, dicoms = [], []
         for dirpath, dirnames, filenames in walk(self.root, self.ledger):
             dirnames.sort()
+            prefix = folder_prefix(dirpath)
             for name in sorted(filenames):
-                path = Path(dirpath) / name
+                path = prefix + name
                 lower = name.lower()
                 if lower.endswith(".tsv"):
                     tsvs.append(path)
@@ -206,14 +213,14 @@ class _Reader:
                                      "(Gen3 TSV exports and DICOM files or zips)")
         return tsvs, dicoms
 
-    def read_tsvs(self, tsvs: list[Path]) -> None:
+    def read_tsvs(self, tsvs: list[str]) -> None:
         for path in tsvs:
             try:
                 frame = read_text_table(path, self.ledger, sep="\t")
             except TableReadError as exc:
                 self.ledger.file(path, "rejected", reason=f"unreadable TSV: {exc.reason}")
-                self.ledger.finding("unreadable_file", f"{path.name}: cannot be read as a "
-                                    f"tab-separated table: {exc.reason}", path=path)
+                self.ledger.finding("unreadable_file", f"{os.path.basename(path)}: cannot be "
+                                    f"read as a tab-separated table: {exc.reason}", path=path)
                 continue
             node = _node_of(path, frame)
             if node in self.nodes:
@@ -228,16 +235,17 @@ class _Reader:
         """All rows of node ``name`` with source file and line; duplicates reported."""
         parts = []
         for path, frame in self.nodes[name]:
+            file_name = os.path.basename(path)
             missing = [c for c in required if c not in frame.columns]
             if missing:
                 self.ledger.finding(
-                    "missing_column", f"{path.name}: {name} export lacks columns {missing} "
+                    "missing_column", f"{file_name}: {name} export lacks columns {missing} "
                     f"(has {list(frame.columns)}); its rows are skipped", path=path)
                 continue
             absent = [c for c in _EXPECTED.get(name, ()) if c not in frame.columns]
             if absent:
                 self.ledger.finding(
-                    "missing_column", f"{path.name}: {name} export lacks columns {absent}; "
+                    "missing_column", f"{file_name}: {name} export lacks columns {absent}; "
                     "their values are treated as unknown (export the node with all fields)",
                     path=path)
             frame = frame.copy()
@@ -275,7 +283,7 @@ class _Reader:
         frame = self.node("case", ("submitter_id",))
         frame = frame[frame["submitter_id"] != ""]
         dup = frame["submitter_id"].duplicated()
-        for _, row in frame[dup].iterrows():
+        for row in _records(frame[dup]):
             self.ledger.finding("duplicate_row", f"case {row['submitter_id']!r} appears again; "
                                 "the first row is kept", patient_uid=f"{NAME}:"
                                 f"{row['submitter_id']}", path=row["_where"])
@@ -322,8 +330,7 @@ class _Reader:
         columns = {"days_to_hospital_admission": "admission",
                    "days_to_icu_admission": "icu_admission",
                    "days_to_icu_discharge": "icu_release"}
-        for idx, row in frame.iterrows():
-            case_id = link[idx]
+        for case_id, row in zip(link.tolist(), _records(frame), strict=True):
             uid = f"{NAME}:{case_id}"
             if case_id not in known:
                 self.ledger.finding("orphan_row", f"visit row links to case {case_id!r}, which "
@@ -347,8 +354,7 @@ class _Reader:
         if not len(frame):
             return pd.DataFrame(columns=["patient_uid", "event", "index_day"])
         link = self.case_link(frame, "measurement")
-        for idx, row in frame.iterrows():
-            case_id = link[idx]
+        for case_id, row in zip(link.tolist(), _records(frame), strict=True):
             uid = f"{NAME}:{case_id}"
             name = row.get("test_name", "COVID-19") or "COVID-19"
             if name.upper() != "COVID-19":
@@ -371,8 +377,8 @@ class _Reader:
         link = self.case_link(frame, "imaging_study") if len(frame) else pd.Series(dtype=str)
         rows = []
         seen: set[str] = set()
-        for idx, row in frame.iterrows():
-            study, case_id = row["study_uid"], link[idx]
+        for case_id, row in zip(link.tolist(), _records(frame), strict=True):
+            study = row["study_uid"]
             uid = f"{NAME}:{case_id}"
             if not study:
                 self.ledger.finding("missing_identifier", "imaging_study row without study_uid; "
@@ -410,7 +416,7 @@ class _Reader:
         self.read_tsvs(tsvs)
         cases = self.cases()
         known = set(cases.index)
-        patients = pd.DataFrame([self.patient_row(row) for _, row in cases.iterrows()])
+        patients = pd.DataFrame([self.patient_row(row) for row in _records(cases)])
         studies = self.studies(known)
         events = pd.concat([self.visit_events(known), self.measurement_events(known)],
                            ignore_index=True)
@@ -446,32 +452,32 @@ class _Reader:
         for column in ("icu", "died"):
             if column not in patients:      # no case rows at all
                 patients[column] = pd.Series(dtype=object, index=patients.index)
-        for i, row in patients.iterrows():
-            uid = row["patient_uid"]
-            if row["icu"] is False and uid in icu_from_visit:
+        uids = patients["patient_uid"] if len(patients.columns) else pd.Series(dtype=object)
+        for uid, icu in zip(uids.tolist(), patients["icu"].tolist(), strict=True):
+            if icu is False and uid in icu_from_visit:
                 self.ledger.finding("inconsistent_value", "icu_indicator is No but a visit has "
                                     "days_to_icu_admission; icu set to True", patient_uid=uid)
-            if uid in icu_from_visit:
-                patients.at[i, "icu"] = True
-            if uid in died:
-                patients.at[i, "died"] = True
-            elif uid in discharged and uid in has_visit:
-                patients.at[i, "died"] = False
+        patients.loc[uids.isin(icu_from_visit).to_numpy(), "icu"] = True
+        dead = uids.isin(died).to_numpy()
+        patients.loc[dead, "died"] = True
+        patients.loc[~dead & uids.isin(discharged & has_visit).to_numpy(), "died"] = False
         patients["icu"] = patients["icu"].astype("boolean")
         patients["died"] = patients["died"].astype("boolean")
         return patients
 
-    def images(self, dicom_paths: list[Path], studies: pd.DataFrame, shift: pd.Series,
+    def images(self, dicom_paths: list[str], studies: pd.DataFrame, shift: pd.Series,
                events: pd.DataFrame, cases: pd.DataFrame) -> pd.DataFrame:
         index = index_dicom(dicom_paths, self.ledger, progress=self.progress,
                             desc="MIDRC DICOM headers")
         study_of = studies.set_index("study_uid")
         table = images_from_index(index, NAME)
         keep = table["study_uid"].isin(study_of.index)
-        for _, row in table[~keep].iterrows():
-            reason = (f"orphan: StudyInstanceUID {row['study_uid']} has no imaging_study row; "
+        orphans = table[~keep]
+        for study, labels in zip(orphans["study_uid"].tolist(), orphans["member_paths"].tolist(),
+                                 strict=True):
+            reason = (f"orphan: StudyInstanceUID {study} has no imaging_study row; "
                       "export imaging_study for this case to use it")
-            for label in row["member_paths"]:
+            for label in labels:
                 index.ignore(label, reason)
         for study, group in table[~keep].groupby("study_uid", dropna=False):
             self.ledger.finding("orphan_image", f"DICOM study {study} (PatientID "
@@ -487,7 +493,11 @@ class _Reader:
                                 path=study_of.at[study, "_where"])
         dicom_pid = table["patient_uid"]
         table["patient_uid"] = table["study_uid"].map(study_of["patient_uid"])
-        for (study, pid, uid), _ in table.groupby(["study_uid", dicom_pid, "patient_uid"]):
+        pairs = pd.DataFrame({"study": table["study_uid"], "pid": dicom_pid,
+                              "uid": table["patient_uid"]}).dropna().drop_duplicates()
+        differ = pairs["pid"].str.split(":", n=1).str[1] != pairs["uid"].str.split(":", n=1).str[1]
+        pairs = pairs[differ.to_numpy()].sort_values(["study", "pid", "uid"])
+        for study, pid, uid in pairs.itertuples(index=False):
             if pid.split(":", 1)[1] != uid.split(":", 1)[1]:
                 self.ledger.finding("inconsistent_value", f"study {study}: DICOM PatientID "
                                     f"{pid.split(':', 1)[1]!r} differs from the imaging_study's "
@@ -496,17 +506,19 @@ class _Reader:
         index_day = table["study_uid"].map(study_of["index_day"]).astype(float)
         table["day"] = index_day - table["patient_uid"].map(shift).astype(float).fillna(0.0)
         firsts = events.dropna(subset=["day"]).sort_values("day").groupby(
-            ["patient_uid", "event"])["day"].first()
+            ["patient_uid", "event"])["day"].first().unstack("event")
         for column, event in (("admission_offset", "admission"),
                               ("icu_admission_offset", "icu_admission"),
                               ("icu_release_offset", "icu_release"),
                               ("death_offset", "death")):
-            event_day = pd.Series([firsts.get((p, event), np.nan) for p in table["patient_uid"]],
-                                  index=table.index, dtype=float)
+            event_day = table["patient_uid"].map(firsts[event]).astype(float) \
+                if event in firsts.columns else pd.Series(np.nan, index=table.index)
             table[column] = event_day - table["day"]
-        for _, row in table.iterrows():
-            for label in row["member_paths"]:
-                index.use(label, row["image_uid"])
+        use = index.use
+        for labels, image_uid in zip(table["member_paths"].tolist(),
+                                     table["image_uid"].tolist(), strict=True):
+            for label in labels:
+                use(label, image_uid)
         index.record(self.ledger)
         return table.drop(columns=[*HELPER_COLUMNS, "study_date", "study_time", "age_years",
                                    "sex"])

@@ -638,11 +638,13 @@ def _first_exams(table: pd.DataFrame) -> pd.DataFrame:
     chosen.index = pd.Index(uniques, name="patient_uid")
     # rows tied with their patient's chosen row on a finite day but differing from it
     tied = (key == key[pick][codes]) & np.isfinite(key)
-    if tied.sum() > len(pick):
-        mine = table[_FIRST_EXAM_COLUMNS].reset_index(drop=True)
-        theirs = chosen.iloc[codes].reset_index(drop=True)
+    tied[pick] = False
+    rows = np.flatnonzero(tied)
+    if len(rows):
+        mine = table.iloc[rows][_FIRST_EXAM_COLUMNS].reset_index(drop=True)
+        theirs = chosen.iloc[codes[rows]].reset_index(drop=True)
         same = ((mine == theirs) | (mine.isna() & theirs.isna())).all(axis=1).to_numpy()
-        for code in np.unique(codes[tied & ~same]):
+        for code in np.unique(codes[rows[~same]]):
             group = table[codes == code]
             chosen.iloc[code] = group.sort_values("day").iloc[0][_FIRST_EXAM_COLUMNS]
     return chosen
