@@ -619,12 +619,12 @@ def _as_days(values: pd.Series) -> np.ndarray:
 
 
 def _first_exams(table: pd.DataFrame) -> pd.DataFrame:
-    """Per ``patient_uid`` (sorted), the row of its earliest ``day``: what
-    ``group.sort_values("day").iloc[0]`` gives (images without a day last, in table order).
+    """Per ``patient_uid`` (sorted), the row of its earliest ``day``: the row
+    ``group.sort_values("day").iloc[0]`` gives, for all patients at once.
 
-    Computed for all patients at once; a patient whose earliest day is shared by images that
-    disagree on a column used here (where the sort's choice among them decides) is resolved
-    by that sort itself.
+    Images without a day come last, in table order. Where images of a patient's earliest day
+    disagree on a column used here, the choice among them is that of the sort pandas uses
+    (NumPy's default, not stable), made on that patient's days alone.
     """
     codes, uniques = pd.factorize(table["patient_uid"], sort=True)
     n = len(table)
@@ -633,20 +633,21 @@ def _first_exams(table: pd.DataFrame) -> pd.DataFrame:
     order = np.lexsort((np.arange(n), key, codes))
     starts = np.flatnonzero(np.r_[True, codes[order][1:] != codes[order][:-1]]) if n else \
         np.array([], dtype=int)
-    pick = order[starts]  # one row per code, codes ascending
-    chosen = table.iloc[pick][_FIRST_EXAM_COLUMNS]
-    chosen.index = pd.Index(uniques, name="patient_uid")
-    # rows tied with their patient's chosen row on a finite day but differing from it
+    pick = order[starts]  # one row per code, codes ascending: the first in table order
     tied = (key == key[pick][codes]) & np.isfinite(key)
     tied[pick] = False
     rows = np.flatnonzero(tied)
     if len(rows):
         mine = table.iloc[rows][_FIRST_EXAM_COLUMNS].reset_index(drop=True)
-        theirs = chosen.iloc[codes[rows]].reset_index(drop=True)
+        theirs = table.iloc[pick[codes[rows]]][_FIRST_EXAM_COLUMNS].reset_index(drop=True)
         same = ((mine == theirs) | (mine.isna() & theirs.isna())).all(axis=1).to_numpy()
         for code in np.unique(codes[rows[~same]]):
-            group = table[codes == code]
-            chosen.iloc[code] = group.sort_values("day").iloc[0][_FIRST_EXAM_COLUMNS]
+            members = np.flatnonzero(codes == code)
+            values = day[members]
+            members = members[~np.isnan(values)]  # what sort_values does: NaN last
+            pick[code] = members[values[~np.isnan(values)].argsort(kind="quicksort")[0]]
+    chosen = table.iloc[pick][_FIRST_EXAM_COLUMNS]
+    chosen.index = pd.Index(uniques, name="patient_uid")
     return chosen
 
 
