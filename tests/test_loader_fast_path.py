@@ -792,3 +792,16 @@ def test_midrc_relative_roots_equal_the_reference(quirky_midrc: Path, tmp_path: 
         slow = ReferenceMidrc(os.fspath(Path(spelling)), False).load()
     _assert_same(fast, slow)
     assert not fast.files["path"].str.startswith(("/", "./")).any()
+
+
+def test_midrc_header_only_case_export_equals_the_reference(quirky_midrc: Path,
+                                                            tmp_path: Path) -> None:
+    copy = tmp_path / "midrc-copy"
+    shutil.copytree(quirky_midrc, copy, symlinks=True, ignore=shutil.ignore_patterns("odd"))
+    for case in copy.glob("case*.tsv"):
+        case.write_text(case.read_text().splitlines()[0] + "\n")
+    with index_options(cache=False, executor=False):
+        fast = midrc.load(copy)
+        slow = ReferenceMidrc(os.fspath(copy), False).load()
+    _assert_same(fast, slow)
+    assert fast.patients.empty and "empty_table" in set(fast.findings["kind"])

@@ -452,7 +452,7 @@ class _Reader:
         for column in ("icu", "died"):
             if column not in patients:      # no case rows at all
                 patients[column] = pd.Series(dtype=object, index=patients.index)
-        uids = patients["patient_uid"] if len(patients.columns) else pd.Series(dtype=object)
+        uids = patients["patient_uid"] if "patient_uid" in patients else pd.Series(dtype=object)
         for uid, icu in zip(uids.tolist(), patients["icu"].tolist(), strict=True):
             if icu is False and uid in icu_from_visit:
                 self.ledger.finding("inconsistent_value", "icu_indicator is No but a visit has "
