@@ -471,7 +471,9 @@ class _Reader:
                             desc="MIDRC DICOM headers")
         study_of = studies.set_index("study_uid")
         table = images_from_index(index, NAME)
-        keep = table["study_uid"].isin(study_of.index)
+        listed = set(study_of.index.tolist())
+        keep = pd.Series([study in listed for study in table["study_uid"].tolist()],
+                         index=table.index, dtype=bool)
         orphans = table[~keep]
         for study, labels in zip(orphans["study_uid"].tolist(), orphans["member_paths"].tolist(),
                                  strict=True):
