@@ -36,8 +36,10 @@ def _same(left: ci.Cohort, right: ci.Cohort) -> None:
 
 
 def test_open_reads_files_and_findings_on_first_access(saved: Path) -> None:
+    pool = pa.default_memory_pool().backend_name
     eager = ci.Cohort.open(saved, lazy=())
     assert eager.unread_tables() == []
+    assert pa.default_memory_pool().backend_name == pool   # the reading pool is restored
     cohort = ci.Cohort.open(saved)
     assert cohort.unread_tables() == ["files", "findings"]
     assert "findings" in repr(cohort) and cohort.unread_tables() == ["files", "findings"]
@@ -46,6 +48,7 @@ def test_open_reads_files_and_findings_on_first_access(saved: Path) -> None:
     assert cohort.files is cohort.files                       # read once, then kept
     pd.testing.assert_frame_equal(cohort.tables()["findings"], eager.findings)
     assert cohort.unread_tables() == []
+    assert pa.default_memory_pool().backend_name == pool
     for name in ("files", "findings"):
         schema.validate(name, getattr(cohort, name))
 
