@@ -10,7 +10,8 @@ the same run, per source:
 - re-load: the same call again (the index comes from the warm cache; the loader's own work,
   walking the tree, reading the sheets and building the tables, is all that is left);
 - the baseline: ``index_dicom`` alone on the same files, with an empty cache folder (first
-  index) and again with the warm cache, every header built (what the loader uses).
+  index) and again with the warm cache, every header built (what the loader uses);
+- the floor of any walk: one bare ``os.scandir`` of every folder of the root.
 
 Prints medians and the ratios load / index: what the loader adds over the index.
 
@@ -85,9 +86,23 @@ def midrc_tree(folder: str, dicom_root: str, paths: list[str]) -> list[str]:
     return sorted(linked)
 
 
+def scandir_floor(root: str) -> int:
+    """List every folder under ``root`` once with ``os.scandir``; return the files seen."""
+    stack, files = [root], 0
+    while stack:
+        with os.scandir(stack.pop()) as listing:
+            for entry in listing:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                else:
+                    files += 1
+    return files
+
+
 def bench(source: str, root: str, paths: list[str], repeats: int) -> dict[str, float]:
     """Medians (seconds) of first load, re-load, first index and re-index of one root."""
-    runs: dict[str, list[float]] = {"load": [], "reload": [], "index": [], "reindex": []}
+    runs: dict[str, list[float]] = {"load": [], "reload": [], "index": [], "reindex": [],
+                                    "scandir": []}
     expected = None
     for _ in range(repeats):
         load_cache = tempfile.mkdtemp(prefix="covidimg-bench-load-")
@@ -101,7 +116,7 @@ def bench(source: str, root: str, paths: list[str], repeats: int) -> dict[str, f
 
             steps: list[tuple[str, Callable[[], object]]] = [
                 ("load", load), ("index", index), ("reload", load), ("reindex", index),
-                ("reload", load), ("reindex", index)]
+                ("reload", load), ("reindex", index), ("scandir", lambda: scandir_floor(root))]
             for key, step in steps:
                 start = time.perf_counter()
                 result = step()
@@ -128,6 +143,8 @@ def report(source: str, med: dict[str, float]) -> None:
     print(f"  loader's own work on a re-load   median "
           f"{(med['reload'] - med['reindex']) * 1000:9.1f} ms; first load / re-load "
           f"{med['load'] / med['reload']:.1f}x")
+    print(f"  floor: os.scandir of every folder median {med['scandir'] * 1000:8.1f} ms "
+          "(the part of the walk no loader can skip)")
 
 
 def main() -> None:
