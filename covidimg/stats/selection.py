@@ -281,8 +281,6 @@ class CohortArrays:
         self.event_patient = row_positions(e["patient_uid"], p["patient_uid"])
         self.lab_patient = row_positions(labs["patient_uid"], p["patient_uid"])
         self.lab_image = row_positions(labs["image_uid"], i["image_uid"])
-        self.file_image = row_positions(cohort.files["image_uid"], i["image_uid"])
-        self.finding_patient = row_positions(cohort.findings["patient_uid"], p["patient_uid"])
         self.image_day = i["day"].to_numpy(dtype=float)
         self.event_day = e["day"].to_numpy(dtype=float)
         self.lab_day = labs["day"].to_numpy(dtype=float)
@@ -317,6 +315,19 @@ class CohortArrays:
         self._age = ((p["age_min"] + p["age_max"]) / 2).to_numpy(dtype=float)
         codes, levels = pd.factorize(i["modality"].astype(object), sort=True)
         self._modality = (np.asarray(codes), [str(v) for v in levels])
+
+    @cached_property
+    def file_image(self) -> np.ndarray:
+        """Position of each file's image (computed on first use: a cohort opened from disk
+        reads its ``files`` table only when asked)."""
+        c = self.cohort
+        return row_positions(c.files["image_uid"], c.images["image_uid"])
+
+    @cached_property
+    def finding_patient(self) -> np.ndarray:
+        """Position of each finding's patient (computed on first use)."""
+        c = self.cohort
+        return row_positions(c.findings["patient_uid"], c.patients["patient_uid"])
 
     # ------------------------------------------------------------------ selections
     def whole(self) -> Selection:
