@@ -53,6 +53,10 @@ def _empty_tables() -> dict[str, pd.DataFrame]:
 #: (every file seen, every finding), which exploring the cohort does not need.
 LAZY_TABLES = ("files", "findings")
 
+#: Tables whose rows need not belong to a patient or an image, so parts filtered from one
+#: cohort can each hold the same row.
+_SHARED_ROW_TABLES = ("files", "findings")
+
 
 class _Deferred:
     """A table read (or derived from another deferred table) on first access, once."""
@@ -219,6 +223,18 @@ class Cohort:
 
         ``patient_uid`` and ``image_uid`` carry their source as a prefix, so they stay unique;
         a uid that still appears twice raises :class:`~covidimg.schema.SchemaError`.
+
+        Parts filtered from one cohort share the rows that belong to no patient or image (a
+        source's ``data.csv`` in ``files``, its source-level ``findings``): a ``files`` or
+        ``findings`` row equal in every column to one of an earlier part is kept once.
+
+        Examples
+        --------
+        >>> import covidimg as ci
+        >>> cohort = ci.load_demo(n_patients=8, sources=["mhh", "nccid"])
+        >>> parts = [cohort.filter(source="mhh"), cohort.filter(source="nccid")]
+        >>> ci.Cohort.concat(parts).files.equals(cohort.filter(source=["mhh", "nccid"]).files)
+        True
         """
         parts = list(parts)
         if not parts:
@@ -226,11 +242,12 @@ class Cohort:
         out = {}
         for name in schema.TABLE_NAMES:
             frames = [part.tables()[name] for part in parts]
+            frames = [f.astype({c: object for c in f.columns
+                                if isinstance(f[c].dtype, pd.CategoricalDtype)}) for f in frames]
+            if name in _SHARED_ROW_TABLES:
+                frames = _without_earlier_rows(frames)
             frames = [f for f in frames if len(f)] or [schema.empty(name)]
-            combined = pd.concat([f.astype({c: object for c in f.columns
-                                             if isinstance(f[c].dtype, pd.CategoricalDtype)})
-                                  for f in frames], ignore_index=True)
-            out[name] = schema.conform(name, combined)
+            out[name] = schema.conform(name, pd.concat(frames, ignore_index=True))
         return cls(**out).validate()
 
     # ------------------------------------------------------------------ description
@@ -892,3 +909,22 @@ def load(
                     raise_if_strict(row)
             parts.append(part)
     return Cohort.concat(parts)
+
+
+def _without_earlier_rows(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
+    """Drop from each frame the rows equal in every column to a row of an earlier frame.
+
+    Rows repeated within one frame are kept: only copies across parts are dropped.
+    """
+    seen: set[int] = set()
+    out = []
+    for frame in frames:
+        if not len(frame):
+            out.append(frame)
+            continue
+        hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+        out.append(frame[~np.isin(hashes, np.fromiter(seen, dtype=np.uint64, count=len(seen)))]
+                   if seen else frame)
+        seen.update(hashes.tolist())
+    return out
+

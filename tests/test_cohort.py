@@ -149,3 +149,21 @@ def test_from_tables_conforms_dtypes():
                                   "covid_status": ["positive"], "icu": [True], "died": [False],
                                   "site": [None]})})
     assert cohort.patients["icu"].dtype == "boolean"
+
+
+def test_concat_of_filtered_parts_keeps_shared_rows_once(demo_cohort):
+    """Parts filtered from one cohort each hold the rows that belong to no patient or image."""
+    patients = demo_cohort.patients["patient_uid"].tolist()
+    halves = [demo_cohort.filter(patient_uid=patients[::2]),
+              demo_cohort.filter(patient_uid=patients[1::2])]
+    shared = demo_cohort.files[demo_cohort.files["image_uid"].isna()]
+    assert len(shared) and all(len(h.files[h.files["image_uid"].isna()]) == len(shared)
+                               for h in halves)
+    combined = ci.Cohort.concat(halves)
+    assert sorted(combined.files["path"]) == sorted(demo_cohort.files["path"])
+    source_level = demo_cohort.findings["patient_uid"].isna().sum()
+    assert source_level and len(combined.findings) == len(demo_cohort.findings)
+    # rows repeated inside one part are not merged: only copies across parts are
+    doubled = demo_cohort.findings.iloc[[0, 0]].reset_index(drop=True)
+    part = ci.Cohort(patients=demo_cohort.patients, findings=doubled)
+    assert len(ci.Cohort.concat([part]).findings) == 2
