@@ -56,7 +56,7 @@ def positions(keys: pd.Series | np.ndarray, universe: pd.Index | pd.Series | np.
         return out
 
 
-def _reduce(pos: np.ndarray, values: np.ndarray, n: int, how: str) -> np.ndarray:
+def per_group_extreme(pos: np.ndarray, values: np.ndarray, n: int, how: str) -> np.ndarray:
     """Per-group min or max of ``values`` (NaN for a group without a finite-or-inf value)."""
     keep = (pos >= 0) & ~np.isnan(values)
     out = np.full(n, np.inf if how == "min" else -np.inf)
@@ -90,20 +90,20 @@ def patient_days(cohort: Cohort) -> pd.DataFrame:
     ev_kind = events["event"].astype(str).to_numpy()
     for name in KEY_EVENTS:
         rows = ev_kind == name
-        out[name] = _reduce(ev_pos[rows], ev_day[rows], n,
+        out[name] = per_group_extreme(ev_pos[rows], ev_day[rows], n,
                             "max" if name == "icu_release" else "min")
     images = cohort.images
     im_pos = positions(images["patient_uid"], uids)
     im_day = images["day"].to_numpy(dtype=float)
-    out["first_exam"] = _reduce(im_pos, im_day, n, "min")
-    out["last_exam"] = _reduce(im_pos, im_day, n, "max")
+    out["first_exam"] = per_group_extreme(im_pos, im_day, n, "min")
+    out["last_exam"] = per_group_extreme(im_pos, im_day, n, "max")
     out["n_exams"] = np.bincount(im_pos[im_pos >= 0], minlength=n).astype(int)
     lab_pos = positions(cohort.labs["patient_uid"], uids)
     lab_day = cohort.labs["day"].to_numpy(dtype=float)
     all_pos = np.concatenate([im_pos, ev_pos, lab_pos])
     all_day = np.concatenate([im_day, ev_day, lab_day])
-    out["first_known"] = _reduce(all_pos, all_day, n, "min")
-    out["last_known"] = _reduce(all_pos, all_day, n, "max")
+    out["first_known"] = per_group_extreme(all_pos, all_day, n, "min")
+    out["last_known"] = per_group_extreme(all_pos, all_day, n, "max")
     out["admission_known"] = out["admission"].notna()
     return out
 

@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from covidimg import schema
-from covidimg.stats._common import KEY_EVENTS, UNKNOWN, group_labels
+from covidimg.stats._common import KEY_EVENTS, UNKNOWN, group_labels, per_group_extreme
 from covidimg.stats.distinct import DistinctIntervals
 from covidimg.stats.summary import (
     CATEGORICAL,
@@ -89,17 +89,6 @@ def _take(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
     if keep.all():
         return frame.reset_index(drop=True)
     return frame.iloc[np.flatnonzero(keep)].reset_index(drop=True)
-
-
-def _reduce(pos: np.ndarray, values: np.ndarray, n: int, how: str) -> np.ndarray:
-    """Per-patient min or max of ``values`` (NaN where a patient has none), as patient_days."""
-    keep = (pos >= 0) & ~np.isnan(values)
-    out = np.full(n, np.inf if how == "min" else -np.inf)
-    (np.minimum if how == "min" else np.maximum).at(out, pos[keep], values[keep])
-    seen = np.zeros(n, dtype=bool)
-    seen[pos[keep]] = True
-    out[~seen] = np.nan
-    return out
 
 
 class Selection:
@@ -196,11 +185,11 @@ class Selection:
         n = a.n_patients
         im_pos = np.where(self.images, a.image_patient, -1)
         lab_pos = np.where(self.lab_rows, a.lab_patient, -1)
-        first_exam = _reduce(im_pos, a.image_day, n, "min")
-        last_exam = _reduce(im_pos, a.image_day, n, "max")
+        first_exam = per_group_extreme(im_pos, a.image_day, n, "min")
+        last_exam = per_group_extreme(im_pos, a.image_day, n, "max")
         n_exams = np.bincount(im_pos[im_pos >= 0], minlength=n).astype(int)
-        first_lab = _reduce(lab_pos, a.lab_day, n, "min")
-        last_lab = _reduce(lab_pos, a.lab_day, n, "max")
+        first_lab = per_group_extreme(lab_pos, a.lab_day, n, "min")
+        last_lab = per_group_extreme(lab_pos, a.lab_day, n, "max")
         with np.errstate(invalid="ignore"):
             first_known = np.fmin(np.fmin(a.event_first, first_exam), first_lab)
             last_known = np.fmax(np.fmax(a.event_last, last_exam), last_lab)
@@ -377,27 +366,27 @@ class CohortArrays:
     # ------------------------------------------------------------------ key days
     def _event_key_days(self) -> None:
         n, pos, day = self.n_patients, self.event_patient, self.event_day
-        columns = {name: _reduce(pos[self.event_is[name]], day[self.event_is[name]], n,
+        columns = {name: per_group_extreme(pos[self.event_is[name]], day[self.event_is[name]], n,
                                  "max" if name == "icu_release" else "min")
                    for name in KEY_EVENTS}
         self.event_days = pd.DataFrame(columns, index=pd.Index(self.patient_uid,
                                                                 name="patient_uid"))
-        self.event_first = _reduce(pos, day, n, "min")
-        self.event_last = _reduce(pos, day, n, "max")
+        self.event_first = per_group_extreme(pos, day, n, "min")
+        self.event_last = per_group_extreme(pos, day, n, "max")
 
     def _days(self, lab_rows: np.ndarray) -> pd.DataFrame:
         n = self.n_patients
         im_pos = self.image_patient
         lab_pos = np.where(lab_rows, self.lab_patient, -1)
         frame = self.event_days.copy()
-        frame["first_exam"] = _reduce(im_pos, self.image_day, n, "min")
-        frame["last_exam"] = _reduce(im_pos, self.image_day, n, "max")
+        frame["first_exam"] = per_group_extreme(im_pos, self.image_day, n, "min")
+        frame["last_exam"] = per_group_extreme(im_pos, self.image_day, n, "max")
         frame["n_exams"] = np.bincount(im_pos[im_pos >= 0], minlength=n).astype(int)
         with np.errstate(invalid="ignore"):
             frame["first_known"] = np.fmin(np.fmin(self.event_first, frame["first_exam"]),
-                                           _reduce(lab_pos, self.lab_day, n, "min"))
+                                           per_group_extreme(lab_pos, self.lab_day, n, "min"))
             frame["last_known"] = np.fmax(np.fmax(self.event_last, frame["last_exam"]),
-                                          _reduce(lab_pos, self.lab_day, n, "max"))
+                                          per_group_extreme(lab_pos, self.lab_day, n, "max"))
         frame["admission_known"] = frame["admission"].notna()
         return frame
 
