@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from criteria import random_criteria
 
 import covidimg.stats as st
 from covidimg.widgets._index import FilterIndex
@@ -60,29 +61,7 @@ def test_census_pairs_repeated_icu_stays_like_the_timeline():
 def test_filter_index_equals_cohort_filter(demo_cohort, seed):
     rng = np.random.default_rng(seed)
     index = FilterIndex(demo_cohort)
-    p, i = demo_cohort.patients, demo_cohort.images
-    options = {
-        "source": sorted(p["source"].astype(str).unique()),
-        "sex": sorted(p["sex"].astype(str).unique()),
-        "covid_status": sorted(p["covid_status"].astype(str).unique()),
-        "modality": sorted(i["modality"].astype(str).unique()),
-        "view": sorted(i["view"].astype(str).unique()),
-    }
-    criteria = {}
-    for name, values in options.items():
-        if rng.random() < 0.4:
-            criteria[name] = list(rng.choice(values, size=rng.integers(1, len(values) + 1),
-                                             replace=False))
-    for name in ("icu", "died"):
-        if rng.random() < 0.3:
-            criteria[name] = bool(rng.random() < 0.5)
-    if rng.random() < 0.3:
-        criteria["day"] = (float(rng.integers(-3, 3)), None if rng.random() < 0.5 else 8.0)
-    if rng.random() < 0.3:
-        criteria["age"] = (30, 70)
-    if rng.random() < 0.4:
-        criteria["labs"] = {"crp": (float(rng.integers(0, 100)), None)}
-        criteria["lab_match"] = "overlap" if rng.random() < 0.5 else "within"
+    criteria = random_criteria(rng, demo_cohort)
     fast, slow = index.filter(**criteria), demo_cohort.filter(**criteria)
     for name in ("patients", "images", "events", "labs", "files", "findings"):
         pd.testing.assert_frame_equal(getattr(fast, name), getattr(slow, name), obj=name)

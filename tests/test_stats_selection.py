@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from criteria import random_criteria
 
 import covidimg.stats as st
 from covidimg.stats.distinct import (
@@ -17,32 +18,6 @@ from covidimg.stats.selection import CohortArrays
 from covidimg.widgets._index import FilterIndex
 
 
-def _random_criteria(rng: np.random.Generator, cohort) -> dict:
-    p, i = cohort.patients, cohort.images
-    options = {
-        "source": sorted(p["source"].astype(str).unique()),
-        "sex": sorted(p["sex"].astype(str).unique()),
-        "covid_status": sorted(p["covid_status"].astype(str).unique()),
-        "modality": sorted(i["modality"].astype(str).unique()),
-        "view": sorted(i["view"].astype(str).unique()),
-    }
-    criteria: dict = {}
-    for name, values in options.items():
-        if rng.random() < 0.3:
-            criteria[name] = list(rng.choice(values, size=rng.integers(1, len(values) + 1),
-                                             replace=False))
-    for name in ("icu", "died"):
-        if rng.random() < 0.3:
-            criteria[name] = bool(rng.random() < 0.5)
-    if rng.random() < 0.3:
-        criteria["day"] = (float(rng.integers(-3, 3)), None if rng.random() < 0.5 else 8.0)
-    if rng.random() < 0.2:
-        criteria["age"] = (30, 70)
-    if rng.random() < 0.3:
-        criteria["labs"] = {"crp": (float(rng.integers(0, 100)), None)}
-    return criteria
-
-
 @pytest.fixture(scope="module")
 def demo(demo_cohort):
     return demo_cohort, CohortArrays(demo_cohort), FilterIndex(demo_cohort)
@@ -52,7 +27,7 @@ def _selection(demo, seed):
     cohort, arrays, index = demo
     if seed == 0:
         return cohort, arrays.whole()
-    criteria = _random_criteria(np.random.default_rng(seed), cohort)
+    criteria = random_criteria(np.random.default_rng(seed), cohort)
     patients, images = index.masks(criteria)
     return cohort.filter(**criteria), arrays.select(patients, images)
 
