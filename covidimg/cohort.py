@@ -53,9 +53,9 @@ def _empty_tables() -> dict[str, pd.DataFrame]:
 #: (every file seen, every finding), which exploring the cohort does not need.
 LAZY_TABLES = ("files", "findings")
 
-#: Tables whose rows need not belong to a patient or an image, so parts filtered from one
-#: cohort can each hold the same row.
-_SHARED_ROW_TABLES = ("files", "findings")
+#: Tables whose rows need not belong to a patient or an image (the column naming the owner):
+#: parts filtered from one cohort each hold the rows without one.
+_SHARED_ROW_TABLES = {"files": "image_uid", "findings": "patient_uid"}
 
 
 class _Deferred:
@@ -188,17 +188,14 @@ class Cohort:
         """
         for name, frame in self.tables().items():
             schema.validate(name, frame)
-        known = set(self.patients["patient_uid"])
         for name in ("images", "events", "labs"):
-            frame = getattr(self, name)
-            dangling = sorted(set(frame["patient_uid"].dropna()) - known)
+            dangling = _dangling(getattr(self, name)["patient_uid"], self.patients["patient_uid"])
             if dangling:
                 raise schema.SchemaError(
                     f"{name}.patient_uid refers to patients not in the patients table: "
                     f"{dangling[:10]}"
                 )
-        image_ids = set(self.images["image_uid"])
-        dangling = sorted(set(self.labs["image_uid"].dropna()) - image_ids)
+        dangling = _dangling(self.labs["image_uid"], self.images["image_uid"])
         if dangling:
             raise schema.SchemaError(
                 f"labs.image_uid refers to images not in the images table: {dangling[:10]}"
@@ -242,12 +239,11 @@ class Cohort:
         out = {}
         for name in schema.TABLE_NAMES:
             frames = [part.tables()[name] for part in parts]
-            frames = [f.astype({c: object for c in f.columns
-                                if isinstance(f[c].dtype, pd.CategoricalDtype)}) for f in frames]
             if name in _SHARED_ROW_TABLES:
-                frames = _without_earlier_rows(frames)
+                frames = _without_earlier_rows(frames, _SHARED_ROW_TABLES[name])
             frames = [f for f in frames if len(f)] or [schema.empty(name)]
-            out[name] = schema.conform(name, pd.concat(frames, ignore_index=True))
+            out[name] = schema.conform(name, frames[0] if len(frames) == 1 else
+                                       pd.concat(_common_categories(frames), ignore_index=True))
         return cls(**out).validate()
 
     # ------------------------------------------------------------------ description
@@ -911,20 +907,58 @@ def load(
     return Cohort.concat(parts)
 
 
-def _without_earlier_rows(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
-    """Drop from each frame the rows equal in every column to a row of an earlier frame.
+def _without_earlier_rows(frames: list[pd.DataFrame], owner: str) -> list[pd.DataFrame]:
+    """Drop from each frame the rows without an ``owner`` that equal, in every column, a row
+    of an earlier frame.
 
-    Rows repeated within one frame are kept: only copies across parts are dropped.
+    Rows with an owner are never shared by parts (their keys would clash); rows repeated
+    within one frame are kept: only copies across parts are dropped.
     """
     seen: set[int] = set()
     out = []
     for frame in frames:
-        if not len(frame):
+        ownerless = np.flatnonzero(frame[owner].isna().to_numpy(dtype=bool)) if len(frame) \
+            else np.empty(0, dtype=np.intp)
+        if not len(ownerless):
             out.append(frame)
             continue
-        hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-        out.append(frame[~np.isin(hashes, np.fromiter(seen, dtype=np.uint64, count=len(seen)))]
-                   if seen else frame)
+        hashes = pd.util.hash_pandas_object(frame.iloc[ownerless], index=False).to_numpy()
+        if seen:
+            repeated = ownerless[np.isin(hashes, np.fromiter(seen, np.uint64, len(seen)))]
+            frame = frame.drop(frame.index[repeated]) if len(repeated) else frame
+        out.append(frame)
         seen.update(hashes.tolist())
     return out
+
+
+def _dangling(references: pd.Series, keys: pd.Series) -> list[str]:
+    """The distinct non-missing ``references`` that are not among ``keys``, sorted."""
+    try:  # in Arrow: pandas' isin on Arrow strings makes a Python object per key
+        values = _arrow_text(references)
+        found = pc.is_in(values, value_set=_arrow_text(keys).combine_chunks())
+        missing = np.asarray(pc.and_(pc.is_valid(values), pc.invert(found)))
+    except (pa.ArrowException, TypeError):
+        missing = references.notna().to_numpy(dtype=bool) & ~references.isin(keys).to_numpy(
+            dtype=bool)
+    return sorted(set(references[missing])) if missing.any() else []
+
+
+def _arrow_text(series: pd.Series) -> pa.ChunkedArray:
+    """``series`` as Arrow text (no copy for Arrow-backed strings)."""
+    values = pa.array(series, from_pandas=True)
+    if not isinstance(values, pa.ChunkedArray):
+        values = pa.chunked_array([values])
+    return values.cast(pa.large_string())
+
+
+def _common_categories(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
+    """``frames`` with every categorical column whose dtype differs between them as objects,
+    so :func:`pandas.concat` keeps a categorical where all frames agree (no per-row
+    conversion) and :func:`covidimg.schema.conform` rebuilds the others."""
+    differing = {c for frame in frames for c in frame.columns
+                 if isinstance(frame[c].dtype, pd.CategoricalDtype)
+                 and any(c not in other.columns or other[c].dtype != frame[c].dtype
+                         for other in frames)}
+    return [frame.astype({c: object for c in differing if c in frame.columns})
+            for frame in frames]
 

@@ -408,9 +408,20 @@ def empty(name: str) -> pd.DataFrame:
     return conform(name, pd.DataFrame())
 
 
+def _has_categories(series: pd.Series, categories: list[str]) -> bool:
+    """Whether ``series`` is an unordered categorical with exactly ``categories``, in order
+    and of the same dtype (``==`` between categorical dtypes ignores their order)."""
+    if not isinstance(series.dtype, pd.CategoricalDtype) or series.dtype.ordered:
+        return False
+    have, want = series.dtype.categories, pd.Index(categories)
+    return have.dtype == want.dtype and have.equals(want)
+
+
 def _cast(series: pd.Series, col: Column, table: str) -> pd.Series:
     dtype = col.dtype
     if dtype == "category":
+        if col.allowed is not None and _has_categories(series, list(col.allowed)):
+            return series  # already the contract's categorical (a conformed table)
         values = series.astype("string").astype(object).where(series.notna(), None)
         if col.allowed is not None:
             extra = sorted({v for v in values.dropna().unique() if v not in col.allowed})
@@ -520,7 +531,7 @@ def validate(name: str, frame: pd.DataFrame) -> pd.DataFrame:
             rows = list(series.index[series.isna()][:10])
             problems.append(f"column {col.name!r} has missing values (rows {rows})")
         if col.allowed is not None:
-            bad = sorted(set(series.dropna().astype(str)) - set(col.allowed))
+            bad = sorted(_distinct_text(series) - set(col.allowed))
             if bad:
                 problems.append(f"column {col.name!r} has values {bad[:10]} outside "
                                 f"{list(col.allowed)}")
@@ -536,6 +547,14 @@ def validate(name: str, frame: pd.DataFrame) -> pd.DataFrame:
     if problems:
         raise SchemaError(f"table {name!r} breaks the contract: " + "; ".join(problems))
     return frame
+
+
+def _distinct_text(series: pd.Series) -> set[str]:
+    """The distinct non-missing values of ``series`` as text (a categorical's from its codes)."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        codes = series.cat.codes.to_numpy()
+        return set(series.cat.categories[np.unique(codes[codes >= 0])].astype(str))
+    return set(series.dropna().astype(str))
 
 
 def _fmt_allowed(col: Column) -> str:

@@ -167,3 +167,14 @@ def test_concat_of_filtered_parts_keeps_shared_rows_once(demo_cohort):
     doubled = demo_cohort.findings.iloc[[0, 0]].reset_index(drop=True)
     part = ci.Cohort(patients=demo_cohort.patients, findings=doubled)
     assert len(ci.Cohort.concat([part]).findings) == 2
+
+
+def test_validate_names_each_dangling_reference(mhh_cohort):
+    first = mhh_cohort.patients["patient_uid"].iloc[0]
+    with pytest.raises(SchemaError, match=rf"images\.patient_uid .*\['{first}'\]"):
+        ci.Cohort(**{**mhh_cohort.tables(),
+                     "patients": mhh_cohort.patients.iloc[1:].reset_index(drop=True)}).validate()
+    labs = mhh_cohort.labs.copy()
+    labs.loc[labs.index[:3], "image_uid"] = ["mhh:gone", None, "mhh:gone"]
+    with pytest.raises(SchemaError, match=r"labs\.image_uid .*\['mhh:gone'\]"):
+        ci.Cohort(**{**mhh_cohort.tables(), "labs": labs}).validate()

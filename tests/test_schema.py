@@ -95,3 +95,28 @@ def test_validate_rejects_wrong_dtype():
 def test_unknown_table():
     with pytest.raises(SchemaError, match="unknown table 'visits'"):
         schema.empty("visits")
+
+
+def test_conform_keeps_a_conformed_categorical_and_rebuilds_any_other_order():
+    conformed = schema.conform("events", pd.DataFrame(
+        {"patient_uid": ["mhh:a", "mhh:b"], "event": ["death", "admission"], "day": [1.0, 0.0]}))
+    again = schema.conform("events", conformed)
+    pd.testing.assert_frame_equal(again, conformed)
+    event = schema.TABLES["events"].columns[1]
+    column = conformed["event"]
+    assert schema._cast(column, event, "events") is column   # kept as it is, not rebuilt
+    reordered = conformed.assign(event=conformed["event"].cat.reorder_categories(
+        list(reversed(event.allowed))))
+    out = schema.conform("events", reordered)
+    pd.testing.assert_frame_equal(out, conformed)   # the contract's order, same values
+    assert list(out["event"]) == ["death", "admission"]
+
+
+def test_validate_names_a_categorical_value_outside_the_allowed_set():
+    frame = schema.conform("events", pd.DataFrame(
+        {"patient_uid": ["mhh:a"], "event": ["death"], "day": [1.0]}))
+    frame["event"] = pd.Categorical(["abduction"], categories=["abduction", "death"])
+    with pytest.raises(SchemaError, match=r"'event' has dtype|values \['abduction'\]"):
+        schema.validate("events", frame)
+    unused = frame.assign(event=pd.Categorical(["death"], categories=["abduction", "death"]))
+    schema.validate("events", unused)   # a category no row uses is not a value
