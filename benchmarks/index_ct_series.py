@@ -26,8 +26,8 @@ import tempfile
 import pandas as pd
 from _common import machine, median, naive_index, timed, tree
 
-from covidimg.sources.base import Ledger
-from covidimg.sources.dicom_index import images_from_index, index_dicom
+from covidimg.sources._engine.index import images_from_index, index_dicom
+from covidimg.sources._engine.ledger import Ledger
 
 
 def index(paths: list[str], sample: bool) -> pd.DataFrame:

@@ -22,8 +22,8 @@ import tempfile
 from _common import machine, median, timed, tree
 from distributed import Client, LocalCluster
 
-from covidimg.sources.base import Ledger
-from covidimg.sources.dicom_index import index_dicom
+from covidimg.sources._engine.index import index_dicom
+from covidimg.sources._engine.ledger import Ledger
 
 
 def main() -> None:

@@ -24,8 +24,8 @@ import tempfile
 
 from _common import HEADER_BYTES, machine, median, naive_index, raw_read, timed, tree
 
-from covidimg.sources.base import Ledger
-from covidimg.sources.dicom_index import images_from_index, index_dicom
+from covidimg.sources._engine.index import images_from_index, index_dicom
+from covidimg.sources._engine.ledger import Ledger
 
 
 def raw_syscalls(paths: list[str]) -> int:

@@ -27,8 +27,8 @@ import time
 
 from _common import machine, median, timed, tree
 
-from covidimg.sources.base import Ledger
-from covidimg.sources.dicom_index import index_dicom
+from covidimg.sources._engine.index import index_dicom
+from covidimg.sources._engine.ledger import Ledger
 
 
 def main() -> None:

@@ -34,8 +34,8 @@ from pathlib import Path
 from _common import machine, median, tree
 
 import covidimg
-from covidimg.sources.base import Ledger
-from covidimg.sources.dicom_index import index_dicom
+from covidimg.sources._engine.index import index_dicom
+from covidimg.sources._engine.ledger import Ledger
 
 
 def midrc_tree(folder: str, dicom_root: str, paths: list[str]) -> list[str]:

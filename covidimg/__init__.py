@@ -10,9 +10,14 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from covidimg.cohort import Cohort, CohortFileError, SourceDetectionError, detect_source, load
-from covidimg.schema import SchemaError
-from covidimg.sources.base import LoadError, StrictModeError
+from covidimg.cohort import Cohort, detect_source, load
+from covidimg.errors import (
+    CohortFileError,
+    LoadError,
+    SchemaError,
+    SourceDetectionError,
+    StrictModeError,
+)
 
 __version__ = "0.1.0"
 

@@ -196,9 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``covidimg`` command line; return the exit status."""
-    from covidimg.cohort import CohortFileError, SourceDetectionError
-    from covidimg.schema import SchemaError
-    from covidimg.sources.base import LoadError
+    from covidimg.errors import CohortFileError, LoadError, SchemaError, SourceDetectionError
 
     args = build_parser().parse_args(argv)
     try:

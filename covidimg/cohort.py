@@ -21,10 +21,17 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from covidimg import schema
-from covidimg.sources import LOADER_MODULES, LoadError, SourceTables, loader, loaders
-from covidimg.sources.archives import archive_limits
-from covidimg.sources.base import raise_if_strict, strict_mode
-from covidimg.sources.dicom_index import index_options
+from covidimg.errors import CohortFileError, LoadError, SourceDetectionError
+from covidimg.sources import (
+    LOADER_MODULES,
+    SourceTables,
+    archive_limits,
+    index_options,
+    loader,
+    loaders,
+    raise_if_strict,
+    strict_mode,
+)
 
 __all__ = ["Cohort", "CohortFileError", "SourceDetectionError", "detect_source", "load"]
 
@@ -35,14 +42,6 @@ _ROW_GROUP = 1_000_000
 #: Parquet codec of saved tables: LZ4 (raw) decompresses about twice as fast as snappy, which
 #: halves the cost of reading long text columns (paths, uids); files are no larger.
 _COMPRESSION = "lz4"
-
-
-class SourceDetectionError(ValueError):
-    """No source (or more than one) matches the layout of a folder."""
-
-
-class CohortFileError(OSError):
-    """A saved cohort folder is missing, incomplete or of an unknown format."""
 
 
 def _empty_tables() -> dict[str, pd.DataFrame]:
@@ -840,7 +839,7 @@ def load(
         ``False`` (default): a bad file or value becomes a finding and the load goes on.
         ``True``: the first finding of severity ``error`` (an unreadable file, an unsafe or
         oversized zip member, a missing column, ...; see ``schema.FINDING_KINDS``) raises
-        :class:`~covidimg.sources.base.StrictModeError`.
+        :class:`~covidimg.sources._engine.ledger.StrictModeError`.
     max_member_bytes
         Largest uncompressed size, in bytes, of a zip member that is read (default 4 GiB);
         larger members are refused with an ``archive_too_large`` finding.
@@ -872,7 +871,7 @@ def load(
         If a folder's source cannot be told from its layout.
     LoadError
         If a root does not exist or cannot be loaded at all (e.g. its main table is unusable);
-        in strict mode, :class:`~covidimg.sources.base.StrictModeError` (a ``LoadError``) on
+        in strict mode, :class:`~covidimg.errors.StrictModeError` (a ``LoadError``) on
         the first error finding.
 
     Examples

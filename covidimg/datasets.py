@@ -6,6 +6,7 @@ import os
 from importlib import resources
 from pathlib import Path
 
+from covidimg.errors import DatasetUnavailableError
 from covidimg.paths import cache_dir
 
 __all__ = ["MHH_COMMIT", "MHH_DIR_ENV", "DatasetUnavailableError", "fetch_mhh"]
@@ -18,10 +19,6 @@ MHH_BASE_URL = (f"https://raw.githubusercontent.com/ml-workgroup/covid-19-image-
 MHH_URL_ENV = "COVIDIMG_MHH_BASE_URL"
 #: Environment variable pointing at a local copy of the MHH repository (skips the download).
 MHH_DIR_ENV = "COVIDIMG_MHH_DIR"
-
-
-class DatasetUnavailableError(OSError):
-    """A public dataset could not be downloaded (no network, or the server refused)."""
 
 
 def _registry() -> dict[str, str]:

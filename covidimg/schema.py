@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from covidimg.errors import SchemaError
+
 __all__ = [
     "ANALYTES",
     "FINDING_KINDS",
@@ -52,10 +54,6 @@ EVENTS = (
     "discharge",
     "intubation",
 )
-
-
-class SchemaError(ValueError):
-    """A table does not satisfy the harmonized cohort contract."""
 
 
 @dataclass(frozen=True)

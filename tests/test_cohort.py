@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import covidimg as ci
-from covidimg.schema import SchemaError
+from covidimg.errors import SchemaError
 
 
 def _consistent(cohort: ci.Cohort) -> None:

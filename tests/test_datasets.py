@@ -9,7 +9,7 @@ import threading
 import pytest
 
 import covidimg as ci
-from covidimg.datasets import DatasetUnavailableError
+from covidimg.errors import DatasetUnavailableError
 
 
 @pytest.fixture

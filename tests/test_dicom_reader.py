@@ -20,11 +20,11 @@ from pydicom.uid import UID, ExplicitVRLittleEndian
 from covidimg import schema
 from covidimg.demo.dicom_writer import uid, write_dicom
 from covidimg.demo.phantom import chest_radiograph, ct_volume
-from covidimg.sources.archives import iter_zip_headers
-from covidimg.sources.dicom import (
+from covidimg.errors import DicomReadError
+from covidimg.sources._engine.archives import iter_zip_headers
+from covidimg.sources._engine.dicom import (
     HELPER_COLUMNS,
     DicomHeader,
-    DicomReadError,
     harmonize_view,
     parse_age,
     pixel_digest,
@@ -379,7 +379,7 @@ def test_study_date_and_time_fallbacks(tmp_path):
 
 
 def test_json_patient_age_without_unit_reads_as_years_without_warning(recwarn):
-    from covidimg.sources.dicom import read_header_json
+    from covidimg.sources._engine.dicom import read_header_json
 
     header = read_header_json({
         "00101010": {"vr": "AS", "Value": ["81"]},

@@ -14,8 +14,8 @@ distributed = pytest.importorskip("distributed")
 import covidimg as ci  # noqa: E402
 from covidimg.demo import generate_demo  # noqa: E402
 from covidimg.demo.large import write_dicom_tree  # noqa: E402
-from covidimg.sources.base import Ledger  # noqa: E402
-from covidimg.sources.dicom_index import images_from_index, index_dicom  # noqa: E402
+from covidimg.sources._engine.index import images_from_index, index_dicom  # noqa: E402
+from covidimg.sources._engine.ledger import Ledger  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -31,7 +31,8 @@ from test_imaging_support import (
 )
 
 import covidimg
-from covidimg.imaging import ImageReadError, MissingCodecError, read_image
+from covidimg.errors import ImageReadError, MissingCodecError
+from covidimg.imaging import read_image
 
 # -- DICOM: pydicom's own test files ----------------------------------------------------------
 

@@ -26,15 +26,8 @@ from test_imaging_support import (
 )
 
 from covidimg import schema
-from covidimg.imaging import (
-    WINDOW_PRESETS,
-    ImageReadError,
-    placeholder,
-    read_image,
-    thumbnail,
-    thumbnails,
-    window,
-)
+from covidimg.errors import ImageReadError
+from covidimg.imaging import WINDOW_PRESETS, placeholder, read_image, thumbnail, thumbnails, window
 from covidimg.imaging.thumbcache import png_is_intact
 
 

@@ -13,15 +13,11 @@ import pytest
 
 from covidimg.demo.dicom_writer import uid, write_dicom
 from covidimg.demo.large import write_dicom_tree
+from covidimg.errors import IndexCacheWarning
 from covidimg.paths import cache_dir
-from covidimg.sources.base import Ledger
-from covidimg.sources.dicom_index import images_from_index, index_dicom
-from covidimg.sources.index_cache import (
-    CACHE_VERSION,
-    IndexCache,
-    IndexCacheWarning,
-    cache_path_for,
-)
+from covidimg.sources._engine.index import images_from_index, index_dicom
+from covidimg.sources._engine.index_cache import CACHE_VERSION, IndexCache, cache_path_for
+from covidimg.sources._engine.ledger import Ledger
 
 
 @pytest.fixture()

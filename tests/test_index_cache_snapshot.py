@@ -13,9 +13,10 @@ import pandas as pd
 import pytest
 
 from covidimg.demo.large import write_dicom_tree
-from covidimg.sources.base import Ledger
-from covidimg.sources.dicom_index import images_from_index, index_dicom
-from covidimg.sources.index_cache import IndexCache, IndexCacheWarning, cache_path_for
+from covidimg.errors import IndexCacheWarning
+from covidimg.sources._engine.index import images_from_index, index_dicom
+from covidimg.sources._engine.index_cache import IndexCache, cache_path_for
+from covidimg.sources._engine.ledger import Ledger
 
 
 @pytest.fixture()

@@ -18,10 +18,11 @@ from pydicom.sequence import Sequence
 
 from covidimg.demo.dicom_writer import uid, write_dicom
 from covidimg.demo.large import write_dicom_tree
-from covidimg.sources.base import Ledger
-from covidimg.sources.dicom import DicomReadError, read_header
-from covidimg.sources.dicom_index import images_from_index, index_dicom, index_options
-from covidimg.sources.header_scan import read_header_fast, scan_values
+from covidimg.errors import DicomReadError
+from covidimg.sources._engine.dicom import read_header
+from covidimg.sources._engine.header_scan import read_header_fast, scan_values
+from covidimg.sources._engine.index import images_from_index, index_dicom, index_options
+from covidimg.sources._engine.ledger import Ledger
 
 
 def _write_variants(folder: Path, rng: np.random.Generator) -> list[Path]:

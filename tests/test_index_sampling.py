@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from covidimg.demo.dicom_writer import uid, write_dicom
-from covidimg.sources.base import Ledger
-from covidimg.sources.dicom_index import images_from_index, index_dicom
-from covidimg.sources.series_sampling import (
+from covidimg.sources._engine.index import images_from_index, index_dicom
+from covidimg.sources._engine.ledger import Ledger
+from covidimg.sources._engine.series_sampling import (
     MIN_SERIES_FILES,
     _natural_order,
     index_series_folder,

@@ -25,17 +25,11 @@ from covidimg import schema
 from covidimg.demo import tcia as demo_tcia
 from covidimg.demo.dicom_writer import write_dicom
 from covidimg.demo.large import write_dicom_tree
+from covidimg.errors import LoadError
 from covidimg.sources import midrc, tcia
-from covidimg.sources.base import (
-    Ledger,
-    LoadError,
-    SourceTables,
-    display_path,
-    file_problem,
-    walk,
-)
-from covidimg.sources.dicom import HELPER_COLUMNS
-from covidimg.sources.dicom_index import images_from_index, index_dicom, index_options
+from covidimg.sources._engine.dicom import HELPER_COLUMNS
+from covidimg.sources._engine.index import images_from_index, index_dicom, index_options
+from covidimg.sources._engine.ledger import Ledger, SourceTables, display_path, file_problem, walk
 from covidimg.sources.tcia import _DOC_NAMES, COLLECTIONS, LOOKS_FOR, NAME
 
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from covidimg import schema
-from covidimg.schema import SchemaError
+from covidimg.errors import SchemaError
 
 DICTIONARY = Path(__file__).resolve().parents[1] / "docs" / "data-dictionary.md"
 

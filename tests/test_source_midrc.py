@@ -14,8 +14,8 @@ import pytest
 import covidimg as ci
 from covidimg.demo import midrc as demo_midrc
 from covidimg.demo.dicom_writer import write_dicom
+from covidimg.errors import LoadError
 from covidimg.sources import midrc
-from covidimg.sources.base import LoadError
 
 
 def _tsv(path: Path, rows: list[dict[str, object]]) -> None:

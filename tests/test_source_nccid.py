@@ -19,9 +19,9 @@ import covidimg as ci
 from covidimg import schema
 from covidimg.demo import nccid as nccid_demo
 from covidimg.demo.dicom_writer import write_dicom
+from covidimg.errors import LoadError
 from covidimg.sources import nccid
-from covidimg.sources import nccid_clean as nc
-from covidimg.sources.base import LoadError
+from covidimg.sources.nccid import clean as nc
 
 # ============================================================================ cleaning: dates
 

@@ -14,8 +14,8 @@ from openpyxl import Workbook
 import covidimg as ci
 from covidimg.demo import tcia as demo_tcia
 from covidimg.demo.dicom_writer import write_dicom
+from covidimg.errors import LoadError
 from covidimg.sources import tcia
-from covidimg.sources.base import LoadError
 
 CRP = "1988-5_C reactive protein [Mass/volume] in Serum or Plasma"
 DDIMER = "48058-2_Fibrin D-dimer DDU [Mass/volume] in Platelet poor plasma by Immunoassay"

@@ -40,7 +40,7 @@ from covidimg.demo.course import simulate_courses
 from covidimg.demo.dicom_writer import uid, write_dicom
 from covidimg.demo.phantom import chest_radiograph, ct_volume
 from covidimg.demo.truth import DemoTruth
-from covidimg.sources.nccid_clean import FIO2_LITRES, FIO2_MASK_COLOURS
+from covidimg.sources.nccid.clean import FIO2_LITRES, FIO2_MASK_COLOURS
 
 __all__ = ["SITES", "write"]
 

@@ -4,7 +4,7 @@ Every transform is pydicom's own (:func:`pydicom.pixels.apply_modality_lut`,
 :func:`pydicom.pixels.apply_voi_lut`, :func:`pydicom.pixels.apply_color_lut`); this module
 decides *which* header values apply to each frame (top level, shared and per-frame functional
 groups), *in which order* frames and files are stacked, and turns every way a file can fail
-into an :class:`~covidimg.imaging.errors.ImageReadError` that names the file.
+into an :class:`~covidimg.errors.ImageReadError` that names the file.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, get_decoder
 from pydicom.uid import UID
 
-from covidimg.imaging.errors import ImageReadError, MissingCodecError
+from covidimg.errors import ImageReadError, MissingCodecError
 from covidimg.imaging.refs import ZIP_SEP, ImageRef, opener, series_members
 from covidimg.imaging.slicing import SliceIndex, resolve_slice_index
 

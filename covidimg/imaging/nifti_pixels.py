@@ -28,7 +28,7 @@ import numpy as np
 from nibabel.filebasedimages import ImageFileError
 from nibabel.spatialimages import HeaderDataError
 
-from covidimg.imaging.errors import ImageReadError
+from covidimg.errors import ImageReadError
 from covidimg.imaging.refs import ImageRef, opener
 from covidimg.imaging.slicing import SliceIndex, resolve_slice_index
 

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from covidimg.errors import ImageReadError
 from covidimg.imaging.dicom_pixels import read_dicom
-from covidimg.imaging.errors import ImageReadError
 from covidimg.imaging.nifti_pixels import read_nifti
 from covidimg.imaging.refs import ImageRef, image_ref, opener
 from covidimg.imaging.slicing import SliceIndex, resolve_slice_index
@@ -89,7 +89,7 @@ def read_image(image: Any, *, slice_index: SliceIndex = None, voi: bool = True) 
     ------
     ImageReadError
         The file is missing, not of its format, truncated, compressed with a transfer syntax
-        whose codec is not installed (:class:`~covidimg.imaging.errors.MissingCodecError`), or
+        whose codec is not installed (:class:`~covidimg.errors.MissingCodecError`), or
         of an unsupported photometric interpretation. The message names the file.
     IndexError, TypeError, ValueError
         ``slice_index`` is out of range or of the wrong kind (the message names the argument).

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from covidimg.imaging.errors import ImageReadError
+from covidimg.errors import ImageReadError
 
 __all__ = ["ZIP_ERRORS", "ZIP_SEP", "ImageRef", "image_ref", "opener", "series_members"]
 

@@ -1,6 +1,6 @@
 """Fixed-size PNG thumbnails, cached on disk, made one at a time or in (parallel) batches.
 
-:func:`thumbnail` makes one and raises :class:`~covidimg.imaging.errors.ImageReadError` when the
+:func:`thumbnail` makes one and raises :class:`~covidimg.errors.ImageReadError` when the
 image cannot be read. :func:`thumbnails` makes many for a gallery and never raises for a bad
 image: it returns a placeholder in its place and a ``findings`` row (kind
 ``unreadable_image``) naming the file and the reason. PNGs carry pixels only — no text chunks,
@@ -24,7 +24,7 @@ import pandas as pd
 from PIL import Image
 
 from covidimg import schema
-from covidimg.imaging.errors import ImageReadError
+from covidimg.errors import ImageReadError
 from covidimg.imaging.read import read_image, read_png
 from covidimg.imaging.refs import ImageRef, image_ref
 from covidimg.imaging.slicing import SliceIndex

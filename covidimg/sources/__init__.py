@@ -18,9 +18,13 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from covidimg.sources.base import Ledger, LoadError, SourceTables
+from covidimg.errors import LoadError
+from covidimg.sources._engine.archives import archive_limits
+from covidimg.sources._engine.index import index_options
+from covidimg.sources._engine.ledger import Ledger, SourceTables, raise_if_strict, strict_mode
 
-__all__ = ["LOADER_MODULES", "Ledger", "LoadError", "SourceTables", "loader", "loaders"]
+__all__ = ["LOADER_MODULES", "Ledger", "LoadError", "SourceTables", "archive_limits",
+           "index_options", "loader", "loaders", "raise_if_strict", "strict_mode"]
 
 #: Source name -> module implementing it, in detection order.
 LOADER_MODULES: dict[str, str] = {

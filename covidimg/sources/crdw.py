@@ -84,25 +84,19 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from covidimg.errors import DicomReadError, LoadError
 from covidimg.intervals import parse_censored_text
 from covidimg.schema import ANALYTES
-from covidimg.sources.archives import finding_kind, iter_zip_headers
-from covidimg.sources.base import (
-    Ledger,
-    LoadError,
-    SourceTables,
-    read_text_table,
-    walk,
-)
-from covidimg.sources.dicom import (
+from covidimg.sources._engine.archives import finding_kind, iter_zip_headers
+from covidimg.sources._engine.dicom import (
     HELPER_COLUMNS,
     IMAGE_MODALITIES,
     DicomHeader,
-    DicomReadError,
     parse_age,
     pixel_digest,
     series_table,
 )
+from covidimg.sources._engine.ledger import Ledger, SourceTables, read_text_table, walk
 
 __all__ = [
     "BATCH_PATTERN",

@@ -35,12 +35,11 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from covidimg import schema
+from covidimg.errors import LoadError, TableReadError
 from covidimg.intervals import Convention, grid_intervals
-from covidimg.sources.base import (
+from covidimg.sources._engine.ledger import (
     Ledger,
-    LoadError,
     SourceTables,
-    TableReadError,
     file_problem,
     read_text_table,
     walk,

@@ -51,19 +51,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from covidimg.sources.base import (
+from covidimg.errors import LoadError, TableReadError
+from covidimg.sources._engine.dicom import (
+    HELPER_COLUMNS,
+)
+from covidimg.sources._engine.index import images_from_index, index_dicom, is_dicom_name
+from covidimg.sources._engine.ledger import (
     Ledger,
-    LoadError,
     SourceTables,
-    TableReadError,
     folder_prefix,
     read_text_table,
     walk,
 )
-from covidimg.sources.dicom import (
-    HELPER_COLUMNS,
-)
-from covidimg.sources.dicom_index import images_from_index, index_dicom, is_dicom_name
 
 __all__ = [
     "CASE_LINK_COLUMNS",

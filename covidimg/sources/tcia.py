@@ -57,18 +57,17 @@ import numpy as np
 import pandas as pd
 
 from covidimg import schema
+from covidimg.errors import LoadError, TableReadError
 from covidimg.intervals import parse_censored_text
-from covidimg.sources.base import (
+from covidimg.sources._engine.dicom import HELPER_COLUMNS
+from covidimg.sources._engine.index import images_from_index, index_dicom
+from covidimg.sources._engine.ledger import (
     Ledger,
-    LoadError,
     SourceTables,
-    TableReadError,
     folder_prefix,
     read_text_table,
     walk,
 )
-from covidimg.sources.dicom import HELPER_COLUMNS
-from covidimg.sources.dicom_index import images_from_index, index_dicom
 
 __all__ = ["COLLECTIONS", "LOOKS_FOR", "NAME", "SBU_LABS", "detect", "load", "parse_age_band"]
 

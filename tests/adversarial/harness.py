@@ -23,9 +23,9 @@ from pathlib import Path
 import pandas as pd
 
 import covidimg as ci
-from covidimg.cohort import SourceDetectionError
 from covidimg.demo import generate_demo
-from covidimg.sources.base import LoadError, display_path
+from covidimg.errors import LoadError, SourceDetectionError
+from covidimg.sources._engine.ledger import display_path
 
 #: Patients per demo source: as few as each writer accepts while still planting its quirks.
 DEMO_PATIENTS = {"mhh": 3, "nccid": 4, "crdw": 4, "midrc": 4, "tcia": 8}

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import covidimg as ci
-from covidimg.sources.archives import check_member, iter_zip_headers
-from covidimg.sources.base import StrictModeError
+from covidimg.errors import StrictModeError
+from covidimg.sources._engine.archives import check_member, iter_zip_headers
 
 from .corpus import ZIP_SOURCES, archive_cases, exam_zip, stray_zip_case
 from .harness import SOURCES, fresh_copy
@@ -56,7 +56,7 @@ def test_limits_are_configurable(tmp_path: Path) -> None:
     info = zipfile.ZipInfo("a.dcm")
     info.file_size, info.compress_size = 5 * 2**20, 5 * 2**20
     assert check_member(info) is None
-    from covidimg.sources.archives import archive_limits
+    from covidimg.sources._engine.archives import archive_limits
     with archive_limits(max_member_bytes=2**20):
         assert check_member(info)[0] == "archive_too_large"
     info.compress_size = 2**10

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from covidimg.sources.base import Ledger, walk
+from covidimg.sources._engine.ledger import Ledger, walk
 
 from .corpus import folder_cases
 from .harness import SOURCES, entries_under

@@ -9,7 +9,7 @@ import pytest
 
 import covidimg as ci
 from covidimg import schema
-from covidimg.sources.base import StrictModeError
+from covidimg.errors import StrictModeError
 
 from .harness import fresh_copy
 

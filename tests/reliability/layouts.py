@@ -24,8 +24,9 @@ from pydicom.sequence import Sequence as DicomSequence
 
 import covidimg as ci
 from covidimg.demo import generate_demo
+from covidimg.errors import DicomReadError
 from covidimg.imaging import read_image, thumbnails
-from covidimg.sources.dicom import DicomReadError, read_header
+from covidimg.sources._engine.dicom import read_header
 
 from .corpus import IDENTIFYING, Case
 from .harness import Tally, outcome

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from covidimg.imaging import ImageReadError, MissingCodecError, read_image
-from covidimg.sources.dicom import DicomReadError, read_header, read_header_json
+from covidimg.errors import DicomReadError, ImageReadError, MissingCodecError
+from covidimg.imaging import read_image
+from covidimg.sources._engine.dicom import read_header, read_header_json
 
 from . import corpus, layouts
 from .harness import run_file_cases

@@ -19,9 +19,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from covidimg import intervals
-from covidimg.sources import crdw, midrc, nccid, nccid_clean, tcia
-from covidimg.sources import dicom as dicom_mod
-from covidimg.sources.nccid_clean import ValueProblem
+from covidimg.errors import ValueProblem
+from covidimg.sources import crdw, midrc, nccid, tcia
+from covidimg.sources._engine import dicom as dicom_mod
+from covidimg.sources.nccid import clean as nccid_clean
 
 FUZZ = settings(max_examples=80, deadline=None, derandomize=True, database=None)
 #: Characters the parsers care about, so random text often gets past the first check.

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from covidimg.imaging import ImageReadError, read_image, thumbnails
+from covidimg.errors import ImageReadError
+from covidimg.imaging import read_image, thumbnails
 
 from . import corpus
 from .harness import run_file_cases

@@ -2,19 +2,20 @@
 
 Shared by the loaders whose roots are plain DICOM trees or archives (MIDRC's gen3-client
 downloads, TCIA's NBIA retriever tree): headers are read once through
-:mod:`covidimg.sources.dicom`, repeated SOP Instance UIDs become duplicates, unreadable files are
-rejected with a finding, and :meth:`DicomIndex.record` writes one ``files`` row per file on disk.
+:mod:`covidimg.sources._engine.dicom`, repeated SOP Instance UIDs become duplicates,
+unreadable files are rejected with a finding, and :meth:`DicomIndex.record` writes one
+``files`` row per file on disk.
 
 Indexing is fast and scales out:
 
-* headers of plain files are read by the byte scanner of :mod:`covidimg.sources.header_scan`
+* headers of plain files are read by the byte scanner of :mod:`covidimg.sources._engine.header_scan`
   (pydicom for anything unusual), in chunks spread over an executor -- a local process pool by
   default, or any :class:`concurrent.futures.Executor`, such as a Dask cluster's
   ``Client.get_executor()``; a tqdm bar counts files in this process as chunks complete;
 * a CT / MR series folder is indexed from its first, middle and last file when its files
-  allow it (:mod:`covidimg.sources.series_sampling`), else read in full;
+  allow it (:mod:`covidimg.sources._engine.series_sampling`), else read in full;
 * an incremental cache keyed by path, size and modification time
-  (:mod:`covidimg.sources.index_cache`) makes a re-index of an unchanged tree read no file.
+  (:mod:`covidimg.sources._engine.index_cache`) makes a re-index of an unchanged tree read no file.
 
 The settings are arguments of :func:`index_dicom`, and :func:`index_options` sets them for a
 block of code (``covidimg.load(..., executor=..., index_cache=...)`` uses it), so every loader
@@ -35,17 +36,11 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
-from covidimg.sources.archives import finding_kind, iter_zip_headers
-from covidimg.sources.base import Ledger
-from covidimg.sources.dicom import (
-    IMAGE_MODALITIES,
-    DicomHeader,
-    DicomReadError,
-    read_header,
-    series_table,
-)
-from covidimg.sources.header_scan import read_header_fast
-from covidimg.sources.index_cache import (
+from covidimg.errors import DicomReadError
+from covidimg.sources._engine.archives import finding_kind, iter_zip_headers
+from covidimg.sources._engine.dicom import IMAGE_MODALITIES, DicomHeader, read_header, series_table
+from covidimg.sources._engine.header_scan import read_header_fast
+from covidimg.sources._engine.index_cache import (
     CacheEntry,
     FolderEntry,
     IndexCache,
@@ -53,7 +48,8 @@ from covidimg.sources.index_cache import (
     decode_headers,
     stat_files,
 )
-from covidimg.sources.series_sampling import MIN_SERIES_FILES, index_series_folder
+from covidimg.sources._engine.ledger import Ledger
+from covidimg.sources._engine.series_sampling import MIN_SERIES_FILES, index_series_folder
 
 __all__ = [
     "DicomIndex",
@@ -118,7 +114,7 @@ def index_options(**settings: Any) -> Iterator[IndexOptions]:
 
     Examples
     --------
-    >>> from covidimg.sources.dicom_index import index_options, IndexOptions
+    >>> from covidimg.sources._engine.index import index_options, IndexOptions
     >>> with index_options(cache=False, executor=False) as options:
     ...     options.cache, options.sample_series
     (False, True)
@@ -341,7 +337,7 @@ def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
         ``False``.
     sample_series
         Index CT / MR series folders from their first, middle and last file when the folder
-        allows it (see :mod:`covidimg.sources.series_sampling`).
+        allows it (see :mod:`covidimg.sources._engine.series_sampling`).
     fast_headers
         Use the byte scanner for plain files (``False``: pydicom for every file).
     root
@@ -353,8 +349,8 @@ def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
 
     Examples
     --------
-    >>> from covidimg.sources.base import Ledger
-    >>> from covidimg.sources.dicom_index import index_dicom
+    >>> from covidimg.sources._engine.ledger import Ledger
+    >>> from covidimg.sources._engine.index import index_dicom
     >>> index = index_dicom([], Ledger("midrc"))
     >>> index.headers
     []
@@ -540,7 +536,8 @@ def _merge(index: DicomIndex, ledger: Ledger, ordered: Sequence[str],
 
 def images_from_index(index: DicomIndex, source: str,
                       patient_uid: Callable[[DicomHeader], str] | None = None) -> pd.DataFrame:
-    """``images`` rows (via :func:`covidimg.sources.dicom.series_table`) of the indexed headers.
+    """``images`` rows (via :func:`~covidimg.sources._engine.dicom.series_table`) of the
+    indexed headers.
 
     Instances of non-image modalities (SR, PR, SEG, ...) are marked ignored in ``index``.
     """

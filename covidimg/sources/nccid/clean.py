@@ -35,6 +35,7 @@ from typing import Any
 import pandas as pd
 
 from covidimg import schema
+from covidimg.errors import ValueProblem
 from covidimg.intervals import parse_censored_text
 
 __all__ = [
@@ -70,7 +71,7 @@ def normalize_key(label: str) -> str:
 
     Examples
     --------
-    >>> from covidimg.sources.nccid_clean import normalize_key
+    >>> from covidimg.sources.nccid.clean import normalize_key
     >>> normalize_key("Fibrinogen  if d-dimer not performed")
     'fibrinogen if d-dimer not performed'
     >>> normalize_key(" Date_of_ITU_admission ")
@@ -152,7 +153,7 @@ def normalize_unit(unit: str) -> str:
 
     Examples
     --------
-    >>> from covidimg.sources.nccid_clean import normalize_unit
+    >>> from covidimg.sources.nccid.clean import normalize_unit
     >>> normalize_unit(" µg/L "), normalize_unit("x10^9/L"), normalize_unit("mmol/l")
     ('ug/l', '10^9/l', 'mmol/l')
     """
@@ -229,7 +230,7 @@ def site_units_table(site_units: Mapping[str, Mapping[str, str]] | None = None) 
 
     Examples
     --------
-    >>> from covidimg.sources.nccid_clean import site_units_table
+    >>> from covidimg.sources.nccid.clean import site_units_table
     >>> site_units_table().loc["Centre A", "d_dimer"]
     'ng/mL'
     """
@@ -249,7 +250,7 @@ def convert_unit(analyte: str, value: float, unit: str) -> float:
 
     Examples
     --------
-    >>> from covidimg.sources.nccid_clean import convert_unit
+    >>> from covidimg.sources.nccid.clean import convert_unit
     >>> convert_unit("d_dimer", 1500.0, "ng/mL")
     1.5
     >>> round(convert_unit("po2", 10.0, "kPa"), 2)
@@ -271,10 +272,6 @@ def convert_unit(analyte: str, value: float, unit: str) -> float:
 
 
 # ---------------------------------------------------------------------------- problems
-class ValueProblem(ValueError):
-    """A value cannot be read; the message says what was expected."""
-
-
 @dataclass(frozen=True)
 class Problem:
     """One problem with one value of a clinical file.
@@ -349,7 +346,7 @@ def parse_date(value: Any, *, day_first: bool) -> ParsedDate | None:
 
     Examples
     --------
-    >>> from covidimg.sources.nccid_clean import parse_date
+    >>> from covidimg.sources.nccid.clean import parse_date
     >>> parse_date("03/04/2020", day_first=True).date
     datetime.date(2020, 4, 3)
     >>> parse_date("03/04/2020", day_first=False).date
@@ -453,7 +450,7 @@ def parse_number(value: Any) -> ParsedNumber | None:
 
     Examples
     --------
-    >>> from covidimg.sources.nccid_clean import parse_number
+    >>> from covidimg.sources.nccid.clean import parse_number
     >>> parse_number("[67] - 2020-06-06").interval
     (67.0, 67.0, 'none')
     >>> parse_number("8.5 kPa").unit
@@ -501,7 +498,7 @@ def parse_blood_pressure(value: Any, *, which: str) -> float | None:
 
     Examples
     --------
-    >>> from covidimg.sources.nccid_clean import parse_blood_pressure
+    >>> from covidimg.sources.nccid.clean import parse_blood_pressure
     >>> parse_blood_pressure("[170/70] - 2020-04-01", which="diastolic")
     70.0
     >>> parse_blood_pressure("126", which="systolic")
@@ -554,7 +551,7 @@ def parse_fio2(value: Any) -> ParsedNumber | None:
 
     Examples
     --------
-    >>> from covidimg.sources.nccid_clean import parse_fio2
+    >>> from covidimg.sources.nccid.clean import parse_fio2
     >>> parse_fio2("10L").interval
     (55.0, 65.0, 'interval')
     >>> parse_fio2("white").interval, parse_fio2("0.4").interval
@@ -696,7 +693,7 @@ def read_clinical_json(data: str | bytes) -> dict[str, Any]:
 
     Examples
     --------
-    >>> from covidimg.sources.nccid_clean import read_clinical_json
+    >>> from covidimg.sources.nccid.clean import read_clinical_json
     >>> read_clinical_json('{"Pseudonym": "Covid1", '
     ...                    '"OtherDataSources": {"SegmentationData": {"Age": 60}}}')["Age"]
     60
@@ -871,7 +868,7 @@ def clean_record(
 
     Examples
     --------
-    >>> from covidimg.sources.nccid_clean import clean_record
+    >>> from covidimg.sources.nccid.clean import clean_record
     >>> rec = clean_record({"Pseudonym": "Covid7", "SubmittingCentre": "Centre A",
     ...                     "D-dimer on admission": "1500", "PaO2": "[10] - 2020-04-01",
     ...                     "Date of admission": "04/02/2020", "SwabDate": "04/02/2020"},

@@ -7,7 +7,7 @@ instance number, slice position, descriptions and transfer syntax — without pi
 * a file path or an open binary file (:func:`read_header`),
 * an open zip member (members are labelled ``"/abs/archive.zip::member/path.dcm"``; the
   archive itself is walked, safely and within size limits, by
-  :func:`covidimg.sources.archives.iter_zip_headers`),
+  :func:`covidimg.sources._engine.archives.iter_zip_headers`),
 * a DICOM-JSON metadata file as NCCID ships them, whose binary values and VOI LUT Sequence are
   nulled (:func:`read_header_json`).
 
@@ -39,7 +39,7 @@ import pydicom
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.errors import InvalidDicomError
 
-from covidimg.sources.base import LoadError
+from covidimg.errors import DicomReadError
 
 __all__ = [
     "HEADER_TAGS",
@@ -104,35 +104,6 @@ _SERIES_COLUMNS = (
     "format", "n_instances", "rows", "columns", "study_date", "study_time", "study_description",
     "series_description", "photometric", "transfer_syntax", "age_years", "sex",
 )
-
-
-class DicomReadError(LoadError):
-    """One DICOM file (or zip member, or DICOM-JSON file) cannot be read.
-
-    Loaders turn it into a ``files`` row (``rejected`` with :attr:`reason`) and an
-    ``unreadable_file`` finding; the load goes on.
-
-    Parameters
-    ----------
-    path
-        The file, or ``"archive.zip::member"``.
-    reason
-        What is wrong, with the offending value, and what to do next.
-
-    Examples
-    --------
-    >>> from covidimg.sources.dicom import DicomReadError
-    >>> str(DicomReadError("/data/x.dcm", "not a DICOM file"))
-    'cannot read DICOM header of /data/x.dcm: not a DICOM file'
-    """
-
-    def __init__(self, path: str, reason: str) -> None:
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"cannot read DICOM header of {self.path}: {reason}")
-
-    def __reduce__(self) -> tuple[type, tuple[str, str]]:
-        return (type(self), (self.path, self.reason))
 
 
 @dataclass(frozen=True)
@@ -206,7 +177,7 @@ def parse_age(value: object) -> float | None:
 
     Examples
     --------
-    >>> from covidimg.sources.dicom import parse_age
+    >>> from covidimg.sources._engine.dicom import parse_age
     >>> parse_age("065Y"), parse_age("81"), parse_age("030M"), parse_age("")
     (65.0, 81.0, 2.5, None)
     """
@@ -240,7 +211,7 @@ def harmonize_view(modality: str | None, view_position: str | None,
 
     Examples
     --------
-    >>> from covidimg.sources.dicom import harmonize_view
+    >>> from covidimg.sources._engine.dicom import harmonize_view
     >>> harmonize_view("CR", "PA"), harmonize_view("DX", "", "XR PORT CHEST 1V")
     ('PA', 'AP')
     >>> harmonize_view("CR", None, "CHEST PA AND LATERAL"), harmonize_view("CT", None)
@@ -430,7 +401,7 @@ def header_from_values(values: Mapping[str, Any], path: str, *,
     """Build a header from element values already decoded, keyed by keyword.
 
     For readers that decode the :data:`HEADER_TAGS` elements themselves (the fast byte scanner
-    of :mod:`covidimg.sources.header_scan`); the fields are derived exactly as
+    of :mod:`covidimg.sources._engine.header_scan`); the fields are derived exactly as
     :func:`read_header` derives them. Values are what pydicom's ``DataElement.value`` would
     hold: ``str`` (or a list of ``str`` for several values), ``int`` for ``US``.
 
@@ -441,7 +412,7 @@ def header_from_values(values: Mapping[str, Any], path: str, *,
 
     Examples
     --------
-    >>> from covidimg.sources.dicom import header_from_values
+    >>> from covidimg.sources._engine.dicom import header_from_values
     >>> h = header_from_values({"Modality": "CR", "SOPInstanceUID": "2.25.1",
     ...                         "ViewPosition": "PA", "PatientAge": "065Y"}, "x.dcm")
     >>> h.modality, h.view, h.age_years
@@ -482,7 +453,7 @@ def read_header(source: str | os.PathLike[str] | BinaryIO, *,
     --------
     >>> import io, datetime, numpy as np
     >>> from covidimg.demo.dicom_writer import write_dicom
-    >>> from covidimg.sources.dicom import read_header
+    >>> from covidimg.sources._engine.dicom import read_header
     >>> buf = io.BytesIO()
     >>> write_dicom(buf, np.zeros((8, 8), np.float32), modality="CR", patient_id="1234",
     ...             study_uid="2.25.1", series_uid="2.25.2", sop_uid="2.25.3",
@@ -550,7 +521,7 @@ def pixel_digest(source: str | os.PathLike[str] | BinaryIO, *, label: str | None
     --------
     >>> import io, datetime, numpy as np
     >>> from covidimg.demo.dicom_writer import write_dicom
-    >>> from covidimg.sources.dicom import pixel_digest
+    >>> from covidimg.sources._engine.dicom import pixel_digest
     >>> files = []
     >>> for sop in ("2.25.3", "2.25.4"):
     ...     buf = io.BytesIO()
@@ -645,7 +616,7 @@ def read_header_json(source: str | os.PathLike[str] | Mapping[str, Any], *,
 
     Examples
     --------
-    >>> from covidimg.sources.dicom import read_header_json
+    >>> from covidimg.sources._engine.dicom import read_header_json
     >>> h = read_header_json({"00100020": {"vr": "LO", "Value": ["Covid123"]},
     ...                       "00080060": {"vr": "CS", "Value": ["DX"]},
     ...                       "00080018": {"vr": "UI", "Value": ["2.25.7"]},
@@ -726,7 +697,7 @@ def series_table(headers: Iterable[DicomHeader], *, source: str,
     Examples
     --------
     >>> import datetime
-    >>> from covidimg.sources.dicom import DicomHeader, series_table
+    >>> from covidimg.sources._engine.dicom import DicomHeader, series_table
     >>> def h(sop, z):
     ...     return DicomHeader(f"/d/ser/{sop}.dcm", "p1", "st", "se", sop, "CT", "AXIAL",
     ...                        datetime.date(2020, 5, 8), None, 64, 64, "MONOCHROME2", "M",

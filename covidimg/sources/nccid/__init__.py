@@ -19,7 +19,7 @@ Quirks handled:
 * later clinical files supersede earlier ones: the latest ``data_*`` (or early ``data.json``)
   wins and makes the patient positive; without one, the latest ``status_*`` makes the patient
   negative. Superseded files are listed in ``files`` as ignored, naming the file that won;
-* the clinical values are cleaned by :mod:`covidimg.sources.nccid_clean` (human-label keys,
+* the clinical values are cleaned by :mod:`covidimg.sources.nccid.clean` (human-label keys,
   DD/MM/YYYY ``SwabDate`` vs MM/DD/YYYY other dates, ``[Text] - YYYY-MM-DD`` error cells,
   numbers inside text, site-specific units converted to the canonical unit keyed on
   ``SubmittingCentre``, FiO2 in litres or mask colours); every value that cannot be read as
@@ -56,17 +56,17 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from covidimg.sources import nccid_clean
-from covidimg.sources.base import Ledger, LoadError, SourceTables, decode_text, walk
-from covidimg.sources.dicom import (
+from covidimg.errors import DicomReadError, LoadError
+from covidimg.sources._engine.dicom import (
     HELPER_COLUMNS,
     IMAGE_MODALITIES,
     DicomHeader,
-    DicomReadError,
     read_header,
     read_header_json,
     series_table,
 )
+from covidimg.sources._engine.ledger import Ledger, SourceTables, decode_text, walk
+from covidimg.sources.nccid import clean as nccid_clean
 
 __all__ = ["GROUPS", "LOOKS_FOR", "MODALITY_FOLDERS", "NAME", "detect", "load"]
 
@@ -672,7 +672,7 @@ def load(
         Show a progress bar while image headers are read.
     site_units
         Site unit table, ``{SubmittingCentre: {analyte: unit}}``; default
-        :data:`covidimg.sources.nccid_clean.SITE_UNITS`.
+        :data:`covidimg.sources.nccid.clean.SITE_UNITS`.
     storage_options
         Passed to fsspec for remote roots, e.g. ``{"anon": False, "client_kwargs":
         {"endpoint_url": "http://127.0.0.1:5000"}}``.

@@ -2,9 +2,9 @@
 
 :func:`read_header_fast` reads the start of a file in one system call, walks its data elements
 with :mod:`struct` up to the pixel data (as pydicom does, so a header cut short is noticed
-alike), decodes only the tags of :data:`~covidimg.sources.dicom.HEADER_TAGS`, and hands the
-values to :func:`covidimg.sources.dicom.header_from_values` -- so the fields are derived by
-the shared reader, exactly as :func:`covidimg.sources.dicom.read_header` derives them, at a
+alike), decodes only the tags of :data:`~covidimg.sources._engine.dicom.HEADER_TAGS`, and hands the
+values to :func:`covidimg.sources._engine.dicom.header_from_values` -- so the fields are derived by
+the shared reader, exactly as :func:`covidimg.sources._engine.dicom.read_header` derives them, at a
 fraction of pydicom's cost per file.
 
 Whenever the file is anything but a plain Part-10 file in little endian (no ``DICM`` marker,
@@ -12,10 +12,10 @@ big endian or deflated transfer syntax, a character set other than the default /
 UTF-8, an unknown VR, an item tag outside a sequence, a tag read stored with an unusual VR or
 an undefined length, data whose first element contradicts the transfer syntax, a file cut
 short inside a value read), the scan gives up and the file is read by
-:func:`~covidimg.sources.dicom.read_header` (pydicom) instead, which also produces the errors
-for broken files. The fast path therefore never changes a result, only its cost: tests compare
-both readers on varied files, on files cut every 5 bytes and on headers with bytes overwritten
-at random.
+:func:`~covidimg.sources._engine.dicom.read_header` (pydicom) instead, which also produces
+the errors for broken files. The fast path therefore never changes a result, only its cost:
+tests compare both readers on varied files, on files cut every 5 bytes and on headers with
+bytes overwritten at random.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_16, EXPLICIT_VR_LENGTH_32
 
-from covidimg.sources.dicom import HEADER_TAGS, DicomHeader, header_from_values, read_header
+from covidimg.sources._engine.dicom import HEADER_TAGS, DicomHeader, header_from_values, read_header
 
 __all__ = ["read_header_fast", "scan_values"]
 
@@ -164,7 +164,7 @@ def _value(raw: bytes, kind: int, encoding: str) -> Any:
 
 
 def scan_values(path: str | os.PathLike[str]) -> tuple[dict[str, Any], str | None, str | None]:
-    """Read the :data:`~covidimg.sources.dicom.HEADER_TAGS` values of a Part-10 file.
+    """Read the :data:`~covidimg.sources._engine.dicom.HEADER_TAGS` values of a Part-10 file.
 
     One ``os.read`` of the first :data:`_FIRST_READ` bytes (more only when the header is
     longer), then a walk over the data elements that decodes only the tags read and skips
@@ -400,19 +400,20 @@ def _undefined_length_is_a_sequence(tag: int, vr: bytes | None) -> None:
 def read_header_fast(path: str | os.PathLike[str]) -> DicomHeader:
     """Read the header of one DICOM file, by the fast scan when it can, else by pydicom.
 
-    The result is identical to :func:`covidimg.sources.dicom.read_header`'s.
+    The result is identical to :func:`covidimg.sources._engine.dicom.read_header`'s.
 
     Raises
     ------
-    covidimg.sources.dicom.DicomReadError
-        As :func:`~covidimg.sources.dicom.read_header` does, naming the file and the problem.
+    covidimg.errors.DicomReadError
+        As :func:`~covidimg.sources._engine.dicom.read_header` does, naming the file and the
+        problem.
 
     Examples
     --------
     >>> import datetime, os, tempfile, numpy as np
     >>> from covidimg.demo.dicom_writer import write_dicom
-    >>> from covidimg.sources.dicom import read_header
-    >>> from covidimg.sources.header_scan import read_header_fast
+    >>> from covidimg.sources._engine.dicom import read_header
+    >>> from covidimg.sources._engine.header_scan import read_header_fast
     >>> path = os.path.join(tempfile.mkdtemp(), "x.dcm")
     >>> write_dicom(path, np.zeros((8, 8), np.float32), modality="CR", patient_id="12",
     ...             study_uid="2.25.1", series_uid="2.25.2", sop_uid="2.25.3",

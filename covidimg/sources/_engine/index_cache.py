@@ -1,6 +1,6 @@
 """The incremental DICOM index cache: what each file gave, keyed by path, size and mtime.
 
-A re-index of an unchanged tree reads no DICOM file: :func:`covidimg.sources.dicom_index.
+A re-index of an unchanged tree reads no DICOM file: :func:`covidimg.sources._engine.index.
 index_dicom` stats every file and, when the paths and their size and modification time
 (nanoseconds) are all as in the cache's *snapshot* of the last complete index, takes that
 index as it was, building its headers only when they are first used. When something changed,
@@ -38,8 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from covidimg.errors import DicomReadError, IndexCacheWarning
 from covidimg.paths import cache_dir
-from covidimg.sources.dicom import DicomHeader, DicomReadError
+from covidimg.sources._engine.dicom import DicomHeader
 
 __all__ = [
     "CACHE_VERSION",
@@ -61,10 +62,6 @@ __all__ = [
 CACHE_VERSION = 5
 _MAGIC = f"covidimg-dicom-index {CACHE_VERSION}\n".encode()
 _PICKLE = pickle.HIGHEST_PROTOCOL
-
-
-class IndexCacheWarning(UserWarning):
-    """The index cache was unreadable or damaged and is being rebuilt."""
 
 
 @dataclass
@@ -120,7 +117,7 @@ def stat_files(paths: Sequence[str]) -> FileStats:
     Examples
     --------
     >>> import tempfile
-    >>> from covidimg.sources.index_cache import stat_files
+    >>> from covidimg.sources._engine.index_cache import stat_files
     >>> with tempfile.NamedTemporaryFile() as handle:
     ...     stats = stat_files([handle.name, handle.name + ".gone"])
     >>> stats.pairs()[0][0], stats.pairs()[1]
@@ -161,7 +158,7 @@ class IndexCache:
     Examples
     --------
     >>> import tempfile
-    >>> from covidimg.sources.index_cache import CacheEntry, FileStats, IndexCache
+    >>> from covidimg.sources._engine.index_cache import CacheEntry, FileStats, IndexCache
     >>> cache = IndexCache(tempfile.mkdtemp() + "/tree.cache")
     >>> cache.load()
     False
@@ -422,8 +419,8 @@ def encode_result(result: DicomHeader | DicomReadError) -> tuple[Any, ...]:
 
     Examples
     --------
-    >>> from covidimg.sources.dicom import DicomReadError
-    >>> from covidimg.sources.index_cache import decode_result, encode_result
+    >>> from covidimg.sources._engine.dicom import DicomReadError
+    >>> from covidimg.sources._engine.index_cache import decode_result, encode_result
     >>> encode_result(DicomReadError("/d/x.dcm", "not DICOM"))
     ('error', '/d/x.dcm', 'not DICOM')
     >>> decode_result(encode_result(DicomReadError("/d/x.dcm", "not DICOM"))).reason
@@ -451,8 +448,8 @@ def encode_headers(headers: list[DicomHeader]) -> bytes:
 
     Examples
     --------
-    >>> from covidimg.sources.dicom import DicomHeader
-    >>> from covidimg.sources.index_cache import decode_headers, encode_headers
+    >>> from covidimg.sources._engine.dicom import DicomHeader
+    >>> from covidimg.sources._engine.index_cache import decode_headers, encode_headers
     >>> h = DicomHeader("/d/a.dcm", "p1", "st", "se", "a", "CR", "PA", None, None, 64, 64,
     ...                 "MONOCHROME2", "M", 70.0, None, None, None, None, None)
     >>> decode_headers(encode_headers([h])) == [h]
@@ -486,7 +483,7 @@ def cache_path_for(root: str, cache: bool | str | os.PathLike[str] | None = True
 
     Examples
     --------
-    >>> from covidimg.sources.index_cache import cache_path_for
+    >>> from covidimg.sources._engine.index_cache import cache_path_for
     >>> cache_path_for("/data/tcia", "/tmp/c").startswith("/tmp/c/tcia-")
     True
     >>> cache_path_for("/data/tcia", False) is None

@@ -16,37 +16,11 @@ from dataclasses import dataclass, field, fields
 import pandas as pd
 
 from covidimg import schema
+from covidimg.errors import LoadError, StrictModeError, TableReadError
 
 __all__ = ["Ledger", "LoadError", "SourceTables", "StrictModeError", "TableReadError",
            "decode_text", "display_path", "file_problem", "folder_prefix", "read_text_table",
            "strict_mode", "walk"]
-
-
-class LoadError(ValueError):
-    """A source root cannot be loaded at all (e.g. its main table lacks required columns).
-
-    Problems confined to one file or one value never raise this: they become findings and the
-    load goes on.
-    """
-
-
-class StrictModeError(LoadError):
-    """Raised in strict mode (``covidimg.load(..., strict=True)``) by the first finding of
-    severity ``error``; the message names the finding's kind, file and detail.
-
-    Attributes
-    ----------
-    finding
-        The finding as a ``findings`` row (a dict).
-    """
-
-    def __init__(self, finding: dict[str, object]) -> None:
-        self.finding = finding
-        super().__init__(
-            f"strict mode: {finding['source']}: {finding['kind']} in {finding['path'] or '-'}: "
-            f"{finding['detail']}. Fix or remove the file, or load without strict=True to skip "
-            "it and see every problem in cohort.findings."
-        )
 
 
 _STRICT: ContextVar[bool] = ContextVar("covidimg_strict", default=False)
@@ -60,7 +34,7 @@ def strict_mode(enabled: bool = True) -> Iterator[None]:
 
     Examples
     --------
-    >>> from covidimg.sources.base import Ledger, StrictModeError, strict_mode
+    >>> from covidimg.sources._engine.ledger import Ledger, StrictModeError, strict_mode
     >>> with strict_mode():
     ...     try:
     ...         Ledger("mhh").finding("unreadable_file", "truncated", path="x.png")
@@ -175,7 +149,7 @@ def display_path(path: str | os.PathLike[str]) -> str:
 
     Examples
     --------
-    >>> from covidimg.sources.base import display_path
+    >>> from covidimg.sources._engine.ledger import display_path
     >>> display_path(b"/data/\\xff.dcm".decode("utf-8", "surrogateescape"))
     '/data/\\\\xff.dcm'
     """
@@ -193,7 +167,7 @@ def file_problem(path: str | os.PathLike[str]) -> str | None:
 
     Examples
     --------
-    >>> from covidimg.sources.base import file_problem
+    >>> from covidimg.sources._engine.ledger import file_problem
     >>> file_problem("/no/such/file")
     'the file does not exist'
     """
@@ -238,7 +212,7 @@ def walk(root: str | os.PathLike[str], ledger: Ledger,
     Examples
     --------
     >>> import os, tempfile
-    >>> from covidimg.sources.base import Ledger, walk
+    >>> from covidimg.sources._engine.ledger import Ledger, walk
     >>> root = tempfile.mkdtemp()
     >>> os.symlink("missing.csv", os.path.join(root, "data.csv"))
     >>> ledger = Ledger("mhh", root)
@@ -315,7 +289,7 @@ def folder_prefix(dirpath: str) -> str:
 
     Examples
     --------
-    >>> from covidimg.sources.base import folder_prefix
+    >>> from covidimg.sources._engine.ledger import folder_prefix
     >>> folder_prefix("/data/tcia") + "1-1.dcm", folder_prefix("/") + "x.csv"
     ('/data/tcia/1-1.dcm', '/x.csv')
     >>> folder_prefix(".") + "x.csv", folder_prefix("./a/b") + "x.csv"
@@ -353,15 +327,6 @@ def _report_short_rows(text: str, sep: str, n_columns: int, path: str | os.PathL
                        "fewer fields than the header", path=display_path(path))
 
 
-class TableReadError(ValueError):
-    """A CSV/TSV file cannot be read as a table at all (empty, binary, undecodable)."""
-
-    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
-        self.path = display_path(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
-
-
 _UTF8_BOM = b"\xef\xbb\xbf"
 
 
@@ -376,7 +341,7 @@ def decode_text(raw: bytes, path: str | os.PathLike[str]) -> tuple[str, str]:
 
     Examples
     --------
-    >>> from covidimg.sources.base import decode_text
+    >>> from covidimg.sources._engine.ledger import decode_text
     >>> decode_text("café".encode("latin-1"), "x.csv")
     ('café', 'latin-1')
     """
@@ -414,7 +379,7 @@ def read_text_table(path: str | os.PathLike[str], ledger: Ledger, *,
     Examples
     --------
     >>> import os, tempfile
-    >>> from covidimg.sources.base import Ledger, read_text_table
+    >>> from covidimg.sources._engine.ledger import Ledger, read_text_table
     >>> path = os.path.join(tempfile.mkdtemp(), "t.csv")
     >>> _ = open(path, "w").write("a,b\\n1,2\\n3,4,5\\n")
     >>> ledger = Ledger("mhh")

@@ -19,7 +19,7 @@ The limits are a setting: :func:`covidimg.load` takes ``max_member_bytes`` and
 
 Examples
 --------
->>> from covidimg.sources.archives import archive_limits, current_limits, unsafe_name_problem
+>>> from covidimg.sources._engine.archives import unsafe_name_problem
 >>> unsafe_name_problem("../../etc/passwd")
 "its name climbs out of the archive ('..' component)"
 >>> unsafe_name_problem("series1/0001.dcm") is None
@@ -40,7 +40,8 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 
-from covidimg.sources.dicom import DicomHeader, DicomReadError, read_header
+from covidimg.errors import DicomReadError, RefusedMember
+from covidimg.sources._engine.dicom import DicomHeader, read_header
 
 __all__ = [
     "DEFAULT_MAX_COMPRESSION_RATIO",
@@ -111,7 +112,7 @@ def archive_limits(*, max_member_bytes: int | None = None,
 
     Examples
     --------
-    >>> from covidimg.sources.archives import archive_limits
+    >>> from covidimg.sources._engine.archives import archive_limits
     >>> with archive_limits(max_ratio=50) as limits:
     ...     limits.max_ratio
     50
@@ -126,27 +127,6 @@ def archive_limits(*, max_member_bytes: int | None = None,
         yield limits
     finally:
         _LIMITS.reset(token)
-
-
-class RefusedMember(DicomReadError):
-    """A zip member that was not read because it is unsafe or too large.
-
-    Attributes
-    ----------
-    kind
-        The finding kind: ``"unsafe_archive_member"`` or ``"archive_too_large"``.
-    """
-
-    def __init__(self, path: str, reason: str, kind: str = "unsafe_archive_member") -> None:
-        super().__init__(path, reason)
-        self.kind = kind
-        self.args = (f"refused zip member {path}: {reason}",)
-
-    def __str__(self) -> str:
-        return f"refused zip member {self.path}: {self.reason}"
-
-    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:  # type: ignore[override]
-        return (type(self), (self.path, self.reason, self.kind))
 
 
 def finding_kind(error: DicomReadError) -> str:
@@ -208,7 +188,7 @@ def iter_zip_headers(
     Examples
     --------
     >>> import io, os, tempfile, zipfile
-    >>> from covidimg.sources.archives import iter_zip_headers
+    >>> from covidimg.sources._engine.archives import iter_zip_headers
     >>> path = os.path.join(tempfile.mkdtemp(), "bad.zip")
     >>> with zipfile.ZipFile(path, "w") as zf:
     ...     zf.writestr("../../evil.dcm", b"x")

@@ -20,7 +20,7 @@ The assumption, checked in this order:
 
 Examples
 --------
->>> from covidimg.sources.series_sampling import natural_key
+>>> from covidimg.sources._engine.series_sampling import natural_key
 >>> sorted(["1-10.dcm", "1-9.dcm", "1-100.dcm"], key=natural_key)
 ['1-9.dcm', '1-10.dcm', '1-100.dcm']
 """
@@ -33,8 +33,9 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from covidimg.sources.dicom import SERIES_MODALITIES, DicomHeader, DicomReadError
-from covidimg.sources.header_scan import read_header_fast
+from covidimg.errors import DicomReadError
+from covidimg.sources._engine.dicom import SERIES_MODALITIES, DicomHeader
+from covidimg.sources._engine.header_scan import read_header_fast
 
 __all__ = ["MIN_SERIES_FILES", "SeriesResult", "index_series_folder", "natural_key"]
 
@@ -178,7 +179,7 @@ def index_series_folder(files: Sequence[str], sizes: Sequence[int] | None = None
 
     Examples
     --------
-    >>> from covidimg.sources.series_sampling import index_series_folder
+    >>> from covidimg.sources._engine.series_sampling import index_series_folder
     >>> index_series_folder([]).reason
     '0 files, fewer than 20'
     """
