@@ -29,7 +29,7 @@ from pathlib import Path
 
 from _common import machine, median
 
-from covidimg import cohort as cohort_module
+from covidimg.cohort import _storage as cohort_storage
 
 CHILD = r"""
 import json, sys, time
@@ -90,8 +90,8 @@ def main() -> None:
     folder = Path(args.folder)
     marker = folder / "bench.json"
     # Saved again when the size or the way Cohort.save writes tables changes.
-    wanted = {"images": args.images, "compression": cohort_module._COMPRESSION,
-              "row_group": cohort_module._ROW_GROUP}
+    wanted = {"images": args.images, "compression": cohort_storage._COMPRESSION,
+              "row_group": cohort_storage._ROW_GROUP}
     if not (marker.is_file() and json.loads(marker.read_text()) == wanted):
         from covidimg.demo.large import large_cohort
 

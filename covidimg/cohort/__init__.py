@@ -1,0 +1,22 @@
+"""The harmonized cohort: the model, its filter, Parquet storage and loading.
+
+``_model``
+    :class:`Cohort`: the tables, validation, :meth:`Cohort.concat` and the summaries;
+``_query``
+    the filter behind :meth:`Cohort.filter`;
+``_storage``
+    :meth:`Cohort.save` and :meth:`Cohort.open` (Parquet, atomic, schema dtypes);
+``_load``
+    :func:`load` and :func:`detect_source`: the one place that calls the source loaders.
+"""
+
+from __future__ import annotations
+
+from covidimg.cohort._load import detect_source, load
+from covidimg.cohort._model import Cohort
+from covidimg.cohort._query import range_bounds
+from covidimg.cohort._storage import LAZY_TABLES, MANIFEST
+from covidimg.errors import CohortFileError, SourceDetectionError
+
+__all__ = ["LAZY_TABLES", "MANIFEST", "Cohort", "CohortFileError", "SourceDetectionError",
+           "detect_source", "load", "range_bounds"]

@@ -1,0 +1,142 @@
+"""Loading source folders: detect each one's source, run its loader, combine the parts."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+from collections.abc import Mapping, Sequence
+
+from covidimg.cohort._model import Cohort
+from covidimg.errors import LoadError, SourceDetectionError
+from covidimg.sources import (
+    LOADER_MODULES,
+    archive_limits,
+    index_options,
+    loader,
+    loaders,
+    raise_if_strict,
+    strict_mode,
+)
+
+__all__ = ["detect_source", "load"]
+
+
+def detect_source(root: str | os.PathLike[str]) -> str:
+    """Return the name of the source whose layout ``root`` has.
+
+    Raises
+    ------
+    SourceDetectionError
+        If no source matches (the message lists what each source looks for) or several do.
+    """
+    root_s = os.fspath(root)
+    if "://" not in root_s and not os.path.isdir(root_s):
+        raise SourceDetectionError(f"{root_s} is not a folder; pass the folder a source was "
+                                   "downloaded into")
+    mods = loaders()
+    matches = [name for name, mod in mods.items() if mod.detect(root_s)]
+    if len(matches) == 1:
+        return matches[0]
+    looked = "\n".join(f"  - {name}: {mod.LOOKS_FOR}" for name, mod in mods.items())
+    if not matches:
+        raise SourceDetectionError(
+            f"cannot tell which source {root_s} holds. Looked for:\n{looked}\n"
+            "Pass the source explicitly, e.g. covidimg.load({'mhh': path})."
+        )
+    raise SourceDetectionError(
+        f"{root_s} matches several sources {matches}; pass one explicitly, e.g. "
+        f"covidimg.load({{{matches[0]!r}: path}})."
+    )
+
+
+def load(
+    roots: str | os.PathLike[str] | Mapping[str, str | os.PathLike[str]]
+    | Sequence[str | os.PathLike[str]],
+    *,
+    progress: bool = True,
+    strict: bool = False,
+    max_member_bytes: int | None = None,
+    max_compression_ratio: float | None = None,
+    executor: concurrent.futures.Executor | bool | None = None,
+    index_cache: bool | str | os.PathLike[str] = True,
+    sample_series: bool = True,
+) -> Cohort:
+    """Load one or several sources from their native layouts into one harmonized cohort.
+
+    Parameters
+    ----------
+    roots
+        A folder (its source is detected from the layout), a list of folders, or a mapping
+        ``{source: folder}``; NCCID folders may be ``s3://bucket/prefix`` URLs.
+    progress
+        Show progress bars while files are indexed.
+    strict
+        ``False`` (default): a bad file or value becomes a finding and the load goes on.
+        ``True``: the first finding of severity ``error`` (an unreadable file, an unsafe or
+        oversized zip member, a missing column, ...; see ``schema.FINDING_KINDS``) raises
+        :class:`~covidimg.sources._engine.ledger.StrictModeError`.
+    max_member_bytes
+        Largest uncompressed size, in bytes, of a zip member that is read (default 4 GiB);
+        larger members are refused with an ``archive_too_large`` finding.
+    max_compression_ratio
+        Largest compression ratio of a zip member of 1 MiB or more (default 200); higher
+        ratios are the mark of a zip bomb and are refused with an ``archive_too_large`` finding.
+    executor
+        Where DICOM headers are read (MIDRC, TCIA): ``None`` (default) a local process pool
+        for large trees, ``False`` this process only, or any
+        :class:`concurrent.futures.Executor`, e.g. a Dask cluster's ``Client.get_executor()``
+        (see ``docs/performance.md``).
+    index_cache
+        The incremental DICOM index cache, keyed by path, size and modification time:
+        ``True`` (default) under the covidimg cache folder, a folder, or ``False`` for none.
+        A re-load of an unchanged tree reads no DICOM file.
+    sample_series
+        Index a CT / MR series folder from its first, middle and last file when its files
+        allow it (checked; else every file is read).
+
+    Returns
+    -------
+    Cohort
+        The combined cohort; ``cohort.files`` accounts for every file found under each root and
+        ``cohort.findings`` for every data-quality problem met.
+
+    Raises
+    ------
+    SourceDetectionError
+        If a folder's source cannot be told from its layout.
+    LoadError
+        If a root does not exist or cannot be loaded at all (e.g. its main table is unusable);
+        in strict mode, :class:`~covidimg.errors.StrictModeError` (a ``LoadError``) on
+        the first error finding.
+
+    Examples
+    --------
+    >>> import covidimg as ci
+    >>> cohort = ci.load("downloads/mhh")                        # doctest: +SKIP
+    >>> cohort = ci.load({"mhh": "downloads/mhh", "crdw": "/data/crdw"})  # doctest: +SKIP
+    """
+    if isinstance(roots, Mapping):
+        pairs = [(str(name), os.fspath(root)) for name, root in roots.items()]
+        for name, _ in pairs:
+            if name not in LOADER_MODULES:
+                raise ValueError(f"unknown source {name!r}; known sources are "
+                                 f"{sorted(LOADER_MODULES)}")
+    else:
+        if isinstance(roots, str | os.PathLike):
+            roots = [roots]
+        pairs = [(detect_source(root), os.fspath(root)) for root in roots]
+    parts = []
+    with archive_limits(max_member_bytes=max_member_bytes, max_ratio=max_compression_ratio), \
+            strict_mode(strict), \
+            index_options(executor=executor, cache=index_cache, sample_series=sample_series):
+        for name, root in pairs:
+            if "://" not in root and not os.path.exists(root):
+                raise LoadError(f"{name}: {root} does not exist; pass the folder the source "
+                                "was downloaded into")
+            part = loader(name).load(root, progress=progress)
+            if strict:  # a finding recorded where the loader caught the error still counts
+                for row in part.findings.to_dict("records"):
+                    raise_if_strict(row)
+            parts.append(part)
+    return Cohort.concat(parts)
+
