@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from covidimg.registry import SOURCES
+
 __all__ = ["main"]
 
 
@@ -155,6 +157,13 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
             shutil.rmtree(temporary, ignore_errors=True)
 
 
+def _sources_epilog() -> str:
+    """The registered sources, one line each, for the help of commands that load them."""
+    lines = [f"  {entry.name:<6} {entry.title}: {entry.description}"
+             for entry in SOURCES.values()]
+    return "sources:\n" + "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``covidimg`` command."""
     parser = argparse.ArgumentParser(
@@ -168,9 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--n-patients", type=int, default=30)
     demo.set_defaults(func=_cmd_demo)
 
-    index = sub.add_parser("index", help="load sources and save the harmonized cohort")
+    index = sub.add_parser("index", help="load sources and save the harmonized cohort",
+                           epilog=_sources_epilog(),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     index.add_argument("sources", nargs="+", metavar="SOURCE",
-                       help="a folder (source detected) or NAME=PATH (e.g. nccid=s3://b/p)")
+                       help="a folder (source detected) or NAME=PATH, NAME one of "
+                       f"{', '.join(SOURCES)} (e.g. nccid=s3://b/p)")
     index.add_argument("-o", "--output", required=True, help="folder to save the cohort in")
     index.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     index.set_defaults(func=_cmd_index)
@@ -180,7 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(func=_cmd_report)
 
     dashboard = sub.add_parser(
-        "dashboard", help="serve the linked dashboard in the browser (Voila on 127.0.0.1)")
+        "dashboard", help="serve the linked dashboard in the browser (Voila on 127.0.0.1)",
+        epilog=_sources_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     dashboard.add_argument("dirs", nargs="*", metavar="DIR",
                            help="a saved cohort folder, or source folders (or NAME=PATH) to "
                            "load; none: the demo cohort")

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from covidimg.errors import SchemaError
+from covidimg.registry import SOURCE_NAMES
 
 __all__ = [
     "ANALYTES",
@@ -36,7 +37,8 @@ __all__ = [
     "validate",
 ]
 
-SOURCES = ("mhh", "nccid", "crdw", "midrc", "tcia")
+#: Allowed values of every ``source`` column: the registry's sources, in its order.
+SOURCES = SOURCE_NAMES
 SEX = ("F", "M", "U")
 COVID_STATUS = ("positive", "negative", "unknown")
 MODALITIES = ("CR", "DX", "CT", "MR")
@@ -252,8 +254,9 @@ def _kinds(*rows: tuple[str, str, str]) -> dict[str, FindingKind]:
     return {name: FindingKind(name, severity, text) for name, severity, text in rows}
 
 
-#: Every ``findings.kind`` a loader writes. ``covidimg.load(..., strict=True)`` raises on the
-#: first finding whose severity is ``error``.
+#: Every ``findings.kind`` a loader (or the thumbnail maker) writes, with its severity and
+#: meaning; the ledger refuses a kind that is not here, and the data dictionary lists them all.
+#: ``covidimg.load(..., strict=True)`` raises on the first finding whose severity is ``error``.
 FINDING_KINDS: dict[str, FindingKind] = _kinds(
     ("unreadable_file", "error",
      "a file (or zip member) cannot be read: corrupt, truncated, wrong format, wrong encoding, "
@@ -267,6 +270,19 @@ FINDING_KINDS: dict[str, FindingKind] = _kinds(
     ("unparseable_name", "error", "a file name does not follow the source's naming scheme"),
     ("unreadable_folder", "error", "a folder cannot be listed (permission denied)"),
     ("unparseable_value", "warning", "a value cannot be parsed (text in a number, bad date)"),
+    ("recovered_value", "warning",
+     "a value read from a form the field does not document (a date valid only in the other "
+     "day/month order, an Excel serial day, a spreadsheet error cell `[Text] - date`, a bare "
+     "FiO2 number read as litres of oxygen); kept, the detail says how it was read"),
+    ("unit_assumed", "warning",
+     "a lab value written without a unit, from a site missing from the site unit table; "
+     "converted from the assumed unit the detail names"),
+    ("unconvertible_unit", "warning",
+     "a lab value whose unit (written in the value, or the site's) cannot be converted to the "
+     "analyte's canonical unit; the value is dropped"),
+    ("implausible_value", "warning",
+     "a lab value outside the analyte's physiologically plausible range after conversion "
+     "(a wrong unit?); kept"),
     ("unexpected_encoding", "warning", "a text file that is not UTF-8, read as Latin-1"),
     ("empty_table", "warning", "a table with a header but no rows"),
     ("short_row", "warning", "a table row with fewer fields than the header (cut short?)"),
@@ -292,6 +308,9 @@ FINDING_KINDS: dict[str, FindingKind] = _kinds(
     ("unmatched_annotation", "warning", "an annotation that matches no image"),
     ("unreferenced_image", "warning", "an image file no table row refers to"),
     ("unsafe_link", "warning", "a symbolic link to a folder, not followed"),
+    ("unreadable_image", "warning",
+     "an image's pixels cannot be read or rendered when thumbnails are made "
+     "(`covidimg.imaging.thumbnails`); a placeholder is shown"),
     ("withdrawn_release", "warning", "data from a release the publisher withdrew"),
     ("duplicate_row", "info", "a repeated table row; the copy is dropped"),
     ("duplicate_image", "info", "the same image twice; the copy is dropped"),
@@ -308,7 +327,7 @@ FINDING_KINDS: dict[str, FindingKind] = _kinds(
 
 def finding_severity(kind: str) -> str:
     """The severity of finding ``kind`` (``"warning"`` for a kind not in
-    :data:`FINDING_KINDS`).
+    :data:`FINDING_KINDS`, e.g. one in a cohort saved by an older version).
 
     Examples
     --------

@@ -5,14 +5,17 @@ from __future__ import annotations
 import concurrent.futures
 import os
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from covidimg.cohort._model import Cohort
 from covidimg.errors import LoadError, SourceDetectionError
+from covidimg.registry import SOURCE_NAMES, source_entry
 from covidimg.sources import (
-    LOADER_MODULES,
     archive_limits,
+    check_options,
     index_options,
     loader,
+    loader_options,
     loaders,
     raise_if_strict,
     strict_mode,
@@ -60,6 +63,7 @@ def load(
     executor: concurrent.futures.Executor | bool | None = None,
     index_cache: bool | str | os.PathLike[str] = True,
     sample_series: bool = True,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Cohort:
     """Load one or several sources from their native layouts into one harmonized cohort.
 
@@ -93,6 +97,23 @@ def load(
     sample_series
         Index a CT / MR series folder from its first, middle and last file when its files
         allow it (checked; else every file is read).
+    options
+        Options for individual sources' loaders, ``{source: {option: value}}``; a source
+        without an entry gets its defaults. The options are:
+
+        ``mhh``
+            ``convention``: where a published lab value sits in its interval, ``"floor"``
+            (default; ``[v, v + precision)``) or ``"round"`` (``[v - precision/2,
+            v + precision/2)``); see :mod:`covidimg.intervals`.
+        ``nccid``
+            ``site_units``: the site unit table, ``{SubmittingCentre: {analyte: unit}}``, for
+            lab values written without a unit (default
+            :data:`covidimg.sources.nccid.clean.SITE_UNITS`); ``storage_options``: passed to
+            fsspec for ``s3://`` roots, e.g. ``{"anon": True}``.
+        ``crdw``, ``midrc``, ``tcia``
+            none.
+
+        Every option is checked before any source is read.
 
     Returns
     -------
@@ -104,6 +125,10 @@ def load(
     ------
     SourceDetectionError
         If a folder's source cannot be told from its layout.
+    ValueError
+        If ``roots`` or ``options`` names an unknown source, ``options`` names a source that
+        is not loaded, or an option the source's loader does not accept (the message lists
+        the ones it does).
     LoadError
         If a root does not exist or cannot be loaded at all (e.g. its main table is unusable);
         in strict mode, :class:`~covidimg.errors.StrictModeError` (a ``LoadError``) on
@@ -114,17 +139,19 @@ def load(
     >>> import covidimg as ci
     >>> cohort = ci.load("downloads/mhh")                        # doctest: +SKIP
     >>> cohort = ci.load({"mhh": "downloads/mhh", "crdw": "/data/crdw"})  # doctest: +SKIP
+    >>> cohort = ci.load({"mhh": "downloads/mhh", "nccid": "s3://bucket/training"},
+    ...                  options={"mhh": {"convention": "round"},
+    ...                           "nccid": {"storage_options": {"anon": True}}})  # doctest: +SKIP
     """
     if isinstance(roots, Mapping):
         pairs = [(str(name), os.fspath(root)) for name, root in roots.items()]
         for name, _ in pairs:
-            if name not in LOADER_MODULES:
-                raise ValueError(f"unknown source {name!r}; known sources are "
-                                 f"{sorted(LOADER_MODULES)}")
+            source_entry(name)
     else:
         if isinstance(roots, str | os.PathLike):
             roots = [roots]
         pairs = [(detect_source(root), os.fspath(root)) for root in roots]
+    per_source = _check_load_options(options, [name for name, _ in pairs])
     parts = []
     with archive_limits(max_member_bytes=max_member_bytes, max_ratio=max_compression_ratio), \
             strict_mode(strict), \
@@ -133,10 +160,39 @@ def load(
             if "://" not in root and not os.path.exists(root):
                 raise LoadError(f"{name}: {root} does not exist; pass the folder the source "
                                 "was downloaded into")
-            part = loader(name).load(root, progress=progress)
+            part = loader(name).load(root, progress=progress, **per_source.get(name, {}))
             if strict:  # a finding recorded where the loader caught the error still counts
                 for row in part.findings.to_dict("records"):
                     raise_if_strict(row)
             parts.append(part)
     return Cohort.concat(parts)
 
+
+
+def _check_load_options(options: Mapping[str, Mapping[str, Any]] | None,
+                        loading: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``load``'s ``options`` argument checked against the registry and each loader's options.
+
+    Every source named must be a registered source that is being loaded, and every option one
+    its loader accepts, so a typo fails before any source is read rather than after hours.
+    """
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise ValueError(f"options={options!r}: expected a mapping {{source: {{option: "
+                         f"value}}}}, e.g. {{'mhh': {{'convention': 'round'}}}}")
+    checked: dict[str, dict[str, Any]] = {}
+    for name, given in options.items():
+        if name not in SOURCE_NAMES:
+            raise ValueError(f"options: unknown source {name!r}; the sources are "
+                             f"{list(SOURCE_NAMES)}")
+        if name not in loading:
+            raise ValueError(f"options: source {name!r} is not being loaded (loading "
+                             f"{list(dict.fromkeys(loading))}); remove its options or add "
+                             "its folder")
+        if not isinstance(given, Mapping):
+            raise ValueError(f"options[{name!r}]={given!r}: expected a mapping of option "
+                             f"names to values, e.g. {{'{name}': {{option: value}}}}")
+        check_options(name, given, loader_options(name))
+        checked[name] = dict(given)
+    return checked

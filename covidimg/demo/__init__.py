@@ -22,21 +22,21 @@ import numpy as np
 from covidimg.cohort import Cohort, load
 from covidimg.demo.truth import DemoTruth
 from covidimg.paths import cache_dir
-from covidimg.sources import LOADER_MODULES
+from covidimg.registry import SOURCE_NAMES
 
 __all__ = ["DEMO_VERSION", "available_sources", "demo_truth", "generate_demo", "load_demo",
            "load_demo_truth"]
 
 #: Bump when the generator's output changes, so cached demos are regenerated.
 DEMO_VERSION = 1
-ALL_SOURCES = ("mhh", "nccid", "crdw", "midrc", "tcia")
 _MARKER = "demo.json"
 
 
 def available_sources() -> tuple[str, ...]:
-    """Sources that have both a demo writer and a loader in this installation."""
-    return tuple(s for s in ALL_SOURCES if s in LOADER_MODULES
-                 and importlib.util.find_spec(f"covidimg.demo.{s}") is not None)
+    """The registered sources (:mod:`covidimg.registry`) that have a demo writer,
+    ``covidimg.demo.<source>``, in registry order."""
+    return tuple(s for s in SOURCE_NAMES
+                 if importlib.util.find_spec(f"covidimg.demo.{s}") is not None)
 
 
 def _check_sources(sources: Sequence[str] | None) -> tuple[str, ...]:
@@ -93,7 +93,7 @@ def generate_demo(
     truths = {}
     for index, source in enumerate(_check_sources(sources)):
         writer = importlib.import_module(f"covidimg.demo.{source}")
-        rng = np.random.default_rng([seed, index, ALL_SOURCES.index(source)])
+        rng = np.random.default_rng([seed, index, SOURCE_NAMES.index(source)])
         truth = writer.write(folder / source, rng=rng, n_patients=n_patients)
         truth.save(folder / "truth" / source)
         truths[source] = truth

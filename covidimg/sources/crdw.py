@@ -87,6 +87,7 @@ from tqdm.auto import tqdm
 from covidimg.errors import DicomReadError, LoadError
 from covidimg.intervals import parse_censored_text
 from covidimg.schema import ANALYTES
+from covidimg.sources import rejects_unknown_options
 from covidimg.sources._engine.archives import finding_kind, iter_zip_headers
 from covidimg.sources._engine.dicom import (
     HELPER_COLUMNS,
@@ -917,6 +918,7 @@ def _canonical_unit(analyte: str) -> str:
     return ANALYTES[analyte].unit if analyte in ANALYTES else "?"
 
 
+@rejects_unknown_options
 def load(root: str, *, progress: bool = False) -> SourceTables:
     """Load a CRDW download (batch folders of exam zips, remap workbook, datamart tables).
 

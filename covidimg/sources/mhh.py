@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 from covidimg import schema
 from covidimg.errors import LoadError, TableReadError
 from covidimg.intervals import Convention, grid_intervals
+from covidimg.sources import rejects_unknown_options
 from covidimg.sources._engine.ledger import (
     Ledger,
     SourceTables,
@@ -404,6 +405,7 @@ class _Reader:
                 self.ledger.file(path, "ignored", reason=reason)
 
 
+@rejects_unknown_options
 def load(root: str | os.PathLike[str], *, progress: bool = False,
          convention: Convention = "floor") -> SourceTables:
     """Read an MHH download (``data.csv``, ``png/``, ``nii/``) into harmonized tables.

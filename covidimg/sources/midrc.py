@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from covidimg.errors import LoadError, TableReadError
+from covidimg.sources import rejects_unknown_options
 from covidimg.sources._engine.dicom import (
     HELPER_COLUMNS,
 )
@@ -525,6 +526,7 @@ class _Reader:
                                    "sex"])
 
 
+@rejects_unknown_options
 def load(root: str | os.PathLike[str], *, progress: bool = False) -> SourceTables:
     """Read a MIDRC download (Gen3 TSV exports plus gen3-client DICOM) into harmonized tables.
 

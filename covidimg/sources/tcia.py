@@ -59,6 +59,7 @@ import pandas as pd
 from covidimg import schema
 from covidimg.errors import LoadError, TableReadError
 from covidimg.intervals import parse_censored_text
+from covidimg.sources import rejects_unknown_options
 from covidimg.sources._engine.dicom import HELPER_COLUMNS
 from covidimg.sources._engine.index import images_from_index, index_dicom
 from covidimg.sources._engine.ledger import (
@@ -650,6 +651,7 @@ def _first_exams(table: pd.DataFrame) -> pd.DataFrame:
     return chosen
 
 
+@rejects_unknown_options
 def load(root: str | os.PathLike[str], *, progress: bool = False) -> SourceTables:
     """Read a TCIA download (NBIA tree plus clinical sheets) into harmonized tables.
 

@@ -61,6 +61,8 @@ class SourceTables:
 
     Loaders build plain DataFrames and call :meth:`conformed` before returning, so every table
     leaves the loader with the contract's columns and dtypes (see :mod:`covidimg.schema`).
+    They are validated once, when :func:`covidimg.load` combines the sources into a cohort
+    (:meth:`covidimg.Cohort.concat` validates every table and the references between them).
     """
 
     source: str
@@ -76,11 +78,13 @@ class SourceTables:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "source"}
 
     def conformed(self) -> SourceTables:
-        """Return a copy whose tables are conformed to, and validated against, the schema."""
-        out = {}
-        for name, frame in self.tables().items():
-            out[name] = schema.validate(name, schema.conform(name, frame))
-        return SourceTables(self.source, **out)
+        """Return a copy whose tables have the schema's columns, in order, and dtypes.
+
+        Not validated here: the combined cohort is validated once, which checks every row of
+        every source (checking each source first would read every table twice).
+        """
+        return SourceTables(self.source, **{name: schema.conform(name, frame)
+                                            for name, frame in self.tables().items()})
 
 
 class Ledger:
@@ -124,7 +128,26 @@ class Ledger:
 
         In strict mode (see :func:`strict_mode`) a finding of severity ``error`` raises
         :class:`StrictModeError` instead of letting the load go on.
+
+        Raises
+        ------
+        ValueError
+            If ``kind`` is not declared in :data:`covidimg.schema.FINDING_KINDS` (a programming
+            error: every kind a loader writes is declared there with its severity and
+            description, which the data dictionary lists).
+
+        Examples
+        --------
+        >>> from covidimg.sources._engine.ledger import Ledger
+        >>> Ledger("mhh").finding("odd_value", "3 is odd")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: finding kind 'odd_value' is not declared in covidimg.schema.FINDING_KINDS; ...
         """
+        if kind not in schema.FINDING_KINDS:
+            raise ValueError(f"finding kind {kind!r} is not declared in "
+                             "covidimg.schema.FINDING_KINDS; declare it there with its severity "
+                             "and description, or use a declared kind")
         row = {
             "kind": kind, "source": self.source, "patient_uid": patient_uid,
             "image_uid": image_uid, "path": None if path is None else os.fspath(path),

@@ -57,6 +57,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from covidimg.errors import DicomReadError, LoadError
+from covidimg.sources import rejects_unknown_options
 from covidimg.sources._engine.dicom import (
     HELPER_COLUMNS,
     IMAGE_MODALITIES,
@@ -652,6 +653,7 @@ class _Loader:
         return pd.DataFrame(rows)
 
 
+@rejects_unknown_options
 def load(
     root: str | os.PathLike[str],
     *,

@@ -1,0 +1,101 @@
+"""The one list of the data systems covidimg reads.
+
+Each entry names a source (the prefix of ``patient_uid`` / ``image_uid`` and the value of every
+``source`` column), the module that loads it, a display name and one line saying what it is.
+Everything that needs the list derives it from here:
+
+* :mod:`covidimg.schema` -- the allowed values of the ``source`` columns (``schema.SOURCES``);
+* :mod:`covidimg.sources` -- ``loader(name)`` / ``loaders()`` import the modules named here, and
+  :func:`covidimg.load` detects a folder's source by asking each of them in this order;
+* :mod:`covidimg.demo` -- which sources have a demo writer (``covidimg.demo.<name>``), and the
+  seed of each one's random generator (its position in this list);
+* the command line, whose help names the sources.
+
+This module is data only and sits at the bottom of the package: it imports nothing from
+covidimg (and no heavy library), so the schema can use it without importing the loaders, which
+sit above the schema. Adding a source is one entry here plus its loader module and demo writer
+(``docs/dev/adding-a-source.md``).
+
+The order is part of the contract: it is the order of the ``source`` categories in every table
+and fixes each demo source's random generator, so a new source goes at the end.
+
+Examples
+--------
+>>> from covidimg.registry import SOURCE_NAMES, source_entry
+>>> SOURCE_NAMES
+('mhh', 'nccid', 'crdw', 'midrc', 'tcia')
+>>> source_entry("nccid").module
+'covidimg.sources.nccid'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["SOURCES", "SOURCE_NAMES", "SourceEntry", "source_entry"]
+
+
+@dataclass(frozen=True)
+class SourceEntry:
+    """One data system in the registry.
+
+    Parameters
+    ----------
+    name
+        The source name: lower case, used in ``patient_uid`` / ``image_uid`` prefixes, the
+        ``source`` columns, ``covidimg.load({name: folder})`` and ``options={name: {...}}``.
+    module
+        The module implementing the loader protocol
+        (:class:`covidimg.sources.SourceLoader`) for this source.
+    title
+        Display name.
+    description
+        One line saying what the source is.
+    """
+
+    name: str
+    module: str
+    title: str
+    description: str
+
+
+SOURCES: dict[str, SourceEntry] = {entry.name: entry for entry in (
+    SourceEntry("mhh", "covidimg.sources.mhh", "MHH",
+                "Hannover Medical School COVID-19 Image Repository (data.csv, PNG and NIfTI)"),
+    SourceEntry("nccid", "covidimg.sources.nccid", "NCCID",
+                "UK National COVID-19 Chest Imaging Database (bucket copy, local or s3://)"),
+    SourceEntry("crdw", "covidimg.sources.crdw", "CRDW",
+                "UChicago CRDW COVID-19 Limited Datamart (HIRO exam zips, datamart tables)"),
+    SourceEntry("midrc", "covidimg.sources.midrc", "MIDRC",
+                "MIDRC / RICORD Gen3 data commons (node TSV exports, gen3-client DICOM)"),
+    SourceEntry("tcia", "covidimg.sources.tcia", "TCIA",
+                "TCIA COVID-19 collections (NBIA Data Retriever tree, clinical sheets)"),
+)}
+
+#: The source names, in registry order.
+SOURCE_NAMES: tuple[str, ...] = tuple(SOURCES)
+
+
+def source_entry(name: str) -> SourceEntry:
+    """Return the registry entry of source ``name``.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a registered source; the message lists the registered ones.
+
+    Examples
+    --------
+    >>> from covidimg.registry import source_entry
+    >>> source_entry("mhh").title
+    'MHH'
+    >>> source_entry("idc")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown source 'idc'; the sources are ['mhh', 'nccid', 'crdw', 'midrc', 'tcia']
+    """
+    try:
+        return SOURCES[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown source {name!r}; the sources are "
+                         f"{list(SOURCE_NAMES)}") from None
