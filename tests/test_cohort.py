@@ -178,3 +178,66 @@ def test_validate_names_each_dangling_reference(mhh_cohort):
     labs.loc[labs.index[:3], "image_uid"] = ["mhh:gone", None, "mhh:gone"]
     with pytest.raises(SchemaError, match=r"labs\.image_uid .*\['mhh:gone'\]"):
         ci.Cohort(**{**mhh_cohort.tables(), "labs": labs}).validate()
+
+
+# ---------------------------------------------------------------------- per-source options
+def test_mhh_convention_option_reaches_the_loader(mhh_dir, mhh_cohort):
+    """``round`` puts a published value v in [v - p/2, v + p/2) instead of [v, v + p)."""
+    rounded = ci.load(mhh_dir, progress=False, options={"mhh": {"convention": "round"}})
+    floor, round_ = mhh_cohort.labs, rounded.labs
+    assert len(floor) == len(round_)
+    gridded = (floor["censor"] == "interval").to_numpy()
+    assert gridded.any()
+    precision = floor["analyte"].astype(str).map(
+        {a.name: a.mhh_precision for a in ci.schema.ANALYTES.values()}).to_numpy(float)
+    for bound in ("lower", "upper"):
+        np.testing.assert_allclose(round_[bound].to_numpy()[gridded],
+                                   floor[bound].to_numpy()[gridded] - precision[gridded] / 2)
+
+
+@pytest.fixture(scope="module")
+def nccid_demo(tmp_path_factory):
+    from covidimg.demo import generate_demo
+
+    folder = tmp_path_factory.mktemp("nccid-options")
+    generate_demo(folder, sources=["nccid"], n_patients=14)
+    return folder / "nccid"
+
+
+def test_nccid_site_units_option_reaches_the_loader(nccid_demo):
+    """The demo's Centre G is missing from the default site table (units assumed, reported);
+    declaring its d-dimer in ug/L converts the same numbers by 0.001 to mg/L."""
+    from covidimg.sources.nccid.clean import SITE_UNITS
+
+    default = ci.load({"nccid": nccid_demo}, progress=False)
+    units = {**SITE_UNITS, "Centre G": {"d_dimer": "ug/L", "po2": "kPa"}}
+    declared = ci.load({"nccid": nccid_demo}, progress=False,
+                       options={"nccid": {"site_units": units}})
+    centre_g = set(default.patients.loc[default.patients["site"] == "Centre G", "patient_uid"])
+    assert centre_g
+    assumed = default.findings[default.findings["kind"] == "unit_assumed"]
+    assert len(assumed) and set(assumed["patient_uid"]) <= centre_g
+    assert not (declared.findings["kind"] == "unit_assumed").any()
+
+    def d_dimer(cohort):
+        labs = cohort.labs
+        return labs[labs["patient_uid"].isin(centre_g) & (labs["analyte"] == "d_dimer")]
+
+    before, after = d_dimer(default), d_dimer(declared)
+    assert len(before) and before["value_raw"].tolist() == after["value_raw"].tolist()
+    np.testing.assert_allclose(after["lower"], before["lower"] * 0.001)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"idc": {}}, r"options: unknown source 'idc'; the sources are \['mhh', 'nccid'"),
+    ({"crdw": {}}, r"options: source 'crdw' is not being loaded \(loading \['nccid'\]\)"),
+    ({"nccid": {"site_unit": {}}}, r"unknown option 'site_unit' for source 'nccid'; the nccid "
+                                   r"loader accepts \['site_units', 'storage_options'\]"),
+    ({"nccid": {"progress": True}}, r"unknown option 'progress' for source 'nccid'"),
+    ({"nccid": ["site_units"]}, r"options\['nccid'\]=\['site_units'\]: expected a mapping"),
+    ("round", r"options='round': expected a mapping"),
+])
+def test_bad_options_are_refused_before_any_source_is_read(options, message, tmp_path):
+    missing = tmp_path / "not-downloaded"  # never reached: options are checked first
+    with pytest.raises(ValueError, match=message):
+        ci.load({"nccid": missing}, progress=False, options=options)
