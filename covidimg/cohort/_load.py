@@ -1,4 +1,9 @@
-"""Loading source folders: detect each one's source, run its loader, combine the parts."""
+"""Loading source folders: detect each one's source, run its loader, combine the parts.
+
+The only place that calls the loaders (:mod:`covidimg.sources`). Per-source options are checked
+against each loader's before anything is read; each loader returns its tables conformed to the
+schema, and :meth:`Cohort.concat` validates the combined tables once.
+"""
 
 from __future__ import annotations
 
