@@ -247,7 +247,8 @@ def _run_task(task: tuple[Any, ...]) -> list[tuple[str, list[tuple[str, Any]], f
 def _run_task_packed(task: tuple[Any, ...]) -> list[tuple[str, list[tuple[str, Any]],
                                                           frozenset[str], Any]]:
     """:func:`_run_task` for another process: each header as the plain tuple of its fields,
-    which pickles in a third of the time and bytes of the dataclass (see :func:`_unpack`)."""
+    which pickles (to the pool's workers) in a third of the time and bytes of the dataclass
+    (see :func:`_unpack`)."""
     return [(disk, [(label, _header_values(r) if type(r) is DicomHeader else r)
                     for label, r in results], inferred, decision)
             for disk, results, inferred, decision in _run_task(task)]
@@ -299,11 +300,12 @@ def _common_folder(ordered: Sequence[str]) -> str:
                                os.path.dirname(os.path.abspath(ordered[-1]))])
 
 
-def _cached(cache: IndexCache | None, path: str, key: tuple[int, int] | None) -> bool:
+def _cached(cache: IndexCache | None, path: str,
+            key: tuple[int, int, int, int] | None) -> bool:
     if cache is None or key is None:
         return False
     entry = cache.files.get(path)
-    return entry is not None and entry.size == key[0] and entry.mtime_ns == key[1]
+    return entry is not None and entry.key == key
 
 
 def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
@@ -377,7 +379,7 @@ def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
         if snapshot is not None:
             return _restore(snapshot, ordered, ledger)  # nothing changed since the last call
 
-    stats = dict(zip(ordered, stat_keys.pairs(), strict=True))
+    stats = dict(zip(ordered, stat_keys.keys(), strict=True))
     entries: dict[str, CacheEntry] = {}
     decisions: dict[str, tuple[bool, str, tuple[str, ...]]] = {}
     tasks: list[tuple[Any, ...]] = []
@@ -415,8 +417,8 @@ def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
               disable=not progress) as bar:
         for chunk in _run_all(tasks, executor, bar):
             for disk, results, inferred, _ in chunk:
-                key = stats[disk] or (-1, -1)
-                entries[disk] = CacheEntry(key[0], key[1], results, inferred)
+                key = stats[disk] or (-1, -1, -1, -1)
+                entries[disk] = CacheEntry(key[0], key[1], results, inferred, key[2], key[3])
             if chunk and chunk[0][3] is not None:  # a series task: one folder, one decision
                 folder = chunk[0][0].rpartition(os.sep)[0]
                 decisions[folder] = (*chunk[0][3], tuple(by_folder[folder]))
@@ -462,8 +464,8 @@ def _restore(snapshot: dict[str, Any], ordered: list[str], ledger: Ledger) -> Di
     disk_file = snapshot["disk_file"]
     index = DicomIndex(disk_file=dict(zip(ordered, ordered, strict=True)) if disk_file is None
                        else disk_file,
-                       state=snapshot["state"], inferred=set(snapshot["inferred"]),
-                       sampling=snapshot["sampling"])
+                       state=dict(snapshot["state"]), inferred=set(snapshot["inferred"]),
+                       sampling=[dict(row) for row in snapshot["sampling"]])
     del index.headers
     index.__dict__["_headers_blob"] = snapshot["headers"]
     n = len(ordered)
@@ -492,7 +494,8 @@ def _resample_conflicts(entries: dict[str, CacheEntry],
         files = decisions[folder][2]
         for p in files:
             old = entries[p]
-            entries[p] = CacheEntry(old.size, old.mtime_ns, [(p, _read_one(p, fast))])
+            entries[p] = CacheEntry(old.size, old.mtime_ns, [(p, _read_one(p, fast))],
+                                    ctime_ns=old.ctime_ns, inode=old.inode)
         decisions[folder] = (False, "a sampled file repeats an instance of another folder; "
                                     "read in full to find every duplicate", files)
 
