@@ -28,6 +28,7 @@ import concurrent.futures as cf
 import contextlib
 import operator
 import os
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field, fields, replace
@@ -36,7 +37,7 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
-from covidimg.errors import DicomReadError
+from covidimg.errors import DicomReadError, IndexCacheWarning
 from covidimg.sources._engine.archives import finding_kind, iter_zip_headers
 from covidimg.sources._engine.dicom import IMAGE_MODALITIES, DicomHeader, read_header, series_table
 from covidimg.sources._engine.header_scan import read_header_fast
@@ -371,7 +372,10 @@ def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
     cache_file = None
     if cache_setting is not False and cache_setting is not None:
         tree = os.fspath(root) if root is not None else _common_folder(ordered)
-        cache_file = cache_path_for(tree, cache_setting)
+        try:
+            cache_file = cache_path_for(tree, cache_setting)
+        except OSError as exc:
+            _cache_unusable(exc)
     store = IndexCache(cache_file) if cache_file else None
     if store is not None:
         store.load()
@@ -439,8 +443,21 @@ def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
         store.files = entries
         store.folders = {f: FolderEntry(files, s, r) for f, (s, r, files) in decisions.items()}
         store.take_snapshot(ordered, stat_keys, _snapshot(index, ordered, findings))
-        store.save()
+        try:
+            store.save()
+        except OSError as exc:
+            _cache_unusable(exc)
     return index
+
+
+def _cache_unusable(exc: OSError) -> None:
+    """Say (once per message) that the index cache cannot be used; the index goes on
+    without it."""
+    where = f" {exc.filename}" if exc.filename else ""
+    warnings.warn(f"the DICOM index cache{where} cannot be used ({exc.strerror or exc}); "
+                  "indexing without a cache (every file is read each time). Point "
+                  "COVIDIMG_CACHE or index_cache= to a writable folder, or pass "
+                  "index_cache=False", IndexCacheWarning, stacklevel=3)
 
 
 def _snapshot(index: DicomIndex, ordered: list[str],

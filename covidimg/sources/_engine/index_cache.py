@@ -292,8 +292,8 @@ class IndexCache:
                                   "contents gives)")
                     return False
                 blob = memoryview(handle.read(n_snap + n_heads))
-        except FileNotFoundError:
-            return False
+        except (FileNotFoundError, NotADirectoryError):
+            return False  # no cache yet (or no folder for one: saving it says so)
         except OSError as exc:
             self._damaged(f"cannot be read ({exc})")
             return False
