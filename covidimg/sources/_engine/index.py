@@ -28,6 +28,8 @@ import concurrent.futures as cf
 import contextlib
 import operator
 import os
+import threading
+import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
@@ -281,8 +283,9 @@ def _run_all(tasks: list[tuple[Any, ...]], executor: cf.Executor | bool | None,
             bar.update(_task_files(task))
         return
     own = executor is None
-    pool: cf.Executor = cf.ProcessPoolExecutor(max_workers=os.cpu_count() or 1) if own \
-        else executor  # type: ignore[assignment]
+    pool: cf.Executor = cf.ProcessPoolExecutor(
+        max_workers=os.cpu_count() or 1, initializer=_exit_with_parent,
+        initargs=(os.getpid(),)) if own else executor  # type: ignore[assignment]
     try:
         futures = {pool.submit(_run_task_packed, task): task for task in tasks}
         for future in cf.as_completed(futures):
@@ -291,6 +294,24 @@ def _run_all(tasks: list[tuple[Any, ...]], executor: cf.Executor | bool | None,
     finally:
         if own:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+#: How often a pool worker checks that the process that started it is still alive.
+_PARENT_CHECK_SECONDS = 0.5
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Pool worker initializer: exit as soon as ``parent`` (the indexing process) is gone.
+
+    A worker whose parent was killed (``kill -9``, an out-of-memory kill) would otherwise
+    finish its task and then wait for work forever, holding its memory.
+    """
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_PARENT_CHECK_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="covidimg-parent-watch", daemon=True).start()
 
 
 # ---------------------------------------------------------------------- planning
