@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import threading
 import uuid
@@ -21,6 +22,12 @@ import pyarrow.parquet as pq
 from covidimg import schema
 from covidimg.cohort._deferred import _Deferred
 from covidimg.errors import CohortFileError
+from covidimg.paths import private_file
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: saves into one folder are not serialised
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["FORMAT_VERSION", "LAZY_TABLES", "MANIFEST", "open_tables", "save_tables"]
 
@@ -36,36 +43,169 @@ _COMPRESSION = "lz4"
 LAZY_TABLES = ("files", "findings")
 
 
+#: The saved cohort's own entries in its folder: nothing else there is ever replaced or removed.
+_TABLES_DIR = re.compile(r"tables-[0-9a-f]{12}")
+_LOCK = ".covidimg.lock"
+#: The largest manifest read (a real one is a few hundred bytes).
+_MANIFEST_MAX_BYTES = 64 * 1024
+#: How often an open retries when a save replaced the tables while it was opening them.
+_OPEN_ATTEMPTS = 5
+
+
 def save_tables(tables: Mapping[str, pd.DataFrame], directory: str | os.PathLike[str]) -> Path:
-    """Write ``tables`` as Parquet into ``directory`` atomically (see :meth:`Cohort.save`)."""
+    """Write ``tables`` as Parquet into ``directory`` atomically (see :meth:`Cohort.save`).
+
+    ``directory`` must be new, empty, or a saved cohort: a folder holding anything else is
+    refused, and only the save's own files (its ``tables-*`` folder, the manifest, the lock
+    file) are ever written, replaced or removed. Saves into one folder are serialised by an
+    exclusive lock; a save that finds another one in progress raises at once.
+    """
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    data_dir = directory / f"tables-{uuid.uuid4().hex[:12]}"
-    data_dir.mkdir()
-    counts = {}
-    for name, frame in tables.items():
-        _storage_frame(name, frame).to_parquet(
-            data_dir / f"{name}.parquet", index=False, compression=_COMPRESSION,
-            row_group_size=_ROW_GROUP)
-        counts[name] = len(frame)
-    manifest = {"format": "covidimg-cohort", "version": FORMAT_VERSION,
-                "tables_dir": data_dir.name, "rows": counts}
-    tmp = directory / f".{MANIFEST}.{uuid.uuid4().hex[:8]}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2))
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, directory / MANIFEST)
-    for stale in directory.glob("tables-*"):
-        if stale.name != data_dir.name:
-            shutil.rmtree(stale, ignore_errors=True)
-    for stale in directory.glob(f".{MANIFEST}.*.tmp"):
-        stale.unlink(missing_ok=True)
+    if directory.exists() and not directory.is_dir():
+        raise CohortFileError(f"cannot save a cohort to {directory}: it is a file, not a "
+                              "folder; choose a new folder name")
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _previous_tables_dir(directory)  # refuse a folder of other files before writing anything
+    with _save_lock(directory):
+        previous = _previous_tables_dir(directory)
+        data_dir = directory / f"tables-{uuid.uuid4().hex[:12]}"
+        data_dir.mkdir(mode=0o700)
+        try:
+            counts = {}
+            for name, frame in tables.items():
+                target = data_dir / f"{name}.parquet"
+                _storage_frame(name, frame).to_parquet(
+                    target, index=False, compression=_COMPRESSION, row_group_size=_ROW_GROUP)
+                target.chmod(0o600)
+                counts[name] = len(frame)
+            manifest = {"format": "covidimg-cohort", "version": FORMAT_VERSION,
+                        "tables_dir": data_dir.name, "rows": counts}
+            tmp = directory / f".{MANIFEST}.{uuid.uuid4().hex[:8]}.tmp"
+            try:
+                with private_file(tmp) as handle:
+                    handle.write(json.dumps(manifest, indent=2).encode())
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(tmp, directory / MANIFEST)
+            finally:
+                tmp.unlink(missing_ok=True)
+        except BaseException:
+            shutil.rmtree(data_dir, ignore_errors=True)
+            raise
+        if previous is not None and previous != data_dir.name:
+            shutil.rmtree(directory / previous, ignore_errors=True)
+        _remove_leftovers(directory, keep=data_dir.name)
     return directory
 
 
+_TABLE_FILES = frozenset(f"{name}.parquet" for name in schema.TABLE_NAMES)
+_MANIFEST_TMP = re.compile(re.escape(f".{MANIFEST}.") + r"[0-9a-f]{8}\.tmp")
+
+
+def _remove_leftovers(directory: Path, keep: str) -> None:
+    """Remove what earlier saves into ``directory`` left when they were killed: ``tables-*``
+    folders holding nothing but table files, and temporary manifests (only under the save
+    lock, so no save is writing them)."""
+    for entry in os.scandir(directory):
+        if entry.name != keep and _TABLES_DIR.fullmatch(entry.name) and \
+                entry.is_dir(follow_symlinks=False):
+            inside = {e.name for e in os.scandir(entry.path)}
+            if inside <= _TABLE_FILES:
+                shutil.rmtree(entry.path, ignore_errors=True)
+        elif _MANIFEST_TMP.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+            os.unlink(entry.path)
+
+
+@contextlib.contextmanager
+def _save_lock(directory: Path) -> Iterator[None]:
+    """An exclusive lock on ``directory`` for one save, or a clear error when another save
+    holds it."""
+    try:
+        fd = os.open(directory / _LOCK, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0),
+                     0o600)
+    except OSError as exc:
+        raise CohortFileError(f"cannot save a cohort to {directory}: {exc.strerror}; check "
+                              "that the folder is writable") from exc
+    try:
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CohortFileError(f"another save into {directory} is in progress; wait for it "
+                                  "to finish, or save to another folder") from None
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _previous_tables_dir(directory: Path) -> str | None:
+    """The ``tables-*`` folder of the cohort saved in ``directory`` (None for an empty
+    folder); raises for a folder that holds anything that is not a saved cohort."""
+    entries = {entry.name for entry in os.scandir(directory)} - {_LOCK}
+    if not entries:
+        return None
+    if MANIFEST not in entries:
+        raise CohortFileError(
+            f"will not save a cohort to {directory}: the folder is not empty and is not a saved "
+            f"cohort (no {MANIFEST}; it holds e.g. {sorted(entries)[:3]}). Choose a new or "
+            "empty folder; covidimg never replaces files it did not write.")
+    try:
+        manifest = _read_manifest(directory / MANIFEST)
+    except CohortFileError as exc:
+        raise CohortFileError(
+            f"will not save a cohort to {directory}: its {MANIFEST} is not a covidimg cohort "
+            f"manifest ({exc}). Choose a new or empty folder.") from None
+    return manifest["tables_dir"]
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    """The manifest at ``path``, every field checked (bounded in size and nesting)."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(_MANIFEST_MAX_BYTES + 1)
+    except OSError as exc:
+        raise CohortFileError(f"{path} cannot be read ({exc.strerror})") from exc
+    if len(raw) > _MANIFEST_MAX_BYTES:
+        raise CohortFileError(f"{path} is not a cohort manifest: larger than "
+                              f"{_MANIFEST_MAX_BYTES} bytes")
+    try:
+        manifest = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise CohortFileError(f"{path} is not a cohort manifest: not valid JSON "
+                              f"({type(exc).__name__})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != "covidimg-cohort":
+        raise CohortFileError(f"{path} is not a covidimg cohort manifest (no \"format\": "
+                              "\"covidimg-cohort\")")
+    version = manifest.get("version")
+    if type(version) is not int or version < 1:
+        raise CohortFileError(f"{path}: \"version\" must be a positive whole number, "
+                              f"got a {type(version).__name__}")
+    if version > FORMAT_VERSION:
+        raise CohortFileError(f"{path}: format version {version} is newer than this covidimg "
+                              f"reads (up to {FORMAT_VERSION}); update covidimg")
+    tables_dir = manifest.get("tables_dir")
+    if not isinstance(tables_dir, str) or not _TABLES_DIR.fullmatch(tables_dir):
+        raise CohortFileError(f"{path}: \"tables_dir\" must name a tables-<12 hex digits> "
+                              "folder beside it")
+    rows = manifest.get("rows")
+    if not isinstance(rows, dict):
+        raise CohortFileError(f"{path}: \"rows\" must map each table to its row count")
+    for name in schema.TABLE_NAMES:
+        count = rows.get(name)
+        if type(count) is not int or count < 0:
+            got = "nothing" if count is None else f"a {type(count).__name__}"
+            raise CohortFileError(f"{path}: \"rows\" must give {name!r} a row count (a whole "
+                                  f"number >= 0), got {got}")
+    return manifest
+
 
 def open_tables(directory: str | os.PathLike[str], lazy: Iterable[str]) -> dict[str, Any]:
-    """The tables of a saved cohort, ``lazy`` ones deferred (see :meth:`Cohort.open`)."""
+    """The tables of a saved cohort, ``lazy`` ones deferred (see :meth:`Cohort.open`).
+
+    A save into the same folder meanwhile replaces the tables only after writing new ones:
+    when a table file disappears while they are being opened, the manifest is read again and
+    the open starts over, so the result is the old cohort or the new one, never an error.
+    """
     lazy = [lazy] if isinstance(lazy, str) else list(lazy)
     unknown = [name for name in lazy if name not in schema.TABLE_NAMES]
     if unknown:
@@ -78,20 +218,17 @@ def open_tables(directory: str | os.PathLike[str], lazy: Iterable[str]) -> dict[
             f"{directory} is not a saved cohort: {MANIFEST} is missing. Save one with "
             "Cohort.save(folder) or `covidimg index SOURCE -o FOLDER`."
         )
-    try:
-        manifest = json.loads(manifest_path.read_text())
-        version = manifest["version"]
+    for attempt in range(_OPEN_ATTEMPTS):
+        manifest = _read_manifest(manifest_path)
         data_dir = directory / manifest["tables_dir"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise CohortFileError(f"{manifest_path} is not a cohort manifest: {exc}") from exc
-    if manifest.get("format") != "covidimg-cohort" or version > FORMAT_VERSION:
-        raise CohortFileError(
-            f"{manifest_path}: format {manifest.get('format')!r} version {version} is not "
-            f"readable by this covidimg (reads covidimg-cohort up to {FORMAT_VERSION})"
-        )
-    stored = {name: _StoredTable(name, data_dir / f"{name}.parquet",
-                                 manifest["rows"].get(name))
-              for name in schema.TABLE_NAMES}
+        try:
+            stored = {name: _StoredTable(name, data_dir / f"{name}.parquet",
+                                         manifest["rows"][name])
+                      for name in schema.TABLE_NAMES}
+            break
+        except CohortFileError:
+            if attempt + 1 == _OPEN_ATTEMPTS or _read_manifest(manifest_path) == manifest:
+                raise  # not replaced meanwhile: really missing or damaged
     tables: dict[str, Any] = {name: _Deferred(stored[name].read, rows=stored[name].rows)
                               for name in lazy}
     # One table at a time (each decoded by several threads), the largest first: the

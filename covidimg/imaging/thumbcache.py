@@ -1,12 +1,16 @@
 """The on-disk thumbnail cache: keys that change with the file, atomic writes, intact reads.
 
-A key hashes the image's identity (absolute path, size, modification time in nanoseconds — of
-every file, for a series folder) together with everything that shapes the picture (window,
-thumbnail size, slice, preview or not), so a changed file gets a new thumbnail and the old one
-is simply never read again. Entries are written to a temporary file and moved into place with
-:func:`os.replace`, so readers never see half a file; an entry that fails the PNG integrity
-check (signature, chunk lengths, CRCs, final IEND — the checks a decoder makes, without
-decoding pixels) is deleted and rebuilt.
+A key hashes the image's identity (absolute path, size, modification and status-change times in
+nanoseconds and inode — of every file, for a series folder: a same-size copy that keeps the
+modification time, as ``cp -p`` or ``rsync -a`` make, still changes the key) together with
+everything that shapes the picture (window, thumbnail size, slice, preview or not), so a changed
+file gets a new thumbnail and the old one is simply never read again. Entries are written to a
+temporary file and moved into place with :func:`os.replace`, so readers never see half a file;
+an entry that fails the PNG integrity check (signature, chunk lengths, CRCs, final IEND — the
+checks a decoder makes, without decoding pixels) is deleted and rebuilt. Entries are created
+readable by their owner only, in folders only the owner can enter; an entry that belongs to
+another user or that others can write (a shared cache folder) is never served, and no entry is
+read past :data:`MAX_ENTRY_BYTES`.
 """
 
 from __future__ import annotations
@@ -19,18 +23,21 @@ import zlib
 from pathlib import Path
 
 from covidimg.imaging.refs import ImageRef, series_members
+from covidimg.paths import trusted_file_problem
 
-__all__ = ["CACHE_VERSION", "cache_entry", "cache_key", "png_is_intact", "png_size",
-           "read_cached", "source_fingerprint", "write_atomic"]
+__all__ = ["CACHE_VERSION", "MAX_ENTRY_BYTES", "cache_entry", "cache_key", "png_is_intact",
+           "png_size", "read_cached", "source_fingerprint", "write_atomic"]
 
 #: Bumped whenever the rendering changes, so old entries are not served.
 CACHE_VERSION = "thumb-v2"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: The largest cache entry read: a thumbnail is at most a few hundred kB.
+MAX_ENTRY_BYTES = 16 * 2**20
 
 
 def _stat(path: str) -> str:
     st = os.stat(path)
-    return f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}"
+    return f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|{st.st_ino}"
 
 
 def source_fingerprint(ref: ImageRef, use_preview: bool = False) -> str:
@@ -43,7 +50,9 @@ def source_fingerprint(ref: ImageRef, use_preview: bool = False) -> str:
     >>> from covidimg.imaging.thumbcache import source_fingerprint
     >>> file = pathlib.Path(tempfile.mkdtemp()) / "a.png"
     >>> _ = file.write_bytes(b"x")
-    >>> source_fingerprint(image_ref(str(file))).endswith("|1|" + str(file.stat().st_mtime_ns))
+    >>> st = file.stat()
+    >>> source_fingerprint(image_ref(str(file))).endswith(
+    ...     f"|1|{st.st_mtime_ns}|{st.st_ctime_ns}|{st.st_ino}")
     True
     """
     if use_preview and ref.preview_path:
@@ -139,12 +148,14 @@ def read_cached(entry: Path, size: int | None = None) -> bytes | None:
     pixels — an intact PNG of another size was not written for this key.
     """
     try:
-        data = entry.read_bytes()
-    except FileNotFoundError:
-        return None
+        with open(entry, "rb") as handle:
+            if trusted_file_problem(os.fstat(handle.fileno())) is not None:
+                return None  # planted or shared: never served, never removed
+            data = handle.read(MAX_ENTRY_BYTES + 1)
     except OSError:
         return None
-    if png_is_intact(data) and (size is None or png_size(data) == (size, size)):
+    if len(data) <= MAX_ENTRY_BYTES and png_is_intact(data) and \
+            (size is None or png_size(data) == (size, size)):
         return data
     try:
         entry.unlink()
@@ -164,7 +175,7 @@ def write_atomic(entry: Path, data: bytes) -> None:
     >>> write_atomic(entry, b"data"); entry.read_bytes()
     b'data'
     """
-    entry.parent.mkdir(parents=True, exist_ok=True)
+    entry.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{entry.stem}.", suffix=".tmp", dir=entry.parent)
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -172,7 +172,20 @@ def _check_size(size: int) -> int:
 
 
 def _cache_folder(cache: bool, cache_dir: str | os.PathLike[str] | None) -> Path | None:
-    return resolve_cache_dir("thumbnails", override=cache_dir) if cache else None
+    """The thumbnail cache folder, or None (with a warning) when it cannot be used: the
+    thumbnails are then made without a cache."""
+    if not cache:
+        return None
+    try:
+        folder = resolve_cache_dir("thumbnails", override=cache_dir)
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise PermissionError(13, "not writable")
+    except OSError as exc:
+        warnings.warn(f"the thumbnail cache folder cannot be used ({exc.strerror or exc}); "
+                      "thumbnails are made without a cache. Point COVIDIMG_CACHE / cache_dir "
+                      "to a writable folder", UserWarning, stacklevel=3)
+        return None
+    return folder
 
 
 def thumbnail(image: Any, *, size: int = 256, window: str | WindowPreset = "auto",

@@ -28,6 +28,9 @@ import concurrent.futures as cf
 import contextlib
 import operator
 import os
+import threading
+import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field, fields, replace
@@ -36,7 +39,7 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
-from covidimg.errors import DicomReadError
+from covidimg.errors import DicomReadError, IndexCacheWarning
 from covidimg.sources._engine.archives import finding_kind, iter_zip_headers
 from covidimg.sources._engine.dicom import IMAGE_MODALITIES, DicomHeader, read_header, series_table
 from covidimg.sources._engine.header_scan import read_header_fast
@@ -247,7 +250,8 @@ def _run_task(task: tuple[Any, ...]) -> list[tuple[str, list[tuple[str, Any]], f
 def _run_task_packed(task: tuple[Any, ...]) -> list[tuple[str, list[tuple[str, Any]],
                                                           frozenset[str], Any]]:
     """:func:`_run_task` for another process: each header as the plain tuple of its fields,
-    which pickles in a third of the time and bytes of the dataclass (see :func:`_unpack`)."""
+    which pickles (to the pool's workers) in a third of the time and bytes of the dataclass
+    (see :func:`_unpack`)."""
     return [(disk, [(label, _header_values(r) if type(r) is DicomHeader else r)
                     for label, r in results], inferred, decision)
             for disk, results, inferred, decision in _run_task(task)]
@@ -279,8 +283,9 @@ def _run_all(tasks: list[tuple[Any, ...]], executor: cf.Executor | bool | None,
             bar.update(_task_files(task))
         return
     own = executor is None
-    pool: cf.Executor = cf.ProcessPoolExecutor(max_workers=os.cpu_count() or 1) if own \
-        else executor  # type: ignore[assignment]
+    pool: cf.Executor = cf.ProcessPoolExecutor(
+        max_workers=os.cpu_count() or 1, initializer=_exit_with_parent,
+        initargs=(os.getpid(),)) if own else executor  # type: ignore[assignment]
     try:
         futures = {pool.submit(_run_task_packed, task): task for task in tasks}
         for future in cf.as_completed(futures):
@@ -291,6 +296,24 @@ def _run_all(tasks: list[tuple[Any, ...]], executor: cf.Executor | bool | None,
             pool.shutdown(wait=True, cancel_futures=True)
 
 
+#: How often a pool worker checks that the process that started it is still alive.
+_PARENT_CHECK_SECONDS = 0.5
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Pool worker initializer: exit as soon as ``parent`` (the indexing process) is gone.
+
+    A worker whose parent was killed (``kill -9``, an out-of-memory kill) would otherwise
+    finish its task and then wait for work forever, holding its memory.
+    """
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_PARENT_CHECK_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="covidimg-parent-watch", daemon=True).start()
+
+
 # ---------------------------------------------------------------------- planning
 def _common_folder(ordered: Sequence[str]) -> str:
     """The deepest folder holding every path of the sorted list ``ordered``."""
@@ -299,11 +322,12 @@ def _common_folder(ordered: Sequence[str]) -> str:
                                os.path.dirname(os.path.abspath(ordered[-1]))])
 
 
-def _cached(cache: IndexCache | None, path: str, key: tuple[int, int] | None) -> bool:
+def _cached(cache: IndexCache | None, path: str,
+            key: tuple[int, int, int, int] | None) -> bool:
     if cache is None or key is None:
         return False
     entry = cache.files.get(path)
-    return entry is not None and entry.size == key[0] and entry.mtime_ns == key[1]
+    return entry is not None and entry.key == key
 
 
 def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
@@ -369,7 +393,10 @@ def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
     cache_file = None
     if cache_setting is not False and cache_setting is not None:
         tree = os.fspath(root) if root is not None else _common_folder(ordered)
-        cache_file = cache_path_for(tree, cache_setting)
+        try:
+            cache_file = cache_path_for(tree, cache_setting)
+        except OSError as exc:
+            _cache_unusable(exc)
     store = IndexCache(cache_file) if cache_file else None
     if store is not None:
         store.load()
@@ -377,7 +404,7 @@ def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
         if snapshot is not None:
             return _restore(snapshot, ordered, ledger)  # nothing changed since the last call
 
-    stats = dict(zip(ordered, stat_keys.pairs(), strict=True))
+    stats = dict(zip(ordered, stat_keys.keys(), strict=True))
     entries: dict[str, CacheEntry] = {}
     decisions: dict[str, tuple[bool, str, tuple[str, ...]]] = {}
     tasks: list[tuple[Any, ...]] = []
@@ -415,8 +442,8 @@ def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
               disable=not progress) as bar:
         for chunk in _run_all(tasks, executor, bar):
             for disk, results, inferred, _ in chunk:
-                key = stats[disk] or (-1, -1)
-                entries[disk] = CacheEntry(key[0], key[1], results, inferred)
+                key = stats[disk] or (-1, -1, -1, -1)
+                entries[disk] = CacheEntry(key[0], key[1], results, inferred, key[2], key[3])
             if chunk and chunk[0][3] is not None:  # a series task: one folder, one decision
                 folder = chunk[0][0].rpartition(os.sep)[0]
                 decisions[folder] = (*chunk[0][3], tuple(by_folder[folder]))
@@ -437,8 +464,21 @@ def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
         store.files = entries
         store.folders = {f: FolderEntry(files, s, r) for f, (s, r, files) in decisions.items()}
         store.take_snapshot(ordered, stat_keys, _snapshot(index, ordered, findings))
-        store.save()
+        try:
+            store.save()
+        except OSError as exc:
+            _cache_unusable(exc)
     return index
+
+
+def _cache_unusable(exc: OSError) -> None:
+    """Say (once per message) that the index cache cannot be used; the index goes on
+    without it."""
+    where = f" {exc.filename}" if exc.filename else ""
+    warnings.warn(f"the DICOM index cache{where} cannot be used ({exc.strerror or exc}); "
+                  "indexing without a cache (every file is read each time). Point "
+                  "COVIDIMG_CACHE or index_cache= to a writable folder, or pass "
+                  "index_cache=False", IndexCacheWarning, stacklevel=3)
 
 
 def _snapshot(index: DicomIndex, ordered: list[str],
@@ -462,8 +502,8 @@ def _restore(snapshot: dict[str, Any], ordered: list[str], ledger: Ledger) -> Di
     disk_file = snapshot["disk_file"]
     index = DicomIndex(disk_file=dict(zip(ordered, ordered, strict=True)) if disk_file is None
                        else disk_file,
-                       state=snapshot["state"], inferred=set(snapshot["inferred"]),
-                       sampling=snapshot["sampling"])
+                       state=dict(snapshot["state"]), inferred=set(snapshot["inferred"]),
+                       sampling=[dict(row) for row in snapshot["sampling"]])
     del index.headers
     index.__dict__["_headers_blob"] = snapshot["headers"]
     n = len(ordered)
@@ -492,7 +532,8 @@ def _resample_conflicts(entries: dict[str, CacheEntry],
         files = decisions[folder][2]
         for p in files:
             old = entries[p]
-            entries[p] = CacheEntry(old.size, old.mtime_ns, [(p, _read_one(p, fast))])
+            entries[p] = CacheEntry(old.size, old.mtime_ns, [(p, _read_one(p, fast))],
+                                    ctime_ns=old.ctime_ns, inode=old.inode)
         decisions[folder] = (False, "a sampled file repeats an instance of another folder; "
                                     "read in full to find every duplicate", files)
 

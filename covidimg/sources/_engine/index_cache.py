@@ -1,8 +1,10 @@
-"""The incremental DICOM index cache: what each file gave, keyed by path, size and mtime.
+"""The incremental DICOM index cache: what each file gave, keyed by path and the file's stat.
 
-A re-index of an unchanged tree reads no DICOM file: :func:`covidimg.sources._engine.index.
-index_dicom` stats every file and, when the paths and their size and modification time
-(nanoseconds) are all as in the cache's *snapshot* of the last complete index, takes that
+A file's key is its size, modification time, status-change time (nanoseconds) and inode: a copy
+that preserves size and modification time (``cp -p``, ``rsync -a``, ``tar -x``) still gets a new
+inode or change time, so it is read again. A re-index of an unchanged tree reads no DICOM file:
+:func:`covidimg.sources._engine.index.index_dicom` stats every file and, when the paths and
+their keys are all as in the cache's *snapshot* of the last complete index, takes that
 index as it was, building its headers only when they are first used. When something changed,
 the per-file *entries* are decoded: unchanged files take their headers from there, changed
 and new files are read, and deleted files are dropped when the cache is written back.
@@ -16,20 +18,23 @@ sections. A section is used only after its length and checksum match: the snapsh
 file is loaded, the entries when they are first needed. A file that is truncated, altered or
 of another format is reported with an :class:`IndexCacheWarning` naming it and rebuilt.
 
-The sections are :mod:`pickle` payloads of plain tuples, lists and dicts (a header as the tuple
-of its field values, see :func:`encode_result`); they are only read after their checksum matches,
-and only from the user's own cache folder.
+The sections are MessagePack payloads of plain values (strings, numbers, bytes, arrays and
+maps; a header as the array of its field values, see :func:`encode_result`): a data-only
+format, so a cache file planted in a shared cache folder can at worst be rejected, never run
+code. Decoding is bounded (:data:`_UNPACK_LIMITS`) and every decoded value is checked for its
+shape before use. Cache files are created readable by their owner only (0600) in a folder only
+the owner can enter (0700; see :func:`covidimg.paths.private_file`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import gc
 import hashlib
-import io
 import operator
 import os
-import pickle
+import struct
 import uuid
 import warnings
 from array import array
@@ -38,8 +43,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgpack
+
 from covidimg.errors import DicomReadError, IndexCacheWarning
-from covidimg.paths import cache_dir
+from covidimg.paths import cache_dir, private_file, trusted_file_problem
 from covidimg.sources._engine.dicom import DicomHeader
 
 __all__ = [
@@ -59,9 +66,8 @@ __all__ = [
 
 #: Bump when the file's layout or what a cached header holds changes (the reader's fields, the
 #: sampling rules).
-CACHE_VERSION = 5
+CACHE_VERSION = 6
 _MAGIC = f"covidimg-dicom-index {CACHE_VERSION}\n".encode()
-_PICKLE = pickle.HIGHEST_PROTOCOL
 
 
 @dataclass
@@ -70,8 +76,9 @@ class CacheEntry:
 
     Attributes
     ----------
-    size, mtime_ns
-        The file's size and modification time when it was read.
+    size, mtime_ns, ctime_ns, inode
+        The file's size, modification and status-change times and inode when it was read
+        (its key: see :meth:`FileStats.keys`).
     results
         ``(label, header or DicomReadError)`` pairs: one for a file, one per member for a zip.
     inferred
@@ -82,6 +89,13 @@ class CacheEntry:
     mtime_ns: int
     results: list[tuple[str, Any]]
     inferred: frozenset[str] = frozenset()
+    ctime_ns: int = -1
+    inode: int = -1
+
+    @property
+    def key(self) -> tuple[int, int, int, int]:
+        """``(size, mtime_ns, ctime_ns, inode)``, as :meth:`FileStats.keys` gives it."""
+        return (self.size, self.mtime_ns, self.ctime_ns, self.inode)
 
 
 @dataclass
@@ -95,23 +109,32 @@ class FolderEntry:
 
 @dataclass(frozen=True)
 class FileStats:
-    """Sizes and modification times (ns) of a list of files, as two int64 arrays (-1 for a
-    file that cannot be stat-ed); made by :func:`stat_files`."""
+    """The cache keys of a list of files, as int64 arrays: sizes, modification and
+    status-change times (ns) and inodes (size -1 for a file that cannot be stat-ed); made by
+    :func:`stat_files`."""
 
     sizes: array
     mtimes: array
+    ctimes: array
+    inodes: array
 
-    def pairs(self) -> list[tuple[int, int] | None]:
-        """``(size, mtime_ns)`` per file, None for a file that cannot be stat-ed."""
-        return [None if size < 0 else (size, mtime)
-                for size, mtime in zip(self.sizes.tolist(), self.mtimes.tolist(), strict=True)]
+    def keys(self) -> list[tuple[int, int, int, int] | None]:
+        """``(size, mtime_ns, ctime_ns, inode)`` per file, None for a file that cannot be
+        stat-ed."""
+        return [None if key[0] < 0 else key
+                for key in zip(self.sizes.tolist(), self.mtimes.tolist(), self.ctimes.tolist(),
+                               self.inodes.tolist(), strict=True)]
+
+    def blob(self) -> bytes:
+        """Every key as one byte string, to compare two stats of the same paths at once."""
+        return b"".join(a.tobytes() for a in (self.sizes, self.mtimes, self.ctimes, self.inodes))
 
 
 def stat_files(paths: Sequence[str]) -> FileStats:
     """Stat every path: the cache key of each file, and all a re-index of an unchanged tree
     costs beyond loading the snapshot.
 
-    A path that cannot be stat-ed (or whose time does not fit 64 bits) gets -1: it never
+    A path that cannot be stat-ed (or whose stat does not fit 64 bits) gets size -1: it never
     matches the cache and is read again.
 
     Examples
@@ -120,28 +143,32 @@ def stat_files(paths: Sequence[str]) -> FileStats:
     >>> from covidimg.sources._engine.index_cache import stat_files
     >>> with tempfile.NamedTemporaryFile() as handle:
     ...     stats = stat_files([handle.name, handle.name + ".gone"])
-    >>> stats.pairs()[0][0], stats.pairs()[1]
+    >>> stats.keys()[0][0], stats.keys()[1]
     (0, None)
     """
-    sizes, mtimes = array("q"), array("q")
-    add_size, add_mtime = sizes.append, mtimes.append
+    sizes, mtimes, ctimes, inodes = array("q"), array("q"), array("q"), array("Q")
     try:
         for st in map(os.stat, paths):
-            add_size(st.st_size)
-            add_mtime(st.st_mtime_ns)
-        return FileStats(sizes, mtimes)
+            sizes.append(st.st_size)
+            mtimes.append(st.st_mtime_ns)
+            ctimes.append(st.st_ctime_ns)
+            inodes.append(st.st_ino)
+        return FileStats(sizes, mtimes, ctimes, inodes)
     except (OSError, OverflowError):
         pass
-    sizes, mtimes = array("q"), array("q")  # again, one path at a time
-    for path in paths:
+    sizes, mtimes, ctimes, inodes = array("q"), array("q"), array("q"), array("Q")
+    for path in paths:  # again, one path at a time
         try:
             st = os.stat(path)
-            size, mtime = array("q", (st.st_size, st.st_mtime_ns))
+            key = (array("q", (st.st_size, st.st_mtime_ns, st.st_ctime_ns)),
+                   array("Q", (st.st_ino,)))
         except (OSError, OverflowError):
-            size = mtime = -1
-        sizes.append(size)
-        mtimes.append(mtime)
-    return FileStats(sizes, mtimes)
+            key = (array("q", (-1, -1, -1)), array("Q", (0,)))
+        sizes.append(key[0][0])
+        mtimes.append(key[0][1])
+        ctimes.append(key[0][2])
+        inodes.append(key[1][0])
+    return FileStats(sizes, mtimes, ctimes, inodes)
 
 
 class IndexCache:
@@ -222,18 +249,16 @@ class IndexCache:
         read_as = {id(result): raw_result for entry, raw in self._encoded.values()
                    for (_, result), (_, raw_result) in zip(entry.results, raw[2], strict=True)}
         encoded = [read_as.get(id(h)) or encode_result(h) for h in values["headers"]]
-        heads = pickle.dumps(encoded, protocol=_PICKLE)
+        heads = _pack(encoded)
         rest = {k: v for k, v in values.items() if k != "headers"}
-        self._snapshot = (_paths_key(paths), stats.sizes.tobytes(), stats.mtimes.tobytes(),
-                          rest, heads)
+        self._snapshot = (_paths_key(paths), stats.blob(), rest, heads)
 
     def snapshot_for(self, paths: list[str], stats: FileStats) -> dict[str, Any] | None:
         """The snapshot's values when it was taken of these very paths and stats, else None."""
         snap = self._snapshot
-        if snap is None or stats.sizes.tobytes() != snap[1] or \
-                stats.mtimes.tobytes() != snap[2] or _paths_key(paths) != snap[0]:
+        if snap is None or stats.blob() != snap[1] or _paths_key(paths) != snap[0]:
             return None
-        return {**snap[3], "headers": bytes(snap[4])}
+        return {**snap[2], "headers": bytes(snap[3])}
 
     def load(self) -> bool:
         """Read the cache file's snapshot and check it; return False (and start empty) when
@@ -255,15 +280,20 @@ class IndexCache:
                 (n_snap, snap_digest), (n_heads, heads_digest), (n_entries, entries_digest) = \
                     sections
                 offset = len(_MAGIC) + len(toc)
-                identity = _identity(os.fstat(handle.fileno()))
+                st = os.fstat(handle.fileno())
+                untrusted = trusted_file_problem(st)
+                if untrusted is not None:
+                    self._damaged(f"is not used: it {untrusted}")
+                    return False
+                identity = _identity(st)
                 if identity[1] != offset + n_snap + n_heads + n_entries:
                     self._damaged(f"is damaged (it holds {identity[1]} bytes, not the "
                                   f"{offset + n_snap + n_heads + n_entries} its table of "
                                   "contents gives)")
                     return False
                 blob = memoryview(handle.read(n_snap + n_heads))
-        except FileNotFoundError:
-            return False
+        except (FileNotFoundError, NotADirectoryError):
+            return False  # no cache yet (or no folder for one: saving it says so)
         except OSError as exc:
             self._damaged(f"cannot be read ({exc})")
             return False
@@ -273,14 +303,14 @@ class IndexCache:
             self._damaged("is damaged (the checksum of its snapshot does not match)")
             return False
         try:
-            key, sizes, mtimes, values = pickle.loads(snap)
-            if not (isinstance(key, bytes) and isinstance(sizes, bytes)
-                    and isinstance(mtimes, bytes) and isinstance(values, dict | None)):
-                raise TypeError("the snapshot is not (bytes, bytes, bytes, dict or None)")
+            key, stats_blob, values = _unpack(snap)
+            if not (isinstance(key, bytes) and isinstance(stats_blob, bytes)
+                    and isinstance(values, dict | None)):
+                raise TypeError("the snapshot is not (bytes, bytes, dict or None)")
         except Exception as exc:  # a checksummed payload that still does not load
             self._damaged(f"cannot be decoded ({type(exc).__name__}: {exc})")
             return False
-        self._snapshot = None if values is None else (key, sizes, mtimes, values, heads)
+        self._snapshot = None if values is None else (key, stats_blob, values, heads)
         self._files, self._folders, self._encoded = {}, {}, {}
         self._pending = (offset + n_snap + n_heads, n_entries, entries_digest, identity)
         return True
@@ -306,12 +336,14 @@ class IndexCache:
             return
         try:
             with _gc_paused():
-                files, folders = pickle.loads(payload)
+                files, folders = _unpack(payload)
                 decoded = {p: CacheEntry(size, mtime, [(label, decode_result(r))
                                                        for label, r in results],
-                                         frozenset(inferred))
-                           for p, (size, mtime, results, inferred) in files.items()}
-                self._folders = {f: FolderEntry(*e) for f, e in folders.items()}
+                                         frozenset(inferred), ctime, inode)
+                           for p, (size, mtime, results, inferred, ctime, inode)
+                           in files.items()}
+                self._folders = {f: FolderEntry(tuple(files_), bool(sampled), str(reason))
+                                 for f, (files_, sampled, reason) in folders.items()}
         except Exception as exc:  # a checksummed payload that still does not load
             self._damaged(f"cannot be decoded ({type(exc).__name__}: {exc})")
             return
@@ -333,19 +365,19 @@ class IndexCache:
                 known = encoded.get(p)
                 files[p] = known[1] if known is not None and known[0] is e else \
                     (e.size, e.mtime_ns, [(label, encode_result(r)) for label, r in e.results],
-                     tuple(e.inferred))
+                     tuple(e.inferred), e.ctime_ns, e.inode)
             folders = {f: (e.files, e.sampled, e.reason) for f, e in self.folders.items()}
-            entries = _dumps_flat((files, folders))
-        snapshot = self._snapshot or (b"", b"", b"", None, b"")
-        snap = pickle.dumps(snapshot[:4], protocol=_PICKLE)
-        heads = snapshot[4]
+            entries = _pack((files, folders))
+        snapshot = self._snapshot or (b"", b"", None, b"")
+        snap = _pack(snapshot[:3])
+        heads = snapshot[3]
         toc = b" ".join(b"%d %s" % (len(part), hashlib.sha256(part).hexdigest().encode())
                         for part in (snap, heads, entries)) + b"\n"
         folder = os.path.dirname(self.path) or "."
-        os.makedirs(folder, exist_ok=True)
+        os.makedirs(folder, mode=0o700, exist_ok=True)
         tmp = os.path.join(folder, f".{os.path.basename(self.path)}.{uuid.uuid4().hex[:8]}.tmp")
         try:
-            with open(tmp, "wb") as handle:
+            with private_file(tmp) as handle:
                 for part in (_MAGIC, toc, snap, heads, entries):
                     handle.write(part)
                 handle.flush()
@@ -373,14 +405,45 @@ def _parse_toc(line: bytes) -> list[tuple[int, bytes]] | None:
     return sections
 
 
-def _dumps_flat(value: Any) -> bytes:
-    """Pickle plain, acyclic values without the memo (several times faster for many small
-    tuples; repeated strings are written again)."""
-    out = io.BytesIO()
-    pickler = pickle.Pickler(out, protocol=_PICKLE)
-    pickler.fast = True
-    pickler.dump(value)
-    return out.getvalue()
+_DATE, _TIME = 1, 2  # MessagePack extension codes of the two non-plain values a header holds
+_TIME_FORMAT = struct.Struct("<BBBI")
+
+
+def _plain(value: Any) -> Any:
+    """A date or time (a header's study date and time) as a MessagePack extension, numpy
+    scalars (a sampling row may hold one) as Python numbers."""
+    if isinstance(value, dt.date):
+        return msgpack.ExtType(_DATE, struct.pack("<i", value.toordinal()))
+    if isinstance(value, dt.time):
+        return msgpack.ExtType(_TIME, _TIME_FORMAT.pack(value.hour, value.minute, value.second,
+                                                        value.microsecond))
+    item = getattr(value, "item", None)
+    if item is None:
+        raise TypeError(f"cannot store a {type(value).__name__} in the index cache")
+    return item()
+
+
+def _extension(code: int, data: bytes) -> Any:
+    """The date or time :func:`_plain` stored (any other extension is refused)."""
+    if code == _DATE:
+        return dt.date.fromordinal(struct.unpack("<i", data)[0])
+    if code == _TIME:
+        return dt.time(*_TIME_FORMAT.unpack(data))
+    raise ValueError(f"unknown extension type {code}")
+
+
+def _pack(value: Any) -> bytes:
+    """Plain values as MessagePack (file names that are not UTF-8 kept byte for byte)."""
+    return msgpack.packb(value, use_bin_type=True, default=_plain,
+                         unicode_errors="surrogateescape")
+
+
+def _unpack(payload: Any) -> Any:
+    """What :func:`_pack` wrote: data only (arrays come back as tuples, the only extensions
+    are dates and times); nesting is bounded by the decoder's own stack, sizes by the
+    payload's length."""
+    return msgpack.unpackb(payload, use_list=False, raw=False, strict_map_key=True,
+                           ext_hook=_extension, unicode_errors="surrogateescape")
 
 
 def _digest_matches(payload: Any, digest: bytes) -> bool:
@@ -455,7 +518,7 @@ def encode_headers(headers: list[DicomHeader]) -> bytes:
     >>> decode_headers(encode_headers([h])) == [h]
     True
     """
-    return pickle.dumps(list(map(_header_values, headers)), protocol=_PICKLE)
+    return _pack(list(map(_header_values, headers)))
 
 
 def decode_headers(blob: bytes) -> list[DicomHeader]:
@@ -463,7 +526,7 @@ def decode_headers(blob: bytes) -> list[DicomHeader]:
     what a loader pays after a re-index of an unchanged tree)."""
     new, fields, out = object.__new__, _FIELDS, []
     with _gc_paused():
-        for values in pickle.loads(blob):
+        for values in _unpack(blob):
             header = new(DicomHeader)
             header.__dict__.update(zip(fields, values, strict=True))
             out.append(header)
