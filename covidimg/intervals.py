@@ -31,6 +31,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from covidimg._validation import check_choice, choices
+
 __all__ = [
     "CONVENTIONS",
     "grid_intervals",
@@ -40,7 +42,7 @@ __all__ = [
 ]
 
 Convention = Literal["floor", "round"]
-CONVENTIONS: tuple[str, ...] = ("floor", "round")
+CONVENTIONS: tuple[str, ...] = choices(Convention)
 
 
 def grid_intervals(
@@ -86,8 +88,7 @@ def grid_intervals(
     >>> grid_intervals(np.array([0.3]), 0.1, convention="round")[0].round(2).tolist()
     [0.25]
     """
-    if convention not in CONVENTIONS:
-        raise ValueError(f"convention={convention!r}; allowed values are {list(CONVENTIONS)}")
+    check_choice(convention, Convention, "convention")
     if not np.isfinite(precision) or precision < 0:
         raise ValueError(f"precision={precision!r}; expected a finite number >= 0")
     v = np.asarray(values, dtype=float)

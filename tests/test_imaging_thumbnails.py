@@ -84,7 +84,8 @@ def test_auto_window_stretches_percentiles_and_ignores_outliers() -> None:
 
 
 def test_window_errors_name_the_argument_and_allowed_values() -> None:
-    with pytest.raises(ValueError, match=r"'brain' is unknown; allowed are \['auto', 'bone', "):
+    with pytest.raises(ValueError,
+                       match=r"preset='brain' is not allowed; allowed values are \['auto', 'lung'"):
         window(np.zeros((2, 2)), "brain")
     with pytest.raises(ValueError, match="width must be a positive"):
         window(np.zeros((2, 2)), center=0, width=0)

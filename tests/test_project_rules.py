@@ -1,8 +1,14 @@
-"""Project rules checked in the test suite: the layering of DESIGN.md and ruff."""
+"""Project rules checked in the test suite: the import layers of docs/dev/architecture.md, ruff.
+
+The rules themselves are written once, as import-linter contracts in pyproject.toml
+(``[tool.importlinter]``); docs/dev/architecture.md explains them. import-linter sees imports
+inside functions too, so no second check is needed here.
+"""
 
 from __future__ import annotations
 
-import ast
+import importlib.util
+import re
 import shutil
 import subprocess
 import sys
@@ -10,8 +16,13 @@ from pathlib import Path
 
 import pytest
 
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: import-linter depends on tomli there
+    import tomli as tomllib
+
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE = ROOT / "covidimg"
+ARCHITECTURE = ROOT / "docs" / "dev" / "architecture.md"
 
 
 def _tool(name: str) -> str:
@@ -21,32 +32,31 @@ def _tool(name: str) -> str:
     return found
 
 
-def test_import_layers_go_one_way():
-    """import-linter contracts in pyproject.toml: cli > widgets > plotting > stats > ... ."""
-    out = subprocess.run([_tool("lint-imports")], cwd=ROOT, capture_output=True, text=True)
+def _contracts() -> dict[str, dict]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    return {c["id"]: c for c in config["contracts"]}
+
+
+def test_import_contracts_are_kept():
+    """The contracts in pyproject.toml: layers, private modules, no plotting/widget engines below.
+
+    See docs/dev/architecture.md for what each contract means and how to fix a broken one.
+    """
+    if importlib.util.find_spec("importlinter.contracts.private_modules") is None:
+        pytest.fail("the installed import-linter has no 'private_modules' contract type; "
+                    "upgrade it: pip install -U import-linter")
+    out = subprocess.run([_tool("lint-imports"), "--no-cache"], cwd=ROOT, capture_output=True,
+                         text=True)
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
-    return names
-
-
-@pytest.mark.parametrize("layer", ["sources", "schema.py", "intervals.py", "cohort.py",
-                                   "stats", "imaging", "demo", "datasets.py"])
-def test_lower_layers_import_no_plotting_or_widget_engine(layer):
-    """Also catches imports inside functions, which import-linter sees too, as a second check."""
-    target = PACKAGE / layer
-    files = [target] if target.is_file() else sorted(target.rglob("*.py"))
-    offenders = {str(f.relative_to(ROOT)): sorted(_imports(f) & {"plotly", "ipywidgets"})
-                 for f in files}
-    assert not {k: v for k, v in offenders.items() if v}
+def test_architecture_doc_names_every_layer():
+    """docs/dev/architecture.md describes every module the layers contract places."""
+    text = ARCHITECTURE.read_text()
+    layers = _contracts()["layers"]["layers"]
+    names = [name.strip(" ()") for layer in layers for name in re.split(r"[|:]", layer)]
+    missing = [n for n in names if f"covidimg/{n}" not in text and f"covidimg.{n}" not in text]
+    assert not missing, f"{ARCHITECTURE.relative_to(ROOT)} does not describe {missing}"
 
 
 def test_ruff_is_clean():

@@ -29,7 +29,6 @@ def test_demo_load_matches_snapshot(tmp_path: Path) -> None:
     _compare("demo", snapshot.demo_tables(tmp_path / "demo"))
 
 
-def test_real_mhh_load_matches_snapshot() -> None:
-    if not (snapshot.MHH_DIR / "data.csv").is_file():
-        pytest.skip(f"the real MHH data is not at {snapshot.MHH_DIR} (set COVIDIMG_SHARED)")
+def test_real_mhh_load_matches_snapshot(mhh_dir: Path) -> None:
+    """Skips (the ``mhh_dir`` fixture) when the real data is absent."""
     _compare("mhh", snapshot.mhh_tables())

@@ -11,15 +11,18 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
+from covidimg._validation import check_choice, choices
 from covidimg.app import NOTEBOOK
 
-__all__ = ["HOST", "THEMES", "VoilaServer", "free_port", "port_is_free", "voila_command"]
+__all__ = ["HOST", "THEMES", "Theme", "VoilaServer", "free_port", "port_is_free", "voila_command"]
 
 #: Voila listens here only: the dashboard is a local, single-user app.
 HOST = "127.0.0.1"
 #: Voila themes offered by ``covidimg dashboard --theme``.
-THEMES = ("light", "dark")
+Theme = Literal["light", "dark"]
+THEMES: tuple[str, ...] = choices(Theme)
 
 
 def free_port(host: str = HOST) -> int:
@@ -53,7 +56,7 @@ def _accepts(port: int, host: str = HOST) -> bool:
 
 
 def voila_command(port: int, *, notebook: str | os.PathLike[str] = NOTEBOOK,
-                  theme: str = "light", log_level: str = "WARN") -> list[str]:
+                  theme: Theme = "light", log_level: str = "WARN") -> list[str]:
     """The Voila command line serving ``notebook`` on ``127.0.0.1:port``.
 
     No browser (the caller opens one), no other port tried if ``port`` is taken, sources
@@ -65,8 +68,7 @@ def voila_command(port: int, *, notebook: str | os.PathLike[str] = NOTEBOOK,
     >>> "--Voila.ip=127.0.0.1" in voila_command(8866)
     True
     """
-    if theme not in THEMES:
-        raise ValueError(f"theme={theme!r}: allowed values are {list(THEMES)}")
+    check_choice(theme, Theme, "theme")
     return [sys.executable, "-m", "voila", os.fspath(notebook), "--no-browser",
             f"--port={port}", f"--Voila.ip={HOST}", "--Voila.port_retries=0",
             f"--theme={theme}", "--strip_sources=True", "--show_tracebacks=True",
@@ -93,7 +95,7 @@ class VoilaServer:
     """
 
     def __init__(self, port: int, *, env: Mapping[str, str] | None = None,
-                 theme: str = "light", log_level: str = "WARN",
+                 theme: Theme = "light", log_level: str = "WARN",
                  notebook: str | os.PathLike[str] = NOTEBOOK) -> None:
         self.port = int(port)
         self.url = f"http://{HOST}:{self.port}/"

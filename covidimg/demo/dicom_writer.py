@@ -13,11 +13,13 @@ import datetime as dt
 import io
 import os
 from collections.abc import Mapping
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian
+
+from covidimg._validation import check_choice
 
 __all__ = ["SOP_CLASSES", "uid", "write_dicom"]
 
@@ -29,6 +31,8 @@ SOP_CLASSES: dict[str, str] = {
     "MR": "1.2.840.10008.5.1.4.1.1.4",  # MR Image Storage
 }
 _VIEW_POSITION = {"AP": "AP", "PA": "PA", "LAT": "LL", "LL": "LL", "RL": "RL", "LATERAL": "LL"}
+#: How stored values map to brightness (DICOM Photometric Interpretation).
+Photometric = Literal["MONOCHROME1", "MONOCHROME2"]
 _MAX_STORED = 4095  # 12 bits stored
 _CT_INTERCEPT = -1024.0
 
@@ -83,7 +87,7 @@ def write_dicom(
     study_date: dt.date,
     study_time: dt.time | None = None,
     view: str | None = None,
-    photometric: str = "MONOCHROME2",
+    photometric: Photometric = "MONOCHROME2",
     instance_number: int = 1,
     position_z: float | None = None,
     sex: str = "M",
@@ -138,10 +142,8 @@ def write_dicom(
     ('CR', 3071)
     """
     modality = modality.upper()
-    if modality not in SOP_CLASSES:
-        raise ValueError(f"modality={modality!r} is not supported; allowed: {list(SOP_CLASSES)}")
-    if photometric not in ("MONOCHROME1", "MONOCHROME2"):
-        raise ValueError(f"photometric={photometric!r}; allowed: MONOCHROME1, MONOCHROME2")
+    check_choice(modality, SOP_CLASSES, "modality")
+    check_choice(photometric, Photometric, "photometric")
     stored = _stored_values(pixels, modality, photometric)
 
     meta = FileMetaDataset()
@@ -194,11 +196,8 @@ def write_dicom(
         ds.WindowWidth = 1500
     else:
         if view is not None and modality in ("CR", "DX"):
-            try:
-                ds.ViewPosition = _VIEW_POSITION[view.upper()]
-            except KeyError:
-                raise ValueError(f"view={view!r}; allowed: {sorted(_VIEW_POSITION)} or None") \
-                    from None
+            check_choice(view.upper(), _VIEW_POSITION, "view", hint="Or None.")
+            ds.ViewPosition = _VIEW_POSITION[view.upper()]
         if modality == "DX":
             ds.PresentationIntentType = "FOR PRESENTATION"
         ds.ImagerPixelSpacing = [0.5, 0.5]

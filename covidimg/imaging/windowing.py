@@ -8,6 +8,8 @@ from types import MappingProxyType
 
 import numpy as np
 
+from covidimg._validation import check_choice
+
 __all__ = ["WINDOW_PRESETS", "WindowPreset", "resolve_window", "window", "window_bounds"]
 
 # Percentiles of large images are estimated on a regular subsample of about this many
@@ -102,11 +104,9 @@ def resolve_window(preset: str | WindowPreset | None = "auto", *, center: float 
         return preset
     if preset is None:
         return WINDOW_PRESETS["auto"]
-    try:
-        return WINDOW_PRESETS[preset]
-    except (KeyError, TypeError):
-        raise ValueError(f"window preset {preset!r} is unknown; allowed are "
-                         f"{sorted(WINDOW_PRESETS)}, or pass center= and width=") from None
+    check_choice(preset, WINDOW_PRESETS, "preset",
+                 hint="Or pass center= and width=, or percentiles=(low, high).")
+    return WINDOW_PRESETS[preset]
 
 
 def _percentile_bounds(values: np.ndarray, percentiles: tuple[float, float]) -> tuple[float, float]:
