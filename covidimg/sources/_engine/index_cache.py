@@ -191,11 +191,11 @@ class IndexCache:
     False
     >>> cache.files["/d/x.dcm"] = CacheEntry(10, 1, [])
     >>> from array import array
-    >>> stats = FileStats(array("q", [10]), array("q", [1]))
+    >>> stats = FileStats(array("q", [10]), array("q", [1]), array("q", [1]), array("Q", [7]))
     >>> cache.take_snapshot(["/d/x.dcm"], stats, {"headers": []})
     >>> cache.save()
     >>> again = IndexCache(cache.path)
-    >>> touched = FileStats(array("q", [10]), array("q", [2]))
+    >>> touched = FileStats(array("q", [10]), array("q", [2]), array("q", [2]), array("Q", [7]))
     >>> again.load(), again.snapshot_for(["/d/x.dcm"], touched), list(again.files)
     (True, None, ['/d/x.dcm'])
     >>> sorted(again.snapshot_for(["/d/x.dcm"], stats))
