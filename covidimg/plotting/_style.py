@@ -7,6 +7,7 @@ builds it into the public ``plot_*`` function returning a validated ``go.Figure`
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 from collections.abc import Callable
 from functools import lru_cache
@@ -107,6 +108,8 @@ def figure_function(build: Callable[P, dict]) -> FigureFunction[P]:
         return go.Figure(build(*args, **kwargs))
 
     plot.__annotations__ = {**build.__annotations__, "return": go.Figure}
+    plot.__signature__ = inspect.signature(build).replace(  # type: ignore[attr-defined]
+        return_annotation=go.Figure)
     plot.spec = build  # type: ignore[attr-defined]
     return plot  # type: ignore[return-value]
 

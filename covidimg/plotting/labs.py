@@ -47,12 +47,14 @@ def _reference_band(reference: tuple[float, float], unit: str,
         return {}
     x0 = low if np.isfinite(low) else min(x_range[0], high)
     x1 = high if np.isfinite(high) else max(x_range[1], low)
-    shape = {"fillcolor": COLORS["reference"], "layer": "below", "line": {"width": 0},
-             "type": "rect", "x0": x0, "x1": x1, "xref": "x", "y0": 0, "y1": 1,
-             "yref": "y domain"}
     note = {"font": {"size": 11}, "showarrow": False, "text": _reference_text(reference, unit),
             "x": x0, "xanchor": "left", "xref": "x", "y": 1, "yanchor": "top",
             "yref": "y domain"}
+    if x0 >= x1:    # the range lies outside the values drawn: named, not shaded
+        return {"annotations": [note]}
+    shape = {"fillcolor": COLORS["reference"], "layer": "below", "line": {"width": 0},
+             "type": "rect", "x0": x0, "x1": x1, "xref": "x", "y0": 0, "y1": 1,
+             "yref": "y domain"}
     return {"shapes": [shape], "annotations": [note]}
 
 
