@@ -97,8 +97,10 @@ def test_lab_distribution_shows_censored_bars_and_reference(small: Cohort) -> No
     res = st.compare_labs(small, "crp", by="icu", per_patient="all")
     fig = cp.plot_lab_distribution(res)
     assert fig.layout.xaxis.title.text == "C-reactive protein (mg/L)"
-    assert any("reference ≤ 5 mg/L" in (s.label.text or "") for s in fig.layout.shapes) or any(
-        "reference ≤ 5 mg/L" in (a.text or "") for a in fig.layout.annotations)
+    # CRP's reference range (≤ 5 mg/L) lies below every finite bound (the limit is 8): it is
+    # named, not shaded as an empty band
+    assert [a.text for a in fig.layout.annotations] == ["reference ≤ 5 mg/L"]
+    assert fig.layout.shapes == ()
     censored = [t for t in fig.data if t.text is not None]
     labels = {s for t in censored for s in t.text}
     assert "< 8" in labels and "> 150" in labels
@@ -114,6 +116,16 @@ def test_lab_cdf_kaplan_meier_table_one_privacy_figures(small: Cohort) -> None:
     cdf = cp.plot_lab_cdf(res)
     assert "gehan wilcoxon: p =" in cdf.layout.title.text
     assert cdf.data[0].y[-1] == pytest.approx(1.0)
+    assert [a.text for a in cdf.layout.annotations] == ["reference ≤ 5 mg/L"]
+    # the figure draws the comparison's curves, one step curve and one fit per group
+    for group in ("ICU", "no ICU"):
+        step = _trace(cdf, next(t.name for t in cdf.data
+                                if t.name.startswith(f"{group} (n=")))
+        drawn = res.curves[(res.curves["group"] == group) & (res.curves["curve"] == "turnbull")]
+        np.testing.assert_array_equal(step.x, drawn["x"])
+        np.testing.assert_array_equal(step.y, drawn["cdf"])
+        median = res.groups.set_index("group").loc[group, "fit_median"]
+        assert any(t.name == f"{group}: lognorm fit, median {median:.3g}" for t in cdf.data)
     km = st.kaplan_meier(small, "death", by="icu")
     fig = cp.plot_kaplan_meier(km)
     assert fig.layout.yaxis.title.text == "probability of being alive"
@@ -139,6 +151,58 @@ def test_empty_selections_give_a_figure_that_says_so(small: Cohort) -> None:
     assert "No crp values" in cp.plot_lab_distribution(res).layout.annotations[0].text
     assert "No patients" in cp.plot_kaplan_meier(
         st.kaplan_meier(empty)).layout.annotations[0].text
+
+
+def test_lab_distribution_draws_a_histogram_from_stats_with_its_own_bins() -> None:
+    values = pd.DataFrame({"lower": [0.0, 1.0, 1.0, -INF], "upper": [2.0, 1.0, 1.0, 0.5],
+                           "group": ["a", "a", "b", "b"]})
+    hist = st.lab_histogram(values, "crp", bins=[0.0, 1.0, 2.0])
+    fig = cp.plot_lab_distribution(hist, share=False)
+    a, b = (_trace(fig, f"{g} (n=2)") for g in "ab")
+    # a: [0, 2) spread half and half, plus the exact 1 -> [0.5, 1.5]; b: the exact 1 -> [0, 1]
+    assert list(a.y) == [0.5, 1.5] and list(b.y) == [0.0, 1.0]
+    below = _trace(fig, "b: below detection limit")
+    assert list(below.text) == ["< 0.5"] and list(below.y) == [1.0]
+    with pytest.raises(ValueError, match="a LabHistogram has its bins already"):
+        cp.plot_lab_distribution(hist, bins=5)
+    # a DataFrame of values is binned by stats.lab_histogram: the same figure
+    assert cp.plot_lab_distribution(values, "crp", bins=[0.0, 1.0, 2.0], share=False) == fig
+    # the values span 0 to 2: CRP's reference range (≤ 5 mg/L) is shaded from the axis' start
+    (band,) = fig.layout.shapes
+    assert (band.x0, band.x1) == (0.0, 5.0)
+    log = cp.plot_lab_distribution(hist, share=False, log_count=True)
+    assert log.layout.yaxis.type == "log"
+
+
+def test_every_plot_function_returns_a_figure_and_its_dict() -> None:
+    import inspect
+
+    for name in cp.__all__:
+        plot = getattr(cp, name)
+        assert callable(plot.spec), name
+        assert inspect.signature(plot).return_annotation in (go.Figure, "go.Figure"), name
+        assert "Returns" in plot.__doc__ and ".spec(" in plot.__doc__, name
+    spec = cp.empty_figure.spec("Title", "nothing here")
+    assert isinstance(spec, dict) and spec["layout"]["annotations"][0]["text"] == "nothing here"
+    fig = cp.empty_figure("Title", "nothing here")
+    assert isinstance(fig, go.Figure) and fig.layout.title.text == "Title"
+
+
+def test_plotting_computes_nothing_and_only_style_imports_plotly() -> None:
+    import ast
+    from pathlib import Path
+
+    root = Path(cp.__file__).parent
+    for path in root.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        modules = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        modules |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+                    and n.module}
+        stats_modules = {m for m in modules if m.startswith("covidimg.stats")}
+        assert stats_modules <= {"covidimg.stats"}, (path.name, stats_modules)
+        assert "scipy" not in {m.split(".")[0] for m in modules}, path.name
+        if path.name != "_style.py":
+            assert not any(m.startswith("plotly") for m in modules), path.name
 
 
 def test_plotting_reads_no_files_and_imports_no_widgets() -> None:

@@ -133,3 +133,73 @@ def test_compare_labs_without_a_difference_and_with_one_group() -> None:
     assert single.tests["note"].str.contains("need two or more").all()
     with pytest.raises(ValueError, match="by='ward' is not a column of the patients table"):
         compare_labs(cohort, "crp", by="ward")
+
+
+def test_compare_labs_carries_the_curves_and_histogram_its_figures_draw() -> None:
+    cohort = _lab_cohort(np.random.default_rng(3), n=120, shift=0.7)
+    res = compare_labs(cohort, "crp", by="icu")
+    groups = res.groups.set_index("group")
+    for group in ("ICU", "no ICU"):
+        mine = res.curves[res.curves["group"] == group]
+        step = mine[mine["curve"] == "turnbull"]
+        # a CDF: from 0, never down, to 1
+        assert step["cdf"].iloc[0] == 0.0 and step["cdf"].iloc[-1] == pytest.approx(1.0)
+        assert (np.diff(step["cdf"]) >= -1e-12).all()
+        fit = mine[mine["curve"] == "fit"]
+        assert len(fit) == 300
+        # the fitted lognormal has half its mass below its median exp(mu)
+        median = groups.loc[group, "fit_median"]
+        assert median == pytest.approx(np.exp(groups.loc[group, "mu"]))
+        assert np.interp(median, fit["x"], fit["cdf"]) == pytest.approx(0.5, abs=0.01)
+        # the Turnbull median interval holds the 0.5 crossing of the step curve
+        crossing = step.loc[step["cdf"] >= 0.5 - 1e-12, "x"].iloc[0]
+        assert groups.loc[group, "median_low"] <= crossing <= groups.loc[group, "median_high"]
+    # lognorm: the x axis starts at the smallest finite bound (8, the detection limit), not 0
+    assert res.curves["x"].min() == 8.0
+    hist = res.histogram
+    assert hist.what == "first value per patient" and hist.unit == "mg/L"
+    assert hist.groups.set_index("group")["n_values"].to_dict() == {"ICU": 60, "no ICU": 60}
+    for group in ("ICU", "no ICU"):
+        rows = hist.bins[hist.bins["group"] == group]
+        assert rows["mass"].sum() == pytest.approx(60)
+        assert rows["share"].sum() == pytest.approx(1.0)
+        below = rows[rows["kind"] == "below"]
+        assert below["mass"].sum() == groups.loc[group, "n_below_limit"]
+    assert len(hist.edges) == 31 and (hist.bins.loc[hist.bins["kind"] == "bin", "left"]
+                                      .isin(hist.edges[:-1])).all()
+
+
+def test_compare_labs_of_an_empty_selection_has_no_curves() -> None:
+    cohort = _lab_cohort(np.random.default_rng(4), n=10)
+    res = compare_labs(cohort.filter(patient_uid="mhh:nobody"), "crp", by="icu")
+    assert res.curves.empty and res.histogram.groups.empty and res.groups.empty
+
+
+def test_results_holding_tables_compare_by_identity_and_never_raise() -> None:
+    """``==`` on a dataclass comparing DataFrame fields raises; results use ``eq=False``."""
+    import dataclasses
+    import importlib
+    import pkgutil
+    import typing
+
+    import covidimg.stats
+
+    res = compare_labs(_lab_cohort(np.random.default_rng(5), n=20), "crp", by="icu")
+    twin = dataclasses.replace(res)
+    assert res == res and res != twin and not (res == twin)
+    checked = []
+    for info in pkgutil.iter_modules(covidimg.stats.__path__):
+        module = importlib.import_module(f"covidimg.stats.{info.name}")
+        for obj in vars(module).values():
+            if not (dataclasses.is_dataclass(obj) and isinstance(obj, type)
+                    and obj.__module__ == module.__name__):
+                continue
+            hints = typing.get_type_hints(obj)
+            tables = [f.name for f in dataclasses.fields(obj)
+                      if any(k in str(hints[f.name]) for k in ("DataFrame", "ndarray",
+                                                               "LabHistogram"))]
+            if tables:
+                checked.append(obj.__name__)
+                assert obj.__eq__ is object.__eq__, (obj.__name__, tables)
+    assert {"LabComparison", "LabHistogram", "SurvivalResult", "PrivacyReport",
+            "DistinctIntervals", "FindingCodes"} <= set(checked)

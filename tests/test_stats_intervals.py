@@ -172,3 +172,27 @@ def test_histogram_is_not_a_midpoint_histogram() -> None:
     # 10 values known only to lie in [0, 10): a midpoint histogram piles them into one bin
     h = interval_histogram(np.zeros(10), np.full(10, 10.0), bins=np.arange(0, 11, 1.0))
     np.testing.assert_allclose(h["mass"], np.ones(10))
+
+
+def test_lab_histogram_bins_every_group_on_shared_edges() -> None:
+    import pandas as pd
+
+    from covidimg.stats import lab_histogram
+
+    values = pd.DataFrame({"lower": [0.0, 1.0, 3.0, -INF, 2.0],
+                           "upper": [2.0, 1.0, INF, 0.5, 2.0],
+                           "group": ["a", "a", "a", "b", "b"], "count": [1, 2, 1, 3, 1]})
+    hist = lab_histogram(values, "crp", bins=2)
+    # finite bounds span 0 to 3 (the limits 0.5 and 3 included): edges 0, 1.5, 3
+    np.testing.assert_allclose(hist.edges, [0.0, 1.5, 3.0])
+    a = hist.bins[hist.bins["group"] == "a"].set_index("kind")
+    # a: [0, 2) spread 3/4 and 1/4, the exact 1 twice, one value above 3
+    np.testing.assert_allclose(a.loc["bin", "mass"], [0.75 + 2, 0.25])
+    assert a.loc["above", "mass"] == 1 and a.loc["above", "left"] == 3.0
+    b = hist.bins[hist.bins["group"] == "b"].set_index("kind")
+    np.testing.assert_allclose(b.loc["bin", "mass"], [0.0, 1.0])
+    assert b.loc["below", "mass"] == 3 and b.loc["below", "share"] == 0.75
+    assert hist.groups.to_dict("list") == {"group": ["a", "b"], "n_values": [4, 4]}
+    assert hist.reference == (-INF, 5.0) and hist.unit == "mg/L"
+    with pytest.raises(ValueError, match="analyte=None, but the values hold analytes"):
+        lab_histogram(values)

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from covidimg import schema
 from covidimg.widgets import (
     CohortFilter,
     CohortSummary,
@@ -56,8 +57,9 @@ def _click_exam(timeline: OffsetTimeline, point: int = 0) -> str:
 # ---------------------------------------------------------------------- CohortFilter
 def test_controls_come_from_the_cohort_values(demo_cohort):
     f = CohortFilter(demo_cohort)
-    assert f.controls["source"].options == ["mhh", "nccid", "crdw", "midrc", "tcia"] or set(
-        f.controls["source"].options) == set(demo_cohort.patients["source"].astype(str))
+    # the demo holds every source, so the choices are all of them, in the schema's order
+    assert set(demo_cohort.patients["source"].astype(str)) == set(schema.SOURCES)
+    assert list(f.controls["source"].options) == list(schema.SOURCES)
     assert set(f.controls["modality"].options) == set(demo_cohort.images["modality"].astype(str))
     measured = set(demo_cohort.labs["analyte"].astype(str))
     assert {k[4:] for k in f.controls if k.startswith("lab:")} == measured
@@ -329,28 +331,69 @@ def test_views_drawn_from_the_selection_equal_views_drawn_from_the_filtered_coho
     _frames_equal(dashboard.labs.cohort, sub)
 
 
-def test_a_figure_built_as_a_dict_gives_the_widget_plotly_validates(dashboard):
-    import plotly.graph_objects as go
-
-    from covidimg.plotting._style import empty_spec
-    from covidimg.plotting.labs import lab_distribution_spec
-    from covidimg.plotting.summary import table_one_spec
-    from covidimg.plotting.timeline import census_spec
+def _every_figure_spec(dashboard, demo_cohort) -> list[tuple[str, dict]]:
+    """Every figure the package draws, built as a dict from the demo (names of the functions)."""
+    import covidimg.plotting as cp
+    import covidimg.stats as st
 
     arrays, selection = dashboard.arrays, dashboard.arrays.whole()
     counts = arrays.lab_counts(selection, "crp", by="icu")
-    specs = [census_spec(arrays.census(selection), note="a note"),
-             lab_distribution_spec(counts.values.assign(analyte="crp", unit=counts.unit)),
-             table_one_spec(arrays.table_one(selection, by="sex")),
-             empty_spec("Nothing", "no values")]
-    for spec in specs:
-        fast = go.FigureWidget(spec, _validate=False).get_state()
-        checked = go.FigureWidget(go.Figure(spec)).get_state()
+    values = counts.values.assign(analyte="crp", unit=counts.unit)
+    comparison = st.compare_labs(demo_cohort, "crp", by="icu", per_patient="all")
+    marks = st.timeline(demo_cohort, labs=True)
+    privacy = st.k_anonymity(demo_cohort.patients, ["sex", "icu"], k=5, sensitive="died")
+    return [
+        ("empty_figure", cp.empty_figure.spec("Nothing", "no values")),
+        ("plot_census", cp.plot_census.spec(arrays.census(selection), note="a note")),
+        ("plot_timeline", cp.plot_timeline.spec(marks, page=0, page_size=8)),
+        ("plot_timeline", cp.plot_timeline.spec(marks, page_size=8)),       # the census
+        ("plot_lab_distribution", cp.plot_lab_distribution.spec(st.lab_histogram(values))),
+        ("plot_lab_distribution", cp.plot_lab_distribution.spec(comparison, log_count=True)),
+        ("plot_lab_cdf", cp.plot_lab_cdf.spec(comparison)),
+        ("plot_table_one", cp.plot_table_one.spec(arrays.table_one(selection, by="sex"))),
+        ("plot_missingness", cp.plot_missingness.spec(st.missingness(demo_cohort))),
+        ("plot_kaplan_meier", cp.plot_kaplan_meier.spec(st.kaplan_meier(demo_cohort,
+                                                                          by="icu"))),
+        ("plot_equivalence_classes", cp.plot_equivalence_classes.spec(privacy)),
+    ]
+
+
+def test_figure_widget_without_validation_equals_the_validated_widget(dashboard, demo_cohort):
+    """The one use of plotly's private ``_validate=False`` (``widgets._figures.figure_widget``)
+    gives the widget plotly's validation gives, for every figure the package draws."""
+    import plotly.graph_objects as go
+
+    import covidimg.plotting as cp
+    from covidimg.widgets._figures import figure_widget
+
+    specs = _every_figure_spec(dashboard, demo_cohort)
+    assert {name for name, _s in specs} == set(cp.__all__)    # no figure left out
+    for name, spec in specs:
+        fast = figure_widget(spec).get_state()
+        checked = go.FigureWidget(spec).get_state()
         for state in (fast, checked):
             for trace in state["_widget_data"]:
                 trace.pop("uid")
         for key in ("_widget_data", "_widget_layout"):
-            assert _plain(fast[key]) == _plain(checked[key]), key
+            assert _plain(fast[key]) == _plain(checked[key]), (name, key)
+
+
+def test_installed_plotly_is_within_the_range_figure_widget_is_checked_for():
+    from pathlib import Path
+
+    import plotly
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    from covidimg.widgets._figures import PLOTLY_RANGE
+
+    tomllib = pytest.importorskip("tomllib")     # Python 3.11+
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    declared = next(r for r in map(Requirement, pyproject["project"]["dependencies"])
+                    if r.name == "plotly")
+    assert str(declared.specifier) == ",".join(sorted(PLOTLY_RANGE)), declared
+    assert any(s.operator == "<" for s in declared.specifier), "plotly needs an upper bound"
+    assert Version(plotly.__version__) in declared.specifier, plotly.__version__
 
 
 def _plain(value):

@@ -1,8 +1,12 @@
-"""Figures of the analyses in :mod:`covidimg.stats`: DataFrames in, plotly Figures out.
+"""Figures of the analyses in :mod:`covidimg.stats`: results in, plotly Figures out.
 
 Nothing here reads a file or computes a statistic of its own; every function takes the output
 of a :mod:`covidimg.stats` function and returns a :class:`plotly.graph_objects.Figure` with
 titles, units, the sign convention and reference ranges on it.
+
+One idiom: each figure is built once as a plain dict (``{"data": [...], "layout": {...}}``);
+``plot_x(...)`` returns it as a validated ``go.Figure`` and ``plot_x.spec(...)`` returns the dict
+itself (what the dashboard's views draw). plotly is imported by ``_style`` only.
 """
 
 from __future__ import annotations

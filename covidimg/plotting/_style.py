@@ -1,9 +1,17 @@
-"""Shared look of every figure: colours, fonts, the sign-convention note."""
+"""Shared look of every figure (colours, layout, the sign-convention note) and the figure idiom.
+
+Every figure is built once as a plain dict; :func:`figure_function` turns the function that
+builds it into the public ``plot_*`` function returning a validated ``go.Figure``.
+"""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
+from collections.abc import Callable
 from functools import lru_cache
+from typing import ParamSpec, Protocol
 
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -41,40 +49,32 @@ def group_color(index: int) -> str:
     return GROUP_COLORS[index % len(GROUP_COLORS)]
 
 
+def rgba(hex_color: str, alpha: float) -> str:
+    """``#RRGGBB`` with an opacity, as plotly's ``rgba(r, g, b, a)``."""
+    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r}, {g}, {b}, {alpha})"
+
+
 @lru_cache(maxsize=1)
-def white_template() -> go.layout.Template:
-    """plotly's ``plotly_white`` for the trace types used here (3x cheaper to apply)."""
+def _white_template() -> dict:
+    """plotly's ``plotly_white`` for the trace types used here, as a plain dict.
+
+    Only the layout and the trace types the figures use (bar, scatter, table): applying the
+    whole template costs three times as much.
+    """
     white = pio.templates["plotly_white"]
     return go.layout.Template(layout=white.layout, data={
-        kind: white.data[kind] for kind in ("bar", "scatter", "scattergl", "table")})
+        kind: white.data[kind] for kind in ("bar", "scatter", "scattergl", "table")}
+    ).to_plotly_json()
 
 
-def base_layout(fig: go.Figure, title: str, *, height: int | None = None) -> go.Figure:
-    """Apply the common layout: white template, title, legend on top."""
-    fig.update_layout(
-        template=white_template(), title={"text": title, "x": 0.01, "xanchor": "left"},
-        legend={"yanchor": "top", "y": 1, "xanchor": "left", "x": 1.02},
-        margin={"l": 70, "r": 20, "t": 80, "b": 60}, hoverlabel={"align": "left"},
-    )
-    if height is not None:
-        fig.update_layout(height=height)
-    return fig
+def layout(title: str, *, height: int | None = None, **extra: object) -> dict:
+    """The layout every figure shares (white template, title, legend on the right), as a dict.
 
-
-@lru_cache(maxsize=1)
-def _white_template_json() -> dict:
-    return white_template().to_plotly_json()
-
-
-def layout_spec(title: str, *, height: int | None = None, **layout: object) -> dict:
-    """The layout :func:`base_layout` gives, as a plain dict (plus any ``layout`` keys).
-
-    Figures built as dicts (``{"data": [...], "layout": layout_spec(...)}``) skip plotly's
-    per-property validation until ``go.Figure(spec)`` validates them once; the dashboard's
-    views pass them to a ``FigureWidget`` directly.
+    ``extra`` adds or replaces layout keys (axes, shapes, annotations, ...).
     """
-    out = dict(layout)
-    out.update(template=_white_template_json(),
+    out = dict(extra)
+    out.update(template=_white_template(),
                title={"text": title, "x": 0.01, "xanchor": "left"},
                legend={"yanchor": "top", "y": 1, "xanchor": "left", "x": 1.02},
                margin={"l": 70, "r": 20, "t": 80, "b": 60}, hoverlabel={"align": "left"})
@@ -83,17 +83,63 @@ def layout_spec(title: str, *, height: int | None = None, **layout: object) -> d
     return out
 
 
-def empty_spec(title: str, message: str) -> dict:
-    """:func:`empty_figure` as a plain dict."""
-    return {"data": [], "layout": layout_spec(
+P = ParamSpec("P")
+
+
+class FigureFunction(Protocol[P]):
+    """A public figure function: called, a validated ``go.Figure``; ``.spec``, the plain dict."""
+
+    spec: Callable[P, dict]
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> go.Figure: ...
+
+
+def figure_function(build: Callable[P, dict]) -> FigureFunction[P]:
+    """Make a public ``plot_*`` function from the function that builds its figure as a dict.
+
+    Every figure of :mod:`covidimg.plotting` is built once, as a plain dict
+    (``{"data": [...], "layout": {...}}``, no plotly objects on the way). The returned
+    function has ``build``'s signature and docstring and returns ``go.Figure(spec)``: the one
+    place where plotly validates a figure. ``plot_x.spec(...)`` returns the dict itself, which
+    the dashboard's views hand to a ``FigureWidget`` (see :mod:`covidimg.widgets._figures`).
+    """
+    @functools.wraps(build)
+    def plot(*args: P.args, **kwargs: P.kwargs) -> go.Figure:
+        return go.Figure(build(*args, **kwargs))
+
+    plot.__annotations__ = {**build.__annotations__, "return": go.Figure}
+    plot.__signature__ = inspect.signature(build).replace(  # type: ignore[attr-defined]
+        return_annotation=go.Figure)
+    plot.spec = build  # type: ignore[attr-defined]
+    return plot  # type: ignore[return-value]
+
+
+@figure_function
+def empty_figure(title: str, message: str) -> dict:
+    """A figure that says why there is nothing to show.
+
+    Parameters
+    ----------
+    title
+        The figure's title.
+    message
+        What the figure says in place of data.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        ``empty_figure.spec(title, message)`` gives it as a plain dict.
+
+    Examples
+    --------
+    >>> import covidimg as ci
+    >>> ci.plotting.empty_figure("Lab values", "No values.").layout.annotations[0].text
+    'No values.'
+    """
+    return {"data": [], "layout": layout(
         title, height=300, xaxis={"visible": False}, yaxis={"visible": False},
         annotations=[{"font": {"size": 14}, "showarrow": False, "text": message, "x": 0.5,
                       "xref": "paper", "y": 0.5, "yref": "paper"}])}
-
-
-def empty_figure(title: str, message: str) -> go.Figure:
-    """A figure that says why there is nothing to show."""
-    return go.Figure(empty_spec(title, message))
 
 
 def fmt(x: float) -> str:
@@ -103,8 +149,6 @@ def fmt(x: float) -> str:
 
 def nice_ticks(low: float, high: float, n: int = 6) -> list[float]:
     """Round tick values (1, 2, 2.5 or 5 times a power of ten) covering ``[low, high]``."""
-
-
     span = high - low
     if not math.isfinite(span) or span <= 0:
         return [low]

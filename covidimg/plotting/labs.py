@@ -1,48 +1,28 @@
-"""Lab-value distributions that respect intervals: histogram, Turnbull CDF, fitted curves."""
+"""Lab-value distributions that respect intervals: histogram, Turnbull CDF, fitted curves.
+
+The figures draw what :mod:`covidimg.stats` computed: :class:`~covidimg.stats.LabHistogram`
+(from :func:`covidimg.stats.lab_histogram`, or ``LabComparison.histogram``) and the CDF curves
+of :func:`covidimg.stats.compare_labs`.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
 from covidimg import schema
 from covidimg.plotting._style import (
     COLORS,
-    base_layout,
     empty_figure,
-    empty_spec,
+    figure_function,
     fmt,
     group_color,
-    layout_spec,
+    layout,
     nice_ticks,
 )
-from covidimg.stats import LabComparison
-from covidimg.stats._common import group_order
-from covidimg.stats.intervals_fit import fitted_cdf, interval_histogram, turnbull
+from covidimg.stats import LabComparison, LabHistogram, lab_histogram
 
-__all__ = ["lab_distribution_spec", "plot_lab_cdf", "plot_lab_distribution"]
-
-
-def _unpack(data: LabComparison | pd.DataFrame, analyte: str | None) -> tuple[
-        pd.DataFrame, str, str, tuple[float, float], str]:
-    if isinstance(data, LabComparison):
-        return (data.values, data.analyte, data.unit, data.reference,
-                f"{data.per_patient} value per patient" if data.per_patient != "all"
-                else "all values")
-    if not {"lower", "upper"} <= set(data.columns):
-        raise ValueError("data must be a LabComparison (covidimg.stats.compare_labs) or a "
-                         f"DataFrame with lower/upper columns; got columns {list(data.columns)}")
-    if analyte is None:
-        names = data["analyte"].astype(str).unique() if "analyte" in data.columns else []
-        if len(names) != 1:
-            raise ValueError(f"pass analyte=...; the values hold analytes {list(names)}")
-        analyte = str(names[0])
-    info = schema.ANALYTES.get(analyte)
-    unit = (str(data["unit"].iloc[0]) if "unit" in data.columns and len(data)
-            else (info.unit if info else ""))
-    reference = (info.ref_low, info.ref_high) if info else (np.nan, np.nan)
-    return data, analyte, unit, reference, "values"
+__all__ = ["plot_lab_cdf", "plot_lab_distribution"]
 
 
 def _label(analyte: str) -> str:
@@ -59,20 +39,48 @@ def _reference_text(reference: tuple[float, float], unit: str) -> str:
     return f"reference {fmt(low)}–{fmt(high)} {unit}"
 
 
-def _shade_reference(fig: go.Figure, reference: tuple[float, float], unit: str,
-                     x_range: tuple[float, float]) -> None:
+def _reference_band(reference: tuple[float, float], unit: str,
+                    x_range: tuple[float, float]) -> dict:
+    """Layout ``shapes`` and ``annotations`` shading and naming the reference range."""
     low, high = reference
     if not (np.isfinite(low) or np.isfinite(high)):
-        return
+        return {}
     x0 = low if np.isfinite(low) else min(x_range[0], high)
     x1 = high if np.isfinite(high) else max(x_range[1], low)
-    fig.add_vrect(x0=x0, x1=x1, fillcolor=COLORS["reference"], line_width=0, layer="below",
-                  annotation_text=_reference_text(reference, unit),
-                  annotation_position="top left", annotation_font_size=11)
+    note = {"font": {"size": 11}, "showarrow": False, "text": _reference_text(reference, unit),
+            "x": x0, "xanchor": "left", "xref": "x", "y": 1, "yanchor": "top",
+            "yref": "y domain"}
+    if x0 >= x1:    # the range lies outside the values drawn: named, not shaded
+        return {"annotations": [note]}
+    shape = {"fillcolor": COLORS["reference"], "layer": "below", "line": {"width": 0},
+             "type": "rect", "x0": x0, "x1": x1, "xref": "x", "y0": 0, "y1": 1,
+             "yref": "y domain"}
+    return {"shapes": [shape], "annotations": [note]}
 
 
-def plot_lab_distribution(data: LabComparison | pd.DataFrame, analyte: str | None = None, *,
-                          bins: int | np.ndarray = 30, share: bool | None = None) -> go.Figure:
+def _histogram(data: LabComparison | LabHistogram | pd.DataFrame, analyte: str | None,
+               bins: int | np.ndarray | None) -> LabHistogram:
+    if isinstance(data, LabHistogram):
+        if bins is not None:
+            raise ValueError(f"bins={bins!r}: a LabHistogram has its bins already; pass "
+                             "bins=... to covidimg.stats.lab_histogram instead")
+        return data
+    if isinstance(data, LabComparison):
+        if bins is None:
+            return data.histogram
+        return lab_histogram(data.values.assign(analyte=data.analyte, unit=data.unit),
+                             data.analyte, bins=bins, what=data.histogram.what)
+    if isinstance(data, pd.DataFrame):
+        return lab_histogram(data, analyte, bins=30 if bins is None else bins)
+    raise TypeError(f"data: got a {type(data).__name__}; pass a LabHistogram "
+                    "(covidimg.stats.lab_histogram), a LabComparison "
+                    "(covidimg.stats.compare_labs) or a DataFrame of lower/upper values")
+
+
+@figure_function
+def plot_lab_distribution(data: LabComparison | LabHistogram | pd.DataFrame,
+                          analyte: str | None = None, *, bins: int | np.ndarray | None = None,
+                          share: bool | None = None, log_count: bool = False) -> dict:
     """Histogram of lab values in which each value's mass is spread over its interval.
 
     Values below or above a detection limit are drawn as separate hatched bars outside the
@@ -83,20 +91,24 @@ def plot_lab_distribution(data: LabComparison | pd.DataFrame, analyte: str | Non
     Parameters
     ----------
     data
-        A :class:`~covidimg.stats.LabComparison` (from :func:`covidimg.stats.compare_labs`),
-        or a DataFrame of ``lower``/``upper`` (optionally ``group``, ``analyte``, ``unit``),
-        e.g. from :func:`covidimg.stats.lab_values`; with a ``count`` column each row stands
-        for that many values (e.g. :meth:`covidimg.stats.selection.CohortArrays.lab_counts`).
+        A :class:`~covidimg.stats.LabHistogram` (from :func:`covidimg.stats.lab_histogram`),
+        a :class:`~covidimg.stats.LabComparison` (from :func:`covidimg.stats.compare_labs`;
+        its ``histogram`` is drawn), or a DataFrame of ``lower``/``upper`` values (e.g. from
+        :func:`covidimg.stats.lab_values`), which :func:`covidimg.stats.lab_histogram` bins.
     analyte
         The analyte, when ``data`` is a DataFrame without an ``analyte`` column.
     bins
-        Number of bins, or bin edges, shared by all groups.
+        Number of bins, or bin edges, shared by all groups, when ``data`` is not a
+        ``LabHistogram`` (default: the comparison's bins, or 30).
     share
         Show shares instead of counts (default: when there are several groups).
+    log_count
+        Put the count axis on a log scale.
 
     Returns
     -------
     plotly.graph_objects.Figure
+        ``plot_lab_distribution.spec(...)`` gives the same figure as a plain dict.
 
     Examples
     --------
@@ -104,107 +116,80 @@ def plot_lab_distribution(data: LabComparison | pd.DataFrame, analyte: str | Non
     >>> res = ci.stats.compare_labs(ci.load_demo(), "crp", by="icu")    # doctest: +SKIP
     >>> ci.plotting.plot_lab_distribution(res)                          # doctest: +SKIP
     """
-    return go.Figure(lab_distribution_spec(data, analyte, bins=bins, share=share))
-
-
-def _reference_spec(reference: tuple[float, float], unit: str,
-                    x_range: tuple[float, float]) -> tuple[list[dict], list[dict]]:
-    """The shaded reference range as layout shapes and annotations (as ``add_vrect``)."""
-    low, high = reference
-    if not (np.isfinite(low) or np.isfinite(high)):
-        return [], []
-    x0 = low if np.isfinite(low) else min(x_range[0], high)
-    x1 = high if np.isfinite(high) else max(x_range[1], low)
-    shape = {"fillcolor": COLORS["reference"], "layer": "below", "line": {"width": 0},
-             "type": "rect", "x0": x0, "x1": x1, "xref": "x", "y0": 0, "y1": 1,
-             "yref": "y domain"}
-    note = {"font": {"size": 11}, "showarrow": False, "text": _reference_text(reference, unit),
-            "x": x0, "xanchor": "left", "xref": "x", "y": 1, "yanchor": "top",
-            "yref": "y domain"}
-    return [shape], [note]
-
-
-def lab_distribution_spec(data: LabComparison | pd.DataFrame, analyte: str | None = None, *,
-                          bins: int | np.ndarray = 30, share: bool | None = None) -> dict:
-    """:func:`plot_lab_distribution` as a plain dict (``{"data": [...], "layout": {...}}``)."""
-    values, analyte, unit, reference, what = _unpack(data, analyte)
-    title = f"{_label(analyte)} ({unit}): distribution of {what}"
-    if not len(values):
-        return empty_spec(title, f"No {analyte} values in this selection.")
-    groups = (values["group"].to_numpy(dtype=object) if "group" in values.columns
-              else np.full(len(values), "all", dtype=object))
-    order = group_order(pd.Series(groups))
-    share = len(order) > 1 if share is None else share
-    counts = (values["count"].to_numpy(dtype=float) if "count" in values.columns
-              else np.ones(len(values)))
-    lower, upper = values["lower"].to_numpy(dtype=float), values["upper"].to_numpy(dtype=float)
-    overall = interval_histogram(lower, upper, bins=bins, weights=counts)
-    edges_rows = overall[overall["kind"] == "bin"]
-    edges = np.append(edges_rows["left"].to_numpy(), edges_rows["right"].iloc[-1])
+    hist = _histogram(data, analyte, bins)
+    analyte, unit = hist.analyte, hist.unit
+    title = f"{_label(analyte)} ({unit}): distribution of {hist.what}"
+    if not len(hist.groups):
+        return empty_figure.spec(title, f"No {analyte} values in this selection.")
+    edges = hist.edges
     width = float(edges[1] - edges[0])
-    traces: list[dict] = []
+    share = len(hist.groups) > 1 if share is None else share
     y_col = "share" if share else "mass"
-    opacity = 0.65 if len(order) > 1 else 0.9
-    for i, name in enumerate(order):
-        mine = groups == name
-        hist = interval_histogram(lower[mine], upper[mine], bins=edges, weights=counts[mine])
-        kind = hist["kind"].to_numpy()
-        binned = hist[kind == "bin"]
+    opacity = 0.65 if len(hist.groups) > 1 else 0.9
+    traces: list[dict] = []
+    table = hist.bins
+    for i, (name, n_values) in enumerate(zip(hist.groups["group"], hist.groups["n_values"],
+                                             strict=True)):
+        mine = table[table["group"] == name]
+        kind = mine["kind"].to_numpy()
+        binned = mine[kind == "bin"]
         left, right = binned["left"].to_numpy(), binned["right"].to_numpy()
         traces.append({
             "type": "bar", "x": (left + right) / 2, "y": binned[y_col].to_numpy(),
-            "width": right - left, "name": f"{name} (n={int(counts[mine].sum())})",
+            "width": right - left, "name": f"{name} (n={n_values})",
             "legendgroup": name, "marker": {"color": group_color(i)}, "opacity": opacity,
             "customdata": np.column_stack([left, right, binned["mass"].to_numpy()]),
             "hovertemplate": (f"<b>{name}</b><br>[%{{customdata[0]:.3g}}, "
                               f"%{{customdata[1]:.3g}}) {unit}<br>%{{customdata[2]:.1f}} values "
                               "(spread over their intervals)<extra></extra>")})
-        for side_kind, side in (("below", -1), ("above", 1)):
-            cens = hist[kind == side_kind]
+        for side_kind in ("below", "above"):
+            cens = mine[kind == side_kind]
             if not len(cens):
                 continue
             limits = (cens["right"] if side_kind == "below" else cens["left"]).to_numpy()
             sign = "<" if side_kind == "below" else ">"
-            pos = edges[0] - 1.5 * width if side < 0 else edges[-1] + 1.5 * width
-            where = "below" if side < 0 else "above"
+            pos = edges[0] - 1.5 * width if side_kind == "below" else edges[-1] + 1.5 * width
             traces.append({
                 "type": "bar", "x": [pos] * len(cens), "y": cens[y_col].to_numpy(),
-                "width": width, "legendgroup": name, "name": f"{name}: {where} detection limit",
+                "width": width, "legendgroup": name,
+                "name": f"{name}: {side_kind} detection limit",
                 "showlegend": False, "marker": {"color": group_color(i), "pattern": {
                     "shape": "/", "fgcolor": "white"}}, "opacity": opacity,
                 "text": [f"{sign} {fmt(v)}" for v in limits], "textposition": "outside",
                 "customdata": np.column_stack([limits, cens["mass"].to_numpy()]),
-                "hovertemplate": (f"<b>{name}</b><br>{where} detection limit ({sign} "
+                "hovertemplate": (f"<b>{name}</b><br>{side_kind} detection limit ({sign} "
                                   f"%{{customdata[0]:.3g}} {unit})<br>%{{customdata[1]:.0f}} "
                                   "values<extra></extra>")})
-    shapes, notes = _reference_spec(reference, unit, (edges[0], edges[-1]))
     tickvals = nice_ticks(edges[0], edges[-1])
     ticktext = [f"{t:g}" for t in tickvals]
-    if (overall["kind"] == "below").any():
+    kinds = set(table["kind"])
+    if "below" in kinds:
         tickvals.insert(0, edges[0] - 1.5 * width)
         ticktext.insert(0, "below<br>limit")
-    if (overall["kind"] == "above").any():
+    if "above" in kinds:
         tickvals.append(edges[-1] + 1.5 * width)
         ticktext.append("above<br>limit")
     yaxis: dict = {"title": {"text": "share of the group's values" if share else
                              "number of values (each spread over its interval)"}}
-    if share:
+    if log_count:
+        yaxis["type"] = "log"
+    elif share:
         yaxis["tickformat"] = ".0%"
-    layout = layout_spec(title, height=450, barmode="overlay", bargap=0, yaxis=yaxis,
-                         xaxis={"title": {"text": f"{_label(analyte)} ({unit})"},
-                                "tickvals": tickvals, "ticktext": ticktext})
-    if shapes:
-        layout.update(shapes=shapes, annotations=notes)
-    return {"data": traces, "layout": layout}
+    return {"data": traces, "layout": layout(
+        title, height=450, barmode="overlay", bargap=0, yaxis=yaxis,
+        xaxis={"title": {"text": f"{_label(analyte)} ({unit})"}, "tickvals": tickvals,
+               "ticktext": ticktext},
+        **_reference_band(hist.reference, unit, (edges[0], edges[-1])))}
 
 
-def plot_lab_cdf(comparison: LabComparison) -> go.Figure:
+@figure_function
+def plot_lab_cdf(comparison: LabComparison) -> dict:
     """Cumulative distribution per group: the Turnbull estimate and the fitted parametric curve.
 
     The Turnbull (NPMLE) estimate is drawn as steps at the ends of its innermost intervals (it
     does not say where inside an interval the mass lies); the fitted curve is the parametric
-    maximum-likelihood fit of :func:`covidimg.stats.compare_labs`. The primary test is in the
-    subtitle.
+    maximum-likelihood fit of :func:`covidimg.stats.compare_labs`. Both are the comparison's
+    ``curves``. The primary test is in the subtitle.
 
     Parameters
     ----------
@@ -214,6 +199,7 @@ def plot_lab_cdf(comparison: LabComparison) -> go.Figure:
     Returns
     -------
     plotly.graph_objects.Figure
+        ``plot_lab_cdf.spec(...)`` gives the same figure as a plain dict.
 
     Examples
     --------
@@ -223,42 +209,36 @@ def plot_lab_cdf(comparison: LabComparison) -> go.Figure:
     """
     unit, analyte = comparison.unit, comparison.analyte
     title = f"{_label(analyte)} ({unit}): cumulative distribution by {comparison.by or 'cohort'}"
-    values = comparison.values
-    if not len(values):
-        return empty_figure(title, f"No {analyte} values in this selection.")
-    finite = np.concatenate([values["lower"][np.isfinite(values["lower"])],
-                             values["upper"][np.isfinite(values["upper"])]])
-    grid = np.linspace(max(finite.min(), 0.0) if comparison.dist == "lognorm" else finite.min(),
-                       finite.max(), 300)
-    fig = go.Figure()
-    for i, name in enumerate(group_order(values["group"])):
-        sel = values[values["group"] == name]
-        est = turnbull(sel["lower"], sel["upper"])
-        x = np.concatenate([[grid[0]], np.where(np.isfinite(est["right"]), est["right"],
-                                                grid[-1])])
-        y = np.concatenate([[0.0], est["cdf"].to_numpy()])
-        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line={"shape": "hv",
-                                                                 "color": group_color(i)},
-                                 name=f"{name} (n={len(sel)}): Turnbull estimate",
-                                 legendgroup=name,
-                                 hovertemplate=f"<b>{name}</b><br>P(value < %{{x:.3g}} {unit}) "
-                                 "= %{y:.2f}<extra></extra>"))
-        row = comparison.groups[comparison.groups["group"] == name]
-        if len(row) and "mu" in row.columns and np.isfinite(row["mu"].iloc[0]):
-            fit = pd.DataFrame({"estimate": [row["mu"].iloc[0], row["sigma"].iloc[0]]},
-                               index=["mu", "sigma"])
-            fit.attrs["dist"] = comparison.dist
-            label = (f"{name}: {comparison.dist} fit, median {fmt(np.exp(row['mu'].iloc[0]))}"
+    curves = comparison.curves
+    if not len(curves):
+        return empty_figure.spec(title, f"No {analyte} values in this selection.")
+    traces: list[dict] = []
+    groups = comparison.groups
+    for i, row in enumerate(groups.itertuples(index=False)):
+        name = row.group
+        mine = curves[curves["group"] == name]
+        step = mine[mine["curve"] == "turnbull"]
+        traces.append({
+            "type": "scatter", "x": step["x"].to_numpy(), "y": step["cdf"].to_numpy(),
+            "mode": "lines", "line": {"shape": "hv", "color": group_color(i)},
+            "name": f"{name} (n={row.n_values}): Turnbull estimate", "legendgroup": name,
+            "hovertemplate": (f"<b>{name}</b><br>P(value < %{{x:.3g}} {unit}) = %{{y:.2f}}"
+                              "<extra></extra>")})
+        fit = mine[mine["curve"] == "fit"]
+        if len(fit):
+            label = (f"{name}: {comparison.dist} fit, median {fmt(row.fit_median)}"
                      if comparison.dist == "lognorm" else f"{name}: normal fit")
-            fig.add_trace(go.Scatter(x=grid, y=fitted_cdf(fit, grid), mode="lines",
-                                     line={"dash": "dot", "color": group_color(i)}, name=label,
-                                     legendgroup=name, hoverinfo="skip"))
-    _shade_reference(fig, comparison.reference, unit, (grid[0], grid[-1]))
-    primary = comparison.tests[comparison.tests["primary"]]
-    if len(primary) and np.isfinite(primary["p_value"].iloc[0]):
-        test = primary.iloc[0]
+            traces.append({"type": "scatter", "x": fit["x"].to_numpy(),
+                           "y": fit["cdf"].to_numpy(), "mode": "lines",
+                           "line": {"dash": "dot", "color": group_color(i)}, "name": label,
+                           "legendgroup": name, "hoverinfo": "skip"})
+    test = comparison.primary_test
+    if test is not None:
         title += (f"<br><sup>{test['test'].replace('_', ' ')}: p = {test['p_value']:.3g}"
                   f" ({test['note']})</sup>")
-    fig.update_xaxes(title=f"{_label(analyte)} ({unit})")
-    fig.update_yaxes(title="cumulative share of values", range=[0, 1.02], tickformat=".0%")
-    return base_layout(fig, title, height=450)
+    x = curves["x"].to_numpy(dtype=float)
+    return {"data": traces, "layout": layout(
+        title, height=450, xaxis={"title": {"text": f"{_label(analyte)} ({unit})"}},
+        yaxis={"title": {"text": "cumulative share of values"}, "range": [0, 1.02],
+               "tickformat": ".0%"},
+        **_reference_band(comparison.reference, unit, (x.min(), x.max())))}

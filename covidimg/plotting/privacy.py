@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
-import plotly.graph_objects as go
 
-from covidimg.plotting._style import base_layout, empty_figure
+from covidimg.plotting._style import empty_figure, figure_function, layout
 from covidimg.stats import PrivacyReport
 
 __all__ = ["plot_equivalence_classes"]
 
 
-def plot_equivalence_classes(report: PrivacyReport) -> go.Figure:
+@figure_function
+def plot_equivalence_classes(report: PrivacyReport) -> dict:
     """One bar per equivalence class (records sharing the quasi-identifiers), with the k line.
 
     Classes below ``k`` are red: publishing them would single out fewer than ``k`` people.
@@ -24,6 +24,7 @@ def plot_equivalence_classes(report: PrivacyReport) -> go.Figure:
     Returns
     -------
     plotly.graph_objects.Figure
+        ``plot_equivalence_classes.spec(...)`` gives the same figure as a plain dict.
 
     Examples
     --------
@@ -39,21 +40,24 @@ def plot_equivalence_classes(report: PrivacyReport) -> go.Figure:
              f"target k = {report.k}")
     classes = report.classes.sort_values("size", kind="stable")
     if not len(classes):
-        return empty_figure(title, "No records.")
-    labels = classes[qi].astype(str).agg(" · ".join, axis=1)
+        return empty_figure.spec(title, "No records.")
+    labels = classes[qi].astype(str).agg(" · ".join, axis=1).to_numpy(dtype=object)
     colors = np.where(classes["below_k"], "#D55E00", "#0072B2")
-    hover = "%{y}: %{x} records"
-    custom = None
+    bar = {"type": "bar", "y": labels, "x": classes["size"].to_numpy(), "orientation": "h",
+           "marker": {"color": colors}, "hovertemplate": "%{y}: %{x} records<extra></extra>"}
     if report.sensitive is not None:
-        custom = classes["n_sensitive"]
-        hover += f"<br>%{{customdata}} distinct {report.sensitive} values (target l = {report.l})"
-    fig = go.Figure(go.Bar(y=labels, x=classes["size"], orientation="h", marker_color=colors,
-                           customdata=custom, hovertemplate=hover + "<extra></extra>"))
-    fig.add_vline(x=report.k, line_dash="dash", line_color="#D55E00",
-                  annotation_text=f"k = {report.k}", annotation_position="top right")
+        bar["customdata"] = classes["n_sensitive"].to_numpy()
+        bar["hovertemplate"] = (f"%{{y}}: %{{x}} records<br>%{{customdata}} distinct "
+                                f"{report.sensitive} values (target l = {report.l})"
+                                "<extra></extra>")
+    k_line = {"type": "line", "x0": report.k, "x1": report.k, "xref": "x", "y0": 0, "y1": 1,
+              "yref": "y domain", "line": {"color": "#D55E00", "dash": "dash"}}
+    k_note = {"text": f"k = {report.k}", "showarrow": False, "x": report.k, "xref": "x",
+              "xanchor": "left", "y": 1, "yref": "y domain", "yanchor": "top"}
     n_below = int(classes["below_k"].sum())
     title += (f"<br><sup>{n_below} of {len(classes)} classes below k "
               f"({int(classes.loc[classes['below_k'], 'size'].sum())} records)</sup>")
-    fig.update_xaxes(title="records in the class")
-    fig.update_yaxes(title=" · ".join(qi))
-    return base_layout(fig, title, height=160 + 22 * len(classes))
+    return {"data": [bar], "layout": layout(
+        title, height=160 + 22 * len(classes), shapes=[k_line], annotations=[k_note],
+        xaxis={"title": {"text": "records in the class"}},
+        yaxis={"title": {"text": " · ".join(qi)}})}

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
-from covidimg.plotting._style import base_layout, empty_figure, empty_spec, layout_spec
+from covidimg.plotting._style import empty_figure, figure_function, layout
 
-__all__ = ["plot_missingness", "plot_table_one", "table_one_spec"]
+__all__ = ["plot_missingness", "plot_table_one"]
 
 
 def _p_text(p: float) -> str:
@@ -17,7 +16,8 @@ def _p_text(p: float) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def plot_table_one(table: pd.DataFrame) -> go.Figure:
+@figure_function
+def plot_table_one(table: pd.DataFrame) -> dict:
     """Table 1 from :func:`covidimg.stats.table_one` as a figure (a plotly table).
 
     Parameters
@@ -28,21 +28,17 @@ def plot_table_one(table: pd.DataFrame) -> go.Figure:
     Returns
     -------
     plotly.graph_objects.Figure
+        ``plot_table_one.spec(table)`` gives the same figure as a plain dict.
 
     Examples
     --------
     >>> import covidimg as ci
     >>> ci.plotting.plot_table_one(ci.stats.table_one(ci.load_demo(), by="icu"))  # doctest: +SKIP
     """
-    return go.Figure(table_one_spec(table))
-
-
-def table_one_spec(table: pd.DataFrame) -> dict:
-    """:func:`plot_table_one` as a plain dict (``{"data": [...], "layout": {...}}``)."""
     by = table.attrs.get("by")
     title = "Cohort summary" + (f" by {by}" if by else "")
     if not len(table):
-        return empty_spec(title, "Nothing to summarise.")
+        return empty_figure.spec(title, "Nothing to summarise.")
     flat = table.reset_index()
     variable = flat["variable"].to_numpy(dtype=object)
     first = ~flat["variable"].duplicated().to_numpy()
@@ -62,11 +58,12 @@ def table_one_spec(table: pd.DataFrame) -> dict:
                      "per patient, Turnbull estimate, <x = below detection limit; tests leave "
                      "out 'unknown'"), "showarrow": False, "xref": "paper", "yref": "paper",
             "x": 0, "y": 0, "yanchor": "top", "xanchor": "left", "font": {"size": 11}}
-    return {"data": data, "layout": layout_spec(title, height=120 + 26 * (len(flat) + 1),
-                                                annotations=[note])}
+    return {"data": data, "layout": layout(title, height=120 + 26 * (len(flat) + 1),
+                                           annotations=[note])}
 
 
-def plot_missingness(missing: pd.DataFrame, *, only_missing: bool = True) -> go.Figure:
+@figure_function
+def plot_missingness(missing: pd.DataFrame, *, only_missing: bool = True) -> dict:
     """Share of missing values per column, one bar per column, grouped by table.
 
     Parameters
@@ -79,6 +76,7 @@ def plot_missingness(missing: pd.DataFrame, *, only_missing: bool = True) -> go.
     Returns
     -------
     plotly.graph_objects.Figure
+        ``plot_missingness.spec(...)`` gives the same figure as a plain dict.
 
     Examples
     --------
@@ -88,13 +86,14 @@ def plot_missingness(missing: pd.DataFrame, *, only_missing: bool = True) -> go.
     title = "Missing values per column"
     rows = missing[missing["n_missing"] > 0] if only_missing else missing
     if not len(rows):
-        return empty_figure(title, "No missing values.")
-    labels = rows["table"] + "." + rows["column"]
-    fig = go.Figure(go.Bar(
-        y=labels, x=rows["percent_missing"] / 100, orientation="h", marker_color="#0072B2",
-        customdata=np.column_stack([rows["n_missing"], rows["n_rows"]]),
-        hovertemplate="%{y}: %{customdata[0]} of %{customdata[1]} missing (%{x:.0%})"
-        "<extra></extra>"))
-    fig.update_xaxes(title="share of rows missing", tickformat=".0%", range=[0, 1])
-    fig.update_yaxes(autorange="reversed", title="")
-    return base_layout(fig, title, height=160 + 20 * len(rows))
+        return empty_figure.spec(title, "No missing values.")
+    labels = (rows["table"] + "." + rows["column"]).to_numpy(dtype=object)
+    bar = {"type": "bar", "y": labels, "x": (rows["percent_missing"] / 100).to_numpy(),
+           "orientation": "h", "marker": {"color": "#0072B2"},
+           "customdata": np.column_stack([rows["n_missing"], rows["n_rows"]]),
+           "hovertemplate": ("%{y}: %{customdata[0]} of %{customdata[1]} missing (%{x:.0%})"
+                             "<extra></extra>")}
+    return {"data": [bar], "layout": layout(
+        title, height=160 + 20 * len(rows),
+        xaxis={"title": {"text": "share of rows missing"}, "tickformat": ".0%", "range": [0, 1]},
+        yaxis={"autorange": "reversed", "title": {"text": ""}})}

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-import plotly.graph_objects as go
 
-from covidimg.plotting._style import base_layout, empty_figure, group_color
+from covidimg.plotting._style import empty_figure, figure_function, group_color, layout, rgba
 from covidimg.stats import SurvivalResult
 
 __all__ = ["plot_kaplan_meier"]
 
 _EVENT_WORDS = {"death": "death", "icu_admission": "ICU admission"}
-
-
-def _rgba(hex_color: str, alpha: float) -> str:
-    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
-    return f"rgba({r}, {g}, {b}, {alpha})"
 
 
 def _steps(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -25,7 +19,8 @@ def _steps(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return xs, ys
 
 
-def plot_kaplan_meier(result: SurvivalResult, *, show_ci: bool = True) -> go.Figure:
+@figure_function
+def plot_kaplan_meier(result: SurvivalResult, *, show_ci: bool = True) -> dict:
     """Kaplan–Meier curves from :func:`covidimg.stats.kaplan_meier`.
 
     Steps drop at each event; ``|`` marks patients whose follow-up ended without the event
@@ -42,6 +37,7 @@ def plot_kaplan_meier(result: SurvivalResult, *, show_ci: bool = True) -> go.Fig
     Returns
     -------
     plotly.graph_objects.Figure
+        ``plot_kaplan_meier.spec(...)`` gives the same figure as a plain dict.
 
     Examples
     --------
@@ -53,9 +49,9 @@ def plot_kaplan_meier(result: SurvivalResult, *, show_ci: bool = True) -> go.Fig
     title = f"Time from admission to {word}" + (f", by {result.by}" if result.by else "")
     curves = result.curves
     if not len(curves):
-        return empty_figure(title, "No patients with a known day in this selection.")
+        return empty_figure.spec(title, "No patients with a known day in this selection.")
     level = round(100 * (1 - result.alpha))
-    fig = go.Figure()
+    data: list[dict] = []
     for i, (name, curve) in enumerate(curves.groupby("group", sort=False)):
         color = group_color(i)
         n = int(curve["n_at_risk"].iloc[0])
@@ -64,30 +60,32 @@ def plot_kaplan_meier(result: SurvivalResult, *, show_ci: bool = True) -> go.Fig
         if show_ci:
             xh, yh = _steps(x, curve["ci_high"].to_numpy(float))
             xl, yl = _steps(x, curve["ci_low"].to_numpy(float))
-            fig.add_trace(go.Scatter(
-                x=np.concatenate([xh, xl[::-1]]), y=np.concatenate([yh, yl[::-1]]),
-                fill="toself", fillcolor=_rgba(color, 0.15), line={"width": 0},
-                hoverinfo="skip", legendgroup=name, showlegend=False,
-                name=f"{name}: {level}% CI"))
-        fig.add_trace(go.Scatter(
-            x=x, y=curve["survival"], mode="lines", line={"shape": "hv", "color": color,
-                                                           "width": 2.5},
-            name=f"{name} (n={n}, {events} {'event' if events == 1 else 'events'})",
-            legendgroup=name,
-            customdata=np.column_stack([curve["n_at_risk"], curve["ci_low"], curve["ci_high"]]),
-            hovertemplate=(f"<b>{name}</b><br>day %{{x:g}}: %{{y:.2f}} "
-                           f"({level}% CI %{{customdata[1]:.2f}}–%{{customdata[2]:.2f}})<br>"
-                           "%{customdata[0]} at risk<extra></extra>")))
+            data.append({
+                "type": "scatter", "x": np.concatenate([xh, xl[::-1]]),
+                "y": np.concatenate([yh, yl[::-1]]), "fill": "toself",
+                "fillcolor": rgba(color, 0.15), "line": {"width": 0}, "hoverinfo": "skip",
+                "legendgroup": name, "showlegend": False, "name": f"{name}: {level}% CI"})
+        data.append({
+            "type": "scatter", "x": x, "y": curve["survival"].to_numpy(float), "mode": "lines",
+            "line": {"shape": "hv", "color": color, "width": 2.5},
+            "name": f"{name} (n={n}, {events} {'event' if events == 1 else 'events'})",
+            "legendgroup": name,
+            "customdata": np.column_stack([curve["n_at_risk"], curve["ci_low"],
+                                           curve["ci_high"]]),
+            "hovertemplate": (f"<b>{name}</b><br>day %{{x:g}}: %{{y:.2f}} "
+                              f"({level}% CI %{{customdata[1]:.2f}}–%{{customdata[2]:.2f}})<br>"
+                              "%{customdata[0]} at risk<extra></extra>")})
         censored = curve[curve["n_censored"] > 0]
         if len(censored):
-            fig.add_trace(go.Scatter(
-                x=censored["time"], y=censored["survival"], mode="markers",
-                marker={"symbol": "line-ns", "size": 10, "color": color,
-                        "line": {"width": 1.5, "color": color}},
-                legendgroup=name, showlegend=False, name=f"{name}: censored",
-                customdata=censored["n_censored"],
-                hovertemplate=(f"<b>{name}</b><br>day %{{x:g}}: %{{customdata}} censored "
-                               "(follow-up ended)<extra></extra>")))
+            data.append({
+                "type": "scatter", "x": censored["time"].to_numpy(float),
+                "y": censored["survival"].to_numpy(float), "mode": "markers",
+                "marker": {"symbol": "line-ns", "size": 10, "color": color,
+                           "line": {"width": 1.5, "color": color}},
+                "legendgroup": name, "showlegend": False, "name": f"{name}: censored",
+                "customdata": censored["n_censored"].to_numpy(),
+                "hovertemplate": (f"<b>{name}</b><br>day %{{x:g}}: %{{customdata}} censored "
+                                  "(follow-up ended)<extra></extra>")})
     test = result.test.iloc[0]
     subtitle = [f"| = follow-up ended without {word} (censored)"]
     if np.isfinite(test["p_value"]):
@@ -95,6 +93,8 @@ def plot_kaplan_meier(result: SurvivalResult, *, show_ci: bool = True) -> go.Fig
     if len(result.excluded):
         subtitle.append(f"{len(result.excluded)} patients left out (see result.excluded)")
     title += "<br><sup>" + "; ".join(subtitle) + "</sup>"
-    fig.update_xaxes(title="days since hospital admission (day 0 = admission)", rangemode="tozero")
-    fig.update_yaxes(title=result.y_label, range=[0, 1.03], tickformat=".0%")
-    return base_layout(fig, title, height=450)
+    return {"data": data, "layout": layout(
+        title, height=450,
+        xaxis={"title": {"text": "days since hospital admission (day 0 = admission)"},
+               "rangemode": "tozero"},
+        yaxis={"title": {"text": result.y_label}, "range": [0, 1.03], "tickformat": ".0%"})}

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
 from covidimg.plotting._style import (
     ALIGN_LABELS,
     COLORS,
     SIGN_CONVENTION,
-    base_layout,
     empty_figure,
-    empty_spec,
-    layout_spec,
+    figure_function,
+    layout,
 )
-from covidimg.stats.timeline import timeline_census
+from covidimg.stats import timeline_census
 
-__all__ = ["census_spec", "plot_census", "plot_timeline"]
+__all__ = ["plot_census", "plot_timeline"]
 
 _SEGMENTS = (("follow_up", "observed (first to last known day)", 2),
              ("hospital", "hospital stay (to discharge, death or last known day)", 7),
@@ -44,14 +42,16 @@ def _offset_text(values: pd.Series) -> np.ndarray:
     return np.where(np.isnan(v), "–", text)
 
 
+@figure_function
 def plot_timeline(marks: pd.DataFrame, *, page: int | None = None, page_size: int = 60,
-                  show_labs: bool = True) -> go.Figure:
+                  show_labs: bool = True) -> dict:
     """Swimlanes: one row per patient, stays as bars, events and exams as markers.
 
     Up to ``page_size`` patients are drawn as lanes. Beyond that the figure is the day-by-day
-    census (:func:`plot_census`) unless a ``page`` is asked for, so it never becomes an
-    unreadable wall. Hovering an exam shows its day, modality, view and offsets (MHH sign
-    convention: days from the exam to the event, negative = before the exam).
+    census (:func:`plot_census` of :func:`covidimg.stats.timeline_census`) unless a ``page``
+    is asked for, so it never becomes an unreadable wall. Hovering an exam shows its day,
+    modality, view and offsets (MHH sign convention: days from the exam to the event,
+    negative = before the exam).
 
     Parameters
     ----------
@@ -67,6 +67,7 @@ def plot_timeline(marks: pd.DataFrame, *, page: int | None = None, page_size: in
     Returns
     -------
     plotly.graph_objects.Figure
+        ``plot_timeline.spec(...)`` gives the same figure as a plain dict.
 
     Examples
     --------
@@ -78,12 +79,12 @@ def plot_timeline(marks: pd.DataFrame, *, page: int | None = None, page_size: in
     n_patients = int(marks["lane"].nunique()) if len(marks) else 0
     title = f"Patient timelines ({n_patients} patients, aligned on {align.replace('_', ' ')})"
     if not n_patients:
-        return empty_figure(title, "No patients to show: the selection is empty.")
+        return empty_figure.spec(title, "No patients to show: the selection is empty.")
     if page_size < 1:
         raise ValueError(f"page_size={page_size!r}; pass a positive number of lanes")
     n_pages = int(np.ceil(n_patients / page_size))
     if page is None and n_patients > page_size:
-        return plot_census(timeline_census(marks), note=(
+        return plot_census.spec(timeline_census(marks), note=(
             f"{n_patients} patients: too many for one lane each. Pass page=0…{n_pages - 1} "
             f"to see {page_size} lanes at a time."))
     page = page or 0
@@ -92,13 +93,13 @@ def plot_timeline(marks: pd.DataFrame, *, page: int | None = None, page_size: in
                          f"({n_patients} patients, {page_size} per page)")
     lanes = (marks["lane"] >= page * page_size) & (marks["lane"] < (page + 1) * page_size)
     shown = marks[lanes.to_numpy(dtype=bool)]
-    fig = go.Figure()
+    data: list[dict] = []
     for kind, label, width in _SEGMENTS:
         rows = shown[shown["kind"] == kind]
         if len(rows):
             x, y = _segment_xy(rows)
-            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=label, hoverinfo="skip",
-                                     line={"color": COLORS[kind], "width": width}))
+            data.append({"type": "scatter", "x": x, "y": y, "mode": "lines", "name": label,
+                         "hoverinfo": "skip", "line": {"color": COLORS[kind], "width": width}})
     exams = shown[shown["kind"] == "exam"]
     if len(exams):
         custom = np.column_stack([
@@ -107,28 +108,32 @@ def plot_timeline(marks: pd.DataFrame, *, page: int | None = None, page_size: in
             _offset_text(exams["admission_offset"]), _offset_text(exams["icu_admission_offset"]),
             _offset_text(exams["icu_release_offset"]), _offset_text(exams["death_offset"]),
             exams["image_uid"].astype(str)])
-        fig.add_trace(go.Scatter(
-            x=exams["start"], y=exams["lane"].astype(float), mode="markers", name="exam",
-            marker={"color": "white", "size": 8, "line": {"color": COLORS["exam"], "width": 1.5}},
-            customdata=custom,
-            hovertemplate=("<b>%{customdata[0]}</b> · exam %{customdata[8]}<br>"
-                           "exam day %{customdata[1]} (%{x:+g} d on this axis)<br>"
-                           "%{customdata[2]} %{customdata[3]}<br>"
-                           "offsets (days from exam; negative = before):<br>"
-                           "  admission %{customdata[4]}, ICU admission %{customdata[5]},<br>"
-                           "  ICU release %{customdata[6]}, death %{customdata[7]}"
-                           "<extra></extra>")))
+        data.append({
+            "type": "scatter", "x": exams["start"].to_numpy(float),
+            "y": exams["lane"].to_numpy(float), "mode": "markers", "name": "exam",
+            "marker": {"color": "white", "size": 8,
+                       "line": {"color": COLORS["exam"], "width": 1.5}},
+            "customdata": custom,
+            "hovertemplate": ("<b>%{customdata[0]}</b> · exam %{customdata[8]}<br>"
+                              "exam day %{customdata[1]} (%{x:+g} d on this axis)<br>"
+                              "%{customdata[2]} %{customdata[3]}<br>"
+                              "offsets (days from exam; negative = before):<br>"
+                              "  admission %{customdata[4]}, ICU admission %{customdata[5]},<br>"
+                              "  ICU release %{customdata[6]}, death %{customdata[7]}"
+                              "<extra></extra>")})
     for kind, label, symbol, size in _MARKERS:
         rows = shown[shown["kind"] == kind]
         if len(rows):
-            fig.add_trace(go.Scatter(
-                x=rows["start"], y=rows["lane"].astype(float), mode="markers", name=label,
-                marker={"symbol": symbol, "size": size, "color": COLORS.get(kind, "#444"),
-                        "line": {"width": 2, "color": COLORS.get(kind, "#444")}},
-                customdata=np.column_stack([rows["patient_uid"].astype(str),
-                                            np.char.mod("%g", rows["day"].to_numpy(float))]),
-                hovertemplate=(f"<b>%{{customdata[0]}}</b><br>{label}: day %{{customdata[1]}}"
-                               " (%{x:+g} d on this axis)<extra></extra>")))
+            color = COLORS.get(kind, "#444")
+            data.append({
+                "type": "scatter", "x": rows["start"].to_numpy(float),
+                "y": rows["lane"].to_numpy(float), "mode": "markers", "name": label,
+                "marker": {"symbol": symbol, "size": size, "color": color,
+                           "line": {"width": 2, "color": color}},
+                "customdata": np.column_stack([rows["patient_uid"].astype(str),
+                                               np.char.mod("%g", rows["day"].to_numpy(float))]),
+                "hovertemplate": (f"<b>%{{customdata[0]}}</b><br>{label}: day "
+                                  "%{customdata[1]} (%{x:+g} d on this axis)<extra></extra>")})
     labs = shown[shown["kind"] == "lab"]
     if show_labs and len(labs):
         value = np.where(np.isneginf(labs["lower"]), "< " + labs["upper"].map("{:g}".format),
@@ -136,20 +141,24 @@ def plot_timeline(marks: pd.DataFrame, *, page: int | None = None, page_size: in
                                   "> " + labs["lower"].map("{:g}".format),
                                   "[" + labs["lower"].map("{:g}".format) + ", "
                                   + labs["upper"].map("{:g}".format) + ")"))
-        fig.add_trace(go.Scatter(
-            x=labs["start"], y=labs["lane"].astype(float) + 0.3, mode="markers",
-            name="lab draw", marker={"symbol": "diamond", "size": 5, "color": COLORS["lab"]},
-            customdata=np.column_stack([labs["patient_uid"].astype(str),
-                                        labs["analyte"].astype(str), value,
-                                        labs["unit"].astype(str)]),
-            hovertemplate=("<b>%{customdata[0]}</b><br>%{customdata[1]} %{customdata[2]} "
-                           "%{customdata[3]}<br>day %{x:+g} on this axis<extra></extra>")))
+        data.append({
+            "type": "scatter", "x": labs["start"].to_numpy(float),
+            "y": labs["lane"].to_numpy(float) + 0.3, "mode": "markers", "name": "lab draw",
+            "marker": {"symbol": "diamond", "size": 5, "color": COLORS["lab"]},
+            "customdata": np.column_stack([labs["patient_uid"].astype(str),
+                                           labs["analyte"].astype(str), value,
+                                           labs["unit"].astype(str)]),
+            "hovertemplate": ("<b>%{customdata[0]}</b><br>%{customdata[1]} %{customdata[2]} "
+                              "%{customdata[3]}<br>day %{x:+g} on this axis<extra></extra>")})
     lane_ids = shown.drop_duplicates("lane").sort_values("lane")
     tick_text = lane_ids["patient_uid"].astype(str).to_numpy() if len(lane_ids) <= 60 else None
-    fig.update_yaxes(title="patient", autorange="reversed", tickvals=lane_ids["lane"].astype(float),
-                     ticktext=tick_text, showticklabels=tick_text is not None,
-                     showgrid=False, zeroline=False)
-    fig.update_xaxes(title=ALIGN_LABELS.get(align, align), zeroline=True, zerolinecolor="#888")
+    yaxis = {"title": {"text": "patient"}, "autorange": "reversed",
+             "tickvals": lane_ids["lane"].to_numpy(float), "showticklabels": tick_text is not None,
+             "showgrid": False, "zeroline": False}
+    if tick_text is not None:
+        yaxis["ticktext"] = tick_text
+    xaxis = {"title": {"text": ALIGN_LABELS.get(align, align)}, "zeroline": True,
+             "zerolinecolor": "#888"}
     if n_pages > 1:
         title += f" — page {page + 1} of {n_pages}"
     notes = [SIGN_CONVENTION]
@@ -160,10 +169,12 @@ def plot_timeline(marks: pd.DataFrame, *, page: int | None = None, page_size: in
     if align == "admission" and admitted < marks["patient_uid"].nunique():
         notes.append("patients without a known admission start at the axis' day 0")
     title += "<br><sup>" + "; ".join(notes) + "</sup>"
-    return base_layout(fig, title, height=180 + 22 * len(lane_ids))
+    return {"data": data, "layout": layout(title, height=180 + 22 * len(lane_ids), xaxis=xaxis,
+                                           yaxis=yaxis)}
 
 
-def plot_census(census: pd.DataFrame, *, note: str = "") -> go.Figure:
+@figure_function
+def plot_census(census: pd.DataFrame, *, note: str = "") -> dict:
     """Patients in hospital and in ICU per day, with exams and deaths: the aggregate timeline.
 
     Parameters
@@ -176,6 +187,7 @@ def plot_census(census: pd.DataFrame, *, note: str = "") -> go.Figure:
     Returns
     -------
     plotly.graph_objects.Figure
+        ``plot_census.spec(...)`` gives the same figure as a plain dict.
 
     Examples
     --------
@@ -183,16 +195,11 @@ def plot_census(census: pd.DataFrame, *, note: str = "") -> go.Figure:
     >>> tl = ci.stats.timeline(ci.load_demo())                            # doctest: +SKIP
     >>> ci.plotting.plot_census(ci.stats.timeline_census(tl))               # doctest: +SKIP
     """
-    return go.Figure(census_spec(census, note=note))
-
-
-def census_spec(census: pd.DataFrame, *, note: str = "") -> dict:
-    """:func:`plot_census` as a plain dict (``{"data": [...], "layout": {...}}``)."""
     align = census.attrs.get("align", "none")
     title = f"Patients per day ({census.attrs.get('n_patients', '?')} patients, aligned on " \
             f"{align.replace('_', ' ')})"
     if not len(census):
-        return empty_spec(title, "No days to show: the selection is empty.")
+        return empty_figure.spec(title, "No days to show: the selection is empty.")
     day = census["day"].to_numpy()
     data: list[dict] = []
     for column, label, color in (("under_observation", "under observation", COLORS["follow_up"]),
@@ -212,7 +219,7 @@ def census_spec(census: pd.DataFrame, *, note: str = "") -> dict:
                  "hovertemplate": "day %{x}: %{y} deaths<extra></extra>"})
     if note:
         title += f"<br><sup>{note}</sup>"
-    return {"data": data, "layout": layout_spec(
+    return {"data": data, "layout": layout(
         title, height=450,
         yaxis={"title": {"text": "patients"}, "rangemode": "tozero"},
         yaxis2={"title": {"text": "exams / deaths per day"}, "overlaying": "y", "side": "right",

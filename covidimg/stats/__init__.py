@@ -6,6 +6,8 @@
 - :func:`kaplan_meier`, :func:`cox_labs`: outcomes from admission.
 - :func:`table_one`, :func:`missingness`: the cohort summary.
 - :func:`k_anonymity`, :func:`l_diversity`, :func:`generalize_for_k`: privacy checks.
+- :func:`lab_histogram`: one analyte's values per group on shared bins (what a figure draws).
+- :func:`findings_table`: data-quality findings per kind and source.
 
 Plots of every result are in :mod:`covidimg.plotting`; this package never imports plotly.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 from covidimg.stats._common import GROUPINGS, group_labels, lab_values, patient_days
 from covidimg.stats.compare import LabComparison, compare_labs, gehan_scores, gehan_test
+from covidimg.stats.findings import FindingCodes, findings_table
 from covidimg.stats.intervals_fit import (
     DISTRIBUTIONS,
     fitted_cdf,
@@ -22,6 +25,7 @@ from covidimg.stats.intervals_fit import (
     turnbull,
     turnbull_quantile,
 )
+from covidimg.stats.lab_distribution import LabHistogram, lab_histogram
 from covidimg.stats.outcomes import (
     OUTCOMES,
     SurvivalResult,
@@ -39,12 +43,15 @@ __all__ = [
     "GROUPINGS",
     "OUTCOMES",
     "SORT_BY",
+    "FindingCodes",
     "LabComparison",
+    "LabHistogram",
     "PrivacyReport",
     "SurvivalResult",
     "cohort_census",
     "compare_labs",
     "cox_labs",
+    "findings_table",
     "fitted_cdf",
     "gehan_scores",
     "gehan_test",
@@ -55,6 +62,7 @@ __all__ = [
     "k_anonymity",
     "kaplan_meier",
     "l_diversity",
+    "lab_histogram",
     "lab_values",
     "missingness",
     "patient_days",

@@ -13,6 +13,13 @@ from scipy import stats
 from covidimg import schema
 from covidimg.stats._common import UNKNOWN, as_bounds, group_order, lab_values
 from covidimg.stats.intervals_fit import interval_fit, turnbull, turnbull_quantile
+from covidimg.stats.lab_distribution import (
+    LabHistogram,
+    cdf_curves,
+    cdf_grid,
+    lab_histogram,
+    reference_interval,
+)
 
 if TYPE_CHECKING:
     from covidimg.cohort import Cohort
@@ -91,7 +98,7 @@ def gehan_test(lower: Sequence[float] | np.ndarray, upper: Sequence[float] | np.
             "p_value": float(stats.chi2.sf(statistic, k - 1))}
 
 
-@dataclass
+@dataclass(eq=False)
 class LabComparison:
     """The result of :func:`compare_labs`.
 
@@ -102,10 +109,21 @@ class LabComparison:
     values
         The measurements used (one row per value, with ``group``).
     groups
-        One row per group: counts, censoring, Turnbull median and quartiles, fitted parameters.
+        One row per group: counts, censoring, Turnbull median and quartiles, fitted parameters
+        (``mu``, ``sigma``, their confidence intervals, ``fit_median``: the fitted
+        distribution's median), ``fit_note``.
     tests
         One row per test with ``statistic``, ``df``, ``p_value``, ``accounts_for_censoring``,
         ``primary`` (the test to report) and ``note``.
+    dist, per_patient
+        The parametric family fitted and which values per patient were used.
+    curves
+        The cumulative distribution per group, as points to draw: ``group``, ``curve``
+        (``"turnbull"``: the Turnbull estimate at its steps; ``"fit"``: the fitted CDF),
+        ``x``, ``cdf`` (see :func:`covidimg.stats.lab_distribution.cdf_curves`).
+    histogram
+        The values per group spread over their intervals on shared bins
+        (:func:`covidimg.stats.lab_histogram`).
     """
 
     analyte: str
@@ -116,15 +134,26 @@ class LabComparison:
     tests: pd.DataFrame
     dist: str
     per_patient: str
+    curves: pd.DataFrame
+    histogram: LabHistogram
 
     @property
     def reference(self) -> tuple[float, float]:
         """The analyte's reference interval (``-inf`` / ``inf`` for one-sided ones)."""
-        info = schema.ANALYTES.get(self.analyte)
-        return (info.ref_low, info.ref_high) if info else (np.nan, np.nan)
+        return reference_interval(self.analyte)
+
+    @property
+    def primary_test(self) -> pd.Series | None:
+        """The row of :attr:`tests` to report, or None when it has no p-value."""
+        primary = self.tests[self.tests["primary"]]
+        if len(primary) and np.isfinite(primary["p_value"].iloc[0]):
+            return primary.iloc[0]
+        return None
 
 
-def _group_row(name: str, rows: pd.DataFrame, dist: str) -> dict[str, object]:
+def _group_row(name: str, rows: pd.DataFrame, dist: str,
+               grid: np.ndarray) -> tuple[dict[str, object], pd.DataFrame]:
+    """One group's row of :attr:`LabComparison.groups` and its CDF curves."""
     lo, hi = rows["lower"].to_numpy(), rows["upper"].to_numpy()
     row: dict[str, object] = {
         "group": name, "n_patients": rows["patient_uid"].nunique(), "n_values": len(rows),
@@ -135,6 +164,7 @@ def _group_row(name: str, rows: pd.DataFrame, dist: str) -> dict[str, object]:
         left, right = turnbull_quantile(estimate, q)
         row[f"{label}_low"], row[f"{label}_high"] = left, right
     note = ""
+    fit = None
     try:
         fit = interval_fit(lo, hi, dist=dist, nonpositive="drop")
         if fit.attrs["n_dropped"]:
@@ -144,11 +174,13 @@ def _group_row(name: str, rows: pd.DataFrame, dist: str) -> dict[str, object]:
             row[param] = fit.loc[param, "estimate"]
             row[f"{param}_ci_low"] = fit.loc[param, "ci_low"]
             row[f"{param}_ci_high"] = fit.loc[param, "ci_high"]
+        mu = float(fit.loc["mu", "estimate"])
+        row["fit_median"] = float(np.exp(mu)) if dist == "lognorm" else mu
         row["loglik"] = fit.attrs["loglik"]
     except ValueError as exc:
         note = f"no {dist} fit: {exc}"
     row["fit_note"] = note
-    return row
+    return row, cdf_curves(name, estimate, fit, grid)
 
 
 def _lrt(values: pd.DataFrame, dist: str, groups: pd.DataFrame) -> dict[str, object]:
@@ -185,7 +217,7 @@ def _midpoint_test(values: pd.DataFrame) -> dict[str, object]:
 
 def compare_labs(cohort: Cohort, analyte: str, by: str | None = "icu", *,
                  per_patient: str = "first", dedupe: bool = True, dist: str = "lognorm",
-                 include_unknown: bool = False) -> LabComparison:
+                 include_unknown: bool = False, bins: int | np.ndarray = 30) -> LabComparison:
     """Compare one analyte's distribution between groups of patients, respecting censoring.
 
     Tests, in order of preference (``primary`` marks the one to report):
@@ -218,11 +250,14 @@ def compare_labs(cohort: Cohort, analyte: str, by: str | None = "icu", *,
         Parametric family for the fits: ``"lognorm"`` or ``"norm"``.
     include_unknown
         Keep patients whose group is unknown as a group ``"unknown"`` in the tests.
+    bins
+        Number of bins, or bin edges, of :attr:`LabComparison.histogram`.
 
     Returns
     -------
     LabComparison
-        With ``values``, ``groups`` and ``tests`` DataFrames.
+        With ``values``, ``groups`` and ``tests`` DataFrames, and the ``curves`` and
+        ``histogram`` its figures draw (:mod:`covidimg.plotting.labs`).
 
     Examples
     --------
@@ -236,13 +271,23 @@ def compare_labs(cohort: Cohort, analyte: str, by: str | None = "icu", *,
     order = [g for g in group_order(values["group"]) if include_unknown or g != UNKNOWN]
     if not order and len(values):
         order = [UNKNOWN]
-    rows = [_group_row(g, values[values["group"] == g], dist) for g in group_order(values["group"])]
-    groups = pd.DataFrame(rows) if rows else pd.DataFrame(
+    grid = (cdf_grid(values["lower"].to_numpy(dtype=float),
+                     values["upper"].to_numpy(dtype=float), dist) if len(values) else None)
+    parts = [_group_row(g, values[values["group"] == g], dist, grid)
+             for g in group_order(values["group"])]
+    groups = pd.DataFrame([row for row, _c in parts]) if parts else pd.DataFrame(
         columns=["group", "n_patients", "n_values", "n_below_limit", "n_above_limit"])
+    curves = (pd.concat([c for _r, c in parts], ignore_index=True) if parts else pd.DataFrame(
+        {"group": pd.Series(dtype=object), "curve": pd.Series(dtype=object), "x": [],
+         "cdf": []}))
     tested = values[values["group"].isin(order)]
     tests = _tests(tested, order, dist, groups[groups["group"].isin(order)])
+    what = f"{per_patient} value per patient" if per_patient != "all" else "all values"
+    histogram = lab_histogram(values.assign(analyte=analyte, unit=unit), analyte, bins=bins,
+                              what=what)
     return LabComparison(analyte=analyte, unit=unit, by=by, values=values, groups=groups,
-                         tests=tests, dist=dist, per_patient=per_patient)
+                         tests=tests, dist=dist, per_patient=per_patient, curves=curves,
+                         histogram=histogram)
 
 
 def _tests(values: pd.DataFrame, order: list[str], dist: str,

@@ -22,7 +22,7 @@ from covidimg.stats.intervals_fit import quantile_row, turnbull_arrays, turnbull
 __all__ = ["DistinctIntervals", "gehan_test_counts", "turnbull_counts", "turnbull_quantiles"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class DistinctIntervals:
     """The distinct intervals of a set of values, sorted as :func:`numpy.unique` sorts rows.
 

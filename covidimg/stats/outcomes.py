@@ -24,7 +24,7 @@ OUTCOMES = {"death": "probability of being alive",
             "icu_admission": "probability of not yet being admitted to ICU"}
 
 
-@dataclass
+@dataclass(eq=False)
 class SurvivalResult:
     """The result of :func:`kaplan_meier`.
 

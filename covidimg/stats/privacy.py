@@ -22,7 +22,7 @@ MISSING = "missing"
 DEFAULT_WIDTHS: tuple[float | None, ...] = (1, 2, 5, 10, 20, 50, 100, None)
 
 
-@dataclass
+@dataclass(eq=False)
 class PrivacyReport:
     """The result of :func:`k_anonymity`.
 

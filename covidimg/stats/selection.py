@@ -203,7 +203,7 @@ class Selection:
         return frame
 
 
-@dataclass
+@dataclass(eq=False)
 class LabCounts:
     """The values of one analyte in a selection, as counts per group and distinct interval.
 

@@ -38,7 +38,7 @@ CATEGORICAL = (("sex", "sex"), ("covid_status", "COVID-19 status"), ("source", "
 FLAGS = (("icu", "ICU admission"), ("died", "died"))
 
 
-@dataclass
+@dataclass(eq=False)
 class FirstValues:
     """Each patient's first value of one analyte, as distinct intervals.
 
@@ -54,7 +54,7 @@ class FirstValues:
     unit: str = ""
 
 
-@dataclass
+@dataclass(eq=False)
 class SummaryInputs:
     """What Table 1 is computed from: codes per patient and per image, first lab values.
 

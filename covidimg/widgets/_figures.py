@@ -7,13 +7,30 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 import plotly.graph_objects as go
 
-from covidimg.plotting._style import white_template
+from covidimg.plotting import empty_figure
 
 if TYPE_CHECKING:
     from covidimg.cohort import Cohort
     from covidimg.stats.selection import Selection
 
-__all__ = ["FigureSlot", "FigureView", "SelectionView"]
+__all__ = ["FigureSlot", "FigureView", "SelectionView", "figure_widget"]
+
+#: The plotly versions :func:`figure_widget` is known to be right with: the range declared in
+#: pyproject.toml (``tests/test_widgets.py`` checks both, on every figure the package draws).
+PLOTLY_RANGE = (">=5.18", "<8")
+
+
+def figure_widget(spec: dict) -> go.FigureWidget:
+    """A ``FigureWidget`` of a figure built as a plain dict, without plotly's validation.
+
+    Every figure of :mod:`covidimg.plotting` is built as a dict (``plot_x.spec(...)``) of
+    valid properties; plotly's property-by-property validation of it costs more than
+    building it (10–25 ms per figure, most of it the template), on every filter change. This
+    is the one place that skips it, through plotly's private ``_validate=False``: a test
+    checks, for every figure the package draws, that the widget equals the validated one, and
+    that the installed plotly is within :data:`PLOTLY_RANGE`.
+    """
+    return go.FigureWidget(spec, _validate=False)
 
 
 class FigureSlot(w.Box):
@@ -32,31 +49,26 @@ class FigureSlot(w.Box):
 
     def __init__(self, view: str, **meta: Any) -> None:
         self.view = view
-        empty = go.Figure(layout={"meta": {"covidimg_view": view, **meta},
-                                  "template": white_template()})
-        super().__init__([go.FigureWidget(empty)], layout=w.Layout(width="100%"))
+        empty = empty_figure.spec("", "")
+        empty["layout"]["meta"] = {"covidimg_view": view, **meta}
+        super().__init__([figure_widget(empty)], layout=w.Layout(width="100%"))
 
     @property
     def figure(self) -> go.FigureWidget:
         """The FigureWidget shown now."""
         return self.children[0]
 
-    def show(self, figure: go.Figure | dict, **meta: Any) -> go.FigureWidget:
-        """Show ``figure`` (a new FigureWidget replaces the old one, which is closed).
+    def show(self, spec: dict, **meta: Any) -> go.FigureWidget:
+        """Show the figure ``spec`` (a new FigureWidget replaces the old one, which is closed).
 
-        ``figure`` is a ``go.Figure``, or a figure built as a plain dict by the plotting
-        module's ``*_spec`` functions (the same figure its ``plot_*`` function returns). A
-        dict goes into the FigureWidget without plotly's per-property validation, which
-        costs more than building the figure (tests check that both give the same widget).
+        ``spec`` is a figure built as a plain dict by :mod:`covidimg.plotting`
+        (``plot_x.spec(...)``: the figure ``plot_x(...)`` returns); ``meta`` goes into its
+        layout's ``meta`` with ``covidimg_view``.
         """
-        meta = {"covidimg_view": self.view, **meta}
-        if isinstance(figure, dict):
-            spec = {"data": figure.get("data", []),
-                    "layout": {**figure.get("layout", {}), "meta": meta}}
-            new = go.FigureWidget(spec, _validate=False)
-        else:
-            figure.update_layout(meta=meta)
-            new = go.FigureWidget(figure)
+        spec = {"data": spec.get("data", []),
+                "layout": {**spec.get("layout", {}), "meta": {"covidimg_view": self.view,
+                                                              **meta}}}
+        new = figure_widget(spec)
         old = self.children[0]
         with self.hold_sync():    # one message; via () so traitlets never compares figures
             self.children = ()    # (comparing two figures serialises both)

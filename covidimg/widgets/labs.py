@@ -6,8 +6,7 @@ import ipywidgets as w
 
 from covidimg import schema, stats
 from covidimg.cohort import Cohort
-from covidimg.plotting._style import empty_spec
-from covidimg.plotting.labs import lab_distribution_spec
+from covidimg.plotting import empty_figure, plot_lab_distribution
 from covidimg.stats.selection import Selection
 from covidimg.widgets._figures import FigureSlot, FigureView, SelectionView
 
@@ -103,7 +102,7 @@ class LabDistribution(FigureView, SelectionView, w.VBox):
     def _redraw(self) -> None:
         analyte = self.analyte.value
         if analyte is None:
-            fig = empty_spec("Lab values", "This cohort has no lab values.")
+            fig = empty_figure.spec("Lab values", "This cohort has no lab values.")
             self.figure_slot.show(fig, analyte=None, n_values=0, n_patients=0)
             return
         sel = self.selection
@@ -117,10 +116,8 @@ class LabDistribution(FigureView, SelectionView, w.VBox):
                                       per_patient=self.per_patient.value)
             n_values = len(values)
             n_patients = int(values["patient_uid"].nunique()) if len(values) else 0
-        fig = lab_distribution_spec(values, analyte)
-        if self.log_scale.value and len(values):
-            yaxis = fig["layout"]["yaxis"] = dict(fig["layout"]["yaxis"], type="log")
-            yaxis.pop("tickformat", None)
+        fig = plot_lab_distribution.spec(stats.lab_histogram(values, analyte),
+                                         log_count=self.log_scale.value)
         self.figure_slot.show(fig, analyte=analyte, n_values=n_values,
                               n_patients=n_patients, by=self.by.value)
         self.message.value = ("" if n_values else

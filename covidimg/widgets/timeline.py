@@ -8,10 +8,9 @@ from typing import Any
 import ipywidgets as w
 import numpy as np
 
-from covidimg import plotting, stats
+from covidimg import stats
 from covidimg.cohort import Cohort
-from covidimg.plotting._style import empty_spec
-from covidimg.plotting.timeline import census_spec
+from covidimg.plotting import empty_figure, plot_census, plot_timeline
 from covidimg.stats.selection import Selection
 from covidimg.widgets._figures import FigureSlot, FigureView, SelectionView
 
@@ -144,27 +143,26 @@ class OffsetTimeline(FigureView, SelectionView, w.VBox):
         finally:
             self._updating = False
         if page == OVERVIEW:
-            fig = census_spec(census, note=(
+            fig = plot_census.spec(census, note=(
                 f"{n_patients:,} patients: too many for one lane each; choose a page of lanes "
                 "in the Show menu to see them, and click an exam to open it"))
             mode, n_exams = "census", int(census["exams"].sum()) if len(census) else 0
         elif not n_patients:
-            fig = empty_spec(f"Patient timelines (0 patients, aligned on "
-                             f"{self.align.value.replace('_', ' ')})",
-                             "No patients to show: the selection is empty.")
+            fig = empty_figure.spec(f"Patient timelines (0 patients, aligned on "
+                                    f"{self.align.value.replace('_', ' ')})",
+                                    "No patients to show: the selection is empty.")
             mode, n_exams = "empty", 0
         else:
             cohort = (sel.arrays.subset(sel, tables=("patients", "images", "events", "labs"))
                       if sel is not None else self.cohort)
             marks = stats.timeline(cohort, self.align.value, sort_by=self.sort_by.value,
                                    labs=self.show_labs.value)
-            fig = plotting.plot_timeline(marks, page=page if n_pages > 1 else None,
-                                         page_size=self.page_size,
-                                         show_labs=self.show_labs.value)
+            fig = plot_timeline.spec(marks, page=page if n_pages > 1 else None,
+                                     page_size=self.page_size, show_labs=self.show_labs.value)
             mode = "lanes" if n_patients else "empty"
             n_exams = int((marks["kind"] == "exam").sum()) if len(marks) else 0
-        self.figure_slot.show(fig, n_patients=n_patients, n_exams=n_exams,
-                       mode=mode, page=int(page))
+        self.figure_slot.show(fig, n_patients=n_patients, n_exams=n_exams, mode=mode,
+                              page=int(page))
         self.message.value = ("" if n_patients else
                               "<i>No patients match the filter: nothing to draw.</i>")
         for trace in self.figure.data:
