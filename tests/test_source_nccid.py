@@ -16,7 +16,7 @@ import pydicom
 import pytest
 
 import covidimg as ci
-from covidimg import schema
+from covidimg import schema, units
 from covidimg.demo import nccid as nccid_demo
 from covidimg.demo.dicom_writer import write_dicom
 from covidimg.errors import LoadError
@@ -132,30 +132,14 @@ def test_fio2_rejects(value):
 # ============================================================================ cleaning: units
 
 
-def test_unit_conversions_to_canonical_units():
-    assert nc.convert_unit("d_dimer", 1500.0, "ng/mL") == pytest.approx(1.5)
-    assert nc.convert_unit("d_dimer", 1500.0, "µg/L") == pytest.approx(1.5)
-    assert nc.convert_unit("d_dimer", 1.5, "mg/L") == 1.5
-    assert nc.convert_unit("po2", 10.0, "kPa") == pytest.approx(75.006, abs=1e-3)
-    assert nc.convert_unit("troponin_i", 0.05, "ng/mL") == pytest.approx(50.0)
-    assert nc.convert_unit("urea", 300_000.0, "ng/mL") == pytest.approx(300 / 60.06)
-    assert nc.convert_unit("d_dimer", -math.inf, "ng/mL") == -math.inf
-    with pytest.raises(ValueError, match=r"unit '%' cannot be converted to mmHg for po2"):
-        nc.convert_unit("po2", 95.0, "%")
-    with pytest.raises(ValueError, match="analyte='spo2'"):
-        nc.convert_unit("spo2", 95.0, "%")
-
-
-def test_every_unit_table_entry_targets_a_schema_analyte():
-    for analyte, factors in nc.UNIT_FACTORS.items():
-        assert analyte in schema.ANALYTES
-        canonical = nc.normalize_unit(schema.ANALYTES[analyte].unit)
-        assert factors[canonical] == 1.0, analyte
-    for site, units in nc.SITE_UNITS.items():
-        for analyte, unit in units.items():
+def test_every_site_unit_converts():
+    for site, site_units in nc.SITE_UNITS.items():
+        for analyte, unit in site_units.items():
             if unit != "%":
-                nc.convert_unit(analyte, 1.0, unit)  # every site unit but PaO2-in-% converts
-            assert analyte in nc.UNIT_FACTORS, (site, analyte)
+                units.convert(analyte, 1.0, unit)  # every site unit but PaO2-in-% converts
+            assert analyte in schema.ANALYTES, (site, analyte)
+    for analyte, unit in nc.DEFAULT_UNITS.items():
+        units.convert(analyte, 1.0, unit)
     table = nc.site_units_table()
     assert table.loc["Centre F", "po2"] == "%"
     assert len(table) == len(nc.SITE_UNITS)

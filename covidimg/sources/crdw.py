@@ -36,8 +36,9 @@ or ``MM/DD/YYYY``.
 ``labs`` — one row per result:
     ``patient_id``, ``lab_name``, ``value`` (required; text: ``"12.5"``, ``"<0.5"``,
     ``">20000"``), ``unit``, ``result_date``. Lab names are mapped to analytes by
-    :data:`LAB_NAMES`, units converted to the schema's canonical unit by :data:`UNIT_FACTORS`
-    (CRDW reports US units: CRP mg/dL, D-dimer ng/mL FEU, counts K/uL, ...).
+    :data:`LAB_NAMES`, units converted to the schema's canonical unit by
+    :func:`covidimg.units.convert` (CRDW reports US units: CRP mg/dL, D-dimer ng/mL FEU, counts
+    K/uL, BUN mg/dL, ...).
 
 Day axis: day 0 = the patient's first hospital admission; else the COVID encounter date; else
 the first exam. Exam days come from the zip name's date; lab days from ``result_date``.
@@ -84,6 +85,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from covidimg import units
 from covidimg.errors import DicomReadError, LoadError
 from covidimg.intervals import parse_censored_text
 from covidimg.schema import ANALYTES
@@ -105,7 +107,6 @@ __all__ = [
     "NAME",
     "REMAP_WORKBOOK",
     "SPLIT_EXAM_MINUTES",
-    "UNIT_FACTORS",
     "ZIP_PATTERN",
     "detect",
     "load",
@@ -128,7 +129,9 @@ ZIP_PATTERN = re.compile(
 #: Parts of one CT exam lie at most this many minutes apart.
 SPLIT_EXAM_MINUTES = 60.0
 
-#: Datamart lab names (upper case, single spaces) -> analyte of :data:`covidimg.schema.ANALYTES`.
+#: Datamart lab names (upper case, single spaces) -> the measured quantity: an analyte of
+#: :data:`covidimg.schema.ANALYTES`, or a measure of :data:`covidimg.units.MEASURES` (BUN / urea
+#: nitrogen is ``urea_nitrogen``, reported as ``urea``; a lab named just "UREA" is urea).
 LAB_NAMES: dict[str, str] = {
     "C-REACTIVE PROTEIN": "crp", "C REACTIVE PROTEIN": "crp", "CRP": "crp",
     "CRP, HIGH SENSITIVITY": "crp",
@@ -144,35 +147,12 @@ LAB_NAMES: dict[str, str] = {
     "WBC": "wcc", "WHITE BLOOD CELL COUNT": "wcc", "WBC COUNT": "wcc",
     "PLATELET COUNT": "platelets", "PLATELETS": "platelets",
     "FERRITIN": "ferritin", "CREATININE": "creatinine",
-    "UREA NITROGEN": "urea", "BUN": "urea",
+    "UREA NITROGEN": "urea_nitrogen", "BUN": "urea_nitrogen",
+    "BLOOD UREA NITROGEN": "urea_nitrogen", "UREA": "urea",
     "TROPONIN T": "troponin_t", "TROPONIN I": "troponin_i",
     "FIBRINOGEN": "fibrinogen", "LACTATE": "lactate", "LACTIC ACID": "lactate",
     "FIO2": "fio2",
 }
-_COUNT_UNITS = {"10^9/l": 1.0, "10*9/l": 1.0, "x10^9/l": 1.0, "k/ul": 1.0, "k/mm3": 1.0,
-                "10^3/ul": 1.0, "x10^3/ul": 1.0, "10*3/ul": 1.0, "thou/ul": 1.0,
-                "1000/ul": 1.0, "/ul": 1e-3, "cells/ul": 1e-3}
-#: (analyte, normalised unit) -> factor to the canonical unit. Units are normalised to lower
-#: case without spaces, ``µ``/``mc`` as ``u``.
-UNIT_FACTORS: dict[tuple[str, str], float] = {
-    ("crp", "mg/l"): 1.0, ("crp", "mg/dl"): 10.0,
-    ("d_dimer", "mg/l"): 1.0, ("d_dimer", "mg/lfeu"): 1.0, ("d_dimer", "ug/ml"): 1.0,
-    ("d_dimer", "ug/mlfeu"): 1.0, ("d_dimer", "ng/ml"): 1e-3, ("d_dimer", "ng/mlfeu"): 1e-3,
-    ("ldh", "u/l"): 1.0, ("ldh", "iu/l"): 1.0,
-    ("po2", "mmhg"): 1.0, ("po2", "kpa"): 7.50062, ("pco2", "mmhg"): 1.0, ("pco2", "kpa"): 7.50062,
-    ("factor_xiii", "%"): 1.0,
-    ("ferritin", "ug/l"): 1.0, ("ferritin", "ng/ml"): 1.0,
-    ("creatinine", "umol/l"): 1.0, ("creatinine", "mg/dl"): 88.42,
-    ("urea", "mmol/l"): 1.0, ("urea", "mg/dl"): 0.357,
-    ("troponin_t", "ng/l"): 1.0, ("troponin_t", "pg/ml"): 1.0, ("troponin_t", "ng/ml"): 1e3,
-    ("troponin_i", "ng/l"): 1.0, ("troponin_i", "pg/ml"): 1.0, ("troponin_i", "ng/ml"): 1e3,
-    ("fibrinogen", "g/l"): 1.0, ("fibrinogen", "mg/dl"): 0.01,
-    ("lactate", "mmol/l"): 1.0, ("lactate", "mg/dl"): 0.111,
-    ("fio2", "%"): 1.0,
-    **{(a, u): f for a in ("lymphocytes", "neutrophils", "wcc", "platelets")
-       for u, f in _COUNT_UNITS.items()},
-}
-
 _TABLE_WORDS = ("patients", "encounters", "labs")
 _ID_ALIASES = ("c19_patient_id", "c19_id", "pat_id", "patientid")
 _REQUIRED = {"patients": ("patient_id",), "encounters": ("patient_id",),
@@ -299,12 +279,6 @@ def _parse_date(value: object) -> dt.date | str | None:
         except ValueError:
             continue
     return "bad"
-
-
-def _unit_key(unit: object) -> str:
-    text = "" if unit is None else str(unit)
-    text = text.strip().lower().replace("µ", "u").replace("μ", "u").replace(" ", "")
-    return text.replace("mcg", "ug").replace("mc/", "u/").replace("(", "").replace(")", "")
 
 
 # ---------------------------------------------------------------------- the loader
@@ -734,16 +708,16 @@ class _CrdwLoader:
             pid = row["patient_id"]
             where = f"{row['_file']} row {row['_row']}"
             lab = re.sub(r"\s+", " ", str(row["lab_name"]).strip().upper())
-            analyte = LAB_NAMES.get(lab) or (lab.lower() if lab.lower() in
+            measure = LAB_NAMES.get(lab) or (lab.lower() if lab.lower() in
                                              ANALYTES else None)
-            if analyte is None:
+            if measure is None:
                 unknown_names[lab].append(where)
                 continue
+            analyte = units.analyte_of(measure)
             unit = row["unit"] if "unit" in row.index else ""
-            factor = UNIT_FACTORS.get((analyte, _unit_key(unit)))
-            if factor is None and _unit_key(unit) == _unit_key(_canonical_unit(analyte)):
-                factor = 1.0
-            if factor is None:
+            try:
+                factor = units.factor(measure, unit)
+            except units.UnitConversionError:
                 unknown_units[(lab, str(unit))].append(where)
                 continue
             parsed = parse_censored_text(row["value"])
@@ -758,7 +732,7 @@ class _CrdwLoader:
             start = day0.get(pid)
             rows.append({
                 "patient_uid": f"{NAME}:{pid}", "image_uid": None, "analyte": analyte,
-                "unit": _canonical_unit(analyte), "lower": lower * factor,
+                "unit": units.canonical_unit(analyte), "lower": lower * factor,
                 "upper": upper * factor, "censor": censor,
                 "day": float((date - start).days) if date and start else np.nan,
                 "offset": np.nan, "value_raw": f"{row['value']} {unit}".strip(),
@@ -771,9 +745,10 @@ class _CrdwLoader:
         for (lab, unit), where in unknown_units.items():
             self.ledger.finding("unknown_unit",
                                 f"unit {unit!r} of {lab} has no conversion to "
-                                f"{_canonical_unit(LAB_NAMES.get(lab, lab.lower()))} "
-                                f"({len(where)} results left out; known: "
-                                "covidimg.sources.crdw.UNIT_FACTORS)", path=where[0])
+                                f"{units.canonical_unit(LAB_NAMES.get(lab, lab.lower()))} "
+                                f"({len(where)} results left out; known units: "
+                                f"{units.known_units(LAB_NAMES.get(lab, lab.lower()))})",
+                                path=where[0])
         return pd.DataFrame(rows)
 
     # -------------------------------------------------------------- assembly
@@ -911,10 +886,6 @@ class _CrdwLoader:
         patients["icu"] = pd.array(icu, dtype="boolean")
         patients["died"] = pd.array(died, dtype="boolean")
         return patients
-
-
-def _canonical_unit(analyte: str) -> str:
-    return ANALYTES[analyte].unit if analyte in ANALYTES else "?"
 
 
 def load(root: str, *, progress: bool = False) -> SourceTables:

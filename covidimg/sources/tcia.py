@@ -29,9 +29,10 @@ Quirks handled:
   ``last.status == discharged`` a ``discharge`` event on day ``length_of_stay``;
   ``deceased`` sets ``died`` (the sheet gives no death day);
 * SBU lab columns are named ``<LOINC>_<name>`` in US units; :data:`SBU_LABS` maps each LOINC
-  code to an analyte and a factor to the schema's canonical unit (CRP mg/dL × 10 → mg/L, D-dimer
-  ng/mL DDU ÷ 1000 → mg/L, creatinine mg/dL × 88.42 → µmol/L, urea nitrogen mg/dL × 0.357 → urea
-  mmol/L, troponin ng/mL × 1000 → ng/L, ...). The sheet gives no draw date, so ``day`` and
+  code to the quantity it measures and the sheet's unit, converted to the schema's canonical unit
+  by :mod:`covidimg.units` (CRP mg/dL → mg/L, D-dimer ng/mL DDU → mg/L, creatinine mg/dL →
+  µmol/L, urea nitrogen (BUN) mg/dL → urea mmol/L, troponin ng/mL → ng/L, ...). The sheet
+  gives no draw date, so ``day`` and
   ``offset`` are NaN. ``NA`` means missing; ``<x`` / ``>x`` are censored; anything else that is
   not a number is an ``unparseable_value`` finding;
 * AR's header row is found below its title row; ``Y`` / ``N`` flags;
@@ -56,7 +57,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from covidimg import schema
+from covidimg import schema, units
 from covidimg.errors import LoadError, TableReadError
 from covidimg.intervals import parse_censored_text
 from covidimg.sources._engine.dicom import HELPER_COLUMNS
@@ -87,25 +88,26 @@ COLLECTIONS: dict[str, dict[str, str | None]] = {
     "CT Images in COVID-19": {"covid": "positive", "site": None},
 }
 
-#: SBU LOINC code -> (analyte, factor to the canonical unit, unit the sheet uses).
-SBU_LABS: dict[str, tuple[str, float, str]] = {
-    "1988-5": ("crp", 10.0, "mg/dL"),
-    "48058-2": ("d_dimer", 0.001, "ng/mL DDU"),
-    "731-0": ("lymphocytes", 1.0, "10^3/uL"),
-    "751-8": ("neutrophils", 1.0, "10^3/uL"),
-    "33256-9": ("wcc", 1.0, "10^3/uL"),
-    "6690-2": ("wcc", 1.0, "10^3/uL"),
-    "777-3": ("platelets", 1.0, "10^3/uL"),
-    "2276-4": ("ferritin", 1.0, "ng/mL"),
-    "2160-0": ("creatinine", 88.42, "mg/dL"),
-    "3094-0": ("urea", 0.357, "mg/dL (urea nitrogen)"),
-    "6598-7": ("troponin_t", 1000.0, "ng/mL"),
-    "10839-9": ("troponin_i", 1000.0, "ng/mL"),
-    "2524-7": ("lactate", 1.0, "mmol/L"),
-    "2532-0": ("ldh", 1.0, "U/L"),
-    "3255-7": ("fibrinogen", 0.01, "mg/dL"),
-    "2703-7": ("po2", 1.0, "mmHg"),
-    "2019-8": ("pco2", 1.0, "mmHg"),
+#: SBU LOINC code -> (measured quantity, unit the sheet uses). The factor to the canonical unit
+#: comes from :mod:`covidimg.units`; LOINC 3094-0 is urea *nitrogen* (BUN), reported as urea.
+SBU_LABS: dict[str, tuple[str, str]] = {
+    "1988-5": ("crp", "mg/dL"),
+    "48058-2": ("d_dimer", "ng/mL DDU"),
+    "731-0": ("lymphocytes", "10^3/uL"),
+    "751-8": ("neutrophils", "10^3/uL"),
+    "33256-9": ("wcc", "10^3/uL"),
+    "6690-2": ("wcc", "10^3/uL"),
+    "777-3": ("platelets", "10^3/uL"),
+    "2276-4": ("ferritin", "ng/mL"),
+    "2160-0": ("creatinine", "mg/dL"),
+    "3094-0": ("urea_nitrogen", "mg/dL"),
+    "6598-7": ("troponin_t", "ng/mL"),
+    "10839-9": ("troponin_i", "ng/mL"),
+    "2524-7": ("lactate", "mmol/L"),
+    "2532-0": ("ldh", "U/L"),
+    "3255-7": ("fibrinogen", "mg/dL"),
+    "2703-7": ("po2", "mmHg"),
+    "2019-8": ("pco2", "mmHg"),
 }
 _SBU_REQUIRED = ("to_patient_id", "age.splits")
 _AR_REQUIRED = ("PATIENT_ID",)
@@ -359,7 +361,7 @@ class _Reader:
             stay = parse_censored_text(row.get("length_of_stay", ""))
             if last == "discharged" and stay is not None and stay[2] == "none":
                 info.events.append(("discharge", stay[0]))
-            for column, (analyte, factor, unit) in lab_columns.items():
+            for column, (measure, unit) in lab_columns.items():
                 text = row[column]
                 if _missing(text):
                     continue
@@ -369,8 +371,10 @@ class _Reader:
                                         f"not a number ({unit})", path=where)
                     continue
                 lower, upper, censor = parsed
-                info.labs.append({"analyte": analyte, "unit": schema.ANALYTES[analyte].unit,
-                                  "lower": lower * factor, "upper": upper * factor,
+                info.labs.append({"analyte": units.analyte_of(measure),
+                                  "unit": units.canonical_unit(measure),
+                                  "lower": units.convert(measure, lower, unit),
+                                  "upper": units.convert(measure, upper, unit),
                                   "censor": censor, "day": np.nan, "offset": np.nan,
                                   "value_raw": f"{text} {unit}"})
 

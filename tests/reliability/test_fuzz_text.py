@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from covidimg import intervals
+from covidimg import intervals, units
 from covidimg.errors import ValueProblem
 from covidimg.sources import crdw, midrc, nccid, tcia
 from covidimg.sources._engine import dicom as dicom_mod
@@ -184,7 +184,7 @@ def test_crdw_names_never_raise(name: str) -> None:
     crdw.BATCH_PATTERN.match(name)
     assert crdw._parse_date(name) in (None, "bad") or isinstance(crdw._parse_date(name),
                                                                  dt.date)
-    assert isinstance(crdw._unit_key(name), str)
+    assert isinstance(units.normalize_unit(name), str)
     assert crdw._norm_id(name) is None or crdw._norm_id(name) == crdw._norm_id(
         crdw._norm_id(name))
 
@@ -275,17 +275,17 @@ def test_nccid_fio2_percent_and_fraction_agree(percent: float) -> None:
 def test_nccid_keys_and_units_normalize_idempotently(text: str) -> None:
     key = nccid_clean.normalize_key(text)
     assert nccid_clean.normalize_key(key) == key
-    unit = nccid_clean.normalize_unit(text)
-    assert nccid_clean.normalize_unit(unit) == unit
+    unit = units.normalize_unit(text)
+    assert units.normalize_unit(unit) == unit
 
 
 @FUZZ
-@given(st.sampled_from(sorted(nccid_clean.UNIT_FACTORS)), texts, finite)
+@given(st.sampled_from(sorted(units.FACTORS)), texts, finite)
 def test_unit_conversion_converts_or_names_the_unit(analyte: str, unit: str,
                                                     value: float) -> None:
     try:
-        out = nccid_clean.convert_unit(analyte, value, unit)
-    except ValueError as exc:
+        out = units.convert(analyte, value, unit)
+    except units.UnitConversionError as exc:
         assert "known units are" in str(exc)
         return
     assert math.isfinite(out)

@@ -14,7 +14,8 @@ what people typed:
 * numbers arrive as text: ``"[67] - 2020-06-06"`` (the bracketed number is the value),
   ``"[170/70] - 2020-04-01"`` (blood pressure), ``"<5"``, ``"8.5 kPa"``, ``"10L"``;
 * units differ by site (:data:`SITE_UNITS`, keyed on ``SubmittingCentre``) and are converted to
-  the schema's canonical unit (:data:`UNIT_FACTORS`);
+  the schema's canonical unit by :func:`covidimg.units.convert` ("Urea on admission" is urea,
+  which UK laboratories report in mmol/L, not urea nitrogen);
 * FiO2 comes as %, as a fraction, as litres of oxygen per minute or as a Venturi mask colour
   (:func:`parse_fio2`).
 
@@ -34,7 +35,7 @@ from typing import Any
 
 import pandas as pd
 
-from covidimg import schema
+from covidimg import schema, units
 from covidimg.errors import ValueProblem
 from covidimg.intervals import parse_censored_text
 
@@ -47,15 +48,12 @@ __all__ = [
     "LAB_FIELDS",
     "PLAUSIBLE",
     "SITE_UNITS",
-    "UNIT_FACTORS",
     "ClinicalRecord",
     "LabValue",
     "Problem",
     "ValueProblem",
     "clean_record",
-    "convert_unit",
     "normalize_key",
-    "normalize_unit",
     "parse_blood_pressure",
     "parse_date",
     "parse_fio2",
@@ -148,45 +146,6 @@ VITAL_FIELDS: tuple[str, ...] = ("o2_saturation", "temperature", "respiratory_ra
 
 
 # ---------------------------------------------------------------------------- units
-def normalize_unit(unit: str) -> str:
-    """Normalise a unit spelling: lower case, no spaces, ``µ``/``mcg`` -> ``u``, no ``x``.
-
-    Examples
-    --------
-    >>> from covidimg.sources.nccid.clean import normalize_unit
-    >>> normalize_unit(" µg/L "), normalize_unit("x10^9/L"), normalize_unit("mmol/l")
-    ('ug/l', '10^9/l', 'mmol/l')
-    """
-    text = str(unit).strip().lower().replace(" ", "")
-    text = text.replace("µ", "u").replace("μ", "u").replace("mcg", "ug")
-    text = text.replace("10*9", "10^9").replace("10e9", "10^9")
-    if text.startswith(("x10^", "*10^")):
-        text = text[1:]
-    if text in ("feu", "mg/lfeu", "mg/l(feu)"):
-        text = "mg/l"
-    return text.replace("(feu)", "").replace("feu", "")
-
-
-#: analyte -> {normalised unit: factor to the canonical unit of :data:`covidimg.schema.ANALYTES`}.
-#: D-dimer DDU vs FEU (FEU ≈ 2 × DDU) is not distinguished: sites report one or the other
-#: without saying which.
-UNIT_FACTORS: dict[str, dict[str, float]] = {
-    "crp": {"mg/l": 1.0, "mg/dl": 10.0, "ug/ml": 1.0},
-    "d_dimer": {"mg/l": 1.0, "ug/ml": 1.0, "ng/ml": 1e-3, "ug/l": 1e-3},
-    "lymphocytes": {"10^9/l": 1.0, "/nl": 1.0, "10^3/ul": 1.0, "/ul": 1e-3},
-    "wcc": {"10^9/l": 1.0, "/nl": 1.0, "10^3/ul": 1.0, "/ul": 1e-3},
-    "platelets": {"10^9/l": 1.0, "/nl": 1.0, "10^3/ul": 1.0, "/ul": 1e-3},
-    "ferritin": {"ug/l": 1.0, "ng/ml": 1.0},
-    # urea molar mass 60.06 g/mol: 1 mg/dL = 10 mg/L = 0.1665 mmol/L; 1 ng/mL = 1 ug/L.
-    "urea": {"mmol/l": 1.0, "mg/dl": 10.0 / 60.06, "ng/ml": 1e-3 / 60.06},
-    "creatinine": {"umol/l": 1.0, "mg/dl": 88.42},
-    "troponin_i": {"ng/l": 1.0, "pg/ml": 1.0, "ng/ml": 1000.0, "ug/l": 1000.0},
-    "troponin_t": {"ng/l": 1.0, "pg/ml": 1.0, "ng/ml": 1000.0, "ug/l": 1000.0},
-    "fibrinogen": {"g/l": 1.0, "mg/dl": 0.01},
-    "po2": {"mmhg": 1.0, "kpa": 760.0 / 101.325},
-    "fio2": {"%": 1.0},
-}
-
 #: The unit a value is assumed to be in when its site is not in :data:`SITE_UNITS` and the
 #: value names no unit: the NCCID template's unit, which is UK practice (blood gases in kPa).
 DEFAULT_UNITS: dict[str, str] = {
@@ -238,37 +197,6 @@ def site_units_table(site_units: Mapping[str, Mapping[str, str]] | None = None) 
     frame = pd.DataFrame.from_dict({k: dict(v) for k, v in table.items()}, orient="index")
     frame.index.name = "SubmittingCentre"
     return frame
-
-
-def convert_unit(analyte: str, value: float, unit: str) -> float:
-    """Convert ``value`` of ``analyte`` from ``unit`` to the analyte's canonical unit.
-
-    Raises
-    ------
-    ValueError
-        If the unit is not known for the analyte; the message lists the known ones.
-
-    Examples
-    --------
-    >>> from covidimg.sources.nccid.clean import convert_unit
-    >>> convert_unit("d_dimer", 1500.0, "ng/mL")
-    1.5
-    >>> round(convert_unit("po2", 10.0, "kPa"), 2)
-    75.01
-    """
-    factors = UNIT_FACTORS.get(analyte)
-    if factors is None:
-        raise ValueError(f"analyte={analyte!r} has no unit table; known analytes are "
-                         f"{sorted(UNIT_FACTORS)}")
-    key = normalize_unit(unit)
-    if key not in factors:
-        raise ValueError(
-            f"unit {unit!r} cannot be converted to {schema.ANALYTES[analyte].unit} for "
-            f"{analyte}; known units are {sorted(factors)}"
-        )
-    if math.isinf(value):
-        return value
-    return value * factors[key]
 
 
 # ---------------------------------------------------------------------------- problems
@@ -792,9 +720,9 @@ class _Cleaner:
                 self.problem(key, value, f"site {self.record.site!r} is not in the site unit "
                              f"table; the value was assumed to be in {unit}", "unit_assumed")
         try:
-            lower = convert_unit(analyte, parsed.lower, unit)
-            upper = convert_unit(analyte, parsed.upper, unit)
-        except ValueError as exc:
+            lower = units.convert(analyte, parsed.lower, unit)
+            upper = units.convert(analyte, parsed.upper, unit)
+        except units.UnitConversionError as exc:
             whose = "written in the value" if parsed.unit is not None else \
                 f"site {self.record.site!r}'s unit for {analyte}"
             self.problem(key, value, f"{exc} ({whose}); the value was dropped. Correct the "
