@@ -24,39 +24,21 @@ from covidimg.sources import nccid
 from covidimg.sources.nccid import clean as nc
 
 # ============================================================================ cleaning: dates
+# The date forms themselves are tested in tests/test_dates.py; here, that NCCID reads SwabDate
+# day-first, every other date month-first, and reports recovered dates.
 
 
-@pytest.mark.parametrize(
-    ("value", "day_first", "expected", "recovered"),
-    [
-        ("03/04/2020", True, dt.date(2020, 4, 3), False),
-        ("03/04/2020", False, dt.date(2020, 3, 4), False),
-        ("3/31/20", False, dt.date(2020, 3, 31), False),
-        ("31/03/2020", False, dt.date(2020, 3, 31), True),   # US column, UK value
-        ("05/16/2020", True, dt.date(2020, 5, 16), True),    # UK column, US value
-        ("2020-04-01", False, dt.date(2020, 4, 1), False),
-        ("2020-04-01T00:00:00", True, dt.date(2020, 4, 1), False),
-        ("[Text] - 2020-03-20", False, dt.date(2020, 3, 20), True),
-        ("43909", False, dt.date(2020, 3, 19), True),        # Excel serial: 43831 = 1 Jan 2020
-        (43909, False, dt.date(2020, 3, 19), True),
-    ],
-)
-def test_parse_date_forms(value, day_first, expected, recovered):
-    parsed = nc.parse_date(value, day_first=day_first)
-    assert parsed.date == expected
-    assert bool(parsed.note) == recovered
-
-
-@pytest.mark.parametrize("value", [None, "", " ", ".", "NA", "Unknown", float("nan")])
-def test_parse_date_empty_values_are_missing_not_problems(value):
-    assert nc.parse_date(value, day_first=False) is None
-
-
-@pytest.mark.parametrize("value", ["31/31/2020", "yesterday", "2020-02-30", "[Text] - 2020-13-01",
-                                   "12", True, 1.5])
-def test_parse_date_rejects_non_dates(value):
-    with pytest.raises(nc.ValueProblem):
-        nc.parse_date(value, day_first=False)
+def test_clean_record_reads_swab_date_day_first_and_reports_recoveries():
+    rec = nc.clean_record({"Date of admission": "31/03/2020", "SwabDate": "05/16/2020",
+                           "Date of death": "[Text] - 2020-04-20",
+                           "Date of ITU admission": 43921},
+                          filename_status="positive")
+    assert rec.dates["admission"] == dt.date(2020, 3, 31)
+    assert rec.test_dates == [("covid_test_positive", dt.date(2020, 5, 16))]
+    assert rec.dates["death"] == dt.date(2020, 4, 20)
+    assert rec.dates["icu_admission"] == dt.date(2020, 3, 31)  # 43831 = 2020-01-01, +90
+    kinds = Counter(p.kind for p in rec.problems)
+    assert kinds == {"recovered_value": 4}
 
 
 # ============================================================================ cleaning: numbers

@@ -21,8 +21,8 @@ CRDW's datamart schema is not public, so covidimg defines the tables it reads. E
 or ``.xlsx`` file anywhere under the root outside the batch folders, recognised by a word in its
 file name (``patients``, ``encounters``, ``labs``; e.g. ``c19_labs_2020-06.xlsx``). Column names
 are matched case-insensitively, spaces = underscores; ``c19_patient_id`` / ``c19_id`` /
-``pat_id`` are accepted for ``patient_id``. Dates are ``YYYY-MM-DD`` (optionally with a time),
-or ``MM/DD/YYYY``.
+``pat_id`` are accepted for ``patient_id``. Dates are ``YYYY-MM-DD`` or ``MM/DD/YYYY`` (US order),
+optionally with a time (read by :func:`covidimg.sources._engine.dates.parse_date`).
 
 ``patients`` — one row per patient:
     ``patient_id`` (required; the current C19 patient id), ``sex`` (``F``/``M``/``Female``/
@@ -86,10 +86,11 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from covidimg import units
-from covidimg.errors import DicomReadError, LoadError
+from covidimg.errors import DicomReadError, LoadError, ValueProblem
 from covidimg.intervals import parse_censored_text
 from covidimg.schema import ANALYTES
 from covidimg.sources._engine.archives import finding_kind, iter_zip_headers
+from covidimg.sources._engine.dates import parse_date, parse_dicom_date, parse_dicom_time
 from covidimg.sources._engine.dicom import (
     HELPER_COLUMNS,
     IMAGE_MODALITIES,
@@ -204,11 +205,11 @@ def parse_zip_name(name: str) -> ZipName | None:
     match = ZIP_PATTERN.match(name)
     if not match:
         return None
-    try:
-        stamp = dt.datetime.strptime(match["date"] + match["time"], "%Y%m%d%H%M%S")
-    except ValueError:
+    date, time = parse_dicom_date(match["date"]), parse_dicom_time(match["time"])
+    if date is None or time is None:
         return None
-    return ZipName(match["patient"], stamp, match["hiro"], match["description"])
+    return ZipName(match["patient"], dt.datetime.combine(date, time), match["hiro"],
+                   match["description"])
 
 
 def _zip_name_problem(name: str) -> str:
@@ -258,29 +259,6 @@ def _norm_id(value: object) -> str | None:
     return text or None
 
 
-_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d",
-                 "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y", "%Y%m%d")
-
-
-def _parse_date(value: object) -> dt.date | str | None:
-    """A date, ``None`` when empty, or ``"bad"`` when the text is not a date."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    text = str(value).strip()
-    if not text or text.upper() in ("NA", "N/A", "NULL", "NAN", "NAT"):
-        return None
-    for fmt in _DATE_FORMATS:
-        try:
-            return dt.datetime.strptime(text, fmt).date()
-        except ValueError:
-            continue
-    return "bad"
-
-
 # ---------------------------------------------------------------------- the loader
 @dataclass
 class _Exam:
@@ -328,13 +306,7 @@ class _CrdwLoader:
             match = BATCH_PATTERN.match(batch) if batch else None
             if match and "PROGRESS" in match["state"].upper():
                 continue  # handled by _skip_in_progress
-            if match:
-                try:
-                    batch_date = dt.datetime.strptime(match["date"], "%Y%m%d").date()
-                except ValueError:
-                    batch_date = None
-            else:
-                batch_date = None
+            batch_date = parse_dicom_date(match["date"]) if match else None
             for name in sorted(filenames):
                 full = os.path.join(dirpath, name)
                 if name.lower().endswith(".zip"):
@@ -632,8 +604,9 @@ class _CrdwLoader:
     def _date(self, row: pd.Series, column: str, kind: str) -> dt.date | None:
         if column not in row.index:
             return None
-        value = _parse_date(row[column])
-        if value == "bad":
+        try:
+            parsed = parse_date(row[column], order="MDY")
+        except ValueProblem:
             self.ledger.finding(
                 "unparseable_value",
                 f"{kind}.{column} = {row[column]!r} is not a date (expected YYYY-MM-DD or "
@@ -641,7 +614,7 @@ class _CrdwLoader:
                 patient_uid=f"{NAME}:{row['patient_id']}",
                 path=f"{row['_file']} row {row['_row']}")
             return None
-        return value  # type: ignore[return-value]
+        return parsed.date if parsed else None
 
     def _clinical(self) -> tuple[dict[str, dict], dict[str, list[tuple[str, dt.date]]]]:
         """Per patient: attributes, and dated events."""

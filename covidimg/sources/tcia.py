@@ -58,8 +58,9 @@ import numpy as np
 import pandas as pd
 
 from covidimg import schema, units
-from covidimg.errors import LoadError, TableReadError
+from covidimg.errors import LoadError, TableReadError, ValueProblem
 from covidimg.intervals import parse_censored_text
+from covidimg.sources._engine.dates import parse_date
 from covidimg.sources._engine.dicom import HELPER_COLUMNS
 from covidimg.sources._engine.index import images_from_index, index_dicom
 from covidimg.sources._engine.ledger import (
@@ -162,16 +163,14 @@ def _missing(value: object) -> bool:
 
 
 def _parse_date(text: object) -> dt.date | None:
+    """A sheet date (US order ``M/D/YYYY``, or ISO), ``None`` when empty or not a date."""
     if _missing(text):
         return None
-    value = str(text).strip()
-    for fmt in ("%m/%d/%Y", "%m/%d/%y", "%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y%m%d",
-                "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S"):
-        try:
-            return dt.datetime.strptime(value, fmt).date()
-        except ValueError:
-            continue
-    return None
+    try:
+        parsed = parse_date(text, order="MDY")
+    except ValueProblem:
+        return None
+    return parsed.date if parsed else None
 
 
 @dataclass

@@ -40,6 +40,7 @@ from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.errors import InvalidDicomError
 
 from covidimg.errors import DicomReadError
+from covidimg.sources._engine.dates import parse_dicom_date, parse_dicom_time
 
 __all__ = [
     "HEADER_TAGS",
@@ -230,33 +231,8 @@ def harmonize_view(modality: str | None, view_position: str | None,
     return "UNKNOWN"
 
 
-_NOT_DIGIT = re.compile(r"\D")
-_TIME = re.compile(r"^(\d{2})(\d{2})?(\d{2})?(?:\.(\d{1,6}))?$")
 _NOT_UID = re.compile(r"[^0-9.]")
 _NOT_WORD = re.compile(r"[^A-Z0-9]+")
-
-
-def _parse_date(value: object) -> dt.date | None:
-    digits = _NOT_DIGIT.sub("", str(value or ""))
-    if len(digits) != 8:
-        return None
-    try:
-        return dt.date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
-    except ValueError:
-        return None
-
-
-def _parse_time(value: object) -> dt.time | None:
-    text = str(value or "").strip().replace(":", "")
-    match = _TIME.match(text)
-    if not match:
-        return None
-    hour, minute, second = (int(g) if g else 0 for g in match.groups()[:3])
-    micro = int((match.group(4) or "0").ljust(6, "0"))
-    try:
-        return dt.time(hour, minute, second, micro)
-    except ValueError:
-        return None
 
 
 def _text(value: object) -> str | None:
@@ -354,9 +330,9 @@ def _header_from_dataset(ds: pydicom.Dataset | Mapping[str, Any], path: str,
         position_z = float(position[2]) if position is not None and len(position) >= 3 else None
     except (TypeError, ValueError, IndexError):
         position_z = None
-    date = next((d for d in (_parse_date(_get(ds, k)) for k in
+    date = next((d for d in (parse_dicom_date(_get(ds, k)) for k in
                              ("StudyDate", "SeriesDate", "AcquisitionDate")) if d), None)
-    time = next((t for t in (_parse_time(_field(ds, k, path)) for k in
+    time = next((t for t in (parse_dicom_time(_field(ds, k, path)) for k in
                              ("StudyTime", "SeriesTime", "AcquisitionTime")) if t), None)
     study_description = _field(ds, "StudyDescription", path)
     series_description = _field(ds, "SeriesDescription", path)

@@ -7,7 +7,8 @@ what people typed:
 * keys are human labels (``"Date of ITU admission"``, ``"D-dimer on admission"``, ``"Pa02"``,
   ``"Fibrinogen  if d-dimer not performed"`` with two spaces); :func:`normalize_key` and
   :data:`KEY_ALIASES` map them onto field names;
-* ``SwabDate`` is UK order (DD/MM/YYYY), every other date US order (MM/DD/YYYY); a date that is
+* ``SwabDate`` is UK order (DD/MM/YYYY), every other date US order (MM/DD/YYYY); dates are read
+  by :func:`covidimg.sources._engine.dates.parse_date` with every recovery: a date that is
   impossible in the stated order but valid in the other is read in the other order and
   reported; spreadsheet error cells ``"[Text] - 2020-03-20"`` keep the ISO date; Excel serial
   numbers (``43909``) are converted;
@@ -38,6 +39,7 @@ import pandas as pd
 from covidimg import schema, units
 from covidimg.errors import ValueProblem
 from covidimg.intervals import parse_censored_text
+from covidimg.sources._engine.dates import RECOVER_ALL, DateOrder, is_missing, parse_date
 
 __all__ = [
     "DATE_FIELDS",
@@ -55,7 +57,6 @@ __all__ = [
     "clean_record",
     "normalize_key",
     "parse_blood_pressure",
-    "parse_date",
     "parse_fio2",
     "parse_number",
     "read_clinical_json",
@@ -220,120 +221,10 @@ class Problem:
 
 
 # ---------------------------------------------------------------------------- dates
-_MISSING_TEXT = {"", ".", "-", "na", "n/a", "nan", "none", "null", "unknown", "not known",
-                 "not recorded", "nk", "?"}
-_SLASH_DATE = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2}|\d{4})$")
-_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$")
-_ERROR_CELL = re.compile(r"^\[(?P<inner>.*)\]\s*-\s*(?P<date>\d{4}-\d{2}-\d{2})$")
-_EXCEL_EPOCH = dt.date(1899, 12, 30)
 
 
-def _is_missing(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and value.strip().lower() in _MISSING_TEXT
-
-
-def _year(text: str) -> int:
-    year = int(text)
-    return 2000 + year if len(text) == 2 else year
-
-
-@dataclass(frozen=True)
-class ParsedDate:
-    """A parsed date and, when it was recovered rather than read as written, how."""
-
-    date: dt.date
-    note: str = ""
-
-
-def parse_date(value: Any, *, day_first: bool) -> ParsedDate | None:
-    """Parse an NCCID date.
-
-    Parameters
-    ----------
-    value
-        ``"DD/MM/YYYY"`` or ``"MM/DD/YYYY"`` (two-digit years allowed), ISO ``"YYYY-MM-DD"``
-        (with an optional time), the error cell ``"[Text] - YYYY-MM-DD"``, or an Excel serial
-        day number (``43909``).
-    day_first
-        ``True`` for UK order (``SwabDate``), ``False`` for US order (every other date).
-
-    Returns
-    -------
-    ParsedDate or None
-        ``None`` for an empty value. ``note`` says how a value was recovered (other order,
-        error cell, Excel serial); empty when read as written.
-
-    Raises
-    ------
-    ValueProblem
-        When the value is not a date in any of these forms.
-
-    Examples
-    --------
-    >>> from covidimg.sources.nccid.clean import parse_date
-    >>> parse_date("03/04/2020", day_first=True).date
-    datetime.date(2020, 4, 3)
-    >>> parse_date("03/04/2020", day_first=False).date
-    datetime.date(2020, 3, 4)
-    >>> parse_date("31/03/2020", day_first=False).note
-    'not a valid MM/DD/YYYY date; read as DD/MM/YYYY'
-    >>> parse_date("[Text] - 2020-03-20", day_first=False).date
-    datetime.date(2020, 3, 20)
-    """
-    if _is_missing(value):
-        return None
-    expected = "DD/MM/YYYY" if day_first else "MM/DD/YYYY"
-    if isinstance(value, bool):
-        raise ValueProblem(f"a boolean is not a date; expected {expected}")
-    if isinstance(value, int | float):
-        return _excel_serial(value, expected)
-    text = str(value).strip()
-    match = _SLASH_DATE.match(text)
-    if match:
-        first, second, year = int(match[1]), int(match[2]), _year(match[3])
-        day, month = (first, second) if day_first else (second, first)
-        try:
-            return ParsedDate(dt.date(year, month, day))
-        except ValueError:
-            pass
-        try:
-            swapped = dt.date(year, day, month)
-        except ValueError:
-            raise ValueProblem(f"not a valid date in {expected} or the other order") from None
-        other = "MM/DD/YYYY" if day_first else "DD/MM/YYYY"
-        return ParsedDate(swapped, f"not a valid {expected} date; read as {other}")
-    match = _ISO_DATE.match(text)
-    if match:
-        return ParsedDate(_iso(match[1], match[2], match[3], expected))
-    match = _ERROR_CELL.match(text)
-    if match:
-        y, m, d = match["date"].split("-")
-        inner = match["inner"].strip()
-        return ParsedDate(_iso(y, m, d, expected),
-                          f"spreadsheet error cell [{inner}]; kept its date {match['date']}")
-    if re.fullmatch(r"\d{5}(?:\.0+)?", text):
-        return _excel_serial(float(text), expected)
-    raise ValueProblem(f"not a date; expected {expected}, YYYY-MM-DD or '[Text] - YYYY-MM-DD'")
-
-
-def _iso(year: str, month: str, day: str, expected: str) -> dt.date:
-    try:
-        return dt.date(int(year), int(month), int(day))
-    except ValueError:
-        raise ValueProblem(f"{year}-{month}-{day} is not a valid date; expected "
-                           f"{expected}") from None
-
-
-def _excel_serial(value: float, expected: str) -> ParsedDate:
-    # Serial numbers 36526..47482 are the years 2000..2029: the only plausible NCCID dates.
-    if not float(value).is_integer() or not 36526 <= value <= 47482:
-        raise ValueProblem(f"the number {value!r} is not a date; expected {expected}")
-    date = _EXCEL_EPOCH + dt.timedelta(days=int(value))
-    return ParsedDate(date, f"Excel serial day number; read as {date.isoformat()}")
+def _date_order(day_first: bool) -> DateOrder:
+    return "DMY" if day_first else "MDY"
 
 
 # ---------------------------------------------------------------------------- numbers
@@ -386,7 +277,7 @@ def parse_number(value: Any) -> ParsedNumber | None:
     >>> parse_number("<5").interval
     (-inf, 5.0, 'left')
     """
-    if _is_missing(value):
+    if is_missing(value):
         return None
     if isinstance(value, bool):
         raise ValueProblem("a boolean is not a number")
@@ -434,7 +325,7 @@ def parse_blood_pressure(value: Any, *, which: str) -> float | None:
     """
     if which not in ("systolic", "diastolic"):
         raise ValueError(f"which={which!r}; allowed values are 'systolic', 'diastolic'")
-    if _is_missing(value):
+    if is_missing(value):
         return None
     match = _BP.match(str(value).strip())
     if match:
@@ -485,7 +376,7 @@ def parse_fio2(value: Any) -> ParsedNumber | None:
     >>> parse_fio2("white").interval, parse_fio2("0.4").interval
     ((28.0, 28.0, 'none'), (40.0, 40.0, 'none'))
     """
-    if _is_missing(value):
+    if is_missing(value):
         return None
     if isinstance(value, bool):
         raise ValueProblem("a boolean is not an FiO2")
@@ -650,7 +541,7 @@ def _fields(raw: Mapping[str, Any]) -> dict[str, tuple[str, Any]]:
         name = KEY_ALIASES.get(normalize_key(key))
         if name is None:
             continue
-        if name not in out or (_is_missing(out[name][1]) and not _is_missing(value)):
+        if name not in out or (is_missing(out[name][1]) and not is_missing(value)):
             out[name] = (key, value)
     return out
 
@@ -666,7 +557,7 @@ class _Cleaner:
 
     def date(self, key: str, value: Any, day_first: bool) -> dt.date | None:
         try:
-            parsed = parse_date(value, day_first=day_first)
+            parsed = parse_date(value, order=_date_order(day_first), recover=RECOVER_ALL)
         except ValueProblem as exc:
             self.problem(key, value, str(exc))
             return None
@@ -677,7 +568,7 @@ class _Cleaner:
         return parsed.date
 
     def flag(self, key: str, value: Any) -> bool | None:
-        if _is_missing(value):
+        if is_missing(value):
             return None
         result = _category(value, {**_BINARY, **dict.fromkeys(_BINARY_UNKNOWN)})
         if result is KeyError:
@@ -686,7 +577,7 @@ class _Cleaner:
         return result
 
     def status(self, key: str, value: Any) -> str | None:
-        if _is_missing(value):
+        if is_missing(value):
             return None
         result = _category(value, _STATUS)
         if result is KeyError:
@@ -814,12 +705,12 @@ def clean_record(
         return fields.get(name, (name, None))
 
     key, value = get("pseudonym")
-    rec.pseudonym = None if _is_missing(value) else str(value).strip()
+    rec.pseudonym = None if is_missing(value) else str(value).strip()
     key, value = get("site")
-    rec.site = None if _is_missing(value) else str(value).strip()
+    rec.site = None if is_missing(value) else str(value).strip()
 
     key, value = get("sex")
-    if not _is_missing(value):
+    if not is_missing(value):
         sex = _category(value, _SEX)
         if sex is KeyError:
             cleaner.problem(key, value, "expected 0/Female/F, 1/Male/M or 2/3/Unknown; "
@@ -870,7 +761,7 @@ def clean_record(
             status = cleaner.status(f"{key}[{i}].{s_key}", s_value)
             if date is not None and status is not None:
                 rec.test_dates.append((f"covid_test_{status}", date))
-    elif not _is_missing(value):
+    elif not is_missing(value):
         cleaner.problem(key, value, "expected a list of {SwabDate, SwabStatus} objects")
 
     for name, attr in (("icu", "icu"), ("died", "died"), ("intubated", "intubated")):
