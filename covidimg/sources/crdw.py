@@ -40,8 +40,10 @@ optionally with a time (read by :func:`covidimg.sources._engine.dates.parse_date
     :func:`covidimg.units.convert` (CRDW reports US units: CRP mg/dL, D-dimer ng/mL FEU, counts
     K/uL, BUN mg/dL, ...).
 
-Day axis: day 0 = the patient's first hospital admission; else the COVID encounter date; else
-the first exam. Exam days come from the zip name's date; lab days from ``result_date``.
+Day axis (:mod:`covidimg.sources._engine.harmonize`): day 0 = the patient's first hospital
+admission; else the COVID encounter date (the datamart's index event); else the first exam; else
+the earliest dated event or lab draw. Exam days come from the zip name's date; lab days from
+``result_date``.
 
 Remap workbook: the first sheet holds one row per remap, the old id in a column whose name
 contains ``old`` and the current id in a column whose name contains ``new`` or ``current``
@@ -99,6 +101,7 @@ from covidimg.sources._engine.dicom import (
     pixel_digest,
     series_table,
 )
+from covidimg.sources._engine.harmonize import DayAxis, event_offsets
 from covidimg.sources._engine.ledger import Ledger, SourceTables, read_text_table, walk
 
 __all__ = [
@@ -672,9 +675,10 @@ class _CrdwLoader:
             return float("nan"), float("nan")
         return age, age
 
-    def _labs(self, day0: dict[str, dt.date]) -> pd.DataFrame:
+    def _labs(self) -> tuple[pd.DataFrame, list[dt.date | None]]:
+        """The lab results (``day`` still empty) and the date of each."""
         frame = self._frame("labs")
-        rows = []
+        rows, dates = [], []
         unknown_names: dict[str, list[str]] = defaultdict(list)
         unknown_units: dict[tuple[str, str], list[str]] = defaultdict(list)
         for _, row in frame.iterrows():
@@ -701,14 +705,12 @@ class _CrdwLoader:
                     "the result is left out", patient_uid=f"{NAME}:{pid}", path=where)
                 continue
             lower, upper, censor = parsed
-            date = self._date(row, "result_date", "labs")
-            start = day0.get(pid)
+            dates.append(self._date(row, "result_date", "labs"))
             rows.append({
                 "patient_uid": f"{NAME}:{pid}", "image_uid": None, "analyte": analyte,
                 "unit": units.canonical_unit(analyte), "lower": lower * factor,
                 "upper": upper * factor, "censor": censor,
-                "day": float((date - start).days) if date and start else np.nan,
-                "offset": np.nan, "value_raw": f"{row['value']} {unit}".strip(),
+                "day": np.nan, "offset": np.nan, "value_raw": f"{row['value']} {unit}".strip(),
             })
         for lab, where in unknown_names.items():
             self.ledger.finding("unknown_lab",
@@ -722,7 +724,7 @@ class _CrdwLoader:
                                 f"({len(where)} results left out; known units: "
                                 f"{units.known_units(LAB_NAMES.get(lab, lab.lower()))})",
                                 path=where[0])
-        return pd.DataFrame(rows)
+        return pd.DataFrame(rows), dates
 
     # -------------------------------------------------------------- assembly
     def run(self) -> SourceTables:
@@ -752,17 +754,25 @@ class _CrdwLoader:
         clinical_ids |= lab_ids
         image_pids = [e.patient_id for e in first_exam]
 
-        # Day 0 per patient: first admission, else COVID encounter, else first exam.
-        day0: dict[str, dt.date] = {}
-        for pid in clinical_ids | set(image_pids):
-            admissions = [d for ev, d in dated_events.get(pid, []) if ev == "admission"]
-            exam_dates = [d for p, d in zip(image_pids, exam_date, strict=True) if p == pid]
-            if admissions:
-                day0[pid] = min(admissions)
-            elif info.get(pid, {}).get("index_date"):
-                day0[pid] = info[pid]["index_date"]
-            elif exam_dates:
-                day0[pid] = min(exam_dates)
+        labs, lab_dates = self._labs()
+        lab_pids = [uid.split(":", 1)[1] for uid in labs.get("patient_uid", [])]
+        # Day 0 per patient (harmonize): the first admission; else the COVID encounter (the
+        # datamart's index event); else the first exam; else the earliest event or lab draw.
+        exams_of: dict[str, list[dt.date]] = defaultdict(list)
+        for pid, date in zip(image_pids, exam_date, strict=True):
+            exams_of[pid].append(date)
+        facts_of: dict[str, list[dt.date]] = defaultdict(list)
+        for pid, date in zip(lab_pids, lab_dates, strict=True):
+            facts_of[pid].append(date)
+        for pid, items in dated_events.items():
+            facts_of[pid] += [d for _, d in items]
+        axis = DayAxis.choose(
+            sorted(clinical_ids | set(image_pids)),
+            admission={pid: [d for ev, d in items if ev == "admission"]
+                       for pid, items in dated_events.items()},
+            index_event={pid: entry["index_date"] for pid, entry in info.items()
+                         if entry.get("index_date")},
+            first_exam=exams_of, first_fact=facts_of)
         if not any(self.tables.values()):
             self.ledger.finding("missing_clinical_data",
                                 "no datamart tables (patients / encounters / labs .csv or "
@@ -772,19 +782,17 @@ class _CrdwLoader:
         event_rows = []
         for pid, items in dated_events.items():
             for event, date in sorted(set(items), key=lambda x: (x[1], x[0])):
-                if pid in day0:
+                if pid in axis:
                     event_rows.append({"patient_uid": f"{NAME}:{pid}", "event": event,
-                                       "day": float((date - day0[pid]).days)})
+                                       "day": axis.day(pid, date)})
         events = pd.DataFrame(event_rows, columns=["patient_uid", "event", "day"])
 
-        images["day"] = [float((d - day0[p]).days) for p, d in
-                         zip(image_pids, exam_date, strict=True)]
-        for column, event in (("admission_offset", "admission"),
-                              ("icu_admission_offset", "icu_admission"),
-                              ("icu_release_offset", "icu_release"),
-                              ("death_offset", "death")):
-            first = events[events["event"] == event].groupby("patient_uid")["day"].min()
-            images[column] = images["patient_uid"].map(first) - images["day"]
+        images["day"] = axis.days(image_pids, exam_date)
+        for column, values in event_offsets(images["patient_uid"], images["day"],
+                                            events).items():
+            images[column] = values
+        if len(labs):
+            labs["day"] = axis.days(lab_pids, lab_dates)
 
         if any(self.tables.values()):
             for uid, pid in zip(images["image_uid"], image_pids, strict=True):
@@ -797,7 +805,6 @@ class _CrdwLoader:
 
         self._record_exam_files(exams, images, duplicate_of)
         patients = self._patients(info, clinical_ids, images, image_pids)
-        labs = self._labs(day0)
         images = images.drop(columns=[*HELPER_COLUMNS, "study_date", "study_time",
                                       "age_years", "sex"])
         return SourceTables(NAME, patients=patients, images=images, events=events, labs=labs,

@@ -40,8 +40,10 @@ Quirks handled:
   finding, and study dates that disagree with the DICOM are reported. The MD.ai annotation
   labels are kept as extra image columns ``annotation_class`` / ``annotation_grade`` (the
   readers' labels, ``; ``-joined); reader names are not kept;
-* without a dated clinical sheet (AR, RICORD, CT Images in COVID-19), day 0 is the patient's
-  first exam; sex and age then come from the DICOM header;
+* the day axis follows :mod:`covidimg.sources._engine.harmonize`: an SBU inpatient visit is the
+  admission, any SBU visit the index event; without a dated clinical sheet (AR, RICORD, CT
+  Images in COVID-19), day 0 is the patient's first exam; sex and age then come from the
+  DICOM header;
 * COVID-19 status defaults per collection (:data:`COLLECTIONS`: RICORD-1B is the negative
   control set, every other collection is COVID-19 positive) unless a sheet says otherwise.
 """
@@ -62,6 +64,7 @@ from covidimg.errors import LoadError, TableReadError, ValueProblem
 from covidimg.intervals import parse_censored_text
 from covidimg.sources._engine.dates import parse_date
 from covidimg.sources._engine.dicom import HELPER_COLUMNS
+from covidimg.sources._engine.harmonize import choose_day_zero, days_between
 from covidimg.sources._engine.index import images_from_index, index_dicom
 from covidimg.sources._engine.ledger import (
     Ledger,
@@ -492,14 +495,17 @@ class _Reader:
         date = _as_days(table["study_date"])
         puid = table["patient_uid"]
         first = pd.Series(date, index=table.index).groupby(puid).min()
-        start = puid.map(first).to_numpy("datetime64[s]")
         visit = {pid: info.visit_start for pid, info in self.clinical.items()
                  if info.visit_start}
-        if visit:
-            from_sheet = table["source_patient_id"].map(visit)
-            has_sheet = from_sheet.notna().to_numpy()
-            start = np.where(has_sheet, _as_days(from_sheet), start)
-        days = (date - start) / np.timedelta64(1, "D")
+        inpatient = {pid: info.visit_start for pid, info in self.clinical.items()
+                     if info.visit_start and ("admission", 0.0) in info.events}
+        pids = table["source_patient_id"]
+        # Day 0 (harmonize): an inpatient SBU visit is the admission, any SBU visit the index
+        # event; without a dated sheet (AR, RICORD, CT Images in COVID-19), the first exam.
+        start, _rules = choose_day_zero({"admission": _as_days(pids.map(inpatient)),
+                                         "index_event": _as_days(pids.map(visit)),
+                                         "first_exam": puid.map(first).to_numpy()})
+        days = days_between(date, start)
         for i in np.flatnonzero(np.isnat(date)):
             self.ledger.finding("missing_value", "no StudyDate in the DICOM header; the exam "
                                 "has no day", patient_uid=puid.iat[i],
