@@ -181,11 +181,11 @@ def test_crdw_zip_name_round_trip(patient: str, when: dt.datetime, hiro: str,
 def test_crdw_names_never_raise(name: str) -> None:
     parsed = crdw.parse_zip_name(name + ".zip")
     assert parsed is None or isinstance(parsed.timestamp, dt.datetime)
-    assert isinstance(crdw._zip_name_problem(name), str)
+    assert isinstance(crdw.layout._zip_name_problem(name), str)
     crdw.BATCH_PATTERN.match(name)
     assert isinstance(units.normalize_unit(name), str)
-    assert crdw._norm_id(name) is None or crdw._norm_id(name) == crdw._norm_id(
-        crdw._norm_id(name))
+    norm_id = crdw.clinical._norm_id
+    assert norm_id(name) is None or norm_id(name) == norm_id(norm_id(name))
 
 
 @FUZZ
