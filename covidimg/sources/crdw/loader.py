@@ -8,9 +8,10 @@ from collections import defaultdict
 
 import pandas as pd
 
-from covidimg.sources._engine.dicom import HELPER_COLUMNS, series_table
+from covidimg.sources._engine.dicom import HELPER_COLUMNS
 from covidimg.sources._engine.harmonize import DayAxis, event_offsets
 from covidimg.sources._engine.ledger import Ledger, SourceTables
+from covidimg.sources._engine.series import series_table
 from covidimg.sources.crdw.clinical import _TABLE_WORDS, ClinicalReader
 from covidimg.sources.crdw.layout import REMAP_WORKBOOK, ExamReader
 

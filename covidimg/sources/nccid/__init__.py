@@ -62,10 +62,10 @@ from covidimg.sources._engine.dicom import (
     IMAGE_MODALITIES,
     DicomHeader,
     read_header_json,
-    series_table,
 )
 from covidimg.sources._engine.harmonize import DayAxis, event_offsets
 from covidimg.sources._engine.ledger import Ledger, SourceTables, decode_text
+from covidimg.sources._engine.series import series_table
 from covidimg.sources.nccid import clean as nccid_clean
 from covidimg.sources.nccid.store import (
     _CLINICAL_NAME,
