@@ -96,7 +96,7 @@ def _missing(value: object) -> bool:
         str(value).strip().lower() in _MISSING
 
 
-def _parse_date(text: object) -> dt.date | None:
+def _sheet_date(text: object) -> dt.date | None:
     """A sheet date (US order ``M/D/YYYY``, or ISO), ``None`` when empty or not a date."""
     if _missing(text):
         return None
@@ -245,7 +245,7 @@ class SheetReader:
             if not _missing(last) and info.died is None:
                 self.ledger.finding("unknown_value", f"last.status {row['last.status']!r} is "
                                     "neither discharged nor deceased", path=where)
-            info.visit_start = _parse_date(row.get("visit_start_datetime"))
+            info.visit_start = _sheet_date(row.get("visit_start_datetime"))
             if info.visit_start is None and not _missing(row.get("visit_start_datetime")):
                 self.ledger.finding("unparseable_value", "visit_start_datetime "
                                     f"{row['visit_start_datetime']!r} is not a M/D/YYYY date",
@@ -299,7 +299,7 @@ class SheetReader:
                 continue
             pid = mrn if mrn.startswith("MIDRC-RICORD-1C-") else f"MIDRC-RICORD-1C-{mrn}"
             line = f"{where}:row {header_row + k + 2}"
-            date = _parse_date(row.get("Anon TCIA Study Date"))
+            date = _sheet_date(row.get("Anon TCIA Study Date"))
             self.ricord_studies[study] = (pid, date, line)
             if pid not in self.clinical:
                 info = self._patient(pid, "MIDRC-RICORD-1C", line)
@@ -311,7 +311,7 @@ class SheetReader:
             pid = mrn if mrn.startswith("MIDRC-RICORD-1C-") else f"MIDRC-RICORD-1C-{mrn}"
             self.annotations.append({
                 "patient": pid, "study_uid": row.get("Anon Study UID") or None,
-                "date": _parse_date(row.get("Anon TCIA Study Date")),
+                "date": _sheet_date(row.get("Anon TCIA Study Date")),
                 "class": row.get("CLASS_label", ""), "grade": row.get("GRADE_label", ""),
                 "where": f"{path}:{int(i) + 2}"})
 
