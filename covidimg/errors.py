@@ -22,6 +22,7 @@ __all__ = [
     "SourceDetectionError",
     "StrictModeError",
     "TableReadError",
+    "UnitConversionError",
     "ValueProblem",
 ]
 
@@ -185,6 +186,11 @@ class MissingCodecError(ImageReadError):
 
 class ValueProblem(ValueError):
     """A value cannot be read; the message says what was expected."""
+
+
+class UnitConversionError(ValueError):
+    """A lab value's unit has no conversion to its analyte's canonical unit
+    (:mod:`covidimg.units`); the message names the unit, the analyte and the known units."""
 
 
 class IndexCacheWarning(UserWarning):

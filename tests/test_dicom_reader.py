@@ -30,8 +30,8 @@ from covidimg.sources._engine.dicom import (
     pixel_digest,
     read_header,
     read_header_json,
-    series_table,
 )
+from covidimg.sources._engine.series import series_table
 
 SECRETS = {
     "PatientName": "Doe^Jane",

@@ -335,6 +335,10 @@ def test_labs_units_censoring_and_bad_values(tmp_path):
          {"patient_id": "333", "lab_name": "FERRITIN", "value": "see note", "unit": "ng/mL",
           "result_date": "2020-03-01"},
          {"patient_id": "333", "lab_name": "SARS-COV-2 PCR", "value": "Detected", "unit": "",
+          "result_date": "2020-03-01"},
+         {"patient_id": "333", "lab_name": "BUN", "value": "14", "unit": "mg/dL",
+          "result_date": "2020-03-01"},
+         {"patient_id": "333", "lab_name": "UREA", "value": "30", "unit": "mg/dL",
           "result_date": "2020-03-01"}])
     tables = crdw.load(str(tmp_path))
     labs = tables.labs.set_index("value_raw")
@@ -347,7 +351,12 @@ def test_labs_units_censoring_and_bad_values(tmp_path):
     assert labs.loc[">20000 ng/mL FEU", "day"] == 4
     assert labs.loc["9.5 kPa", "lower"] == pytest.approx(71.256, abs=1e-3)
     assert np.isnan(labs.loc["0.8 K/uL", "day"])
-    assert len(tables.labs) == 5
+    # BUN 14 mg/dL = 140 mg/L of N / 28.014 g/mol = 5.0 mmol/L urea; urea 30 mg/dL / 60.06
+    assert labs.loc["14 mg/dL", ["analyte", "unit"]].tolist() == ["urea", "mmol/L"]
+    assert labs.loc["14 mg/dL", "lower"] == pytest.approx(140 / 28.014)
+    assert labs.loc["30 mg/dL", ["analyte", "unit"]].tolist() == ["urea", "mmol/L"]
+    assert labs.loc["30 mg/dL", "lower"] == pytest.approx(300 / 60.06)
+    assert len(tables.labs) == 7
     bad = findings(tables, "unparseable_value")["detail"]
     assert bad.str.contains("'yesterday'").any() and bad.str.contains("'see note'").any()
     assert findings(tables, "unknown_unit")["detail"].str.contains("'furlongs'").all()

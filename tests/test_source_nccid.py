@@ -16,7 +16,7 @@ import pydicom
 import pytest
 
 import covidimg as ci
-from covidimg import schema
+from covidimg import schema, units
 from covidimg.demo import nccid as nccid_demo
 from covidimg.demo.dicom_writer import write_dicom
 from covidimg.errors import LoadError
@@ -24,39 +24,21 @@ from covidimg.sources import nccid
 from covidimg.sources.nccid import clean as nc
 
 # ============================================================================ cleaning: dates
+# The date forms themselves are tested in tests/test_dates.py; here, that NCCID reads SwabDate
+# day-first, every other date month-first, and reports recovered dates.
 
 
-@pytest.mark.parametrize(
-    ("value", "day_first", "expected", "recovered"),
-    [
-        ("03/04/2020", True, dt.date(2020, 4, 3), False),
-        ("03/04/2020", False, dt.date(2020, 3, 4), False),
-        ("3/31/20", False, dt.date(2020, 3, 31), False),
-        ("31/03/2020", False, dt.date(2020, 3, 31), True),   # US column, UK value
-        ("05/16/2020", True, dt.date(2020, 5, 16), True),    # UK column, US value
-        ("2020-04-01", False, dt.date(2020, 4, 1), False),
-        ("2020-04-01T00:00:00", True, dt.date(2020, 4, 1), False),
-        ("[Text] - 2020-03-20", False, dt.date(2020, 3, 20), True),
-        ("43909", False, dt.date(2020, 3, 19), True),        # Excel serial: 43831 = 1 Jan 2020
-        (43909, False, dt.date(2020, 3, 19), True),
-    ],
-)
-def test_parse_date_forms(value, day_first, expected, recovered):
-    parsed = nc.parse_date(value, day_first=day_first)
-    assert parsed.date == expected
-    assert bool(parsed.note) == recovered
-
-
-@pytest.mark.parametrize("value", [None, "", " ", ".", "NA", "Unknown", float("nan")])
-def test_parse_date_empty_values_are_missing_not_problems(value):
-    assert nc.parse_date(value, day_first=False) is None
-
-
-@pytest.mark.parametrize("value", ["31/31/2020", "yesterday", "2020-02-30", "[Text] - 2020-13-01",
-                                   "12", True, 1.5])
-def test_parse_date_rejects_non_dates(value):
-    with pytest.raises(nc.ValueProblem):
-        nc.parse_date(value, day_first=False)
+def test_clean_record_reads_swab_date_day_first_and_reports_recoveries():
+    rec = nc.clean_record({"Date of admission": "31/03/2020", "SwabDate": "05/16/2020",
+                           "Date of death": "[Text] - 2020-04-20",
+                           "Date of ITU admission": 43921},
+                          filename_status="positive")
+    assert rec.dates["admission"] == dt.date(2020, 3, 31)
+    assert rec.test_dates == [("covid_test_positive", dt.date(2020, 5, 16))]
+    assert rec.dates["death"] == dt.date(2020, 4, 20)
+    assert rec.dates["icu_admission"] == dt.date(2020, 3, 31)  # 43831 = 2020-01-01, +90
+    kinds = Counter(p.kind for p in rec.problems)
+    assert kinds == {"recovered_value": 4}
 
 
 # ============================================================================ cleaning: numbers
@@ -132,30 +114,14 @@ def test_fio2_rejects(value):
 # ============================================================================ cleaning: units
 
 
-def test_unit_conversions_to_canonical_units():
-    assert nc.convert_unit("d_dimer", 1500.0, "ng/mL") == pytest.approx(1.5)
-    assert nc.convert_unit("d_dimer", 1500.0, "µg/L") == pytest.approx(1.5)
-    assert nc.convert_unit("d_dimer", 1.5, "mg/L") == 1.5
-    assert nc.convert_unit("po2", 10.0, "kPa") == pytest.approx(75.006, abs=1e-3)
-    assert nc.convert_unit("troponin_i", 0.05, "ng/mL") == pytest.approx(50.0)
-    assert nc.convert_unit("urea", 300_000.0, "ng/mL") == pytest.approx(300 / 60.06)
-    assert nc.convert_unit("d_dimer", -math.inf, "ng/mL") == -math.inf
-    with pytest.raises(ValueError, match=r"unit '%' cannot be converted to mmHg for po2"):
-        nc.convert_unit("po2", 95.0, "%")
-    with pytest.raises(ValueError, match="analyte='spo2'"):
-        nc.convert_unit("spo2", 95.0, "%")
-
-
-def test_every_unit_table_entry_targets_a_schema_analyte():
-    for analyte, factors in nc.UNIT_FACTORS.items():
-        assert analyte in schema.ANALYTES
-        canonical = nc.normalize_unit(schema.ANALYTES[analyte].unit)
-        assert factors[canonical] == 1.0, analyte
-    for site, units in nc.SITE_UNITS.items():
-        for analyte, unit in units.items():
+def test_every_site_unit_converts():
+    for site, site_units in nc.SITE_UNITS.items():
+        for analyte, unit in site_units.items():
             if unit != "%":
-                nc.convert_unit(analyte, 1.0, unit)  # every site unit but PaO2-in-% converts
-            assert analyte in nc.UNIT_FACTORS, (site, analyte)
+                units.convert(analyte, 1.0, unit)  # every site unit but PaO2-in-% converts
+            assert analyte in schema.ANALYTES, (site, analyte)
+    for analyte, unit in nc.DEFAULT_UNITS.items():
+        units.convert(analyte, 1.0, unit)
     table = nc.site_units_table()
     assert table.loc["Centre F", "po2"] == "%"
     assert len(table) == len(nc.SITE_UNITS)

@@ -38,6 +38,7 @@ from covidimg import schema
 from covidimg.errors import LoadError, TableReadError
 from covidimg.intervals import Convention, grid_intervals
 from covidimg.sources import rejects_unknown_options
+from covidimg.sources._engine.harmonize import choose_day_zero, days_between
 from covidimg.sources._engine.ledger import (
     Ledger,
     SourceTables,
@@ -196,7 +197,12 @@ class _Reader:
                if c.endswith(("_offset", "_val")) or c in ("age", "size", "weight")}
         patient_uid = NAME + ":" + raw["patient_id"]
         image_uid = NAME + ":" + raw["image_id"]
-        day = 0.0 - num["admission_offset"]
+        # Day 0 (harmonize): MHH gives days from each exam, so on an exam's own axis the exam
+        # is at 0 and the admission at admission_offset. MHH records no index event and no exam
+        # dates (exams cannot be ordered without the admission), so admission is the only
+        # candidate: an exam without admission_offset has no day.
+        anchor, _rule = choose_day_zero({"admission": num["admission_offset"]})
+        day = pd.Series(days_between(np.zeros(len(raw)), anchor), index=raw.index)
 
         images, keep = self.images(raw, image_uid, patient_uid, day, num)
         patients = self.patients(raw, patient_uid, num)

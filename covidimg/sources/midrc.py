@@ -21,9 +21,9 @@ Child rows link to their case through ``cases.submitter_id`` (submission TSVs), 
 Quirks handled:
 
 * every ``days_to_*`` counts from the case's ``index_event`` (day 0 of MIDRC). The cohort's day
-  axis puts hospital admission at day 0 where known: when the case has a visit with
-  ``days_to_hospital_admission``, every MIDRC day is shifted by the earliest such value;
-  otherwise the index event stays day 0 (the cohort's fallback);
+  axis (:mod:`covidimg.sources._engine.harmonize`) puts hospital admission at day 0 where known:
+  when the case has a visit with ``days_to_hospital_admission``, every MIDRC day is shifted by
+  the earliest such value; otherwise the index event stays day 0 (the rule's fallback);
 * ``days_from_study_to_pos_covid_test`` / ``..._neg_covid_test`` are integer lists, serialized
   as JSON (``[-2, 5]``) or comma separated (``-2,5``); each element becomes a
   ``covid_test_positive`` / ``covid_test_negative`` event on ``study day + value``;
@@ -56,6 +56,7 @@ from covidimg.sources import rejects_unknown_options
 from covidimg.sources._engine.dicom import (
     HELPER_COLUMNS,
 )
+from covidimg.sources._engine.harmonize import DayAxis, event_offsets
 from covidimg.sources._engine.index import images_from_index, index_dicom, is_dicom_name
 from covidimg.sources._engine.ledger import (
     Ledger,
@@ -427,14 +428,18 @@ class _Reader:
         events = pd.concat([events, pd.DataFrame(test_rows, columns=events.columns)],
                            ignore_index=True)
 
+        # Day 0 (harmonize): the earliest admission, else MIDRC's index event (day 0 of every
+        # days_to_*). Every MIDRC day is on the index axis, so the index event is always known.
+        uids = sorted({*events["patient_uid"].dropna(), *studies["patient_uid"].dropna()})
         admissions = events[events["event"] == "admission"].groupby("patient_uid")["index_day"]
-        shift = admissions.min()
-        events["day"] = events["index_day"] - events["patient_uid"].map(shift).fillna(0.0)
+        axis = DayAxis.choose(uids, admission=admissions.min().to_dict(),
+                              index_event=dict.fromkeys(uids, 0.0))
+        events["day"] = axis.days(events["patient_uid"].tolist(), events["index_day"])
         events = events.drop(columns="index_day").drop_duplicates(["patient_uid", "event", "day"])
         events = events[events["day"].notna() | (events["event"] == "death")]
 
         patients = self.outcomes(patients, events)
-        images = self.images(dicom_paths, studies, shift, events, cases)
+        images = self.images(dicom_paths, studies, axis, events, cases)
         dead_no_day = events["day"].isna()
         events = events[~dead_no_day]
         return SourceTables(
@@ -465,7 +470,7 @@ class _Reader:
         patients["died"] = patients["died"].astype("boolean")
         return patients
 
-    def images(self, dicom_paths: list[str], studies: pd.DataFrame, shift: pd.Series,
+    def images(self, dicom_paths: list[str], studies: pd.DataFrame, axis: DayAxis,
                events: pd.DataFrame, cases: pd.DataFrame) -> pd.DataFrame:
         index = index_dicom(dicom_paths, self.ledger, progress=self.progress,
                             desc="MIDRC DICOM headers")
@@ -506,16 +511,10 @@ class _Reader:
                                     f"case {uid.split(':', 1)[1]!r}; the case is kept",
                                     patient_uid=uid)
         index_day = table["study_uid"].map(study_of["index_day"]).astype(float)
-        table["day"] = index_day - table["patient_uid"].map(shift).astype(float).fillna(0.0)
-        firsts = events.dropna(subset=["day"]).sort_values("day").groupby(
-            ["patient_uid", "event"])["day"].first().unstack("event")
-        for column, event in (("admission_offset", "admission"),
-                              ("icu_admission_offset", "icu_admission"),
-                              ("icu_release_offset", "icu_release"),
-                              ("death_offset", "death")):
-            event_day = table["patient_uid"].map(firsts[event]).astype(float) \
-                if event in firsts.columns else pd.Series(np.nan, index=table.index)
-            table[column] = event_day - table["day"]
+        table["day"] = axis.days(table["patient_uid"].tolist(), index_day)
+        for column, values in event_offsets(table["patient_uid"], table["day"],
+                                            events).items():
+            table[column] = values
         use = index.use
         for labels, image_uid in zip(table["member_paths"].tolist(),
                                      table["image_uid"].tolist(), strict=True):

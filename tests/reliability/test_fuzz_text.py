@@ -18,9 +18,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from covidimg import intervals
+from covidimg import intervals, units
 from covidimg.errors import ValueProblem
 from covidimg.sources import crdw, midrc, nccid, tcia
+from covidimg.sources._engine import dates as date_parsers
 from covidimg.sources._engine import dicom as dicom_mod
 from covidimg.sources.nccid import clean as nccid_clean
 
@@ -61,19 +62,19 @@ def test_view_is_always_one_of_the_harmonized_views(modality, position, d1, d2) 
 @FUZZ
 @given(dates, st.times())
 def test_dicom_date_and_time_round_trip(date: dt.date, time: dt.time) -> None:
-    assert dicom_mod._parse_date(date.strftime("%Y%m%d")) == date
-    assert dicom_mod._parse_date(date.strftime("%Y.%m.%d")) == date   # ACR-NEMA style
+    assert date_parsers.parse_dicom_date(date.strftime("%Y%m%d")) == date
+    assert date_parsers.parse_dicom_date(date.strftime("%Y.%m.%d")) == date   # ACR-NEMA style
     text = time.strftime("%H%M%S") + (f".{time.microsecond:06d}" if time.microsecond else "")
-    assert dicom_mod._parse_time(text) == time
+    assert date_parsers.parse_dicom_time(text) == time
 
 
 @FUZZ
 @given(values)
 def test_dicom_date_and_time_never_raise(value: object) -> None:
-    assert dicom_mod._parse_date(value) is None or isinstance(dicom_mod._parse_date(value),
-                                                              dt.date)
-    assert dicom_mod._parse_time(value) is None or isinstance(dicom_mod._parse_time(value),
-                                                              dt.time)
+    date = date_parsers.parse_dicom_date(value)
+    assert date is None or isinstance(date, dt.date)
+    time = date_parsers.parse_dicom_time(value)
+    assert time is None or isinstance(time, dt.time)
 
 
 @FUZZ
@@ -180,13 +181,11 @@ def test_crdw_zip_name_round_trip(patient: str, when: dt.datetime, hiro: str,
 def test_crdw_names_never_raise(name: str) -> None:
     parsed = crdw.parse_zip_name(name + ".zip")
     assert parsed is None or isinstance(parsed.timestamp, dt.datetime)
-    assert isinstance(crdw._zip_name_problem(name), str)
+    assert isinstance(crdw.layout._zip_name_problem(name), str)
     crdw.BATCH_PATTERN.match(name)
-    assert crdw._parse_date(name) in (None, "bad") or isinstance(crdw._parse_date(name),
-                                                                 dt.date)
-    assert isinstance(crdw._unit_key(name), str)
-    assert crdw._norm_id(name) is None or crdw._norm_id(name) == crdw._norm_id(
-        crdw._norm_id(name))
+    assert isinstance(units.normalize_unit(name), str)
+    norm_id = crdw.clinical._norm_id
+    assert norm_id(name) is None or norm_id(name) == norm_id(norm_id(name))
 
 
 @FUZZ
@@ -199,23 +198,30 @@ def test_nccid_clinical_file_name_round_trip(kind: str, date: dt.date) -> None:
 # ---------------------------------------------------------------------- NCCID clinical values
 @FUZZ
 @given(values, st.booleans())
-def test_nccid_dates_give_a_date_none_or_a_value_problem(value: object, day_first: bool) -> None:
-    try:
-        parsed = nccid_clean.parse_date(value, day_first=day_first)
-    except ValueProblem:
-        return
-    assert parsed is None or isinstance(parsed.date, dt.date)
+def test_dates_give_a_date_none_or_a_value_problem(value: object, day_first: bool) -> None:
+    for recover in ((), date_parsers.RECOVER_ALL):
+        try:
+            parsed = date_parsers.parse_date(value, order="DMY" if day_first else "MDY",
+                                      recover=recover)
+        except ValueProblem:
+            continue
+        assert parsed is None or isinstance(parsed.date, dt.date)
 
 
 @FUZZ
 @given(st.dates(min_value=dt.date(1950, 1, 1), max_value=dt.date(2049, 12, 31)),
        st.booleans())
-def test_nccid_date_round_trip(date: dt.date, day_first: bool) -> None:
+def test_date_round_trip(date: dt.date, day_first: bool) -> None:
+    order = "DMY" if day_first else "MDY"
     text = date.strftime("%d/%m/%Y" if day_first else "%m/%d/%Y")
-    assert nccid_clean.parse_date(text, day_first=day_first).date == date
-    assert nccid_clean.parse_date(date.isoformat(), day_first=day_first).date == date
+    assert date_parsers.parse_date(text, order=order).date == date
+    assert date_parsers.parse_date(f"{date.month}/{date.day}/{date.year}").date == date
+    assert date_parsers.parse_date(date.isoformat(), order=order).date == date
+    assert date_parsers.parse_date(date.strftime("%Y%m%d"), order=order).date == date
     error_cell = f"[Text] - {date.isoformat()}"
-    assert nccid_clean.parse_date(error_cell, day_first=day_first).date == date
+    recovered = date_parsers.parse_date(error_cell, order=order,
+                                        recover=date_parsers.RECOVER_ALL)
+    assert recovered.date == date
 
 
 @FUZZ
@@ -275,17 +281,17 @@ def test_nccid_fio2_percent_and_fraction_agree(percent: float) -> None:
 def test_nccid_keys_and_units_normalize_idempotently(text: str) -> None:
     key = nccid_clean.normalize_key(text)
     assert nccid_clean.normalize_key(key) == key
-    unit = nccid_clean.normalize_unit(text)
-    assert nccid_clean.normalize_unit(unit) == unit
+    unit = units.normalize_unit(text)
+    assert units.normalize_unit(unit) == unit
 
 
 @FUZZ
-@given(st.sampled_from(sorted(nccid_clean.UNIT_FACTORS)), texts, finite)
+@given(st.sampled_from(sorted(units.FACTORS)), texts, finite)
 def test_unit_conversion_converts_or_names_the_unit(analyte: str, unit: str,
                                                     value: float) -> None:
     try:
-        out = nccid_clean.convert_unit(analyte, value, unit)
-    except ValueError as exc:
+        out = units.convert(analyte, value, unit)
+    except units.UnitConversionError as exc:
         assert "known units are" in str(exc)
         return
     assert math.isfinite(out)
@@ -346,15 +352,6 @@ def test_tcia_age_band_round_trip(a: int, b: int, left: str, right: str) -> None
 
 @FUZZ
 @given(values)
-def test_tcia_age_band_and_dates_never_raise(value: object) -> None:
+def test_tcia_age_band_never_raises(value: object) -> None:
     band = tcia.parse_age_band(value)
     assert band is None or band[0] <= band[1]
-    date = tcia._parse_date(value)
-    assert date is None or isinstance(date, dt.date)
-
-
-@FUZZ
-@given(dates)
-def test_tcia_date_round_trip(date: dt.date) -> None:
-    assert tcia._parse_date(f"{date.month}/{date.day}/{date.year}") == date
-    assert tcia._parse_date(date.strftime("%Y%m%d")) == date

@@ -1,5 +1,11 @@
 """The shared DICOM header reader every DICOM-based source loader uses.
 
+(Why this module is over 600 lines: it has one job, reading a header without trusting it; the
+value checks that keep a corrupt or identifying value out of the tables (VR lengths, control
+characters, the tag allow-list) are shared by the file, zip-member and DICOM-JSON readers and
+kept next to them so that no reader can skip them. Turning headers into rows lives in
+:mod:`covidimg.sources._engine.series`.)
+
 Reads the header fields the harmonized cohort needs — patient id, study / series / SOP instance
 UIDs, modality, view, study date and time, rows, columns, photometric interpretation, sex, age,
 instance number, slice position, descriptions and transfer syntax — without pixel data, from
@@ -11,9 +17,10 @@ instance number, slice position, descriptions and transfer syntax — without pi
 * a DICOM-JSON metadata file as NCCID ships them, whose binary values and VOI LUT Sequence are
   nulled (:func:`read_header_json`).
 
-:func:`series_table` turns headers into ``images`` rows: one row per radiograph instance (CR, DX)
-and one row per CT / MR series (grouped by Series Instance UID), with ``n_instances`` and
-``path`` = the series folder (``"/abs/archive.zip::folder/"`` inside a zip).
+:func:`covidimg.sources._engine.series.series_table` turns headers into ``images`` rows: one row
+per radiograph instance (CR, DX) and one row per CT / MR series (grouped by Series Instance
+UID), with ``n_instances`` and ``path`` = the series folder (``"/abs/archive.zip::folder/"``
+inside a zip).
 
 Privacy: only the tags listed in :data:`HEADER_TAGS` are ever read from a file (pydicom's
 ``specific_tags``), and only those are taken from a DICOM-JSON object, so identifying fields
@@ -30,16 +37,16 @@ import json
 import os
 import re
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, BinaryIO
 
-import pandas as pd
 import pydicom
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.errors import InvalidDicomError
 
 from covidimg.errors import DicomReadError
+from covidimg.sources._engine.dates import parse_dicom_date, parse_dicom_time
 
 __all__ = [
     "HEADER_TAGS",
@@ -55,7 +62,6 @@ __all__ = [
     "pixel_digest",
     "read_header",
     "read_header_json",
-    "series_table",
 ]
 
 #: The only DICOM attributes ever read (by keyword). Nothing identifying is in this list.
@@ -89,12 +95,13 @@ _TAG_NUMBERS = [tag_for_keyword(k) for k in HEADER_TAGS]
 _JSON_KEYS = {f"{t:08X}": k for t, k in zip(_TAG_NUMBERS, HEADER_TAGS, strict=True)}
 
 #: Modalities that become ``images`` rows; headers of other modalities (SR, PR, OT, ...) are
-#: left out of :func:`series_table` and should be recorded by the loader as ignored.
+#: left out of the images table (:mod:`covidimg.sources._engine.series`) and should be recorded
+#: by the loader as ignored.
 IMAGE_MODALITIES: tuple[str, ...] = ("CR", "DX", "CT", "MR")
 #: Modalities whose instances are grouped into one row per series.
 SERIES_MODALITIES: tuple[str, ...] = ("CT", "MR")
-#: Extra columns :func:`series_table` adds for the loader's own use (deduplication, the files
-#: table); drop them before returning the images table.
+#: Extra columns :mod:`~covidimg.sources._engine.series` adds for the loader's own use
+#: (deduplication, the files table); drop them before returning the images table.
 HELPER_COLUMNS: tuple[str, ...] = ("sop_uids", "member_paths")
 
 _DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
@@ -230,33 +237,8 @@ def harmonize_view(modality: str | None, view_position: str | None,
     return "UNKNOWN"
 
 
-_NOT_DIGIT = re.compile(r"\D")
-_TIME = re.compile(r"^(\d{2})(\d{2})?(\d{2})?(?:\.(\d{1,6}))?$")
 _NOT_UID = re.compile(r"[^0-9.]")
 _NOT_WORD = re.compile(r"[^A-Z0-9]+")
-
-
-def _parse_date(value: object) -> dt.date | None:
-    digits = _NOT_DIGIT.sub("", str(value or ""))
-    if len(digits) != 8:
-        return None
-    try:
-        return dt.date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
-    except ValueError:
-        return None
-
-
-def _parse_time(value: object) -> dt.time | None:
-    text = str(value or "").strip().replace(":", "")
-    match = _TIME.match(text)
-    if not match:
-        return None
-    hour, minute, second = (int(g) if g else 0 for g in match.groups()[:3])
-    micro = int((match.group(4) or "0").ljust(6, "0"))
-    try:
-        return dt.time(hour, minute, second, micro)
-    except ValueError:
-        return None
 
 
 def _text(value: object) -> str | None:
@@ -354,9 +336,9 @@ def _header_from_dataset(ds: pydicom.Dataset | Mapping[str, Any], path: str,
         position_z = float(position[2]) if position is not None and len(position) >= 3 else None
     except (TypeError, ValueError, IndexError):
         position_z = None
-    date = next((d for d in (_parse_date(_get(ds, k)) for k in
+    date = next((d for d in (parse_dicom_date(_get(ds, k)) for k in
                              ("StudyDate", "SeriesDate", "AcquisitionDate")) if d), None)
-    time = next((t for t in (_parse_time(_field(ds, k, path)) for k in
+    time = next((t for t in (parse_dicom_time(_field(ds, k, path)) for k in
                              ("StudyTime", "SeriesTime", "AcquisitionTime")) if t), None)
     study_description = _field(ds, "StudyDescription", path)
     series_description = _field(ds, "SeriesDescription", path)
@@ -650,96 +632,6 @@ def read_header_json(source: str | os.PathLike[str] | Mapping[str, Any], *,
                                     f"{exc})") from exc
     _check_is_image_object(ds, label, None)
     return _header_from_dataset(ds, label, None)
-
-
-# ---------------------------------------------------------------------- images rows
-def _folder(path: str) -> str:
-    if "::" in path:
-        archive, member = path.split("::", 1)
-        parent = member.rsplit("/", 1)[0] + "/" if "/" in member else ""
-        return f"{archive}::{parent}"
-    return os.path.dirname(path)
-
-
-def _instance_order(h: DicomHeader) -> tuple[float, float, str]:
-    z = h.position_z if h.position_z is not None else float("inf")
-    n = h.instance_number if h.instance_number is not None else float("inf")
-    return (z, n, h.path)
-
-
-def series_table(headers: Iterable[DicomHeader], *, source: str,
-                 patient_uid: Callable[[DicomHeader], str] | None = None) -> pd.DataFrame:
-    """Turn DICOM headers into ``images`` rows.
-
-    Radiographs (CR, DX) give one row per instance, ``image_uid = "<source>:<SOP UID>"``.
-    CT and MR instances are grouped by Series Instance UID into one row per series,
-    ``image_uid = "<source>:<Series UID>"``, ``n_instances`` = the number of instances, ``path``
-    = the folder holding them (``"/abs/archive.zip::folder/"`` inside a zip; when a series
-    spans several folders or archives, the folder of its first slice, and ``member_paths``
-    lists them all). Headers of other modalities are left out. Instances must be unique:
-    drop duplicate SOP Instance UIDs before calling.
-
-    The ``day`` and offset columns are NaN for the loader to fill. Extra columns:
-    ``study_date``, ``study_time``, ``study_description``, ``series_description``,
-    ``photometric``, ``transfer_syntax``, ``age_years``, ``sex``, and the helper columns
-    :data:`HELPER_COLUMNS` (``sop_uids`` and ``member_paths``: tuples in slice order) which the
-    loader drops before returning.
-
-    Parameters
-    ----------
-    headers
-        The headers (e.g. from :func:`read_header` or :func:`iter_zip_headers`).
-    source
-        Source name, the prefix of ``image_uid`` and ``patient_uid``.
-    patient_uid
-        Maps a header to its ``patient_uid``; default ``f"{source}:{header.patient_id}"``.
-
-    Examples
-    --------
-    >>> import datetime
-    >>> from covidimg.sources._engine.dicom import DicomHeader, series_table
-    >>> def h(sop, z):
-    ...     return DicomHeader(f"/d/ser/{sop}.dcm", "p1", "st", "se", sop, "CT", "AXIAL",
-    ...                        datetime.date(2020, 5, 8), None, 64, 64, "MONOCHROME2", "M",
-    ...                        70.0, None, z, None, None, None)
-    >>> row = series_table([h("b", 2.0), h("a", 1.0)], source="crdw").iloc[0]
-    >>> row["image_uid"], row["path"], int(row["n_instances"]), row["sop_uids"]
-    ('crdw:se', '/d/ser', 2, ('a', 'b'))
-    """
-    uid_of = patient_uid or (lambda h: f"{source}:{h.patient_id}")
-    groups: dict[tuple[bool, str], list[DicomHeader]] = {}
-    for h in headers:
-        if h.modality not in IMAGE_MODALITIES:
-            continue
-        if h.modality in SERIES_MODALITIES:
-            key = (True, h.series_uid or _folder(h.path))
-        else:
-            key = (False, h.sop_uid or h.path)
-        members = groups.get(key)
-        if members is None:
-            groups[key] = [h]
-        else:
-            members.append(h)
-    nan = float("nan")
-    rows = []  # one tuple per row, in the order of ``columns`` (cheaper than dicts)
-    for (series, _), members in groups.items():
-        if len(members) > 1:
-            members.sort(key=_instance_order)
-        first = members[0]
-        if series:
-            image_id = first.series_uid or _folder(first.path)
-            path = _folder(first.path)
-        else:
-            image_id = first.sop_uid or first.path
-            path = first.path
-        rows.append((
-            f"{source}:{image_id}", uid_of(first), source, first.study_uid, first.series_uid,
-            first.modality, first.view, nan, nan, nan, nan, nan, path, "dicom", len(members),
-            first.rows, first.columns, first.study_date, first.study_time,
-            first.study_description, first.series_description, first.photometric,
-            first.transfer_syntax, nan if first.age_years is None else first.age_years,
-            first.sex, tuple(m.sop_uid for m in members), tuple(m.path for m in members)))
-    return pd.DataFrame(rows, columns=[*_SERIES_COLUMNS, *HELPER_COLUMNS])
 
 
 def header_dict(header: DicomHeader) -> dict[str, Any]:

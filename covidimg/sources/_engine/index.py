@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 
 from covidimg.errors import DicomReadError, IndexCacheWarning
 from covidimg.sources._engine.archives import finding_kind, iter_zip_headers
-from covidimg.sources._engine.dicom import IMAGE_MODALITIES, DicomHeader, read_header, series_table
+from covidimg.sources._engine.dicom import IMAGE_MODALITIES, DicomHeader, read_header
 from covidimg.sources._engine.header_scan import read_header_fast
 from covidimg.sources._engine.index_cache import (
     CacheEntry,
@@ -52,6 +52,7 @@ from covidimg.sources._engine.index_cache import (
     stat_files,
 )
 from covidimg.sources._engine.ledger import Ledger
+from covidimg.sources._engine.series import series_table
 from covidimg.sources._engine.series_sampling import MIN_SERIES_FILES, index_series_folder
 
 __all__ = [

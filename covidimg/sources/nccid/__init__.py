@@ -30,8 +30,10 @@ Quirks handled:
   used and reported (``missing_metadata``);
 * the patient id is the folder name, which equals DICOM (0010,0020) and ``Pseudonym``;
   disagreements are reported;
-* the day axis: day 0 = ``Date of admission`` where known, else the patient's first exam
-  (``StudyDate``), else the first swab. NCCID has no ICU-release date, so
+* the day axis (:mod:`covidimg.sources._engine.harmonize`): day 0 = ``Date of admission`` where
+  known; NCCID records no index event; else the patient's first exam (``StudyDate``); else the
+  first swab (the rule's last fallback, for patients without images). NCCID has no ICU-release
+  date, so
   ``icu_release_offset`` is always empty. Absolute dates are used to compute days and offsets
   and are not kept in the tables;
 * images whose patient has no clinical file are kept, with ``covid_status`` unknown, and
@@ -45,13 +47,11 @@ import datetime as dt
 import json
 import os
 import posixpath
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import fsspec
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
@@ -62,12 +62,20 @@ from covidimg.sources._engine.dicom import (
     HELPER_COLUMNS,
     IMAGE_MODALITIES,
     DicomHeader,
-    read_header,
     read_header_json,
-    series_table,
 )
-from covidimg.sources._engine.ledger import Ledger, SourceTables, decode_text, walk
+from covidimg.sources._engine.harmonize import DayAxis, event_offsets
+from covidimg.sources._engine.ledger import Ledger, SourceTables, decode_text
+from covidimg.sources._engine.series import series_table
 from covidimg.sources.nccid import clean as nccid_clean
+from covidimg.sources.nccid.store import (
+    _CLINICAL_NAME,
+    _PREFETCH_BATCH,
+    GROUPS,
+    _groups,
+    _looks_like_group,
+    _Store,
+)
 
 __all__ = ["GROUPS", "LOOKS_FOR", "MODALITY_FOLDERS", "NAME", "detect", "load"]
 
@@ -76,137 +84,15 @@ LOOKS_FOR = ("an NCCID bucket copy: training/ or validation/ holding data/<pid>/
              "status_*.json and xray/ ct/ mri/ DICOM folders, or <pid>/images/<date>/*.dcm with "
              "<pid>/data/<date>/data.json (early layout)")
 
-#: The split folders of the bucket.
-GROUPS: tuple[str, ...] = ("training", "validation")
 #: Modality folder of the current layout -> the DICOM modalities it may hold.
 MODALITY_FOLDERS: dict[str, tuple[str, ...]] = {
     "xray": ("CR", "DX"), "x-ray": ("CR", "DX"), "ct": ("CT",), "mri": ("MR",),
     "unknown": (),
 }
-_CLINICAL_NAME = re.compile(r"^(?P<kind>data|status)_(?P<date>\d{4}-\d{2}-\d{2})\.json$")
-_HEADER_BLOCK = 2**18  # bytes fetched per remote read: a DICOM header fits in one block
-_PREFETCH_BATCH = 256  # remote JSON files fetched concurrently per request batch
-_EVENT_COLUMNS = {"admission": "admission_offset", "icu_admission": "icu_admission_offset",
-                  "death": "death_offset"}
 _SCHEMA_EVENTS = ("admission", "icu_admission", "intubation", "death")
 
 
-# ---------------------------------------------------------------------------- file system
-class _Store:
-    """A local folder or a remote prefix, seen through fsspec, with labels for the tables."""
-
-    def __init__(self, root: str, storage_options: Mapping[str, Any] | None) -> None:
-        self._prefetched: dict[str, bytes | BaseException] = {}
-        self.remote = "://" in root
-        if self.remote:
-            try:
-                self.fs, path = fsspec.core.url_to_fs(root, **dict(storage_options or {}))
-            except ImportError as exc:
-                raise LoadError(f"nccid: reading {root} needs an fsspec driver that is not "
-                                f"installed ({exc}); for s3:// run `pip install s3fs` (or "
-                                "`pip install covidimg[s3]`)") from exc
-            except ValueError as exc:
-                raise LoadError(f"nccid: {root} is not a URL fsspec can open: {exc}") from exc
-            self.base = path.rstrip("/")
-        else:
-            self.fs = fsspec.filesystem("file")
-            self.base = os.path.abspath(root).replace(os.sep, "/").rstrip("/") or "/"
-
-    def label(self, path: str) -> str:
-        """The path as recorded in the tables: a local path, or the full ``s3://`` URL."""
-        if self.remote:
-            return self.fs.unstrip_protocol(path)
-        return os.path.normpath(path)
-
-    def rel(self, path: str) -> tuple[str, ...]:
-        return tuple(posixpath.relpath(path, self.base).split("/"))
-
-    def children(self, path: str) -> list[str]:
-        try:
-            return sorted(posixpath.basename(p.rstrip("/"))
-                          for p in self.fs.ls(path, detail=False))
-        except (FileNotFoundError, NotADirectoryError):
-            return []
-
-    def isdir(self, path: str) -> bool:
-        try:
-            return bool(self.fs.isdir(path))
-        except (FileNotFoundError, OSError):
-            return False
-
-    def find(self, ledger: Ledger) -> list[str]:
-        """Every readable file under the root; local files that cannot be read (dangling
-        links, FIFOs, no permission) are recorded in ``ledger`` instead."""
-        if self.remote:
-            return sorted(self.fs.find(self.base))
-        return sorted(posixpath.join(dirpath.replace(os.sep, "/"), name)
-                      for dirpath, _, names in walk(self.base, ledger) for name in names)
-
-    def read_bytes(self, path: str) -> bytes:
-        cached = self._prefetched.pop(path, None)
-        if isinstance(cached, bytes):
-            return cached
-        if isinstance(cached, BaseException):
-            raise OSError(f"cannot read {self.label(path)}: {cached}")
-        return self.fs.cat_file(path)
-
-    def prefetch(self, paths: list[str]) -> None:
-        """Fetch many small remote files concurrently (S3 reads are latency-bound)."""
-        if not self.remote:
-            return
-        for start in range(0, len(paths), _PREFETCH_BATCH):
-            batch = paths[start:start + _PREFETCH_BATCH]
-            try:
-                fetched = self.fs.cat(batch, on_error="return")
-            except (OSError, ValueError):  # fall back to one read per file
-                return
-            if isinstance(fetched, dict):
-                self._prefetched.update(fetched)
-
-    def header(self, path: str, label: str) -> DicomHeader:
-        if not self.remote:
-            return read_header(path, label=label)
-        try:
-            handle = self.fs.open(path, "rb", block_size=_HEADER_BLOCK)
-        except (OSError, ValueError) as exc:
-            raise DicomReadError(label, f"cannot open the object ({exc})") from exc
-        with handle:
-            return read_header(handle, label=label)
-
-
-_DETECT_FOLDERS = {"xray", "x-ray", "ct", "mri", "xray-metadata", "x-ray-metadata",
-                   "ct-metadata", "mri-metadata"}
-
-
-def _looks_like_group(store: _Store, path: str) -> bool:
-    """Whether ``path`` is a training/ or validation/ folder of either layout."""
-    names = store.children(path)
-    if any(n.lower() in _DETECT_FOLDERS for n in names):
-        return True
-    if "data" in names:
-        for pid in store.children(f"{path}/data")[:5]:
-            if any(_CLINICAL_NAME.match(n) for n in store.children(f"{path}/data/{pid}")):
-                return True
-    for name in names[:20]:
-        sub = store.children(f"{path}/{name}")
-        if "images" in sub or "images_metadata" in sub:
-            return True
-    return False
-
-
-def _groups(store: _Store) -> dict[str, str]:
-    """Group name -> folder: the root's training/ and validation/, or the root itself."""
-    names = store.children(store.base)
-    found = {g: f"{store.base}/{g}" for g in GROUPS
-             if g in names and store.isdir(f"{store.base}/{g}")}
-    if found:
-        return found
-    if _looks_like_group(store, store.base):
-        name = posixpath.basename(store.base)
-        return {name if name in GROUPS else "training": store.base}
-    return {}
-
-
+# ---------------------------------------------------------------------------- detection
 def detect(root: str, *, storage_options: Mapping[str, Any] | None = None) -> bool:
     """Whether ``root`` (a folder or ``s3://`` URL) has an NCCID layout.
 
@@ -510,31 +396,27 @@ class _Loader:
         anchors = self.anchors(pids, records, images)
         patients = self.patients(pids, records, images, anchors)
         events = self.events(records, anchors)
-        images = self.place_images(images, records, anchors)
+        images = self.place_images(images, events, anchors)
         labs = self.labs(records, anchors)
         return SourceTables(NAME, patients=patients, images=images, events=events, labs=labs,
                             files=self.ledger.files_frame(),
                             findings=self.ledger.findings_frame()).conformed()
 
     def anchors(self, pids: Iterable[str], records: Mapping[str, Any],
-                images: pd.DataFrame) -> dict[str, tuple[dt.date | None, str]]:
-        """pid -> (date of day 0, what it is)."""
+                images: pd.DataFrame) -> DayAxis:
+        """Day 0 per patient (harmonize): ``Date of admission``; NCCID records no index event;
+        else the first exam (``StudyDate``); else the first COVID test."""
         first_exam = images.dropna(subset=["study_date"]).groupby("pid")["study_date"].min()
-        out = {}
-        for pid in pids:
-            record = records.get(pid, (None,))[0]
-            if record is not None and "admission" in record.dates:
-                out[pid] = (record.dates["admission"], "admission")
-            elif pid in first_exam.index:
-                out[pid] = (first_exam[pid], "first_exam")
-            elif record is not None and record.test_dates:
-                out[pid] = (min(d for _, d in record.test_dates), "first_covid_test")
-            else:
-                out[pid] = (None, "none")
-        return out
+        with_records = {pid: rec[0] for pid, rec in records.items()}
+        return DayAxis.choose(
+            pids,
+            admission={pid: r.dates["admission"] for pid, r in with_records.items()
+                       if "admission" in r.dates},
+            first_exam=first_exam.to_dict(),
+            first_fact={pid: [d for _, d in r.test_dates] for pid, r in with_records.items()})
 
     def patients(self, pids: list[str], records: Mapping[str, Any], images: pd.DataFrame,
-                 anchors: Mapping[str, tuple[dt.date | None, str]]) -> pd.DataFrame:
+                 anchors: DayAxis) -> pd.DataFrame:
         rows = []
         by_pid = dict(tuple(images.groupby("pid"))) if len(images) else {}
         for pid in pids:
@@ -571,7 +453,7 @@ class _Loader:
                 "age_min": age, "age_max": age, "covid_status": record.covid_status,
                 "icu": record.icu, "died": record.died, "site": record.site,
                 "group": ",".join(sorted(groups)) or None, "intubated": record.intubated,
-                "day0": anchors[pid][1],
+                "day0": anchors.rule(pid),
                 **{k: record.vitals.get(k) for k in ("systolic_bp", "diastolic_bp",
                                                      "o2_saturation", "temperature",
                                                      "respiratory_rate", "heart_rate")},
@@ -582,23 +464,15 @@ class _Loader:
                 frame[col] = frame[col].astype("boolean")
         return frame
 
-    @staticmethod
-    def _day(date: dt.date | None, anchor: dt.date | None) -> float:
-        if date is None or anchor is None:
-            return float("nan")
-        return float((date - anchor).days)
-
-    def events(self, records: Mapping[str, Any],
-               anchors: Mapping[str, tuple[dt.date | None, str]]) -> pd.DataFrame:
+    def events(self, records: Mapping[str, Any], anchors: DayAxis) -> pd.DataFrame:
         rows = set()
         for pid, (record, label, _group) in records.items():
-            anchor = anchors[pid][0]
             uid = f"{NAME}:{pid}"
             for event in _SCHEMA_EVENTS:
                 if event in record.dates:
-                    rows.add((uid, event, self._day(record.dates[event], anchor)))
+                    rows.add((uid, event, anchors.day(pid, record.dates[event])))
             for event, date in record.test_dates:
-                rows.add((uid, event, self._day(date, anchor)))
+                rows.add((uid, event, anchors.day(pid, date)))
             adm, icu = record.dates.get("admission"), record.dates.get("icu_admission")
             if adm is not None and icu is not None and adm > icu:
                 self.ledger.finding("admission_after_icu", f"Date of admission {adm} is after "
@@ -612,37 +486,26 @@ class _Loader:
         return pd.DataFrame(sorted(rows, key=lambda r: (r[0], r[1], np.nan_to_num(r[2]))),
                             columns=["patient_uid", "event", "day"])
 
-    def place_images(self, images: pd.DataFrame, records: Mapping[str, Any],
-                     anchors: Mapping[str, tuple[dt.date | None, str]]) -> pd.DataFrame:
+    def place_images(self, images: pd.DataFrame, events: pd.DataFrame,
+                     anchors: DayAxis) -> pd.DataFrame:
         images = images.copy()
-        days, offsets = [], {col: [] for col in _EVENT_COLUMNS.values()}
-        for _, row in images.iterrows():
-            anchor = anchors[row["pid"]][0]
-            study = row["study_date"] if isinstance(row["study_date"], dt.date) else None
-            if study is None:
-                self.ledger.finding("missing_value", "no StudyDate (nor series or acquisition "
-                                    "date) in the header; the exam has no day",
-                                    patient_uid=row["patient_uid"],
-                                    image_uid=row["image_uid"], path=row["path"])
-            day = self._day(study, anchor)
-            days.append(day)
-            record = records.get(row["pid"], (None,))[0]
-            for event, col in _EVENT_COLUMNS.items():
-                date = record.dates.get(event) if record is not None else None
-                offsets[col].append(self._day(date, anchor) - day)
-        images["day"] = days
-        for col, values in offsets.items():
-            images[col] = values
-        images["icu_release_offset"] = float("nan")  # NCCID records no ICU release
+        study_dates = [d if isinstance(d, dt.date) else None for d in images["study_date"]]
+        for i in [i for i, d in enumerate(study_dates) if d is None]:
+            self.ledger.finding("missing_value", "no StudyDate (nor series or acquisition "
+                                "date) in the header; the exam has no day",
+                                patient_uid=images["patient_uid"].iat[i],
+                                image_uid=images["image_uid"].iat[i], path=images["path"].iat[i])
+        images["day"] = anchors.days(images["pid"].tolist(), study_dates)
+        for column, values in event_offsets(images["patient_uid"], images["day"],
+                                            events).items():
+            images[column] = values  # NCCID records no ICU release: icu_release_offset is NaN
         drop = [*HELPER_COLUMNS, "pid", "study_date", "study_time", "age_years", "sex"]
         return images.drop(columns=[c for c in drop if c in images.columns])
 
-    def labs(self, records: Mapping[str, Any],
-             anchors: Mapping[str, tuple[dt.date | None, str]]) -> pd.DataFrame:
+    def labs(self, records: Mapping[str, Any], anchors: DayAxis) -> pd.DataFrame:
         rows = []
         for pid, (record, _label, _group) in records.items():
-            adm = record.dates.get("admission")
-            day = self._day(adm, anchors[pid][0])
+            day = anchors.day(pid, record.dates.get("admission"))  # values "on admission"
             for lab in record.labs:
                 rows.append({
                     "patient_uid": f"{NAME}:{pid}", "image_uid": None, "analyte": lab.analyte,

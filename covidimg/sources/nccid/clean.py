@@ -7,14 +7,16 @@ what people typed:
 * keys are human labels (``"Date of ITU admission"``, ``"D-dimer on admission"``, ``"Pa02"``,
   ``"Fibrinogen  if d-dimer not performed"`` with two spaces); :func:`normalize_key` and
   :data:`KEY_ALIASES` map them onto field names;
-* ``SwabDate`` is UK order (DD/MM/YYYY), every other date US order (MM/DD/YYYY); a date that is
+* ``SwabDate`` is UK order (DD/MM/YYYY), every other date US order (MM/DD/YYYY); dates are read
+  by :func:`covidimg.sources._engine.dates.parse_date` with every recovery: a date that is
   impossible in the stated order but valid in the other is read in the other order and
   reported; spreadsheet error cells ``"[Text] - 2020-03-20"`` keep the ISO date; Excel serial
   numbers (``43909``) are converted;
 * numbers arrive as text: ``"[67] - 2020-06-06"`` (the bracketed number is the value),
   ``"[170/70] - 2020-04-01"`` (blood pressure), ``"<5"``, ``"8.5 kPa"``, ``"10L"``;
 * units differ by site (:data:`SITE_UNITS`, keyed on ``SubmittingCentre``) and are converted to
-  the schema's canonical unit (:data:`UNIT_FACTORS`);
+  the schema's canonical unit by :func:`covidimg.units.convert` ("Urea on admission" is urea,
+  which UK laboratories report in mmol/L, not urea nitrogen);
 * FiO2 comes as %, as a fraction, as litres of oxygen per minute or as a Venturi mask colour
   (:func:`parse_fio2`).
 
@@ -27,16 +29,27 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
-
-from covidimg import schema
+from covidimg import schema, units
 from covidimg.errors import ValueProblem
-from covidimg.intervals import parse_censored_text
+from covidimg.sources._engine.dates import RECOVER_ALL, DateOrder, is_missing, parse_date
+from covidimg.sources.nccid.site_units import (
+    DEFAULT_UNITS,
+    PLAUSIBLE,
+    SITE_DEPENDENT,
+    SITE_UNITS,
+    site_units_table,
+)
+from covidimg.sources.nccid.values import (
+    FIO2_LITRES,
+    FIO2_MASK_COLOURS,
+    parse_blood_pressure,
+    parse_fio2,
+    parse_number,
+)
 
 __all__ = [
     "DATE_FIELDS",
@@ -47,17 +60,13 @@ __all__ = [
     "LAB_FIELDS",
     "PLAUSIBLE",
     "SITE_UNITS",
-    "UNIT_FACTORS",
     "ClinicalRecord",
     "LabValue",
     "Problem",
     "ValueProblem",
     "clean_record",
-    "convert_unit",
     "normalize_key",
-    "normalize_unit",
     "parse_blood_pressure",
-    "parse_date",
     "parse_fio2",
     "parse_number",
     "read_clinical_json",
@@ -147,130 +156,6 @@ VITAL_FIELDS: tuple[str, ...] = ("o2_saturation", "temperature", "respiratory_ra
                                  "heart_rate")
 
 
-# ---------------------------------------------------------------------------- units
-def normalize_unit(unit: str) -> str:
-    """Normalise a unit spelling: lower case, no spaces, ``µ``/``mcg`` -> ``u``, no ``x``.
-
-    Examples
-    --------
-    >>> from covidimg.sources.nccid.clean import normalize_unit
-    >>> normalize_unit(" µg/L "), normalize_unit("x10^9/L"), normalize_unit("mmol/l")
-    ('ug/l', '10^9/l', 'mmol/l')
-    """
-    text = str(unit).strip().lower().replace(" ", "")
-    text = text.replace("µ", "u").replace("μ", "u").replace("mcg", "ug")
-    text = text.replace("10*9", "10^9").replace("10e9", "10^9")
-    if text.startswith(("x10^", "*10^")):
-        text = text[1:]
-    if text in ("feu", "mg/lfeu", "mg/l(feu)"):
-        text = "mg/l"
-    return text.replace("(feu)", "").replace("feu", "")
-
-
-#: analyte -> {normalised unit: factor to the canonical unit of :data:`covidimg.schema.ANALYTES`}.
-#: D-dimer DDU vs FEU (FEU ≈ 2 × DDU) is not distinguished: sites report one or the other
-#: without saying which.
-UNIT_FACTORS: dict[str, dict[str, float]] = {
-    "crp": {"mg/l": 1.0, "mg/dl": 10.0, "ug/ml": 1.0},
-    "d_dimer": {"mg/l": 1.0, "ug/ml": 1.0, "ng/ml": 1e-3, "ug/l": 1e-3},
-    "lymphocytes": {"10^9/l": 1.0, "/nl": 1.0, "10^3/ul": 1.0, "/ul": 1e-3},
-    "wcc": {"10^9/l": 1.0, "/nl": 1.0, "10^3/ul": 1.0, "/ul": 1e-3},
-    "platelets": {"10^9/l": 1.0, "/nl": 1.0, "10^3/ul": 1.0, "/ul": 1e-3},
-    "ferritin": {"ug/l": 1.0, "ng/ml": 1.0},
-    # urea molar mass 60.06 g/mol: 1 mg/dL = 10 mg/L = 0.1665 mmol/L; 1 ng/mL = 1 ug/L.
-    "urea": {"mmol/l": 1.0, "mg/dl": 10.0 / 60.06, "ng/ml": 1e-3 / 60.06},
-    "creatinine": {"umol/l": 1.0, "mg/dl": 88.42},
-    "troponin_i": {"ng/l": 1.0, "pg/ml": 1.0, "ng/ml": 1000.0, "ug/l": 1000.0},
-    "troponin_t": {"ng/l": 1.0, "pg/ml": 1.0, "ng/ml": 1000.0, "ug/l": 1000.0},
-    "fibrinogen": {"g/l": 1.0, "mg/dl": 0.01},
-    "po2": {"mmhg": 1.0, "kpa": 760.0 / 101.325},
-    "fio2": {"%": 1.0},
-}
-
-#: The unit a value is assumed to be in when its site is not in :data:`SITE_UNITS` and the
-#: value names no unit: the NCCID template's unit, which is UK practice (blood gases in kPa).
-DEFAULT_UNITS: dict[str, str] = {
-    "crp": "mg/L", "d_dimer": "mg/L", "lymphocytes": "10^9/L", "wcc": "10^9/L",
-    "platelets": "10^9/L", "ferritin": "ug/L", "urea": "mmol/L", "creatinine": "umol/L",
-    "troponin_i": "ng/L", "troponin_t": "ng/L", "fibrinogen": "g/L", "po2": "kPa", "fio2": "%",
-}
-
-#: Analytes whose unit differs between sites (NHSX ``NCCID_site_specific_units.xlsx``): a value
-#: from a site missing from the table is converted from :data:`DEFAULT_UNITS` and reported.
-SITE_DEPENDENT: tuple[str, ...] = ("d_dimer", "po2", "urea", "troponin_i")
-
-#: Site-specific units, keyed on ``SubmittingCentre`` (matched case-insensitively); analytes
-#: not listed use :data:`DEFAULT_UNITS`. NHSX keeps the real table (six trusts) in
-#: ``NCCID_site_specific_units.xlsx``, which is not public; the rows below are the pseudonymous
-#: centres of nccid-cleaning's example data, which the covidimg demo also uses. Pass
-#: ``site_units={"<SubmittingCentre>": {"d_dimer": "ng/mL", ...}}`` to
-#: :func:`covidimg.sources.nccid.load` with the rows of your copy of the xlsx.
-SITE_UNITS: dict[str, dict[str, str]] = {
-    "Centre A": {"d_dimer": "ng/mL", "po2": "kPa", "urea": "mmol/L", "troponin_i": "ng/L"},
-    "Centre B": {"d_dimer": "mg/L", "po2": "mmHg", "urea": "mmol/L", "troponin_i": "ng/mL"},
-    "Centre C": {"d_dimer": "ug/L", "po2": "kPa", "urea": "mmol/L", "troponin_i": "ng/L"},
-    "Centre D": {"d_dimer": "ng/mL", "po2": "kPa", "urea": "ng/mL", "troponin_i": "ng/L"},
-    "Centre E": {"d_dimer": "mg/L", "po2": "kPa", "urea": "mmol/L", "troponin_i": "ng/mL"},
-    "Centre F": {"d_dimer": "ug/L", "po2": "%", "urea": "mmol/L", "troponin_i": "ng/L"},
-}
-
-#: Wide plausibility ranges in the canonical unit; a converted value outside is kept but
-#: reported (``implausible_value``), which usually means the site's unit is wrong.
-PLAUSIBLE: dict[str, tuple[float, float]] = {
-    "crp": (0.0, 700.0), "d_dimer": (0.0, 150.0), "lymphocytes": (0.0, 100.0),
-    "wcc": (0.0, 500.0), "platelets": (0.0, 3000.0), "ferritin": (0.0, 100000.0),
-    "urea": (0.0, 150.0), "creatinine": (0.0, 3000.0), "troponin_i": (0.0, 500000.0),
-    "troponin_t": (0.0, 100000.0), "fibrinogen": (0.0, 20.0), "po2": (5.0, 800.0),
-    "fio2": (21.0, 100.0),
-}
-
-
-def site_units_table(site_units: Mapping[str, Mapping[str, str]] | None = None) -> pd.DataFrame:
-    """The site unit table as a DataFrame: one row per site, one column per analyte.
-
-    Examples
-    --------
-    >>> from covidimg.sources.nccid.clean import site_units_table
-    >>> site_units_table().loc["Centre A", "d_dimer"]
-    'ng/mL'
-    """
-    table = SITE_UNITS if site_units is None else site_units
-    frame = pd.DataFrame.from_dict({k: dict(v) for k, v in table.items()}, orient="index")
-    frame.index.name = "SubmittingCentre"
-    return frame
-
-
-def convert_unit(analyte: str, value: float, unit: str) -> float:
-    """Convert ``value`` of ``analyte`` from ``unit`` to the analyte's canonical unit.
-
-    Raises
-    ------
-    ValueError
-        If the unit is not known for the analyte; the message lists the known ones.
-
-    Examples
-    --------
-    >>> from covidimg.sources.nccid.clean import convert_unit
-    >>> convert_unit("d_dimer", 1500.0, "ng/mL")
-    1.5
-    >>> round(convert_unit("po2", 10.0, "kPa"), 2)
-    75.01
-    """
-    factors = UNIT_FACTORS.get(analyte)
-    if factors is None:
-        raise ValueError(f"analyte={analyte!r} has no unit table; known analytes are "
-                         f"{sorted(UNIT_FACTORS)}")
-    key = normalize_unit(unit)
-    if key not in factors:
-        raise ValueError(
-            f"unit {unit!r} cannot be converted to {schema.ANALYTES[analyte].unit} for "
-            f"{analyte}; known units are {sorted(factors)}"
-        )
-    if math.isinf(value):
-        return value
-    return value * factors[key]
-
-
 # ---------------------------------------------------------------------------- problems
 @dataclass(frozen=True)
 class Problem:
@@ -292,312 +177,10 @@ class Problem:
 
 
 # ---------------------------------------------------------------------------- dates
-_MISSING_TEXT = {"", ".", "-", "na", "n/a", "nan", "none", "null", "unknown", "not known",
-                 "not recorded", "nk", "?"}
-_SLASH_DATE = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2}|\d{4})$")
-_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$")
-_ERROR_CELL = re.compile(r"^\[(?P<inner>.*)\]\s*-\s*(?P<date>\d{4}-\d{2}-\d{2})$")
-_EXCEL_EPOCH = dt.date(1899, 12, 30)
 
 
-def _is_missing(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and value.strip().lower() in _MISSING_TEXT
-
-
-def _year(text: str) -> int:
-    year = int(text)
-    return 2000 + year if len(text) == 2 else year
-
-
-@dataclass(frozen=True)
-class ParsedDate:
-    """A parsed date and, when it was recovered rather than read as written, how."""
-
-    date: dt.date
-    note: str = ""
-
-
-def parse_date(value: Any, *, day_first: bool) -> ParsedDate | None:
-    """Parse an NCCID date.
-
-    Parameters
-    ----------
-    value
-        ``"DD/MM/YYYY"`` or ``"MM/DD/YYYY"`` (two-digit years allowed), ISO ``"YYYY-MM-DD"``
-        (with an optional time), the error cell ``"[Text] - YYYY-MM-DD"``, or an Excel serial
-        day number (``43909``).
-    day_first
-        ``True`` for UK order (``SwabDate``), ``False`` for US order (every other date).
-
-    Returns
-    -------
-    ParsedDate or None
-        ``None`` for an empty value. ``note`` says how a value was recovered (other order,
-        error cell, Excel serial); empty when read as written.
-
-    Raises
-    ------
-    ValueProblem
-        When the value is not a date in any of these forms.
-
-    Examples
-    --------
-    >>> from covidimg.sources.nccid.clean import parse_date
-    >>> parse_date("03/04/2020", day_first=True).date
-    datetime.date(2020, 4, 3)
-    >>> parse_date("03/04/2020", day_first=False).date
-    datetime.date(2020, 3, 4)
-    >>> parse_date("31/03/2020", day_first=False).note
-    'not a valid MM/DD/YYYY date; read as DD/MM/YYYY'
-    >>> parse_date("[Text] - 2020-03-20", day_first=False).date
-    datetime.date(2020, 3, 20)
-    """
-    if _is_missing(value):
-        return None
-    expected = "DD/MM/YYYY" if day_first else "MM/DD/YYYY"
-    if isinstance(value, bool):
-        raise ValueProblem(f"a boolean is not a date; expected {expected}")
-    if isinstance(value, int | float):
-        return _excel_serial(value, expected)
-    text = str(value).strip()
-    match = _SLASH_DATE.match(text)
-    if match:
-        first, second, year = int(match[1]), int(match[2]), _year(match[3])
-        day, month = (first, second) if day_first else (second, first)
-        try:
-            return ParsedDate(dt.date(year, month, day))
-        except ValueError:
-            pass
-        try:
-            swapped = dt.date(year, day, month)
-        except ValueError:
-            raise ValueProblem(f"not a valid date in {expected} or the other order") from None
-        other = "MM/DD/YYYY" if day_first else "DD/MM/YYYY"
-        return ParsedDate(swapped, f"not a valid {expected} date; read as {other}")
-    match = _ISO_DATE.match(text)
-    if match:
-        return ParsedDate(_iso(match[1], match[2], match[3], expected))
-    match = _ERROR_CELL.match(text)
-    if match:
-        y, m, d = match["date"].split("-")
-        inner = match["inner"].strip()
-        return ParsedDate(_iso(y, m, d, expected),
-                          f"spreadsheet error cell [{inner}]; kept its date {match['date']}")
-    if re.fullmatch(r"\d{5}(?:\.0+)?", text):
-        return _excel_serial(float(text), expected)
-    raise ValueProblem(f"not a date; expected {expected}, YYYY-MM-DD or '[Text] - YYYY-MM-DD'")
-
-
-def _iso(year: str, month: str, day: str, expected: str) -> dt.date:
-    try:
-        return dt.date(int(year), int(month), int(day))
-    except ValueError:
-        raise ValueProblem(f"{year}-{month}-{day} is not a valid date; expected "
-                           f"{expected}") from None
-
-
-def _excel_serial(value: float, expected: str) -> ParsedDate:
-    # Serial numbers 36526..47482 are the years 2000..2029: the only plausible NCCID dates.
-    if not float(value).is_integer() or not 36526 <= value <= 47482:
-        raise ValueProblem(f"the number {value!r} is not a date; expected {expected}")
-    date = _EXCEL_EPOCH + dt.timedelta(days=int(value))
-    return ParsedDate(date, f"Excel serial day number; read as {date.isoformat()}")
-
-
-# ---------------------------------------------------------------------------- numbers
-_NUMBER = r"[-+]?(?:\d+(?:[.,]\d*)?|[.,]\d+)"
-_BRACKETED_NUMBER = re.compile(rf"^\[\s*(?P<inner>[<>≤≥]?=?\s*{_NUMBER})\s*\]\s*-\s*"
-                               r"\d{4}-\d{2}-\d{2}$")
-_NUMBER_WITH_UNIT = re.compile(rf"^(?P<op><=|>=|<|>|≤|≥)?\s*(?P<num>{_NUMBER})\s*"
-                               r"(?P<unit>[a-zA-Zµμ%/^*0-9.() ]*?)\s*$")
-
-
-@dataclass(frozen=True)
-class ParsedNumber:
-    """A number read from text, as an interval, with the unit the text named (if any)."""
-
-    lower: float
-    upper: float
-    censor: str
-    unit: str | None = None
-    note: str = ""
-    recovered: bool = False
-
-    @property
-    def interval(self) -> tuple[float, float, str]:
-        """``(lower, upper, censor)``."""
-        return self.lower, self.upper, self.censor
-
-
-def parse_number(value: Any) -> ParsedNumber | None:
-    """Read a number from NCCID text: ``"12.5"``, ``"<5"``, ``"[67] - 2020-06-06"``, ``"8.5 kPa"``.
-
-    Returns
-    -------
-    ParsedNumber or None
-        ``None`` for an empty value. An exact number ``v`` is ``(v, v, "none")``; ``"<v"`` is
-        ``(-inf, v, "left")``; ``">v"`` is ``(v, inf, "right")``. ``unit`` is the unit written
-        after the number, if any.
-
-    Raises
-    ------
-    ValueProblem
-        When no number can be read.
-
-    Examples
-    --------
-    >>> from covidimg.sources.nccid.clean import parse_number
-    >>> parse_number("[67] - 2020-06-06").interval
-    (67.0, 67.0, 'none')
-    >>> parse_number("8.5 kPa").unit
-    'kPa'
-    >>> parse_number("<5").interval
-    (-inf, 5.0, 'left')
-    """
-    if _is_missing(value):
-        return None
-    if isinstance(value, bool):
-        raise ValueProblem("a boolean is not a number")
-    if isinstance(value, int | float):
-        if not math.isfinite(float(value)):
-            raise ValueProblem("not a finite number")
-        return ParsedNumber(float(value), float(value), "none")
-    text = str(value).strip()
-    note = ""
-    match = _BRACKETED_NUMBER.match(text)
-    if match:
-        text = match["inner"]
-        note = f"spreadsheet error cell; kept the bracketed value {text}"
-    parsed = parse_censored_text(text)
-    if parsed is not None:
-        return ParsedNumber(*parsed, note=note, recovered=bool(note))
-    match = _NUMBER_WITH_UNIT.match(text)
-    if match and match["unit"] and re.search(r"[a-zA-Zµμ%]", match["unit"]):
-        parsed = parse_censored_text(f"{match['op'] or ''}{match['num']}")
-        if parsed is not None:
-            return ParsedNumber(*parsed, unit=match["unit"].strip(), note=note,
-                                recovered=bool(note))
-    raise ValueProblem("no number could be read")
-
-
-_BP = re.compile(r"^\[?\s*(?P<sys>\d{2,3})\s*/\s*(?P<dia>\d{2,3})\s*\]?(?:\s*-\s*"
-                 r"\d{4}-\d{2}-\d{2})?$")
-
-
-def parse_blood_pressure(value: Any, *, which: str) -> float | None:
-    """Read a systolic or diastolic pressure (mmHg) from ``"126"`` or ``"[170/70] - 2020-04-01"``.
-
-    Parameters
-    ----------
-    which
-        ``"systolic"`` or ``"diastolic"``: which half of a ``sys/dia`` pair to return.
-
-    Examples
-    --------
-    >>> from covidimg.sources.nccid.clean import parse_blood_pressure
-    >>> parse_blood_pressure("[170/70] - 2020-04-01", which="diastolic")
-    70.0
-    >>> parse_blood_pressure("126", which="systolic")
-    126.0
-    """
-    if which not in ("systolic", "diastolic"):
-        raise ValueError(f"which={which!r}; allowed values are 'systolic', 'diastolic'")
-    if _is_missing(value):
-        return None
-    match = _BP.match(str(value).strip())
-    if match:
-        return float(match["sys"] if which == "systolic" else match["dia"])
-    number = parse_number(value)
-    if number is None:
-        return None
-    if number.censor != "none":
-        raise ValueProblem("a censored blood pressure is not meaningful")
-    return number.lower
-
-
-#: Venturi mask colours -> FiO2 % (the valves' nominal oxygen concentration).
-FIO2_MASK_COLOURS: dict[str, float] = {"blue": 24.0, "white": 28.0, "orange": 31.0,
-                                       "yellow": 35.0, "red": 40.0, "green": 60.0}
-
-#: Oxygen flow (L/min) -> FiO2 % interval. Approximations from oxygen-delivery rules of thumb:
-#: nasal cannula about +3–4 % per L/min up to 6 L/min; simple face mask about 40–60 % at
-#: 5–10 L/min; reservoir (non-rebreather) mask about 60–90 % at 10–15 L/min. The device is not
-#: recorded, so each flow maps to an interval, never to a single number.
-FIO2_LITRES: dict[int, tuple[float, float]] = {
-    1: (24.0, 25.0), 2: (27.0, 29.0), 3: (30.0, 33.0), 4: (33.0, 37.0), 5: (36.0, 41.0),
-    6: (39.0, 45.0), 7: (40.0, 50.0), 8: (45.0, 55.0), 9: (50.0, 60.0), 10: (55.0, 65.0),
-    11: (60.0, 70.0), 12: (65.0, 75.0), 13: (70.0, 80.0), 14: (75.0, 85.0), 15: (80.0, 90.0),
-}
-_LITRES = re.compile(r"^(?P<num>\d+(?:\.\d+)?)\s*(?:l|lpm|ltr|litres?|liters?|l/min)$")
-
-
-def parse_fio2(value: Any) -> ParsedNumber | None:
-    """Read FiO2 as a percentage from %, a fraction, litres of O2 per minute or a mask colour.
-
-    * ``"28"``, ``"28%"`` -> 28 %; ``"0.28"`` -> 28 % (a fraction ≤ 1);
-    * ``"room air"`` / ``"RA"`` -> 21 %;
-    * ``"10L"``, ``"2 l/min"`` and bare whole numbers 1–15 (below 21 they cannot be a
-      percentage) -> the interval of :data:`FIO2_LITRES`, censor ``"interval"``;
-    * Venturi colours ``"white"`` ... -> :data:`FIO2_MASK_COLOURS`.
-
-    Raises
-    ------
-    ValueProblem
-        When the value fits none of these forms or lies outside 21–100 %.
-
-    Examples
-    --------
-    >>> from covidimg.sources.nccid.clean import parse_fio2
-    >>> parse_fio2("10L").interval
-    (55.0, 65.0, 'interval')
-    >>> parse_fio2("white").interval, parse_fio2("0.4").interval
-    ((28.0, 28.0, 'none'), (40.0, 40.0, 'none'))
-    """
-    if _is_missing(value):
-        return None
-    if isinstance(value, bool):
-        raise ValueProblem("a boolean is not an FiO2")
-    text = str(value).strip().lower()
-    if text in FIO2_MASK_COLOURS:
-        pct = FIO2_MASK_COLOURS[text]
-        return ParsedNumber(pct, pct, "none", "Venturi mask colour",
-                            f"Venturi mask colour {text}: {pct:g} %")
-    if text in ("room air", "ra", "air", "roomair"):
-        return ParsedNumber(21.0, 21.0, "none", "room air", "room air: 21 %")
-    match = _LITRES.match(text)
-    litres = float(match["num"]) if match else None
-    bare = litres is None
-    if litres is None:
-        try:
-            number = float(text.rstrip("%").strip())
-        except ValueError:
-            raise ValueProblem("expected %, a fraction, litres (e.g. '10L') or a Venturi mask "
-                               f"colour {sorted(FIO2_MASK_COLOURS)}") from None
-        if text.endswith("%") or number >= 21:
-            if not 21 <= number <= 100:
-                raise ValueProblem("a percentage FiO2 must lie between 21 and 100")
-            return ParsedNumber(number, number, "none", "%")
-        if 0 < number <= 1:
-            if number < 0.21:
-                raise ValueProblem("a fractional FiO2 must lie between 0.21 and 1")
-            pct = round(number * 100, 6)
-            return ParsedNumber(pct, pct, "none", "fraction", f"fraction {number:g} -> {pct:g} %")
-        litres = number
-    if not litres.is_integer() or int(litres) not in FIO2_LITRES:
-        raise ValueProblem(f"{litres:g} L/min of oxygen is outside the 1–15 L/min conversion "
-                           "table")
-    low, high = FIO2_LITRES[int(litres)]
-    if bare:
-        return ParsedNumber(low, high, "interval", "L/min",
-                            f"bare number {int(litres)} is below 21 %, so it was read as "
-                            f"{int(litres)} L/min of oxygen -> {low:g}–{high:g} %",
-                            recovered=True)
-    return ParsedNumber(low, high, "interval", "L/min",
-                        f"{int(litres)} L/min of oxygen -> {low:g}–{high:g} %")
+def _date_order(day_first: bool) -> DateOrder:
+    return "DMY" if day_first else "MDY"
 
 
 # ---------------------------------------------------------------------------- categories
@@ -722,7 +305,7 @@ def _fields(raw: Mapping[str, Any]) -> dict[str, tuple[str, Any]]:
         name = KEY_ALIASES.get(normalize_key(key))
         if name is None:
             continue
-        if name not in out or (_is_missing(out[name][1]) and not _is_missing(value)):
+        if name not in out or (is_missing(out[name][1]) and not is_missing(value)):
             out[name] = (key, value)
     return out
 
@@ -738,7 +321,7 @@ class _Cleaner:
 
     def date(self, key: str, value: Any, day_first: bool) -> dt.date | None:
         try:
-            parsed = parse_date(value, day_first=day_first)
+            parsed = parse_date(value, order=_date_order(day_first), recover=RECOVER_ALL)
         except ValueProblem as exc:
             self.problem(key, value, str(exc))
             return None
@@ -749,7 +332,7 @@ class _Cleaner:
         return parsed.date
 
     def flag(self, key: str, value: Any) -> bool | None:
-        if _is_missing(value):
+        if is_missing(value):
             return None
         result = _category(value, {**_BINARY, **dict.fromkeys(_BINARY_UNKNOWN)})
         if result is KeyError:
@@ -758,7 +341,7 @@ class _Cleaner:
         return result
 
     def status(self, key: str, value: Any) -> str | None:
-        if _is_missing(value):
+        if is_missing(value):
             return None
         result = _category(value, _STATUS)
         if result is KeyError:
@@ -792,9 +375,9 @@ class _Cleaner:
                 self.problem(key, value, f"site {self.record.site!r} is not in the site unit "
                              f"table; the value was assumed to be in {unit}", "unit_assumed")
         try:
-            lower = convert_unit(analyte, parsed.lower, unit)
-            upper = convert_unit(analyte, parsed.upper, unit)
-        except ValueError as exc:
+            lower = units.convert(analyte, parsed.lower, unit)
+            upper = units.convert(analyte, parsed.upper, unit)
+        except units.UnitConversionError as exc:
             whose = "written in the value" if parsed.unit is not None else \
                 f"site {self.record.site!r}'s unit for {analyte}"
             self.problem(key, value, f"{exc} ({whose}); the value was dropped. Correct the "
@@ -886,12 +469,12 @@ def clean_record(
         return fields.get(name, (name, None))
 
     key, value = get("pseudonym")
-    rec.pseudonym = None if _is_missing(value) else str(value).strip()
+    rec.pseudonym = None if is_missing(value) else str(value).strip()
     key, value = get("site")
-    rec.site = None if _is_missing(value) else str(value).strip()
+    rec.site = None if is_missing(value) else str(value).strip()
 
     key, value = get("sex")
-    if not _is_missing(value):
+    if not is_missing(value):
         sex = _category(value, _SEX)
         if sex is KeyError:
             cleaner.problem(key, value, "expected 0/Female/F, 1/Male/M or 2/3/Unknown; "
@@ -942,7 +525,7 @@ def clean_record(
             status = cleaner.status(f"{key}[{i}].{s_key}", s_value)
             if date is not None and status is not None:
                 rec.test_dates.append((f"covid_test_{status}", date))
-    elif not _is_missing(value):
+    elif not is_missing(value):
         cleaner.problem(key, value, "expected a list of {SwabDate, SwabStatus} objects")
 
     for name, attr in (("icu", "icu"), ("died", "died"), ("intubated", "intubated")):

@@ -1,0 +1,108 @@
+"""DICOM headers -> ``images`` rows: one per radiograph, one per CT/MR series."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+
+import pandas as pd
+
+from covidimg.sources._engine.dicom import (
+    _SERIES_COLUMNS,
+    HELPER_COLUMNS,
+    IMAGE_MODALITIES,
+    SERIES_MODALITIES,
+    DicomHeader,
+)
+
+__all__ = ["series_table"]
+
+
+def _folder(path: str) -> str:
+    if "::" in path:
+        archive, member = path.split("::", 1)
+        parent = member.rsplit("/", 1)[0] + "/" if "/" in member else ""
+        return f"{archive}::{parent}"
+    return os.path.dirname(path)
+
+
+def _instance_order(h: DicomHeader) -> tuple[float, float, str]:
+    z = h.position_z if h.position_z is not None else float("inf")
+    n = h.instance_number if h.instance_number is not None else float("inf")
+    return (z, n, h.path)
+
+
+def series_table(headers: Iterable[DicomHeader], *, source: str,
+                 patient_uid: Callable[[DicomHeader], str] | None = None) -> pd.DataFrame:
+    """Turn DICOM headers into ``images`` rows.
+
+    Radiographs (CR, DX) give one row per instance, ``image_uid = "<source>:<SOP UID>"``.
+    CT and MR instances are grouped by Series Instance UID into one row per series,
+    ``image_uid = "<source>:<Series UID>"``, ``n_instances`` = the number of instances, ``path``
+    = the folder holding them (``"/abs/archive.zip::folder/"`` inside a zip; when a series
+    spans several folders or archives, the folder of its first slice, and ``member_paths``
+    lists them all). Headers of other modalities are left out. Instances must be unique:
+    drop duplicate SOP Instance UIDs before calling.
+
+    The ``day`` and offset columns are NaN for the loader to fill. Extra columns:
+    ``study_date``, ``study_time``, ``study_description``, ``series_description``,
+    ``photometric``, ``transfer_syntax``, ``age_years``, ``sex``, and the helper columns
+    :data:`HELPER_COLUMNS` (``sop_uids`` and ``member_paths``: tuples in slice order) which the
+    loader drops before returning.
+
+    Parameters
+    ----------
+    headers
+        The headers (e.g. from :func:`read_header` or :func:`iter_zip_headers`).
+    source
+        Source name, the prefix of ``image_uid`` and ``patient_uid``.
+    patient_uid
+        Maps a header to its ``patient_uid``; default ``f"{source}:{header.patient_id}"``.
+
+    Examples
+    --------
+    >>> import datetime
+    >>> from covidimg.sources._engine.dicom import DicomHeader
+    >>> from covidimg.sources._engine.series import series_table
+    >>> def h(sop, z):
+    ...     return DicomHeader(f"/d/ser/{sop}.dcm", "p1", "st", "se", sop, "CT", "AXIAL",
+    ...                        datetime.date(2020, 5, 8), None, 64, 64, "MONOCHROME2", "M",
+    ...                        70.0, None, z, None, None, None)
+    >>> row = series_table([h("b", 2.0), h("a", 1.0)], source="crdw").iloc[0]
+    >>> row["image_uid"], row["path"], int(row["n_instances"]), row["sop_uids"]
+    ('crdw:se', '/d/ser', 2, ('a', 'b'))
+    """
+    uid_of = patient_uid or (lambda h: f"{source}:{h.patient_id}")
+    groups: dict[tuple[bool, str], list[DicomHeader]] = {}
+    for h in headers:
+        if h.modality not in IMAGE_MODALITIES:
+            continue
+        if h.modality in SERIES_MODALITIES:
+            key = (True, h.series_uid or _folder(h.path))
+        else:
+            key = (False, h.sop_uid or h.path)
+        members = groups.get(key)
+        if members is None:
+            groups[key] = [h]
+        else:
+            members.append(h)
+    nan = float("nan")
+    rows = []  # one tuple per row, in the order of ``columns`` (cheaper than dicts)
+    for (series, _), members in groups.items():
+        if len(members) > 1:
+            members.sort(key=_instance_order)
+        first = members[0]
+        if series:
+            image_id = first.series_uid or _folder(first.path)
+            path = _folder(first.path)
+        else:
+            image_id = first.sop_uid or first.path
+            path = first.path
+        rows.append((
+            f"{source}:{image_id}", uid_of(first), source, first.study_uid, first.series_uid,
+            first.modality, first.view, nan, nan, nan, nan, nan, path, "dicom", len(members),
+            first.rows, first.columns, first.study_date, first.study_time,
+            first.study_description, first.series_description, first.photometric,
+            first.transfer_syntax, nan if first.age_years is None else first.age_years,
+            first.sex, tuple(m.sop_uid for m in members), tuple(m.path for m in members)))
+    return pd.DataFrame(rows, columns=[*_SERIES_COLUMNS, *HELPER_COLUMNS])
