@@ -8,7 +8,7 @@ from covidimg import schema, stats
 from covidimg.cohort import Cohort
 from covidimg.plotting._style import empty_spec
 from covidimg.plotting.labs import lab_distribution_spec
-from covidimg.stats.selection import Selection
+from covidimg.stats.selection import Selection, lab_counts
 from covidimg.widgets._figures import FigureSlot, FigureView, SelectionView
 
 __all__ = ["LabDistribution"]
@@ -108,8 +108,8 @@ class LabDistribution(FigureView, SelectionView, w.VBox):
             return
         sel = self.selection
         if sel is not None:     # counts per distinct interval: the same histogram, faster
-            counts = sel.arrays.lab_counts(sel, analyte, by=self.by.value,
-                                           per_patient=self.per_patient.value)
+            counts = lab_counts(sel, analyte, by=self.by.value,
+                                per_patient=self.per_patient.value)
             values = counts.values.assign(analyte=analyte, unit=counts.unit)
             n_values, n_patients = counts.n_values, counts.n_patients
         else:

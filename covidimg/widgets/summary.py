@@ -126,7 +126,7 @@ class CohortSummary(FigureView, SelectionView, w.VBox):
             self._codes = (arrays, np.asarray(kind), list(kinds), np.asarray(source),
                            list(sources))
         _arrays, kind, kinds, source, sources = self._codes
-        rows = arrays.finding_rows(selection)
+        rows = selection.rows("findings")
         self._show_table(findings_counts(kind[rows], kinds, source[rows], sources))
 
     def _show_findings(self, findings: pd.DataFrame) -> None:
@@ -143,8 +143,7 @@ class CohortSummary(FigureView, SelectionView, w.VBox):
         sel = self.selection
         n = sel.n_patients if sel is not None else len(self.cohort.patients)
         if n:
-            table = (sel.arrays.table_one(sel, by=self.by.value) if sel is not None
-                     else stats.table_one(self.cohort, by=self.by.value))
+            table = stats.table_one(sel if sel is not None else self.cohort, by=self.by.value)
             fig = table_one_spec(table)
         else:
             fig = empty_spec(
