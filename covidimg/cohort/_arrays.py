@@ -52,16 +52,28 @@ def row_positions(keys: pd.Series, universe: pd.Series) -> np.ndarray:
     [1, -2, -1]
     """
     try:
-        keys_arrow = pa.array(keys.astype(object).to_numpy(), from_pandas=True, type=pa.string())
-        universe_arrow = pa.array(universe.astype(object).to_numpy(), from_pandas=True,
-                                  type=pa.string())
-        found = pc.index_in(keys_arrow, value_set=universe_arrow)
+        found = pc.index_in(_arrow_text(keys), value_set=_arrow_text(universe))
         out = np.asarray(found.fill_null(-1), dtype=np.int64)
     except (TypeError, pa.ArrowException):
         index = pd.Index(universe.astype(object).to_numpy())
         out = index.get_indexer(keys.astype(object).to_numpy()).astype(np.int64)
     out[keys.isna().to_numpy()] = NA
     return out
+
+
+def _arrow_text(series: pd.Series) -> pa.Array:
+    """``series`` as one Arrow text array (no copy of Arrow-backed strings); raises
+    :class:`TypeError` for anything but text."""
+    values = pa.array(series, from_pandas=True)
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    if pa.types.is_null(values.type):
+        return values.cast(pa.large_string())
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        raise TypeError(f"not text: {values.type}")
+    return values.cast(pa.large_string())
 
 
 def follow(positions: np.ndarray, kept: np.ndarray) -> np.ndarray:
@@ -81,8 +93,12 @@ def follow(positions: np.ndarray, kept: np.ndarray) -> np.ndarray:
 
 
 def _codes(series: pd.Series) -> tuple[np.ndarray, dict[str, int]]:
-    codes, uniques = pd.factorize(series.astype(object), use_na_sentinel=True)
-    return np.asarray(codes), {str(u): i for i, u in enumerate(uniques)}
+    """Integer codes of a column (-1 missing) and the code of each value, as text."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        codes, uniques = series.cat.codes.to_numpy(), series.cat.categories
+    else:
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    return np.asarray(codes, dtype=np.int64), {str(u): i for i, u in enumerate(uniques)}
 
 
 class CohortArrays:
@@ -185,12 +201,11 @@ class CohortArrays:
     @cached_property
     def analyte_rows(self) -> dict[str, np.ndarray]:
         """Rows of ``labs`` of each analyte measured."""
-        analyte = self.cohort.labs["analyte"]
-        codes, names = pd.factorize(analyte.astype(object), sort=True)
-        codes = np.asarray(codes)
+        codes, lookup = self.codes("labs", "analyte")
         order = np.argsort(codes, kind="stable")
-        bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
-        return {str(name): order[bounds[k]:bounds[k + 1]] for k, name in enumerate(names)}
+        bounds = np.searchsorted(codes[order], np.arange(len(lookup) + 1))
+        rows = {name: order[bounds[k]:bounds[k + 1]] for name, k in lookup.items()}
+        return {name: rows[name] for name in sorted(rows) if rows[name].size}
 
     def derived(self, key: Any, build: Callable[[], T]) -> T:
         """``build()``, computed once for this cohort and kept under ``key`` (for analyses

@@ -209,9 +209,9 @@ def group_order(labels: pd.Series) -> list[str]:
     return names + ([UNKNOWN] if (labels == UNKNOWN).any() else [])
 
 
-def check_analyte(cohort: Cohort, analyte: str) -> schema.Analyte | None:
+def check_analyte(data: Cohort | Selection, analyte: str) -> schema.Analyte | None:
     """Raise a helpful error when ``analyte`` is neither measured nor known."""
-    present = {str(v) for v in cohort.labs["analyte"].unique()}
+    present = as_selection(data).arrays.analyte_rows
     if analyte not in present and analyte not in schema.ANALYTES:
         raise ValueError(
             f"analyte={analyte!r} is unknown; analytes measured in this cohort are "
@@ -364,7 +364,7 @@ def lab_values(data: Cohort | Selection, analyte: str, *, by: str | None = None,
     check_per_patient(per_patient)
     selection = as_selection(data)
     labs = selection.arrays.cohort.labs
-    check_analyte(selection.arrays.cohort, analyte)
+    check_analyte(selection, analyte)
     choice = choose_lab_values(selection, analyte, dedupe=dedupe, per_patient=per_patient)
     source = choice.analyte.rows[choice.rows]
     codes, names = group_codes(selection.arrays, by)

@@ -95,7 +95,7 @@ def lab_counts(data: Cohort | Selection, analyte: str, *, by: str | None = None,
     check_per_patient(per_patient)
     selection = as_selection(data)
     arrays = selection.arrays
-    check_analyte(arrays.cohort, analyte)
+    check_analyte(selection, analyte)
     choice = choose_lab_values(selection, analyte, per_patient=per_patient)
     if per_patient == "peak":
         distinct = DistinctIntervals.of(choice.lower, choice.upper)

@@ -92,7 +92,7 @@ class SummaryInputs:
             analytes = sorted(name for name, own in a.analyte_rows.items() if rows[own].any())
         labs = {}
         for name in analytes:
-            check_analyte(a.cohort, name)
+            check_analyte(selection, name)
             choice = choose_lab_values(selection, name, per_patient="first")
             distinct = distinct_codes(a, name)
             labs[name] = FirstValues(
