@@ -7,6 +7,8 @@ the demo (:func:`covidimg.demo.large.large_cohort`), splits it by source into tw
 prints medians of:
 
 - ``Cohort.concat([part_a, part_b])`` and ``cohort.validate()``;
+- ``cohort.filter(sex="F", modality=["CR", "DX"], labs={"crp": (100, None)})``, on a fresh
+  cohort object (the first filter of a session) and again on the same one;
 - the baseline, measured in the same run: ``pandas.concat`` of the two parts' six tables (the
   least any concatenation does, with no schema work);
 
@@ -43,15 +45,22 @@ def main() -> None:
         for name in schema.TABLE_NAMES:
             pd.concat([getattr(part, name) for part in parts], ignore_index=True)
 
-    runs: dict[str, list[float]] = {"baseline": [], "concat": [], "validate": []}
+    criteria = {"sex": "F", "modality": ["CR", "DX"], "labs": {"crp": (100, None)}}
+    runs: dict[str, list[float]] = {"baseline": [], "concat": [], "validate": [],
+                                    "filter_first": [], "filter_again": []}
     for _ in range(args.repeats):
         runs["baseline"].append(timed(raw_concat))
         runs["concat"].append(timed(lambda: Cohort.concat(parts)))
         runs["validate"].append(timed(cohort.validate))
+        fresh = Cohort(**cohort.tables())
+        runs["filter_first"].append(timed(lambda fresh=fresh: fresh.filter(**criteria)))
+        runs["filter_again"].append(timed(lambda fresh=fresh: fresh.filter(**criteria)))
     base = median(runs["baseline"])
     print(f"baseline: pandas.concat of the tables  median {base:8.3f} s")
     for key, label in (("concat", "Cohort.concat of the two parts"),
-                       ("validate", "Cohort.validate of the whole")):
+                       ("validate", "Cohort.validate of the whole"),
+                       ("filter_first", "Cohort.filter, first call"),
+                       ("filter_again", "Cohort.filter, again")):
         value = median(runs[key])
         print(f"{label:<38} median {value:8.3f} s   ratio to baseline {value / base:6.1f}x")
 

@@ -35,7 +35,7 @@ import pandas as pd
 from _common import machine
 
 import covidimg as ci
-from covidimg.cohort import Cohort
+from covidimg.cohort import Cohort, Selection
 from covidimg.demo.large import large_cohort as tiled_cohort
 from covidimg.imaging import thumbnails
 from covidimg.widgets import Dashboard
@@ -209,8 +209,8 @@ def main() -> None:
                 names.append(name)
                 selection = dashboard.filter.selection
                 for view in dashboard.views:             # each view alone, from the masks
-                    fresh = (dashboard.arrays.whole() if selection.whole else
-                             dashboard.arrays.select(selection.patients, selection.images))
+                    fresh = Selection(selection.arrays, selection.patients, selection.images,
+                                      whole=selection.whole)
                     start = time.perf_counter()
                     with view.hold_sync():
                         view.update_selection(fresh)

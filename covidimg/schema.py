@@ -34,6 +34,7 @@ __all__ = [
     "data_dictionary_markdown",
     "empty",
     "finding_severity",
+    "relations_mermaid",
     "validate",
 ]
 
@@ -80,6 +81,14 @@ class Column:
     required
         Whether every loader must provide the column. Optional columns are added (empty) by
         :func:`conform` when a loader does not provide them.
+    references
+        The key this column names, as ``"table.column"`` (e.g. ``"patients.patient_uid"``),
+        or ``None``. A row follows the rows it references: filtering a cohort keeps a row when
+        every row it references is kept (a missing value references nothing), and
+        :meth:`covidimg.Cohort.validate` checks that each value names a row that exists.
+    may_dangle
+        With ``references``: the value may name a row the cohort does not hold (``files`` and
+        ``findings`` record what a loader saw, kept or not), so validation does not check it.
     """
 
     name: str
@@ -89,6 +98,16 @@ class Column:
     allowed: tuple[str, ...] | None = None
     nullable: bool = True
     required: bool = True
+    references: str | None = None
+    may_dangle: bool = False
+
+    @property
+    def referenced(self) -> tuple[str, str] | None:
+        """``references`` as ``(table, column)``, or ``None``."""
+        if self.references is None:
+            return None
+        table, _dot, column = self.references.partition(".")
+        return table, column
 
 
 @dataclass(frozen=True)
@@ -111,6 +130,29 @@ class Table:
             if col.name == name:
                 return col
         raise KeyError(f"table {self.name!r} has no column {name!r}; columns: {self.names}")
+
+    @property
+    def references(self) -> tuple[Column, ...]:
+        """The columns that reference another table's key, in contract order."""
+        return tuple(c for c in self.columns if c.references is not None)
+
+
+def relations_mermaid() -> str:
+    """The references between the tables as a Mermaid ``erDiagram`` (for the data dictionary).
+
+    Examples
+    --------
+    >>> from covidimg.schema import relations_mermaid
+    >>> print(relations_mermaid().splitlines()[1])
+        patients ||--o{ images : "images.patient_uid"
+    """
+    lines = ["erDiagram"]
+    for table in TABLES.values():
+        for col in table.references:
+            target, _key = col.referenced  # type: ignore[misc]
+            one = "|o" if col.nullable or col.may_dangle else "||"
+            lines.append(f'    {target} {one}--o{{ {table.name} : "{table.name}.{col.name}"')
+    return "\n".join(lines)
 
 
 _OFFSET = "days from this exam to the event; negative = before the exam (MHH convention)"
@@ -144,7 +186,8 @@ TABLES: dict[str, Table] = {
         "one radiograph, or one CT/MR series",
         (
             Column("image_uid", "string", "`<source>:<id>`, unique across sources", nullable=False),
-            Column("patient_uid", "string", "the patient the image belongs to", nullable=False),
+            Column("patient_uid", "string", "the patient the image belongs to", nullable=False,
+                   references="patients.patient_uid"),
             Column("source", "category", "data system", allowed=SOURCES, nullable=False),
             Column("study_uid", "string", "study (exam) identifier"),
             Column("series_uid", "string", "series identifier"),
@@ -175,7 +218,8 @@ TABLES: dict[str, Table] = {
         "events",
         "one clinical event of a patient",
         (
-            Column("patient_uid", "string", "the patient", nullable=False),
+            Column("patient_uid", "string", "the patient", nullable=False,
+                   references="patients.patient_uid"),
             Column("event", "category", "what happened", allowed=EVENTS, nullable=False),
             Column("day", "float64", "day of the event, on the same axis as `images.day`", "days"),
         ),
@@ -185,8 +229,10 @@ TABLES: dict[str, Table] = {
         "labs",
         "one laboratory measurement, as an interval",
         (
-            Column("patient_uid", "string", "the patient", nullable=False),
-            Column("image_uid", "string", "the exam the source attached the value to, if any"),
+            Column("patient_uid", "string", "the patient", nullable=False,
+                   references="patients.patient_uid"),
+            Column("image_uid", "string", "the exam the source attached the value to, if any",
+                   references="images.image_uid"),
             Column("analyte", "category", "what was measured (see the analyte table)",
                    nullable=False),
             Column("unit", "string", "canonical unit of the analyte; values are converted to it",
@@ -212,7 +258,8 @@ TABLES: dict[str, Table] = {
             Column("source", "category", "data system", allowed=SOURCES, nullable=False),
             Column("status", "category", "what became of the file", allowed=FILE_STATUS,
                    nullable=False),
-            Column("image_uid", "string", "the image the file contributes to, if any"),
+            Column("image_uid", "string", "the image the file contributes to, if any",
+                   references="images.image_uid", may_dangle=True),
             Column("reason", "string", "why the file was not used, or what it was used for"),
         ),
         key=("path",),
@@ -226,8 +273,11 @@ TABLES: dict[str, Table] = {
                    "(every kind and its severity: see Finding kinds)",
                    nullable=False),
             Column("source", "category", "data system", allowed=SOURCES, nullable=False),
-            Column("patient_uid", "string", "the patient concerned, if any"),
-            Column("image_uid", "string", "the image concerned, if any"),
+            Column("patient_uid", "string", "the patient concerned, if any",
+                   references="patients.patient_uid", may_dangle=True),
+            Column("image_uid", "string",
+                   "the image concerned, if any (it may name an image that was never loaded; "
+                   "a finding belongs to its patient)"),
             Column("path", "string", "the file concerned, with row or member where relevant"),
             Column("detail", "string", "what was found, with the offending value", nullable=False),
         ),
@@ -578,6 +628,12 @@ def _fmt_allowed(col: Column) -> str:
     return ", ".join(f"`{v}`" for v in col.allowed) if col.allowed else ""
 
 
+def _fmt_reference(col: Column) -> str:
+    if col.references is None:
+        return ""
+    return f"`{col.references}`" + (" (may dangle)" if col.may_dangle else "")
+
+
 def data_dictionary_markdown(tables: Iterable[str] | None = None) -> str:
     """Render the data dictionary (tables, columns, analytes) as Markdown.
 
@@ -595,19 +651,32 @@ def data_dictionary_markdown(tables: Iterable[str] | None = None) -> str:
         "day 0 = hospital admission where known, else the source's index event, else the first "
         "exam.",
         "",
+        "## Relations",
+        "",
+        "Each arrow is a column that names a row of another table (the `references` column "
+        "below). A filtered cohort keeps a row when every row it references is kept (a "
+        "missing value references nothing); `Cohort.validate` checks that every value names a "
+        "row that exists, except where the table records what a loader saw, kept or not "
+        "(`files`, `findings`: may dangle).",
+        "",
+        "```mermaid",
+        relations_mermaid(),
+        "```",
+        "",
     ]
     for name in tables or TABLE_NAMES:
         table = TABLES[name]
         lines += [f"## `{name}`", "", f"One row = {table.row}.", ""]
         if table.key:
             lines += [f"Key: {', '.join(f'`{k}`' for k in table.key)}.", ""]
-        lines += ["| column | dtype | unit | required | nullable | allowed | description |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += ["| column | dtype | unit | required | nullable | allowed | references | "
+                  "description |",
+                  "|---|---|---|---|---|---|---|---|"]
         for col in table.columns:
             lines.append(
                 f"| `{col.name}` | {col.dtype} | {col.unit} | {'yes' if col.required else 'no'} "
                 f"| {'yes' if col.nullable else 'no'} | {_fmt_allowed(col)} | "
-                f"{col.description} |"
+                f"{_fmt_reference(col)} | {col.description} |"
             )
         lines.append("")
     lines += ["## Finding kinds", "",

@@ -120,3 +120,27 @@ def test_validate_names_a_categorical_value_outside_the_allowed_set():
         schema.validate("events", frame)
     unused = frame.assign(event=pd.Categorical(["death"], categories=["abduction", "death"]))
     schema.validate("events", unused)   # a category no row uses is not a value
+
+
+def test_every_reference_names_the_key_of_another_table():
+    declared = []
+    for table in schema.TABLES.values():
+        for col in table.references:
+            target, key = col.referenced
+            assert target in schema.TABLES and target != table.name, col
+            assert schema.TABLES[target].key == (key,), f"{table.name}.{col.name}"
+            assert col.dtype == schema.TABLES[target].column(key).dtype
+            declared.append(f"{table.name}.{col.name}")
+    assert declared == ["images.patient_uid", "events.patient_uid", "labs.patient_uid",
+                        "labs.image_uid", "files.image_uid", "findings.patient_uid"]
+
+
+def test_the_dictionary_draws_the_relations_from_the_references():
+    text = schema.data_dictionary_markdown()
+    diagram = text.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    assert diagram.startswith("erDiagram\n")
+    for table in schema.TABLES.values():
+        for col in table.references:
+            assert f'{col.referenced[0]} ' in diagram
+            assert f': "{table.name}.{col.name}"' in diagram
+            assert f"`{col.references}`" in text

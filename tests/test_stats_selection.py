@@ -1,90 +1,168 @@
-"""Analyses of a selection from CohortArrays equal the general functions on cohort.filter(...)."""
+"""Analyses of a selection (``cohort.select(...)``) on a hand-built cohort whose answers are
+worked out by hand: key days, the census, lab values and their counts, Table 1."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
-from criteria import random_criteria
+from test_stats_cohort import build
 
 import covidimg.stats as st
+from covidimg.cohort import Cohort
 from covidimg.stats.distinct import (
     DistinctIntervals,
     gehan_test_counts,
     turnbull_counts,
     turnbull_quantiles,
 )
-from covidimg.stats.selection import CohortArrays
-from covidimg.widgets._index import FilterIndex
+from covidimg.stats.selection import lab_counts
+
+INF = np.inf
 
 
 @pytest.fixture(scope="module")
-def demo(demo_cohort):
-    return demo_cohort, CohortArrays(demo_cohort), FilterIndex(demo_cohort)
+def ward() -> Cohort:
+    """Four patients with known courses (days on the cohort axis).
+
+    ======  ===  =====  ==========================================  ==========  =============
+    uid     sex  icu    events (day)                                exams (day)  CRP (day)
+    ======  ===  =====  ==========================================  ==========  =============
+    mhh:a   F    yes    admission 0, ICU 3, death 10                1@2, 2@5    [38,39)@2 twice
+                                                                                 [120,121)@5
+    mhh:b   M    no     admission 0, discharge 6                    3@1          <5 @1
+    mhh:c   M    yes    admission 2, ICU 4-9, ICU 11-12             4@3, 5@14    [12,13)@3
+    nccid:d U    NA     (none)                                      6@7          50 @7
+    ======  ===  =====  ==========================================  ==========  =============
+    """
+    return build(
+        [{"patient_uid": "mhh:a", "sex": "F", "icu": True, "died": True},
+         {"patient_uid": "mhh:b", "sex": "M", "icu": False, "died": False},
+         {"patient_uid": "mhh:c", "sex": "M", "icu": True, "died": False},
+         {"patient_uid": "nccid:d", "sex": "U", "age_min": 60.0, "age_max": 69.0}],
+        [("mhh:a", "admission", 0), ("mhh:a", "icu_admission", 3), ("mhh:a", "death", 10),
+         ("mhh:b", "admission", 0), ("mhh:b", "discharge", 6),
+         ("mhh:c", "admission", 2), ("mhh:c", "icu_admission", 4),
+         ("mhh:c", "icu_release", 9), ("mhh:c", "icu_admission", 11),
+         ("mhh:c", "icu_release", 12)],
+        [("mhh:1", "mhh:a", 2), ("mhh:2", "mhh:a", 5), ("mhh:3", "mhh:b", 1),
+         ("mhh:4", "mhh:c", 3), ("mhh:5", "mhh:c", 14), ("nccid:6", "nccid:d", 7)],
+        [("mhh:a", "crp", 38, 39, 2), ("mhh:a", "crp", 38, 39, 2), ("mhh:a", "crp", 120, 121, 5),
+         ("mhh:b", "crp", -INF, 5, 1), ("mhh:c", "crp", 12, 13, 3),
+         ("nccid:d", "crp", 50, 50, 7)])
 
 
-def _selection(demo, seed):
-    cohort, arrays, index = demo
-    if seed == 0:
-        return cohort, arrays.whole()
-    criteria = random_criteria(np.random.default_rng(seed), cohort)
-    patients, images = index.masks(criteria)
-    return cohort.filter(**criteria), arrays.select(patients, images)
+def _row(days: pd.DataFrame, uid: str, *columns: str) -> list:
+    return [None if pd.isna(v) else float(v) for v in days.loc[uid, list(columns)]]
 
 
-@pytest.mark.parametrize("seed", range(10))
-def test_selection_tables_key_days_and_census_equal_the_filtered_cohort(demo, seed):
-    sub, selection = _selection(demo, seed)
-    _cohort, arrays, _index = demo
-    for name in ("patients", "images", "events", "labs", "files", "findings"):
-        pd.testing.assert_frame_equal(getattr(selection.cohort, name), getattr(sub, name),
-                                      obj=name)
-    assert (selection.n_patients, selection.n_images) == (len(sub.patients), len(sub.images))
-    pd.testing.assert_frame_equal(selection.days, st.patient_days(sub))
-    for align in ("admission", "icu_admission", "first_exam", "death", "none"):
-        for unaligned in ("drop", "keep"):
-            fast = arrays.census(selection, align, unaligned=unaligned)
-            slow = st.cohort_census(sub, align, unaligned=unaligned)
-            assert fast.attrs == slow.attrs
-            if len(slow) or len(fast):
-                pd.testing.assert_frame_equal(fast, slow)
+def test_key_days_of_a_selection_come_from_its_own_exams(ward):
+    columns = ("admission", "icu_admission", "icu_release", "death", "first_exam",
+               "last_exam", "n_exams", "first_known", "last_known")
+    icu = st.patient_days(ward.select(icu=True))
+    assert list(icu.index) == ["mhh:a", "mhh:c"]
+    assert _row(icu, "mhh:a", *columns) == [0, 3, None, 10, 2, 5, 2, 0, 10]
+    assert _row(icu, "mhh:c", *columns) == [2, 4, 12, None, 3, 14, 2, 2, 14]
+    early = st.patient_days(ward.select(day=(0, 4)))     # exams 1, 3 and 4
+    assert list(early.index) == ["mhh:a", "mhh:b", "mhh:c"]
+    assert _row(early, "mhh:a", "first_exam", "last_exam", "n_exams", "last_known") == [
+        2, 2, 1, 10]                                     # death (day 10) is still known
+    assert _row(early, "mhh:c", "last_exam", "n_exams", "last_known") == [3, 1, 12]
+    whole = st.patient_days(ward)
+    assert _row(whole, "nccid:d", "admission", "first_known", "last_known") == [None, 7, 7]
+    assert bool(whole.loc["mhh:b", "admission_known"]) and not whole.loc["nccid:d",
+                                                                           "admission_known"]
 
 
-@pytest.mark.parametrize("seed", range(8))
-@pytest.mark.parametrize("by", [None, "icu", "source"])
-def test_selection_table_one_is_identical(demo, seed, by):
-    sub, selection = _selection(demo, seed)
-    _cohort, arrays, _index = demo
-    pd.testing.assert_frame_equal(arrays.table_one(selection, by), st.table_one(sub, by=by),
-                                  check_exact=True)
+@pytest.mark.parametrize("census_of", ["cohort", "timeline"])
+def test_census_of_a_selection_counts_what_a_hand_count_says(ward, census_of):
+    selection = ward.select(icu=True)                    # a and c
+    census = (st.cohort_census(selection, "none") if census_of == "cohort" else
+              st.timeline_census(st.timeline(selection.subset(), "none")))
+    census = census.set_index("day")
+    assert census.index.min() == 0 and census.index.max() == 14
+    assert census.loc[3, "in_hospital"] == 2             # a (0-10), c (2-open, to 14)
+    assert census.loc[12, "in_hospital"] == 1
+    assert census.loc[4, "in_icu"] == 2                  # a (3-10), c (4-9)
+    assert [census.loc[d, "in_icu"] for d in (9, 10, 11, 12, 13)] == [2, 1, 1, 1, 0]
+    assert census["deaths"].sum() == 1 and census.loc[10, "deaths"] == 1
+    assert census["exams"].sum() == 4 and census.loc[14, "exams"] == 1
+    assert census["icu_admissions"].tolist().count(1) == 3
+    assert census.loc[0, "under_observation"] == 1 and census.loc[2, "under_observation"] == 2
+    assert census.attrs["n_patients"] == 2
 
 
-@pytest.mark.parametrize("seed", range(8))
-@pytest.mark.parametrize("per_patient", ["all", "first", "peak"])
-def test_selection_lab_counts_equal_lab_values(demo, seed, per_patient):
-    sub, selection = _selection(demo, seed)
-    _cohort, arrays, _index = demo
-    for analyte in arrays.analyte_names:
-        for by in (None, "died"):
-            counts = arrays.lab_counts(selection, analyte, by=by, per_patient=per_patient)
-            values = st.lab_values(sub, analyte, by=by, per_patient=per_patient)
-            assert counts.n_values == len(values)
-            assert counts.n_patients == values["patient_uid"].nunique()
-            got = counts.values.set_index(["group", "lower", "upper"])["count"].sort_index()
-            expected = values.groupby(["group", "lower", "upper"]).size().sort_index()
-            pd.testing.assert_series_equal(got, expected.rename("count"), check_dtype=False)
-            if len(values):
-                assert counts.unit == str(values["unit"].iloc[0])
+def test_census_aligned_on_icu_drops_and_names_the_patients_without_it(ward):
+    census = st.cohort_census(ward, "icu_admission")
+    assert census.attrs["unaligned"] == ["mhh:b", "nccid:d"]
+    assert census.attrs["n_patients"] == 2
+    census = census.set_index("day")
+    assert census.loc[0, "in_icu"] == 2                  # both enter ICU on their day 0
+    assert census.loc[7, "deaths"] == 1                  # a died 7 days after ICU admission
+    kept = st.cohort_census(ward.select(sex="M"), "icu_admission", unaligned="keep")
+    assert kept.attrs["unaligned_kept"] == ["mhh:b"] and kept.attrs["n_patients"] == 2
+    empty = st.cohort_census(ward.select(sex="F", icu=False))
+    assert len(empty) == 0 and empty.attrs["n_patients"] == 0
 
 
-def test_selection_rejects_bad_input(demo):
-    _cohort, arrays, _index = demo
-    with pytest.raises(ValueError, match="patient and"):
-        arrays.select(np.ones(3, dtype=bool), np.ones(3, dtype=bool))
-    with pytest.raises(ValueError, match="per_patient"):
-        arrays.lab_counts(arrays.whole(), "crp", per_patient="last")
-    with pytest.raises(ValueError, match="unknown"):
-        arrays.lab_counts(arrays.whole(), "troponin")
+def test_lab_values_of_a_selection(ward):
+    men = st.lab_values(ward.select(sex="M"), "crp", by="icu")
+    assert list(zip(men["patient_uid"], men["lower"], men["group"], strict=True)) == [
+        ("mhh:b", -INF, "no ICU"), ("mhh:c", 12.0, "ICU")]
+    assert list(men["censor"]) == ["left", "interval"]
+    every = st.lab_values(ward, "crp", by="icu")
+    assert len(every) == 5                               # a's draw on two exams counts once
+    assert len(st.lab_values(ward, "crp", dedupe=False)) == 6
+    assert every.set_index("patient_uid").loc["nccid:d", "group"] == "unknown"
+    first = st.lab_values(ward, "crp", per_patient="first")
+    assert list(zip(first["patient_uid"], first["lower"], strict=True)) == [
+        ("mhh:a", 38.0), ("mhh:b", -INF), ("mhh:c", 12.0), ("nccid:d", 50.0)]
+    peak = st.lab_values(ward.select(icu=True), "crp", per_patient="peak")
+    assert list(zip(peak["patient_uid"], peak["lower"], peak["upper"], peak["day"],
+                    strict=True)) == [("mhh:a", 120.0, 121.0, 2.0), ("mhh:c", 12.0, 13.0, 3.0)]
+    late = st.lab_values(ward.select(day=(4, None)), "crp")   # exams 2, 5, 6: a, c, d
+    assert sorted(late["patient_uid"]) == ["mhh:a", "mhh:a", "mhh:c", "nccid:d"]
+
+
+@pytest.mark.parametrize(("per_patient", "expected"), [
+    ("all", {("ICU", 38.0): 1, ("ICU", 120.0): 1, ("ICU", 12.0): 1, ("no ICU", -INF): 1,
+             ("unknown", 50.0): 1}),
+    ("first", {("ICU", 38.0): 1, ("ICU", 12.0): 1, ("no ICU", -INF): 1,
+               ("unknown", 50.0): 1}),
+    ("peak", {("ICU", 120.0): 1, ("ICU", 12.0): 1, ("no ICU", -INF): 1,
+              ("unknown", 50.0): 1}),
+])
+def test_lab_counts_count_the_values_per_group_and_interval(ward, per_patient, expected):
+    counts = lab_counts(ward, "crp", by="icu", per_patient=per_patient)
+    got = {(g, lo): int(n) for g, lo, n in zip(counts.values["group"], counts.values["lower"],
+                                                counts.values["count"], strict=True)}
+    assert got == expected
+    assert counts.n_values == sum(expected.values()) and counts.n_patients == 4
+    assert counts.unit == "mg/L"
+    women = lab_counts(ward.select(sex="F"), "crp", per_patient=per_patient)
+    assert women.n_patients == 1 and women.n_values == (2 if per_patient == "all" else 1)
+
+
+def test_table_one_of_a_selection(ward):
+    t1 = st.table_one(ward.select(sex="M"), by="icu")
+    assert t1.loc[("patients", "n"), "overall"] == "2"
+    assert (t1.loc[("patients", "n"), "ICU"], t1.loc[("patients", "n"), "no ICU"]) == ("1", "1")
+    assert t1.loc[("images", "n"), "ICU"] == "2"
+    crp = t1.loc[("C-reactive protein, first value (mg/L)", "median [IQR]")]
+    assert crp["no ICU"] == "<5 [<5–<5]" and crp["ICU"] == "12.5 [12.5–12.5]"
+    exams = st.table_one(ward.select(day=(0, 4)))
+    assert exams.loc[("images", "n"), "overall"] == "3"
+    assert exams.loc[("images per patient", "median [IQR]"), "overall"].startswith("1 ")
+
+
+def test_analyses_reject_bad_input(ward):
+    with pytest.raises(ValueError, match="per_patient='last'; allowed values are"):
+        lab_counts(ward, "crp", per_patient="last")
+    with pytest.raises(ValueError, match="analyte='troponin' is unknown"):
+        lab_counts(ward.select(), "troponin")
+    with pytest.raises(ValueError, match="by='colour' is not a column"):
+        st.table_one(ward.select(icu=True), by="colour")
+    assert lab_counts(ward, "ferritin").n_values == 0      # known, not measured
 
 
 # ---------------------------------------------------------------------- distinct intervals

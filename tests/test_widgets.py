@@ -335,22 +335,23 @@ def _every_figure_spec(dashboard, demo_cohort) -> list[tuple[str, dict]]:
     """Every figure the package draws, built as a dict from the demo (names of the functions)."""
     import covidimg.plotting as cp
     import covidimg.stats as st
+    from covidimg.stats.selection import lab_counts
 
-    arrays, selection = dashboard.arrays, dashboard.arrays.whole()
-    counts = arrays.lab_counts(selection, "crp", by="icu")
+    selection = dashboard.cohort.select()
+    counts = lab_counts(selection, "crp", by="icu")
     values = counts.values.assign(analyte="crp", unit=counts.unit)
     comparison = st.compare_labs(demo_cohort, "crp", by="icu", per_patient="all")
     marks = st.timeline(demo_cohort, labs=True)
     privacy = st.k_anonymity(demo_cohort.patients, ["sex", "icu"], k=5, sensitive="died")
     return [
         ("empty_figure", cp.empty_figure.spec("Nothing", "no values")),
-        ("plot_census", cp.plot_census.spec(arrays.census(selection), note="a note")),
+        ("plot_census", cp.plot_census.spec(st.cohort_census(selection), note="a note")),
         ("plot_timeline", cp.plot_timeline.spec(marks, page=0, page_size=8)),
         ("plot_timeline", cp.plot_timeline.spec(marks, page_size=8)),       # the census
         ("plot_lab_distribution", cp.plot_lab_distribution.spec(st.lab_histogram(values))),
         ("plot_lab_distribution", cp.plot_lab_distribution.spec(comparison, log_count=True)),
         ("plot_lab_cdf", cp.plot_lab_cdf.spec(comparison)),
-        ("plot_table_one", cp.plot_table_one.spec(arrays.table_one(selection, by="sex"))),
+        ("plot_table_one", cp.plot_table_one.spec(st.table_one(selection, by="sex"))),
         ("plot_missingness", cp.plot_missingness.spec(st.missingness(demo_cohort))),
         ("plot_kaplan_meier", cp.plot_kaplan_meier.spec(st.kaplan_meier(demo_cohort,
                                                                           by="icu"))),

@@ -2,8 +2,11 @@
 
 ``_model``
     :class:`Cohort`: the tables, validation, :meth:`Cohort.concat` and the summaries;
+``_arrays``
+    :class:`CohortArrays`: a cohort's rows as positions and codes, computed once, on first use;
 ``_query``
-    the filter behind :meth:`Cohort.filter`;
+    the one filter engine: :class:`Criteria` -> :class:`Selection` (masks of the kept rows)
+    -> the filtered cohort, behind :meth:`Cohort.filter` and :meth:`Cohort.select`;
 ``_storage``
     :meth:`Cohort.save` and :meth:`Cohort.open` (Parquet, atomic, schema dtypes);
 ``_load``
@@ -12,11 +15,12 @@
 
 from __future__ import annotations
 
+from covidimg.cohort._arrays import CohortArrays
 from covidimg.cohort._load import detect_source, load
 from covidimg.cohort._model import Cohort
-from covidimg.cohort._query import range_bounds
+from covidimg.cohort._query import Criteria, Selection, range_bounds
 from covidimg.cohort._storage import LAZY_TABLES, MANIFEST
 from covidimg.errors import CohortFileError, SourceDetectionError
 
-__all__ = ["LAZY_TABLES", "MANIFEST", "Cohort", "CohortFileError", "SourceDetectionError",
-           "detect_source", "load", "range_bounds"]
+__all__ = ["LAZY_TABLES", "MANIFEST", "Cohort", "CohortArrays", "CohortFileError", "Criteria",
+           "Selection", "SourceDetectionError", "detect_source", "load", "range_bounds"]

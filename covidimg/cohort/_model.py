@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,8 +14,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from covidimg import schema
+from covidimg.cohort._arrays import CohortArrays
 from covidimg.cohort._deferred import _Deferred, _table_property
-from covidimg.cohort._query import filter_cohort
+from covidimg.cohort._query import Criteria, Selection, select
 from covidimg.cohort._storage import LAZY_TABLES, open_tables, save_tables
 from covidimg.sources import SourceTables
 
@@ -24,9 +25,11 @@ __all__ = ["Cohort"]
 #: Tables whose rows need not belong to a patient or an image (the column naming the owner):
 #: parts filtered from one cohort each hold the rows without one.
 _SHARED_ROW_TABLES = {"files": "image_uid", "findings": "patient_uid"}
+#: Where a cohort keeps its :class:`CohortArrays` (in its ``__dict__``, beside the tables).
+_ARRAYS = "_kept_arrays"
 
 
-@dataclass
+@dataclass(eq=False)
 class Cohort:
     """A harmonized cohort: six pandas DataFrames that follow :mod:`covidimg.schema`.
 
@@ -39,6 +42,14 @@ class Cohort:
         The tables of the contract (see ``docs/data-dictionary.md``). A cohort opened with
         :meth:`open` reads ``files`` and ``findings`` when first accessed (see
         :meth:`unread_tables`); to the user they are DataFrames like the others.
+
+    Notes
+    -----
+    :meth:`filter` and :meth:`select` keep the tables' row positions and codes with the cohort
+    (computed once, on first use), so filtering again is fast. Assigning a table
+    (``cohort.images = new_frame``) drops them; change a table by assigning a new DataFrame,
+    not in place. Two cohorts compare equal only when they are the same object (compare
+    tables with :func:`pandas.testing.assert_frame_equal`).
 
     Examples
     --------
@@ -82,8 +93,11 @@ class Cohort:
                 if isinstance(value := self.__dict__.get(name), _Deferred) and not value.done]
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickle (and copy) the tables themselves, reading deferred ones first."""
-        return {**self.__dict__, **self.tables()}
+        """Pickle (and copy) the tables themselves, reading deferred ones first (the kept
+        row positions are not pickled: they are rebuilt on first use)."""
+        state = {**self.__dict__, **self.tables()}
+        state.pop(_ARRAYS, None)
+        return state
 
     def _rows(self, name: str) -> int:
         """Row count of a table, without reading it when its file's footer says."""
@@ -92,16 +106,12 @@ class Cohort:
             return value.rows
         return len(getattr(self, name))
 
-    def _deferred(self, name: str, step: Callable[[pd.DataFrame], pd.DataFrame]
-                  ) -> pd.DataFrame | _Deferred:
-        """``step`` applied to table ``name`` now, or when first accessed if still unread."""
-        value = self.__dict__[name]
-        if isinstance(value, _Deferred):
-            return value.then(step)
-        return step(value)
-
     def validate(self) -> Cohort:
         """Check every table against the schema and the references between tables.
+
+        Every column the schema declares with ``references`` (and not ``may_dangle``) must
+        name rows that exist: ``images.patient_uid`` a patient of ``patients``,
+        ``labs.image_uid`` an image of ``images``, ...
 
         Raises
         ------
@@ -110,18 +120,18 @@ class Cohort:
         """
         for name, frame in self.tables().items():
             schema.validate(name, frame)
-        for name in ("images", "events", "labs"):
-            dangling = _dangling(getattr(self, name)["patient_uid"], self.patients["patient_uid"])
-            if dangling:
-                raise schema.SchemaError(
-                    f"{name}.patient_uid refers to patients not in the patients table: "
-                    f"{dangling[:10]}"
-                )
-        dangling = _dangling(self.labs["image_uid"], self.images["image_uid"])
-        if dangling:
-            raise schema.SchemaError(
-                f"labs.image_uid refers to images not in the images table: {dangling[:10]}"
-            )
+        for table in schema.TABLES.values():
+            for col in table.references:
+                if col.may_dangle:
+                    continue
+                target, key = col.referenced  # type: ignore[misc]
+                dangling = _dangling(getattr(self, table.name)[col.name],
+                                     getattr(self, target)[key])
+                if dangling:
+                    raise schema.SchemaError(
+                        f"{table.name}.{col.name} refers to {target} not in the {target} "
+                        f"table: {dangling[:10]}; drop those {table.name} rows or add the "
+                        f"missing {target}")
         return self
 
     @classmethod
@@ -258,11 +268,37 @@ class Cohort:
         >>> sub = cohort.filter(sex="F", modality=["CR", "DX"],
         ...                     labs={"crp": (100, None)})           # doctest: +SKIP
         """
-        return filter_cohort(
-            self, source=source, patient_uid=patient_uid, sex=sex, age=age,
+        return self.select(Criteria(
+            source=source, patient_uid=patient_uid, sex=sex, age=age,
             covid_status=covid_status, icu=icu, died=died, site=site, modality=modality,
-            view=view, day=day, labs=labs, lab_match=lab_match,
-        )
+            view=view, day=day, labs=labs, lab_match=lab_match)).subset()
+
+    def select(self, criteria: Criteria | None = None, /, **kwargs: Any) -> Selection:
+        """The rows that match ``criteria`` (or the keywords of :meth:`filter`), as masks.
+
+        A :class:`~covidimg.cohort.Selection` holds which patients and images are kept;
+        its ``subset()`` is the cohort :meth:`filter` returns, and the analyses of
+        :mod:`covidimg.stats` take it in place of a cohort without building its tables. With
+        no criteria it is the selection of everything.
+
+        Examples
+        --------
+        >>> import covidimg as ci
+        >>> ci.Cohort().select(sex="F").n_patients
+        0
+        """
+        if criteria is None:
+            criteria = Criteria(**kwargs)
+        elif kwargs:
+            raise TypeError("select: pass a Criteria or keywords, not both")
+        return select(self._arrays(), criteria)
+
+    def _arrays(self) -> CohortArrays:
+        """The row positions and codes of this cohort, built on first use and kept."""
+        arrays = self.__dict__.get(_ARRAYS)
+        if arrays is None or not arrays.matches(self):
+            arrays = self.__dict__[_ARRAYS] = CohortArrays(self)
+        return arrays
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | os.PathLike[str]) -> Path:
@@ -329,8 +365,20 @@ class Cohort:
         return cls(**open_tables(directory, lazy))
 
 
+def _table_attribute(name: str) -> property:
+    """Table ``name``'s attribute; assigning it drops the cohort's kept row positions."""
+    table = _table_property(name)
+
+    def set(self: Cohort, value: pd.DataFrame | _Deferred) -> None:
+        self.__dict__.pop(_ARRAYS, None)
+        assert table.fset is not None
+        table.fset(self, value)
+
+    return property(table.fget, set, doc=table.__doc__)
+
+
 for _name in schema.TABLE_NAMES:
-    setattr(Cohort, _name, _table_property(_name))
+    setattr(Cohort, _name, _table_attribute(_name))
 
 
 def _without_earlier_rows(frames: list[pd.DataFrame], owner: str) -> list[pd.DataFrame]:

@@ -1,7 +1,14 @@
-"""Helpers shared by the analyses: per-patient key days, group labels, lab selection."""
+"""Helpers shared by the analyses: per-patient key days, group labels, lab selection.
+
+Every analysis takes a cohort or a :class:`~covidimg.cohort.Selection` of one (a cohort is
+the selection of everything, :func:`as_selection`), and works from the row positions the
+cohort keeps (:class:`~covidimg.cohort.CohortArrays`), so the dashboard's repeated analyses
+of one cohort's selections and a one-off analysis of a cohort run the same code.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -10,11 +17,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from covidimg import schema
+from covidimg.cohort import Selection
 
 if TYPE_CHECKING:
-    from covidimg.cohort import Cohort
+    from covidimg.cohort import Cohort, CohortArrays
 
-__all__ = ["GROUPINGS", "group_labels", "lab_values", "patient_days"]
+__all__ = ["GROUPINGS", "as_selection", "group_labels", "lab_values", "patient_days"]
+
+#: ``lab_values``' choices of values per patient.
+PER_PATIENT = ("all", "first", "peak")
 
 #: Groupings with clinician-readable labels; any other column of ``patients`` also works.
 GROUPINGS = ("icu", "died", "sex", "source", "covid_status", "site")
@@ -67,13 +78,70 @@ def per_group_extreme(pos: np.ndarray, values: np.ndarray, n: int, how: str) -> 
     return out
 
 
-def patient_days(cohort: Cohort) -> pd.DataFrame:
+def as_selection(data: Cohort | Selection) -> Selection:
+    """``data`` as a selection: a cohort is the selection of everything it holds."""
+    return data if isinstance(data, Selection) else data.select()
+
+
+def _event_is(arrays: CohortArrays) -> dict[str, np.ndarray]:
+    """Events of each kind, as masks over ``events`` (kept with the cohort)."""
+    def build() -> dict[str, np.ndarray]:
+        kind = arrays.cohort.events["event"].astype(str).to_numpy()
+        return {name: kind == name for name in schema.EVENTS}
+    return arrays.derived("event_is", build)
+
+
+def _event_days(arrays: CohortArrays) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Each patient's key event days, and first and last event day (kept with the cohort)."""
+    def build() -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        n, pos, day = arrays.n_patients, arrays.event_patient, arrays.floats("events", "day")
+        kind = _event_is(arrays)
+        columns = {name: per_group_extreme(pos[kind[name]], day[kind[name]], n,
+                                           "max" if name == "icu_release" else "min")
+                   for name in KEY_EVENTS}
+        uids = pd.Index(arrays.cohort.patients["patient_uid"].astype(str), name="patient_uid")
+        return (pd.DataFrame(columns, index=uids), per_group_extreme(pos, day, n, "min"),
+                per_group_extreme(pos, day, n, "max"))
+    return arrays.derived("event_days", build)
+
+
+def _days(selection: Selection, images: np.ndarray, labs: np.ndarray) -> pd.DataFrame:
+    """Key days of every patient of the cohort from the given image and lab rows."""
+    a = selection.arrays
+    n = a.n_patients
+    event_days, event_first, event_last = _event_days(a)
+    im_pos = np.where(images, a.image_patient, -1)
+    lab_pos = np.where(labs, a.lab_patient, -1)
+    im_day, lab_day = a.floats("images", "day"), a.floats("labs", "day")
+    frame = event_days.copy()
+    frame["first_exam"] = per_group_extreme(im_pos, im_day, n, "min")
+    frame["last_exam"] = per_group_extreme(im_pos, im_day, n, "max")
+    frame["n_exams"] = np.bincount(im_pos[im_pos >= 0], minlength=n).astype(int)
+    with np.errstate(invalid="ignore"):
+        frame["first_known"] = np.fmin(np.fmin(event_first, frame["first_exam"]),
+                                       per_group_extreme(lab_pos, lab_day, n, "min"))
+        frame["last_known"] = np.fmax(np.fmax(event_last, frame["last_exam"]),
+                                      per_group_extreme(lab_pos, lab_day, n, "max"))
+    frame["admission_known"] = frame["admission"].notna()
+    return frame
+
+
+def patient_days(data: Cohort | Selection) -> pd.DataFrame:
     """Key days of every patient on the cohort's day axis.
 
-    Returns a DataFrame indexed by ``patient_uid`` with the first ``admission``,
-    ``icu_admission``, ``death`` and ``discharge`` day, the last ``icu_release`` day, the first and
-    last exam day, ``n_exams``, ``first_known`` / ``last_known`` (min / max over exam, event and
-    lab days: the observation window) and ``admission_known``. Days are NaN when unknown.
+    Parameters
+    ----------
+    data
+        A cohort, or a selection of one (``cohort.select(...)``: the key days of the
+        patients it keeps, from the images and lab values it keeps).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``patient_uid``, with the first ``admission``, ``icu_admission``,
+        ``death`` and ``discharge`` day, the last ``icu_release`` day, the first and last exam
+        day, ``n_exams``, ``first_known`` / ``last_known`` (min / max over exam, event and lab
+        days: the observation window) and ``admission_known``. Days are NaN when unknown.
 
     Examples
     --------
@@ -81,31 +149,22 @@ def patient_days(cohort: Cohort) -> pd.DataFrame:
     >>> ci.stats.patient_days(ci.Cohort()).shape[0]
     0
     """
-    uids = pd.Index(cohort.patients["patient_uid"].astype(str), name="patient_uid")
-    n = len(uids)
-    out = pd.DataFrame(index=uids)
-    events = cohort.events
-    ev_pos = positions(events["patient_uid"], uids)
-    ev_day = events["day"].to_numpy(dtype=float)
-    ev_kind = events["event"].astype(str).to_numpy()
-    for name in KEY_EVENTS:
-        rows = ev_kind == name
-        out[name] = per_group_extreme(ev_pos[rows], ev_day[rows], n,
-                            "max" if name == "icu_release" else "min")
-    images = cohort.images
-    im_pos = positions(images["patient_uid"], uids)
-    im_day = images["day"].to_numpy(dtype=float)
-    out["first_exam"] = per_group_extreme(im_pos, im_day, n, "min")
-    out["last_exam"] = per_group_extreme(im_pos, im_day, n, "max")
-    out["n_exams"] = np.bincount(im_pos[im_pos >= 0], minlength=n).astype(int)
-    lab_pos = positions(cohort.labs["patient_uid"], uids)
-    lab_day = cohort.labs["day"].to_numpy(dtype=float)
-    all_pos = np.concatenate([im_pos, ev_pos, lab_pos])
-    all_day = np.concatenate([im_day, ev_day, lab_day])
-    out["first_known"] = per_group_extreme(all_pos, all_day, n, "min")
-    out["last_known"] = per_group_extreme(all_pos, all_day, n, "max")
-    out["admission_known"] = out["admission"].notna()
-    return out
+    selection = as_selection(data)
+    a = selection.arrays
+
+    def build() -> pd.DataFrame:
+        if selection.whole:
+            return a.derived("days_whole", lambda: _days(
+                selection, np.ones(a.n_images, dtype=bool), np.ones(a.cohort._rows("labs"),
+                                                                    dtype=bool)))
+        idx = selection.patient_index
+        if selection.complete:      # every image of the kept patients: shared by such filters
+            full = a.derived("days_filtered", lambda: _days(
+                selection, np.ones(a.n_images, dtype=bool), a.lab_image != -1))
+            return full.iloc[idx] if idx.size != a.n_patients else full
+        return _days(selection, selection.images, selection.lab_rows).iloc[idx]
+
+    return selection.derived("patient_days", build)
 
 
 def group_labels(patients: pd.DataFrame, by: str | None) -> pd.Series:
@@ -150,9 +209,9 @@ def group_order(labels: pd.Series) -> list[str]:
     return names + ([UNKNOWN] if (labels == UNKNOWN).any() else [])
 
 
-def check_analyte(cohort: Cohort, analyte: str) -> schema.Analyte | None:
+def check_analyte(data: Cohort | Selection, analyte: str) -> schema.Analyte | None:
     """Raise a helpful error when ``analyte`` is neither measured nor known."""
-    present = {str(v) for v in cohort.labs["analyte"].unique()}
+    present = as_selection(data).arrays.analyte_rows
     if analyte not in present and analyte not in schema.ANALYTES:
         raise ValueError(
             f"analyte={analyte!r} is unknown; analytes measured in this cohort are "
@@ -161,14 +220,124 @@ def check_analyte(cohort: Cohort, analyte: str) -> schema.Analyte | None:
     return schema.ANALYTES.get(analyte)
 
 
-def lab_values(cohort: Cohort, analyte: str, *, by: str | None = None, dedupe: bool = True,
-               per_patient: str = "all") -> pd.DataFrame:
+def group_codes(arrays: CohortArrays, by: str | None) -> tuple[np.ndarray, list[str]]:
+    """Each patient's :func:`group_labels` as codes and names (kept with the cohort)."""
+    def build() -> tuple[np.ndarray, list[str]]:
+        codes, names = pd.factorize(group_labels(arrays.cohort.patients, by).to_numpy(
+            dtype=object))
+        return np.asarray(codes), [str(n) for n in names]
+    return arrays.derived(("groups", by), build)
+
+
+class AnalyteRows:
+    """The lab rows of one analyte, as arrays: their patients, days, intervals and draws.
+
+    A *draw* is one ``(patient_uid, day, lower, upper)``: sources that attach one draw to
+    several exams (MHH) repeat its row, and ``lab_values(dedupe=True)`` counts it once.
+    """
+
+    def __init__(self, arrays: CohortArrays, name: str) -> None:
+        self.name = name
+        self.rows = arrays.analyte_rows.get(name, np.array([], dtype=np.int64))
+        self.patient = arrays.lab_patient[self.rows]
+        self.key = _lab_keys(arrays)[self.rows]          # patient_uid's rank, in text order
+        self.day = arrays.floats("labs", "day")[self.rows]
+        self.lower = arrays.floats("labs", "lower")[self.rows]
+        self.upper = arrays.floats("labs", "upper")[self.rows]
+        draws = pd.DataFrame({"p": self.key, "d": self.day, "lo": self.lower, "hi": self.upper})
+        # numbered in order of first appearance, so a draw's number grows with its first row
+        self.draw = draws.groupby(["p", "d", "lo", "hi"], sort=False, dropna=False).ngroup(
+        ).to_numpy(dtype=np.int64)
+        n_draws = int(self.draw.max(initial=-1)) + 1
+        self.draw_first = np.full(n_draws, self.rows.size, dtype=np.int64)
+        np.minimum.at(self.draw_first, self.draw, np.arange(self.rows.size))
+        # rows by patient, then day (missing days last), then cohort order
+        self.first_order = np.lexsort((np.arange(self.rows.size), self.day, self.key))
+
+    @classmethod
+    def of(cls, arrays: CohortArrays, name: str) -> AnalyteRows:
+        """The rows of analyte ``name`` (built on first use, kept with the cohort)."""
+        return arrays.derived(("analyte", name), lambda: cls(arrays, name))
+
+
+def _lab_keys(arrays: CohortArrays) -> np.ndarray:
+    def build() -> np.ndarray:
+        uids = arrays.cohort.labs["patient_uid"].astype(str).to_numpy(dtype=object)
+        return np.asarray(pd.factorize(uids, sort=True)[0], dtype=np.int64)
+    return arrays.derived("lab_keys", build)
+
+
+@dataclass(eq=False)
+class LabChoice:
+    """The values of one analyte :func:`lab_values` keeps, as positions and arrays.
+
+    ``rows`` are positions among the analyte's rows (:class:`AnalyteRows`): the row each
+    value comes from (for ``"peak"``, the patient's first row); ``lower``, ``upper`` and
+    ``day`` are the values' intervals and days (for ``"peak"`` the highest interval
+    ``[max lower, max upper)`` and the first day).
+    """
+
+    analyte: AnalyteRows
+    rows: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    day: np.ndarray
+    per_patient: str
+
+    @property
+    def patient(self) -> np.ndarray:
+        """Cohort position of each value's patient (-1: not in ``patients``)."""
+        return self.analyte.patient[self.rows]
+
+    @property
+    def key(self) -> np.ndarray:
+        """Rank of each value's ``patient_uid`` (counts patients missing from ``patients``)."""
+        return self.analyte.key[self.rows]
+
+
+def check_per_patient(per_patient: str) -> None:
+    """Raise when ``per_patient`` is not one of :data:`PER_PATIENT`."""
+    if per_patient not in PER_PATIENT:
+        raise ValueError(f"per_patient={per_patient!r}; allowed values are {list(PER_PATIENT)}")
+
+
+def choose_lab_values(selection: Selection, analyte: str, *, dedupe: bool = True,
+                      per_patient: str = "all") -> LabChoice:
+    """The values of ``analyte`` the selection keeps, chosen as :func:`lab_values` documents
+    (the one place that decides which values count)."""
+    check_per_patient(per_patient)
+    a = AnalyteRows.of(selection.arrays, analyte)
+    keep = selection.lab_rows[a.rows]
+    if per_patient == "all":
+        if dedupe:      # each draw once, from its first row (the rows of a draw share it all)
+            present = np.flatnonzero(np.bincount(a.draw[keep], minlength=a.draw_first.size))
+            rows = a.draw_first[present]
+        else:
+            rows = np.flatnonzero(keep)
+        return LabChoice(a, rows, a.lower[rows], a.upper[rows], a.day[rows], per_patient)
+    if per_patient == "first":
+        ordered = a.first_order[keep[a.first_order]]
+        key = a.key[ordered]
+        first = np.r_[True, key[1:] != key[:-1]] if key.size else np.array([], dtype=bool)
+        rows = ordered[first]
+        return LabChoice(a, rows, a.lower[rows], a.upper[rows], a.day[rows], per_patient)
+    chosen = np.flatnonzero(keep)
+    peaks = pd.DataFrame({"k": a.key[chosen], "lo": a.lower[chosen], "hi": a.upper[chosen],
+                          "d": a.day[chosen], "r": chosen}).groupby("k", sort=False).agg(
+        lo=("lo", "max"), hi=("hi", "max"), d=("d", "min"), r=("r", "first"))
+    return LabChoice(a, peaks["r"].to_numpy(dtype=np.int64), peaks["lo"].to_numpy(dtype=float),
+                     peaks["hi"].to_numpy(dtype=float), peaks["d"].to_numpy(dtype=float),
+                     per_patient)
+
+
+def lab_values(data: Cohort | Selection, analyte: str, *, by: str | None = None,
+               dedupe: bool = True, per_patient: str = "all") -> pd.DataFrame:
     """The measurements of one analyte, optionally one per patient, labelled with a group.
 
     Parameters
     ----------
-    cohort
-        The cohort.
+    data
+        The cohort, or a selection of one.
     analyte
         Analyte name (see :func:`covidimg.schema.analyte_table`).
     by
@@ -192,29 +361,23 @@ def lab_values(cohort: Cohort, analyte: str, *, by: str | None = None, dedupe: b
     >>> import covidimg as ci
     >>> ci.stats.lab_values(ci.load_demo(), "crp", by="icu", per_patient="first")  # doctest: +SKIP
     """
-    allowed = ("all", "first", "peak")
-    if per_patient not in allowed:
-        raise ValueError(f"per_patient={per_patient!r}; allowed values are {list(allowed)}")
-    check_analyte(cohort, analyte)
-    labs = cohort.labs
-    rows = labs.loc[(labs["analyte"] == analyte).fillna(False).to_numpy(dtype=bool),
-                    ["patient_uid", "analyte", "unit", "lower", "upper", "censor", "day"]]
-    rows = rows.astype({"patient_uid": str, "analyte": str, "unit": str, "censor": str})
-    if dedupe:
-        rows = rows.drop_duplicates(["patient_uid", "analyte", "day", "lower", "upper"])
-    if per_patient == "first":
-        rows = (rows.sort_values(["patient_uid", "day"], kind="stable", na_position="last")
-                .drop_duplicates("patient_uid"))
-    elif per_patient == "peak":
-        rows = rows.groupby("patient_uid", as_index=False, sort=False).agg(
-            analyte=("analyte", "first"), unit=("unit", "first"), lower=("lower", "max"),
-            upper=("upper", "max"), censor=("censor", "first"), day=("day", "min"))
-        rows["censor"] = censor_of(rows["lower"].to_numpy(), rows["upper"].to_numpy())
-    labels = group_labels(cohort.patients, by)
-    where = positions(rows["patient_uid"], labels.index)
-    rows = rows.assign(group=np.where(where >= 0, labels.to_numpy(dtype=object)[where],
-                                      UNKNOWN))
-    return rows.reset_index(drop=True)
+    check_per_patient(per_patient)
+    selection = as_selection(data)
+    labs = selection.arrays.cohort.labs
+    check_analyte(selection, analyte)
+    choice = choose_lab_values(selection, analyte, dedupe=dedupe, per_patient=per_patient)
+    source = choice.analyte.rows[choice.rows]
+    codes, names = group_codes(selection.arrays, by)
+    patient = choice.patient
+    group = np.array([*names, UNKNOWN], dtype=object)[
+        np.where(patient >= 0, codes[np.maximum(patient, 0)], len(names))]
+    censor = (censor_of(choice.lower, choice.upper) if per_patient == "peak" else
+              labs["censor"].to_numpy(dtype=object)[source])
+    return pd.DataFrame({
+        "patient_uid": labs["patient_uid"].astype(str).to_numpy(dtype=object)[source],
+        "analyte": analyte, "unit": labs["unit"].astype(str).to_numpy(dtype=object)[source],
+        "lower": choice.lower, "upper": choice.upper, "censor": censor.astype(str),
+        "day": choice.day, "group": group})
 
 
 def censor_of(lower: np.ndarray, upper: np.ndarray) -> np.ndarray:

@@ -1,9 +1,10 @@
 """Cohort summary: "Table 1" by group with tests, and missingness per column.
 
 Table 1 is computed from arrays (:class:`SummaryInputs`: codes per patient and image, each
-patient's first lab value as a distinct interval), so a caller that keeps those arrays for a
-whole cohort (:class:`covidimg.stats.selection.CohortArrays`) summarises any selection of it
-with the same code, without building the selection's tables.
+patient's first lab value as a distinct interval) taken from the positions and codes a cohort
+keeps (:class:`covidimg.cohort.CohortArrays`), so a cohort and any selection of it
+(``cohort.select(...)``, what the dashboard passes) are summarised by the same code, without
+building the selection's tables.
 """
 
 from __future__ import annotations
@@ -19,15 +20,17 @@ from scipy import stats
 from covidimg import schema
 from covidimg.stats._common import (
     UNKNOWN,
-    group_labels,
-    lab_values,
+    as_selection,
+    check_analyte,
+    choose_lab_values,
+    group_codes,
     patient_days,
-    positions,
 )
-from covidimg.stats.distinct import DistinctIntervals, gehan_test_counts, turnbull_quantiles
+from covidimg.stats.distinct import gehan_test_counts, turnbull_quantiles
+from covidimg.stats.selection import distinct_codes, unit_of
 
 if TYPE_CHECKING:
-    from covidimg.cohort import Cohort
+    from covidimg.cohort import Cohort, CohortArrays, Selection
 
 __all__ = ["FirstValues", "SummaryInputs", "missingness", "summarise", "table_one"]
 
@@ -58,8 +61,8 @@ class FirstValues:
 class SummaryInputs:
     """What Table 1 is computed from: codes per patient and per image, first lab values.
 
-    Codes are positions in the matching list of levels, -1 for a missing value. Build it from
-    a cohort with :meth:`from_cohort`.
+    Codes are positions in the matching list of levels, -1 for a missing value. Build it
+    from a cohort or a selection of one with :meth:`of`.
     """
 
     by: str | None
@@ -76,40 +79,64 @@ class SummaryInputs:
     labs: dict[str, FirstValues] = field(default_factory=dict)
 
     @classmethod
-    def from_cohort(cls, cohort: Cohort, by: str | None = None, *,
-                    analytes: Sequence[str] | None = None) -> SummaryInputs:
-        """The inputs of :func:`table_one` for ``cohort``."""
-        patients = cohort.patients.reset_index(drop=True)
-        uid = pd.Index(patients["patient_uid"].astype(str))
-        group_codes, group_names = pd.factorize(group_labels(patients, by).to_numpy(dtype=object))
-        categorical = {}
-        for column, _label in CATEGORICAL:
-            values = patients[column].astype(object).where(patients[column].notna())
-            if column == "sex":
-                values = values.where(values != "U")
-            codes, levels = pd.factorize(values.to_numpy(dtype=object), sort=True)
-            categorical[column] = (codes, [str(v) for v in levels])
-        flags = {column: flag_codes(patients[column]) for column, _label in FLAGS}
-        days = patient_days(cohort)
-        codes, levels = pd.factorize(cohort.images["modality"].astype(object), sort=True)
+    def of(cls, data: Cohort | Selection, by: str | None = None, *,
+           analytes: Sequence[str] | None = None) -> SummaryInputs:
+        """The inputs of :func:`table_one` for a cohort or a selection of one."""
+        selection = as_selection(data)
+        a = selection.arrays
+        idx, images = selection.patient_index, selection.image_index
+        codes, names = group_codes(a, by)
+        days = patient_days(selection)
+        if analytes is None:
+            rows = selection.lab_rows
+            analytes = sorted(name for name, own in a.analyte_rows.items() if rows[own].any())
         labs = {}
-        measured = sorted({str(v) for v in cohort.labs["analyte"].unique()})
-        for analyte in (list(analytes) if analytes is not None else measured):
-            values = lab_values(cohort, analyte, per_patient="first")
-            info = schema.ANALYTES.get(analyte)
-            unit = info.unit if info else (str(values["unit"].iloc[0]) if len(values) else "")
-            distinct = DistinctIntervals.of(values["lower"], values["upper"])
-            labs[analyte] = FirstValues(distinct.lower, distinct.upper, distinct.code,
-                                        positions(values["patient_uid"], uid), unit)
+        for name in analytes:
+            check_analyte(selection, name)
+            choice = choose_lab_values(selection, name, per_patient="first")
+            distinct = distinct_codes(a, name)
+            labs[name] = FirstValues(
+                distinct.lower, distinct.upper, distinct.code[choice.rows],
+                selection.local(choice.patient),
+                _unit(a, name, choice.analyte.rows[choice.rows]))
+        patients = _patient_codes(a)
+        modality_codes, modality_levels = patients["modality"]
         return cls(
-            by=by, group_codes=np.asarray(group_codes), group_names=[str(n) for n in group_names],
-            categorical=categorical, flags=flags,
-            age=((patients["age_min"] + patients["age_max"]) / 2).to_numpy(dtype=float),
+            by=by, group_codes=codes[idx], group_names=names,
+            categorical={c: (patients[c][0][idx], patients[c][1]) for c, _l in CATEGORICAL},
+            flags={c: patients[c][0][idx] for c, _l in FLAGS},
+            age=patients["age"][0][idx],
             n_exams=days["n_exams"].to_numpy(dtype=float),
             last_known=days["last_known"].to_numpy(dtype=float),
             admission=days["admission"].to_numpy(dtype=float),
-            image_patient=positions(cohort.images["patient_uid"], uid),
-            modality=(np.asarray(codes), [str(v) for v in levels]), labs=labs)
+            image_patient=selection.local(a.image_patient[images]),
+            modality=(modality_codes[images], modality_levels), labs=labs)
+
+
+def _unit(arrays: CohortArrays, analyte: str, rows: np.ndarray) -> str:
+    """The schema's unit of a known analyte, else the unit of its first value."""
+    info = schema.ANALYTES.get(analyte)
+    return info.unit if info else unit_of(arrays, analyte, rows)
+
+
+def _patient_codes(arrays: CohortArrays) -> dict[str, tuple[np.ndarray, list[str]]]:
+    """The patients' (and images') columns Table 1 reads, as codes (kept with the cohort)."""
+    def build() -> dict[str, tuple[np.ndarray, list[str]]]:
+        p, i = arrays.cohort.patients, arrays.cohort.images
+        out: dict[str, tuple[np.ndarray, list[str]]] = {}
+        for column, _label in CATEGORICAL:
+            values = p[column].astype(object).where(p[column].notna())
+            if column == "sex":
+                values = values.where(values != "U")
+            codes, levels = pd.factorize(values.to_numpy(dtype=object), sort=True)
+            out[column] = (np.asarray(codes), [str(v) for v in levels])
+        for column, _label in FLAGS:
+            out[column] = (flag_codes(p[column]), ["no", "yes"])
+        out["age"] = (((p["age_min"] + p["age_max"]) / 2).to_numpy(dtype=float), [])
+        codes, levels = pd.factorize(i["modality"].astype(object), sort=True)
+        out["modality"] = (np.asarray(codes), [str(v) for v in levels])
+        return out
+    return arrays.derived("table_one_codes", build)
 
 
 def flag_codes(values: pd.Series) -> np.ndarray:
@@ -189,7 +216,7 @@ def _kruskal(values: np.ndarray, gcode: np.ndarray, order: list[str]) -> tuple[f
     return float(stats.kruskal(*samples).pvalue), "Kruskal–Wallis"
 
 
-def table_one(cohort: Cohort, by: str | None = None, *,
+def table_one(data: Cohort | Selection, by: str | None = None, *,
               analytes: Sequence[str] | None = None) -> pd.DataFrame:
     """The cohort summary ("Table 1"): main variables overall and by group, with tests.
 
@@ -203,8 +230,8 @@ def table_one(cohort: Cohort, by: str | None = None, *,
 
     Parameters
     ----------
-    cohort
-        The cohort (typically filtered).
+    data
+        The cohort (typically filtered), or a selection of one (``cohort.select(...)``).
     by
         Patients column to group by (``"icu"``, ``"died"``, ``"sex"``, ``"source"``, …) or
         ``None`` for the overall column only.
@@ -222,7 +249,7 @@ def table_one(cohort: Cohort, by: str | None = None, *,
     >>> import covidimg as ci
     >>> ci.stats.table_one(ci.load_demo(), by="icu")     # doctest: +SKIP
     """
-    return summarise(SummaryInputs.from_cohort(cohort, by, analytes=analytes))
+    return summarise(SummaryInputs.of(data, by, analytes=analytes))
 
 
 def summarise(inputs: SummaryInputs) -> pd.DataFrame:

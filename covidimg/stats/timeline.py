@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from covidimg.stats._common import patient_days, positions
+from covidimg.stats._common import _event_is, as_selection, patient_days, positions
 
 if TYPE_CHECKING:
-    from covidimg.cohort import Cohort
+    from covidimg.cohort import Cohort, Selection
 
 __all__ = ["ALIGN", "SORT_BY", "census_from_days", "cohort_census", "timeline",
            "timeline_census"]
@@ -226,41 +226,67 @@ def timeline_census(marks: pd.DataFrame) -> pd.DataFrame:
     >>> import covidimg as ci
     >>> census = ci.stats.timeline_census(ci.stats.timeline(ci.load_demo()))  # doctest: +SKIP
     """
-    columns = ["day", "under_observation", "in_hospital", "in_icu", "exams", "deaths",
-               "discharges", "icu_admissions"]
     finite = marks[np.isfinite(marks["start"].to_numpy(dtype=float))]
-    if not len(finite):
-        return pd.DataFrame(columns=columns)
-    first = int(np.floor(finite["start"].min()))
-    last = int(np.floor(finite["end"].max()))
-    n_days = last - first + 1
-    out = {"day": np.arange(first, last + 1)}
-    for kind, name in (("follow_up", "under_observation"), ("hospital", "in_hospital"),
-                       ("icu", "in_icu")):
+    segments = {}
+    for kind, _name in _SEGMENTS:
         seg = finite[finite["kind"] == kind]
         if kind == "icu":  # a patient with two overlapping bands counts once per day
             seg = seg.drop_duplicates(["patient_uid", "start", "end"])
-        diff = np.zeros(n_days + 1)
-        np.add.at(diff, np.floor(seg["start"].to_numpy(dtype=float)).astype(int) - first, 1)
-        np.add.at(diff, np.floor(seg["end"].to_numpy(dtype=float)).astype(int) - first + 1, -1)
-        out[name] = np.cumsum(diff)[:-1].astype(int)
-    for kind, name in (("exam", "exams"), ("death", "deaths"), ("discharge", "discharges"),
-                       ("icu_admission", "icu_admissions")):
-        pts = np.floor(finite.loc[finite["kind"] == kind, "start"].to_numpy(dtype=float))
-        out[name] = np.bincount(pts.astype(int) - first, minlength=n_days)[:n_days]
-    census = pd.DataFrame(out)
+        segments[kind] = (seg["start"].to_numpy(dtype=float), seg["end"].to_numpy(dtype=float))
+    points = {kind: finite.loc[finite["kind"] == kind, "start"].to_numpy(dtype=float)
+              for kind, _name in _POINTS}
+    census = _count_days(segments, points, finite["start"].to_numpy(dtype=float),
+                         finite["end"].to_numpy(dtype=float))
     census.attrs.update(marks.attrs)
     return census
 
 
-def cohort_census(cohort: Cohort, align: str = "admission", *,
+#: Census columns counting patients whose segment of a kind covers the day.
+_SEGMENTS = (("follow_up", "under_observation"), ("hospital", "in_hospital"), ("icu", "in_icu"))
+#: Census columns counting events of a kind on the day.
+_POINTS = (("exam", "exams"), ("death", "deaths"), ("discharge", "discharges"),
+           ("icu_admission", "icu_admissions"))
+CENSUS_COLUMNS = ["day", *(name for _k, name in _SEGMENTS), *(name for _k, name in _POINTS)]
+
+
+def _count_days(segments: dict[str, tuple[np.ndarray, np.ndarray]],
+                points: dict[str, np.ndarray], starts: np.ndarray,
+                ends: np.ndarray) -> pd.DataFrame:
+    """The census (one row per whole day) from aligned segments and point days.
+
+    A segment counts on day ``d`` when ``floor(start) <= d <= floor(end)``; the days run
+    from the first finite ``starts`` to the last ``ends`` (of every mark drawn).
+    """
+    ok = np.isfinite(starts)
+    if not ok.any():
+        return pd.DataFrame(columns=CENSUS_COLUMNS)
+    first = int(np.floor(starts[ok].min()))
+    last = int(np.floor(np.nanmax(ends[ok])))
+    n_days = last - first + 1
+    out: dict[str, np.ndarray] = {"day": np.arange(first, last + 1)}
+    for kind, name in _SEGMENTS:
+        start, end = segments[kind]
+        fin = np.isfinite(start)
+        diff = (_day_counts(np.floor(start[fin]).astype(int) - first, n_days + 1)
+                - _day_counts(np.floor(end[fin]).astype(int) - first + 1, n_days + 1))
+        out[name] = np.cumsum(diff)[:-1].astype(int)
+    for kind, name in _POINTS:
+        pts = points[kind]
+        pts = np.floor(pts[np.isfinite(pts)])
+        out[name] = np.bincount(pts.astype(int) - first, minlength=n_days)[:n_days]
+    return pd.DataFrame(out)
+
+
+def cohort_census(data: Cohort | Selection, align: str = "admission", *,
                   unaligned: str = "drop") -> pd.DataFrame:
     """The census of :func:`timeline_census` straight from a cohort, without per-mark rows.
 
-    Equal to ``timeline_census(timeline(cohort, align, unaligned=unaligned))`` (a test checks
-    it) but computed with whole-array operations on the patients' key days, so the aggregate
-    view of a 100,000-image cohort takes milliseconds. ``attrs`` carry ``align``,
-    ``n_patients`` and the unaligned patients as :func:`timeline` reports them.
+    The same day-by-day counts as ``timeline_census(timeline(cohort, align,
+    unaligned=unaligned))``, computed with whole-array operations on the patients' key days,
+    so the aggregate view of a 100,000-image cohort takes milliseconds. ``data`` is a cohort
+    or a selection of one (``cohort.select(...)``, what the dashboard passes). ``attrs``
+    carry ``align``, ``n_patients`` and the unaligned patients as :func:`timeline` reports
+    them.
 
     Examples
     --------
@@ -268,13 +294,16 @@ def cohort_census(cohort: Cohort, align: str = "admission", *,
     >>> census = ci.stats.cohort_census(ci.load_demo(), align="admission")  # doctest: +SKIP
     """
     _check_alignment(align, unaligned)
-    days = patient_days(cohort)
-    events, images = cohort.events, cohort.images
-    kind = events["event"].astype(str).to_numpy()
+    selection = as_selection(data)
+    a = selection.arrays
+    events = selection.event_rows
+    event_is = _event_is(a)
+    images = selection.images
     return census_from_days(
-        days, positions(events["patient_uid"], days.index), events["day"].to_numpy(dtype=float),
-        {name: kind == name for name in CENSUS_EVENTS},
-        positions(images["patient_uid"], days.index), images["day"].to_numpy(dtype=float),
+        patient_days(selection), selection.local(a.event_patient[events]),
+        a.floats("events", "day")[events],
+        {name: event_is[name][events] for name in CENSUS_EVENTS},
+        selection.local(a.image_patient[images]), a.floats("images", "day")[images],
         align, unaligned=unaligned)
 
 
@@ -290,9 +319,7 @@ def census_from_days(days: pd.DataFrame, event_patient: np.ndarray, event_day: n
 
     ``days`` is :func:`covidimg.stats.patient_days` of the cohort; ``event_patient`` and
     ``image_patient`` give each event's and exam's patient as a row of ``days`` (-1: none);
-    ``event_is`` maps each name of :data:`CENSUS_EVENTS` to the events of that kind. A caller
-    that keeps these arrays for a whole cohort gets any selection's census without building
-    the selection's tables.
+    ``event_is`` maps each name of :data:`CENSUS_EVENTS` to the events of that kind.
     """
     _check_alignment(align, unaligned)
     anchor = _anchor(days, align)
@@ -331,34 +358,9 @@ def census_from_days(days: pd.DataFrame, event_patient: np.ndarray, event_day: n
         points[kind] = ev_day[rows] - shift_of[ev_pos[rows]]
     im_keep = image_patient >= 0
     points["exam"] = image_day[im_keep] - shift_of[image_patient[im_keep]]
-    # the same finite-start selection timeline_census makes on the marks
     starts = [v[0] for v in segments.values()] + list(points.values())
     ends = [v[1] for v in segments.values()] + list(points.values())
-    finite_start = np.concatenate(starts) if starts else np.array([])
-    finite_end = np.concatenate(ends) if ends else np.array([])
-    ok = np.isfinite(finite_start)
-    columns = ["day", "under_observation", "in_hospital", "in_icu", "exams", "deaths",
-               "discharges", "icu_admissions"]
-    if not ok.any():
-        census = pd.DataFrame(columns=columns)
-    else:
-        first = int(np.floor(finite_start[ok].min()))
-        last = int(np.floor(finite_end[ok].max()))
-        n_days = last - first + 1
-        out: dict[str, np.ndarray] = {"day": np.arange(first, last + 1)}
-        for kind, name in (("follow_up", "under_observation"), ("hospital", "in_hospital"),
-                           ("icu", "in_icu")):
-            start, end = segments[kind]
-            fin = np.isfinite(start)
-            diff = (_day_counts(np.floor(start[fin]).astype(int) - first, n_days + 1)
-                    - _day_counts(np.floor(end[fin]).astype(int) - first + 1, n_days + 1))
-            out[name] = np.cumsum(diff)[:-1].astype(int)
-        for kind, name in (("exam", "exams"), ("death", "deaths"), ("discharge", "discharges"),
-                           ("icu_admission", "icu_admissions")):
-            pts = points[kind]
-            pts = np.floor(pts[np.isfinite(pts)])
-            out[name] = np.bincount(pts.astype(int) - first, minlength=n_days)[:n_days]
-        census = pd.DataFrame(out)
+    census = _count_days(segments, points, np.concatenate(starts), np.concatenate(ends))
     census.attrs.update(align=align, sort_by=align if align != "none" else "first_exam",
                         n_patients=len(days),
                         unaligned=dropped if unaligned == "drop" else [],

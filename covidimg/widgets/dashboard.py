@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import ipywidgets as w
 
-from covidimg.cohort import Cohort
-from covidimg.stats.selection import CohortArrays, Selection
+from covidimg.cohort import Cohort, Selection
 from covidimg.widgets.filter import CohortFilter
 from covidimg.widgets.gallery import ImageGallery
 from covidimg.widgets.labs import LabDistribution
@@ -51,8 +50,7 @@ class Dashboard(w.HBox):
 
     def __init__(self, cohort: Cohort, *, page_size: int = 12) -> None:
         self.cohort = cohort
-        self.arrays = CohortArrays(cohort)
-        self.filter = CohortFilter(cohort, arrays=self.arrays)
+        self.filter = CohortFilter(cohort)
         start = self.filter.selection
         self.timeline = OffsetTimeline(cohort, selection=start)
         self.labs = LabDistribution(cohort, selection=start)
@@ -75,7 +73,7 @@ class Dashboard(w.HBox):
 
     def update_selection(self, selection: Selection) -> None:
         """Show a selection of the cohort in every view (what a filter change calls): each
-        view works from the selection's masks and the arrays computed once for the cohort."""
+        view analyses the selection's masks with the row positions the cohort keeps."""
         for view in self.views:
             with view.hold_sync():
                 view.update_selection(selection)

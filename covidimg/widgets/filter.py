@@ -11,10 +11,8 @@ import numpy as np
 import pandas as pd
 
 from covidimg import schema
-from covidimg.cohort import Cohort
-from covidimg.stats.selection import CohortArrays, Selection
+from covidimg.cohort import Cohort, Criteria, Selection
 from covidimg.widgets._controls import MultiChoice, RangeChoice, YesNoAny
-from covidimg.widgets._index import FilterIndex
 
 __all__ = ["CohortFilter"]
 
@@ -45,7 +43,9 @@ class CohortFilter(w.VBox):
     death as yes / no / any, age band and exam-day window as range sliders, and one range
     slider per measured analyte. A control left at "any" (or at its full span) is inactive.
     The match count under the controls updates as they change, and observers receive the
-    filtered cohort after every change.
+    filtered cohort after every change. Every change goes through the cohort's one filter
+    engine (:meth:`covidimg.Cohort.select`: criteria -> masks over row positions kept with the
+    cohort), so :attr:`filtered` is ``cohort.filter(**criteria)``.
 
     Parameters
     ----------
@@ -53,9 +53,6 @@ class CohortFilter(w.VBox):
         The cohort to filter (not modified).
     lab_match
         How a lab range matches a measurement interval, as for :meth:`covidimg.Cohort.filter`.
-    arrays
-        The cohort's :class:`~covidimg.stats.selection.CohortArrays`, when already built
-        (the :class:`Dashboard` shares one with its views).
 
     Attributes
     ----------
@@ -76,19 +73,15 @@ class CohortFilter(w.VBox):
     >>> f                                                       # doctest: +SKIP
     """
 
-    def __init__(self, cohort: Cohort, *, lab_match: str = "overlap",
-                 arrays: CohortArrays | None = None) -> None:
-        if lab_match not in ("overlap", "within"):
-            raise ValueError(f"lab_match={lab_match!r}; allowed values are 'overlap', 'within'")
+    def __init__(self, cohort: Cohort, *, lab_match: str = "overlap") -> None:
+        Criteria(lab_match=lab_match)   # checks it
         self.cohort = cohort
         self.lab_match = lab_match
-        self._index = FilterIndex(cohort, arrays)
-        self.arrays = self._index.arrays
         self._observers: list[Callable[[Cohort], None]] = []
         self._selection_observers: list[Callable[[Selection], None]] = []
         self._holding = 0
         self._dirty = False
-        self._selection: Selection = self.arrays.whole()
+        self._selection: Selection = cohort.select()
         self._criteria: dict[str, Any] = {}
         self.controls: dict[str, Any] = {}
         for name, table, label in CHOICES:
@@ -163,7 +156,7 @@ class CohortFilter(w.VBox):
     @property
     def selection(self) -> Selection:
         """The patients and images the criteria keep, as masks (see
-        :class:`covidimg.stats.selection.Selection`)."""
+        :class:`covidimg.cohort.Selection`)."""
         return self._selection
 
     def _read_criteria(self) -> dict[str, Any]:
@@ -240,7 +233,7 @@ class CohortFilter(w.VBox):
         if notify and criteria == self._criteria:
             return
         self._criteria = criteria
-        self._selection = self._index.selection(criteria)
+        self._selection = self.cohort.select(Criteria(**criteria))
         self.match_count.value = self._count_text()
         if notify:
             for callback in list(self._selection_observers):

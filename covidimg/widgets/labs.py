@@ -7,7 +7,7 @@ import ipywidgets as w
 from covidimg import schema, stats
 from covidimg.cohort import Cohort
 from covidimg.plotting import empty_figure, plot_lab_distribution
-from covidimg.stats.selection import Selection
+from covidimg.stats.selection import Selection, lab_counts
 from covidimg.widgets._figures import FigureSlot, FigureView, SelectionView
 
 __all__ = ["LabDistribution"]
@@ -107,8 +107,8 @@ class LabDistribution(FigureView, SelectionView, w.VBox):
             return
         sel = self.selection
         if sel is not None:     # counts per distinct interval: the same histogram, faster
-            counts = sel.arrays.lab_counts(sel, analyte, by=self.by.value,
-                                           per_patient=self.per_patient.value)
+            counts = lab_counts(sel, analyte, by=self.by.value,
+                                per_patient=self.per_patient.value)
             values = counts.values.assign(analyte=analyte, unit=counts.unit)
             n_values, n_patients = counts.n_values, counts.n_patients
         else:

@@ -83,7 +83,7 @@ class CohortSummary(FigureView, SelectionView, w.VBox):
         if self._codes is None or self._codes[0] is not arrays:   # once per cohort
             self._codes = (arrays, stats.FindingCodes.of(arrays.cohort.findings))
         codes = self._codes[1]
-        self._show_findings(codes.table(arrays.finding_rows(selection)))
+        self._show_findings(codes.table(selection.rows("findings")))
 
     def _show_findings(self, table: pd.DataFrame) -> None:
         if len(table):
@@ -96,8 +96,7 @@ class CohortSummary(FigureView, SelectionView, w.VBox):
         sel = self.selection
         n = sel.n_patients if sel is not None else len(self.cohort.patients)
         if n:
-            table = (sel.arrays.table_one(sel, by=self.by.value) if sel is not None
-                     else stats.table_one(self.cohort, by=self.by.value))
+            table = stats.table_one(sel if sel is not None else self.cohort, by=self.by.value)
             fig = plot_table_one.spec(table)
         else:
             fig = empty_figure.spec(

@@ -9,9 +9,8 @@ import ipywidgets as w
 import numpy as np
 
 from covidimg import stats
-from covidimg.cohort import Cohort
+from covidimg.cohort import Cohort, Selection
 from covidimg.plotting import empty_figure, plot_census, plot_timeline
-from covidimg.stats.selection import Selection
 from covidimg.widgets._figures import FigureSlot, FigureView, SelectionView
 
 __all__ = ["OffsetTimeline"]
@@ -121,8 +120,7 @@ class OffsetTimeline(FigureView, SelectionView, w.VBox):
         if self._updating:
             return
         sel = self.selection
-        census = (sel.arrays.census(sel, self.align.value) if sel is not None
-                  else stats.cohort_census(self.cohort, self.align.value))
+        census = stats.cohort_census(sel if sel is not None else self.cohort, self.align.value)
         n_patients = int(census.attrs.get("n_patients", 0))
         n_pages = int(np.ceil(n_patients / self.page_size)) if n_patients else 0
         if n_pages > 1:
@@ -153,7 +151,7 @@ class OffsetTimeline(FigureView, SelectionView, w.VBox):
                                     "No patients to show: the selection is empty.")
             mode, n_exams = "empty", 0
         else:
-            cohort = (sel.arrays.subset(sel, tables=("patients", "images", "events", "labs"))
+            cohort = (sel.subset(tables=("patients", "images", "events", "labs"))
                       if sel is not None else self.cohort)
             marks = stats.timeline(cohort, self.align.value, sort_by=self.sort_by.value,
                                    labs=self.show_labs.value)
