@@ -64,3 +64,27 @@ def test_ruff_is_clean():
     out = subprocess.run([_tool("ruff"), "check", *targets], cwd=ROOT, capture_output=True,
                          text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_dataclasses_holding_tables_or_arrays_compare_by_identity():
+    """A generated ``__eq__`` on a DataFrame or array field raises ("truth value of a
+    DataFrame is ambiguous"): every such dataclass of the package is ``eq=False``."""
+    import dataclasses
+    import importlib
+    import pkgutil
+
+    import covidimg
+
+    offenders = []
+    for info in pkgutil.walk_packages(covidimg.__path__, "covidimg."):
+        if info.name.startswith(("covidimg.app", "covidimg.widgets")):
+            continue  # need a notebook front end; they hold widgets, not tables
+        module = importlib.import_module(info.name)
+        for name, obj in vars(module).items():
+            if not (isinstance(obj, type) and dataclasses.is_dataclass(obj)
+                    and obj.__module__ == module.__name__):
+                continue
+            types = " ".join(str(f.type) for f in dataclasses.fields(obj))
+            if re.search(r"DataFrame|ndarray|Series", types) and obj.__eq__ is not object.__eq__:
+                offenders.append(f"{module.__name__}.{name}")
+    assert not offenders, f"add eq=False to these dataclasses: {offenders}"

@@ -31,7 +31,7 @@ LAB_PROBABILITY = {"crp": 0.9, "d_dimer": 0.45, "factor_xiii": 0.3, "ldh": 0.5,
                    "lymphocytes": 0.6, "neutrophils": 0.6, "po2": 0.7, "pco2": 0.7}
 
 
-@dataclass
+@dataclass(eq=False)
 class Course:
     """The simulated truth: patients, their exams, events and lab draws (harmonized day axis).
 

@@ -60,7 +60,7 @@ _CENSOR_LOW = {"crp": 0.5}  # in the rendered unit: "<0.5" mg/dL
 _CENSOR_HIGH = {"d_dimer": 20000.0}  # ">20000" ng/mL FEU
 
 
-@dataclass
+@dataclass(eq=False)
 class _Image:
     """One radiograph, or one CT series, inside an exam zip."""
 

@@ -13,7 +13,7 @@ __all__ = ["DemoTruth"]
 _TABLES = ("patients", "images", "events", "labs", "findings")
 
 
-@dataclass
+@dataclass(eq=False)
 class DemoTruth:
     """The truth one demo writer encodes in its native layout.
 

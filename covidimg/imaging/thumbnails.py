@@ -249,7 +249,7 @@ def thumbnail(image: Any, *, size: int = 256, window: str | WindowPreset = "auto
     return _render(job)
 
 
-@dataclass
+@dataclass(eq=False)
 class ThumbnailBatch:
     """Thumbnails of many images, in input order.
 

@@ -55,7 +55,7 @@ def raise_if_strict(finding: dict[str, object]) -> None:
         raise StrictModeError(finding)
 
 
-@dataclass
+@dataclass(eq=False)
 class SourceTables:
     """The six harmonized tables one source loader produced.
 
