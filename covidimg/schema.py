@@ -357,7 +357,8 @@ FINDING_KINDS: dict[str, FindingKind] = _kinds(
     ("patients_without_images", "warning", "clinical rows for patients without images"),
     ("unmatched_annotation", "warning", "an annotation that matches no image"),
     ("unreferenced_image", "warning", "an image file no table row refers to"),
-    ("unsafe_link", "warning", "a symbolic link to a folder, not followed"),
+    ("unsafe_link", "warning",
+     "a symbolic link to a folder, or to a file outside the source folder; not followed"),
     ("unreadable_image", "warning",
      "an image's pixels cannot be read or rendered when thumbnails are made "
      "(`covidimg.imaging.thumbnails`); a placeholder is shown"),

@@ -43,6 +43,7 @@ from covidimg.sources._engine.ledger import (
     Ledger,
     SourceTables,
     file_problem,
+    outside_root,
     read_text_table,
     walk,
 )
@@ -71,7 +72,7 @@ _DOC_FILES = {"readme.md", "license", "source.md", ".gitignore", "nii2png.py", "
 def detect(root: str) -> bool:
     """Whether ``root`` holds an MHH ``data.csv``."""
     csv = Path(root) / "data.csv"
-    if not csv.is_file():
+    if not csv.is_file() or outside_root(csv, root) is not None:
         return False
     try:
         with open(csv, encoding="utf-8", errors="replace") as handle:
@@ -120,7 +121,7 @@ class _Reader:
             if col not in COLUMNS:
                 self.ledger.finding("unexpected_column", f"column {col!r} is not part of the "
                                     "MHH layout and was ignored", path=self.csv)
-        raw = raw[list(COLUMNS)].apply(lambda s: s.str.strip())
+        raw = raw[list(COLUMNS)]  # read_text_table stripped every value
         ok = (raw["patient_id"] != "") & (raw["image_id"] != "")
         for idx in raw.index[~ok]:
             self.ledger.finding("missing_identifier", f"line {_line(idx)}: empty patient_id or "
@@ -149,12 +150,16 @@ class _Reader:
 
     # -------------------------------------------------------------- image files
     def image_files(self) -> tuple[dict[str, Path], dict[str, Path]]:
-        # files that cannot be read (dangling links, FIFOs, no permission) are left to
-        # account_for_other_files, which rejects them with the reason
+        # files that cannot be read (dangling links, FIFOs, no permission) or that lead outside
+        # the root (a linked png/ folder, a link to a file elsewhere) are left to
+        # account_for_other_files, whose walk records them with the reason
+        def readable(path: Path) -> bool:
+            return file_problem(path) is None and outside_root(path, self.root) is None
+
         pngs = {p.name[: -len(".png")]: p for p in sorted((self.root / "png").glob("*.png"))
-                if file_problem(p) is None}
+                if readable(p)}
         niis = {p.name[: -len(".nii.gz")]: p
-                for p in sorted((self.root / "nii").glob("*.nii.gz")) if file_problem(p) is None}
+                for p in sorted((self.root / "nii").glob("*.nii.gz")) if readable(p)}
         return pngs, niis
 
     def png_shape(self, path: Path) -> tuple[int, int] | None:

@@ -62,6 +62,7 @@ from covidimg.sources._engine.ledger import (
     Ledger,
     SourceTables,
     folder_prefix,
+    outside_root,
     read_text_table,
     walk,
 )
@@ -165,7 +166,8 @@ def detect(root: str) -> bool:
     base = Path(root)
     if not base.is_dir():
         return False
-    candidates = list(base.glob("*.tsv")) + list(base.glob("*/*.tsv"))
+    candidates = [path for path in list(base.glob("*.tsv")) + list(base.glob("*/*.tsv"))
+                  if outside_root(path, base) is None]
     for path in candidates[:50]:
         header = set(_read_tsv_header(path))
         if "submitter_id" in header and ({"index_event", "age_at_index"} & header

@@ -8,6 +8,7 @@ import errno
 import io
 import os
 import stat
+import threading
 import warnings
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -18,9 +19,10 @@ import pandas as pd
 from covidimg import schema
 from covidimg.errors import LoadError, StrictModeError, TableReadError
 
-__all__ = ["Ledger", "LoadError", "SourceTables", "StrictModeError", "TableReadError",
-           "decode_text", "display_path", "file_problem", "folder_prefix", "read_text_table",
-           "strict_mode", "walk"]
+__all__ = ["MAX_FIELD_CHARS", "MAX_TABLE_CELLS", "MAX_TABLE_COLUMNS", "Ledger", "LoadError",
+           "SourceTables", "StrictModeError", "TableReadError", "decode_text", "display_path",
+           "file_problem", "folder_prefix", "outside_root", "read_text_table", "strict_mode",
+           "walk"]
 
 
 _STRICT: ContextVar[bool] = ContextVar("covidimg_strict", default=False)
@@ -218,6 +220,44 @@ def file_problem(path: str | os.PathLike[str]) -> str | None:
     return None
 
 
+def outside_root(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> str | None:
+    """Why reading ``path`` would leave the source folder ``root``, or ``None`` if it stays in.
+
+    Symbolic links are resolved (in ``path`` and in ``root``), so a link inside the folder whose
+    target lies outside it (``data.csv -> /etc/passwd``, a linked folder) is outside, and a link
+    that stays inside is inside. Every file a loader reads is checked here: through
+    :func:`walk`, :func:`read_text_table` and
+    :func:`covidimg.sources._engine.workbook.read_workbook`, or directly for a file a loader
+    opens by name. An empty ``root`` (no source folder) and
+    remote roots (``s3://``, which have no links) are never outside.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from covidimg.sources._engine.ledger import outside_root
+    >>> root = tempfile.mkdtemp()
+    >>> os.symlink("/etc/hostname", os.path.join(root, "data.csv"))
+    >>> outside_root(os.path.join(root, "data.csv"), root)  # doctest: +ELLIPSIS
+    "a symbolic link that leads outside the source folder (to '/etc/hostname'); not read..."
+    >>> outside_root(os.path.join(root, "notes.txt"), root) is None
+    True
+    """
+    root = os.fspath(root)
+    if not root or "://" in root:
+        return None
+    return _outside(os.path.realpath(root), path)
+
+
+def _outside(real_root: str, path: str | os.PathLike[str]) -> str | None:
+    """:func:`outside_root` for a root already resolved with :func:`os.path.realpath`."""
+    real = os.path.realpath(path)
+    if real == real_root or real.startswith(os.path.join(real_root, "")):
+        return None
+    return (f"a symbolic link that leads outside the source folder (to {display_path(real)!r}); "
+            "not read, since a source folder is all covidimg reads. Copy the file or folder "
+            "in if it belongs to this source")
+
+
 def walk(root: str | os.PathLike[str], ledger: Ledger,
          ) -> Iterator[tuple[str, list[str], list[str]]]:
     """Walk ``root`` like :func:`os.walk`, yielding only files that can be read.
@@ -227,6 +267,8 @@ def walk(root: str | os.PathLike[str], ledger: Ledger,
 
     * a link to a folder: ``ignored`` with an ``unsafe_link`` finding (links can loop or lead
       outside the source folder);
+    * a link to a file outside ``root`` (see :func:`outside_root`): ``ignored`` with an
+      ``unsafe_link`` finding, never read; links to files inside ``root`` are read;
     * a folder that cannot be listed: an ``unreadable_folder`` finding;
     * a dangling or looping link, a FIFO/socket/device, a file without read permission, a name
       that is not UTF-8: ``rejected`` with an ``unreadable_file`` finding (see
@@ -254,6 +296,7 @@ def walk(root: str | os.PathLike[str], ledger: Ledger,
     # costs one access() call and a plain folder none; links and special files take the slow,
     # explaining path of file_problem.
     stack = [os.fspath(root)]
+    real_root = os.path.realpath(stack[0])
     while stack:
         dirpath = stack.pop()
         try:
@@ -289,6 +332,12 @@ def walk(root: str | os.PathLike[str], ledger: Ledger,
                 problem = None if os.access(full, os.R_OK) else _NOT_READABLE
             else:
                 problem = file_problem(full)
+                if problem is None and entry.is_symlink():
+                    escape = _outside(real_root, full)
+                    if escape is not None:
+                        ledger.file(display_path(full), "ignored", reason=escape)
+                        ledger.finding("unsafe_link", escape, path=display_path(full))
+                        continue
             if problem is None:
                 readable.append(entry.name)
                 continue
@@ -330,24 +379,109 @@ def _entry_name(entry: os.DirEntry[str]) -> str:
 
 
 # ---------------------------------------------------------------------- text tables
+#: Most columns a text table (or a workbook sheet) may have. The sources' tables have at most a
+#: few hundred; a header with more is rejected before the table is parsed, since pandas' time
+#: grows faster than the column count (100,000 columns took 35 s, 1,000,000 did not finish in
+#: 600 s).
+MAX_TABLE_COLUMNS = 2_000
+#: Most cells (rows times header columns) a text table (or a workbook, over all its sheets) may
+#: have: about 1 GB of text once parsed. The largest real table read (a MIDRC export) has
+#: about 3 million.
+MAX_TABLE_CELLS = 10_000_000
+#: Longest field a text table may hold, in characters (Python's csv module stops at 131,072).
+#: A clinical field is at most a few thousand characters; a longer one is damage or an attack.
+MAX_FIELD_CHARS = 1 << 20
+
 _MAX_ROW_FINDINGS = 10
+_CSV_LIMIT = threading.Lock()
 
 
-def _report_short_rows(text: str, sep: str, n_columns: int, path: str | os.PathLike[str],
-                       ledger: Ledger) -> None:
+@contextlib.contextmanager
+def _csv_field_limit(limit: int) -> Iterator[None]:
+    """Within the block, :mod:`csv` accepts fields up to ``limit`` characters.
+
+    The limit is process-wide in :mod:`csv`; it is set for the scan only, under a lock, and the
+    previous value is restored.
+    """
+    with _CSV_LIMIT:
+        previous = csv.field_size_limit(limit)
+        try:
+            yield
+        finally:
+            csv.field_size_limit(previous)
+
+
+def _scan_table(text: str, sep: str, path: str | os.PathLike[str],
+                ) -> tuple[int, list[tuple[int, int]]]:
+    """Check a table's size before pandas parses it, and find its short rows.
+
+    One pass of :mod:`csv` over the text, in linear time: the header line first (more than
+    :data:`MAX_TABLE_COLUMNS` fields stops there), then every record (a field longer than
+    :data:`MAX_FIELD_CHARS`, or more than :data:`MAX_TABLE_CELLS` cells, stops there). Returns
+    the header's column count and (line, fields found) for every row with fewer fields than
+    the header.
+
+    Raises
+    ------
+    TableReadError
+        When a bound is exceeded (naming the count and the limit, and the line for a field) or
+        the text cannot be parsed as CSV at all.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    short: list[tuple[int, int]] = []
+    n_columns = records = 0
+    with _csv_field_limit(MAX_FIELD_CHARS):
+        try:
+            for fields in reader:
+                if not n_columns:
+                    n_columns = len(fields)
+                    if n_columns > MAX_TABLE_COLUMNS:
+                        raise TableReadError(path, _too_many_columns(n_columns))
+                    continue
+                if not fields:
+                    continue
+                records += 1
+                if records * n_columns > MAX_TABLE_CELLS:
+                    raise TableReadError(path, _too_many_cells(n_columns))
+                if len(fields) < n_columns:
+                    short.append((reader.line_num, len(fields)))
+        except csv.Error as exc:
+            if "field limit" in str(exc):
+                raise TableReadError(path, f"line {reader.line_num} holds a field longer than "
+                                     f"{MAX_FIELD_CHARS:,} characters (the limit, "
+                                     "covidimg.sources._engine.ledger.MAX_FIELD_CHARS); the "
+                                     "table was not read. No clinical field is that long: "
+                                     "the file is damaged, download or export it again"
+                                     ) from None
+            raise TableReadError(path, f"cannot be parsed as a table (line {reader.line_num}: "
+                                 f"{exc})") from None
+    return n_columns, short
+
+
+def _report_short_rows(short: list[tuple[int, int]], n_columns: int,
+                       path: str | os.PathLike[str], ledger: Ledger) -> None:
     """A ``short_row`` finding for rows with fewer fields than the header (pandas reads the
     missing fields as empty without a word; a file cut short ends in such a row)."""
-    short = [(number, len(fields)) for number, fields in
-             enumerate(csv.reader(io.StringIO(text), delimiter=sep), start=1)
-             if number > 1 and fields and len(fields) < n_columns]
     name = os.path.basename(path)
-    for number, found in short[:_MAX_ROW_FINDINGS]:
-        ledger.finding("short_row", f"{name}: row {number} has {found} of the header's "
+    for line, found in short[:_MAX_ROW_FINDINGS]:
+        ledger.finding("short_row", f"{name}: row {line} has {found} of the header's "
                        f"{n_columns} fields; the missing ones read as empty (is the file cut "
-                       "short? download or export it again)", path=f"{display_path(path)}:{number}")
+                       "short? download or export it again)", path=f"{display_path(path)}:{line}")
     if len(short) > _MAX_ROW_FINDINGS:
         ledger.finding("short_row", f"{name}: {len(short) - _MAX_ROW_FINDINGS} more rows have "
                        "fewer fields than the header", path=display_path(path))
+
+
+def _too_many_columns(count: int) -> str:
+    return (f"has {count:,} columns, more than the limit of {MAX_TABLE_COLUMNS:,} "
+            "(covidimg.sources._engine.ledger.MAX_TABLE_COLUMNS); the table was not read. "
+            "Check that it is the file the source publishes, or raise the limit")
+
+
+def _too_many_cells(count_columns: int) -> str:
+    return (f"has more than {MAX_TABLE_CELLS:,} cells ({count_columns:,} columns), the limit "
+            "(covidimg.sources._engine.ledger.MAX_TABLE_CELLS); the table was not read. Split "
+            "it, or raise the limit")
 
 
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -392,12 +526,20 @@ def read_text_table(path: str | os.PathLike[str], ledger: Ledger, *,
     Every value is a stripped string (empty for missing). A file that is not UTF-8 is read as
     Latin-1 with an ``unexpected_encoding`` finding; a UTF-16 file (with byte-order mark) is
     read; rows with more fields than the header are skipped with an ``unparseable_value``
-    finding each; a file with a header but no rows gives an ``empty_table`` finding.
+    finding each; rows with fewer get a ``short_row`` finding; a file with a header but no rows
+    gives an ``empty_table`` finding.
+
+    Bounded: the header is checked first, and a table with more than
+    :data:`MAX_TABLE_COLUMNS` columns or :data:`MAX_TABLE_CELLS` cells, or a field longer
+    than :data:`MAX_FIELD_CHARS` characters, is not read (in time linear in the file's size).
+    A path that leads outside ``ledger.root`` (a symbolic link, see :func:`outside_root`) is
+    not read either.
 
     Raises
     ------
     TableReadError
-        If the file is empty, binary, or cannot be parsed at all; the caller rejects the file.
+        If the file lies outside the source folder, is empty, binary, above a bound, or cannot
+        be parsed at all; the caller rejects the file.
 
     Examples
     --------
@@ -409,6 +551,9 @@ def read_text_table(path: str | os.PathLike[str], ledger: Ledger, *,
     >>> read_text_table(path, ledger).shape, ledger.findings_frame()["kind"].tolist()
     ((1, 2), ['unparseable_value'])
     """
+    escape = outside_root(path, ledger.root)
+    if escape is not None:
+        raise TableReadError(path, escape)
     try:
         with open(path, "rb") as handle:
             raw = handle.read()
@@ -417,10 +562,12 @@ def read_text_table(path: str | os.PathLike[str], ledger: Ledger, *,
     if not raw.strip():
         raise TableReadError(path, "the file is empty; download or export it again")
     text, encoding = decode_text(raw, path)
+    del raw
     if encoding == "latin-1":
         ledger.finding("unexpected_encoding", f"{os.path.basename(path)} is not UTF-8; it was "
                        "read as Latin-1 (check accented text; save it as UTF-8 to be sure)",
                        path=display_path(path))
+    n_columns, short = _scan_table(text, sep, path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -433,8 +580,11 @@ def read_text_table(path: str | os.PathLike[str], ledger: Ledger, *,
         if issubclass(warning.category, pd.errors.ParserWarning) or "Skipping line" in message:
             ledger.finding("unparseable_value", f"{os.path.basename(path)}: {message}; the "
                            "row's extra fields do not match the header", path=display_path(path))
-    _report_short_rows(text, sep, len(frame.columns), path, ledger)
+    _report_short_rows(short, n_columns, path, ledger)
     frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
+    # Strip every cell, one column at a time: pandas keeps each text column as its own Arrow
+    # array, and the strip is vectorised within it. Its per-column cost grows faster than the
+    # column count, which the column bound above keeps small (2,000 columns: 0.3 s).
     frame = frame.apply(lambda column: column.str.strip()) if len(frame.columns) else frame
     if frame.empty:
         ledger.finding("empty_table", f"{os.path.basename(path)} has a header but no rows",
