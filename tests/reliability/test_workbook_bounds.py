@@ -213,8 +213,6 @@ _LOAD = """
 """
 
 
-@pytest.mark.xfail(strict=True, reason="tcia.read_xlsx and crdw._read_table still call "
-                   "pd.read_excel; they switch to read_workbook separately")
 @pytest.mark.parametrize("source", ["tcia", "crdw"])
 def test_a_loader_refuses_the_stray_cell_workbook(source: str, tmp_path: Path) -> None:
     generate_demo(tmp_path / "demo", sources=[source], n_patients=8)

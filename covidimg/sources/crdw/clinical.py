@@ -22,6 +22,7 @@ from covidimg.schema import ANALYTES
 from covidimg.sources._engine.dates import parse_date
 from covidimg.sources._engine.dicom import parse_age
 from covidimg.sources._engine.ledger import Ledger, read_text_table
+from covidimg.sources._engine.workbook import read_workbook
 from covidimg.sources.crdw.layout import REMAP_WORKBOOK
 
 __all__ = ["LAB_NAMES", "SITE", "ClinicalReader"]
@@ -92,7 +93,8 @@ class ClinicalReader:
             if path.lower().endswith(".csv"):
                 frame = read_text_table(path, self.ledger)
             else:
-                frame = pd.read_excel(path, dtype=str, engine="openpyxl")
+                frame = next(iter(read_workbook(path, self.ledger, sheets="first",
+                                                header=True).values()), pd.DataFrame())
                 if frame.empty:
                     self.ledger.finding("empty_table", f"{os.path.basename(path)}: the first "
                                         "sheet has a header but no rows", path=path)

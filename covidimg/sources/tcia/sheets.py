@@ -21,6 +21,7 @@ from covidimg.errors import TableReadError, ValueProblem
 from covidimg.intervals import parse_censored_text
 from covidimg.sources._engine.dates import parse_date
 from covidimg.sources._engine.ledger import Ledger, read_text_table
+from covidimg.sources._engine.workbook import read_workbook
 
 __all__ = ["SBU_LABS", "SheetReader", "parse_age_band"]
 
@@ -157,10 +158,9 @@ class SheetReader:
 
     def read_xlsx(self, path: str) -> None:
         try:
-            sheets = pd.read_excel(path, sheet_name=None, header=None, dtype=str,
-                                   engine="openpyxl")
-        except Exception as exc:  # openpyxl raises many types on damaged files
-            self.reject(path, f"unreadable workbook: {type(exc).__name__}: {exc}")
+            sheets = read_workbook(path, self.ledger)
+        except TableReadError as exc:
+            self.reject(path, f"unreadable workbook: {exc.reason}")
             return
         used = []
         name = os.path.basename(path)
