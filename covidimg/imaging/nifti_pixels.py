@@ -198,6 +198,41 @@ def _scaled_into(stored: np.ndarray, slope: Any, inter: Any) -> np.ndarray:
     return out
 
 
+def _orientation(img: nib.spatialimages.SpatialImage, ref: ImageRef) -> np.ndarray:
+    """The stored axes → RAS+ turn of a volume (as :func:`nibabel.as_closest_canonical`)."""
+    try:
+        return nib.orientations.io_orientation(img.affine)
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        raise ImageReadError(ref.path, "the header's affine (sform/qform) gives no orientation "
+                             f"({exc}); fix the header and save it again") from exc
+
+
+def _axial_slice(img: nib.spatialimages.SpatialImage, ornt: np.ndarray,
+                 index: int) -> np.ndarray:
+    """Axial slice ``index`` (feet → head) of a volume, reading only that slice.
+
+    ``ornt`` (:func:`nibabel.orientations.io_orientation`) says which stored axis becomes
+    each RAS+ axis and whether it is flipped, as :func:`nibabel.as_closest_canonical` applies
+    it; the slice is taken along the stored axis that becomes S and turned the same way.
+    """
+    axes = [int(a) for a in ornt[:, 0]]
+    flips = [bool(f < 0) for f in ornt[:, 1]]
+    through = axes.index(2)
+    n = int(img.shape[through])
+    slicer: list[Any] = [slice(None)] * 3
+    slicer[through] = n - 1 - index if flips[through] else index
+    plane = np.asarray(img.dataobj[tuple(slicer) + (0,) * (len(img.shape) - 3)],
+                       dtype=np.float32)
+    first, second = (i for i in range(3) if i != through)
+    if flips[first]:
+        plane = plane[::-1, :]
+    if flips[second]:
+        plane = plane[:, ::-1]
+    if axes[first] == 1:     # the stored axes come in (y, x) order
+        plane = plane.T
+    return np.ascontiguousarray(plane.T[::-1, ::-1])   # (x, y) → rows anterior-up
+
+
 def read_nifti(ref: ImageRef, slice_index: SliceIndex = None,
                max_pixel_bytes: int | None = None) -> np.ndarray:
     """Read a NIfTI radiograph or volume in display orientation.
@@ -250,11 +285,16 @@ def read_nifti(ref: ImageRef, slice_index: SliceIndex = None,
         check_pixel_bytes(ref.path, [shape[i] for i in plane], limit, stored_bytes=declared)
         index = None
     else:
-        index = resolve_slice_index(slice_index, shape[2], ref.path)
-        request = (shape[2], shape[1], shape[0]) if index is None else (shape[1], shape[0])
-        check_pixel_bytes(ref.path, request, limit, stored_bytes=declared,
-                          sliceable=index is None)
+        if slice_index is None:
+            check_pixel_bytes(ref.path, shape[2::-1], limit, stored_bytes=declared,
+                              sliceable=True)
     _check_header(img, ref)
+    if len(kept) == 3:
+        ornt = _orientation(img, ref)
+        x_len, y_len, z_len = (shape[[int(a) for a in ornt[:, 0]].index(k)] for k in range(3))
+        index = resolve_slice_index(slice_index, z_len, ref.path)
+        if index is not None:   # only the slice is read
+            check_pixel_bytes(ref.path, (y_len, x_len), limit)
     try:
         with memory_error_as_too_large(ref.path, declared):
             if len(kept) < 3:
@@ -265,14 +305,9 @@ def read_nifti(ref: ImageRef, slice_index: SliceIndex = None,
                                      ref.stored_transposed, ref.path)
                 return _scaled_into(stored, slope, inter)
             if index is not None:
-                canonical = nib.as_closest_canonical(img)
-                plane_data = np.asarray(canonical.dataobj[:, :, index], dtype=np.float32)
-                return np.ascontiguousarray(plane_data.T[::-1, ::-1])
+                return _axial_slice(img, ornt, index)
             raw, slope, inter = _raw_and_scale(img)
-            raw = raw.reshape(shape[:3])
-            ornt = nib.orientations.io_orientation(img.affine)
-            if not np.array_equal(ornt, nib.orientations.axcodes2ornt("RAS")):
-                raw = nib.orientations.apply_orientation(raw, ornt)
+            raw = nib.orientations.apply_orientation(raw.reshape(shape[:3]), ornt)   # views
             return _scaled_into(np.transpose(raw, (2, 1, 0))[:, ::-1, ::-1], slope, inter)
     except ImageReadError:
         raise
