@@ -114,8 +114,9 @@ class _VoiFailed(Exception):
 
 
 def _fill(arr: np.ndarray, fds: Dataset, photometric: str, voi: bool, ds: Dataset,
-          target: np.ndarray) -> tuple[float, float]:
-    """Write the transformed frame into ``target`` block by block; return its finite range."""
+          target: np.ndarray, with_range: bool) -> tuple[float, float]:
+    """Write the transformed frame into ``target`` block by block; return its finite range
+    when ``with_range`` (else ``(inf, -inf)``)."""
     per_row = max(1, int(np.prod(arr.shape[1:], dtype=np.int64)))
     step = max(1, BLOCK_PIXELS // per_row)
     low, high = np.inf, -np.inf
@@ -134,6 +135,8 @@ def _fill(arr: np.ndarray, fds: Dataset, photometric: str, voi: bool, ds: Datase
                 raise _VoiFailed(exc) from exc
         written = target[start:start + step]
         written[...] = values
+        if not with_range:
+            continue
         finite = written[np.isfinite(written)]
         if finite.size:
             low, high = min(low, float(finite.min())), max(high, float(finite.max()))
@@ -156,15 +159,14 @@ def fill_grey(arr: np.ndarray, fds: Dataset, photometric: str, voi: bool, label:
                              f"{target.shape[1]}; fix or re-export the file")
     use_voi = voi and photometric not in COLOUR and \
         any(k in fds for k in ("VOILUTSequence", "WindowCenter"))
+    shape = str(fds.get("PresentationLUTShape", "") or "").strip().upper()
+    invert = photometric not in COLOUR and (photometric == "MONOCHROME1" or shape == "INVERSE")
     try:
-        low, high = _fill(arr, fds, photometric, use_voi, ds, target)
+        low, high = _fill(arr, fds, photometric, use_voi, ds, target, invert)
     except _VoiFailed as failed:
         warnings.warn(f"{label}: the header's VOI LUT/window cannot be applied "
                       f"({failed.__cause__}); showing the image without it", UserWarning,
                       stacklevel=5)
-        low, high = _fill(arr, fds, photometric, False, ds, target)
-    if photometric in COLOUR:
-        return
-    shape = str(fds.get("PresentationLUTShape", "") or "").strip().upper()
-    if (photometric == "MONOCHROME1" or shape == "INVERSE") and low <= high:
+        low, high = _fill(arr, fds, photometric, False, ds, target, invert)
+    if invert and low <= high:
         np.subtract(np.float32(low) + np.float32(high), target, out=target)
