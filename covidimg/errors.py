@@ -14,6 +14,7 @@ __all__ = [
     "DatasetUnavailableError",
     "DicomReadError",
     "ImageReadError",
+    "ImageTooLargeError",
     "IndexCacheWarning",
     "LoadError",
     "MissingCodecError",
@@ -182,6 +183,40 @@ class MissingCodecError(ImageReadError):
 
     def __reduce__(self) -> tuple[type, tuple[str, str, str]]:  # type: ignore[override]
         return (type(self), (self.path, self.reason, self.transfer_syntax))
+
+
+class ImageTooLargeError(ImageReadError):
+    """An image is larger than the pixel memory ``read_image`` may use (``max_pixel_bytes``).
+
+    Raised before any pixel is decoded, from the header's dimensions, and also when decoding
+    runs out of memory (a :class:`MemoryError`): the file is not corrupt, it is too large for
+    the limit or for this machine. The message gives both sizes and what to do next (pass a
+    larger ``max_pixel_bytes``, or read one slice with ``slice_index``).
+
+    Attributes
+    ----------
+    needed_bytes
+        The bytes the read would need (the float32 result, or the stored pixel data read to
+        make it, whichever is larger); 0 when unknown.
+    max_pixel_bytes
+        The limit in force; 0 when the error comes from running out of memory.
+
+    Examples
+    --------
+    >>> from covidimg.errors import ImageReadError, ImageTooLargeError
+    >>> err = ImageTooLargeError("/data/x.dcm", "too large", 2**31, 2**30)
+    >>> isinstance(err, ImageReadError), err.needed_bytes
+    (True, 2147483648)
+    """
+
+    def __init__(self, path: str, reason: str, needed_bytes: int = 0,
+                 max_pixel_bytes: int = 0) -> None:
+        self.needed_bytes = int(needed_bytes)
+        self.max_pixel_bytes = int(max_pixel_bytes)
+        super().__init__(path, reason)
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, int, int]]:  # type: ignore[override]
+        return (type(self), (self.path, self.reason, self.needed_bytes, self.max_pixel_bytes))
 
 
 class ValueProblem(ValueError):

@@ -9,7 +9,7 @@ No plotting or widget code lives here; the gallery widgets call these functions.
 
 from __future__ import annotations
 
-from covidimg.errors import ImageReadError, MissingCodecError
+from covidimg.errors import ImageReadError, ImageTooLargeError, MissingCodecError
 from covidimg.imaging.read import read_image
 from covidimg.imaging.thumbnails import ThumbnailBatch, placeholder, thumbnail, thumbnails
 from covidimg.imaging.windowing import (
@@ -23,6 +23,7 @@ from covidimg.imaging.windowing import (
 __all__ = [
     "WINDOW_PRESETS",
     "ImageReadError",
+    "ImageTooLargeError",
     "MissingCodecError",
     "ThumbnailBatch",
     "WindowPreset",

@@ -1,10 +1,12 @@
 """DICOM pixels in display form: modality LUT, VOI, MONOCHROME1 inversion, frame and slice order.
 
 Every transform is pydicom's own (:func:`pydicom.pixels.apply_modality_lut`,
-:func:`pydicom.pixels.apply_voi_lut`, :func:`pydicom.pixels.apply_color_lut`); this module
-decides *which* header values apply to each frame (top level, shared and per-frame functional
-groups), *in which order* frames and files are stacked, and turns every way a file can fail
-into an :class:`~covidimg.errors.ImageReadError` that names the file.
+:func:`pydicom.pixels.apply_voi_lut`, :func:`pydicom.pixels.apply_color_lut`, applied block by
+block in :mod:`covidimg.imaging.dicom_frames`); this module decides *which* header values apply
+to each frame (top level, shared and per-frame functional groups), *in which order* frames and
+files are stacked, checks the size the headers declare against ``max_pixel_bytes`` before any
+pixel is read, and turns every way a file can fail into an
+:class:`~covidimg.errors.ImageReadError` that names the file.
 """
 
 from __future__ import annotations
@@ -19,10 +21,23 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, get_decoder
+from pydicom.pixels import get_decoder
 from pydicom.uid import UID
 
 from covidimg.errors import ImageReadError, MissingCodecError
+from covidimg.imaging.dicom_frames import (
+    Orientation,
+    decode,
+    fill_grey,
+    orientation,
+    stored_view,
+)
+from covidimg.imaging.pixel_limits import (
+    check_pixel_bytes,
+    memory_error_as_too_large,
+    resolve_max_pixel_bytes,
+    too_large_for_memory,
+)
 from covidimg.imaging.refs import ZIP_SEP, ImageRef, opener, series_members
 from covidimg.imaging.slicing import SliceIndex, resolve_slice_index
 
@@ -33,9 +48,6 @@ SUPPORTED_PHOTOMETRIC = (
     "MONOCHROME1", "MONOCHROME2", "RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT",
     "PALETTE COLOR",
 )
-_COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "PALETTE COLOR")
-_CHEST_BODY_PARTS = ("", "CHEST", "THORAX", "LUNG", "TORSO", "CHEST_TO_PELVIS")
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float64)
 _CODECS_HINT = 'install the decoders with `pip install "covidimg[codecs]"` (pylibjpeg, ' \
                "pylibjpeg-libjpeg, pylibjpeg-openjpeg)"
 # Header elements the pixel transforms read; copied into one small dataset per frame.
@@ -45,6 +57,9 @@ _TRANSFORM_KEYS = (
     "VOILUTSequence", "WindowCenter", "WindowWidth", "VOILUTFunction", "PresentationLUTShape",
 )
 _VOI_KEYS = ("VOILUTSequence", "WindowCenter", "WindowWidth", "VOILUTFunction")
+_PIXEL_KEYS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+# Elements above this size stay in the file until used: the header is checked first.
+_DEFER_BYTES = 2**20
 
 
 def _label(ref: ImageRef, member: str | None) -> str:
@@ -56,22 +71,41 @@ def _label(ref: ImageRef, member: str | None) -> str:
     return member
 
 
-def _dcmread(open_: Callable[..., IO[bytes]], member: str | None, label: str, *,
-             header_only: bool = False) -> tuple[Dataset, list[str]]:
-    """Read a dataset, turning every parse failure into ImageReadError; return its warnings."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            with open_(member, header_only=header_only) as fh:
-                ds = pydicom.dcmread(fh, stop_before_pixels=header_only)
-        except InvalidDicomError as exc:
-            raise ImageReadError(label, f"not a DICOM file ({exc}); remove it from the series "
-                                 "or fix the images row's path/format") from exc
-        except Exception as exc:  # pydicom raises struct.error, BytesLengthException, ...
-            raise ImageReadError(label, f"the DICOM header cannot be parsed "
-                                 f"({type(exc).__name__}: {exc}); the file may be truncated "
-                                 "or corrupt — download it again") from exc
-    return ds, [str(w.message) for w in caught]
+def _unparsable(label: str, exc: BaseException) -> ImageReadError:
+    return ImageReadError(label, f"the DICOM header cannot be parsed ({type(exc).__name__}: "
+                          f"{exc}); the file may be truncated or corrupt — download it again")
+
+
+@contextmanager
+def _dicom_file(open_: Callable[..., IO[bytes]], member: str | None, label: str, *,
+                header_only: bool = False) -> Iterator[tuple[Dataset, list[str]]]:
+    """Read a dataset, turning every parse failure into ImageReadError; yield it and its
+    warnings with the file still open.
+
+    Elements larger than :data:`_DEFER_BYTES` (the pixel data of any large image) are left
+    in the file until first used, so the header can be checked against ``max_pixel_bytes``
+    before the pixels are read into memory.
+    """
+    try:
+        fh = open_(member, header_only=header_only)
+    except MemoryError:   # a zip member is read into memory
+        raise too_large_for_memory(label) from None
+    except Exception as exc:
+        raise _unparsable(label, exc) from exc
+    with fh:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                ds = pydicom.dcmread(fh, stop_before_pixels=header_only,
+                                     defer_size=None if header_only else _DEFER_BYTES)
+            except InvalidDicomError as exc:
+                raise ImageReadError(label, f"not a DICOM file ({exc}); remove it from the "
+                                     "series or fix the images row's path/format") from exc
+            except MemoryError:
+                raise too_large_for_memory(label) from None
+            except Exception as exc:  # pydicom raises struct.error, BytesLengthException, ...
+                raise _unparsable(label, exc) from exc
+        yield ds, [str(w.message) for w in caught]
 
 
 def _header_int(ds: Dataset, keyword: str, label: str, default: int) -> int:
@@ -100,9 +134,10 @@ def _photometric(ds: Dataset, label: str) -> str:
     return value
 
 
-def _check_pixel_data(ds: Dataset, label: str, read_warnings: list[str]) -> None:
-    """Raise ImageReadError for missing or truncated pixel data and for missing codecs."""
-    if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+def _check_pixel_data(ds: Dataset, label: str, read_warnings: list[str]) -> bool:
+    """Raise ImageReadError for missing pixel data and for missing codecs; return whether
+    the pixel data is compressed (its length is checked by :func:`_check_length`)."""
+    if not any(k in ds for k in _PIXEL_KEYS):
         hint = ""
         eof = [w for w in read_warnings if "end of file" in w.lower()]
         if eof or "Rows" in ds:
@@ -140,21 +175,48 @@ def _check_pixel_data(ds: Dataset, label: str, read_warnings: list[str]) -> None
                 label, f"pixel data is compressed with transfer syntax {syntax.name} "
                 f"({syntax}) and no decoder for it is installed ({missing}); {_CODECS_HINT}",
                 str(syntax))
-        return
-    if "PixelData" in ds and "Rows" in ds and "Columns" in ds:
+        return True
+    return False
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    """What the header says about the pixel data, read before any pixel is."""
+
+    rows: int
+    columns: int
+    frames: int
+    samples: int
+    bits: int
+    native_bytes: int   # the stored bytes of uncompressed pixel data (0 when compressed)
+
+    @classmethod
+    def of(cls, ds: Dataset, label: str, compressed: bool) -> _Geometry:
+        rows = _header_int(ds, "Rows", label, 0)
+        columns = _header_int(ds, "Columns", label, 0)
         frames = _header_int(ds, "NumberOfFrames", label, 1)
         samples = _header_int(ds, "SamplesPerPixel", label, 1)
         bits = _header_int(ds, "BitsAllocated", label, 8)
-        n_pixels = _header_int(ds, "Rows", label, 0) * _header_int(ds, "Columns", label, 0) \
-            * frames * samples
-        expected = (n_pixels + 7) // 8 if bits == 1 else n_pixels * bits // 8
-        if _photometric(ds, label) == "YBR_FULL_422":   # chroma stored at half resolution
-            expected = expected * 2 // 3
+        native = 0
+        if not compressed:
+            n_pixels = max(rows, 0) * max(columns, 0) * max(frames, 0) * max(samples, 0)
+            native = (n_pixels + 7) // 8 if bits == 1 else n_pixels * max(bits, 0) // 8
+            if _photometric(ds, label) == "YBR_FULL_422":   # chroma stored at half resolution
+                native = native * 2 // 3
+        return cls(rows, columns, frames, samples, bits, native)
+
+
+def _check_length(ds: Dataset, label: str, geometry: _Geometry) -> None:
+    """Raise ImageReadError when uncompressed pixel data is shorter than the header says;
+    this reads the pixel data into memory."""
+    if "PixelData" in ds and "Rows" in ds and "Columns" in ds:
+        expected = geometry.native_bytes
         got = len(ds.PixelData)
         if got < expected:
             raise ImageReadError(label, f"pixel data is truncated: {got} bytes where "
-                                 f"{ds.Rows}x{ds.Columns}x{frames} frame(s) at {bits} bits "
-                                 f"need {expected}; download the file again")
+                                 f"{ds.Rows}x{ds.Columns}x{geometry.frames} frame(s) at "
+                                 f"{geometry.bits} bits need {expected}; download the file "
+                                 "again")
 
 
 def _copy_element(out: Dataset, key: str, source: Dataset, label: str) -> None:
@@ -236,80 +298,6 @@ def _frame_order(ds: Dataset, label: str) -> list[int]:
     return [int(i) for i in np.argsort(keys, kind="stable")]
 
 
-def _grey(arr: np.ndarray, fds: Dataset, photometric: str, voi: bool, label: str,
-          ds: Dataset) -> np.ndarray:
-    """One frame as float32 grey levels, air dark; ``fds`` is its transform header."""
-    if photometric in _COLOUR:
-        if photometric == "PALETTE COLOR":
-            arr = apply_color_lut(arr, ds)
-        rgb = arr.astype(np.float64)
-        return (rgb[..., :3] @ _LUMA).astype(np.float32)
-    out = apply_modality_lut(arr, fds)
-    if voi and any(k in fds for k in ("VOILUTSequence", "WindowCenter")):
-        try:
-            out = apply_voi_lut(out, fds, index=0, prefer_lut=True)
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            warnings.warn(f"{label}: the header's VOI LUT/window cannot be applied ({exc}); "
-                          "showing the image without it", UserWarning, stacklevel=4)
-    out = np.asarray(out, dtype=np.float32)
-    shape = str(fds.get("PresentationLUTShape", "") or "").strip().upper()
-    if photometric == "MONOCHROME1" or shape == "INVERSE":
-        finite = out[np.isfinite(out)]
-        if finite.size:
-            out = np.float32(finite.min()) + np.float32(finite.max()) - out
-    return out
-
-
-def _decode(ds: Dataset, label: str, index: int | None = None) -> np.ndarray:
-    """pydicom's decoder, with its failures turned into ImageReadError."""
-    try:
-        if index is None:
-            return ds.pixel_array
-        from pydicom.pixels import pixel_array
-
-        return pixel_array(ds, index=index)
-    except MissingCodecError:
-        raise
-    except (ValueError, RuntimeError, NotImplementedError, AttributeError, KeyError,
-            TypeError, OSError) as exc:
-        syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
-        name = getattr(syntax, "name", syntax)
-        raise ImageReadError(label, f"pixel data cannot be decoded (transfer syntax {name}): "
-                             f"{type(exc).__name__}: {exc}") from exc
-
-
-def _upright(arr: np.ndarray, ds: Dataset) -> np.ndarray:
-    """Turn a projection radiograph to the frontal viewing convention its header describes.
-
-    Patient Orientation (0020,0020) names the patient direction of the image's rows (left →
-    right) and columns (top → bottom). A frontal film is viewed with rows towards the
-    patient's left (``L``) and columns towards the feet (``F``); a film stored mirrored
-    (``R``), upside down (``H``) or rotated a quarter turn (``F\\L``) is flipped or transposed
-    back. Only chest films are turned (Body Part Examined empty or a chest term): images with
-    an Image Orientation (Patient) — CT, MR —, laterals (rows towards ``A``/``P``) and other
-    body parts are left as stored.
-    """
-    if "ImageOrientationPatient" in ds:
-        return arr
-    body_part = str(ds.get("BodyPartExamined", "") or "").strip().upper()
-    if body_part not in _CHEST_BODY_PARTS:
-        return arr
-    value = ds.get("PatientOrientation")
-    if value is None or isinstance(value, str) or len(value) != 2:
-        return arr
-    row, col = (str(v).strip().upper()[:1] for v in value)
-    if row in ("H", "F") and col in ("L", "R"):
-        arr = np.swapaxes(arr, -1, -2)
-        row, col = col, row
-    if row not in ("L", "R") or col not in ("H", "F"):
-        return arr
-    if row == "R":
-        arr = arr[..., ::-1]
-    if col == "H":
-        arr = arr[..., ::-1, :]
-    return np.ascontiguousarray(arr)
-
-
 @contextmanager
 def _corrupt_as_read_error(label: str) -> Iterator[None]:
     """pydicom parses elements lazily, so a corrupt element (unknown VR, a length past the
@@ -319,37 +307,67 @@ def _corrupt_as_read_error(label: str) -> Iterator[None]:
         yield
     except ImageReadError:
         raise
+    except MemoryError:
+        raise too_large_for_memory(label) from None
     except Exception as exc:
         raise ImageReadError(label, f"the file is corrupt ({type(exc).__name__}: {exc}); "
                              "download it again") from exc
 
 
 def _read_one_file(ref: ImageRef, open_: Callable[..., IO[bytes]], member: str | None,
-                   slice_index: SliceIndex, voi: bool) -> np.ndarray:
+                   slice_index: SliceIndex, voi: bool, limit: int,
+                   out: np.ndarray | None = None) -> np.ndarray:
+    """Read one file (every frame, or one); ``out``, when given, is the series slot to fill."""
     label = _label(ref, member)
-    ds, read_warnings = _dcmread(open_, member, label)
+    with _dicom_file(open_, member, label) as (ds, read_warnings):
+        with _corrupt_as_read_error(label):
+            compressed = _check_pixel_data(ds, label, read_warnings)
+            photometric = _photometric(ds, label)
+            geometry = _Geometry.of(ds, label, compressed)
+            order = _frame_order(ds, label)
+        index = resolve_slice_index(slice_index, len(order), label)
+        with _corrupt_as_read_error(label):
+            turn = orientation(ds)
+            shape = turn.display_shape(geometry.rows, geometry.columns)
+            frames = order if index is None else [order[index]]
+            if out is None:
+                out_shape = (len(frames), *shape) if len(frames) > 1 else shape
+                check_pixel_bytes(label, out_shape, limit, sliceable=len(frames) > 1,
+                                  stored_bytes=geometry.native_bytes)
+            elif out.shape != shape:
+                raise ImageReadError(label, f"the slice is {shape[0]} x {shape[1]} pixels "
+                                     f"while the series' others are {out.shape[0]} x "
+                                     f"{out.shape[1]}; read one slice at a time with "
+                                     "slice_index")
+            _check_length(ds, label, geometry)
+            for key in _PIXEL_KEYS:   # read the pixel data while the file is open
+                if key in ds:
+                    ds[key]   # loads a deferred element
+            headers = {f: _frame_dataset(ds, f, label) for f in frames}
     with _corrupt_as_read_error(label):
-        _check_pixel_data(ds, label, read_warnings)
-        photometric = _photometric(ds, label)
-        order = _frame_order(ds, label)
-    index = resolve_slice_index(slice_index, len(order), label)
-    with _corrupt_as_read_error(label):
-        return _pixels(ds, label, order, index, photometric, voi)
+        return _pixels(ds, label, frames, len(order) == 1, headers, photometric, voi, turn,
+                       shape, out)
 
 
-def _pixels(ds: Dataset, label: str, order: list[int], index: int | None, photometric: str,
-            voi: bool) -> np.ndarray:
-    if len(order) == 1:
-        out = _grey(_decode(ds, label), _frame_dataset(ds, 0, label), photometric, voi, label, ds)
-    elif index is not None:
-        frame = order[index]
-        out = _grey(_decode(ds, label, frame), _frame_dataset(ds, frame, label), photometric, voi,
-                    label, ds)
-    else:
-        frames = _decode(ds, label)
-        out = np.stack([_grey(frames[f], _frame_dataset(ds, f, label), photometric, voi, label, ds)
-                        for f in order])
-    return _upright(out, ds)
+def _pixels(ds: Dataset, label: str, frames: list[int], single: bool,
+            headers: dict[int, Dataset], photometric: str, voi: bool, turn: Orientation,
+            shape: tuple[int, int], out: np.ndarray | None) -> np.ndarray:
+    """Decode ``frames`` one at a time into ``out`` (allocated here when None)."""
+    if single:
+        arr = decode(ds, label)
+        for key in _PIXEL_KEYS:   # the stored bytes are not needed any more: free them
+            if key in ds:         # before the result is allocated
+                del ds[key]
+        result = np.empty(shape, np.float32) if out is None else out
+        fill_grey(arr, headers[frames[0]], photometric, voi, label, ds, stored_view(result, turn))
+        return result
+    result = np.empty((len(frames), *shape) if len(frames) > 1 else shape, np.float32) \
+        if out is None else out
+    stacked = result.reshape(len(frames), *shape)
+    for k, frame in enumerate(frames):
+        fill_grey(decode(ds, label, frame), headers[frame], photometric, voi, label, ds,
+                  stored_view(stacked[k], turn))
+    return result
 
 
 @dataclass(frozen=True)
@@ -357,6 +375,7 @@ class _Instance:
     member: str
     position: float | None
     instance_number: int | None
+    shape: tuple[int, int] | None   # (rows, columns) as displayed; None if unreadable
 
 
 def _series_instances(ref: ImageRef, open_: Callable[..., IO[bytes]]) -> list[_Instance]:
@@ -367,7 +386,8 @@ def _series_instances(ref: ImageRef, open_: Callable[..., IO[bytes]]) -> list[_I
     for member in series_members(ref):
         label = _label(ref, member)
         try:
-            ds, _ = _dcmread(open_, member, label, header_only=True)
+            with _dicom_file(open_, member, label, header_only=True) as (ds, _):
+                pass
             with _corrupt_as_read_error(label):
                 has_image = "Rows" in ds
                 frames = _header_int(ds, "NumberOfFrames", label, 1) if has_image else 1
@@ -391,7 +411,13 @@ def _series_instances(ref: ImageRef, open_: Callable[..., IO[bytes]]) -> list[_I
             number: int | None = _header_int(ds, "InstanceNumber", label, -1)
         except ImageReadError:
             number = -1
-        instances.append(_Instance(member, position, None if number == -1 else number))
+        try:   # a bad size is reported when the slice is read
+            with _corrupt_as_read_error(label):
+                shape: tuple[int, int] | None = orientation(ds).display_shape(
+                    _header_int(ds, "Rows", label, 0), _header_int(ds, "Columns", label, 0))
+        except ImageReadError:
+            shape = None
+        instances.append(_Instance(member, position, None if number == -1 else number, shape))
     if skipped:
         shown = "; ".join(skipped[:5]) + (f"; and {len(skipped) - 5} more" if len(skipped) > 5
                                           else "")
@@ -407,9 +433,13 @@ def _series_instances(ref: ImageRef, open_: Callable[..., IO[bytes]]) -> list[_I
     return instances
 
 
-def read_dicom(ref: ImageRef, slice_index: SliceIndex = None,
-               voi: bool = True) -> np.ndarray:
+def read_dicom(ref: ImageRef, slice_index: SliceIndex = None, voi: bool = True,
+               max_pixel_bytes: int | None = None) -> np.ndarray:
     """Read a DICOM file, zip member, multi-frame file or multi-file series as grey levels.
+
+    Frames are decoded one at a time and slices written straight into one preallocated
+    float32 array, so a read peaks at about 1.5x the result's bytes (a 2-D image or a
+    multi-frame file: the stored pixels plus the result; a series: the result plus one slice).
 
     Parameters
     ----------
@@ -421,6 +451,9 @@ def read_dicom(ref: ImageRef, slice_index: SliceIndex = None,
     voi
         Apply the header's VOI LUT or window centre/width when present. Switch off to keep
         modality values (Hounsfield units for CT) for an explicit window.
+    max_pixel_bytes
+        The limit on the bytes the read needs, checked from the headers before any pixel is
+        decoded (see :mod:`covidimg.imaging.pixel_limits`); ``None`` for the default.
 
     Returns
     -------
@@ -435,21 +468,26 @@ def read_dicom(ref: ImageRef, slice_index: SliceIndex = None,
     >>> read_dicom(image_ref(get_testdata_file("CT_small.dcm")), voi=False).shape
     (128, 128)
     """
+    limit = resolve_max_pixel_bytes(max_pixel_bytes)
     with opener(ref) as open_:
         if not ref.is_series:
-            return _read_one_file(ref, open_, None, slice_index, voi)
+            return _read_one_file(ref, open_, None, slice_index, voi, limit)
         instances = _series_instances(ref, open_)
         if len(instances) == 1:
-            return _read_one_file(ref, open_, instances[0].member, slice_index, voi)
+            return _read_one_file(ref, open_, instances[0].member, slice_index, voi, limit)
         index = resolve_slice_index(slice_index, len(instances), ref.path)
-        chosen = instances if index is None else [instances[index]]
-        slices = []
-        for inst in chosen:
-            slices.append(_read_one_file(ref, open_, inst.member, None, voi))
         if index is not None:
-            return slices[0]
-        shapes = {s.shape for s in slices}
+            return _read_one_file(ref, open_, instances[index].member, None, voi, limit)
+        shapes = sorted({inst.shape for inst in instances if inst.shape is not None})
+        if not shapes:   # no slice has a readable size: reading one says why
+            return _read_one_file(ref, open_, instances[0].member, None, voi, limit)
         if len(shapes) > 1:
-            raise ImageReadError(ref.path, f"the series' slices differ in size {sorted(shapes)}; "
+            raise ImageReadError(ref.path, f"the series' slices differ in size {shapes}; "
                                  "read one slice at a time with slice_index")
-        return np.stack(slices)
+        shape = (len(instances), *shapes[0])
+        needed = check_pixel_bytes(ref.path, shape, limit, sliceable=True)
+        with memory_error_as_too_large(ref.path, needed):
+            out = np.empty(shape, np.float32)
+        for slot, inst in zip(out, instances, strict=True):
+            _read_one_file(ref, open_, inst.member, None, voi, limit, out=slot)
+        return out

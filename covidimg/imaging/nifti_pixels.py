@@ -17,18 +17,25 @@ keeps the array as stored instead.
 
 from __future__ import annotations
 
-import gzip
 import os
 import struct
 import warnings
 import zlib
+from typing import Any
 
 import nibabel as nib
 import numpy as np
 from nibabel.filebasedimages import ImageFileError
 from nibabel.spatialimages import HeaderDataError
+from nibabel.volumeutils import apply_read_scaling
 
-from covidimg.errors import ImageReadError
+from covidimg.errors import ImageReadError, ImageTooLargeError
+from covidimg.imaging.pixel_limits import (
+    check_pixel_bytes,
+    memory_error_as_too_large,
+    resolve_max_pixel_bytes,
+    too_large_for_memory,
+)
 from covidimg.imaging.refs import ImageRef, opener
 from covidimg.imaging.slicing import SliceIndex, resolve_slice_index
 
@@ -36,24 +43,45 @@ __all__ = ["read_nifti"]
 
 _READ_ERRORS = (OSError, EOFError, ValueError, ImageFileError, zlib.error, TypeError,
                 HeaderDataError, OverflowError, struct.error)
-#: The largest pixel array (bytes, as declared by the header) read_image will load.
-MAX_NIFTI_BYTES = 2**32
+# Voxels transformed at a time when scaling into the float32 result.
+_BLOCK_VOXELS = 2**18
+# The widest stored voxel (complex128) over the float32 result: bounds a gzip member.
+_MAX_STORED_PER_OUTPUT = 4
 
 
-def _load(ref: ImageRef) -> nib.spatialimages.SpatialImage:
+def _gunzip(data: bytes, ref: ImageRef, limit: int) -> bytes:
+    """Decompress a gzipped zip member, refusing more than its pixels could need."""
+    bound = _MAX_STORED_PER_OUTPUT * limit + 2**20
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    out = inflater.decompress(data, bound)
+    if inflater.unconsumed_tail:
+        raise ImageTooLargeError(ref.path, f"too large: the gzip stream decompresses to more "
+                                 f"than {bound:,} bytes, above what max_pixel_bytes={limit:,} "
+                                 "allows; pass read_image(..., max_pixel_bytes=N) to read it",
+                                 bound, limit)
+    if not inflater.eof:
+        raise EOFError("the gzip stream is truncated")
+    return out
+
+
+def _load(ref: ImageRef, limit: int) -> nib.spatialimages.SpatialImage:
     try:
         if ref.archive is None:
             return nib.load(ref.path)
         with opener(ref) as open_, open_() as fh:
             data = fh.read()
         if data[:2] == b"\x1f\x8b":
-            data = gzip.decompress(data)
+            data = _gunzip(data, ref, limit)
         for klass in (nib.Nifti1Image, nib.Nifti2Image):
             try:
                 return klass.from_bytes(data)
             except _READ_ERRORS:
                 continue
         raise ImageFileError("neither a NIfTI-1 nor a NIfTI-2 header")
+    except ImageReadError:
+        raise
+    except MemoryError:
+        raise too_large_for_memory(ref.path) from None
     except _READ_ERRORS as exc:
         raise ImageReadError(ref.path, f"not a readable NIfTI file ({type(exc).__name__}: "
                              f"{exc}); download it again or fix the images row") from exc
@@ -75,19 +103,18 @@ def _stored_bytes(ref: ImageRef) -> int | None:
         return None
 
 
-def _check_header(img: nib.spatialimages.SpatialImage, ref: ImageRef) -> None:
-    """Reject headers that disagree with the data before any pixel is read."""
+def _check_dims(img: nib.spatialimages.SpatialImage, ref: ImageRef) -> tuple[int, ...]:
     shape = tuple(int(n) for n in img.shape)
     if not shape or any(n <= 0 for n in shape):
         raise ImageReadError(ref.path, f"the header's dimensions {shape} are not all positive; "
                              "the header is corrupt — re-export the image")
-    declared = int(np.prod(shape, dtype=np.float64)) * img.get_data_dtype().itemsize
-    if declared > MAX_NIFTI_BYTES:
-        raise ImageReadError(ref.path, f"the header declares {shape} voxels "
-                             f"({declared / 2**30:.1f} GiB), more than the "
-                             f"{MAX_NIFTI_BYTES / 2**30:.0f} GiB read_image loads; the header is "
-                             "probably corrupt (raise imaging.nifti_pixels.MAX_NIFTI_BYTES if "
-                             "not)")
+    return shape
+
+
+def _check_header(img: nib.spatialimages.SpatialImage, ref: ImageRef) -> None:
+    """Reject headers that disagree with the data before any pixel is read."""
+    shape = tuple(int(n) for n in img.shape)
+    declared = _declared_bytes(img)
     try:  # where the pixel reader will start (the header's view may have been "fixed")
         offset = float(getattr(img.dataobj, "offset", None) or img.header["vox_offset"])
     except (KeyError, TypeError, ValueError):
@@ -108,6 +135,13 @@ def _check_header(img: nib.spatialimages.SpatialImage, ref: ImageRef) -> None:
         raise ImageReadError(ref.path, "the header's affine (sform/qform) is not finite or is "
                              "singular, so the image's orientation is unknown; fix the header "
                              "(e.g. nibabel's set_sform / set_qform) and save it again")
+
+
+def _declared_bytes(img: nib.spatialimages.SpatialImage) -> int:
+    n_voxels = 1
+    for n in img.shape:
+        n_voxels *= int(n)
+    return n_voxels * img.get_data_dtype().itemsize
 
 
 def _plane_axes(codes: tuple[str | None, ...]) -> tuple[int, int] | None:
@@ -138,8 +172,74 @@ def _display_2d(data: np.ndarray, codes: tuple[str | None, ...],
     return out
 
 
-def read_nifti(ref: ImageRef, slice_index: SliceIndex = None) -> np.ndarray:
+def _raw_and_scale(img: nib.spatialimages.SpatialImage) -> tuple[np.ndarray, Any, Any]:
+    """The stored (unscaled) voxels and the scale factors nibabel's ``get_fdata`` applies."""
+    proxy = img.dataobj
+    if not nib.is_proxy(proxy):
+        return np.asanyarray(proxy), None, None
+    slope, inter = np.asanyarray(proxy.slope), np.asanyarray(proxy.inter)
+    if np.can_cast(slope, np.float32):   # as nibabel's ArrayProxy does for a float32 read
+        slope = slope.astype(np.float32)
+    if np.can_cast(inter, np.float32):
+        inter = inter.astype(np.float32)
+    return np.asanyarray(proxy.get_unscaled()), slope, inter
+
+
+def _scaled_into(stored: np.ndarray, slope: Any, inter: Any) -> np.ndarray:
+    """``stored`` (any view of the voxels, in display order) scaled into a new float32 array,
+    a block of the first axis at a time: the float64 intermediate stays small."""
+    out = np.empty(stored.shape, np.float32)
+    per_row = max(1, int(np.prod(stored.shape[1:], dtype=np.int64)))
+    step = max(1, _BLOCK_VOXELS // per_row)
+    for start in range(0, stored.shape[0], step):
+        block = stored[start:start + step]
+        out[start:start + step] = block if slope is None else \
+            apply_read_scaling(block, slope, inter)
+    return out
+
+
+def _orientation(img: nib.spatialimages.SpatialImage, ref: ImageRef) -> np.ndarray:
+    """The stored axes → RAS+ turn of a volume (as :func:`nibabel.as_closest_canonical`)."""
+    try:
+        return nib.orientations.io_orientation(img.affine)
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        raise ImageReadError(ref.path, "the header's affine (sform/qform) gives no orientation "
+                             f"({exc}); fix the header and save it again") from exc
+
+
+def _axial_slice(img: nib.spatialimages.SpatialImage, ornt: np.ndarray,
+                 index: int) -> np.ndarray:
+    """Axial slice ``index`` (feet → head) of a volume, reading only that slice.
+
+    ``ornt`` (:func:`nibabel.orientations.io_orientation`) says which stored axis becomes
+    each RAS+ axis and whether it is flipped, as :func:`nibabel.as_closest_canonical` applies
+    it; the slice is taken along the stored axis that becomes S and turned the same way.
+    """
+    axes = [int(a) for a in ornt[:, 0]]
+    flips = [bool(f < 0) for f in ornt[:, 1]]
+    through = axes.index(2)
+    n = int(img.shape[through])
+    slicer: list[Any] = [slice(None)] * 3
+    slicer[through] = n - 1 - index if flips[through] else index
+    plane = np.asarray(img.dataobj[tuple(slicer) + (0,) * (len(img.shape) - 3)],
+                       dtype=np.float32)
+    first, second = (i for i in range(3) if i != through)
+    if flips[first]:
+        plane = plane[::-1, :]
+    if flips[second]:
+        plane = plane[:, ::-1]
+    if axes[first] == 1:     # the stored axes come in (y, x) order
+        plane = plane.T
+    return np.ascontiguousarray(plane.T[::-1, ::-1])   # (x, y) → rows anterior-up
+
+
+def read_nifti(ref: ImageRef, slice_index: SliceIndex = None,
+               max_pixel_bytes: int | None = None) -> np.ndarray:
     """Read a NIfTI radiograph or volume in display orientation.
+
+    The stored voxels are read once (memory-mapped for ``.nii``) and scaled into the float32
+    result a block at a time, through views that put them in display order, so a read peaks
+    at about the result plus the stored voxels.
 
     Parameters
     ----------
@@ -149,6 +249,9 @@ def read_nifti(ref: ImageRef, slice_index: SliceIndex = None) -> np.ndarray:
     slice_index
         For a volume: ``None`` (all axial slices), an int (negatives from the end) or
         ``"middle"``. A 2-D image accepts ``None``, ``0``, ``-1`` and ``"middle"``.
+    max_pixel_bytes
+        The limit on the bytes the read needs, checked from the header before any voxel is
+        read (see :mod:`covidimg.imaging.pixel_limits`); ``None`` for the default.
 
     Returns
     -------
@@ -166,32 +269,48 @@ def read_nifti(ref: ImageRef, slice_index: SliceIndex = None) -> np.ndarray:
     >>> read_nifti(image_ref(str(file))).shape    # stored (x, y): shown (rows, columns)
     (20, 30)
     """
-    img = _load(ref)
-    _check_header(img, ref)
-    shape = img.shape
+    limit = resolve_max_pixel_bytes(max_pixel_bytes)
+    img = _load(ref, limit)
+    shape = _check_dims(img, ref)
     if len(shape) > 3 and any(n > 1 for n in shape[3:]):
         raise ImageReadError(ref.path, f"a {len(shape)}-D NIfTI of shape {shape} (time series "
                              "or vector image) is not a radiograph or volume; only 2-D and "
                              "3-D images are read")
     spatial = list(range(min(3, len(shape))))
     kept = [i for i in spatial if shape[i] > 1]
+    declared = _declared_bytes(img)
+    if len(kept) < 3:
+        resolve_slice_index(slice_index, 1, ref.path)
+        plane = sorted(kept + [i for i in spatial if i not in kept][: 2 - len(kept)])
+        check_pixel_bytes(ref.path, [shape[i] for i in plane], limit, stored_bytes=declared)
+        index = None
+    else:
+        if slice_index is None:
+            check_pixel_bytes(ref.path, shape[2::-1], limit, stored_bytes=declared,
+                              sliceable=True)
+    _check_header(img, ref)
+    if len(kept) == 3:
+        ornt = _orientation(img, ref)
+        x_len, y_len, z_len = (shape[[int(a) for a in ornt[:, 0]].index(k)] for k in range(3))
+        index = resolve_slice_index(slice_index, z_len, ref.path)
+        if index is not None:   # only the slice is read
+            check_pixel_bytes(ref.path, (y_len, x_len), limit)
     try:
-        if len(kept) < 3:
-            resolve_slice_index(slice_index, 1, ref.path)
-            plane = sorted(kept + [i for i in spatial if i not in kept][: 2 - len(kept)])
-            codes_all = nib.aff2axcodes(img.affine)
-            codes = tuple(codes_all[i] for i in plane)
-            data = np.asarray(img.get_fdata(dtype=np.float32)).reshape(
-                [shape[i] for i in plane])
-            return np.ascontiguousarray(_display_2d(data, codes, ref.stored_transposed,
-                                                    ref.path))
-        canonical = nib.as_closest_canonical(img)
-        index = resolve_slice_index(slice_index, canonical.shape[2], ref.path)
-        if index is not None:
-            plane_data = np.asarray(canonical.dataobj[:, :, index], dtype=np.float32)
-            return np.ascontiguousarray(plane_data.T[::-1, ::-1])
-        vol = np.asarray(canonical.get_fdata(dtype=np.float32)).reshape(canonical.shape[:3])
-        return np.ascontiguousarray(np.transpose(vol, (2, 1, 0))[:, ::-1, ::-1])
+        with memory_error_as_too_large(ref.path, declared):
+            if len(kept) < 3:
+                codes_all = nib.aff2axcodes(img.affine)
+                codes = tuple(codes_all[i] for i in plane)
+                raw, slope, inter = _raw_and_scale(img)
+                stored = _display_2d(raw.reshape([shape[i] for i in plane]), codes,
+                                     ref.stored_transposed, ref.path)
+                return _scaled_into(stored, slope, inter)
+            if index is not None:
+                return _axial_slice(img, ornt, index)
+            raw, slope, inter = _raw_and_scale(img)
+            raw = nib.orientations.apply_orientation(raw.reshape(shape[:3]), ornt)   # views
+            return _scaled_into(np.transpose(raw, (2, 1, 0))[:, ::-1, ::-1], slope, inter)
+    except ImageReadError:
+        raise
     except (OSError, EOFError, ImageFileError, zlib.error, HeaderDataError, ValueError,
             OverflowError, np.linalg.LinAlgError) as exc:
         raise ImageReadError(ref.path, f"the NIfTI pixel data cannot be read "

@@ -25,6 +25,7 @@ from PIL import Image
 
 from covidimg import schema
 from covidimg.errors import ImageReadError
+from covidimg.imaging.pixel_limits import resolve_max_pixel_bytes
 from covidimg.imaging.read import read_image, read_png
 from covidimg.imaging.refs import ImageRef, image_ref
 from covidimg.imaging.slicing import SliceIndex
@@ -115,14 +116,16 @@ class _Job:
     slice_index: SliceIndex
     use_preview: bool
     entry: Path | None
+    max_pixel_bytes: int | None = None
 
 
 def _render(job: _Job) -> bytes:
     if job.use_preview and job.ref.preview_path:
-        pixels = read_png(image_ref(job.ref.preview_path))
+        pixels = read_png(image_ref(job.ref.preview_path), max_pixel_bytes=job.max_pixel_bytes)
     else:
         pixels = read_image(job.ref, slice_index=job.slice_index,
-                            voi=not job.spec.uses_modality_values)
+                            voi=not job.spec.uses_modality_values,
+                            max_pixel_bytes=job.max_pixel_bytes)
     if pixels.ndim == 3:   # a 2-D request on a one-slice volume
         pixels = pixels[pixels.shape[0] // 2]
     # Contrast from the full image, then shrink the floats, then window the small image:
@@ -153,7 +156,7 @@ def _run_job(job: _Job) -> tuple[bytes | None, str, str]:
 
 
 def _prepare(image: Any, *, spec: WindowPreset, size: int, slice_index: SliceIndex,
-             use_preview: bool, folder: Path | None) -> _Job:
+             use_preview: bool, folder: Path | None, max_pixel_bytes: int | None) -> _Job:
     ref = image if isinstance(image, ImageRef) else image_ref(image)
     entry = None
     if folder is not None:
@@ -161,7 +164,7 @@ def _prepare(image: Any, *, spec: WindowPreset, size: int, slice_index: SliceInd
                         slice_index=slice_index, use_preview=use_preview,
                         transposed=ref.stored_transposed)
         entry = cache_entry(folder, key)
-    return _Job(ref, spec, size, slice_index, use_preview, entry)
+    return _Job(ref, spec, size, slice_index, use_preview, entry, max_pixel_bytes)
 
 
 def _check_size(size: int) -> int:
@@ -191,7 +194,8 @@ def _cache_folder(cache: bool, cache_dir: str | os.PathLike[str] | None) -> Path
 def thumbnail(image: Any, *, size: int = 256, window: str | WindowPreset = "auto",
               center: float | None = None, width: float | None = None,
               slice_index: SliceIndex = "middle", use_preview: bool = False,
-              cache: bool = True, cache_dir: str | os.PathLike[str] | None = None) -> bytes:
+              cache: bool = True, cache_dir: str | os.PathLike[str] | None = None,
+              max_pixel_bytes: int | None = None) -> bytes:
     """Make (or fetch from the cache) one fixed-size PNG thumbnail.
 
     Parameters
@@ -217,6 +221,10 @@ def thumbnail(image: Any, *, size: int = 256, window: str | WindowPreset = "auto
     cache_dir
         Cache root; default ``COVIDIMG_CACHE`` or the user cache folder
         (:func:`covidimg.paths.cache_dir`). Thumbnails go in its ``thumbnails/`` sub-folder.
+    max_pixel_bytes
+        The most memory decoding one image may need (see
+        :func:`~covidimg.imaging.read_image`); ``None`` for the default (1 GiB, or
+        ``COVIDIMG_MAX_PIXEL_BYTES``).
 
     Returns
     -------
@@ -226,7 +234,9 @@ def thumbnail(image: Any, *, size: int = 256, window: str | WindowPreset = "auto
     Raises
     ------
     ImageReadError
-        The image cannot be read (the message names the file and the reason).
+        The image cannot be read (the message names the file and the reason);
+        :class:`~covidimg.errors.ImageTooLargeError` when it is larger than
+        ``max_pixel_bytes``.
 
     Examples
     --------
@@ -240,8 +250,10 @@ def thumbnail(image: Any, *, size: int = 256, window: str | WindowPreset = "auto
     """
     size = _check_size(size)
     spec = resolve_window(window, center=center, width=width)
+    max_pixel_bytes = resolve_max_pixel_bytes(max_pixel_bytes)
     job = _prepare(image, spec=spec, size=size, slice_index=slice_index,
-                   use_preview=use_preview, folder=_cache_folder(cache, cache_dir))
+                   use_preview=use_preview, folder=_cache_folder(cache, cache_dir),
+                   max_pixel_bytes=max_pixel_bytes)
     if job.entry is not None:
         cached = read_cached(job.entry, job.size)
         if cached is not None:
@@ -312,7 +324,7 @@ def thumbnails(images: Any, *, size: int = 256, window: str | WindowPreset = "au
                slice_index: SliceIndex = "middle", use_preview: bool = False,
                cache: bool = True, cache_dir: str | os.PathLike[str] | None = None,
                n_jobs: int | None = None, executor: Executor | None = None,
-               progress: bool = True) -> ThumbnailBatch:
+               progress: bool = True, max_pixel_bytes: int | None = None) -> ThumbnailBatch:
     """Make thumbnails for many images; failures become placeholders and findings.
 
     Cached thumbnails are read straight from disk (no decoding), so a gallery page served
@@ -325,8 +337,9 @@ def thumbnails(images: Any, *, size: int = 256, window: str | WindowPreset = "au
     ----------
     images
         An ``images`` DataFrame, or an iterable of rows, paths or ``"zip::member"`` strings.
-    size, window, center, width, slice_index, use_preview, cache, cache_dir
-        As for :func:`thumbnail`.
+    size, window, center, width, slice_index, use_preview, cache, cache_dir, max_pixel_bytes
+        As for :func:`thumbnail`; an image above ``max_pixel_bytes`` becomes a placeholder
+        and an ``unreadable_image`` finding saying it is too large.
     n_jobs
         Number of worker threads; ``None`` or 1 works in this thread, ``-1`` uses every CPU.
         Ignored when ``executor`` is given.
@@ -353,6 +366,7 @@ def thumbnails(images: Any, *, size: int = 256, window: str | WindowPreset = "au
 
     size = _check_size(size)
     spec = resolve_window(window, center=center, width=width)
+    max_pixel_bytes = resolve_max_pixel_bytes(max_pixel_bytes)
     folder = _cache_folder(cache, cache_dir)
     items = _items(images)
     results: list[bytes | None] = [None] * len(items)
@@ -362,7 +376,8 @@ def thumbnails(images: Any, *, size: int = 256, window: str | WindowPreset = "au
     for i, item in enumerate(items):
         try:
             job = _prepare(item, spec=spec, size=size, slice_index=slice_index,
-                           use_preview=use_preview, folder=folder)
+                           use_preview=use_preview, folder=folder,
+                           max_pixel_bytes=max_pixel_bytes)
         except ImageReadError as exc:
             failures[i] = _finding(item, exc.path, exc.reason)
             continue
