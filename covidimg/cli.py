@@ -66,7 +66,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_index(args: argparse.Namespace) -> int:
     from covidimg.cohort import load
 
-    cohort = load(_roots(args.sources), progress=not args.quiet)
+    cohort = load(_roots(args.sources), progress=not args.quiet,
+                  descriptions="keep" if args.keep_descriptions else "drop")
     cohort.save(args.output)
     print(f"saved {cohort!r} to {args.output}")
     return 0
@@ -185,6 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
                        f"{', '.join(SOURCES)} (e.g. nccid=s3://b/p)")
     index.add_argument("-o", "--output", required=True, help="folder to save the cohort in")
     index.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    index.add_argument("--keep-descriptions", action="store_true",
+                       help="keep the free-text Study/Series descriptions and ProtocolName (and "
+                       "CRDW's zip-name description) in images; by default only the "
+                       "harmonized exam label is kept")
     index.set_defaults(func=_cmd_index)
 
     report = sub.add_parser("report", help="counts per source and findings of a saved cohort")

@@ -20,6 +20,7 @@ from covidimg.registry import SOURCE_NAMES
 
 __all__ = [
     "ANALYTES",
+    "EXAMS",
     "FINDING_KINDS",
     "FINDING_SEVERITY",
     "TABLES",
@@ -44,6 +45,13 @@ SEX = ("F", "M", "U")
 COVID_STATUS = ("positive", "negative", "unknown")
 MODALITIES = ("CR", "DX", "CT", "MR")
 VIEWS = ("AP", "PA", "LAT", "AXIAL", "UNKNOWN")
+#: Harmonized exam labels (``images.exam``), derived from codes and description texts by
+#: :func:`covidimg.sources._engine.exam.exam_label`: chest radiographs by view (``CXR`` when
+#: the view is unknown; a portable film is AP), ``XR`` for a radiograph of another region, chest
+#: CT without or with contrast, CT angiography, chest-abdomen-pelvis CT, ``CT`` when nothing
+#: names the region, ``MR``, and ``UNKNOWN``.
+EXAMS = ("CXR AP", "CXR PA", "CXR LAT", "CXR AP PORTABLE", "CXR", "XR", "CT CHEST",
+         "CT CHEST W CONTRAST", "CTA CHEST", "CT CHEST ABDOMEN PELVIS", "CT", "MR", "UNKNOWN")
 FORMATS = ("dicom", "nifti", "png")
 CENSOR = ("none", "left", "right", "interval")
 FILE_STATUS = ("used", "duplicate", "rejected", "ignored")
@@ -193,6 +201,11 @@ TABLES: dict[str, Table] = {
             Column("series_uid", "string", "series identifier"),
             Column("modality", "category", "DICOM modality", allowed=MODALITIES, nullable=False),
             Column("view", "category", "projection / view", allowed=VIEWS, nullable=False),
+            Column("exam", "category",
+                   "harmonized exam label, derived from the modality, the view and the "
+                   "description texts (StudyDescription, SeriesDescription, ProtocolName, CRDW's "
+                   "zip name), which are not kept unless `descriptions=\"keep\"`; NA in a "
+                   "cohort saved before the column existed", allowed=EXAMS, required=False),
             Column("day", "float64",
                    "exam day on the patient's timeline (day 0 = admission where known, else the "
                    "source's index event, else the first exam)", "days"),
@@ -279,7 +292,9 @@ TABLES: dict[str, Table] = {
                    "the image concerned, if any (it may name an image that was never loaded; "
                    "a finding belongs to its patient)"),
             Column("path", "string", "the file concerned, with row or member where relevant"),
-            Column("detail", "string", "what was found, with the offending value", nullable=False),
+            Column("detail", "string",
+                   "what was found; a value is quoted only when it is a number, a date or a "
+                   "known code, free text is described by its shape", nullable=False),
         ),
     ),
 }

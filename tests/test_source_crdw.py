@@ -258,7 +258,7 @@ def test_split_ct_exam_is_merged(tmp_path):
     ct = tables.images[tables.images["modality"] == "CT"].set_index("series_uid")
     assert ct.loc[series, "n_instances"] == 7
     assert ct.loc[series, "path"] == f"{part1}::2-AXIAL/"
-    assert ct.loc[series, "exam"] == part1.stem
+    assert ct.loc[series, "exam"] == "CT CHEST"
     assert len(ct) == 2
     assert status(tables, part2)[0] == "used" and "split exam" in status(tables, part2)[1]
     assert {status(tables, p)[0] for p in (separate, xr1, xr2)} == {"used"}
@@ -288,7 +288,9 @@ def test_remaps_orphans_and_id_mismatch(tmp_path):
     remaps = findings(tables, "remapped_patient")
     assert len(remaps) == 2 and set(remaps["patient_uid"]) == {"crdw:333"}
     assert remaps["detail"].str.contains("222 -> 223 -> 333").any()
-    images = tables.images.set_index("exam")
+    # the zip a row came from (its name is in ``path``; the image has one zip here)
+    images = tables.images.set_index(
+        tables.images["path"].str.split("::").str[0].map(lambda p: Path(p).stem))
     assert set(images.loc[[old.stem, chained.stem, current.stem], "patient_uid"]) == {"crdw:333"}
     assert images.loc[old.stem, "day"] == -1.0  # admitted 2020-03-02
     assert images.loc[old.stem, "icu_admission_offset"] == 3.0
@@ -358,9 +360,18 @@ def test_labs_units_censoring_and_bad_values(tmp_path):
     assert labs.loc["30 mg/dL", "lower"] == pytest.approx(300 / 60.06)
     assert len(tables.labs) == 7
     bad = findings(tables, "unparseable_value")["detail"]
-    assert bad.str.contains("'yesterday'").any() and bad.str.contains("'see note'").any()
-    assert findings(tables, "unknown_unit")["detail"].str.contains("'furlongs'").all()
-    assert findings(tables, "unknown_lab")["detail"].str.contains("SARS-COV-2 PCR").all()
+    # free text is described, never quoted
+    assert bad.str.contains("labs.result_date = a text of 9 characters (letters)",
+                            regex=False).any()
+    assert bad.str.contains("labs.value = a text of 8 characters (letters, spaces)",
+                            regex=False).any()
+    assert not bad.str.contains("yesterday|see note").any()
+    unit = findings(tables, "unknown_unit")["detail"]
+    assert unit.str.contains("unit a text of 8 characters (letters) of", regex=False).all()
+    assert not unit.str.contains("furlongs").any()
+    lab = findings(tables, "unknown_lab")["detail"]
+    assert lab.str.contains("lab name a text of 14 characters").all()
+    assert not lab.str.contains("SARS").any()
     # No admission: day 0 is the COVID encounter date.
     assert tables.images["day"].tolist() == [2.0]
     assert tables.events.set_index("event").loc["covid_test_positive", "day"] == -2

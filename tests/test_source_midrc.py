@@ -133,9 +133,12 @@ def test_hand_built_days_ages_and_events(small_root: Path) -> None:
     assert np.isnan(patients.loc["midrc:c3", "age_min"])
     assert patients.loc["midrc:c3", "covid_status"] == "negative"
     detail = " ".join(tables.findings["detail"])
-    assert "'tomorrow' is not a list of whole days" in detail
-    assert "age_at_index 'about 40' is not a number" in detail
-    assert "sex 'Intersex?'" in detail
+    assert "days_from_study_to_pos_covid_test a text of 8 characters (letters) is not a list " \
+        "of whole days" in detail and "tomorrow" not in detail
+    assert "age_at_index a text of 8 characters (letters, digits, spaces) is not a number" \
+        in detail
+    assert "sex a text of 9 characters (letters, punctuation) is not Female" in detail
+    assert "about 40" not in detail and "Intersex" not in detail
     assert "icu_indicator is No" in detail
 
     # Privacy: the 3-digit zip code is never copied.

@@ -184,7 +184,8 @@ def test_clean_record_reads_human_label_keys_and_messy_values():
     assert sorted(kinds["recovered_value"]) == ["CRP on admission", "Date of ITU admission"]
     assert "unit_assumed" not in kinds
     bad = next(p for p in rec.problems if p.kind == "unparseable_value")
-    assert "'Troponin I' = 'high'" in bad.message()
+    assert "'Troponin I' = a text of 4 characters (letters)" in bad.message()
+    assert "high" not in bad.message()
 
 
 def test_clean_record_site_units_unknown_site_and_unconvertible():
@@ -487,7 +488,7 @@ def test_findings_name_file_key_and_value(tmp_path):
     assert set(findings["path"]) == {str(clinical)}
     details = dict(zip(findings["kind"] + ":" + findings["detail"].str.split(":").str[0],
                        findings["detail"], strict=True))
-    assert "unparseable_value:'CRP on admission' = 'lots'" in details
+    assert "unparseable_value:'CRP on admission' = a text of 4 characters (letters)" in details
     assert "unit_assumed:'PaO2' = '9.1'" in details
     assert any(k.startswith("inconsistent_value:Pseudonym 'Covid55'") for k in details)
     assert any(k.startswith("admission_after_icu") for k in details)

@@ -112,8 +112,9 @@ def test_sbu_sheet_shifted_dates_bands_and_loinc_units(tmp_path: Path) -> None:
     assert ("tcia:A100002", "crp") not in labs.index  # NA is missing, not a value
 
     details = " ".join(tables.findings["detail"])
-    assert "'lots' is not a number" in details
-    assert "age.splits 'old'" in details
+    assert "a text of 4 characters (letters) is not a number" in details
+    assert "lots" not in details
+    assert "age.splits a text of 3 characters (letters) is not an interval" in details
     kinds = set(tables.findings["kind"])
     assert {"orphan_image", "patients_without_images", "unparseable_value"} <= kinds
     assert len(tables.files) == _disk_files(root)

@@ -18,6 +18,7 @@ from covidimg.registry import SOURCE_NAMES, source_entry
 from covidimg.sources import (
     archive_limits,
     check_options,
+    description_policy,
     index_options,
     loader,
     loader_options,
@@ -68,6 +69,7 @@ def load(
     executor: concurrent.futures.Executor | bool | None = None,
     index_cache: bool | str | os.PathLike[str] = True,
     sample_series: bool = True,
+    descriptions: str = "drop",
     options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Cohort:
     """Load one or several sources from their native layouts into one harmonized cohort.
@@ -102,6 +104,15 @@ def load(
     sample_series
         Index a CT / MR series folder from its first, middle and last file when its files
         allow it (checked; else every file is read).
+    descriptions
+        ``"drop"`` (default): the free-text descriptions (DICOM StudyDescription,
+        SeriesDescription, ProtocolName; CRDW's exam description in the zip name) are reduced
+        to the harmonized ``images.exam`` label and not kept, as DICOM PS3.15's Basic
+        Application Level Confidentiality Profile removes them. ``"keep"``: they are also kept
+        as text in ``images`` (``study_description``, ``series_description``,
+        ``protocol_name``, CRDW's ``exam_description``) -- the opt-in modelled on the profile's
+        Clean Descriptions option, for collections whose descriptions you have checked. The
+        DICOM index cache never holds them, so a load that keeps them reads every header.
     options
         Options for individual sources' loaders, ``{source: {option: value}}``; a source
         without an entry gets its defaults. The options are:
@@ -131,7 +142,8 @@ def load(
     SourceDetectionError
         If a folder's source cannot be told from its layout.
     ValueError
-        If ``roots`` or ``options`` names an unknown source, ``options`` names a source that
+        If ``descriptions`` is not ``"drop"`` or ``"keep"``, ``roots`` or ``options`` names an
+        unknown source, ``options`` names a source that
         is not loaded, or an option the source's loader does not accept (the message lists
         the ones it does).
     LoadError
@@ -158,7 +170,8 @@ def load(
         pairs = [(detect_source(root), os.fspath(root)) for root in roots]
     per_source = _check_load_options(options, [name for name, _ in pairs])
     parts = []
-    with archive_limits(max_member_bytes=max_member_bytes, max_ratio=max_compression_ratio), \
+    with description_policy(descriptions), \
+            archive_limits(max_member_bytes=max_member_bytes, max_ratio=max_compression_ratio), \
             strict_mode(strict), \
             index_options(executor=executor, cache=index_cache, sample_series=sample_series):
         for name, root in pairs:

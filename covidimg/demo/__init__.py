@@ -27,8 +27,9 @@ from covidimg.registry import SOURCE_NAMES
 __all__ = ["DEMO_VERSION", "available_sources", "demo_truth", "generate_demo", "load_demo",
            "load_demo_truth"]
 
-#: Bump when the generator's output changes, so cached demos are regenerated.
-DEMO_VERSION = 1
+#: Bump when the generator's output, or the cohort loading it gives, changes, so cached demos
+#: are regenerated (2: ``images.exam``, and no description texts by default).
+DEMO_VERSION = 2
 _MARKER = "demo.json"
 
 

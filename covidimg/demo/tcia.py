@@ -225,8 +225,10 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
                 censor = "none"
                 if analyte == "crp" and n_in == 1:
                     text = "pending"
+                    # findings describe free text, never quote it
                     findings.append({"kind": "unparseable_value", "patient_uid": None,
-                                     "image_uid": None, "path": None, "detail": "'pending'"})
+                                     "image_uid": None, "path": None,
+                                     "detail": "a text of 7 characters (letters) is not a number"})
                 elif analyte == "d_dimer" and n_in == 1:
                     text, lower, upper, censor = "<150", -np.inf, 0.15, "left"
                 row[column] = text

@@ -38,6 +38,8 @@ from covidimg import schema
 from covidimg.errors import LoadError, TableReadError
 from covidimg.intervals import Convention, grid_intervals
 from covidimg.sources import rejects_unknown_options
+from covidimg.sources._engine.exam import MODALITY_CODES, exam_label
+from covidimg.sources._engine.free_text import describe_value
 from covidimg.sources._engine.harmonize import choose_day_zero, days_between
 from covidimg.sources._engine.ledger import (
     Ledger,
@@ -117,10 +119,11 @@ class _Reader:
                 self.ledger.finding("missing_column", f"column {col!r} is missing; its values "
                                     "are treated as empty", path=self.csv)
                 raw[col] = ""
-        for col in raw.columns:
+        for number, col in enumerate(raw.columns, start=1):
             if col not in COLUMNS:
-                self.ledger.finding("unexpected_column", f"column {col!r} is not part of the "
-                                    "MHH layout and was ignored", path=self.csv)
+                self.ledger.finding("unexpected_column", f"column {number}, named "
+                                    f"{describe_value(col)}, is not part of the MHH layout and "
+                                    "was ignored", path=self.csv)
         raw = raw[list(COLUMNS)]  # read_text_table stripped every value
         ok = (raw["patient_id"] != "") & (raw["image_id"] != "")
         for idx in raw.index[~ok]:
@@ -142,7 +145,8 @@ class _Reader:
         for idx in raw.index[bad]:
             self.ledger.finding(
                 "unparseable_value",
-                f"line {_line(idx)}, column {column!r}: {text[idx]!r} is not a number",
+                f"line {_line(idx)}, column {column!r}: {describe_value(text[idx])} is not a "
+                "number",
                 patient_uid=f"{NAME}:{raw.at[idx, 'patient_id']}",
                 image_uid=f"{NAME}:{raw.at[idx, 'image_id']}", path=f"{self.csv}:{_line(idx)}",
             )
@@ -228,15 +232,17 @@ class _Reader:
         for idx in raw.index[bad_modality]:
             self.ledger.finding(
                 "unknown_value",
-                f"line {_line(idx)}: modality {raw.at[idx, 'modality']!r} is not one of "
-                f"{list(schema.MODALITIES)}; image skipped",
+                f"line {_line(idx)}: modality "
+                f"{describe_value(raw.at[idx, 'modality'], vocabulary=MODALITY_CODES)} is not "
+                f"one of {list(schema.MODALITIES)}; image skipped",
                 patient_uid=patient_uid[idx], image_uid=image_uid[idx],
                 path=f"{self.csv}:{_line(idx)}")
         view = raw["projection"].str.lower().map(_VIEW)
         for idx in raw.index[view.isna()]:
             self.ledger.finding(
                 "unknown_value",
-                f"line {_line(idx)}: projection {raw.at[idx, 'projection']!r} is not one of "
+                f"line {_line(idx)}: projection {describe_value(raw.at[idx, 'projection'])} is not "
+                f"one of "
                 f"{sorted(_VIEW)}; view set to UNKNOWN",
                 patient_uid=patient_uid[idx], image_uid=image_uid[idx],
                 path=f"{self.csv}:{_line(idx)}")
@@ -275,11 +281,12 @@ class _Reader:
                     f"image {image_id}: no readable png/{image_id}.png or "
                     f"nii/{image_id}.nii.gz; the exam is kept without pixels",
                     patient_uid=patient_uid[idx], image_uid=uid, path=path)
+            view_of = view[idx] if isinstance(view[idx], str) else "UNKNOWN"
             rows.append({
                 "image_uid": uid, "patient_uid": patient_uid[idx], "source": NAME,
                 "study_uid": image_id, "series_uid": image_id,
-                "modality": modality[idx], "view": view[idx] if isinstance(view[idx], str)
-                else "UNKNOWN", "day": day[idx],
+                "modality": modality[idx], "view": view_of,
+                "exam": exam_label(modality[idx], view_of), "day": day[idx],
                 "admission_offset": num["admission_offset"][idx],
                 "icu_admission_offset": num["icu_admission_offset"][idx],
                 "icu_release_offset": num["icu_release_offset"][idx],
@@ -296,8 +303,9 @@ class _Reader:
         sex_raw = raw["sex"].str.lower()
         sex = sex_raw.map(_SEX).fillna("U")
         for idx in raw.index[~sex_raw.isin(_SEX) & (sex_raw != "")]:
-            self.ledger.finding("unknown_value", f"line {_line(idx)}: sex {raw.at[idx, 'sex']!r}"
-                                " is not m, f or w; recorded as U",
+            self.ledger.finding("unknown_value", f"line {_line(idx)}: sex "
+                                f"{describe_value(raw.at[idx, 'sex'])} is not m, f or w; "
+                                "recorded as U",
                                 patient_uid=patient_uid[idx], path=f"{self.csv}:{_line(idx)}")
         frame = pd.DataFrame({
             "patient_uid": patient_uid, "sex": sex, "age": num["age"],
@@ -370,7 +378,8 @@ class _Reader:
                 self.ledger.finding(
                     "off_grid_value",
                     f"line {_line(idx)}: {analyte.mhh_column}_val "
-                    f"{raw.at[idx, analyte.mhh_column + '_val']!r} is not a multiple of the "
+                    f"{describe_value(raw.at[idx, analyte.mhh_column + '_val'])} is not a "
+                    "multiple of the "
                     f"published precision {analyte.mhh_precision:g}",
                     patient_uid=patient_uid[idx], image_uid=image_uid[idx],
                     path=f"{self.csv}:{_line(idx)}")

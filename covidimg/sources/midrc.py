@@ -56,6 +56,7 @@ from covidimg.sources import rejects_unknown_options
 from covidimg.sources._engine.dicom import (
     HELPER_COLUMNS,
 )
+from covidimg.sources._engine.free_text import describe_value
 from covidimg.sources._engine.harmonize import DayAxis, event_offsets
 from covidimg.sources._engine.index import images_from_index, index_dicom, is_dicom_name
 from covidimg.sources._engine.ledger import (
@@ -271,7 +272,8 @@ class _Reader:
         try:
             return _number(row.get(column, ""))
         except ValueError:
-            self.ledger.finding("unparseable_value", f"{column} {row[column]!r} is not a number",
+            self.ledger.finding("unparseable_value", f"{column} {describe_value(row[column])} "
+                                "is not a number",
                                 patient_uid=patient_uid, path=row["_where"])
             return None
 
@@ -298,8 +300,9 @@ class _Reader:
         sex_raw = row.get("sex", "")
         sex = _SEX.get(sex_raw.lower(), "U")
         if sex_raw and sex_raw.lower() not in _SEX:
-            self.ledger.finding("unknown_value", f"sex {sex_raw!r} is not Female, Male or Not "
-                                "Reported; recorded as U", patient_uid=uid, path=row["_where"])
+            self.ledger.finding("unknown_value", f"sex {describe_value(sex_raw)} is not Female, "
+                                "Male or Not Reported; recorded as U", patient_uid=uid,
+                                path=row["_where"])
         age = self.number(row, "age_at_index", uid)
         gt89 = row.get("age_at_index_gt89", "").lower()
         if gt89 == "yes":
@@ -313,8 +316,8 @@ class _Reader:
         covid_raw = row.get("covid19_positive", "")
         covid = _COVID.get(covid_raw.lower(), "unknown")
         if covid_raw and covid_raw.lower() not in _COVID:
-            self.ledger.finding("unknown_value", f"covid19_positive {covid_raw!r} is not Yes, No, "
-                                "Indeterminate or Not Reported", patient_uid=uid,
+            self.ledger.finding("unknown_value", f"covid19_positive {describe_value(covid_raw)} "
+                                "is not Yes, No, Indeterminate or Not Reported", patient_uid=uid,
                                 path=row["_where"])
         icu = _YES.get(row.get("icu_indicator", "").lower())
         return {"patient_uid": uid, "source": NAME, "source_patient_id": case_id, "sex": sex,
@@ -402,7 +405,8 @@ class _Reader:
                                   ("days_from_study_to_neg_covid_test", "covid_test_negative")):
                 values = parse_day_list(row.get(column, ""))
                 if values is None:
-                    self.ledger.finding("unparseable_value", f"{column} {row[column]!r} is not "
+                    self.ledger.finding("unparseable_value", f"{column} "
+                                        f"{describe_value(row[column])} is not "
                                         "a list of whole days (expected e.g. '[-2, 5]' or "
                                         "'-2,5')", patient_uid=uid, path=row["_where"])
                     values = []

@@ -26,12 +26,16 @@ Privacy: only the tags listed in :data:`HEADER_TAGS` are ever read from a file (
 ``specific_tags``), and only those are taken from a DICOM-JSON object, so identifying fields
 (PatientName, PatientBirthDate, PatientAddress, InstitutionName, InstitutionAddress,
 ReferringPhysicianName, OtherPatientIDs, ...) never enter memory as header values, let alone a
-table.
+table. The free-text descriptions (StudyDescription, SeriesDescription, ProtocolName) are read
+to derive the harmonized exam label (:attr:`DicomHeader.exam`); they reach ``images`` only with
+``descriptions="keep"`` (:mod:`covidimg.sources._engine.free_text`) and are never written to
+the index cache.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
@@ -47,8 +51,10 @@ from pydicom.errors import InvalidDicomError
 
 from covidimg.errors import DicomReadError
 from covidimg.sources._engine.dates import parse_dicom_date, parse_dicom_time
+from covidimg.sources._engine.exam import exam_label
 
 __all__ = [
+    "DESCRIPTION_FIELDS",
     "HEADER_TAGS",
     "HELPER_COLUMNS",
     "IMAGE_MODALITIES",
@@ -108,9 +114,13 @@ _DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
 _SERIES_COLUMNS = (
     "image_uid", "patient_uid", "source", "study_uid", "series_uid", "modality", "view", "day",
     "admission_offset", "icu_admission_offset", "icu_release_offset", "death_offset", "path",
-    "format", "n_instances", "rows", "columns", "study_date", "study_time", "study_description",
-    "series_description", "photometric", "transfer_syntax", "age_years", "sex",
+    "format", "n_instances", "rows", "columns", "study_date", "study_time", "exam",
+    "photometric", "transfer_syntax", "age_years", "sex",
 )
+#: The header fields that hold description texts: read to derive :attr:`DicomHeader.exam`, kept
+#: in ``images`` only with ``descriptions="keep"`` and never written to the index cache.
+DESCRIPTION_FIELDS: tuple[str, ...] = ("study_description", "series_description",
+                                       "protocol_name")
 
 
 @dataclass(frozen=True)
@@ -144,10 +154,15 @@ class DicomHeader:
         Instance Number.
     position_z
         ImagePositionPatient[2], the slice's position along the patient's axis.
-    study_description, series_description
-        Descriptions as in the header.
+    study_description, series_description, protocol_name
+        Descriptions as in the header: free text, used for :attr:`exam` and kept in ``images``
+        only with ``descriptions="keep"`` (:data:`DESCRIPTION_FIELDS`; ``None`` in a header
+        taken from the index cache, which never stores them).
     transfer_syntax
         Transfer Syntax UID from the file meta information (``None`` for DICOM-JSON).
+    exam
+        The harmonized exam label (:func:`covidimg.sources._engine.exam.exam_label` of the
+        modality, the view and the descriptions); derived when not given.
     """
 
     path: str
@@ -169,6 +184,31 @@ class DicomHeader:
     study_description: str | None
     series_description: str | None
     transfer_syntax: str | None
+    protocol_name: str | None = None
+    exam: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.exam:  # the frozen dataclass's field, set once here
+            object.__setattr__(self, "exam", _exam_of(self.modality, self.view,
+                                                      self.study_description,
+                                                      self.series_description,
+                                                      self.protocol_name))
+
+    def without_descriptions(self) -> DicomHeader:
+        """This header with its description texts (:data:`DESCRIPTION_FIELDS`) as ``None``; its
+        :attr:`exam` label is kept."""
+        if all(getattr(self, name) is None for name in DESCRIPTION_FIELDS):
+            return self
+        header = object.__new__(DicomHeader)  # the frozen dataclass's fields, set directly
+        header.__dict__.update(self.__dict__)
+        header.__dict__.update(dict.fromkeys(DESCRIPTION_FIELDS))
+        return header
+
+
+@functools.lru_cache(maxsize=4096)
+def _exam_of(modality: str | None, view: str, *descriptions: str | None) -> str:
+    """:func:`exam_label`, remembered: a tree repeats a few descriptions many times."""
+    return exam_label(modality, view, *descriptions)
 
 
 # ---------------------------------------------------------------------- value parsing
@@ -342,6 +382,7 @@ def _header_from_dataset(ds: pydicom.Dataset | Mapping[str, Any], path: str,
                              ("StudyTime", "SeriesTime", "AcquisitionTime")) if t), None)
     study_description = _field(ds, "StudyDescription", path)
     series_description = _field(ds, "SeriesDescription", path)
+    protocol_name = _field(ds, "ProtocolName", path)
     return DicomHeader(
         path=path,
         patient_id=_field(ds, "PatientID", path),
@@ -350,7 +391,7 @@ def _header_from_dataset(ds: pydicom.Dataset | Mapping[str, Any], path: str,
         sop_uid=_field(ds, "SOPInstanceUID", path),
         modality=modality,
         view=harmonize_view(modality, _field(ds, "ViewPosition", path), series_description,
-                            study_description, _field(ds, "ProtocolName", path)),
+                            study_description, protocol_name),
         study_date=date,
         study_time=time,
         rows=_int(_get(ds, "Rows")),
@@ -363,6 +404,7 @@ def _header_from_dataset(ds: pydicom.Dataset | Mapping[str, Any], path: str,
         study_description=study_description,
         series_description=series_description,
         transfer_syntax=transfer_syntax,
+        protocol_name=protocol_name,
     )
 
 

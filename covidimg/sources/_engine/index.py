@@ -42,6 +42,8 @@ from tqdm.auto import tqdm
 from covidimg.errors import DicomReadError, IndexCacheWarning
 from covidimg.sources._engine.archives import finding_kind, iter_zip_headers
 from covidimg.sources._engine.dicom import IMAGE_MODALITIES, DicomHeader, read_header
+from covidimg.sources._engine.exam import MODALITY_CODES
+from covidimg.sources._engine.free_text import describe_value, descriptions_kept
 from covidimg.sources._engine.header_scan import read_header_fast
 from covidimg.sources._engine.index_cache import (
     CacheEntry,
@@ -383,6 +385,8 @@ def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
     defaults = current_index_options()
     executor = defaults.executor if executor is _UNSET else executor
     cache_setting = defaults.cache if cache is _UNSET else cache
+    if descriptions_kept():  # the cache never holds description texts: read every header
+        cache_setting = False
     sample = defaults.sample_series if sample_series is _UNSET else sample_series
     fast = defaults.fast_headers if fast_headers is _UNSET else fast_headers
 
@@ -541,8 +545,14 @@ def _resample_conflicts(entries: dict[str, CacheEntry],
 
 def _merge(index: DicomIndex, ledger: Ledger, ordered: Sequence[str],
            entries: dict[str, CacheEntry]) -> list[tuple[str, str, str]]:
-    """Fill ``index`` from the entries in path order; return the findings recorded."""
+    """Fill ``index`` from the entries in path order; return the findings recorded.
+
+    The headers keep their description texts only when they are to be kept
+    (:func:`~covidimg.sources._engine.free_text.descriptions_kept`), so an index read now and
+    one taken from the cache (which never holds them) are the same.
+    """
     seen: dict[str, str] = {}
+    keep = descriptions_kept()
     findings: list[tuple[str, str, str]] = []
 
     def finding(kind: str, detail: str, label: str) -> None:
@@ -563,7 +573,7 @@ def _merge(index: DicomIndex, ledger: Ledger, ordered: Sequence[str],
                     f"SOP Instance UID {key} appears again; kept {seen[key]}", label)
             return
         seen[key] = label
-        index.headers.append(result)
+        index.headers.append(result if keep else result.without_descriptions())
 
     for path in ordered:
         entry = entries[path]
@@ -585,6 +595,7 @@ def images_from_index(index: DicomIndex, source: str,
     """
     for h in index.headers:
         if h.modality not in IMAGE_MODALITIES:
-            index.ignore(h.path, f"modality {h.modality!r} is not an image modality covidimg "
+            modality = describe_value(h.modality, vocabulary=MODALITY_CODES)
+            index.ignore(h.path, f"modality {modality} is not an image modality covidimg "
                                  f"indexes ({', '.join(IMAGE_MODALITIES)})")
     return series_table(index.headers, source=source, patient_uid=patient_uid)

@@ -47,7 +47,7 @@ import msgpack
 
 from covidimg.errors import DicomReadError, IndexCacheWarning
 from covidimg.paths import cache_dir, private_file, trusted_file_problem
-from covidimg.sources._engine.dicom import DicomHeader
+from covidimg.sources._engine.dicom import DESCRIPTION_FIELDS, DicomHeader
 
 __all__ = [
     "CACHE_VERSION",
@@ -65,8 +65,8 @@ __all__ = [
 ]
 
 #: Bump when the file's layout or what a cached header holds changes (the reader's fields, the
-#: sampling rules).
-CACHE_VERSION = 6
+#: sampling rules). 7: headers carry the harmonized ``exam`` label and no description text.
+CACHE_VERSION = 7
 _MAGIC = f"covidimg-dicom-index {CACHE_VERSION}\n".encode()
 
 
@@ -474,7 +474,18 @@ def _gc_paused() -> Iterator[None]:
 
 
 _FIELDS = tuple(DicomHeader.__dataclass_fields__)
-_header_values = operator.attrgetter(*_FIELDS)
+_all_values = operator.attrgetter(*_FIELDS)
+#: Positions of the description texts, which a cache never holds.
+_BLANK = tuple(k for k, name in enumerate(_FIELDS) if name in DESCRIPTION_FIELDS)
+
+
+def _header_values(header: DicomHeader) -> tuple[Any, ...]:
+    """The header's field values, its free-text descriptions as ``None`` (the cache keeps the
+    harmonized ``exam`` label instead; see :mod:`covidimg.sources._engine.free_text`)."""
+    values = list(_all_values(header))
+    for k in _BLANK:
+        values[k] = None
+    return tuple(values)
 
 
 def encode_result(result: DicomHeader | DicomReadError) -> tuple[Any, ...]:
@@ -511,7 +522,7 @@ def encode_headers(headers: list[DicomHeader]) -> bytes:
 
     Examples
     --------
-    >>> from covidimg.sources._engine.dicom import DicomHeader
+    >>> from covidimg.sources._engine.dicom import DESCRIPTION_FIELDS, DicomHeader
     >>> from covidimg.sources._engine.index_cache import decode_headers, encode_headers
     >>> h = DicomHeader("/d/a.dcm", "p1", "st", "se", "a", "CR", "PA", None, None, 64, 64,
     ...                 "MONOCHROME2", "M", 70.0, None, None, None, None, None)

@@ -9,11 +9,13 @@ import pandas as pd
 
 from covidimg.sources._engine.dicom import (
     _SERIES_COLUMNS,
+    DESCRIPTION_FIELDS,
     HELPER_COLUMNS,
     IMAGE_MODALITIES,
     SERIES_MODALITIES,
     DicomHeader,
 )
+from covidimg.sources._engine.free_text import descriptions_kept
 
 __all__ = ["series_table"]
 
@@ -44,11 +46,13 @@ def series_table(headers: Iterable[DicomHeader], *, source: str,
     lists them all). Headers of other modalities are left out. Instances must be unique:
     drop duplicate SOP Instance UIDs before calling.
 
-    The ``day`` and offset columns are NaN for the loader to fill. Extra columns:
-    ``study_date``, ``study_time``, ``study_description``, ``series_description``,
-    ``photometric``, ``transfer_syntax``, ``age_years``, ``sex``, and the helper columns
-    :data:`HELPER_COLUMNS` (``sop_uids`` and ``member_paths``: tuples in slice order) which the
-    loader drops before returning.
+    The ``day`` and offset columns are NaN for the loader to fill. Extra columns: ``exam`` (the
+    harmonized exam label), ``study_date``, ``study_time``, ``photometric``,
+    ``transfer_syntax``, ``age_years``, ``sex``, and the helper columns :data:`HELPER_COLUMNS`
+    (``sop_uids`` and ``member_paths``: tuples in slice order) which the loader drops before
+    returning. The description texts (``study_description``, ``series_description``,
+    ``protocol_name``) are columns only when the
+    :func:`~covidimg.sources._engine.free_text.description_policy` is ``"keep"``.
 
     Parameters
     ----------
@@ -101,8 +105,13 @@ def series_table(headers: Iterable[DicomHeader], *, source: str,
         rows.append((
             f"{source}:{image_id}", uid_of(first), source, first.study_uid, first.series_uid,
             first.modality, first.view, nan, nan, nan, nan, nan, path, "dicom", len(members),
-            first.rows, first.columns, first.study_date, first.study_time,
-            first.study_description, first.series_description, first.photometric,
-            first.transfer_syntax, nan if first.age_years is None else first.age_years,
+            first.rows, first.columns, first.study_date, first.study_time, first.exam,
+            first.photometric, first.transfer_syntax,
+            nan if first.age_years is None else first.age_years,
             first.sex, tuple(m.sop_uid for m in members), tuple(m.path for m in members)))
-    return pd.DataFrame(rows, columns=[*_SERIES_COLUMNS, *HELPER_COLUMNS])
+    table = pd.DataFrame(rows, columns=[*_SERIES_COLUMNS, *HELPER_COLUMNS])
+    if descriptions_kept():
+        firsts = [members[0] for members in groups.values()]
+        for name in DESCRIPTION_FIELDS:
+            table[name] = [getattr(h, name) for h in firsts]
+    return table

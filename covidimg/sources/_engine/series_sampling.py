@@ -35,6 +35,8 @@ from dataclasses import dataclass
 
 from covidimg.errors import DicomReadError
 from covidimg.sources._engine.dicom import SERIES_MODALITIES, DicomHeader
+from covidimg.sources._engine.exam import MODALITY_CODES
+from covidimg.sources._engine.free_text import describe_value
 from covidimg.sources._engine.header_scan import read_header_fast
 
 __all__ = ["MIN_SERIES_FILES", "SeriesResult", "index_series_folder", "natural_key"]
@@ -129,7 +131,8 @@ def _why_not(files: Sequence[str], sizes: Sequence[int] | None,
             return f"a sampled file is unreadable ({h.reason})"
     first = sample[0]
     if first.modality not in SERIES_MODALITIES:
-        return f"modality {first.modality!r} is not a series modality"
+        modality = describe_value(first.modality, vocabulary=MODALITY_CODES)
+        return f"modality {modality} is not a series modality"
     if not first.series_uid:
         return "no Series Instance UID"
     for field in _SERIES_FIELDS:

@@ -66,10 +66,12 @@ Quirks handled (each reported in ``findings``):
   (``duplicate_exam``);
 * identical timestamps alone never make a duplicate.
 
-Extra columns: ``images`` carries ``exam`` (the zip's name without ``.zip``; for a merged split
-exam, its first part), ``batch``, ``hiro_id``, ``exam_description``, ``acquired`` (the zip
-name's timestamp, ISO 8601), ``study_description``, ``series_description``, ``photometric`` and
-``transfer_syntax``; ``patients`` carries ``has_clinical_data``.
+Extra columns: ``images`` carries ``batch``, ``hiro_id``, ``acquired`` (the zip name's
+timestamp, ISO 8601), ``photometric`` and ``transfer_syntax``; ``patients`` carries
+``has_clinical_data``. The harmonized ``exam`` label reads the zip name's description together
+with the DICOM descriptions; the description texts themselves (``exam_description``, the zip
+name's, and ``study_description``, ``series_description``, ``protocol_name``) are columns only
+with ``covidimg.load(..., descriptions="keep")``. The zip's own name stays in ``path``.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from covidimg.intervals import parse_censored_text
 from covidimg.schema import ANALYTES
 from covidimg.sources._engine.dates import parse_date
 from covidimg.sources._engine.dicom import parse_age
+from covidimg.sources._engine.free_text import describe_value
 from covidimg.sources._engine.ledger import Ledger, read_text_table
 from covidimg.sources._engine.workbook import read_workbook
 from covidimg.sources.crdw.layout import REMAP_WORKBOOK
@@ -214,7 +215,8 @@ class ClinicalReader:
         except ValueProblem:
             self.ledger.finding(
                 "unparseable_value",
-                f"{kind}.{column} = {row[column]!r} is not a date (expected YYYY-MM-DD or "
+                f"{kind}.{column} = {describe_value(row[column])} is not a date (expected "
+                "YYYY-MM-DD or "
                 "MM/DD/YYYY); left empty",
                 patient_uid=f"{self.name}:{row['patient_id']}",
                 path=f"{row['_file']} row {row['_row']}")
@@ -233,7 +235,8 @@ class ClinicalReader:
                 sex = _SEX.get(row["sex"].strip().upper())
                 if sex is None:
                     self.ledger.finding("unparseable_value",
-                                        f"patients.sex = {row['sex']!r} is not F/M; kept as U",
+                                        f"patients.sex = {describe_value(row['sex'])} is not "
+                                        "F/M; kept as U",
                                         patient_uid=f"{self.name}:{pid}",
                                         path=f"{row['_file']} row {row['_row']}")
                 entry["sex"] = sex or "U"
@@ -271,7 +274,8 @@ class ClinicalReader:
         age = parse_age(text)
         if age is None:
             self.ledger.finding("unparseable_value",
-                                f"patients.age = {text!r} is not a number of years; left empty",
+                                f"patients.age = {describe_value(text)} is not a number of "
+                                "years; left empty",
                                 patient_uid=f"{self.name}:{row['patient_id']}",
                                 path=f"{row['_file']} row {row['_row']}")
             return float("nan"), float("nan")
@@ -303,7 +307,8 @@ class ClinicalReader:
             if parsed is None:
                 self.ledger.finding(
                     "unparseable_value",
-                    f"labs.value = {row['value']!r} ({lab}) is not a number, '<x' or '>x'; "
+                    f"labs.value = {describe_value(row['value'])} ({lab}) is not a number, "
+                    "'<x' or '>x'; "
                     "the result is left out", patient_uid=f"{self.name}:{pid}", path=where)
                 continue
             lower, upper, censor = parsed
@@ -316,12 +321,13 @@ class ClinicalReader:
             })
         for lab, where in unknown_names.items():
             self.ledger.finding("unknown_lab",
-                                f"lab name {lab!r} is not one covidimg maps to an analyte "
-                                f"({len(where)} results left out; known names: "
-                                "covidimg.sources.crdw.LAB_NAMES)", path=where[0])
+                                f"lab name {describe_value(lab)} is not one covidimg maps to "
+                                f"an analyte ({len(where)} results left out, the first at "
+                                "this row; known names: covidimg.sources.crdw.LAB_NAMES)",
+                                path=where[0])
         for (lab, unit), where in unknown_units.items():
             self.ledger.finding("unknown_unit",
-                                f"unit {unit!r} of {lab} has no conversion to "
+                                f"unit {describe_value(unit)} of {lab} has no conversion to "
                                 f"{units.canonical_unit(LAB_NAMES.get(lab, lab.lower()))} "
                                 f"({len(where)} results left out; known units: "
                                 f"{units.known_units(LAB_NAMES.get(lab, lab.lower()))})",

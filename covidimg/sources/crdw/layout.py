@@ -23,6 +23,8 @@ from covidimg.errors import DicomReadError
 from covidimg.sources._engine.archives import finding_kind, iter_zip_headers
 from covidimg.sources._engine.dates import parse_dicom_date, parse_dicom_time
 from covidimg.sources._engine.dicom import IMAGE_MODALITIES, DicomHeader, pixel_digest
+from covidimg.sources._engine.exam import MODALITY_CODES
+from covidimg.sources._engine.free_text import describe_value
 from covidimg.sources._engine.ledger import Ledger, walk
 
 __all__ = ["BATCH_PATTERN", "REMAP_WORKBOOK", "SPLIT_EXAM_MINUTES", "ZIP_PATTERN", "ExamReader",
@@ -195,7 +197,9 @@ class ExamReader:
                 elif result.modality not in IMAGE_MODALITIES:
                     self.ledger.finding(
                         "unsupported_modality",
-                        f"member has modality {result.modality!r}; covidimg indexes "
+                        "member has modality "
+                        f"{describe_value(result.modality, vocabulary=MODALITY_CODES)}; "
+                        "covidimg indexes "
                         f"{list(IMAGE_MODALITIES)} only", path=label)
                 else:
                     headers.append(result)

@@ -9,6 +9,8 @@ from collections import defaultdict
 import pandas as pd
 
 from covidimg.sources._engine.dicom import HELPER_COLUMNS
+from covidimg.sources._engine.exam import exam_label
+from covidimg.sources._engine.free_text import descriptions_kept
 from covidimg.sources._engine.harmonize import DayAxis, event_offsets
 from covidimg.sources._engine.ledger import Ledger, SourceTables
 from covidimg.sources._engine.series import series_table
@@ -43,13 +45,21 @@ class CrdwLoader(ExamReader, ClinicalReader):
         exams = self._collapse_pediatric(exams, duplicate_of)
 
         exam_of = {h.path: exam for exam in exams for h in exam.headers}
+        header_of = {h.path: h for exam in exams for h in exam.headers}
         images = series_table((h for exam in exams for h in exam.headers), source=self.name,
                               patient_uid=lambda h: f"{self.name}:{exam_of[h.path].patient_id}")
         first_exam = [exam_of[paths[0]] for paths in images["member_paths"]]
-        images["exam"] = [e.stem for e in first_exam]
+        first_header = [header_of[paths[0]] for paths in images["member_paths"]]
+        # The exam label reads the zip name's description with the DICOM ones; the texts
+        # themselves stay out of the tables unless descriptions="keep".
+        images["exam"] = [exam_label(h.modality, h.view, e.name.description,
+                                     h.study_description, h.series_description,
+                                     h.protocol_name)
+                          for e, h in zip(first_exam, first_header, strict=True)]
         images["batch"] = [e.batch for e in first_exam]
         images["hiro_id"] = [e.name.hiro_id for e in first_exam]
-        images["exam_description"] = [e.name.description for e in first_exam]
+        if descriptions_kept():
+            images["exam_description"] = [e.name.description for e in first_exam]
         images["acquired"] = [e.name.timestamp.isoformat() for e in first_exam]
         exam_date = [e.name.timestamp.date() for e in first_exam]
 

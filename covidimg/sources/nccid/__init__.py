@@ -64,6 +64,8 @@ from covidimg.sources._engine.dicom import (
     DicomHeader,
     read_header_json,
 )
+from covidimg.sources._engine.exam import MODALITY_CODES
+from covidimg.sources._engine.free_text import describe_value
 from covidimg.sources._engine.harmonize import DayAxis, event_offsets
 from covidimg.sources._engine.ledger import Ledger, SourceTables, decode_text
 from covidimg.sources._engine.series import series_table
@@ -328,8 +330,8 @@ class _Loader:
         """Report disagreements; return whether the header becomes an image."""
         uid = f"{NAME}:{entry.pid}"
         if header.modality not in IMAGE_MODALITIES:
-            reason = (f"modality {header.modality!r} is not an image modality covidimg "
-                      f"indexes ({list(IMAGE_MODALITIES)})")
+            reason = (f"modality {describe_value(header.modality, vocabulary=MODALITY_CODES)} "
+                      f"is not an image modality covidimg indexes ({list(IMAGE_MODALITIES)})")
             self.mark(header.path, entry, "ignored", None, reason)
             return False
         if entry.folder_modalities is not None and entry.folder_modalities and \

@@ -36,6 +36,7 @@ from typing import Any
 from covidimg import schema, units
 from covidimg.errors import ValueProblem
 from covidimg.sources._engine.dates import RECOVER_ALL, DateOrder, is_missing, parse_date
+from covidimg.sources._engine.free_text import describe_value
 from covidimg.sources.nccid.site_units import (
     DEFAULT_UNITS,
     PLAUSIBLE,
@@ -172,8 +173,9 @@ class Problem:
     kind: str = "unparseable_value"
 
     def message(self) -> str:
-        """One line naming the key and the value."""
-        return f"{self.key!r} = {self.value!r}: {self.detail}"
+        """One line naming the key and describing the value (quoted only when it is a number, a
+        date or a code: :func:`~covidimg.sources._engine.free_text.describe_value`)."""
+        return f"{self.key!r} = {describe_value(self.value)}: {self.detail}"
 
 
 # ---------------------------------------------------------------------------- dates
@@ -377,12 +379,14 @@ class _Cleaner:
         try:
             lower = units.convert(analyte, parsed.lower, unit)
             upper = units.convert(analyte, parsed.upper, unit)
-        except units.UnitConversionError as exc:
+        except units.UnitConversionError:
             whose = "written in the value" if parsed.unit is not None else \
                 f"site {self.record.site!r}'s unit for {analyte}"
-            self.problem(key, value, f"{exc} ({whose}); the value was dropped. Correct the "
-                         "site unit table (site_units=...) if the site's unit is wrong",
-                         "unconvertible_unit")
+            self.problem(key, value, f"unit {describe_value(unit)} cannot be converted to "
+                         f"{schema.ANALYTES[analyte].unit} for {analyte}; known units are "
+                         f"{units.known_units(analyte)} ({whose}); the value was dropped. "
+                         "Correct the site unit table (site_units=...) if the site's unit is "
+                         "wrong", "unconvertible_unit")
             return
         self.store_lab(analyte, key, value, lower, upper, parsed.censor, unit)
 

@@ -20,6 +20,7 @@ from covidimg import units
 from covidimg.errors import TableReadError, ValueProblem
 from covidimg.intervals import parse_censored_text
 from covidimg.sources._engine.dates import parse_date
+from covidimg.sources._engine.free_text import describe_value
 from covidimg.sources._engine.ledger import Ledger, read_text_table
 from covidimg.sources._engine.workbook import read_workbook
 
@@ -215,7 +216,8 @@ class SheetReader:
             return None
         flag = _YES.get(value.strip().lower())
         if flag is None:
-            self.ledger.finding("unknown_value", f"{column} {value!r} is not a yes/no flag",
+            self.ledger.finding("unknown_value", f"{column} {describe_value(value)} is not a "
+                                "yes/no flag",
                                 path=where)
         return flag
 
@@ -232,8 +234,9 @@ class SheetReader:
             info = self._patient(pid, "COVID-19-NY-SBU", where)
             band = parse_age_band(row["age.splits"])
             if band is None and not _missing(row["age.splits"]):
-                self.ledger.finding("unparseable_value", f"age.splits {row['age.splits']!r} is "
-                                    "not an interval like '[18,59]' or '(59,74]'", path=where)
+                self.ledger.finding("unparseable_value", "age.splits "
+                                    f"{describe_value(row['age.splits'])} is not an interval "
+                                    "like '[18,59]' or '(59,74]'", path=where)
             info.age = band
             sex = row.get("gender_concept_name", "")
             info.sex = _SEX.get(sex.lower()) if not _missing(sex) else None
@@ -243,12 +246,14 @@ class SheetReader:
             last = row.get("last.status", "").lower()
             info.died = {"deceased": True, "discharged": False}.get(last)
             if not _missing(last) and info.died is None:
-                self.ledger.finding("unknown_value", f"last.status {row['last.status']!r} is "
-                                    "neither discharged nor deceased", path=where)
+                self.ledger.finding("unknown_value", "last.status "
+                                    f"{describe_value(row['last.status'])} is neither "
+                                    "discharged nor deceased", path=where)
             info.visit_start = _sheet_date(row.get("visit_start_datetime"))
             if info.visit_start is None and not _missing(row.get("visit_start_datetime")):
                 self.ledger.finding("unparseable_value", "visit_start_datetime "
-                                    f"{row['visit_start_datetime']!r} is not a M/D/YYYY date",
+                                    f"{describe_value(row['visit_start_datetime'])} is not a "
+                                    "M/D/YYYY date",
                                     path=where)
             if row.get("visit_concept_name", "") == "Inpatient Visit":
                 info.events.append(("admission", 0.0))
@@ -261,8 +266,9 @@ class SheetReader:
                     continue
                 parsed = parse_censored_text(text)
                 if parsed is None:
-                    self.ledger.finding("unparseable_value", f"column {column!r}: {text!r} is "
-                                        f"not a number ({unit})", path=where)
+                    self.ledger.finding("unparseable_value", f"column {column!r}: "
+                                        f"{describe_value(text)} is not a number ({unit})",
+                                        path=where)
                     continue
                 lower, upper, censor = parsed
                 info.labs.append({"analyte": units.analyte_of(measure),
@@ -284,8 +290,8 @@ class SheetReader:
             if not _missing(row.get("AGE")):
                 info.age = parse_age_band(row["AGE"])
                 if info.age is None:
-                    self.ledger.finding("unparseable_value", f"AGE {row['AGE']!r} is not a "
-                                        "number", path=line)
+                    self.ledger.finding("unparseable_value", f"AGE {describe_value(row['AGE'])} is "
+                                        "not a number", path=line)
             positive = self.flag(row.get("COVID TEST POSITIVE", ""), "COVID TEST POSITIVE",
                                  line)
             info.covid = None if positive is None else ("positive" if positive else "negative")
