@@ -23,7 +23,7 @@ from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, g
 from pydicom.uid import UID
 
 from covidimg.errors import ImageReadError, MissingCodecError
-from covidimg.imaging.refs import ZIP_SEP, ImageRef, opener, series_members
+from covidimg.imaging.refs import ImageRef, opener, series_members
 from covidimg.imaging.slicing import SliceIndex, resolve_slice_index
 
 __all__ = ["SUPPORTED_PHOTOMETRIC", "read_dicom"]
@@ -49,11 +49,7 @@ _VOI_KEYS = ("VOILUTSequence", "WindowCenter", "WindowWidth", "VOILUTFunction")
 
 def _label(ref: ImageRef, member: str | None) -> str:
     """The name of one file of ``ref``, as it would appear in ``files.path``."""
-    if member is None:
-        return ref.path
-    if ref.archive is not None:
-        return f"{ref.archive}{ZIP_SEP}{member}"
-    return member
+    return ref.label(member)
 
 
 def _dcmread(open_: Callable[..., IO[bytes]], member: str | None, label: str, *,
