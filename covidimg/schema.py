@@ -381,6 +381,8 @@ FINDING_KINDS: dict[str, FindingKind] = _kinds(
     ("duplicate_row", "info", "a repeated table row; the copy is dropped"),
     ("duplicate_image", "info", "the same image twice; the copy is dropped"),
     ("duplicate_instance", "info", "the same SOP Instance UID twice; the copy is dropped"),
+    ("duplicate_archive_member", "warning",
+     "a zip holds two members of one name; the first is read, later copies are not"),
     ("duplicate_instances", "info", "instances of an exam already read from another exam"),
     ("duplicate_exam", "info", "an exam repeated across zips or batches; the copy is dropped"),
     ("split_exam_merged", "info", "one CT exam split over several zips, merged"),

@@ -389,16 +389,20 @@ def test_tcia_zip_outside_the_series_level_and_relative_root(
     assert odd["detail"].str.contains("patient folder 'P3' but its PatientID is 'P4'").any()
 
 
-@pytest.mark.xfail(strict=True, reason="a zip's patient folder is taken four levels above the "
-                   "zip, as for a zip at series level; a study zip in the patient folder under a "
-                   "manifest-<n>/ level is reported as being in patient folder 'manifest-1' "
-                   "(loader bug, to fix in sources/tcia)")
 def test_tcia_study_zip_in_the_patient_folder_is_consistent(tmp_path: Path) -> None:
     _ct_zip(tmp_path / "manifest-1" / "CT Images in COVID-19" / "ZIPPED-1" / "study.zip",
             "ZIPPED-1", "2.25.93", DAY)
     tables = _load_tcia(tmp_path)
     assert tables.patients["collection"].tolist() == ["CT Images in COVID-19"]
     assert "inconsistent_value" not in set(tables.findings["kind"])
+
+
+def test_tcia_study_zip_in_another_patients_folder_is_reported(tmp_path: Path) -> None:
+    _ct_zip(tmp_path / "manifest-1" / "CT Images in COVID-19" / "OTHER-2" / "study.zip",
+            "ZIPPED-1", "2.25.93", DAY)
+    tables = _load_tcia(tmp_path)
+    odd = tables.findings[tables.findings["kind"] == "inconsistent_value"]["detail"].tolist()
+    assert len(odd) == 1 and "patient folder 'OTHER-2'" in odd[0]
 
 
 @pytest.mark.parametrize("make", ["file", "missing"])

@@ -26,6 +26,7 @@ from covidimg.sources import (
     raise_if_strict,
     strict_mode,
 )
+from covidimg.table_paths import redact_credentials
 
 __all__ = ["detect_source", "load"]
 
@@ -39,6 +40,12 @@ def detect_source(root: str | os.PathLike[str]) -> str:
         If no source matches (the message lists what each source looks for) or several do.
     """
     root_s = os.fspath(root)
+    if redact_credentials(root_s) != root_s:
+        raise SourceDetectionError(
+            f"{redact_credentials(root_s)}: credentials in the URL are not accepted (they would "
+            "reach messages and logs); set them in the environment (AWS_ACCESS_KEY_ID / "
+            "AWS_SECRET_ACCESS_KEY for s3://) or pass storage_options to the source, e.g. "
+            "covidimg.load({'nccid': url}, options={'nccid': {'storage_options': {...}}})")
     if "://" not in root_s and not os.path.isdir(root_s):
         raise SourceDetectionError(f"{root_s} is not a folder; pass the folder a source was "
                                    "downloaded into")

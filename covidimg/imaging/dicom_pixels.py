@@ -38,7 +38,7 @@ from covidimg.imaging.pixel_limits import (
     resolve_max_pixel_bytes,
     too_large_for_memory,
 )
-from covidimg.imaging.refs import ZIP_SEP, ImageRef, opener, series_members
+from covidimg.imaging.refs import ImageRef, opener, series_members
 from covidimg.imaging.slicing import SliceIndex, resolve_slice_index
 
 __all__ = ["SUPPORTED_PHOTOMETRIC", "read_dicom"]
@@ -64,11 +64,7 @@ _DEFER_BYTES = 2**20
 
 def _label(ref: ImageRef, member: str | None) -> str:
     """The name of one file of ``ref``, as it would appear in ``files.path``."""
-    if member is None:
-        return ref.path
-    if ref.archive is not None:
-        return f"{ref.archive}{ZIP_SEP}{member}"
-    return member
+    return ref.label(member)
 
 
 def _unparsable(label: str, exc: BaseException) -> ImageReadError:

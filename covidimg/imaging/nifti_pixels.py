@@ -67,7 +67,7 @@ def _gunzip(data: bytes, ref: ImageRef, limit: int) -> bytes:
 def _load(ref: ImageRef, limit: int) -> nib.spatialimages.SpatialImage:
     try:
         if ref.archive is None:
-            return nib.load(ref.path)
+            return nib.load(ref.file)
         with opener(ref) as open_, open_() as fh:
             data = fh.read()
         if data[:2] == b"\x1f\x8b":
@@ -93,8 +93,8 @@ def _stored_bytes(ref: ImageRef) -> int | None:
     if ref.archive is not None:
         return None
     try:
-        size = os.path.getsize(ref.path)
-        with open(ref.path, "rb") as fh:
+        size = os.path.getsize(ref.file)
+        with open(ref.file, "rb") as fh:
             if fh.read(2) != b"\x1f\x8b":
                 return size
             fh.seek(-4, os.SEEK_END)

@@ -17,11 +17,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from covidimg.errors import ImageReadError
+from covidimg.table_paths import MEMBER_SEP, member_path, split_path
 
-__all__ = ["ZIP_ERRORS", "ZIP_SEP", "ImageRef", "image_ref", "opener", "series_members"]
+__all__ = ["ZIP_ERRORS", "ZIP_SEP", "ImageRef", "first_members", "image_ref", "opener",
+           "series_members"]
 
-#: Separator between an archive and a member inside it, as in ``images.path``.
-ZIP_SEP = "::"
+#: Separator between an archive and a member inside it, as in ``images.path``
+#: (:mod:`covidimg.table_paths` spells and reads such paths).
+ZIP_SEP = MEMBER_SEP
 
 FORMATS = ("dicom", "nifti", "png")
 #: What the zipfile module raises for damaged archives: bad structure, unsupported versions or
@@ -69,7 +72,14 @@ class ImageRef:
     @property
     def file(self) -> str:
         """The file on disk that holds the image (the archive for zip members)."""
-        return self.archive if self.archive is not None else self.path
+        return self.archive if self.archive is not None else split_path(self.path)[0]
+
+    def label(self, member: str | None = None) -> str:
+        """How the tables write one file of this image (``member``: a member of the archive,
+        or a file of the series folder; ``None``: the image itself)."""
+        if member is None:
+            return self.path
+        return member_path(self.archive, member) if self.archive is not None else member
 
 
 def _clean(value: Any) -> Any:
@@ -159,10 +169,9 @@ def image_ref(image: Any) -> ImageRef:
     preview = fields.get("preview_path")
     preview = None if preview is None else os.fspath(preview)
 
-    archive: str | None = None
-    member: str | None = None
-    if ZIP_SEP in path:
-        archive, member = path.split(ZIP_SEP, 1)
+    disk, member = split_path(path)
+    archive = disk if member is not None else None
+    if member is not None:
         is_series = member.endswith("/") or member == ""
         if not os.path.isfile(archive):
             raise ImageReadError(path, f"archive {archive!r} does not exist; check the path "
@@ -182,7 +191,7 @@ def image_ref(image: Any) -> ImageRef:
         head = b""
         if fmt is None and not is_series and _format_from_name(member) is None:
             try:
-                with zipfile.ZipFile(archive) as zf, zf.open(member) as fh:
+                with zipfile.ZipFile(archive) as zf, zf.open(first_members(zf)[member]) as fh:
                     head = fh.read(132)
             except ZIP_ERRORS as exc:
                 raise ImageReadError(path, f"the zip member cannot be read "
@@ -190,15 +199,15 @@ def image_ref(image: Any) -> ImageRef:
                                      "again") from exc
         name = member
     else:
-        if not os.path.exists(path):
+        if not os.path.exists(disk):
             raise ImageReadError(path, "file not found; check the path, or reload the cohort "
                                  "if the files moved")
-        is_series = os.path.isdir(path)
+        is_series = os.path.isdir(disk)
         head = b""
-        if fmt is None and not is_series and _format_from_name(path) is None:
-            with open(path, "rb") as fh:
+        if fmt is None and not is_series and _format_from_name(disk) is None:
+            with open(disk, "rb") as fh:
                 head = fh.read(132)
-        name = path
+        name = disk
 
     if fmt is None:
         if is_series:
@@ -237,7 +246,7 @@ def opener(ref: ImageRef) -> Iterator[Callable[..., IO[bytes]]]:
     """
     if ref.archive is None:
         def open_file(member: str | None = None, header_only: bool = False) -> IO[bytes]:
-            return open(member if member is not None else ref.path, "rb")
+            return open(member if member is not None else ref.file, "rb")
 
         yield open_file
         return
@@ -247,13 +256,25 @@ def opener(ref: ImageRef) -> Iterator[Callable[..., IO[bytes]]]:
         raise ImageReadError(ref.path, f"{ref.archive!r} is not a readable zip archive "
                              f"({type(exc).__name__}: {exc}); download it again") from exc
     with zf:
+        first = first_members(zf)
+
         def open_zip(member: str | None = None, header_only: bool = False) -> IO[bytes]:
-            name = member if member is not None else ref.member
+            info = first[member if member is not None else ref.member]  # type: ignore[index]
             if header_only:
-                return zf.open(name)  # type: ignore[arg-type]
-            return io.BytesIO(zf.read(name))  # type: ignore[arg-type]
+                return zf.open(info)
+            return io.BytesIO(zf.read(info))
 
         yield open_zip
+
+
+def first_members(zf: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
+    """Member name -> its first entry. A zip may hold two members of one name; ``ZipFile``
+    opens the last, the index reads the first (the later ones are ``duplicate``), so every
+    reader opens the first too."""
+    first: dict[str, zipfile.ZipInfo] = {}
+    for info in zf.infolist():
+        first.setdefault(info.filename, info)
+    return first
 
 
 def series_members(ref: ImageRef) -> list[str]:
@@ -275,7 +296,7 @@ def series_members(ref: ImageRef) -> list[str]:
         prefix = ref.member or ""
         try:
             with zipfile.ZipFile(ref.archive) as zf:
-                names = [n for n in zf.namelist()
+                names = [n for n in first_members(zf)
                          if n.startswith(prefix) and not n.endswith("/")
                          and not Path(n).name.startswith(".")]
         except ZIP_ERRORS as exc:
@@ -283,7 +304,7 @@ def series_members(ref: ImageRef) -> list[str]:
                                  f"({type(exc).__name__}: {exc}); download it again") from exc
         return sorted(names)
     out = []
-    for root, dirs, files in os.walk(ref.path):
+    for root, dirs, files in os.walk(ref.file):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         out.extend(os.path.join(root, f) for f in files if not f.startswith("."))
     return sorted(out)

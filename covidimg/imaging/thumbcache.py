@@ -62,7 +62,7 @@ def source_fingerprint(ref: ImageRef, use_preview: bool = False) -> str:
     if ref.is_series:
         parts = [_stat(member) for member in series_members(ref)]
         return "series:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()
-    return "file:" + _stat(ref.path)
+    return "file:" + _stat(ref.file)
 
 
 def cache_key(fingerprint: str, *, window_key: str, size: int, slice_index: object,

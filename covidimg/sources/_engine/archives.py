@@ -10,6 +10,10 @@ A member is refused when
 * its name is unsafe (``unsafe_archive_member``): an absolute path (``/x``, ``C:\\x``,
   ``\\\\server\\x``), a ``..`` component that climbs out of the archive, a NUL byte, or an
   entry that is a symbolic link;
+* its name repeats an earlier member's (``duplicate_archive_member``): a zip may hold two
+  members of one name; the first is read (by every reader: :mod:`covidimg.imaging.refs` opens
+  the first too) and each later copy is labelled ``archive.zip::member::2``, ``::3``, ...
+  (:func:`covidimg.table_paths.member_path`) and reported;
 * it is too large (``archive_too_large``): its declared uncompressed size exceeds
   :attr:`ArchiveLimits.max_member_bytes`, or its compression ratio exceeds
   :attr:`ArchiveLimits.max_ratio` (the signature of a zip bomb).
@@ -42,6 +46,7 @@ from dataclasses import dataclass, replace
 
 from covidimg.errors import DicomReadError, RefusedMember
 from covidimg.sources._engine.dicom import DicomHeader, read_header
+from covidimg.table_paths import member_path
 
 __all__ = [
     "DEFAULT_MAX_COMPRESSION_RATIO",
@@ -208,11 +213,19 @@ def iter_zip_headers(
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
         raise DicomReadError(archive, f"not a readable zip archive ({exc}); the download may be "
                                       "incomplete: download it again") from exc
+    copies: dict[str, int] = {}
     with zf:
         for info in zf.infolist():
             if info.is_dir():
                 continue
-            label = f"{archive}::{info.filename}"
+            copy = copies[info.filename] = copies.get(info.filename, 0) + 1
+            label = member_path(archive, info.filename, copy)
+            if copy > 1:
+                yield label, RefusedMember(label, (
+                    f"the archive holds {copy} members named {info.filename!r}; only the first "
+                    "is read (it is the one every reader opens), this copy is not"),
+                    "duplicate_archive_member")
+                continue
             refused = check_member(info, limits)
             if refused:
                 yield label, RefusedMember(label, refused[1], refused[0])

@@ -37,6 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import io
 import json
 import os
 import re
@@ -58,14 +59,20 @@ __all__ = [
     "HEADER_TAGS",
     "HELPER_COLUMNS",
     "IMAGE_MODALITIES",
+    "MAX_HEADER_BYTES",
+    "MAX_JSON_DEPTH",
     "SERIES_MODALITIES",
     "DicomHeader",
     "DicomReadError",
     "harmonize_view",
     "header_dict",
     "header_from_values",
+    "header_too_long",
+    "json_depth",
+    "load_json",
     "parse_age",
     "pixel_digest",
+    "plausible_bare_dataset",
     "read_header",
     "read_header_json",
 ]
@@ -109,6 +116,16 @@ SERIES_MODALITIES: tuple[str, ...] = ("CT", "MR")
 #: Extra columns :mod:`~covidimg.sources._engine.series` adds for the loader's own use
 #: (deduplication, the files table); drop them before returning the images table.
 HELPER_COLUMNS: tuple[str, ...] = ("sop_uids", "member_paths")
+
+#: The most bytes any header read looks at: a reader that has not reached the pixel data (or
+#: the end of the file) within them rejects the file. Classic CR / DX / CT / MR headers are
+#: 2-100 KiB (a Siemens CSA or Philips private block included); parsing costs about 0.75 s
+#: per MiB of element headers, so this bounds a zero-filled or endless file to a few seconds
+#: instead of minutes (``docs/reliability.md``). An Enhanced multi-frame header with thousands
+#: of per-frame items can exceed it; such files are rejected with a finding that says so.
+MAX_HEADER_BYTES = 8 * 2**20
+#: The first read of a header; it grows by doubling while the header goes on.
+_FIRST_READ_BYTES = 4 * 2**10
 
 _DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
 _SERIES_COLUMNS = (
@@ -452,14 +469,15 @@ def read_header(source: str | os.PathLike[str] | BinaryIO, *,
     """Read the header of one DICOM file without its pixel data.
 
     Only the tags in :data:`HEADER_TAGS` are read, so identifying fields never enter memory.
-    Files without the 128-byte preamble and ``DICM`` marker are read too, when they still hold
-    a SOP Instance UID or Study Instance UID.
+    Files without the 128-byte preamble and ``DICM`` marker are read too, when their first
+    bytes are a DICOM element (:func:`plausible_bare_dataset`) and they hold a SOP Instance UID
+    or Study Instance UID. At most :data:`MAX_HEADER_BYTES` are read, in a growing prefix.
 
     Parameters
     ----------
     source
         A path, or an open binary file (e.g. a zip member opened with ``ZipFile.open``, or an
-        fsspec file); it must be seekable.
+        fsspec file), read from its current position.
     label
         The path to record in :attr:`DicomHeader.path` and in errors (e.g.
         ``"/abs/archive.zip::member.dcm"``). Defaults to the path, or the file object's name.
@@ -490,7 +508,94 @@ def read_header(source: str | os.PathLike[str] | BinaryIO, *,
     if label is None:
         label = os.fspath(source) if isinstance(source, str | os.PathLike) else \
             str(getattr(source, "name", "<file object>"))
-    start = None if isinstance(source, str | os.PathLike) else source.tell()
+    if not isinstance(source, str | os.PathLike):
+        return _read_header_bounded(source, label)
+    try:
+        handle = open(source, "rb")  # closed below; opening errors are named first
+    except FileNotFoundError:
+        raise DicomReadError(label, "the file does not exist") from None
+    except PermissionError as exc:
+        raise DicomReadError(label, f"permission denied ({exc.strerror}); make the file "
+                                    "readable (chmod +r) and load again") from exc
+    except OSError as exc:
+        raise DicomReadError(label, f"cannot open the file ({exc.strerror or exc})") from exc
+    with handle:
+        return _read_header_bounded(handle, label)
+
+
+def header_too_long(label: str) -> DicomReadError:
+    """The error for a header that does not end within :data:`MAX_HEADER_BYTES` (shared by
+    every header reader, so that each says the same)."""
+    return DicomReadError(label, f"no pixel data or end of file within the first "
+                                 f"{MAX_HEADER_BYTES // 2**20} MiB (the most any header read "
+                                 "looks at); the file is not a DICOM image covidimg can index "
+                                 "(is it zero-filled or damaged? download it again)")
+
+
+def plausible_bare_dataset(head: bytes) -> bool:
+    """Whether bytes without the ``DICM`` marker can start a DICOM dataset.
+
+    A file without the 128-byte preamble and ``DICM`` starts with its file meta group (0002) or
+    with the dataset's first groups (0008 and on, even numbers, below 0x0100). Anything else (a
+    zero-filled file starts with the impossible tag (0000,0000)) is not DICOM, and is rejected
+    at once instead of being parsed element by element to its end.
+
+    Examples
+    --------
+    >>> from covidimg.sources._engine.dicom import plausible_bare_dataset
+    >>> plausible_bare_dataset(bytes(64))
+    False
+    >>> plausible_bare_dataset(bytes.fromhex("0800 0500 4353 0a00"))  # (0008,0005) CS
+    True
+    """
+    if len(head) < 8:
+        return False
+    group = int.from_bytes(head[:2], "little")
+    return group == 0x0002 or (0x0008 <= group < 0x0100 and group % 2 == 0)
+
+
+def _read_exactly(handle: BinaryIO, size: int, label: str) -> bytes:
+    """Up to ``size`` bytes (fewer only at the end of the file)."""
+    chunks, wanted = [], size
+    while wanted > 0:
+        try:
+            chunk = handle.read(wanted)
+        except Exception as exc:  # OSError, zlib.error, BadZipFile, a remote store's errors
+            raise DicomReadError(label, f"cannot read the file ({type(exc).__name__}: {exc}); "
+                                        "download it again") from exc
+        if not chunk:
+            break
+        chunks.append(chunk)
+        wanted -= len(chunk)
+    return b"".join(chunks)
+
+
+def _read_header_bounded(handle: BinaryIO, label: str) -> DicomHeader:
+    """Read the header from a prefix of ``handle`` that grows (four-fold, from
+    :data:`_FIRST_READ_BYTES`) until pydicom stops at the pixel data or the file ends, and
+    never beyond :data:`MAX_HEADER_BYTES`: a zero-filled or endless file costs a bounded read."""
+    data = _read_exactly(handle, _FIRST_READ_BYTES, label)
+    at_end = len(data) < _FIRST_READ_BYTES
+    while True:
+        header = _parse_prefix(data, label, at_end)
+        if header is not None:
+            return header
+        if len(data) >= MAX_HEADER_BYTES:
+            raise header_too_long(label)
+        wanted = min(3 * len(data), MAX_HEADER_BYTES - len(data))  # the prefix grows 4-fold
+        more = _read_exactly(handle, wanted, label)
+        at_end = len(more) < wanted
+        data += more
+
+
+def _parse_prefix(data: bytes, label: str, at_end: bool) -> DicomHeader | None:
+    """The header read from ``data`` (the first bytes of the file, all of them when
+    ``at_end``), or ``None`` when pydicom did not reach the pixel data and more bytes may
+    complete the header."""
+    if data[128:132] == b"DICM" and not plausible_bare_dataset(data[132:]):
+        raise DicomReadError(label, "not a DICOM file (a 'DICM' marker at byte 128, but no "
+                                    "DICOM element after it)")
+    buffer = io.BytesIO(data)
     forced = False
     try:
         with warnings.catch_warnings():
@@ -498,25 +603,30 @@ def read_header(source: str | os.PathLike[str] | BinaryIO, *,
             # a DicomReadError below, so the warnings would only repeat it.
             warnings.simplefilter("ignore", UserWarning)
             try:
-                ds = pydicom.dcmread(source, stop_before_pixels=True,
+                ds = pydicom.dcmread(buffer, stop_before_pixels=True,
                                      specific_tags=_TAG_NUMBERS)
             except InvalidDicomError:
-                if start is not None:
-                    source.seek(start)
+                if not plausible_bare_dataset(data):
+                    raise DicomReadError(label, "not a DICOM file (no 'DICM' marker at byte "
+                                                "128, and its first bytes are no DICOM "
+                                                "element)") from None
+                buffer.seek(0)
                 forced = True
-                ds = pydicom.dcmread(source, stop_before_pixels=True, force=True,
+                ds = pydicom.dcmread(buffer, stop_before_pixels=True, force=True,
                                      specific_tags=_TAG_NUMBERS)
     except DicomReadError:
         raise
-    except FileNotFoundError:
-        raise DicomReadError(label, "the file does not exist") from None
     except Exception as exc:  # pydicom raises many types on corrupt input
+        if not at_end:
+            return None  # perhaps only cut short by the prefix: read more
         if forced:
             raise DicomReadError(label, "not a DICOM file (no 'DICM' marker at byte 128 and no "
                                         "readable DICOM elements)") from exc
         raise DicomReadError(
             label, f"not a readable DICOM file ({type(exc).__name__}: {exc}); check that the "
                    "file is complete and is DICOM") from exc
+    if not at_end and buffer.tell() >= len(data):
+        return None  # pydicom ran to the end of the prefix, not to the pixel data
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         meta = getattr(ds, "file_meta", None)
@@ -616,6 +726,66 @@ def _clean_json(obj: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: The deepest nesting of arrays and objects a JSON file may have. A DICOM-JSON header nests
+#: three levels per sequence (element, value list, item), and real headers nest a few
+#: sequences; a file nested deeper is rejected before it is parsed (Python's parser would
+#: raise RecursionError near 1,000 levels, and every walk over the value after it could too).
+MAX_JSON_DEPTH = 64
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
+
+
+def json_depth(data: bytes, limit: int = MAX_JSON_DEPTH) -> int:
+    """How deeply the arrays and objects of JSON text nest (counting stops past ``limit``).
+
+    Examples
+    --------
+    >>> from covidimg.sources._engine.dicom import json_depth
+    >>> json_depth(b'{"a": [1, {"b": "[[[["}]}'), json_depth(b"[" * 5000, limit=64)
+    (3, 65)
+    """
+    brackets = _NOT_BRACKET.sub(b"", _JSON_STRING.sub(b"", data))
+    depth = deepest = 0
+    for byte in brackets:
+        if byte in b"[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    break
+        else:
+            depth -= 1
+    return deepest
+
+
+def load_json(data: bytes, label: str) -> Any:
+    """Parse JSON bytes (UTF-8, with or without a BOM) nested at most :data:`MAX_JSON_DEPTH`.
+
+    Raises
+    ------
+    DicomReadError
+        Naming ``label``, if the bytes are not UTF-8 JSON or nest too deeply.
+
+    Examples
+    --------
+    >>> from covidimg.sources._engine.dicom import load_json
+    >>> load_json(b'{"00080060": {"vr": "CS", "Value": ["CR"]}}', "x.json")["00080060"]["vr"]
+    'CS'
+    >>> load_json(b"[" * 100_000, "deep.json")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    covidimg.errors.DicomReadError: cannot read DICOM header of deep.json: its JSON nests ...
+    """
+    if json_depth(data) > MAX_JSON_DEPTH:
+        raise DicomReadError(label, f"its JSON nests arrays and objects more than "
+                                    f"{MAX_JSON_DEPTH} levels deep; no DICOM-JSON header does "
+                                    "(the file is damaged or not a header)")
+    try:
+        return json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise DicomReadError(label, f"not a JSON file ({type(exc).__name__}: {exc})") from exc
+
+
 def read_header_json(source: str | os.PathLike[str] | Mapping[str, Any], *,
                      label: str | None = None) -> DicomHeader:
     """Read a header from a DICOM-JSON (PS3.18 F.2) object, as NCCID's metadata files hold.
@@ -655,13 +825,14 @@ def read_header_json(source: str | os.PathLike[str] | Mapping[str, Any], *,
     else:
         label = label or os.fspath(source)
         try:
-            with open(source, encoding="utf-8") as handle:
-                obj = json.load(handle)
+            with open(source, "rb") as handle:
+                raw = handle.read()
         except FileNotFoundError:
             raise DicomReadError(label, "the file does not exist") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        except OSError as exc:
             raise DicomReadError(label, f"not a JSON file ({type(exc).__name__}: {exc})") \
                 from exc
+        obj = load_json(raw, label)
     if isinstance(obj, list) and len(obj) == 1:
         obj = obj[0]
     if not isinstance(obj, Mapping):

@@ -27,7 +27,13 @@ from typing import Any
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_16, EXPLICIT_VR_LENGTH_32
 
-from covidimg.sources._engine.dicom import HEADER_TAGS, DicomHeader, header_from_values, read_header
+from covidimg.sources._engine.dicom import (
+    HEADER_TAGS,
+    MAX_HEADER_BYTES,
+    DicomHeader,
+    header_from_values,
+    read_header,
+)
 
 __all__ = ["read_header_fast", "scan_values"]
 
@@ -86,7 +92,9 @@ class _GiveUp(Exception):
 
 
 class _Buffer:
-    """The file's bytes, read in growing blocks (plain ``os.read`` calls) as the walk needs."""
+    """The file's bytes, read in growing blocks (plain ``os.read`` calls) as the walk needs,
+    never past :data:`~covidimg.sources._engine.dicom.MAX_HEADER_BYTES` (the scan gives up
+    there and the bounded pydicom reader decides)."""
 
     __slots__ = ("data", "fd")
 
@@ -97,8 +105,11 @@ class _Buffer:
     def need(self, end: int) -> bytes:
         """Return the bytes read so far, at least ``end`` of them (else give up)."""
         data = self.data
+        if end > MAX_HEADER_BYTES:  # never look further than any header read does
+            raise _GiveUp("the header runs past MAX_HEADER_BYTES")
         while end > len(data):
-            more = os.read(self.fd, max(end - len(data), len(data)))
+            more = os.read(self.fd, min(max(end - len(data), len(data)),
+                                        MAX_HEADER_BYTES - len(data)))
             if not more:
                 raise _GiveUp("file ends inside the header")
             data += more

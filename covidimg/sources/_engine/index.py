@@ -56,6 +56,7 @@ from covidimg.sources._engine.index_cache import (
 from covidimg.sources._engine.ledger import Ledger
 from covidimg.sources._engine.series import series_table
 from covidimg.sources._engine.series_sampling import MIN_SERIES_FILES, index_series_folder
+from covidimg.table_paths import file_path
 
 __all__ = [
     "DicomIndex",
@@ -193,7 +194,7 @@ class DicomIndex:
         for disk, states in by_file.items():
             if len(states) == 1 and not disk.lower().endswith(".zip"):
                 status, image_uid, reason = states[0]
-                ledger.file(disk, status, image_uid=image_uid, reason=reason)
+                ledger.file(file_path(disk), status, image_uid=image_uid, reason=reason)
                 continue
             counts: dict[str, int] = {}
             for status, _, _ in states:
@@ -204,7 +205,8 @@ class DicomIndex:
             images = sorted({uid for s, uid, _ in states if s == "used" and uid})
             reasons = sorted({r for s, _, r in states if s == status})
             summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-            ledger.file(disk, status, image_uid=images[0] if len(images) == 1 else None,
+            ledger.file(file_path(disk), status,
+                        image_uid=images[0] if len(images) == 1 else None,
                         reason=f"zip archive with {len(states)} members ({summary}): "
                                + "; ".join(reasons[:3]))
 
@@ -560,10 +562,18 @@ def _merge(index: DicomIndex, ledger: Ledger, ordered: Sequence[str],
         findings.append((kind, detail, label))
 
     def add(label: str, disk: str, result: DicomHeader | DicomReadError) -> None:
+        if label == disk:  # a plain file: its path as the tables spell it (table_paths)
+            label = file_path(disk)
+            if label != disk and isinstance(result, DicomHeader):
+                result = replace(result, path=label)
         index.disk_file[label] = disk
         if isinstance(result, DicomReadError):
-            index.state[label] = ("rejected", None, f"unreadable DICOM: {result.reason}")
-            finding(finding_kind(result), str(result), label)
+            kind = finding_kind(result)
+            if kind == "duplicate_archive_member":
+                index.state[label] = ("duplicate", None, result.reason)
+            else:
+                index.state[label] = ("rejected", None, f"unreadable DICOM: {result.reason}")
+            finding(kind, str(result), label)
             return
         key = result.sop_uid or label
         if key in seen:
@@ -580,7 +590,7 @@ def _merge(index: DicomIndex, ledger: Ledger, ordered: Sequence[str],
         if path.lower().endswith(".zip") and not entry.results:
             index.disk_file[path] = path
             index.state[path] = ("ignored", None, "empty zip archive")
-        index.inferred.update(entry.inferred)
+        index.inferred.update(map(file_path, entry.inferred))
         for label, result in entry.results:
             add(label, path, result)
     return findings

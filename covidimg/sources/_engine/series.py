@@ -16,16 +16,20 @@ from covidimg.sources._engine.dicom import (
     DicomHeader,
 )
 from covidimg.sources._engine.free_text import descriptions_kept
+from covidimg.table_paths import MEMBER_SEP, file_path, member_path, split_path
 
 __all__ = ["series_table"]
 
 
 def _folder(path: str) -> str:
-    if "::" in path:
-        archive, member = path.split("::", 1)
-        parent = member.rsplit("/", 1)[0] + "/" if "/" in member else ""
-        return f"{archive}::{parent}"
-    return os.path.dirname(path)
+    """The series folder of an instance's path, spelled as the tables spell paths."""
+    if MEMBER_SEP not in path and "%" not in path:
+        return os.path.dirname(path)  # the common case: an ordinary file name
+    disk, member = split_path(path)
+    if member is None:
+        return file_path(os.path.dirname(disk))
+    parent = member.rsplit("/", 1)[0] + "/" if "/" in member else ""
+    return member_path(disk, parent)
 
 
 def _instance_order(h: DicomHeader) -> tuple[float, float, str]:

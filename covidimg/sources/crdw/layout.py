@@ -26,6 +26,7 @@ from covidimg.sources._engine.dicom import IMAGE_MODALITIES, DicomHeader, pixel_
 from covidimg.sources._engine.exam import MODALITY_CODES
 from covidimg.sources._engine.free_text import describe_value
 from covidimg.sources._engine.ledger import Ledger, walk
+from covidimg.table_paths import split_path
 
 __all__ = ["BATCH_PATTERN", "REMAP_WORKBOOK", "SPLIT_EXAM_MINUTES", "ZIP_PATTERN", "ExamReader",
            "ZipName", "parse_zip_name"]
@@ -121,6 +122,54 @@ class _Exam:
                 self.path)
 
 
+def _subfolders(folder: str) -> tuple[list[str], list[str]]:
+    """``(folder names, other names)`` in ``folder``, sorted, as :func:`os.walk` splits them
+    (a link to a folder is listed as a folder, and never entered); nothing for a folder that
+    cannot be listed (:func:`~covidimg.sources._engine.ledger.walk` reports it)."""
+    try:
+        with os.scandir(folder) as listing:
+            entries = sorted(listing, key=lambda e: e.name)
+    except OSError:
+        return [], []
+    folders, others = [], []
+    for entry in entries:
+        try:
+            is_dir = entry.is_dir()
+        except OSError:
+            is_dir = False
+        (folders if is_dir and not entry.is_symlink() else
+         [] if is_dir else others).append(entry.name)
+    return folders, others
+
+
+def _in_progress_batches(root: str) -> list[str]:
+    """The IN-PROGRESS batch folders under ``root``, top-down in name order (not below one
+    another). Iterative: a tree nested thousands of folders deep costs no recursion."""
+    found: list[str] = []
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        below = []
+        for name in _subfolders(folder)[0]:
+            match = BATCH_PATTERN.match(name)
+            path = os.path.join(folder, name)
+            (found if match and "PROGRESS" in match["state"].upper() else below).append(path)
+        stack.extend(reversed(below))
+    return found
+
+
+def _files_under(folder: str) -> list[str]:
+    """Every file below ``folder``, sorted (iteratively, at any depth)."""
+    files: list[str] = []
+    stack = [folder]
+    while stack:
+        current = stack.pop()
+        folders, others = _subfolders(current)
+        files.extend(os.path.join(current, name) for name in others)
+        stack.extend(os.path.join(current, name) for name in folders)
+    return sorted(files)
+
+
 class ExamReader:
     """The exam half of the CRDW loader (a mixin of :class:`~covidimg.sources.crdw.loader.
     CrdwLoader`, which sets ``name``, ``root``, ``progress``, ``ledger`` and ``resolve``)."""
@@ -153,25 +202,19 @@ class ExamReader:
         return zips, others
 
     def _skip_in_progress(self) -> None:
-        for dirpath, dirnames, _ in os.walk(self.root):
-            dirnames.sort()
-            for d in list(dirnames):
-                match = BATCH_PATTERN.match(d)
-                if not (match and "PROGRESS" in match["state"].upper()):
-                    continue
-                folder = os.path.join(dirpath, d)
-                files = sorted(os.path.join(p, f) for p, _, fs in os.walk(folder) for f in fs)
-                for path in files:
-                    self.ledger.file(path, "ignored",
-                                     reason=f"in batch {d}, which is still uploading "
-                                            "(IN-PROGRESS); download it again once it is "
-                                            "renamed COMPLETE")
-                self.ledger.finding(
-                    "in_progress_batch",
-                    f"batch {d} is still uploading (IN-PROGRESS): its {len(files)} files were "
-                    "skipped; download it again once HIRO renames it COMPLETE",
-                    path=folder)
-                dirnames.remove(d)
+        for folder in _in_progress_batches(self.root):
+            d = os.path.basename(folder)
+            files = _files_under(folder)
+            for path in files:
+                self.ledger.file(path, "ignored",
+                                 reason=f"in batch {d}, which is still uploading "
+                                        "(IN-PROGRESS); download it again once it is "
+                                        "renamed COMPLETE")
+            self.ledger.finding(
+                "in_progress_batch",
+                f"batch {d} is still uploading (IN-PROGRESS): its {len(files)} files were "
+                "skipped; download it again once HIRO renames it COMPLETE",
+                path=folder)
 
     # -------------------------------------------------------------- exams
     def _read_exams(self, zips: list[tuple[str, str | None, dt.date | None]]) -> list[_Exam]:
@@ -282,9 +325,10 @@ class ExamReader:
         """(member name, pixel digest) of every member, or None if one cannot be read."""
         out = []
         for h in exam.headers:
-            archive, member = h.path.split("::", 1)
+            archive, member = split_path(h.path)
             try:
-                with zipfile.ZipFile(archive) as zf, zf.open(member) as fh:
+                with zipfile.ZipFile(archive) as zf, \
+                        zf.open(next(i for i in zf.infolist() if i.filename == member)) as fh:
                     out.append((member, pixel_digest(fh, label=h.path)))
             except (DicomReadError, OSError, zipfile.BadZipFile, KeyError):
                 return None
@@ -326,7 +370,7 @@ class ExamReader:
                            duplicate_of: dict[str, str]) -> None:
         uids_of: dict[str, list[str]] = defaultdict(list)
         for uid, paths in zip(images["image_uid"], images["member_paths"], strict=True):
-            for zip_path in dict.fromkeys(p.split("::", 1)[0] for p in paths):
+            for zip_path in dict.fromkeys(split_path(p)[0] for p in paths):
                 uids_of[zip_path].append(uid)
         for exam in exams:
             for path in exam.parts:

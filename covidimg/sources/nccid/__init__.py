@@ -44,7 +44,6 @@ Quirks handled:
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import posixpath
 from collections import Counter, defaultdict
@@ -62,6 +61,7 @@ from covidimg.sources._engine.dicom import (
     HELPER_COLUMNS,
     IMAGE_MODALITIES,
     DicomHeader,
+    load_json,
     read_header_json,
 )
 from covidimg.sources._engine.exam import MODALITY_CODES
@@ -78,6 +78,7 @@ from covidimg.sources.nccid.store import (
     _looks_like_group,
     _Store,
 )
+from covidimg.table_paths import redact_credentials
 
 __all__ = ["GROUPS", "LOOKS_FOR", "MODALITY_FOLDERS", "NAME", "detect", "load"]
 
@@ -160,9 +161,10 @@ class _Loader:
         try:
             groups = _groups(self.store)
             paths = self.store.find(self.ledger)
-        except (OSError, ValueError) as exc:
-            raise LoadError(f"nccid: cannot list {self.root}: {exc}. Check the path (or the "
-                            "bucket, credentials and endpoint for s3://)") from exc
+        except Exception as exc:  # fsspec back ends (s3fs, botocore) raise their own types
+            raise LoadError(f"nccid: cannot list {redact_credentials(self.root)}: "
+                            f"{redact_credentials(str(exc))}. Check the path (or the bucket, "
+                            "credentials and endpoint for s3://)") from None
         if not groups:
             raise LoadError(f"nccid: {self.root} has no NCCID layout; looked for {LOOKS_FOR}. "
                             "Pass the bucket root or its training/ or validation/ folder.")
@@ -305,7 +307,7 @@ class _Loader:
         header = None
         if meta is not None:
             try:
-                obj = json.loads(self.store.read_bytes(entry.json).decode("utf-8-sig"))
+                obj = load_json(self.store.read_bytes(entry.json), label=meta)
                 header = read_header_json(obj, label=dcm)
             except (ValueError, UnicodeDecodeError, OSError, DicomReadError) as exc:
                 reason = f"unreadable DICOM-JSON metadata ({exc}); the .dcm header was read"

@@ -14,6 +14,7 @@ import fsspec
 from covidimg.errors import DicomReadError, LoadError
 from covidimg.sources._engine.dicom import DicomHeader, read_header
 from covidimg.sources._engine.ledger import Ledger, walk
+from covidimg.table_paths import file_path, redact_credentials
 
 __all__ = ["GROUPS"]
 
@@ -31,6 +32,12 @@ class _Store:
         self._prefetched: dict[str, bytes | BaseException] = {}
         self.remote = "://" in root
         if self.remote:
+            if redact_credentials(root) != root:
+                raise LoadError(
+                    f"nccid: {redact_credentials(root)}: credentials in the URL are not "
+                    "accepted (they would reach messages and logs); pass them as "
+                    "storage_options={'key': ..., 'secret': ...} or set AWS_ACCESS_KEY_ID and "
+                    "AWS_SECRET_ACCESS_KEY (or an AWS profile)")
             try:
                 self.fs, path = fsspec.core.url_to_fs(root, **dict(storage_options or {}))
             except ImportError as exc:
@@ -38,17 +45,19 @@ class _Store:
                                 f"installed ({exc}); for s3:// run `pip install s3fs` (or "
                                 "`pip install covidimg[s3]`)") from exc
             except ValueError as exc:
-                raise LoadError(f"nccid: {root} is not a URL fsspec can open: {exc}") from exc
+                raise LoadError(f"nccid: {root} is not a URL fsspec can open: "
+                                f"{redact_credentials(str(exc))}") from None
             self.base = path.rstrip("/")
         else:
             self.fs = fsspec.filesystem("file")
             self.base = os.path.abspath(root).replace(os.sep, "/").rstrip("/") or "/"
 
     def label(self, path: str) -> str:
-        """The path as recorded in the tables: a local path, or the full ``s3://`` URL."""
+        """The path as recorded in the tables (:func:`covidimg.table_paths.file_path`): a local
+        path, or the full ``s3://`` URL."""
         if self.remote:
-            return self.fs.unstrip_protocol(path)
-        return os.path.normpath(path)
+            return file_path(self.fs.unstrip_protocol(path))
+        return file_path(os.path.normpath(path))
 
     def rel(self, path: str) -> tuple[str, ...]:
         return tuple(posixpath.relpath(path, self.base).split("/"))

@@ -152,6 +152,17 @@ class _Reader(SheetReader):
             return known[-1]
         return rel[-5] if len(rel) >= 5 else None
 
+    def patient_folder_of(self, disk_path: str) -> str | None:
+        """The folder right below the collection folder holding ``disk_path`` (NBIA's patient
+        folder), or None when the file sits in the collection folder itself or in no known
+        collection. Counted from the collection, not from the file: a study or series zip may
+        sit at any level below the patient folder."""
+        parts = [os.path.basename(self.root), *self.relative_parts(disk_path)]
+        at = [i for i, part in enumerate(parts) if part in COLLECTIONS]
+        if not at or at[-1] + 2 >= len(parts):
+            return None
+        return parts[at[-1] + 1]
+
     def load(self) -> SourceTables:
         dicom_paths = self.walk()
         if not dicom_paths and not len(self.ledger.files_frame()):
@@ -192,10 +203,7 @@ class _Reader(SheetReader):
     def check_folders(self, table: pd.DataFrame, first_files: list[str]) -> None:
         """An ``inconsistent_value`` finding per image whose patient folder is not its
         PatientID (in a known collection's tree)."""
-        folders = []
-        for disk in first_files:
-            rel = self.relative_parts(disk)
-            folders.append(rel[-4] if len(rel) >= 4 else None)
+        folders = [self.patient_folder_of(disk) for disk in first_files]
         pids = table["source_patient_id"].tolist()
         known = table["collection"].isin(list(COLLECTIONS)).tolist()
         odd = [i for i, (folder, pid, k) in enumerate(zip(folders, pids, known, strict=True))
