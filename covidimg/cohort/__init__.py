@@ -5,7 +5,8 @@
 ``_query``
     the filter behind :meth:`Cohort.filter`;
 ``_storage``
-    :meth:`Cohort.save` and :meth:`Cohort.open` (Parquet, atomic, schema dtypes);
+    :meth:`Cohort.save` and :meth:`Cohort.open` (Parquet, atomic, schema dtypes), and
+    :func:`is_saved_cohort`;
 ``_load``
     :func:`load` and :func:`detect_source`: the one place that calls the source loaders.
 """
@@ -15,8 +16,8 @@ from __future__ import annotations
 from covidimg.cohort._load import detect_source, load
 from covidimg.cohort._model import Cohort
 from covidimg.cohort._query import range_bounds
-from covidimg.cohort._storage import LAZY_TABLES, MANIFEST
+from covidimg.cohort._storage import LAZY_TABLES, MANIFEST, is_saved_cohort
 from covidimg.errors import CohortFileError, SourceDetectionError
 
 __all__ = ["LAZY_TABLES", "MANIFEST", "Cohort", "CohortFileError", "SourceDetectionError",
-           "detect_source", "load", "range_bounds"]
+           "detect_source", "is_saved_cohort", "load", "range_bounds"]

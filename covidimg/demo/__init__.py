@@ -24,8 +24,8 @@ from covidimg.demo.truth import DemoTruth
 from covidimg.paths import cache_dir
 from covidimg.registry import SOURCE_NAMES
 
-__all__ = ["DEMO_VERSION", "available_sources", "demo_truth", "generate_demo", "load_demo",
-           "load_demo_truth"]
+__all__ = ["DEMO_VERSION", "available_sources", "demo_is_cached", "demo_truth", "generate_demo",
+           "load_demo", "load_demo_truth"]
 
 #: Bump when the generator's output changes, so cached demos are regenerated.
 DEMO_VERSION = 1
@@ -111,6 +111,26 @@ def _demo_folder(chosen: Sequence[str], seed: int, n_patients: int,
     """Where :func:`load_demo` keeps one generator setting's files, truth and saved cohort."""
     name = f"v{DEMO_VERSION}-seed{seed}-n{n_patients}-{'-'.join(chosen)}"
     return cache_dir("demo", cache) / name
+
+
+def demo_is_cached(
+    *,
+    sources: Sequence[str] | None = None,
+    seed: int = 0,
+    n_patients: int = 30,
+    cache: str | os.PathLike[str] | None = None,
+) -> bool:
+    """Whether :func:`load_demo` with these arguments reopens a cached cohort (fast) rather
+    than building it first (generating the layouts and loading them, some seconds).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from covidimg.demo import demo_is_cached
+    >>> demo_is_cached(cache=tempfile.mkdtemp())
+    False
+    """
+    return (_demo_folder(_check_sources(sources), seed, n_patients, cache) / _MARKER).is_file()
 
 
 def load_demo(
