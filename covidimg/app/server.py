@@ -29,7 +29,8 @@ from covidimg._validation import check_choice, choices
 from covidimg.app import NOTEBOOK
 
 __all__ = ["CULL_IDLE_TIMEOUT", "CULL_INTERVAL", "HOST", "THEMES", "Theme", "VoilaServer",
-           "free_port", "port_is_free", "set_xsrf_cookie", "voila_command"]
+           "free_port", "jupyter_server_config", "port_is_free", "set_xsrf_cookie",
+           "voila_command"]
 
 #: Voila listens here only: the dashboard is a local, single-user app.
 HOST = "127.0.0.1"
@@ -53,6 +54,31 @@ def set_xsrf_cookie(handler: Any, notebook: Any = None, cwd: str | None = None) 
     not changed.
     """
     _ = handler.xsrf_token
+
+
+def jupyter_server_config() -> str:
+    """Python configuration for a Jupyter server that serves the dashboard through Voila's
+    server extension (Binder, a workshop's JupyterHub): the same kernel culling and
+    :func:`set_xsrf_cookie` hook as ``covidimg dashboard``.
+
+    ``binder/postBuild`` appends it to ``jupyter_server_config.py`` in the Jupyter config
+    folder. Culling there also applies to JupyterLab's notebooks: one closed without shutting
+    its kernel down is shut down after :data:`CULL_IDLE_TIMEOUT` seconds idle.
+
+    Examples
+    --------
+    >>> from covidimg.app.server import jupyter_server_config
+    >>> print(jupyter_server_config())                       # doctest: +ELLIPSIS
+    # covidimg dashboard: ...
+    c.MappingKernelManager.cull_idle_timeout = 300
+    ...
+    """
+    return ("# covidimg dashboard: kernel culling and the page's kernel shutdown "
+            "(covidimg.app.server)\n"
+            "from covidimg.app.server import set_xsrf_cookie\n"
+            f"c.MappingKernelManager.cull_idle_timeout = {CULL_IDLE_TIMEOUT}\n"
+            f"c.MappingKernelManager.cull_interval = {CULL_INTERVAL}\n"
+            "c.VoilaConfiguration.prelaunch_hook = set_xsrf_cookie\n")
 
 
 def free_port(host: str = HOST) -> int:

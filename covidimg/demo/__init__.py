@@ -152,7 +152,8 @@ def load_demo(
     sources
         Sources to include (default: all with a demo writer).
     seed, n_patients
-        Generator settings; each combination is cached separately.
+        Generator settings (``n_patients`` per source: the default 30 gives about 150 patients
+        over the five sources); each combination is cached separately.
     cache
         Cache folder override.
     progress
