@@ -182,7 +182,13 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
 
     from covidimg.app.server import HOST, VoilaServer, free_port, port_is_free
 
-    missing = [m for m in DASHBOARD_MODULES if importlib.util.find_spec(m) is None]
+    def installed(module: str) -> bool:
+        try:  # a finder may raise for a module it refuses rather than answer None
+            return importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            return False
+
+    missing = [m for m in DASHBOARD_MODULES if not installed(m)]
     if missing:
         raise UsageError(f"the dashboard needs {', '.join(missing)}, not installed; install "
                          "them with: pip install 'covidimg[dashboard]'")
