@@ -20,10 +20,6 @@ from covidimg.registry import SOURCES
 __all__ = ["main"]
 
 
-class UsageError(ValueError):
-    """A mistake in the command line (a folder that is not there, a bad ``NAME=PATH``, ...)."""
-
-
 #: What a folder argument may be, for the error naming a wrong one.
 _SOURCE_HINT = "give the folder a source was downloaded into, or NAME=PATH"
 _DIR_HINT = ("give a saved cohort folder (`covidimg index SOURCE -o DIR`), a source folder or "
@@ -31,14 +27,14 @@ _DIR_HINT = ("give a saved cohort folder (`covidimg index SOURCE -o DIR`), a sou
 
 
 def _check_folder(path: str, label: str, hint: str) -> None:
-    """Raise :class:`UsageError` unless the local ``path`` is an existing folder (URLs pass);
+    """Raise ``ValueError`` unless the local ``path`` is an existing folder (URLs pass);
     the message starts with ``label`` (the argument as given)."""
     if "://" in path:
         return
     if not os.path.exists(path):
-        raise UsageError(f"{label} does not exist; {hint}")
+        raise ValueError(f"{label} does not exist; {hint}")
     if not os.path.isdir(path):
-        raise UsageError(f"{label} is a file, not a folder; {hint}")
+        raise ValueError(f"{label} is a file, not a folder; {hint}")
 
 
 def _roots(specs: Sequence[str], what: str = "SOURCE",
@@ -51,13 +47,13 @@ def _roots(specs: Sequence[str], what: str = "SOURCE",
         if "=" in spec.split("/")[0]:
             name, path = spec.split("=", 1)
             if name not in SOURCES:
-                raise UsageError(f"{spec!r}: unknown source {name!r} in NAME=PATH; NAME is one "
+                raise ValueError(f"{spec!r}: unknown source {name!r} in NAME=PATH; NAME is one "
                                  f"of {', '.join(SOURCES)}")
             if not path:
-                raise UsageError(f"{spec!r}: PATH is empty; give NAME=PATH, e.g. "
+                raise ValueError(f"{spec!r}: PATH is empty; give NAME=PATH, e.g. "
                                  f"{name}=downloads/{name}")
             if name in named:
-                raise UsageError(f"{spec!r}: source {name!r} is given twice; give each source "
+                raise ValueError(f"{spec!r}: source {name!r} is given twice; give each source "
                                  "once")
             named[name] = path
             _check_folder(path, f"{spec!r}: {path!r}", hint)
@@ -65,7 +61,7 @@ def _roots(specs: Sequence[str], what: str = "SOURCE",
             plain.append(spec)
             _check_folder(spec, f"{what} {spec!r}", hint)
     if named and plain:
-        raise UsageError(f"give either every source as NAME=PATH or none (got "
+        raise ValueError(f"give either every source as NAME=PATH or none (got "
                          f"{' '.join(f'{k}={v}' for k, v in named.items())} and {' '.join(plain)})")
     return named or plain
 
@@ -75,10 +71,10 @@ def _check_output(path: str) -> None:
     from covidimg.cohort import is_saved_cohort
 
     if os.path.exists(path) and not os.path.isdir(path):
-        raise UsageError(f"-o {path!r} is a file; give a new folder (or a saved cohort to "
+        raise ValueError(f"-o {path!r} is a file; give a new folder (or a saved cohort to "
                          "replace)")
     if os.path.isdir(path) and any(os.scandir(path)) and not is_saved_cohort(path):
-        raise UsageError(f"-o {path!r} is a folder holding other files, not a saved cohort; "
+        raise ValueError(f"-o {path!r} is a folder holding other files, not a saved cohort; "
                          "give a new or empty folder (covidimg never replaces files it did not "
                          "write)")
 
@@ -133,7 +129,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     if not os.path.isdir(args.dir):
         state = "is a file" if os.path.exists(args.dir) else "does not exist"
-        raise UsageError(f"DIR {args.dir!r} {state}; give a folder written by `covidimg index "
+        raise ValueError(f"DIR {args.dir!r} {state}; give a folder written by `covidimg index "
                          "SOURCE -o DIR`")
     _print_report(Cohort.open(args.dir))
     return 0
@@ -190,16 +186,16 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
 
     missing = [m for m in DASHBOARD_MODULES if not installed(m)]
     if missing:
-        raise UsageError(f"the dashboard needs {', '.join(missing)}, not installed; install "
+        raise ValueError(f"the dashboard needs {', '.join(missing)}, not installed; install "
                          "them with: pip install 'covidimg[dashboard]'")
     if args.port is not None and not port_is_free(args.port):
-        raise UsageError(f"--port {args.port}: the port is in use on {HOST}; choose another "
+        raise ValueError(f"--port {args.port}: the port is in use on {HOST}; choose another "
                          "or leave --port out to pick a free one")
     if args.n_patients < 1:
-        raise UsageError(f"--n-patients {args.n_patients}: expected at least 1")
+        raise ValueError(f"--n-patients {args.n_patients}: expected at least 1")
     for option in ("cull_idle_timeout", "cull_interval"):
         if getattr(args, option) < (0 if option == "cull_idle_timeout" else 1):
-            raise UsageError(f"--{option.replace('_', '-')} {getattr(args, option)}: expected "
+            raise ValueError(f"--{option.replace('_', '-')} {getattr(args, option)}: expected "
                              f"at least {0 if option == 'cull_idle_timeout' else 1} second(s)")
     env, what, temporary = _dashboard_cohort_env(args.dirs, args.n_patients)
     server = VoilaServer(args.port or free_port(), env=env, theme=args.theme,
