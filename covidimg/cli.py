@@ -8,6 +8,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import warnings
 import webbrowser
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,14 +20,63 @@ from covidimg.registry import SOURCES
 __all__ = ["main"]
 
 
-def _roots(specs: Sequence[str]) -> dict[str, str] | list[str]:
-    """``NAME=PATH`` pairs become a mapping; plain paths are detected."""
-    named = [s for s in specs if "=" in s.split("/")[0]]
-    if named and len(named) != len(specs):
-        raise SystemExit("covidimg index: give either all sources as NAME=PATH or none")
-    if named:
-        return dict(s.split("=", 1) for s in specs)
-    return list(specs)
+#: What a folder argument may be, for the error naming a wrong one.
+_SOURCE_HINT = "give the folder a source was downloaded into, or NAME=PATH"
+_DIR_HINT = ("give a saved cohort folder (`covidimg index SOURCE -o DIR`), a source folder or "
+             "NAME=PATH, or no DIR for the demo")
+
+
+def _check_folder(path: str, label: str, hint: str) -> None:
+    """Raise ``ValueError`` unless the local ``path`` is an existing folder (URLs pass);
+    the message starts with ``label`` (the argument as given)."""
+    if "://" in path:
+        return
+    if not os.path.exists(path):
+        raise ValueError(f"{label} does not exist; {hint}")
+    if not os.path.isdir(path):
+        raise ValueError(f"{label} is a file, not a folder; {hint}")
+
+
+def _roots(specs: Sequence[str], what: str = "SOURCE",
+           hint: str = _SOURCE_HINT) -> dict[str, str] | list[str]:
+    """``NAME=PATH`` pairs become a mapping; plain paths are detected. Every name is checked,
+    and every local path must be an existing folder, before anything is loaded."""
+    named: dict[str, str] = {}
+    plain: list[str] = []
+    for spec in specs:
+        if "=" in spec.split("/")[0]:
+            name, path = spec.split("=", 1)
+            if name not in SOURCES:
+                raise ValueError(f"{spec!r}: unknown source {name!r} in NAME=PATH; NAME is one "
+                                 f"of {', '.join(SOURCES)}")
+            if not path:
+                raise ValueError(f"{spec!r}: PATH is empty; give NAME=PATH, e.g. "
+                                 f"{name}=downloads/{name}")
+            if name in named:
+                raise ValueError(f"{spec!r}: source {name!r} is given twice; give each source "
+                                 "once")
+            named[name] = path
+            _check_folder(path, f"{spec!r}: {path!r}", hint)
+        else:
+            plain.append(spec)
+            _check_folder(spec, f"{what} {spec!r}", hint)
+    if named and plain:
+        raise ValueError(f"give either every source as NAME=PATH or none (got "
+                         f"{' '.join(f'{k}={v}' for k, v in named.items())} and {' '.join(plain)})")
+    return named or plain
+
+
+def _check_output(path: str) -> None:
+    """``index -o``: refuse a file or a folder of other files before hours of loading."""
+    from covidimg.cohort import is_saved_cohort
+
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"-o {path!r} is a file; give a new folder (or a saved cohort to "
+                         "replace)")
+    if os.path.isdir(path) and any(os.scandir(path)) and not is_saved_cohort(path):
+        raise ValueError(f"-o {path!r} is a folder holding other files, not a saved cohort; "
+                         "give a new or empty folder (covidimg never replaces files it did not "
+                         "write)")
 
 
 def _print_report(cohort, out=sys.stdout, width: int = 100) -> None:  # type: ignore[no-untyped-def]
@@ -66,7 +116,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_index(args: argparse.Namespace) -> int:
     from covidimg.cohort import load
 
-    cohort = load(_roots(args.sources), progress=not args.quiet,
+    roots = _roots(args.sources)
+    _check_output(args.output)
+    cohort = load(roots, progress=not args.quiet,
                   descriptions="keep" if args.keep_descriptions else "drop")
     cohort.save(args.output)
     print(f"saved {cohort!r} to {args.output}")
@@ -76,6 +128,10 @@ def _cmd_index(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from covidimg.cohort import Cohort
 
+    if not os.path.isdir(args.dir):
+        state = "is a file" if os.path.exists(args.dir) else "does not exist"
+        raise ValueError(f"DIR {args.dir!r} {state}; give a folder written by `covidimg index "
+                         "SOURCE -o DIR`")
     _print_report(Cohort.open(args.dir))
     return 0
 
@@ -84,29 +140,27 @@ def _dashboard_cohort_env(dirs: Sequence[str], n_patients: int) -> tuple[dict[st
                                                                           str | None]:
     """Environment telling the dashboard notebook its cohort, a description, a temp folder.
 
-    No folder: the demo (built now, so the page opens fast). A saved cohort folder: opened
-    here to check it. Source folders: loaded here and saved to a temporary folder, which the
-    caller removes when the server stops.
+    No folder: the demo (built now, so the page opens fast). A saved cohort folder (one whose
+    ``manifest.json`` is a covidimg cohort's, not e.g. a Gen3 download manifest): opened here
+    to check it. Source folders: loaded here and saved to a temporary folder, which the caller
+    removes when the server stops.
     """
     from covidimg.app import COHORT_ENV, DEMO_PATIENTS_ENV
-    from covidimg.cohort import MANIFEST, Cohort, load
+    from covidimg.cohort import Cohort, is_saved_cohort, load
 
     if not dirs:
-        from covidimg.demo import load_demo
+        from covidimg.demo import demo_is_cached, load_demo
 
+        if not demo_is_cached(n_patients=n_patients):
+            seconds = round(3 + 0.5 * n_patients)  # measured on 2 cores: 18 s for 30 per source
+            print(f"building the demo cohort (first run, ~{seconds} s)…", flush=True)
         cohort = load_demo(n_patients=n_patients, progress=True)
         return {DEMO_PATIENTS_ENV: str(n_patients)}, f"the demo cohort ({cohort!r})", None
-    for spec in dirs:
-        path = spec.split("=", 1)[1] if "=" in spec.split("/")[0] else spec
-        if "://" not in path and not os.path.exists(path):
-            raise ValueError(f"DIR {path!r} does not exist; give a saved cohort folder "
-                             "(`covidimg index SOURCE -o DIR`) or a source folder, or no DIR "
-                             "for the demo")
-    if len(dirs) == 1 and os.path.isfile(os.path.join(dirs[0], MANIFEST)):
+    if len(dirs) == 1 and is_saved_cohort(dirs[0]):
         cohort = Cohort.open(dirs[0])
         return ({COHORT_ENV: os.path.abspath(dirs[0])},
                 f"the saved cohort {dirs[0]} ({cohort!r})", None)
-    cohort = load(_roots(dirs), progress=True)
+    cohort = load(_roots(dirs, "DIR", _DIR_HINT), progress=True)
     folder = tempfile.mkdtemp(prefix="covidimg-dashboard-")
     cohort.save(folder)
     return {COHORT_ENV: folder}, f"{' '.join(dirs)} ({cohort!r})", folder
@@ -116,21 +170,38 @@ def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+#: What ``covidimg dashboard`` imports beyond the base install (the ``dashboard`` extra).
+DASHBOARD_MODULES = ("voila", "ipykernel", "ipywidgets", "anywidget")
+
+
 def _cmd_dashboard(args: argparse.Namespace) -> int:
     import importlib.util
 
     from covidimg.app.server import HOST, VoilaServer, free_port, port_is_free
 
-    if importlib.util.find_spec("voila") is None:
-        raise ValueError("the dashboard is served by Voila, which is not installed; install it "
-                         "with: pip install 'covidimg[dashboard]'")
+    def installed(module: str) -> bool:
+        try:  # a finder may raise for a module it refuses rather than answer None
+            return importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            return False
+
+    missing = [m for m in DASHBOARD_MODULES if not installed(m)]
+    if missing:
+        raise ValueError(f"the dashboard needs {', '.join(missing)}, not installed; install "
+                         "them with: pip install 'covidimg[dashboard]'")
     if args.port is not None and not port_is_free(args.port):
         raise ValueError(f"--port {args.port}: the port is in use on {HOST}; choose another "
                          "or leave --port out to pick a free one")
     if args.n_patients < 1:
         raise ValueError(f"--n-patients {args.n_patients}: expected at least 1")
+    for option in ("cull_idle_timeout", "cull_interval"):
+        if getattr(args, option) < (0 if option == "cull_idle_timeout" else 1):
+            raise ValueError(f"--{option.replace('_', '-')} {getattr(args, option)}: expected "
+                             f"at least {0 if option == 'cull_idle_timeout' else 1} second(s)")
     env, what, temporary = _dashboard_cohort_env(args.dirs, args.n_patients)
-    server = VoilaServer(args.port or free_port(), env=env, theme=args.theme)
+    server = VoilaServer(args.port or free_port(), env=env, theme=args.theme,
+                         cull_idle_timeout=args.cull_idle_timeout,
+                         cull_interval=args.cull_interval, cull_connected=args.cull_connected)
     previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         try:
@@ -167,6 +238,8 @@ def _sources_epilog() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``covidimg`` command."""
+    from covidimg.app.server import CULL_IDLE_TIMEOUT, CULL_INTERVAL
+
     parser = argparse.ArgumentParser(
         prog="covidimg", description="Harmonized COVID-19 chest-imaging cohorts.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -175,7 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("dir", nargs="?", help="write the native layouts here instead of loading "
                       "the cached demo")
     demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--n-patients", type=int, default=30)
+    demo.add_argument("--n-patients", type=int, default=30,
+                      help="patients per source (default 30: about 150 in all, five sources)")
     demo.set_defaults(func=_cmd_demo)
 
     index = sub.add_parser("index", help="load sources and save the harmonized cohort",
@@ -207,21 +281,48 @@ def build_parser() -> argparse.ArgumentParser:
                            help="print the address only, open no browser")
     dashboard.add_argument("--theme", choices=["light", "dark"], default="light")
     dashboard.add_argument("--n-patients", type=int, default=30,
-                           help="size of the demo cohort shown when no DIR is given")
+                           help="patients per source of the demo cohort shown when no DIR is "
+                           "given (default 30: about 150 in all, five sources)")
+    culling = dashboard.add_argument_group(
+        "kernels", "each page load starts a kernel; closing or reloading the page shuts it "
+        "down, and one whose page went away without saying so is shut down once idle")
+    culling.add_argument("--cull-idle-timeout", type=int, default=CULL_IDLE_TIMEOUT,
+                         metavar="SECONDS", help="shut down a kernel with no page connected "
+                         f"after this long idle (default {CULL_IDLE_TIMEOUT}; 0: never)")
+    culling.add_argument("--cull-interval", type=int, default=CULL_INTERVAL, metavar="SECONDS",
+                         help=f"look for such kernels this often (default {CULL_INTERVAL})")
+    culling.add_argument("--cull-connected", action="store_true",
+                         help="also shut down kernels whose page is still open once idle that "
+                         "long (a shared server whose users leave tabs open)")
     dashboard.set_defaults(func=_cmd_dashboard)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``covidimg`` command line; return the exit status."""
-    from covidimg.errors import CohortFileError, LoadError, SchemaError, SourceDetectionError
+    """Run the ``covidimg`` command line; return the exit status.
 
+    A user's mistake (a folder that is not there or holds no source, a bad ``NAME=PATH``, an
+    ``-o`` that is a file, a folder that is not a saved cohort, a busy port, ...) and a file
+    system refusal are one line on standard error, ``covidimg COMMAND: error: ...``, and exit
+    status 2, without a traceback. Warnings are one line each, ``covidimg COMMAND: ...``.
+    """
     args = build_parser().parse_args(argv)
+
+    def one_line(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
+        print(f"covidimg {args.command}: {message}", file=sys.stderr, flush=True)
+
+    previous = warnings.showwarning
+    warnings.showwarning = one_line
     try:
         return int(args.func(args))
-    except (LoadError, SourceDetectionError, CohortFileError, SchemaError, ValueError) as exc:
+    except (ValueError, OSError) as exc:  # covidimg's errors are ValueError or OSError
         print(f"covidimg {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"covidimg {args.command}: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        warnings.showwarning = previous
 
 
 if __name__ == "__main__":  # pragma: no cover

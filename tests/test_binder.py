@@ -58,7 +58,8 @@ def test_binder_files_are_complete_and_pinned():
     pins = _pins()
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
-    needed = _names(project["dependencies"] + extras["dashboard"] + extras["notebooks"])
+    needed = _names(project["dependencies"] + extras["widgets"] + extras["dashboard"]
+                    + extras["notebooks"])
     assert needed <= set(pins), f"missing from binder/requirements.txt: {needed - set(pins)}"
     assert re.fullmatch(r"python-3\.\d+", (BINDER / "runtime.txt").read_text().strip())
     post_build = BINDER / "postBuild"
@@ -72,6 +73,16 @@ def _copy_of_the_repository(target: Path) -> Path:
     shutil.copytree(ROOT, target, ignore=ignore)
     return target
 
+
+CONFIG_CHECK = r"""
+from pathlib import Path
+from jupyter_core.paths import jupyter_config_dir
+from traitlets.config.loader import PyFileConfigLoader
+
+config = PyFileConfigLoader("jupyter_server_config.py", path=jupyter_config_dir()).load_config()
+print(config.MappingKernelManager.cull_idle_timeout, config.MappingKernelManager.cull_interval,
+      config.VoilaConfiguration.prelaunch_hook.__name__)
+"""
 
 RUNNER = r"""
 import json, sys
@@ -130,6 +141,9 @@ def test_binder_build_then_every_notebook_runs(tmp_path):
     build = run("bash", repo / "binder" / "postBuild")
     assert "MHH pre-fetch skipped" in build.stdout + build.stderr, build.stdout + build.stderr
     run(bin_dir / "python", "-m", "pip", "check")
+    # The Jupyter server on Binder culls kernels and lets the Voila page shut its own down.
+    config = run(bin_dir / "python", "-c", CONFIG_CHECK, cwd=tmp_path).stdout.split()
+    assert config == ["300", "60", "set_xsrf_cookie"], config
 
     # The package is installed from its wheel (not linked to the checkout), with the app;
     # asked from outside the checkout, where the source folder cannot shadow it.

@@ -17,9 +17,10 @@ __all__ = ["COHORT_ENV", "DEMO_PATIENTS_ENV", "NOTEBOOK", "dashboard_cohort"]
 NOTEBOOK = Path(__file__).with_name("dashboard.ipynb")
 #: Environment variable naming a saved cohort folder (``Cohort.save``) to show.
 COHORT_ENV = "COVIDIMG_DASHBOARD_COHORT"
-#: Environment variable giving the number of demo patients when no cohort folder is named.
+#: Environment variable giving the demo's patients per source when no cohort folder is named.
 DEMO_PATIENTS_ENV = "COVIDIMG_DASHBOARD_DEMO_PATIENTS"
-#: Demo size shown when neither variable is set (the size of ``covidimg.load_demo()``).
+#: Demo patients per source when neither variable is set (as ``covidimg.load_demo()``: about
+#: 150 patients over the five sources).
 DEFAULT_DEMO_PATIENTS = 30
 
 
@@ -27,7 +28,7 @@ def dashboard_cohort() -> Cohort:
     """Return the cohort the dashboard shows.
 
     The saved cohort folder in ``$COVIDIMG_DASHBOARD_COHORT`` if set, else the built-in demo
-    with ``$COVIDIMG_DASHBOARD_DEMO_PATIENTS`` patients (default 30).
+    with ``$COVIDIMG_DASHBOARD_DEMO_PATIENTS`` patients per source (default 30).
 
     Raises
     ------
@@ -53,5 +54,5 @@ def dashboard_cohort() -> Cohort:
         n_patients = 0
     if n_patients < 1:
         raise ValueError(f"${DEMO_PATIENTS_ENV}={raw!r}: expected a positive whole number of "
-                         "demo patients, e.g. 30")
+                         "demo patients per source, e.g. 30")
     return load_demo(n_patients=n_patients)

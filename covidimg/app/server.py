@@ -1,4 +1,16 @@
-"""Run the dashboard notebook under Voila on the loopback interface, and stop it cleanly."""
+"""Run the dashboard notebook under Voila on the loopback interface, and stop it cleanly.
+
+Each page load starts a kernel (~300 MB with a cohort). Two things free it again:
+
+* the page's own request, sent when it is closed or reloaded (``/voila/api/shutdown/<id>``),
+  which Voila refuses with "403: _xsrf argument missing" unless the page got an ``_xsrf``
+  cookie (voila-dashboards/voila#1458): :func:`set_xsrf_cookie`, Voila's prelaunch hook, sets
+  it, and ``python -m covidimg.app._voila`` starts Voila with that hook;
+* kernel culling (jupyter_server's ``MappingKernelManager``) for pages that could not say
+  goodbye (a crashed browser, a laptop put to sleep, a lost network): a kernel with no page
+  connected and idle for ``cull_idle_timeout`` seconds is shut down, checked every
+  ``cull_interval`` seconds (:data:`CULL_IDLE_TIMEOUT`, :data:`CULL_INTERVAL`).
+"""
 
 from __future__ import annotations
 
@@ -11,18 +23,62 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from covidimg._validation import check_choice, choices
 from covidimg.app import NOTEBOOK
 
-__all__ = ["HOST", "THEMES", "Theme", "VoilaServer", "free_port", "port_is_free", "voila_command"]
+__all__ = ["CULL_IDLE_TIMEOUT", "CULL_INTERVAL", "HOST", "THEMES", "Theme", "VoilaServer",
+           "free_port", "jupyter_server_config", "port_is_free", "set_xsrf_cookie",
+           "voila_command"]
 
 #: Voila listens here only: the dashboard is a local, single-user app.
 HOST = "127.0.0.1"
 #: Voila themes offered by ``covidimg dashboard --theme``.
 Theme = Literal["light", "dark"]
 THEMES: tuple[str, ...] = choices(Theme)
+#: Seconds a kernel whose page is gone (or, with ``cull_connected``, any kernel) may stay idle
+#: before it is shut down: long enough to survive a laptop lid closed over a coffee break,
+#: short enough that a workshop's abandoned tabs do not fill a 2 GB Binder.
+CULL_IDLE_TIMEOUT = 300
+#: Seconds between two looks for kernels to shut down.
+CULL_INTERVAL = 60
+
+
+def set_xsrf_cookie(handler: Any, notebook: Any = None, cwd: str | None = None) -> None:
+    """Voila prelaunch hook: give the page its ``_xsrf`` cookie before the kernel starts.
+
+    The page sends this cookie's value with the request that shuts its kernel down when it is
+    closed or reloaded; without it Voila answers 403 and the kernel stays (voila#1458). Reading
+    tornado's ``xsrf_token`` sets the cookie on the response. Returns ``None``: the notebook is
+    not changed.
+    """
+    _ = handler.xsrf_token
+
+
+def jupyter_server_config() -> str:
+    """Python configuration for a Jupyter server that serves the dashboard through Voila's
+    server extension (Binder, a workshop's JupyterHub): the same kernel culling and
+    :func:`set_xsrf_cookie` hook as ``covidimg dashboard``.
+
+    ``binder/postBuild`` appends it to ``jupyter_server_config.py`` in the Jupyter config
+    folder. Culling there also applies to JupyterLab's notebooks: one closed without shutting
+    its kernel down is shut down after :data:`CULL_IDLE_TIMEOUT` seconds idle.
+
+    Examples
+    --------
+    >>> from covidimg.app.server import jupyter_server_config
+    >>> print(jupyter_server_config())                       # doctest: +ELLIPSIS
+    # covidimg dashboard: ...
+    c.MappingKernelManager.cull_idle_timeout = 300
+    ...
+    """
+    return ("# covidimg dashboard: kernel culling and the page's kernel shutdown "
+            "(covidimg.app.server)\n"
+            "from covidimg.app.server import set_xsrf_cookie\n"
+            f"c.MappingKernelManager.cull_idle_timeout = {CULL_IDLE_TIMEOUT}\n"
+            f"c.MappingKernelManager.cull_interval = {CULL_INTERVAL}\n"
+            "c.VoilaConfiguration.prelaunch_hook = set_xsrf_cookie\n")
 
 
 def free_port(host: str = HOST) -> int:
@@ -40,8 +96,14 @@ def free_port(host: str = HOST) -> int:
 
 
 def port_is_free(port: int, host: str = HOST) -> bool:
-    """Whether a server could listen on ``host:port`` now."""
+    """Whether a server could listen on ``host:port`` now.
+
+    Asked as tornado binds (``SO_REUSEADDR`` on POSIX), so the connections of a dashboard just
+    stopped on that port, waiting out TCP's TIME_WAIT for a minute, do not make it look taken.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        if os.name != "nt":  # on Windows the option would let two servers share the port
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
@@ -55,24 +117,54 @@ def _accepts(port: int, host: str = HOST) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+def _check_seconds(value: int, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name}={value!r}: expected a whole number of seconds >= {minimum}, "
+                         f"e.g. {CULL_IDLE_TIMEOUT if 'timeout' in name else CULL_INTERVAL}")
+    return value
+
+
 def voila_command(port: int, *, notebook: str | os.PathLike[str] = NOTEBOOK,
-                  theme: Theme = "light", log_level: str = "WARN") -> list[str]:
+                  theme: Theme = "light", log_level: str = "WARN",
+                  cull_idle_timeout: int = CULL_IDLE_TIMEOUT,
+                  cull_interval: int = CULL_INTERVAL,
+                  cull_connected: bool = False) -> list[str]:
     """The Voila command line serving ``notebook`` on ``127.0.0.1:port``.
 
     No browser (the caller opens one), no other port tried if ``port`` is taken, sources
-    stripped from the page, tracebacks shown (a local app: the user is the developer).
+    stripped from the page, tracebacks shown (a local app: the user is the developer); Voila
+    runs with :func:`set_xsrf_cookie` (``python -m covidimg.app._voila``) and kernel culling.
+
+    Parameters
+    ----------
+    cull_idle_timeout
+        Seconds a kernel with no page connected may stay idle before it is shut down
+        (default :data:`CULL_IDLE_TIMEOUT`); 0 never culls.
+    cull_interval
+        Seconds between looks for such kernels (default :data:`CULL_INTERVAL`).
+    cull_connected
+        Also shut down kernels whose page is still open once idle that long (a shared server
+        whose users leave tabs open); off by default, so an open dashboard keeps working.
 
     Examples
     --------
     >>> from covidimg.app.server import voila_command
-    >>> "--Voila.ip=127.0.0.1" in voila_command(8866)
+    >>> command = voila_command(8866, cull_idle_timeout=120)
+    >>> "--Voila.ip=127.0.0.1" in command
+    True
+    >>> "--MappingKernelManager.cull_idle_timeout=120" in command
     True
     """
     check_choice(theme, Theme, "theme")
-    return [sys.executable, "-m", "voila", os.fspath(notebook), "--no-browser",
+    _check_seconds(cull_idle_timeout, "cull_idle_timeout", 0)
+    _check_seconds(cull_interval, "cull_interval", 1)
+    return [sys.executable, "-m", "covidimg.app._voila", os.fspath(notebook), "--no-browser",
             f"--port={port}", f"--Voila.ip={HOST}", "--Voila.port_retries=0",
             f"--theme={theme}", "--strip_sources=True", "--show_tracebacks=True",
-            f"--Voila.log_level={log_level}"]
+            f"--Voila.log_level={log_level}",
+            f"--MappingKernelManager.cull_idle_timeout={cull_idle_timeout}",
+            f"--MappingKernelManager.cull_interval={cull_interval}",
+            f"--MappingKernelManager.cull_connected={bool(cull_connected)}"]
 
 
 class VoilaServer:
@@ -86,6 +178,8 @@ class VoilaServer:
         Extra environment variables for Voila and its kernels (which cohort to show).
     theme, log_level
         Passed to Voila.
+    cull_idle_timeout, cull_interval, cull_connected
+        Kernel culling (see :func:`voila_command`).
 
     Examples
     --------
@@ -96,11 +190,14 @@ class VoilaServer:
 
     def __init__(self, port: int, *, env: Mapping[str, str] | None = None,
                  theme: Theme = "light", log_level: str = "WARN",
-                 notebook: str | os.PathLike[str] = NOTEBOOK) -> None:
+                 notebook: str | os.PathLike[str] = NOTEBOOK,
+                 cull_idle_timeout: int = CULL_IDLE_TIMEOUT,
+                 cull_interval: int = CULL_INTERVAL, cull_connected: bool = False) -> None:
         self.port = int(port)
         self.url = f"http://{HOST}:{self.port}/"
         self.command = voila_command(self.port, notebook=notebook, theme=theme,
-                                     log_level=log_level)
+                                     log_level=log_level, cull_idle_timeout=cull_idle_timeout,
+                                     cull_interval=cull_interval, cull_connected=cull_connected)
         self.notebook = Path(notebook)
         self.env = {**os.environ, **(env or {})}
         self.process: subprocess.Popen[bytes] | None = None

@@ -8,7 +8,8 @@
     the one filter engine: :class:`Criteria` -> :class:`Selection` (masks of the kept rows)
     -> the filtered cohort, behind :meth:`Cohort.filter` and :meth:`Cohort.select`;
 ``_storage``
-    :meth:`Cohort.save` and :meth:`Cohort.open` (Parquet, atomic, schema dtypes);
+    :meth:`Cohort.save` and :meth:`Cohort.open` (Parquet, atomic, schema dtypes), and
+    :func:`is_saved_cohort`;
 ``_load``
     :func:`load` and :func:`detect_source`: the one place that calls the source loaders.
 """
@@ -19,8 +20,9 @@ from covidimg.cohort._arrays import CohortArrays
 from covidimg.cohort._load import detect_source, load
 from covidimg.cohort._model import Cohort
 from covidimg.cohort._query import Criteria, Selection, range_bounds
-from covidimg.cohort._storage import LAZY_TABLES, MANIFEST
+from covidimg.cohort._storage import LAZY_TABLES, MANIFEST, is_saved_cohort
 from covidimg.errors import CohortFileError, SourceDetectionError
 
 __all__ = ["LAZY_TABLES", "MANIFEST", "Cohort", "CohortArrays", "CohortFileError", "Criteria",
-           "Selection", "SourceDetectionError", "detect_source", "load", "range_bounds"]
+           "Selection", "SourceDetectionError", "detect_source", "is_saved_cohort", "load",
+           "range_bounds"]

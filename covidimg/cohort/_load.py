@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -31,8 +32,37 @@ from covidimg.table_paths import redact_credentials
 __all__ = ["detect_source", "load"]
 
 
+def _matches(root: str) -> list[str]:
+    """The sources whose loader recognises ``root``'s layout, in registry order."""
+    return [name for name, mod in loaders().items() if mod.detect(root)]
+
+
+def _mismatch(matches: Sequence[str]) -> str:
+    """Why a folder matching ``matches`` (not exactly one source) is not loaded as one."""
+    return f"matches several sources {list(matches)}" if matches else "matches no source"
+
+
+def _looked_for() -> str:
+    return "\n".join(f"  - {name}: {mod.LOOKS_FOR}" for name, mod in loaders().items())
+
+
+def _check_folder(root: str) -> None:
+    if redact_credentials(root) != root:
+        raise SourceDetectionError(
+            f"{redact_credentials(root)}: credentials in the URL are not accepted (they would "
+            "reach messages and logs); set them in the environment (AWS_ACCESS_KEY_ID / "
+            "AWS_SECRET_ACCESS_KEY for s3://) or pass storage_options to the source, e.g. "
+            "covidimg.load({'nccid': url}, options={'nccid': {'storage_options': {...}}})")
+    if "://" not in root and not os.path.isdir(root):
+        raise SourceDetectionError(f"{root} is not a folder; pass the folder a source was "
+                                   "downloaded into")
+
+
 def detect_source(root: str | os.PathLike[str]) -> str:
     """Return the name of the source whose layout ``root`` has.
+
+    A folder holding several sources' folders matches none of them itself:
+    :func:`load` loads such a folder's sub-folders, each detected.
 
     Raises
     ------
@@ -40,29 +70,77 @@ def detect_source(root: str | os.PathLike[str]) -> str:
         If no source matches (the message lists what each source looks for) or several do.
     """
     root_s = os.fspath(root)
-    if redact_credentials(root_s) != root_s:
-        raise SourceDetectionError(
-            f"{redact_credentials(root_s)}: credentials in the URL are not accepted (they would "
-            "reach messages and logs); set them in the environment (AWS_ACCESS_KEY_ID / "
-            "AWS_SECRET_ACCESS_KEY for s3://) or pass storage_options to the source, e.g. "
-            "covidimg.load({'nccid': url}, options={'nccid': {'storage_options': {...}}})")
-    if "://" not in root_s and not os.path.isdir(root_s):
-        raise SourceDetectionError(f"{root_s} is not a folder; pass the folder a source was "
-                                   "downloaded into")
-    mods = loaders()
-    matches = [name for name, mod in mods.items() if mod.detect(root_s)]
+    _check_folder(root_s)
+    matches = _matches(root_s)
     if len(matches) == 1:
         return matches[0]
-    looked = "\n".join(f"  - {name}: {mod.LOOKS_FOR}" for name, mod in mods.items())
     if not matches:
         raise SourceDetectionError(
-            f"cannot tell which source {root_s} holds. Looked for:\n{looked}\n"
+            f"cannot tell which source {root_s} holds. Looked for:\n{_looked_for()}\n"
             "Pass the source explicitly, e.g. covidimg.load({'mhh': path})."
         )
     raise SourceDetectionError(
         f"{root_s} matches several sources {matches}; pass one explicitly, e.g. "
         f"covidimg.load({{{matches[0]!r}: path}})."
     )
+
+
+def _sources_in(root: str | os.PathLike[str]) -> list[tuple[str, str]]:
+    """``(source, folder)`` pairs to load for the folder ``root``.
+
+    A folder matching exactly one source is that source's root. Otherwise (no match, or
+    several) each sub-folder matching exactly one source is loaded, and a warning says which
+    were found and which were skipped and why; with none, the error lists every sub-folder
+    and why it did not match.
+    """
+    root_s = os.fspath(root)
+    _check_folder(root_s)
+    matches = _matches(root_s)
+    if len(matches) == 1:
+        return [(matches[0], root_s)]
+    found: list[tuple[str, str]] = []
+    skipped: list[str] = []
+    n_files = 0
+    if "://" not in root_s:
+        try:
+            entries = sorted(os.scandir(root_s), key=lambda e: e.name)
+        except OSError as exc:
+            raise SourceDetectionError(f"{root_s} cannot be listed ({exc.strerror}); check "
+                                       "its permissions") from None
+        for entry in entries:
+            if entry.is_symlink():
+                skipped.append(f"{entry.name}/ (a link, not followed)" if entry.is_dir()
+                               else f"{entry.name} (a link, not followed)")
+            elif not entry.is_dir():
+                n_files += 1
+            else:
+                sub = _matches(entry.path)
+                if len(sub) == 1:
+                    found.append((sub[0], entry.path))
+                else:
+                    skipped.append(f"{entry.name}/ ({_mismatch(sub)})")
+    if n_files:
+        skipped.append(f"{n_files} file{'s' if n_files > 1 else ''} beside the sub-folders")
+    itself = f"{root_s} {_mismatch(matches)} itself"
+    if not found:
+        if matches:
+            raise SourceDetectionError(
+                f"{itself}, nor does any sub-folder match exactly one"
+                f"{' (' + '; '.join(skipped) + ')' if skipped else ''}; pass one explicitly, "
+                f"e.g. covidimg.load({{{matches[0]!r}: path}}).")
+        folders = (f": it matches no source, nor does any sub-folder ({'; '.join(skipped)})"
+                   if skipped else "")
+        raise SourceDetectionError(
+            f"cannot tell which source {root_s} holds{folders}. Looked for:\n{_looked_for()}\n"
+            "Pass the source explicitly, e.g. covidimg.load({'mhh': path})."
+        )
+    found.sort(key=lambda pair: (SOURCE_NAMES.index(pair[0]), pair[1]))
+    loading = ", ".join(f"{os.path.basename(path)}/ ({name})" for name, path in found)
+    warnings.warn(
+        f"{itself}; loading its sub-folders that each match one source: {loading}"
+        f"{'. Skipped: ' + '; '.join(skipped) if skipped else ''}. "
+        "Pass {source: folder} to choose the folders yourself.", UserWarning, stacklevel=3)
+    return found
 
 
 def load(
@@ -85,7 +163,10 @@ def load(
     ----------
     roots
         A folder (its source is detected from the layout), a list of folders, or a mapping
-        ``{source: folder}``; NCCID folders may be ``s3://bucket/prefix`` URLs.
+        ``{source: folder}``; NCCID folders may be ``s3://bucket/prefix`` URLs. A folder that
+        matches no source itself (or several) but holds sources' folders, such as the output of
+        ``covidimg demo DIR``, loads every sub-folder that matches exactly one source; a
+        ``UserWarning`` names what was loaded and what was skipped, and why.
     progress
         Show progress bars while files are indexed.
     strict
@@ -147,7 +228,8 @@ def load(
     Raises
     ------
     SourceDetectionError
-        If a folder's source cannot be told from its layout.
+        If a folder's source cannot be told from its layout, nor the source of any of its
+        sub-folders (the message lists each sub-folder and why it did not match).
     ValueError
         If ``descriptions`` is not ``"drop"`` or ``"keep"``, ``roots`` or ``options`` names an
         unknown source, ``options`` names a source that
@@ -174,7 +256,9 @@ def load(
     else:
         if isinstance(roots, str | os.PathLike):
             roots = [roots]
-        pairs = [(detect_source(root), os.fspath(root)) for root in roots]
+        pairs = []
+        for root in roots:  # a loop, not a comprehension: the warning's stacklevel counts on it
+            pairs.extend(_sources_in(root))
     per_source = _check_load_options(options, [name for name, _ in pairs])
     parts = []
     with description_policy(descriptions), \

@@ -29,7 +29,8 @@ try:
 except ImportError:  # not POSIX: saves into one folder are not serialised
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["FORMAT_VERSION", "LAZY_TABLES", "MANIFEST", "open_tables", "save_tables"]
+__all__ = ["FORMAT_VERSION", "LAZY_TABLES", "MANIFEST", "is_saved_cohort", "open_tables",
+           "save_tables"]
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -158,8 +159,30 @@ def _previous_tables_dir(directory: Path) -> str | None:
     return manifest["tables_dir"]
 
 
-def _read_manifest(path: Path) -> dict[str, Any]:
-    """The manifest at ``path``, every field checked (bounded in size and nesting)."""
+def is_saved_cohort(directory: str | os.PathLike[str]) -> bool:
+    """Whether ``directory`` holds a covidimg cohort's manifest (``"format": "covidimg-cohort"``).
+
+    Only the format is checked, so a damaged saved cohort still counts (opening it says what is
+    wrong); a ``manifest.json`` written by another program, such as a Gen3 download manifest
+    in a MIDRC folder, does not.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from covidimg.cohort import Cohort, is_saved_cohort
+    >>> folder = tempfile.mkdtemp()
+    >>> is_saved_cohort(folder), is_saved_cohort(Cohort().save(folder))
+    (False, True)
+    """
+    try:
+        manifest = _manifest_json(Path(directory) / MANIFEST)
+    except CohortFileError:
+        return False
+    return isinstance(manifest, dict) and manifest.get("format") == "covidimg-cohort"
+
+
+def _manifest_json(path: Path) -> Any:
+    """The JSON at ``path``, read bounded in size and nesting."""
     try:
         with open(path, "rb") as handle:
             raw = handle.read(_MANIFEST_MAX_BYTES + 1)
@@ -173,6 +196,12 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     except (ValueError, RecursionError) as exc:
         raise CohortFileError(f"{path} is not a cohort manifest: not valid JSON "
                               f"({type(exc).__name__})") from None
+    return manifest
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    """The manifest at ``path``, every field checked (bounded in size and nesting)."""
+    manifest = _manifest_json(path)
     if not isinstance(manifest, dict) or manifest.get("format") != "covidimg-cohort":
         raise CohortFileError(f"{path} is not a covidimg cohort manifest (no \"format\": "
                               "\"covidimg-cohort\")")

@@ -24,8 +24,8 @@ from covidimg.demo.truth import DemoTruth
 from covidimg.paths import cache_dir
 from covidimg.registry import SOURCE_NAMES
 
-__all__ = ["DEMO_VERSION", "available_sources", "demo_truth", "generate_demo", "load_demo",
-           "load_demo_truth"]
+__all__ = ["DEMO_VERSION", "available_sources", "demo_is_cached", "demo_truth", "generate_demo",
+           "load_demo", "load_demo_truth"]
 
 #: Bump when the generator's output, or the cohort loading it gives, changes, so cached demos
 #: are regenerated (2: ``images.exam``, and no description texts by default).
@@ -114,6 +114,26 @@ def _demo_folder(chosen: Sequence[str], seed: int, n_patients: int,
     return cache_dir("demo", cache) / name
 
 
+def demo_is_cached(
+    *,
+    sources: Sequence[str] | None = None,
+    seed: int = 0,
+    n_patients: int = 30,
+    cache: str | os.PathLike[str] | None = None,
+) -> bool:
+    """Whether :func:`load_demo` with these arguments reopens a cached cohort (fast) rather
+    than building it first (generating the layouts and loading them, some seconds).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from covidimg.demo import demo_is_cached
+    >>> demo_is_cached(cache=tempfile.mkdtemp())
+    False
+    """
+    return (_demo_folder(_check_sources(sources), seed, n_patients, cache) / _MARKER).is_file()
+
+
 def load_demo(
     *,
     sources: Sequence[str] | None = None,
@@ -133,7 +153,8 @@ def load_demo(
     sources
         Sources to include (default: all with a demo writer).
     seed, n_patients
-        Generator settings; each combination is cached separately.
+        Generator settings (``n_patients`` per source: the default 30 gives about 150 patients
+        over the five sources); each combination is cached separately.
     cache
         Cache folder override.
     progress

@@ -163,12 +163,25 @@ def _node_of(path: str, frame: pd.DataFrame) -> str | None:
 
 
 def detect(root: str) -> bool:
-    """Whether ``root`` (or a folder one level down) holds a Gen3 ``case`` TSV export."""
+    """Whether ``root`` (or a folder of tables one level down) holds a Gen3 ``case`` TSV export.
+
+    A TSV one level down counts only in a folder holding no folders (an export folder beside
+    the DICOM download): a sub-folder with folders of its own is a whole MIDRC root, e.g.
+    ``midrc/`` inside a folder holding several sources, and ``root`` is not one.
+    """
     base = Path(root)
     if not base.is_dir():
         return False
-    candidates = [path for path in list(base.glob("*.tsv")) + list(base.glob("*/*.tsv"))
-                  if outside_root(path, base) is None]
+
+    def holds_folders(folder: Path) -> bool:
+        try:
+            return any(entry.is_dir() for entry in folder.iterdir())
+        except OSError:
+            return True
+
+    candidates = [path for path in list(base.glob("*.tsv")) + [
+        path for path in base.glob("*/*.tsv") if not holds_folders(path.parent)]
+        if outside_root(path, base) is None]
     for path in candidates[:50]:
         header = set(_read_tsv_header(path))
         if "submitter_id" in header and ({"index_event", "age_at_index"} & header

@@ -16,6 +16,13 @@
 
 from __future__ import annotations
 
+try:
+    import anywidget  # noqa: F401
+    import ipywidgets  # noqa: F401
+except ModuleNotFoundError as exc:  # the light install: loaders, stats and plotting only
+    raise ImportError(f"covidimg.widgets needs {exc.name}, which the base install does not "
+                      "bring: pip install 'covidimg[widgets]'") from None
+
 from covidimg.widgets.dashboard import Dashboard
 from covidimg.widgets.filter import CohortFilter
 from covidimg.widgets.gallery import ImageGallery

@@ -1,0 +1,94 @@
+"""``pip install covidimg`` without extras: the loaders, statistics and plotting need no Jupyter.
+
+A subprocess runs with the Jupyter packages made unimportable (a finder first on
+``sys.meta_path`` refuses them, as if they were not installed), builds the demo with the real
+loaders, computes statistics and draws figures; ``covidimg dashboard`` then names the extra to
+install. The extras themselves are checked in ``pyproject.toml``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+#: What the base install must work without (the widgets, dashboard and notebooks extras).
+JUPYTER = ("jupyterlab", "jupyter_server", "notebook", "voila", "ipywidgets", "anywidget",
+           "ipykernel", "IPython", "jupyterlab_widgets", "widgetsnbextension")
+
+BLOCKER = f"""
+import sys
+
+class _NotInstalled:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in {JUPYTER!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+
+sys.meta_path.insert(0, _NotInstalled())
+"""
+
+LIGHT_USE = """
+import covidimg, covidimg.plotting as plotting, covidimg.stats as stats
+
+cohort = covidimg.load_demo(n_patients=8)
+assert sorted(cohort.patients["source"].astype(str).unique()) == \\
+    ["crdw", "mhh", "midrc", "nccid", "tcia"], cohort
+table = stats.table_one(cohort, by="icu")
+figures = [plotting.plot_timeline(stats.timeline(cohort, align="admission")),
+           plotting.plot_kaplan_meier(stats.kaplan_meier(cohort, event="death"))]
+assert all(len(f.data) > 0 for f in figures)
+print(f"{len(cohort.patients)} patients, table one {table.shape}, "
+      f"{sum(len(f.to_json()) for f in figures)} bytes of figures")
+"""
+
+
+def _run(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COVIDIMG_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-c", BLOCKER + code], capture_output=True,
+                          text=True, env=env, timeout=600, cwd=tmp_path)
+
+
+def test_loaders_stats_and_plotting_work_without_jupyter(tmp_path: Path) -> None:
+    out = _run(LIGHT_USE, tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert re.search(r"\d+ patients, table one \(\d+, \d+\)", out.stdout), out.stdout
+
+
+def test_the_blocker_blocks(tmp_path: Path) -> None:
+    out = _run("import ipywidgets", tmp_path)
+    assert out.returncode == 1 and "No module named 'ipywidgets'" in out.stderr
+
+
+def test_dashboard_without_its_extra_names_it(tmp_path: Path) -> None:
+    code = ("from covidimg.cli import main\n"
+            "raise SystemExit(main(['dashboard', '--no-browser']))\n")
+    out = _run(code, tmp_path)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip().splitlines() == [
+        "covidimg dashboard: error: the dashboard needs voila, ipykernel, ipywidgets, "
+        "anywidget, not installed; install them with: pip install 'covidimg[dashboard]'"]
+    assert not (tmp_path / "cache").exists(), "the demo was built before the check"
+
+
+def _names(requirements: list[str]) -> set[str]:
+    return {re.sub(r"[-_.]+", "-", re.split(r"[<>=!~\[; ]", r, maxsplit=1)[0].lower())
+            for r in requirements}
+
+
+def test_extras_are_layered_and_the_base_has_no_jupyter() -> None:
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = {name: _names(reqs) for name, reqs in project["optional-dependencies"].items()}
+    jupyter = {re.sub(r"[-_.]+", "-", name.lower()) for name in JUPYTER}
+    assert not _names(project["dependencies"]) & jupyter
+    assert extras["widgets"] == {"ipywidgets", "anywidget"}
+    assert extras["widgets"] < extras["dashboard"] < extras["notebooks"] <= extras["test"]
+    assert {"voila", "ipykernel"} <= extras["dashboard"]
+    assert "jupyterlab" in extras["notebooks"]
+    assert "covidimg" not in set().union(*extras.values()), "extras list their packages"
