@@ -29,8 +29,8 @@ from covidimg.sources._engine.dicom import (
     parse_age,
     pixel_digest,
     read_header,
-    read_header_json,
 )
+from covidimg.sources._engine.dicom_json import read_header_json
 from covidimg.sources._engine.series import series_table
 
 SECRETS = {
@@ -379,7 +379,7 @@ def test_study_date_and_time_fallbacks(tmp_path):
 
 
 def test_json_patient_age_without_unit_reads_as_years_without_warning(recwarn):
-    from covidimg.sources._engine.dicom import read_header_json
+    from covidimg.sources._engine.dicom_json import read_header_json
 
     header = read_header_json({
         "00101010": {"vr": "AS", "Value": ["81"]},

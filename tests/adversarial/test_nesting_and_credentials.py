@@ -3,7 +3,7 @@
 
 * an NCCID DICOM-JSON nested far deeper than any header (local and ``s3://``) used to raise
   ``RecursionError`` out of ``ci.load``; it is now ``rejected`` with an ``unreadable_file``
-  finding, checked against :data:`~covidimg.sources._engine.dicom.MAX_JSON_DEPTH` before it is
+  finding, checked against :data:`~covidimg.sources._engine.dicom_json.MAX_JSON_DEPTH` before it is
   parsed;
 * a CRDW tree nested 1,200 folders deep used to raise ``RecursionError`` from ``os.walk``; every
   walk of the loaders is iterative, so the tree loads and every file is accounted for;
@@ -26,7 +26,7 @@ import covidimg as ci
 from covidimg.demo import generate_demo
 from covidimg.demo import nccid as nccid_demo
 from covidimg.errors import LoadError, SourceDetectionError
-from covidimg.sources._engine.dicom import MAX_JSON_DEPTH
+from covidimg.sources._engine.dicom_json import MAX_JSON_DEPTH
 
 from .harness import assert_files_accounted
 
@@ -60,7 +60,7 @@ def test_deeply_nested_dicom_json_is_a_finding(tmp_path: Path) -> None:
 
 
 def test_json_nested_just_below_the_bound_still_reads() -> None:
-    from covidimg.sources._engine.dicom import load_json
+    from covidimg.sources._engine.dicom_json import load_json
 
     ok = b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH
     assert load_json(ok, "x.json") is not None

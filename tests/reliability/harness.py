@@ -18,7 +18,8 @@ import numpy as np
 from covidimg.errors import LoadError
 from covidimg.imaging import read_image, thumbnails
 from covidimg.sources._engine.archives import iter_zip_headers
-from covidimg.sources._engine.dicom import read_header, read_header_json
+from covidimg.sources._engine.dicom import read_header
+from covidimg.sources._engine.dicom_json import read_header_json
 
 from .corpus import Case, leaked, mutants
 

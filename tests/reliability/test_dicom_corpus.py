@@ -13,7 +13,8 @@ import pytest
 
 from covidimg.errors import DicomReadError, ImageReadError, MissingCodecError
 from covidimg.imaging import read_image
-from covidimg.sources._engine.dicom import read_header, read_header_json
+from covidimg.sources._engine.dicom import read_header
+from covidimg.sources._engine.dicom_json import read_header_json
 
 from . import corpus, layouts
 from .harness import run_file_cases

@@ -57,13 +57,8 @@ from tqdm.auto import tqdm
 
 from covidimg.errors import DicomReadError, LoadError
 from covidimg.sources import rejects_unknown_options
-from covidimg.sources._engine.dicom import (
-    HELPER_COLUMNS,
-    IMAGE_MODALITIES,
-    DicomHeader,
-    load_json,
-    read_header_json,
-)
+from covidimg.sources._engine.dicom import HELPER_COLUMNS, IMAGE_MODALITIES, DicomHeader
+from covidimg.sources._engine.dicom_json import load_json, read_header_json
 from covidimg.sources._engine.exam import MODALITY_CODES
 from covidimg.sources._engine.free_text import describe_value
 from covidimg.sources._engine.harmonize import DayAxis, event_offsets
