@@ -32,6 +32,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from covidimg._validation import check_choice
+
 __all__ = ["SOURCES", "SOURCE_NAMES", "SourceEntry", "source_entry"]
 
 
@@ -89,13 +91,9 @@ def source_entry(name: str) -> SourceEntry:
     >>> from covidimg.registry import source_entry
     >>> source_entry("mhh").title
     'MHH'
-    >>> source_entry("idc")
+    >>> source_entry("idc")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: unknown source 'idc'; the sources are ['mhh', 'nccid', 'crdw', 'midrc', 'tcia']
+    ValueError: source='idc' is not allowed; allowed values are ['mhh', 'nccid', 'crdw', ...].
     """
-    try:
-        return SOURCES[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown source {name!r}; the sources are "
-                         f"{list(SOURCE_NAMES)}") from None
+    return SOURCES[check_choice(name, SOURCE_NAMES, "source")]
