@@ -32,8 +32,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from covidimg._validation import check_choice
-
 __all__ = ["SOURCES", "SOURCE_NAMES", "SourceEntry", "source_entry"]
 
 
@@ -91,9 +89,13 @@ def source_entry(name: str) -> SourceEntry:
     >>> from covidimg.registry import source_entry
     >>> source_entry("mhh").title
     'MHH'
-    >>> source_entry("idc")  # doctest: +ELLIPSIS
+    >>> source_entry("idc")
     Traceback (most recent call last):
     ...
-    ValueError: source='idc' is not allowed; allowed values are ['mhh', 'nccid', 'crdw', ...].
+    ValueError: unknown source 'idc'; the sources are ['mhh', 'nccid', 'crdw', 'midrc', 'tcia']
     """
-    return SOURCES[check_choice(name, SOURCE_NAMES, "source")]
+    try:
+        return SOURCES[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown source {name!r}; the sources are "
+                         f"{list(SOURCE_NAMES)}") from None

@@ -128,15 +128,16 @@ def check_options(source: str, options: Mapping[str, Any], allowed: Iterable[str
     --------
     >>> from covidimg.sources import check_options
     >>> check_options("mhh", {"convention": "round"}, ["convention"])
-    >>> check_options("mhh", {"rounding": "round"}, ["convention"])
+    >>> check_options("mhh", {"rounding": "round"}, ["convention"])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: mhh option='rounding' is not allowed; allowed values are ['convention'].
+    ValueError: option='rounding' is not allowed; allowed values are ['convention']. ...
     """
     allowed = tuple(allowed)
-    hint = "" if allowed else f"The {source} loader takes no options."
+    hint = (f"They are the options the {source!r} loader accepts." if allowed
+            else f"The {source!r} loader takes no options.")
     for key in options:
-        check_choice(key, allowed, f"{source} option", hint=hint)
+        check_choice(key, allowed, "option", hint=hint)
 
 
 _Load = TypeVar("_Load", bound=Callable[..., SourceTables])
@@ -152,10 +153,10 @@ def rejects_unknown_options(load: _Load) -> _Load:
     Examples
     --------
     >>> from covidimg.sources import mhh
-    >>> mhh.load("downloads/mhh", rounding="round")
+    >>> mhh.load("downloads/mhh", rounding="round")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: unknown option 'rounding' for source 'mhh'; the mhh loader accepts ['convention']
+    ValueError: option='rounding' is not allowed; allowed values are ['convention']. ...
     """
     allowed = _option_names(load)
 
