@@ -238,7 +238,7 @@ def _sources_epilog() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``covidimg`` command."""
-    from covidimg.app.server import CULL_IDLE_TIMEOUT, CULL_INTERVAL
+    from covidimg.app.server import CULL_IDLE_TIMEOUT, CULL_INTERVAL, THEMES
 
     parser = argparse.ArgumentParser(
         prog="covidimg", description="Harmonized COVID-19 chest-imaging cohorts.")
@@ -279,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
     dashboard.add_argument("--no-browser", action="store_true",
                            help="print the address only, open no browser")
-    dashboard.add_argument("--theme", choices=["light", "dark"], default="light")
+    dashboard.add_argument("--theme", choices=THEMES, default="light")
     dashboard.add_argument("--n-patients", type=int, default=30,
                            help="patients per source of the demo cohort shown when no DIR is "
                            "given (default 30: about 150 in all, five sources)")

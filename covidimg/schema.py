@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
+from covidimg._validation import check_choice, choices
 from covidimg.errors import SchemaError
 from covidimg.registry import SOURCE_NAMES
 
@@ -54,7 +56,9 @@ EXAMS = ("CXR AP", "CXR PA", "CXR LAT", "CXR AP PORTABLE", "CXR", "XR", "CT CHES
          "CT CHEST W CONTRAST", "CTA CHEST", "CT CHEST ABDOMEN PELVIS", "CT", "MR", "UNKNOWN")
 FORMATS = ("dicom", "nifti", "png")
 CENSOR = ("none", "left", "right", "interval")
-FILE_STATUS = ("used", "duplicate", "rejected", "ignored")
+#: What became of a file a source walked (``files.status``).
+FileStatus = Literal["used", "duplicate", "rejected", "ignored"]
+FILE_STATUS = choices(FileStatus)
 EVENTS = (
     "admission",
     "icu_admission",
@@ -481,11 +485,10 @@ def analyte_table() -> pd.DataFrame:
 
 def _table(name: str) -> Table:
     try:
-        return TABLES[name]
-    except KeyError:
-        raise SchemaError(
-            f"unknown table {name!r}; the cohort's tables are {list(TABLE_NAMES)}"
-        ) from None
+        check_choice(name, TABLE_NAMES, "table")
+    except ValueError as exc:
+        raise SchemaError(str(exc)) from None
+    return TABLES[name]
 
 
 def empty(name: str) -> pd.DataFrame:

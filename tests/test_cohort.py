@@ -63,8 +63,8 @@ def test_filters_combine(mhh_cohort):
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"sex": "X"}, r"filter sex='X': \['X'\] not allowed; allowed values are \['F', 'M', 'U'\]"),
-    ({"modality": "XR"}, "allowed values are"),
+    ({"sex": "X"}, r"filter sex='X' is not allowed; allowed values are \['F', 'M', 'U'\]"),
+    ({"modality": "XR"}, "filter modality='XR' is not allowed; allowed values are"),
     ({"labs": {"glucose": (1, 2)}}, "unknown analyte 'glucose'"),
     ({"day": (5, 1)}, "low is greater than high"),
     ({"age": 5}, "expected a \\(low, high\\) pair"),
@@ -229,11 +229,12 @@ def test_nccid_site_units_option_reaches_the_loader(nccid_demo):
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"idc": {}}, r"options: unknown source 'idc'; the sources are \['mhh', 'nccid'"),
+    ({"idc": {}}, r"options source='idc' is not allowed; allowed values are \['mhh', 'nccid'"),
     ({"crdw": {}}, r"options: source 'crdw' is not being loaded \(loading \['nccid'\]\)"),
-    ({"nccid": {"site_unit": {}}}, r"unknown option 'site_unit' for source 'nccid'; the nccid "
-                                   r"loader accepts \['site_units', 'storage_options'\]"),
-    ({"nccid": {"progress": True}}, r"unknown option 'progress' for source 'nccid'"),
+    ({"nccid": {"site_unit": {}}}, r"option='site_unit' is not allowed; allowed values are "
+                                   r"\['site_units', 'storage_options'\]\. They are the options "
+                                   r"the 'nccid' loader accepts"),
+    ({"nccid": {"progress": True}}, r"option='progress' is not allowed.*'nccid' loader"),
     ({"nccid": ["site_units"]}, r"options\['nccid'\]=\['site_units'\]: expected a mapping"),
     ("round", r"options='round': expected a mapping"),
 ])

@@ -67,7 +67,7 @@ def test_day_numbers_on_a_source_axis():
 
 
 def test_bad_candidates_are_refused():
-    with pytest.raises(ValueError, match=r"\['discharge'\] are unknown"):
+    with pytest.raises(ValueError, match=r"candidates='discharge' is not allowed; allowed "):
         choose_day_zero({"discharge": [1.0]})
     with pytest.raises(ValueError, match="different lengths"):
         choose_day_zero({"admission": [1.0], "first_exam": [1.0, 2.0]})

@@ -93,7 +93,7 @@ def test_validate_rejects_wrong_dtype():
 
 
 def test_unknown_table():
-    with pytest.raises(SchemaError, match="unknown table 'visits'"):
+    with pytest.raises(SchemaError, match="table='visits' is not allowed; allowed values are"):
         schema.empty("visits")
 
 

@@ -100,7 +100,7 @@ def test_lab_values_dedupes_repeated_draws_and_selects_per_patient() -> None:
     peak = lab_values(cohort, "crp", per_patient="peak").set_index("patient_uid")
     every = lab_values(cohort, "crp").groupby("patient_uid")["lower"].max()
     assert (peak["lower"] == every.reindex(peak.index)).all()
-    with pytest.raises(ValueError, match="per_patient='last'; allowed values are"):
+    with pytest.raises(ValueError, match="per_patient='last' is not allowed; allowed values are"):
         lab_values(cohort, "crp", per_patient="last")
     with pytest.raises(ValueError, match="analyte='crpp' is unknown"):
         lab_values(cohort, "crpp")

@@ -146,7 +146,7 @@ def test_confidence_intervals_cover_the_truth_at_about_the_nominal_rate() -> Non
 
 
 def test_interval_fit_errors_name_the_problem() -> None:
-    with pytest.raises(ValueError, match="dist='weibull'; allowed values are"):
+    with pytest.raises(ValueError, match="dist='weibull' is not allowed; allowed values are"):
         interval_fit([1, 2], [2, 3], dist="weibull")
     with pytest.raises(ValueError, match=r"positive values.*upper bounds \[0.0\]"):
         interval_fit([-INF, 1, 2], [0, 2, 3])

@@ -156,7 +156,7 @@ def test_table_one_of_a_selection(ward):
 
 
 def test_analyses_reject_bad_input(ward):
-    with pytest.raises(ValueError, match="per_patient='last'; allowed values are"):
+    with pytest.raises(ValueError, match="per_patient='last' is not allowed; allowed values are"):
         lab_counts(ward, "crp", per_patient="last")
     with pytest.raises(ValueError, match="analyte='troponin' is unknown"):
         lab_counts(ward.select(), "troponin")

@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from covidimg._validation import check_choice
 from covidimg.cohort._model import Cohort
 from covidimg.errors import LoadError, SourceDetectionError
 from covidimg.registry import SOURCE_NAMES, source_entry
@@ -292,9 +293,8 @@ def _check_load_options(options: Mapping[str, Mapping[str, Any]] | None,
                          f"value}}}}, e.g. {{'mhh': {{'convention': 'round'}}}}")
     checked: dict[str, dict[str, Any]] = {}
     for name, given in options.items():
-        if name not in SOURCE_NAMES:
-            raise ValueError(f"options: unknown source {name!r}; the sources are "
-                             f"{list(SOURCE_NAMES)}")
+        check_choice(name, SOURCE_NAMES, "options source",
+                     hint="Each key of options names a source.")
         if name not in loading:
             raise ValueError(f"options: source {name!r} is not being loaded (loading "
                              f"{list(dict.fromkeys(loading))}); remove its options or add "

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from covidimg import schema
+from covidimg._validation import LabMatch
 from covidimg.cohort._arrays import CohortArrays
 from covidimg.cohort._deferred import _Deferred, _table_property
 from covidimg.cohort._query import Criteria, Selection, select
@@ -236,7 +237,7 @@ class Cohort:
         view: str | Sequence[str] | None = None,
         day: tuple[float | None, float | None] | None = None,
         labs: Mapping[str, tuple[float | None, float | None]] | None = None,
-        lab_match: str = "overlap",
+        lab_match: LabMatch = "overlap",
     ) -> Cohort:
         """Return a new cohort restricted to the patients and images that match every criterion.
 

@@ -23,12 +23,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from covidimg import schema
+from covidimg._validation import LabMatch, check_choice, choices
 from covidimg.cohort._arrays import CohortArrays, follow
 from covidimg.cohort._deferred import _Deferred
 
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["LAB_MATCH", "Criteria", "Selection", "range_bounds", "select"]
 
 #: How a lab range matches a measurement interval (see :meth:`covidimg.Cohort.filter`).
-LAB_MATCH = ("overlap", "within")
+LAB_MATCH = choices(LabMatch)
 #: Criteria choosing among the values of a column: (criterion, table).
 CHOICES = (("source", "patients"), ("patient_uid", "patients"), ("sex", "patients"),
            ("covid_status", "patients"), ("site", "patients"), ("modality", "images"),
@@ -107,7 +108,7 @@ class Criteria:
     >>> Criteria(sex="X")
     Traceback (most recent call last):
     ...
-    ValueError: filter sex='X': ['X'] not allowed; allowed values are ['F', 'M', 'U']
+    ValueError: filter sex='X' is not allowed; allowed values are ['F', 'M', 'U'].
     """
 
     source: str | Sequence[str] | None = None
@@ -122,7 +123,7 @@ class Criteria:
     view: str | Sequence[str] | None = None
     day: Range | None = None
     labs: Mapping[str, Range] | None = None
-    lab_match: Literal["overlap", "within"] = "overlap"
+    lab_match: LabMatch = "overlap"
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:
@@ -134,10 +135,9 @@ class Criteria:
                 continue
             values = tuple(str(v) for v in _as_tuple(wanted))
             allowed = schema.TABLES[table].column(name).allowed
-            bad = [v for v in values if allowed is not None and v not in allowed]
-            if bad:
-                raise ValueError(f"filter {name}={wanted!r}: {bad} not allowed; allowed values "
-                                 f"are {list(allowed or ())}")
+            if allowed is not None:
+                for value in values:
+                    check_choice(value, allowed, f"filter {name}")
             put(name, values)
         for name in ("icu", "died"):
             value = getattr(self, name)
@@ -148,9 +148,7 @@ class Criteria:
         for name in ("age", "day"):
             if getattr(self, name) is not None:
                 put(name, range_bounds(getattr(self, name), name))
-        if self.lab_match not in LAB_MATCH:
-            raise ValueError(f"lab_match={self.lab_match!r}; allowed values are "
-                             f"{list(LAB_MATCH)}")
+        check_choice(self.lab_match, LabMatch, "lab_match")
         if self.labs is not None:
             pairs = self.labs.items() if isinstance(self.labs, Mapping) else self.labs
             try:
@@ -286,8 +284,7 @@ class Selection:
                 keep &= follow(self.arrays.positions(table, col.name), self.rows(target))
             return keep
 
-        if table not in schema.TABLES:
-            raise ValueError(f"table={table!r}; allowed values are {list(schema.TABLE_NAMES)}")
+        check_choice(table, schema.TABLE_NAMES, "table")
         return self.derived(("rows", table), build)
 
     @property
@@ -316,10 +313,8 @@ class Selection:
         """
         cohort = self.arrays.cohort
         names = list(schema.TABLE_NAMES) if tables is None else list(tables)
-        unknown = sorted(set(names) - set(schema.TABLE_NAMES))
-        if unknown:
-            raise ValueError(f"tables: unknown tables {unknown}; allowed values are "
-                             f"{list(schema.TABLE_NAMES)}")
+        for name in names:
+            check_choice(name, schema.TABLE_NAMES, "tables")
         out: dict[str, Any] = {}
         for name in names:
             value = cohort.__dict__[name]
@@ -401,7 +396,7 @@ def _patient_mask(arrays: CohortArrays, criteria: Criteria) -> np.ndarray:
 
 
 def _lab_mask(arrays: CohortArrays, labs: tuple[tuple[str, tuple[float, float]], ...],
-              lab_match: str) -> np.ndarray:
+              lab_match: LabMatch) -> np.ndarray:
     measured = arrays.analyte_rows
     known = set(measured) | set(schema.ANALYTES)
     lower, upper = arrays.floats("labs", "lower"), arrays.floats("labs", "upper")

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from covidimg import schema
+from covidimg._validation import check_choice
 from covidimg.cohort._deferred import _Deferred
 from covidimg.errors import CohortFileError
 from covidimg.paths import private_file
@@ -236,10 +237,8 @@ def open_tables(directory: str | os.PathLike[str], lazy: Iterable[str]) -> dict[
     the open starts over, so the result is the old cohort or the new one, never an error.
     """
     lazy = [lazy] if isinstance(lazy, str) else list(lazy)
-    unknown = [name for name in lazy if name not in schema.TABLE_NAMES]
-    if unknown:
-        raise ValueError(f"lazy={lazy!r}: {unknown} are not tables; allowed values are "
-                         f"{list(schema.TABLE_NAMES)}")
+    for name in lazy:
+        check_choice(name, schema.TABLE_NAMES, "lazy")
     directory = Path(directory)
     manifest_path = directory / MANIFEST
     if not manifest_path.is_file():

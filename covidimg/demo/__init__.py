@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from covidimg._validation import check_choice
 from covidimg.cohort import Cohort, load
 from covidimg.demo.truth import DemoTruth
 from covidimg.paths import cache_dir
@@ -45,10 +46,8 @@ def _check_sources(sources: Sequence[str] | None) -> tuple[str, ...]:
     if sources is None:
         return available
     sources = (sources,) if isinstance(sources, str) else tuple(sources)
-    unknown = [s for s in sources if s not in available]
-    if unknown:
-        raise ValueError(f"sources={list(sources)}: {unknown} have no demo writer; available "
-                         f"demo sources are {list(available)}")
+    for source in sources:
+        check_choice(source, available, "sources", hint="Only these sources have a demo writer.")
     return sources
 
 

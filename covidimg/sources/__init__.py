@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable, Mapping
 from types import ModuleType
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from covidimg._validation import check_choice
 from covidimg.errors import LoadError
 from covidimg.registry import SOURCE_NAMES, source_entry
 from covidimg.sources._engine.archives import archive_limits
@@ -127,20 +128,16 @@ def check_options(source: str, options: Mapping[str, Any], allowed: Iterable[str
     --------
     >>> from covidimg.sources import check_options
     >>> check_options("mhh", {"convention": "round"}, ["convention"])
-    >>> check_options("mhh", {"rounding": "round"}, ["convention"])
+    >>> check_options("mhh", {"rounding": "round"}, ["convention"])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: unknown option 'rounding' for source 'mhh'; the mhh loader accepts ['convention']
+    ValueError: option='rounding' is not allowed; allowed values are ['convention']. ...
     """
-    allowed = list(allowed)
-    unknown = [str(key) for key in options if key not in allowed]
-    if not unknown:
-        return
-    names = ", ".join(repr(u) for u in unknown)
-    plural = "s" if len(unknown) > 1 else ""
-    accepts = f"accepts {allowed}" if allowed else "takes no options"
-    raise ValueError(f"unknown option{plural} {names} for source {source!r}; the {source} "
-                     f"loader {accepts}")
+    allowed = tuple(allowed)
+    hint = (f"They are the options the {source!r} loader accepts." if allowed
+            else f"The {source!r} loader takes no options.")
+    for key in options:
+        check_choice(key, allowed, "option", hint=hint)
 
 
 _Load = TypeVar("_Load", bound=Callable[..., SourceTables])
@@ -156,10 +153,10 @@ def rejects_unknown_options(load: _Load) -> _Load:
     Examples
     --------
     >>> from covidimg.sources import mhh
-    >>> mhh.load("downloads/mhh", rounding="round")
+    >>> mhh.load("downloads/mhh", rounding="round")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: unknown option 'rounding' for source 'mhh'; the mhh loader accepts ['convention']
+    ValueError: option='rounding' is not allowed; allowed values are ['convention']. ...
     """
     allowed = _option_names(load)
 

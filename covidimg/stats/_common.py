@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from covidimg import schema
+from covidimg._validation import PerPatient, check_choice, choices
 from covidimg.cohort import Selection
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["GROUPINGS", "as_selection", "group_labels", "lab_values", "patient_days"]
 
 #: ``lab_values``' choices of values per patient.
-PER_PATIENT = ("all", "first", "peak")
+PER_PATIENT = choices(PerPatient)
 
 #: Groupings with clinician-readable labels; any other column of ``patients`` also works.
 GROUPINGS = ("icu", "died", "sex", "source", "covid_status", "site")
@@ -282,7 +283,7 @@ class LabChoice:
     lower: np.ndarray
     upper: np.ndarray
     day: np.ndarray
-    per_patient: str
+    per_patient: PerPatient
 
     @property
     def patient(self) -> np.ndarray:
@@ -295,14 +296,13 @@ class LabChoice:
         return self.analyte.key[self.rows]
 
 
-def check_per_patient(per_patient: str) -> None:
+def check_per_patient(per_patient: PerPatient) -> None:
     """Raise when ``per_patient`` is not one of :data:`PER_PATIENT`."""
-    if per_patient not in PER_PATIENT:
-        raise ValueError(f"per_patient={per_patient!r}; allowed values are {list(PER_PATIENT)}")
+    check_choice(per_patient, PerPatient, "per_patient")
 
 
 def choose_lab_values(selection: Selection, analyte: str, *, dedupe: bool = True,
-                      per_patient: str = "all") -> LabChoice:
+                      per_patient: PerPatient = "all") -> LabChoice:
     """The values of ``analyte`` the selection keeps, chosen as :func:`lab_values` documents
     (the one place that decides which values count)."""
     check_per_patient(per_patient)
@@ -331,7 +331,7 @@ def choose_lab_values(selection: Selection, analyte: str, *, dedupe: bool = True
 
 
 def lab_values(data: Cohort | Selection, analyte: str, *, by: str | None = None,
-               dedupe: bool = True, per_patient: str = "all") -> pd.DataFrame:
+               dedupe: bool = True, per_patient: PerPatient = "all") -> pd.DataFrame:
     """The measurements of one analyte, optionally one per patient, labelled with a group.
 
     Parameters

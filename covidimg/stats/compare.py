@@ -11,8 +11,9 @@ import pandas as pd
 from scipy import stats
 
 from covidimg import schema
+from covidimg._validation import PerPatient
 from covidimg.stats._common import UNKNOWN, as_bounds, group_order, lab_values
-from covidimg.stats.intervals_fit import interval_fit, turnbull, turnbull_quantile
+from covidimg.stats.intervals_fit import Distribution, interval_fit, turnbull, turnbull_quantile
 from covidimg.stats.lab_distribution import (
     LabHistogram,
     cdf_curves,
@@ -132,8 +133,8 @@ class LabComparison:
     values: pd.DataFrame
     groups: pd.DataFrame
     tests: pd.DataFrame
-    dist: str
-    per_patient: str
+    dist: Distribution
+    per_patient: PerPatient
     curves: pd.DataFrame
     histogram: LabHistogram
 
@@ -216,7 +217,8 @@ def _midpoint_test(values: pd.DataFrame) -> dict[str, object]:
 
 
 def compare_labs(cohort: Cohort, analyte: str, by: str | None = "icu", *,
-                 per_patient: str = "first", dedupe: bool = True, dist: str = "lognorm",
+                 per_patient: PerPatient = "first", dedupe: bool = True,
+                 dist: Distribution = "lognorm",
                  include_unknown: bool = False, bins: int | np.ndarray = 30) -> LabComparison:
     """Compare one analyte's distribution between groups of patients, respecting censoring.
 

@@ -8,20 +8,23 @@ interval by its midpoint.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 from statsmodels.tools.numdiff import approx_fprime
 
+from covidimg._validation import NonPositive, check_choice, choices
 from covidimg.stats._common import as_bounds
 
-__all__ = ["DISTRIBUTIONS", "interval_fit", "interval_histogram", "turnbull", "turnbull_collapsed",
-           "turnbull_quantile"]
+__all__ = ["DISTRIBUTIONS", "Distribution", "interval_fit", "interval_histogram", "turnbull",
+           "turnbull_collapsed", "turnbull_quantile"]
 
 #: Parametric families :func:`interval_fit` knows, with their parameter names.
-DISTRIBUTIONS = {"lognorm": ("mu", "sigma"), "norm": ("mu", "sigma")}
+Distribution = Literal["lognorm", "norm"]
+#: Each family of :data:`Distribution` with its parameter names (both have ``mu``, ``sigma``).
+DISTRIBUTIONS = {dist: ("mu", "sigma") for dist in choices(Distribution)}
 
 # Endpoint order at equal values: an exclusive right end (the value is not in the interval)
 # comes before a left end, which comes before an inclusive right end (an exact value).
@@ -243,8 +246,8 @@ def _start(tlo: np.ndarray, thi: np.ndarray) -> np.ndarray:
 
 
 def interval_fit(lower: Sequence[float] | np.ndarray, upper: Sequence[float] | np.ndarray,
-                 dist: str = "lognorm", *, alpha: float = 0.05,
-                 nonpositive: str = "raise") -> pd.DataFrame:
+                 dist: Distribution = "lognorm", *, alpha: float = 0.05,
+                 nonpositive: NonPositive = "raise") -> pd.DataFrame:
     """Fit a parametric distribution to interval-censored values by maximum likelihood.
 
     Each value contributes ``F(upper) - F(lower)`` to the likelihood (its density when exact),
@@ -283,12 +286,10 @@ def interval_fit(lower: Sequence[float] | np.ndarray, upper: Sequence[float] | n
     >>> bool(abs(fit.loc["mu", "estimate"] - 3.0) < 0.1)
     True
     """
-    if dist not in DISTRIBUTIONS:
-        raise ValueError(f"dist={dist!r}; allowed values are {list(DISTRIBUTIONS)}")
+    check_choice(dist, Distribution, "dist")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha={alpha!r}; pass a number between 0 and 1, e.g. 0.05")
-    if nonpositive not in ("raise", "drop"):
-        raise ValueError(f"nonpositive={nonpositive!r}; allowed values are 'raise', 'drop'")
+    check_choice(nonpositive, NonPositive, "nonpositive")
     lo_all, hi_all = as_bounds(lower, upper)
     n_dropped = 0
     if dist == "lognorm" and nonpositive == "drop":

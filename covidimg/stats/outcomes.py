@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -12,16 +12,20 @@ from scipy import stats
 from statsmodels.duration.hazard_regression import PHReg
 from statsmodels.duration.survfunc import SurvfuncRight, survdiff
 
+from covidimg._validation import check_choice, choices
 from covidimg.stats._common import UNKNOWN, group_labels, group_order, lab_values, patient_days
 
 if TYPE_CHECKING:
     from covidimg.cohort import Cohort
 
-__all__ = ["OUTCOMES", "SurvivalResult", "cox_labs", "kaplan_meier", "survival_data"]
+__all__ = ["OUTCOMES", "Outcome", "SurvivalResult", "cox_labs", "kaplan_meier", "survival_data"]
 
-#: Events :func:`kaplan_meier` can follow, with the label of the y axis.
-OUTCOMES = {"death": "probability of being alive",
-            "icu_admission": "probability of not yet being admitted to ICU"}
+#: Events :func:`kaplan_meier` can follow.
+Outcome = Literal["death", "icu_admission"]
+#: Each :data:`Outcome` with the label of the y axis, in the same order.
+OUTCOMES = dict(zip(choices(Outcome), ("probability of being alive",
+                                       "probability of not yet being admitted to ICU"),
+                    strict=True))
 
 
 @dataclass(eq=False)
@@ -45,7 +49,7 @@ class SurvivalResult:
         Log-rank test across groups: ``statistic, df, p_value, note`` (one row).
     """
 
-    event: str
+    event: Outcome
     by: str | None
     curves: pd.DataFrame
     durations: pd.DataFrame
@@ -59,7 +63,7 @@ class SurvivalResult:
         return OUTCOMES[self.event]
 
 
-def survival_data(cohort: Cohort, event: str = "death", by: str | None = None) -> tuple[
+def survival_data(cohort: Cohort, event: Outcome = "death", by: str | None = None) -> tuple[
         pd.DataFrame, pd.DataFrame]:
     """Time from admission to ``event`` (or to the last known day) for each patient.
 
@@ -75,8 +79,7 @@ def survival_data(cohort: Cohort, event: str = "death", by: str | None = None) -
         ``patient_uid, reason`` for patients that cannot be placed (no known day, the event
         before the origin, or ``died`` without a death day).
     """
-    if event not in OUTCOMES:
-        raise ValueError(f"event={event!r}; allowed values are {list(OUTCOMES)}")
+    check_choice(event, Outcome, "event")
     days = patient_days(cohort)
     groups = group_labels(cohort.patients, by)
     origin = days["admission"].fillna(0.0)
@@ -138,7 +141,7 @@ def _curve(durations: pd.DataFrame, z: float) -> pd.DataFrame:
     return out
 
 
-def kaplan_meier(cohort: Cohort, event: str = "death", by: str | None = None, *,
+def kaplan_meier(cohort: Cohort, event: Outcome = "death", by: str | None = None, *,
                  alpha: float = 0.05, include_unknown: bool = False) -> SurvivalResult:
     """Kaplan–Meier curves of time from hospital admission to death or ICU admission.
 
@@ -210,7 +213,7 @@ def _logrank(durations: pd.DataFrame) -> pd.DataFrame:
                           "p_value": float(p_value), "note": "statsmodels survdiff"}])
 
 
-def cox_labs(cohort: Cohort, analytes: Sequence[str], event: str = "death", *,
+def cox_labs(cohort: Cohort, analytes: Sequence[str], event: Outcome = "death", *,
              window: tuple[float, float] = (-np.inf, 2.0), log2: bool = True,
              alpha: float = 0.05) -> pd.DataFrame:
     """Teaching example: a Cox model of time to ``event`` on lab values near admission.

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from covidimg import schema
+from covidimg._validation import PerPatient
 from covidimg.cohort import CohortArrays, Selection
 from covidimg.stats._common import (
     UNKNOWN,
@@ -80,7 +81,7 @@ def unit_of(arrays: CohortArrays, analyte: str, rows: np.ndarray) -> str:
 
 
 def lab_counts(data: Cohort | Selection, analyte: str, *, by: str | None = None,
-               per_patient: str = "all") -> LabCounts:
+               per_patient: PerPatient = "all") -> LabCounts:
     """The values :func:`covidimg.stats.lab_values` gives, as counts per group and interval.
 
     Draws repeated on several exams count once (``dedupe=True``).

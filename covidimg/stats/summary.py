@@ -18,6 +18,7 @@ import pandas as pd
 from scipy import stats
 
 from covidimg import schema
+from covidimg._validation import check_choice
 from covidimg.stats._common import (
     UNKNOWN,
     as_selection,
@@ -378,9 +379,7 @@ def missingness(cohort: Cohort, tables: Sequence[str] = ("patients", "images", "
     """
     rows = []
     for name in tables:
-        if name not in schema.TABLES:
-            raise ValueError(f"tables: unknown table {name!r}; allowed values are "
-                             f"{list(schema.TABLE_NAMES)}")
+        check_choice(name, schema.TABLE_NAMES, "tables")
         frame = getattr(cohort, name)
         n_missing = frame.isna().sum()
         for column in frame.columns:

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
 
+from covidimg._validation import Unaligned, check_choice, choices
 from covidimg.stats._common import _event_is, as_selection, patient_days, positions
 
 if TYPE_CHECKING:
     from covidimg.cohort import Cohort, Selection
 
-__all__ = ["ALIGN", "SORT_BY", "census_from_days", "cohort_census", "timeline",
+__all__ = ["ALIGN", "SORT_BY", "Align", "SortBy", "census_from_days", "cohort_census", "timeline",
            "timeline_census"]
 
 #: What a timeline can be aligned on (day 0 of the plotted axis).
-ALIGN = ("admission", "icu_admission", "first_exam", "death", "none")
+Align = Literal["admission", "icu_admission", "first_exam", "death", "none"]
+ALIGN = choices(Align)
 #: What patients can be sorted by.
-SORT_BY = ("admission", "icu_admission", "first_exam", "death", "discharge", "last_known",
-           "n_exams", "follow_up", "patient_uid")
+SortBy = Literal["admission", "icu_admission", "first_exam", "death", "discharge", "last_known",
+                 "n_exams", "follow_up", "patient_uid"]
+SORT_BY = choices(SortBy)
 
 #: Columns of the DataFrame :func:`timeline` returns.
 COLUMNS = ["patient_uid", "lane", "kind", "start", "end", "day", "open_end", "image_uid",
@@ -40,11 +43,9 @@ def _anchor(days: pd.DataFrame, align: str) -> pd.Series:
     return days[align]
 
 
-def _check_alignment(align: str, unaligned: str) -> None:
-    if align not in ALIGN:
-        raise ValueError(f"align={align!r}; allowed values are {list(ALIGN)}")
-    if unaligned not in ("drop", "keep"):
-        raise ValueError(f"unaligned={unaligned!r}; allowed values are 'drop', 'keep'")
+def _check_alignment(align: Align, unaligned: Unaligned) -> None:
+    check_choice(align, Align, "align")
+    check_choice(unaligned, Unaligned, "unaligned")
 
 
 def _aligned_days(cohort: Cohort, align: str,
@@ -96,8 +97,8 @@ def _icu_bands(events: pd.DataFrame, days: pd.DataFrame) -> pd.DataFrame:
                          "open_end": open_end.to_numpy()})
 
 
-def timeline(cohort: Cohort, align: str = "admission", *, sort_by: str | None = None,
-             labs: bool = False, unaligned: str = "drop") -> pd.DataFrame:
+def timeline(cohort: Cohort, align: Align = "admission", *, sort_by: SortBy | None = None,
+             labs: bool = False, unaligned: Unaligned = "drop") -> pd.DataFrame:
     """Everything that happened to each patient, as marks on an aligned day axis.
 
     ``start`` / ``end`` are days relative to the alignment event (``start = end`` for point
@@ -138,8 +139,7 @@ def timeline(cohort: Cohort, align: str = "admission", *, sort_by: str | None = 
     """
     _check_alignment(align, unaligned)
     sort_by = sort_by or (align if align != "none" else "first_exam")
-    if sort_by not in SORT_BY:
-        raise ValueError(f"sort_by={sort_by!r}; allowed values are {list(SORT_BY)}")
+    check_choice(sort_by, SortBy, "sort_by")
     days, anchor, dropped = _aligned_days(cohort, align, unaligned)
     lanes = _lane_order(days, anchor, sort_by)
 
@@ -277,8 +277,8 @@ def _count_days(segments: dict[str, tuple[np.ndarray, np.ndarray]],
     return pd.DataFrame(out)
 
 
-def cohort_census(data: Cohort | Selection, align: str = "admission", *,
-                  unaligned: str = "drop") -> pd.DataFrame:
+def cohort_census(data: Cohort | Selection, align: Align = "admission", *,
+                  unaligned: Unaligned = "drop") -> pd.DataFrame:
     """The census of :func:`timeline_census` straight from a cohort, without per-mark rows.
 
     The same day-by-day counts as ``timeline_census(timeline(cohort, align,
@@ -313,8 +313,8 @@ CENSUS_EVENTS = ("icu_admission", "icu_release", "death", "discharge")
 
 def census_from_days(days: pd.DataFrame, event_patient: np.ndarray, event_day: np.ndarray,
                      event_is: dict[str, np.ndarray], image_patient: np.ndarray,
-                     image_day: np.ndarray, align: str = "admission", *,
-                     unaligned: str = "drop") -> pd.DataFrame:
+                     image_day: np.ndarray, align: Align = "admission", *,
+                     unaligned: Unaligned = "drop") -> pd.DataFrame:
     """:func:`cohort_census` from the patients' key days and the event and exam days.
 
     ``days`` is :func:`covidimg.stats.patient_days` of the cohort; ``event_patient`` and

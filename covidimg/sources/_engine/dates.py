@@ -44,6 +44,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from covidimg._validation import check_choice, choices
 from covidimg.errors import ValueProblem
 
 __all__ = [
@@ -60,7 +61,8 @@ __all__ = [
 
 DateOrder = Literal["MDY", "DMY"]
 #: Every recovery :func:`parse_date` knows.
-RECOVER_ALL: tuple[str, ...] = ("other_order", "error_cell", "excel_serial")
+Recovery = Literal["other_order", "error_cell", "excel_serial"]
+RECOVER_ALL: tuple[str, ...] = choices(Recovery)
 #: Texts that mean "no value" (compared stripped and in lower case).
 MISSING_TEXT = frozenset({"", ".", "-", "?", "na", "n/a", "#n/a", "nan", "nat", "none", "null",
                           "unknown", "not known", "not recorded", "nk"})
@@ -120,7 +122,7 @@ def _year(text: str) -> int:
 
 
 def parse_date(value: Any, *, order: DateOrder = "MDY",
-               recover: Collection[str] = ()) -> ParsedDate | None:
+               recover: Collection[Recovery] = ()) -> ParsedDate | None:
     """Parse a date written in any of the forms of the module docstring.
 
     Parameters
@@ -162,12 +164,9 @@ def parse_date(value: Any, *, order: DateOrder = "MDY",
     >>> parse_date("N/A") is None
     True
     """
-    if order not in _ORDER_NAME:
-        raise ValueError(f"order={order!r}; allowed values are {sorted(_ORDER_NAME)}")
-    unknown = set(recover) - set(RECOVER_ALL)
-    if unknown:
-        raise ValueError(f"recover={sorted(unknown)} holds unknown choices; allowed values are "
-                         f"{list(RECOVER_ALL)}")
+    check_choice(order, DateOrder, "order")
+    for choice in recover:
+        check_choice(choice, Recovery, "recover")
     if is_missing(value):
         return None
     expected = _ORDER_NAME[order]

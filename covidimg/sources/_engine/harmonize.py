@@ -40,10 +40,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+
+from covidimg._validation import check_choice, choices
 
 __all__ = [
     "FALLBACK_ORDER",
@@ -55,7 +57,8 @@ __all__ = [
 ]
 
 #: The candidates for day 0, in the order they are tried.
-FALLBACK_ORDER: tuple[str, ...] = ("admission", "index_event", "first_exam", "first_fact")
+DayZeroRule = Literal["admission", "index_event", "first_exam", "first_fact"]
+FALLBACK_ORDER: tuple[str, ...] = choices(DayZeroRule)
 #: Image columns holding days from the exam to the patient's first event of a kind.
 OFFSET_EVENTS: dict[str, str] = {"admission_offset": "admission",
                                  "icu_admission_offset": "icu_admission",
@@ -88,7 +91,7 @@ def _missing(array: np.ndarray) -> np.ndarray:
     return np.isnat(array) if array.dtype.kind == "M" else np.isnan(array)
 
 
-def choose_day_zero(candidates: Mapping[str, Any], size: int | None = None
+def choose_day_zero(candidates: Mapping[DayZeroRule, Any], size: int | None = None
                     ) -> tuple[np.ndarray, np.ndarray]:
     """Day 0 and the rule that chose it, for many patients (or rows) at once.
 
@@ -119,10 +122,8 @@ def choose_day_zero(candidates: Mapping[str, Any], size: int | None = None
     >>> anchors.tolist(), rules.tolist()
     ([0.0, 5.0, nan], ['index_event', 'admission', 'none'])
     """
-    unknown = sorted(set(candidates) - set(FALLBACK_ORDER))
-    if unknown:
-        raise ValueError(f"day-0 candidates {unknown} are unknown; allowed values are "
-                         f"{list(FALLBACK_ORDER)}")
+    for rule in candidates:
+        check_choice(rule, DayZeroRule, "candidates")
     arrays = {rule: _as_array(values) for rule, values in candidates.items()}
     sizes = {len(a) for a in arrays.values()} | ({size} if size is not None else set())
     if len(sizes) > 1:

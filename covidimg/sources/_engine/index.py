@@ -39,6 +39,7 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
+from covidimg._validation import check_choice
 from covidimg.errors import DicomReadError, IndexCacheWarning
 from covidimg.sources._engine.archives import finding_kind, iter_zip_headers
 from covidimg.sources._engine.dicom import IMAGE_MODALITIES, DicomHeader, read_header
@@ -126,10 +127,8 @@ def index_options(**settings: Any) -> Iterator[IndexOptions]:
     ...     options.cache, options.sample_series
     (False, True)
     """
-    unknown = set(settings) - set(IndexOptions.__dataclass_fields__)
-    if unknown:
-        raise TypeError(f"index_options: unknown settings {sorted(unknown)}; allowed are "
-                        f"{sorted(IndexOptions.__dataclass_fields__)}")
+    for name in settings:
+        check_choice(name, [f.name for f in fields(IndexOptions)], "index_options setting")
     options = replace(current_index_options(), **settings)
     token = _OPTIONS.set(options)
     try:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields
 import pandas as pd
 
 from covidimg import schema
+from covidimg._validation import check_choice
 from covidimg.errors import LoadError, StrictModeError, TableReadError
 
 __all__ = ["MAX_FIELD_CHARS", "MAX_TABLE_CELLS", "MAX_TABLE_COLUMNS", "Ledger", "LoadError",
@@ -106,15 +107,14 @@ class Ledger:
         self._files: dict[str, dict[str, object]] = {}
         self._findings: list[dict[str, object]] = []
 
-    def file(self, path: str | os.PathLike[str], status: str, *, image_uid: str | None = None,
-             reason: str = "") -> None:
+    def file(self, path: str | os.PathLike[str], status: schema.FileStatus, *,
+             image_uid: str | None = None, reason: str = "") -> None:
         """Record what became of ``path`` (``used``, ``duplicate``, ``rejected``, ``ignored``).
 
         A later record of the same path replaces the earlier one, so a loader can first mark a
         file used and later downgrade it to duplicate.
         """
-        if status not in schema.FILE_STATUS:
-            raise ValueError(f"status {status!r} is not one of {schema.FILE_STATUS}")
+        check_choice(status, schema.FileStatus, "status")
         key = os.fspath(path)
         self._files[key] = {"path": key, "source": self.source, "status": status,
                             "image_uid": image_uid, "reason": reason}

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from covidimg import schema, units
+from covidimg._validation import choices
 from covidimg.errors import ValueProblem
 from covidimg.sources._engine.dates import RECOVER_ALL, DateOrder, is_missing, parse_date
 from covidimg.sources._engine.free_text import describe_value
@@ -47,6 +48,7 @@ from covidimg.sources.nccid.site_units import (
 from covidimg.sources.nccid.values import (
     FIO2_LITRES,
     FIO2_MASK_COLOURS,
+    PressureHalf,
     parse_blood_pressure,
     parse_fio2,
     parse_number,
@@ -552,7 +554,7 @@ def clean_record(
     key, value = get("fio2")
     cleaner.fio2(key, value)
 
-    for which in ("systolic", "diastolic"):
+    for which in choices(PressureHalf):
         key, value = get(f"{which}_bp")
         try:
             pressure = parse_blood_pressure(value, which=which)

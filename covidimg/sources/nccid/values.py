@@ -11,14 +11,15 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+from covidimg._validation import check_choice
 from covidimg.errors import ValueProblem
 from covidimg.intervals import parse_censored_text
 from covidimg.sources._engine.dates import is_missing
 
-__all__ = ["FIO2_LITRES", "FIO2_MASK_COLOURS", "ParsedNumber", "parse_blood_pressure",
-           "parse_fio2", "parse_number"]
+__all__ = ["FIO2_LITRES", "FIO2_MASK_COLOURS", "ParsedNumber", "PressureHalf",
+           "parse_blood_pressure", "parse_fio2", "parse_number"]
 
 _NUMBER = r"[-+]?(?:\d+(?:[.,]\d*)?|[.,]\d+)"
 _BRACKETED_NUMBER = re.compile(rf"^\[\s*(?P<inner>[<>≤≥]?=?\s*{_NUMBER})\s*\]\s*-\s*"
@@ -99,7 +100,11 @@ _BP = re.compile(r"^\[?\s*(?P<sys>\d{2,3})\s*/\s*(?P<dia>\d{2,3})\s*\]?(?:\s*-\s
                  r"\d{4}-\d{2}-\d{2})?$")
 
 
-def parse_blood_pressure(value: Any, *, which: str) -> float | None:
+#: Which half of a ``sys/dia`` blood pressure :func:`parse_blood_pressure` returns.
+PressureHalf = Literal["systolic", "diastolic"]
+
+
+def parse_blood_pressure(value: Any, *, which: PressureHalf) -> float | None:
     """Read a systolic or diastolic pressure (mmHg) from ``"126"`` or ``"[170/70] - 2020-04-01"``.
 
     Parameters
@@ -115,8 +120,7 @@ def parse_blood_pressure(value: Any, *, which: str) -> float | None:
     >>> parse_blood_pressure("126", which="systolic")
     126.0
     """
-    if which not in ("systolic", "diastolic"):
-        raise ValueError(f"which={which!r}; allowed values are 'systolic', 'diastolic'")
+    check_choice(which, PressureHalf, "which")
     if is_missing(value):
         return None
     match = _BP.match(str(value).strip())
