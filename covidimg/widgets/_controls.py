@@ -13,6 +13,8 @@ from typing import Any, ClassVar
 
 import ipywidgets as w
 
+from covidimg.widgets._html import escape
+
 __all__ = ["MultiChoice", "RangeChoice", "YesNoAny", "css_name"]
 
 DESCRIPTION_WIDTH = "110px"
@@ -24,7 +26,7 @@ def css_name(name: str) -> str:
 
 
 def _label(text: str) -> w.HTML:
-    return w.HTML(f"<b>{text}</b>",
+    return w.HTML(f"<b>{escape(text)}</b>",
                   layout=w.Layout(width=DESCRIPTION_WIDTH, min_width=DESCRIPTION_WIDTH))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -13,6 +12,7 @@ import pandas as pd
 from covidimg import schema
 from covidimg.cohort import Cohort, Criteria, Selection
 from covidimg.widgets._controls import MultiChoice, RangeChoice, YesNoAny
+from covidimg.widgets._html import escape
 
 __all__ = ["CohortFilter"]
 
@@ -254,7 +254,7 @@ class CohortFilter(w.VBox):
         """The active criteria as one line of text (``"all patients"`` when none)."""
         if not self._criteria:
             return "all patients"
-        return html.escape("; ".join(f"{k}={v}" for k, v in self._criteria.items()))
+        return escape("; ".join(f"{k}={v}" for k, v in self._criteria.items()))
 
 
 class _Hold:

@@ -9,6 +9,7 @@ from covidimg.cohort import Cohort
 from covidimg.plotting import empty_figure, plot_lab_distribution
 from covidimg.stats.selection import Selection, lab_counts
 from covidimg.widgets._figures import FigureSlot, FigureView, SelectionView
+from covidimg.widgets._html import escape
 
 __all__ = ["LabDistribution"]
 
@@ -121,5 +122,5 @@ class LabDistribution(FigureView, SelectionView, w.VBox):
         self.figure_slot.show(fig, analyte=analyte, n_values=n_values,
                               n_patients=n_patients, by=self.by.value)
         self.message.value = ("" if n_values else
-                              f"<i>No {analyte} values for the patients that match.</i>")
+                              f"<i>No {escape(analyte)} values for the patients that match.</i>")
 

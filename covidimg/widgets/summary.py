@@ -10,6 +10,7 @@ from covidimg.cohort import Cohort
 from covidimg.plotting import empty_figure, plot_table_one
 from covidimg.stats.selection import Selection
 from covidimg.widgets._figures import FigureSlot, FigureView, SelectionView
+from covidimg.widgets._html import table as html_table
 
 __all__ = ["CohortSummary"]
 
@@ -87,8 +88,7 @@ class CohortSummary(FigureView, SelectionView, w.VBox):
 
     def _show_findings(self, table: pd.DataFrame) -> None:
         if len(table):
-            self.findings.value = table.to_html(index=False, escape=True, border=0,
-                                                classes="covidimg-findings")
+            self.findings.value = html_table(table, "covidimg-findings")
         else:
             self.findings.value = "<i>No findings for these patients.</i>"
 
