@@ -9,6 +9,7 @@ table, the column and the offending values when the contract is broken). The dat
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -37,6 +38,7 @@ __all__ = [
     "data_dictionary_markdown",
     "empty",
     "finding_severity",
+    "quote_values",
     "relations_mermaid",
     "validate",
 ]
@@ -59,6 +61,12 @@ CENSOR = ("none", "left", "right", "interval")
 #: What became of a file a source walked (``files.status``).
 FileStatus = Literal["used", "duplicate", "rejected", "ignored"]
 FILE_STATUS = choices(FileStatus)
+#: ``labs.analyte``: a name of :data:`ANALYTES` or another lower-case identifier.
+ANALYTE_PATTERN = r"[a-z][a-z0-9_]{0,63}"
+#: ``labs.unit``: a unit's symbols (letters, digits, ``% / ^ * . µ μ · °``), no spaces or markup.
+UNIT_PATTERN = r"[0-9A-Za-z%/^*.\u00b5\u03bc\u00b7\u00b0]{0,32}"
+#: ``findings.kind``: a name of :data:`FINDING_KINDS` or another lower-case identifier.
+KIND_PATTERN = r"[a-z][a-z0-9_]{0,63}"
 EVENTS = (
     "admission",
     "icu_admission",
@@ -101,6 +109,12 @@ class Column:
     may_dangle
         With ``references``: the value may name a row the cohort does not hold (``files`` and
         ``findings`` record what a loader saw, kept or not), so validation does not check it.
+    pattern
+        A regular expression (Python ``re``) every value of a text column must match as a
+        whole, or ``None``: the vocabulary of a column whose values are
+        names (``labs.analyte``, ``labs.unit``, ``findings.kind``) but not a closed set.
+        :func:`validate` and :meth:`covidimg.Cohort.open` refuse other values, so no text
+        shaped like markup reaches a display through these columns.
     """
 
     name: str
@@ -112,6 +126,24 @@ class Column:
     required: bool = True
     references: str | None = None
     may_dangle: bool = False
+    pattern: str | None = None
+
+    def refused(self, values: Iterable[str]) -> list[str]:
+        """The values among ``values`` this column does not allow, sorted: outside
+        ``allowed``, or not matching ``pattern`` as a whole. Pass the distinct values only.
+
+        Examples
+        --------
+        >>> from covidimg.schema import TABLES
+        >>> TABLES["labs"].column("analyte").refused(["crp", "<b>x</b>", "Bad Name"])
+        ['<b>x</b>', 'Bad Name']
+        """
+        bad = set()
+        if self.allowed is not None:
+            bad.update(v for v in values if v not in self.allowed)
+        if self.pattern is not None:
+            bad.update(v for v in values if re.fullmatch(self.pattern, v) is None)
+        return sorted(bad)
 
     @property
     def referenced(self) -> tuple[str, str] | None:
@@ -251,9 +283,9 @@ TABLES: dict[str, Table] = {
             Column("image_uid", "string", "the exam the source attached the value to, if any",
                    references="images.image_uid"),
             Column("analyte", "category", "what was measured (see the analyte table)",
-                   nullable=False),
+                   nullable=False, pattern=ANALYTE_PATTERN),
             Column("unit", "string", "canonical unit of the analyte; values are converted to it",
-                   nullable=False),
+                   nullable=False, pattern=UNIT_PATTERN),
             Column("lower", "float64", "lower bound of the value's interval (may be -inf)",
                    nullable=False),
             Column("upper", "float64", "upper bound of the value's interval (may be inf)",
@@ -288,7 +320,7 @@ TABLES: dict[str, Table] = {
             Column("kind", "string",
                    "e.g. duplicate_exam, remapped_patient, unparseable_value, unreadable_file "
                    "(every kind and its severity: see Finding kinds)",
-                   nullable=False),
+                   nullable=False, pattern=KIND_PATTERN),
             Column("source", "category", "data system", allowed=SOURCES, nullable=False),
             Column("patient_uid", "string", "the patient concerned, if any",
                    references="patients.patient_uid", may_dangle=True),
@@ -618,11 +650,12 @@ def validate(name: str, frame: pd.DataFrame) -> pd.DataFrame:
         if not col.nullable and series.isna().any():
             rows = list(series.index[series.isna()][:10])
             problems.append(f"column {col.name!r} has missing values (rows {rows})")
-        if col.allowed is not None:
-            bad = sorted(_distinct_text(series) - set(col.allowed))
+        if col.allowed is not None or col.pattern is not None:
+            bad = col.refused(_distinct_text(series))
             if bad:
-                problems.append(f"column {col.name!r} has values {bad[:10]} outside "
-                                f"{list(col.allowed)}")
+                problems.append(f"column {col.name!r} has values {quote_values(bad)} outside "
+                                + (f"{list(col.allowed)}" if col.allowed is not None else
+                                   f"the pattern {col.pattern}"))
     if name == "labs" and {"lower", "upper"} <= set(frame.columns) and len(frame):
         inverted = frame["lower"] > frame["upper"]
         if inverted.any():
@@ -642,10 +675,35 @@ def _distinct_text(series: pd.Series) -> set[str]:
     if isinstance(series.dtype, pd.CategoricalDtype):
         codes = series.cat.codes.to_numpy()
         return set(series.cat.categories[np.unique(codes[codes >= 0])].astype(str))
-    return set(series.dropna().astype(str))
+    return {str(v) for v in series.dropna().unique()}
+
+
+#: Longest value :func:`quote_values` quotes; a longer one is described by its length.
+_QUOTE_MAX = 40
+
+
+def quote_values(values: Iterable[object], limit: int = 5) -> str:
+    """The first ``limit`` of ``values`` for an error message: a short printable value quoted,
+    a longer one (or one with control characters) described by its length, so a message
+    never carries a long text from a file.
+
+    Examples
+    --------
+    >>> from covidimg.schema import quote_values
+    >>> quote_values(["crp", "x" * 500, "a", "b", "c", "d"])
+    "['crp', a text of 500 characters, 'a', 'b', 'c', and 1 more]"
+    """
+    values = list(values)
+    shown = [repr(v) if isinstance(v, str) and len(v) <= _QUOTE_MAX and v.isprintable()
+             else f"a text of {len(str(v))} characters" for v in values[:limit]]
+    if len(values) > limit:
+        shown.append(f"and {len(values) - limit} more")
+    return "[" + ", ".join(shown) + "]"
 
 
 def _fmt_allowed(col: Column) -> str:
+    if col.pattern is not None:
+        return f"matching `{col.pattern}`"
     return ", ".join(f"`{v}`" for v in col.allowed) if col.allowed else ""
 
 

@@ -110,7 +110,7 @@ def test_user_clicks_change_criteria(demo_cohort):
 
 def test_filter_rejects_unknown_values(demo_cohort):
     f = CohortFilter(demo_cohort)
-    with pytest.raises(ValueError, match="allowed are"):
+    with pytest.raises(ValueError, match="allowed values are"):
         f.set(colour="red")
     with pytest.raises(ValueError, match="not in this cohort"):
         f.set(modality="PET")

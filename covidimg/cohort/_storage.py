@@ -328,11 +328,15 @@ class _StoredTable:
         """The table in the schema's dtypes (once: the file is closed afterwards)."""
         if self._source is None:
             raise RuntimeError(f"{self.path} was read already")
-        known = set(schema.TABLES[self.name].names)
+        table = schema.TABLES[self.name]
+        known = set(table.names)
         # Extra text columns come as dictionaries (fast, no string per row); _from_arrow
-        # keeps the few-valued ones as categoricals and expands the others.
+        # keeps the few-valued ones as categoricals and expands the others. So do the text
+        # columns with a pattern (few distinct values, each checked once by _check_values).
+        checked = {c.name for c in table.columns if c.pattern is not None}
         extra_text = [f.name for f in self.arrow_schema
-                      if f.name not in known and f.type in _ARROW_STRINGS]
+                      if (f.name not in known or f.name in checked)
+                      and f.type in _ARROW_STRINGS]
         try:
             # pre_buffer (coalesced reads on the I/O thread pool) is for object stores; on a
             # local file it cost 10-20% more time and CPU.
@@ -344,12 +348,53 @@ class _StoredTable:
                                   "damaged, save it again") from exc
         self._source.close()
         self._source = None
-        return _from_arrow(self.name, stored)
+        _check_values(self.name, stored, self.path)
+        try:
+            return _from_arrow(self.name, stored)
+        except schema.SchemaError as exc:   # a stored type conform cannot cast
+            raise CohortFileError(f"{self.path}: {exc}; the saved cohort is damaged, save it "
+                                  "again") from None
 
 
 
 # ---------------------------------------------------------------------- storage dtypes
 _ARROW_STRINGS = {pa.string(), pa.large_string()}
+
+
+def _check_values(name: str, stored: pa.Table, path: Path) -> None:
+    """Refuse a table whose columns hold values the schema does not allow, as the loaders'
+    :func:`covidimg.schema.validate` does: outside a column's ``allowed`` values, or not
+    matching its ``pattern``. Only the distinct values are checked (a dictionary column's
+    dictionary, or Arrow's ``unique``), so the check costs little beside the read."""
+    for col in schema.TABLES[name].columns:
+        if (col.allowed is None and col.pattern is None) or col.name not in stored.column_names:
+            continue
+        bad = col.refused(_distinct_text(stored.column(col.name), path, name, col.name))
+        if bad:
+            rule = (f"the schema allows {list(col.allowed)}" if col.allowed is not None
+                    else f"values must match {col.pattern}")
+            raise CohortFileError(
+                f"{path}: column {name}.{col.name} holds {len(bad)} value"
+                f"{'' if len(bad) == 1 else 's'} the schema does not allow, "
+                f"{schema.quote_values(bad)}; {rule}. The saved cohort was not written by "
+                "Cohort.save or was changed since: save it again from its sources")
+
+
+def _distinct_text(stored: pa.ChunkedArray, path: Path, table: str, column: str) -> list[str]:
+    """The distinct non-missing values of a stored column, as text."""
+    kind = stored.type
+    if pa.types.is_dictionary(kind):
+        values: pa.Array = pa.chunked_array([c.dictionary for c in stored.chunks],
+                                            type=kind.value_type)
+        values = pc.unique(values) if stored.num_chunks > 1 else values.combine_chunks()
+    else:
+        values = pc.unique(stored)
+    try:
+        text = values.cast(pa.large_string())
+    except (pa.ArrowException, TypeError) as exc:
+        raise CohortFileError(f"{path}: column {table}.{column} is stored as {kind}, which is "
+                              "not text; the saved cohort is damaged, save it again") from exc
+    return [v for v in text.to_pylist() if v is not None]
 
 
 def _narrowest_int(values: pd.Series) -> str:
@@ -382,7 +427,8 @@ def _column(stored: pa.ChunkedArray, col: schema.Column) -> pd.Series | None:
     """One schema column from Arrow, in the schema's dtype, or None when it needs
     :func:`covidimg.schema.conform` (an unexpected stored type)."""
     kind = stored.type
-    if col.dtype == "string" and kind in _ARROW_STRINGS | {pa.null()}:
+    if col.dtype == "string" and (kind in _ARROW_STRINGS | {pa.null()}
+                                  or _is_text_dictionary(kind)):
         return stored.cast(pa.large_string()).to_pandas(types_mapper=_string_type)
     if col.dtype == "category" and pa.types.is_dictionary(kind) and \
             kind.value_type in _ARROW_STRINGS:

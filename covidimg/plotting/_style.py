@@ -2,17 +2,26 @@
 
 Every figure is built once as a plain dict; :func:`figure_function` turns the function that
 builds it into the public ``plot_*`` function returning a validated ``go.Figure``.
+
+Text in a figure (titles, trace names, hover templates and the ``customdata`` they show, tick
+labels, table cells, annotations) is plotly's subset of HTML: ``<b>``, ``<br>``, ``<a href>``,
+``<span style>``. plotly.js draws it as SVG text and refuses ``javascript:`` links, but a
+value from the data must still not become markup (a link, a style, a fake line). Every such
+value goes through :func:`plain` (or :func:`plain_all`) where it is interpolated; the markup
+the figures add themselves stays as it is.
 """
 
 from __future__ import annotations
 
 import functools
+import html
 import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import ParamSpec, Protocol
 
+import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 
@@ -42,6 +51,28 @@ ALIGN_LABELS = {
     "death": "days relative to death (day 0 = death; negative = before death)",
     "none": "day on the cohort's axis (day 0 = admission where known)",
 }
+
+
+def plain(value: object) -> str:
+    """``value`` as figure text that plotly shows verbatim (``& < >`` as entities).
+
+    Examples
+    --------
+    >>> from covidimg.plotting._style import plain
+    >>> plain('<a href="javascript:alert(1)">x</a>')
+    '&lt;a href="javascript:alert(1)"&gt;x&lt;/a&gt;'
+    """
+    # quote=False: plotly decodes &amp; &lt; &gt; and numeric entities, but not &quot;.
+    return html.escape(str(value), quote=False)
+
+
+def plain_all(values: Iterable[object]) -> np.ndarray:
+    """:func:`plain` of every text among ``values`` (other values as they are), as an object
+    array (for ``customdata``, tick labels, table cells)."""
+    text = [plain(v) if isinstance(v, str) else v for v in values]
+    out = np.empty(len(text), dtype=object)
+    out[:] = text
+    return out
 
 
 def group_color(index: int) -> str:

@@ -19,6 +19,7 @@ from covidimg.plotting._style import (
     group_color,
     layout,
     nice_ticks,
+    plain,
 )
 from covidimg.stats import LabComparison, LabHistogram, lab_histogram
 
@@ -26,8 +27,9 @@ __all__ = ["plot_lab_cdf", "plot_lab_distribution"]
 
 
 def _label(analyte: str) -> str:
+    """The analyte's name as figure text (its label when the schema knows it)."""
     info = schema.ANALYTES.get(analyte)
-    return info.label if info else analyte
+    return plain(info.label if info else analyte)
 
 
 def _reference_text(reference: tuple[float, float], unit: str) -> str:
@@ -117,10 +119,10 @@ def plot_lab_distribution(data: LabComparison | LabHistogram | pd.DataFrame,
     >>> ci.plotting.plot_lab_distribution(res)                          # doctest: +SKIP
     """
     hist = _histogram(data, analyte, bins)
-    analyte, unit = hist.analyte, hist.unit
-    title = f"{_label(analyte)} ({unit}): distribution of {hist.what}"
+    analyte, unit = hist.analyte, plain(hist.unit)
+    title = f"{_label(analyte)} ({unit}): distribution of {plain(hist.what)}"
     if not len(hist.groups):
-        return empty_figure.spec(title, f"No {analyte} values in this selection.")
+        return empty_figure.spec(title, f"No {plain(analyte)} values in this selection.")
     edges = hist.edges
     width = float(edges[1] - edges[0])
     share = len(hist.groups) > 1 if share is None else share
@@ -128,9 +130,10 @@ def plot_lab_distribution(data: LabComparison | LabHistogram | pd.DataFrame,
     opacity = 0.65 if len(hist.groups) > 1 else 0.9
     traces: list[dict] = []
     table = hist.bins
-    for i, (name, n_values) in enumerate(zip(hist.groups["group"], hist.groups["n_values"],
-                                             strict=True)):
-        mine = table[table["group"] == name]
+    for i, (group, n_values) in enumerate(zip(hist.groups["group"], hist.groups["n_values"],
+                                              strict=True)):
+        mine = table[table["group"] == group]
+        name = plain(group)
         kind = mine["kind"].to_numpy()
         binned = mine[kind == "bin"]
         left, right = binned["left"].to_numpy(), binned["right"].to_numpy()
@@ -207,16 +210,17 @@ def plot_lab_cdf(comparison: LabComparison) -> dict:
     >>> res = ci.stats.compare_labs(ci.load_demo(), "ldh", by="died")    # doctest: +SKIP
     >>> ci.plotting.plot_lab_cdf(res)                                    # doctest: +SKIP
     """
-    unit, analyte = comparison.unit, comparison.analyte
-    title = f"{_label(analyte)} ({unit}): cumulative distribution by {comparison.by or 'cohort'}"
+    unit, analyte = plain(comparison.unit), comparison.analyte
+    title = (f"{_label(analyte)} ({unit}): cumulative distribution by "
+             f"{plain(comparison.by or 'cohort')}")
     curves = comparison.curves
     if not len(curves):
-        return empty_figure.spec(title, f"No {analyte} values in this selection.")
+        return empty_figure.spec(title, f"No {plain(analyte)} values in this selection.")
     traces: list[dict] = []
     groups = comparison.groups
     for i, row in enumerate(groups.itertuples(index=False)):
-        name = row.group
-        mine = curves[curves["group"] == name]
+        mine = curves[curves["group"] == row.group]
+        name = plain(row.group)
         step = mine[mine["curve"] == "turnbull"]
         traces.append({
             "type": "scatter", "x": step["x"].to_numpy(), "y": step["cdf"].to_numpy(),
@@ -226,7 +230,7 @@ def plot_lab_cdf(comparison: LabComparison) -> dict:
                               "<extra></extra>")})
         fit = mine[mine["curve"] == "fit"]
         if len(fit):
-            label = (f"{name}: {comparison.dist} fit, median {fmt(row.fit_median)}"
+            label = (f"{name}: {plain(comparison.dist)} fit, median {fmt(row.fit_median)}"
                      if comparison.dist == "lognorm" else f"{name}: normal fit")
             traces.append({"type": "scatter", "x": fit["x"].to_numpy(),
                            "y": fit["cdf"].to_numpy(), "mode": "lines",
@@ -234,8 +238,8 @@ def plot_lab_cdf(comparison: LabComparison) -> dict:
                            "legendgroup": name, "hoverinfo": "skip"})
     test = comparison.primary_test
     if test is not None:
-        title += (f"<br><sup>{test['test'].replace('_', ' ')}: p = {test['p_value']:.3g}"
-                  f" ({test['note']})</sup>")
+        title += (f"<br><sup>{plain(test['test']).replace('_', ' ')}: p = "
+                  f"{test['p_value']:.3g} ({plain(test['note'])})</sup>")
     x = curves["x"].to_numpy(dtype=float)
     return {"data": traces, "layout": layout(
         title, height=450, xaxis={"title": {"text": f"{_label(analyte)} ({unit})"}},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from covidimg.plotting._style import empty_figure, figure_function, layout
+from covidimg.plotting._style import empty_figure, figure_function, layout, plain, plain_all
 from covidimg.stats import PrivacyReport
 
 __all__ = ["plot_equivalence_classes"]
@@ -35,20 +35,20 @@ def plot_equivalence_classes(report: PrivacyReport) -> dict:
     >>> len(ci.plotting.plot_equivalence_classes(rep).data)
     1
     """
-    qi = report.quasi_identifiers
+    qi = [plain(q) for q in report.quasi_identifiers]
     title = (f"k-anonymity of ({', '.join(qi)}): smallest class {report.smallest_class}, "
              f"target k = {report.k}")
     classes = report.classes.sort_values("size", kind="stable")
     if not len(classes):
         return empty_figure.spec(title, "No records.")
-    labels = classes[qi].astype(str).agg(" · ".join, axis=1).to_numpy(dtype=object)
+    labels = plain_all(classes[report.quasi_identifiers].astype(str).agg(" · ".join, axis=1))
     colors = np.where(classes["below_k"], "#D55E00", "#0072B2")
     bar = {"type": "bar", "y": labels, "x": classes["size"].to_numpy(), "orientation": "h",
            "marker": {"color": colors}, "hovertemplate": "%{y}: %{x} records<extra></extra>"}
     if report.sensitive is not None:
         bar["customdata"] = classes["n_sensitive"].to_numpy()
         bar["hovertemplate"] = (f"%{{y}}: %{{x}} records<br>%{{customdata}} distinct "
-                                f"{report.sensitive} values (target l = {report.l})"
+                                f"{plain(report.sensitive)} values (target l = {report.l})"
                                 "<extra></extra>")
     k_line = {"type": "line", "x0": report.k, "x1": report.k, "xref": "x", "y0": 0, "y1": 1,
               "yref": "y domain", "line": {"color": "#D55E00", "dash": "dash"}}

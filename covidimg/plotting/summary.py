@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from covidimg.plotting._style import empty_figure, figure_function, layout
+from covidimg.plotting._style import empty_figure, figure_function, layout, plain, plain_all
 
 __all__ = ["plot_missingness", "plot_table_one"]
 
@@ -36,7 +36,7 @@ def plot_table_one(table: pd.DataFrame) -> dict:
     >>> ci.plotting.plot_table_one(ci.stats.table_one(ci.load_demo(), by="icu"))  # doctest: +SKIP
     """
     by = table.attrs.get("by")
-    title = "Cohort summary" + (f" by {by}" if by else "")
+    title = "Cohort summary" + (f" by {plain(by)}" if by else "")
     if not len(table):
         return empty_figure.spec(title, "Nothing to summarise.")
     flat = table.reset_index()
@@ -44,12 +44,14 @@ def plot_table_one(table: pd.DataFrame) -> dict:
     first = ~flat["variable"].duplicated().to_numpy()
     groups = [c for c in table.columns if c not in ("missing", "p_value", "test")]
     header = ["variable", "", *groups, "missing", "p", "test"]
-    cells = [np.where(first, variable, "").tolist(), flat["level"].tolist(),
-             *[flat[g].tolist() for g in groups], flat["missing"].tolist(),
-             [_p_text(p) for p in flat["p_value"].to_numpy(dtype=float)], flat["test"].tolist()]
+    cells = [np.where(first, variable, ""), flat["level"],
+             *[flat[g] for g in groups], flat["missing"],
+             [_p_text(p) for p in flat["p_value"].to_numpy(dtype=float)], flat["test"]]
+    cells = [plain_all(column).tolist() for column in cells]
     shade = np.where(flat["variable"].factorize()[0] % 2 == 0, "white", "#F4F6F8").tolist()
     data = [{"type": "table",
-             "header": {"values": [f"<b>{h}</b>" for h in header], "fill": {"color": "#E8ECF0"},
+             "header": {"values": [f"<b>{plain(h)}</b>" for h in header],
+                        "fill": {"color": "#E8ECF0"},
                         "align": "left"},
              "cells": {"values": cells, "align": "left", "fill": {"color": [shade] * len(header)},
                        "height": 24},
@@ -87,7 +89,7 @@ def plot_missingness(missing: pd.DataFrame, *, only_missing: bool = True) -> dic
     rows = missing[missing["n_missing"] > 0] if only_missing else missing
     if not len(rows):
         return empty_figure.spec(title, "No missing values.")
-    labels = (rows["table"] + "." + rows["column"]).to_numpy(dtype=object)
+    labels = plain_all(rows["table"] + "." + rows["column"])
     bar = {"type": "bar", "y": labels, "x": (rows["percent_missing"] / 100).to_numpy(),
            "orientation": "h", "marker": {"color": "#0072B2"},
            "customdata": np.column_stack([rows["n_missing"], rows["n_rows"]]),

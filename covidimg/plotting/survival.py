@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from covidimg.plotting._style import empty_figure, figure_function, group_color, layout, rgba
+from covidimg.plotting._style import (
+    empty_figure,
+    figure_function,
+    group_color,
+    layout,
+    plain,
+    rgba,
+)
 from covidimg.stats import SurvivalResult
 
 __all__ = ["plot_kaplan_meier"]
@@ -45,15 +52,16 @@ def plot_kaplan_meier(result: SurvivalResult, *, show_ci: bool = True) -> dict:
     >>> km = ci.stats.kaplan_meier(ci.load_demo(), event="death", by="icu")  # doctest: +SKIP
     >>> ci.plotting.plot_kaplan_meier(km)                                     # doctest: +SKIP
     """
-    word = _EVENT_WORDS.get(result.event, result.event)
-    title = f"Time from admission to {word}" + (f", by {result.by}" if result.by else "")
+    word = plain(_EVENT_WORDS.get(result.event, result.event))
+    title = f"Time from admission to {word}" + (f", by {plain(result.by)}" if result.by else "")
     curves = result.curves
     if not len(curves):
         return empty_figure.spec(title, "No patients with a known day in this selection.")
     level = round(100 * (1 - result.alpha))
     data: list[dict] = []
-    for i, (name, curve) in enumerate(curves.groupby("group", sort=False)):
+    for i, (group, curve) in enumerate(curves.groupby("group", sort=False)):
         color = group_color(i)
+        name = plain(group)
         n = int(curve["n_at_risk"].iloc[0])
         events = int(curve["n_events"].sum())
         x = curve["time"].to_numpy(float)
@@ -97,4 +105,5 @@ def plot_kaplan_meier(result: SurvivalResult, *, show_ci: bool = True) -> dict:
         title, height=450,
         xaxis={"title": {"text": "days since hospital admission (day 0 = admission)"},
                "rangemode": "tozero"},
-        yaxis={"title": {"text": result.y_label}, "range": [0, 1.03], "tickformat": ".0%"})}
+        yaxis={"title": {"text": plain(result.y_label)}, "range": [0, 1.03],
+               "tickformat": ".0%"})}

@@ -12,6 +12,8 @@ from covidimg.plotting._style import (
     empty_figure,
     figure_function,
     layout,
+    plain,
+    plain_all,
 )
 from covidimg.stats import timeline_census
 
@@ -102,12 +104,15 @@ def plot_timeline(marks: pd.DataFrame, *, page: int | None = None, page_size: in
                          "hoverinfo": "skip", "line": {"color": COLORS[kind], "width": width}})
     exams = shown[shown["kind"] == "exam"]
     if len(exams):
+        # Shown: columns 0-8 (text from the data as plain); the last, the image_uid itself,
+        # is what a click on the exam reports.
         custom = np.column_stack([
-            exams["patient_uid"].astype(str), np.char.mod("%g", exams["day"].to_numpy(float)),
-            exams["modality"].astype(str), exams["view"].astype(str),
+            plain_all(exams["patient_uid"].astype(str)),
+            np.char.mod("%g", exams["day"].to_numpy(float)),
+            plain_all(exams["modality"].astype(str)), plain_all(exams["view"].astype(str)),
             _offset_text(exams["admission_offset"]), _offset_text(exams["icu_admission_offset"]),
             _offset_text(exams["icu_release_offset"]), _offset_text(exams["death_offset"]),
-            exams["image_uid"].astype(str)])
+            plain_all(exams["image_uid"].astype(str)), exams["image_uid"].astype(str)])
         data.append({
             "type": "scatter", "x": exams["start"].to_numpy(float),
             "y": exams["lane"].to_numpy(float), "mode": "markers", "name": "exam",
@@ -130,7 +135,7 @@ def plot_timeline(marks: pd.DataFrame, *, page: int | None = None, page_size: in
                 "y": rows["lane"].to_numpy(float), "mode": "markers", "name": label,
                 "marker": {"symbol": symbol, "size": size, "color": color,
                            "line": {"width": 2, "color": color}},
-                "customdata": np.column_stack([rows["patient_uid"].astype(str),
+                "customdata": np.column_stack([plain_all(rows["patient_uid"].astype(str)),
                                                np.char.mod("%g", rows["day"].to_numpy(float))]),
                 "hovertemplate": (f"<b>%{{customdata[0]}}</b><br>{label}: day "
                                   "%{customdata[1]} (%{x:+g} d on this axis)<extra></extra>")})
@@ -145,13 +150,13 @@ def plot_timeline(marks: pd.DataFrame, *, page: int | None = None, page_size: in
             "type": "scatter", "x": labs["start"].to_numpy(float),
             "y": labs["lane"].to_numpy(float) + 0.3, "mode": "markers", "name": "lab draw",
             "marker": {"symbol": "diamond", "size": 5, "color": COLORS["lab"]},
-            "customdata": np.column_stack([labs["patient_uid"].astype(str),
-                                           labs["analyte"].astype(str), value,
-                                           labs["unit"].astype(str)]),
+            "customdata": np.column_stack([plain_all(labs["patient_uid"].astype(str)),
+                                           plain_all(labs["analyte"].astype(str)), value,
+                                           plain_all(labs["unit"].astype(str))]),
             "hovertemplate": ("<b>%{customdata[0]}</b><br>%{customdata[1]} %{customdata[2]} "
                               "%{customdata[3]}<br>day %{x:+g} on this axis<extra></extra>")})
     lane_ids = shown.drop_duplicates("lane").sort_values("lane")
-    tick_text = lane_ids["patient_uid"].astype(str).to_numpy() if len(lane_ids) <= 60 else None
+    tick_text = plain_all(lane_ids["patient_uid"].astype(str)) if len(lane_ids) <= 60 else None
     yaxis = {"title": {"text": "patient"}, "autorange": "reversed",
              "tickvals": lane_ids["lane"].to_numpy(float), "showticklabels": tick_text is not None,
              "showgrid": False, "zeroline": False}
@@ -218,7 +223,7 @@ def plot_census(census: pd.DataFrame, *, note: str = "") -> dict:
                             "line": {"width": 2}},
                  "hovertemplate": "day %{x}: %{y} deaths<extra></extra>"})
     if note:
-        title += f"<br><sup>{note}</sup>"
+        title += f"<br><sup>{plain(note)}</sup>"
     return {"data": data, "layout": layout(
         title, height=450,
         yaxis={"title": {"text": "patients"}, "rangemode": "tozero"},

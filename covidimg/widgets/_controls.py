@@ -13,7 +13,21 @@ from typing import Any, ClassVar
 
 import ipywidgets as w
 
-__all__ = ["MultiChoice", "RangeChoice", "YesNoAny", "css_name"]
+from covidimg._validation import check_choice
+from covidimg.widgets._html import escape
+
+__all__ = ["GROUPS", "MultiChoice", "RangeChoice", "YesNoAny", "check_group", "css_name"]
+
+#: The "group by" choices of the labs and summary views: (label, patients column or None).
+GROUPS: tuple[tuple[str, str | None], ...] = (
+    ("no grouping", None), ("ICU", "icu"), ("died", "died"), ("sex", "sex"),
+    ("source", "source"), ("COVID-19 status", "covid_status"))
+
+
+def check_group(by: str | None) -> None:
+    """Raise ``ValueError`` naming ``by`` and the allowed values unless it is a choice of
+    :data:`GROUPS`."""
+    check_choice(by, [value for _label, value in GROUPS], "by")
 
 DESCRIPTION_WIDTH = "110px"
 
@@ -24,7 +38,7 @@ def css_name(name: str) -> str:
 
 
 def _label(text: str) -> w.HTML:
-    return w.HTML(f"<b>{text}</b>",
+    return w.HTML(f"<b>{escape(text)}</b>",
                   layout=w.Layout(width=DESCRIPTION_WIDTH, min_width=DESCRIPTION_WIDTH))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -11,8 +10,10 @@ import numpy as np
 import pandas as pd
 
 from covidimg import schema
+from covidimg._validation import check_choice
 from covidimg.cohort import Cohort, Criteria, Selection
 from covidimg.widgets._controls import MultiChoice, RangeChoice, YesNoAny
+from covidimg.widgets._html import escape
 
 __all__ = ["CohortFilter"]
 
@@ -189,10 +190,8 @@ class CohortFilter(w.VBox):
             Unknown keyword, a value the cohort does not hold, or a malformed range.
         """
         known = {k for k in self.controls if not k.startswith("lab:")} | {"labs"}
-        unknown = sorted(set(criteria) - known)
-        if unknown:
-            raise ValueError(f"CohortFilter.set: unknown criteria {unknown}; allowed are "
-                             f"{sorted(known)}")
+        for name in criteria:
+            check_choice(name, sorted(known), "CohortFilter.set criterion")
         labs: Mapping[str, Any] = criteria.pop("labs", None) or {}
         bad = sorted(set(labs) - set(self.analytes))
         if bad:
@@ -254,7 +253,7 @@ class CohortFilter(w.VBox):
         """The active criteria as one line of text (``"all patients"`` when none)."""
         if not self._criteria:
             return "all patients"
-        return html.escape("; ".join(f"{k}={v}" for k, v in self._criteria.items()))
+        return escape("; ".join(f"{k}={v}" for k, v in self._criteria.items()))
 
 
 class _Hold:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from collections import OrderedDict
 
 import ipywidgets as w
@@ -12,6 +11,7 @@ import pandas as pd
 from covidimg import imaging
 from covidimg.cohort import Cohort
 from covidimg.stats.selection import CohortArrays, Selection
+from covidimg.widgets._html import escape
 from covidimg.widgets.viewer import CAPTION_FIELDS, ImageViewer, caption
 
 __all__ = ["ImageGallery"]
@@ -217,7 +217,7 @@ class ImageGallery(w.VBox):
             if i < len(records):
                 image.value = pngs[i]
                 text.value = (f"<div style='font-size:0.85em;text-align:center'>"
-                              f"{html.escape(self._captions[i])}</div>")
+                              f"{escape(self._captions[i])}</div>")
                 cell.layout.display = "flex"
             else:
                 cell.layout.display = "none"

@@ -8,12 +8,12 @@ from covidimg import schema, stats
 from covidimg.cohort import Cohort
 from covidimg.plotting import empty_figure, plot_lab_distribution
 from covidimg.stats.selection import Selection, lab_counts
+from covidimg.widgets._controls import GROUPS, check_group
 from covidimg.widgets._figures import FigureSlot, FigureView, SelectionView
+from covidimg.widgets._html import escape
 
 __all__ = ["LabDistribution"]
 
-_GROUPS = (("no grouping", None), ("ICU", "icu"), ("died", "died"), ("sex", "sex"),
-           ("source", "source"), ("COVID-19 status", "covid_status"))
 _PER_PATIENT = (("every draw", "all"), ("first draw per patient", "first"),
                 ("peak per patient", "peak"))
 
@@ -63,13 +63,12 @@ class LabDistribution(FigureView, SelectionView, w.VBox):
         if analyte is not None and analyte not in names:
             raise ValueError(f"analyte={analyte!r} is not measured in this cohort; measured "
                              f"analytes are {names}")
-        if by not in {v for _l, v in _GROUPS}:
-            raise ValueError(f"by={by!r}; allowed values are {[v for _l, v in _GROUPS]}")
+        check_group(by)
         labels = {a: (schema.ANALYTES[a].label if a in schema.ANALYTES else a) for a in names}
         self.analyte = w.Dropdown(options=[(labels[a], a) for a in names] or [("none", None)],
                                   value=analyte or (names[0] if names else None),
                                   description="Analyte", layout=w.Layout(width="280px"))
-        self.by = w.Dropdown(options=list(_GROUPS), value=by, description="Group by",
+        self.by = w.Dropdown(options=list(GROUPS), value=by, description="Group by",
                              layout=w.Layout(width="240px"))
         self.per_patient = w.Dropdown(options=list(_PER_PATIENT), value="all",
                                       description="Count", layout=w.Layout(width="280px"))
@@ -121,5 +120,5 @@ class LabDistribution(FigureView, SelectionView, w.VBox):
         self.figure_slot.show(fig, analyte=analyte, n_values=n_values,
                               n_patients=n_patients, by=self.by.value)
         self.message.value = ("" if n_values else
-                              f"<i>No {analyte} values for the patients that match.</i>")
+                              f"<i>No {escape(analyte)} values for the patients that match.</i>")
 

@@ -9,12 +9,12 @@ from covidimg import stats
 from covidimg.cohort import Cohort
 from covidimg.plotting import empty_figure, plot_table_one
 from covidimg.stats.selection import Selection
+from covidimg.widgets._controls import GROUPS, check_group
 from covidimg.widgets._figures import FigureSlot, FigureView, SelectionView
+from covidimg.widgets._html import table as html_table
 
 __all__ = ["CohortSummary"]
 
-_GROUPS = (("no grouping", None), ("ICU", "icu"), ("died", "died"), ("sex", "sex"),
-           ("source", "source"), ("COVID-19 status", "covid_status"))
 
 
 class CohortSummary(FigureView, SelectionView, w.VBox):
@@ -52,9 +52,8 @@ class CohortSummary(FigureView, SelectionView, w.VBox):
 
     def __init__(self, cohort: Cohort, *, by: str | None = "icu",
                  selection: Selection | None = None) -> None:
-        if by not in {v for _l, v in _GROUPS}:
-            raise ValueError(f"by={by!r}; allowed values are {[v for _l, v in _GROUPS]}")
-        self.by = w.Dropdown(options=list(_GROUPS), value=by, description="Group by",
+        check_group(by)
+        self.by = w.Dropdown(options=list(GROUPS), value=by, description="Group by",
                              layout=w.Layout(width="260px"))
         self.figure_slot = FigureSlot("summary", n_patients=0)
         self._codes: tuple[object, stats.FindingCodes] | None = None
@@ -87,8 +86,7 @@ class CohortSummary(FigureView, SelectionView, w.VBox):
 
     def _show_findings(self, table: pd.DataFrame) -> None:
         if len(table):
-            self.findings.value = table.to_html(index=False, escape=True, border=0,
-                                                classes="covidimg-findings")
+            self.findings.value = html_table(table, "covidimg-findings")
         else:
             self.findings.value = "<i>No findings for these patients.</i>"
 

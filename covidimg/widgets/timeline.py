@@ -9,6 +9,7 @@ import ipywidgets as w
 import numpy as np
 
 from covidimg import stats
+from covidimg._validation import check_choice
 from covidimg.cohort import Cohort, Selection
 from covidimg.plotting import empty_figure, plot_census, plot_timeline
 from covidimg.widgets._figures import FigureSlot, FigureView, SelectionView
@@ -63,8 +64,7 @@ class OffsetTimeline(FigureView, SelectionView, w.VBox):
 
     def __init__(self, cohort: Cohort, *, align: str = "admission", page_size: int = 60,
                  selection: Selection | None = None) -> None:
-        if align not in stats.ALIGN:
-            raise ValueError(f"align={align!r}; allowed values are {list(stats.ALIGN)}")
+        check_choice(align, stats.ALIGN, "align")
         if page_size < 1:
             raise ValueError(f"page_size={page_size!r}; pass a positive number of lanes")
         self.page_size = page_size

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
@@ -12,6 +11,7 @@ import numpy as np
 
 from covidimg import imaging
 from covidimg.imaging.thumbnails import render_png
+from covidimg.widgets._html import escape
 
 __all__ = ["ImageViewer", "caption"]
 
@@ -123,7 +123,7 @@ class ImageViewer(w.VBox):
             self.preset.value = "lung" if str(self.row.get("modality")) == "CT" else "auto"
         finally:
             self._quiet = False
-        self.title.value = (f"<b>{html.escape(caption(self.row))}</b>"
+        self.title.value = (f"<b>{escape(caption(self.row))}</b>"
                             + (f" · {n} slices" if n > 1 else ""))
         self.layout.display = "flex"
         self._preset_changed()
@@ -208,4 +208,4 @@ class ImageViewer(w.VBox):
     def _fail(self, err: Exception) -> None:
         self.image.value = imaging.placeholder(self.size)
         self.message.value = (f"<span style='color:#B00'>This image cannot be shown: "
-                              f"{html.escape(str(err))}</span>")
+                              f"{escape(err)}</span>")
