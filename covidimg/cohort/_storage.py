@@ -364,10 +364,19 @@ _ARROW_STRINGS = {pa.string(), pa.large_string()}
 def _check_values(name: str, stored: pa.Table, path: Path) -> None:
     """Refuse a table whose columns hold values the schema does not allow, as the loaders'
     :func:`covidimg.schema.validate` does: outside a column's ``allowed`` values, or not
-    matching its ``pattern``. Only the distinct values are checked (a dictionary column's
-    dictionary, or Arrow's ``unique``), so the check costs little beside the read."""
+    matching its ``pattern``, or missing where the schema allows no missing value (Arrow's
+    null count, which costs nothing). Only the distinct values are checked (a dictionary
+    column's dictionary, or Arrow's ``unique``), so the check costs little beside the read."""
     for col in schema.TABLES[name].columns:
-        if (col.allowed is None and col.pattern is None) or col.name not in stored.column_names:
+        if col.name not in stored.column_names:
+            continue
+        if not col.nullable and (missing := stored.column(col.name).null_count):
+            raise CohortFileError(
+                f"{path}: column {name}.{col.name} has {missing} missing value"
+                f"{'' if missing == 1 else 's'}, which the schema does not allow. The saved "
+                "cohort was not written by Cohort.save or was changed since: save it again "
+                "from its sources")
+        if col.allowed is None and col.pattern is None:
             continue
         bad = col.refused(_distinct_text(stored.column(col.name), path, name, col.name))
         if bad:

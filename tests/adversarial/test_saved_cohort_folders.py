@@ -149,3 +149,25 @@ def test_concurrent_saves_and_opens_always_see_a_whole_cohort(small, tmp_path: P
     assert set(sizes) <= {len(small.patients), int((small.patients["sex"] == "F").sum())}
     assert len(list(target.glob("tables-*"))) == 1
     ci.Cohort.open(target, lazy=())
+
+
+@pytest.mark.parametrize(("table", "column"), [("patients", "patient_uid"),
+                                               ("images", "image_uid"), ("labs", "lower")])
+def test_a_missing_value_where_the_schema_allows_none_is_refused(small, tmp_path: Path,
+                                                                 table: str,
+                                                                 column: str) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    small.save(tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    target = tmp_path / manifest["tables_dir"] / f"{table}.parquet"
+    stored = pq.read_table(target)
+    values = stored.column(column).to_pylist()
+    values[0] = None
+    index = stored.column_names.index(column)
+    pq.write_table(stored.set_column(index, column, pa.array(values,
+                                                             type=stored.schema.field(index).type)),
+                   target)
+    with pytest.raises(CohortFileError, match=f"{table}.{column} has 1 missing value"):
+        ci.Cohort.open(tmp_path, lazy=())
