@@ -1,4 +1,4 @@
-"""Shared fixtures: the real MHH folder, a private cache folder, the demo written once.
+"""Shared fixtures: the real MHH folder, a private cache, the demo, an S3 endpoint on 127.0.0.1.
 
 The real Hannover data is not in the repository: it is read from the project's ``shared/``
 folder beside the checkout (``../shared/data/mhh``), or from ``$COVIDIMG_SHARED/data/mhh``.
@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
+from servers import free_port
 
 SHARED = Path(os.environ.get("COVIDIMG_SHARED",
                              Path(__file__).resolve().parents[2] / "shared"))
@@ -60,3 +61,28 @@ def demo_cohort():  # type: ignore[no-untyped-def]
 
     # Smaller than the default demo: every xdist worker builds its own copy.
     return ci.load_demo(n_patients=12)
+
+
+@pytest.fixture
+def s3_endpoint(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """moto's S3 server on 127.0.0.1 with dummy credentials; nothing reaches the network."""
+    pytest.importorskip("moto")
+    s3fs = pytest.importorskip("s3fs")
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint,
+                        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+                        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+                        }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    s3fs.S3FileSystem.clear_instance_cache()
+    yield endpoint
+    s3fs.S3FileSystem.clear_instance_cache()
+    server.stop()

@@ -6,7 +6,6 @@ import datetime as dt
 import json
 import math
 import os
-import socket
 from collections import Counter
 from pathlib import Path
 
@@ -652,36 +651,6 @@ def test_progress_bar_is_shown_only_when_asked(tmp_path, capsys):
 
 
 # ============================================================================ s3:// (moto)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def s3_endpoint(monkeypatch, tmp_path):
-    """A real S3 endpoint (moto's server) on 127.0.0.1, with dummy credentials."""
-    from moto.server import ThreadedMotoServer
-
-    s3fs = pytest.importorskip("s3fs")
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint,
-                        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
-                        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials")
-                        }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    s3fs.S3FileSystem.clear_instance_cache()
-    yield endpoint
-    s3fs.S3FileSystem.clear_instance_cache()
-    server.stop()
 
 
 def test_s3_bucket_loads_like_the_local_copy(s3_endpoint, tmp_path):

@@ -59,8 +59,7 @@ def build(patients: list[dict], events: list[tuple[str, str, float]],
                                "labs": lab})
 
 
-@pytest.fixture
-def ward() -> Cohort:
+def ward_cohort() -> Cohort:
     """Four patients with known courses (days on the cohort axis)."""
     return build(
         [{"patient_uid": "mhh:a", "sex": "F", "icu": True, "died": True},
@@ -77,6 +76,11 @@ def ward() -> Cohort:
         [("mhh:a", "crp", 38, 39, 2), ("mhh:a", "crp", 38, 39, 2), ("mhh:a", "crp", 120, 121, 5),
          ("mhh:b", "crp", -np.inf, 5, 1), ("mhh:c", "crp", 12, 13, 3),
          ("nccid:d", "crp", 50, 50, 7)])
+
+
+@pytest.fixture
+def ward() -> Cohort:
+    return ward_cohort()
 
 
 # ----------------------------------------------------------------------------- timeline

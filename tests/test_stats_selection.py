@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from test_stats_cohort import build
+from test_stats_cohort import ward_cohort
 
 import covidimg.stats as st
 from covidimg.cohort import Cohort
@@ -35,21 +35,7 @@ def ward() -> Cohort:
     nccid:d U    NA     (none)                                      6@7          50 @7
     ======  ===  =====  ==========================================  ==========  =============
     """
-    return build(
-        [{"patient_uid": "mhh:a", "sex": "F", "icu": True, "died": True},
-         {"patient_uid": "mhh:b", "sex": "M", "icu": False, "died": False},
-         {"patient_uid": "mhh:c", "sex": "M", "icu": True, "died": False},
-         {"patient_uid": "nccid:d", "sex": "U", "age_min": 60.0, "age_max": 69.0}],
-        [("mhh:a", "admission", 0), ("mhh:a", "icu_admission", 3), ("mhh:a", "death", 10),
-         ("mhh:b", "admission", 0), ("mhh:b", "discharge", 6),
-         ("mhh:c", "admission", 2), ("mhh:c", "icu_admission", 4),
-         ("mhh:c", "icu_release", 9), ("mhh:c", "icu_admission", 11),
-         ("mhh:c", "icu_release", 12)],
-        [("mhh:1", "mhh:a", 2), ("mhh:2", "mhh:a", 5), ("mhh:3", "mhh:b", 1),
-         ("mhh:4", "mhh:c", 3), ("mhh:5", "mhh:c", 14), ("nccid:6", "nccid:d", 7)],
-        [("mhh:a", "crp", 38, 39, 2), ("mhh:a", "crp", 38, 39, 2), ("mhh:a", "crp", 120, 121, 5),
-         ("mhh:b", "crp", -INF, 5, 1), ("mhh:c", "crp", 12, 13, 3),
-         ("nccid:d", "crp", 50, 50, 7)])
+    return ward_cohort()
 
 
 def _row(days: pd.DataFrame, uid: str, *columns: str) -> list:

@@ -67,9 +67,9 @@ def save_tables(tables: Mapping[str, pd.DataFrame], directory: str | os.PathLike
         raise CohortFileError(f"cannot save a cohort to {directory}: it is a file, not a "
                               "folder; choose a new folder name")
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _previous_tables_dir(directory)  # refuse a folder of other files before writing anything
+    _refuse_foreign_folder(directory)  # before writing anything
     with _save_lock(directory):
-        previous = _previous_tables_dir(directory)
+        _refuse_foreign_folder(directory)  # again, under the lock
         data_dir = directory / f"tables-{uuid.uuid4().hex[:12]}"
         data_dir.mkdir(mode=0o700)
         try:
@@ -94,8 +94,8 @@ def save_tables(tables: Mapping[str, pd.DataFrame], directory: str | os.PathLike
         except BaseException:
             shutil.rmtree(data_dir, ignore_errors=True)
             raise
-        if previous is not None and previous != data_dir.name:
-            shutil.rmtree(directory / previous, ignore_errors=True)
+        # the previous save's tables folder, and those of killed saves (never a folder that
+        # holds anything but table files)
         _remove_leftovers(directory, keep=data_dir.name)
     return directory
 
@@ -105,9 +105,10 @@ _MANIFEST_TMP = re.compile(re.escape(f".{MANIFEST}.") + r"[0-9a-f]{8}\.tmp")
 
 
 def _remove_leftovers(directory: Path, keep: str) -> None:
-    """Remove what earlier saves into ``directory`` left when they were killed: ``tables-*``
-    folders holding nothing but table files, and temporary manifests (only under the save
-    lock, so no save is writing them)."""
+    """Remove what earlier saves into ``directory`` left: the tables folder the manifest no
+    longer names, and those of saves that were killed (``tables-*`` folders holding nothing but
+    table files), and temporary manifests (only under the save lock, so no save is writing
+    them)."""
     for entry in os.scandir(directory):
         if entry.name != keep and _TABLES_DIR.fullmatch(entry.name) and \
                 entry.is_dir(follow_symlinks=False):
@@ -140,24 +141,22 @@ def _save_lock(directory: Path) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-def _previous_tables_dir(directory: Path) -> str | None:
-    """The ``tables-*`` folder of the cohort saved in ``directory`` (None for an empty
-    folder); raises for a folder that holds anything that is not a saved cohort."""
+def _refuse_foreign_folder(directory: Path) -> None:
+    """Raise unless ``directory`` is empty or holds a saved cohort (a valid manifest)."""
     entries = {entry.name for entry in os.scandir(directory)} - {_LOCK}
     if not entries:
-        return None
+        return
     if MANIFEST not in entries:
         raise CohortFileError(
             f"will not save a cohort to {directory}: the folder is not empty and is not a saved "
             f"cohort (no {MANIFEST}; it holds e.g. {sorted(entries)[:3]}). Choose a new or "
             "empty folder; covidimg never replaces files it did not write.")
     try:
-        manifest = _read_manifest(directory / MANIFEST)
+        _read_manifest(directory / MANIFEST)
     except CohortFileError as exc:
         raise CohortFileError(
             f"will not save a cohort to {directory}: its {MANIFEST} is not a covidimg cohort "
             f"manifest ({exc}). Choose a new or empty folder.") from None
-    return manifest["tables_dir"]
 
 
 def is_saved_cohort(directory: str | os.PathLike[str]) -> bool:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -361,16 +361,21 @@ class _Cleaner:
             return self.site_units[site][analyte], False
         return DEFAULT_UNITS[analyte], site not in self.site_units
 
-    def lab(self, analyte: str, key: str, value: Any) -> None:
+    def parsed(self, key: str, value: Any, parse: Callable[[Any], Any]) -> Any:
+        """``parse(value)``, a problem recorded when it fails (None) or was recovered."""
         try:
-            parsed = parse_number(value)
+            parsed = parse(value)
         except ValueProblem as exc:
             self.problem(key, value, str(exc))
-            return
+            return None
+        if parsed is not None and parsed.recovered:
+            self.problem(key, value, parsed.note, "recovered_value")
+        return parsed
+
+    def lab(self, analyte: str, key: str, value: Any) -> None:
+        parsed = self.parsed(key, value, parse_number)
         if parsed is None:
             return
-        if parsed.recovered:
-            self.problem(key, value, parsed.note, "recovered_value")
         if parsed.unit is not None:
             unit = parsed.unit
         else:
@@ -403,28 +408,16 @@ class _Cleaner:
         self.record.labs.append(LabValue(analyte, lower, upper, censor, str(value), unit))
 
     def fio2(self, key: str, value: Any) -> None:
-        try:
-            parsed = parse_fio2(value)
-        except ValueProblem as exc:
-            self.problem(key, value, str(exc))
-            return
+        parsed = self.parsed(key, value, parse_fio2)
         if parsed is None:
             return
-        if parsed.recovered:
-            self.problem(key, value, parsed.note, "recovered_value")
         self.store_lab("fio2", key, value, parsed.lower, parsed.upper, parsed.censor,
                        parsed.unit or "%")
 
     def number(self, key: str, value: Any) -> float | None:
-        try:
-            parsed = parse_number(value)
-        except ValueProblem as exc:
-            self.problem(key, value, str(exc))
-            return None
+        parsed = self.parsed(key, value, parse_number)
         if parsed is None:
             return None
-        if parsed.recovered:
-            self.problem(key, value, parsed.note, "recovered_value")
         if parsed.censor != "none":
             self.problem(key, value, "a censored value is not meaningful here")
             return None
