@@ -44,11 +44,14 @@ FIGURE_STATE = """(cls) => {
             traces: g.data.map(d => ({name: d.name || '', n: (d.x || []).length,
                                       custom: d.customdata ? d.customdata[0] : null}))};
 }"""
-FIGURES_DRAWN = """() => ['covidimg-timeline', 'covidimg-labs', 'covidimg-summary'].every(cls => {
+FIGURES_DRAWN = """() => ['covidimg-timeline', 'covidimg-labs'].every(cls => {
     const g = document.querySelector(`.${cls} .js-plotly-plot`);
     return g && g.data && g.data.length > 0 && g.layout && g.layout.meta
         && g.layout.meta.covidimg_view;
-})"""
+}) && document.querySelector('.covidimg-table-one table') !== null"""
+#: Table 1 as drawn: the text of every cell, row by row (header first).
+TABLE_ONE_CELLS = """() => Array.from(document.querySelectorAll('.covidimg-table-one tr'))
+    .map(r => Array.from(r.querySelectorAll('th, td')).map(c => c.innerText.trim()))"""
 #: Captions of the gallery cells in use (unused cells are hidden and keep stale text).
 CAPTIONS = """() => Array.from(document.querySelectorAll('.covidimg-gallery-caption'))
     .filter(e => e.parentElement && e.parentElement.style.display !== 'none')
@@ -110,6 +113,27 @@ def _unexpected(console: list[tuple[str, str, str]]) -> list[tuple[str, str, str
             and "[anywidget] Failed to initialize model" not in text]
 
 
+def _check_table_one(drawn: list[list[str]], cohort: ci.Cohort) -> None:
+    """Table 1 as the page shows it (the Summary tab's default grouping, ICU) holds the
+    values of ``ci.stats.table_one``: every cell visible, none drawn empty."""
+    expected = ci.stats.table_one(cohort, by="icu")
+    header, *rows = drawn
+    groups = [str(g) for g in expected.attrs["groups"]]
+    assert header == ["variable", "", "overall", *groups, "missing", "p", "test"], header
+    assert len(rows) == len(expected)
+    for row, ((variable, level), values) in zip(rows, expected.iterrows(), strict=True):
+        assert row[0] in ("", variable) and row[1] == level, row
+        for column, cell in zip(["overall", *groups, "missing"], row[2:-2], strict=True):
+            value = values[column]
+            assert cell == ("" if value != value else str(value)), (variable, column, cell)
+        p = values["p_value"]
+        if p == p:
+            assert row[-2] == "<0.001" if p < 0.001 else abs(float(row[-2]) - p) <= 5e-4
+        assert row[-1] == values["test"]
+    names = [r[0] for r in rows if r[0]]
+    assert names == list(dict.fromkeys(expected.index.get_level_values("variable")))
+
+
 def test_dashboard_filters_links_and_shows_no_identifiers(demo_with_identifiers, tmp_path):
     folder = demo_with_identifiers
     cohort = ci.load({s: folder / s for s in SOURCES}, progress=False)
@@ -146,6 +170,7 @@ def test_dashboard_filters_links_and_shows_no_identifiers(demo_with_identifiers,
             if title == "Gallery":
                 page.wait_for_selector(".covidimg-gallery-thumb img, img.covidimg-gallery-thumb")
             _save(page, page.locator(".covidimg-dashboard"), f"dashboard-{title.lower()}", shots)
+        _check_table_one(page.evaluate(TABLE_ONE_CELLS), cohort)
         captions_before = page.evaluate(CAPTIONS)
         assert captions_before and any(" CT " not in c for c in captions_before)
 

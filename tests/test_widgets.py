@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from html.parser import HTMLParser
 
 import numpy as np
 import pandas as pd
@@ -122,7 +123,7 @@ def test_filter_rejects_unknown_values(demo_cohort):
 def test_every_view_follows_the_filter(dashboard, demo_cohort):
     before = {"timeline": dashboard.timeline.figure.layout.meta,
               "labs": dashboard.labs.figure.layout.meta,
-              "summary": dashboard.summary.figure.layout.meta,
+              "summary": dashboard.summary.meta,
               "captions": dashboard.gallery.captions}
     assert before["timeline"]["n_patients"] == len(demo_cohort.patients)
     dashboard.filter.set(modality="CT")
@@ -135,7 +136,7 @@ def test_every_view_follows_the_filter(dashboard, demo_cohort):
     labs = dashboard.labs.figure.layout.meta
     expected = sub.labs[sub.labs["analyte"].astype(str) == labs["analyte"]]
     assert labs["n_patients"] == expected["patient_uid"].nunique()
-    assert dashboard.summary.figure.layout.meta["n_patients"] == len(sub.patients)
+    assert dashboard.summary.meta["n_patients"] == len(sub.patients)
     captions = dashboard.gallery.captions
     assert captions and captions != before["captions"]
     assert all(" · CT AXIAL · " in c for c in captions)
@@ -164,7 +165,8 @@ def test_empty_selection_says_no_patients_match(dashboard, demo_cohort):
     assert dashboard.labs.figure.layout.meta["n_values"] == 0
     assert dashboard.gallery.captions == []
     assert "no patients match" in dashboard.gallery.status.value
-    assert "No patients match" in dashboard.summary.figure.layout.annotations[0].text
+    assert "No patients match" in dashboard.summary.table.value
+    assert dashboard.summary.table_one is None
     dashboard.filter.reset()
     assert dashboard.timeline.figure.layout.meta["n_patients"] == len(demo_cohort.patients)
 
@@ -281,11 +283,58 @@ def test_lab_and_summary_controls_redraw(demo_cohort):
     assert labs.figure.layout.yaxis.type != "log"
     summary = CohortSummary(demo_cohort, by=None)
     summary.by.value = "sex"
-    assert summary.figure.layout.meta["by"] == "sex"
-    header = summary.figure.data[0].header.values
-    assert any("F" in h for h in header)
+    assert summary.meta["by"] == "sex"
+    assert "F" in summary.table_one.columns
+    assert "<th>F</th>" in summary.table.value
     with pytest.raises(ValueError, match="not measured"):
         LabDistribution(demo_cohort, analyte="troponin")
+
+
+class _Cells(HTMLParser):
+    """The text of every ``<td>`` and ``<th>`` of an HTML table, row by row."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):  # type: ignore[no-untyped-def]
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):  # type: ignore[no-untyped-def]
+        if tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append("".join(self._cell))
+            self._cell = None
+
+    def handle_data(self, data):  # type: ignore[no-untyped-def]
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def test_table_one_cells_are_the_statistics(demo_cohort):
+    from covidimg import stats
+
+    summary = CohortSummary(demo_cohort, by="icu")
+    parser = _Cells()
+    parser.feed(summary.table.value)
+    header, *rows = parser.rows
+    expected = stats.table_one(demo_cohort, by="icu")
+    groups = list(expected.attrs["groups"])
+    assert header == ["variable", "", "overall", *groups, "missing", "p", "test"]
+    assert len(rows) == len(expected)
+    for row, ((variable, level), values) in zip(rows, expected.iterrows(), strict=True):
+        assert row[0] in ("", variable) and row[1] == level
+        for column, cell in zip(["overall", *groups, "missing"], row[2:-2], strict=True):
+            value = values[column]
+            assert cell == ("" if pd.isna(value) else str(value)), (variable, column)
+        p = values["p_value"]
+        assert (row[-2] == "" if pd.isna(p) else
+                row[-2] == "<0.001" if p < 0.001 else abs(float(row[-2]) - p) <= 5e-4)
+        assert row[-1] == values["test"]
+    assert sum(r[0] != "" for r in rows) == expected.index.get_level_values(0).nunique()
 
 
 # ---------------------------------------------------------------------- serialisation
@@ -320,10 +369,10 @@ def test_views_drawn_from_the_selection_equal_views_drawn_from_the_filtered_coho
     dashboard.filter.set(**criteria)
     sub = demo_cohort.filter(**criteria)
     for view, plain in ((dashboard.timeline, OffsetTimeline(sub)),
-                        (dashboard.labs, LabDistribution(sub)),
-                        (dashboard.summary, CohortSummary(sub))):
+                        (dashboard.labs, LabDistribution(sub))):
         assert view.selection is dashboard.filter.selection
         assert _figure_json(view.figure) == _figure_json(plain.figure), type(view).__name__
+    assert dashboard.summary.table.value == CohortSummary(sub).table.value
     assert dashboard.summary.findings.value == CohortSummary(sub).findings.value
     gallery = ImageGallery(sub)
     assert dashboard.gallery.captions == gallery.captions
