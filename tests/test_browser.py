@@ -113,6 +113,50 @@ def _unexpected(console: list[tuple[str, str, str]]) -> list[tuple[str, str, str
             and "[anywidget] Failed to initialize model" not in text]
 
 
+VIEWER_STATE = """() => { const v = document.querySelector('.covidimg-viewer');
+    const s = v.querySelector('select');
+    return {preset: s.selectedOptions[0].textContent.replace(/\\u00a0/g, ' '),
+            readouts: Array.from(v.querySelectorAll('.widget-readout'))
+                .map(e => e.textContent.trim().replace('\\u2212', '-')),
+            title: v.querySelector('.widget-html').textContent}; }"""
+
+
+def _open_first(page, modality: str) -> None:  # type: ignore[no-untyped-def]
+    """Press the modality's filter button, open the gallery's first image, release the button."""
+    button = f".covidimg-filter-modality-{modality.lower()}"
+    page.click(button)
+    page.wait_for_function(
+        f"(m) => {{ const c = ({CAPTIONS})(); return c.length > 0 "
+        "&& c.every(t => t.includes(' ' + m + ' ')); }", arg=modality, timeout=60_000)
+    _show_tab(page, "Gallery")
+    page.locator(".covidimg-gallery-open").first.click()
+    page.wait_for_function(
+        "(m) => document.querySelector('.covidimg-viewer .widget-html').textContent"
+        ".includes(' ' + m + ' ')", arg=modality, timeout=60_000)
+    page.wait_for_timeout(1500)     # a stray clamped value from the page would arrive by now
+    page.click(button)
+
+
+def _check_window(state: dict, cohort: ci.Cohort) -> None:
+    """The viewer shows its modality's preset (CT: lung, -600/1500; else auto: the image's
+    own percentiles), with level and width sliders reading the preset's window."""
+    from covidimg.widgets.viewer import caption
+
+    title = state["title"].split(" · ")
+    row = next(r for r in cohort.images.to_dict("records")
+               if caption(r).split(" · ") == title[:4])
+    level, width = (float(v) for v in state["readouts"][:2])
+    if row["modality"] == "CT":
+        assert state["preset"].startswith("CT lung"), state
+        assert (level, width) == (-600.0, 1500.0), state
+        return
+    assert state["preset"].startswith("Auto"), state
+    from covidimg import imaging
+
+    low, high = imaging.window_bounds(imaging.read_image(row, voi=False), "auto")
+    assert abs(level - (low + high) / 2) <= 0.5 and abs(width - (high - low)) <= 0.5, state
+
+
 def _check_table_one(drawn: list[list[str]], cohort: ci.Cohort) -> None:
     """Table 1 as the page shows it (the Summary tab's default grouping, ICU) holds the
     values of ``ci.stats.table_one``: every cell visible, none drawn empty."""
@@ -232,6 +276,12 @@ def test_dashboard_filters_links_and_shows_no_identifiers(demo_with_identifiers,
             "&& g.layout.meta.n_exams !== n; }",
             arg=[before["meta"]["n_exams"]], timeout=60_000)
         after = page.evaluate(FIGURE_STATE, "covidimg-timeline")
+
+        # -- the viewer's window after switching between a radiograph and a CT is the preset's
+        page.click(".covidimg-filter-modality-ct")      # back to every modality
+        for modality in ("CR", "CT", "CR"):
+            _open_first(page, modality)
+            _check_window(page.evaluate(VIEWER_STATE), cohort)
         page.close()
     assert server.process.returncode == 0, (tmp_path / "dashboard.log").read_text()[-3000:]
     assert not _unexpected(console), console

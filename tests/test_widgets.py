@@ -269,6 +269,46 @@ def test_ct_viewer_has_a_slice_slider(demo_cohort):
         g.show("no-such-image")
 
 
+def test_viewer_window_after_switching_radiograph_and_ct_is_the_preset(demo_cohort):
+    """CR -> CT -> CR: each opens with its preset (CT lung -600/1500; a radiograph its own
+    percentiles), and each slider's new min, max and value reach the page in one message: sent
+    one by one, the page's slider clamps the value to the range it still holds and sends the
+    clamped value back (the CT opened nearly black, "custom" with the level at the maximum)."""
+    from covidimg import imaging
+
+    images = demo_cohort.images
+    modality = images["modality"].astype(str)
+    cr = images[modality == "CR"].iloc[0].to_dict()
+    ct = images[(modality == "CT") & (images["n_instances"].fillna(1) > 2)].iloc[0].to_dict()
+    g = ImageGallery(demo_cohort)
+    v = g.viewer
+    sent: list[tuple[str, dict]] = []
+    for slider in (v.level, v.width):
+        original = slider.send_state
+
+        def record(key=None, _original=original, _slider=slider):  # type: ignore[no-untyped-def]
+            sent.append((_slider.description, _slider.get_state(key)))
+            return _original(key)
+
+        slider.send_state = record
+    for row in (cr, ct, cr):
+        sent.clear()
+        g.show(str(row["image_uid"]))
+        if row["modality"] == "CT":
+            assert v.preset.value == "lung"
+            assert (v.level.value, v.width.value) == (-600.0, 1500.0)
+        else:
+            assert v.preset.value == "auto"
+            low, high = imaging.window_bounds(imaging.read_image(row, voi=False), "auto")
+            assert v.level.value == pytest.approx((low + high) / 2)
+            assert v.width.value == pytest.approx(high - low)
+        assert sorted(name for name, _state in sent) == ["Level", "Width"], sent
+        for name, state in sent:    # one message per slider: the page never holds a mix
+            slider = v.level if name == "Level" else v.width
+            assert state["value"] == slider.value, (name, state)
+            assert state.get("min", slider.min) <= state["value"] <= state.get("max", slider.max)
+
+
 # ---------------------------------------------------------------------- labs & summary
 def test_lab_and_summary_controls_redraw(demo_cohort):
     labs = LabDistribution(demo_cohort, analyte="crp", by=None)
