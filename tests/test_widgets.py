@@ -47,11 +47,9 @@ def _click_exam(timeline: OffsetTimeline, point: int = 0) -> str:
     fig = timeline.figure
     index = next(i for i, t in enumerate(fig.data) if t.name == "exam")
     uid = str(fig.data[index].customdata[point][-1])
-    fig._handler_js2py_pointsCallback({"new": {
-        "event_type": "plotly_click", "device_state": None, "selector": None,
-        "points": {"xs": [float(fig.data[index].x[point])],
-                   "ys": [float(fig.data[index].y[point])],
-                   "point_indexes": [point], "trace_indexes": [index]}}})
+    # the custom message PlotlyView's page code sends on plotly_click: [trace, point] pairs
+    timeline.figure_slot.plot._handle_custom_msg({"event": "click", "points": [[index, point]]},
+                                                 [])
     return uid
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import ipywidgets as w
 
 from covidimg.cohort import Cohort, Selection
@@ -38,6 +40,10 @@ class Dashboard(w.HBox):
         :class:`ImageGallery` and :class:`CohortSummary`.
     tabs
         The ``ipywidgets.Tab`` holding the views.
+    update_time
+        ``ipywidgets.HTML`` under the filter saying how long the last update of the views took
+        in the kernel (its ``data-update`` attribute counts the updates: the page knows from it
+        that every view's new state has arrived; the browser benchmark reads both).
 
     Examples
     --------
@@ -59,10 +65,15 @@ class Dashboard(w.HBox):
         self.views = (self.timeline, self.labs, self.gallery, self.summary)
         self.tabs = w.Tab(list(self.views), titles=TAB_TITLES,
                           layout=w.Layout(flex="1 1 auto", min_width="0"))
+        self.n_updates = 0
+        self.update_time = w.HTML()
+        self.update_time.add_class("covidimg-update-time")
         self.filter.observe_selection(self.update_selection)
         self.timeline.on_exam_click(self.open_exam)
-        super().__init__([self.filter, self.tabs], layout=w.Layout(width="100%",
-                                                                   align_items="flex-start"))
+        side = w.VBox([self.filter, self.update_time],
+                      layout=w.Layout(flex="0 0 auto", width="auto"))
+        super().__init__([side, self.tabs], layout=w.Layout(width="100%",
+                                                            align_items="flex-start"))
         self.add_class("covidimg-dashboard")
 
     def update(self, cohort: Cohort) -> None:
@@ -74,9 +85,18 @@ class Dashboard(w.HBox):
     def update_selection(self, selection: Selection) -> None:
         """Show a selection of the cohort in every view (what a filter change calls): each
         view analyses the selection's masks with the row positions the cohort keeps."""
+        start = time.perf_counter()
         for view in self.views:
             with view.hold_sync():
                 view.update_selection(selection)
+        self._updated(time.perf_counter() - start)
+
+    def _updated(self, seconds: float) -> None:
+        self.n_updates += 1
+        self.update_time.value = (
+            f"<span data-update='{self.n_updates}' data-ms='{seconds * 1000:.1f}' "
+            "style='font-size:0.8em;color:var(--jp-content-font-color2, #777)'>views updated "
+            f"in {seconds * 1000:.0f} ms</span>")
 
     def open_exam(self, image_uid: str) -> None:
         """Open ``image_uid`` in the gallery's viewer and switch to the Gallery tab."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import ipywidgets as w
 import numpy as np
@@ -82,6 +81,7 @@ class OffsetTimeline(FigureView, SelectionView, w.VBox):
         self.show_labs = w.Checkbox(value=False, description="lab draws", indent=False,
                                     layout=w.Layout(width="110px"))
         self.figure_slot = FigureSlot("timeline", n_patients=0, n_exams=0)
+        self.figure_slot.on_click(self._clicked)
         self.message = w.HTML()
         for control in (self.align, self.sort_by, self.show_labs):
             control.observe(lambda _c: self._redraw(reset_page=True), names="value")
@@ -163,10 +163,12 @@ class OffsetTimeline(FigureView, SelectionView, w.VBox):
                               page=int(page))
         self.message.value = ("" if n_patients else
                               "<i>No patients match the filter: nothing to draw.</i>")
-        for trace in self.figure.data:
-            if trace.name == "exam":
-                trace.on_click(self._clicked)
 
-    def _clicked(self, trace: Any, points: Any, _state: Any = None) -> None:
-        for index in points.point_inds:
-            self.click_exam(str(trace.customdata[index][-1]))
+    def _clicked(self, trace_index: int, points: list[int]) -> None:
+        traces = self.figure_slot.spec["data"]
+        if not 0 <= trace_index < len(traces) or traces[trace_index].get("name") != "exam":
+            return
+        custom = traces[trace_index].get("customdata")
+        for index in points:
+            if custom is not None and 0 <= index < len(custom):
+                self.click_exam(str(custom[index][-1]))
