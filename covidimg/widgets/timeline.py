@@ -22,6 +22,8 @@ _SORT_LABELS = {"admission": "admission day", "icu_admission": "ICU admission da
                 "last_known": "last known day", "n_exams": "number of exams",
                 "follow_up": "follow-up length", "patient_uid": "patient id"}
 OVERVIEW = -1
+#: The "Sort by" value for the alignment day (stats.timeline's sort_by=None).
+_SORT_BY_DAY = "day"
 
 
 class OffsetTimeline(FigureView, SelectionView, w.VBox):
@@ -72,9 +74,10 @@ class OffsetTimeline(FigureView, SelectionView, w.VBox):
         self.align = w.Dropdown(options=[(_ALIGN_LABELS[a], a) for a in stats.ALIGN],
                                 value=align, description="Align on",
                                 layout=w.Layout(width="260px"))
-        self.sort_by = w.Dropdown(options=[("the alignment day", None)]
+        # Not None for "the alignment day": a Dropdown whose value is None shows blank.
+        self.sort_by = w.Dropdown(options=[("the alignment day", _SORT_BY_DAY)]
                                   + [(label, key) for key, label in _SORT_LABELS.items()],
-                                  value=None, description="Sort by",
+                                  value=_SORT_BY_DAY, description="Sort by",
                                   layout=w.Layout(width="260px"))
         self.show = w.Dropdown(options=[("all lanes", 0)], value=0, description="Show",
                                layout=w.Layout(width="300px"))
@@ -153,7 +156,8 @@ class OffsetTimeline(FigureView, SelectionView, w.VBox):
         else:
             cohort = (sel.subset(tables=("patients", "images", "events", "labs"))
                       if sel is not None else self.cohort)
-            marks = stats.timeline(cohort, self.align.value, sort_by=self.sort_by.value,
+            sort_by = None if self.sort_by.value == _SORT_BY_DAY else self.sort_by.value
+            marks = stats.timeline(cohort, self.align.value, sort_by=sort_by,
                                    labs=self.show_labs.value)
             fig = plot_timeline.spec(marks, page=page if n_pages > 1 else None,
                                      page_size=self.page_size, show_labs=self.show_labs.value)
