@@ -124,11 +124,11 @@ VIEWER_STATE = """() => { const v = document.querySelector('.covidimg-viewer');
 def _open_first(page, modality: str) -> None:  # type: ignore[no-untyped-def]
     """Press the modality's filter button, open the gallery's first image, release the button."""
     button = f".covidimg-filter-modality-{modality.lower()}"
+    _show_tab(page, "Gallery")
     page.click(button)
     page.wait_for_function(
         f"(m) => {{ const c = ({CAPTIONS})(); return c.length > 0 "
         "&& c.every(t => t.includes(' ' + m + ' ')); }", arg=modality, timeout=60_000)
-    _show_tab(page, "Gallery")
     page.locator(".covidimg-gallery-open").first.click()
     page.wait_for_function(
         "(m) => document.querySelector('.covidimg-viewer .widget-html').textContent"
@@ -269,7 +269,8 @@ def test_dashboard_filters_links_and_shows_no_identifiers(demo_with_identifiers,
                 if len(part) >= 6:
                     assert part not in html, f"{keyword} value {part!r} is in the page"
         assert "Error displaying widget" not in html
-        # -- the timeline follows the filter
+        # -- the timeline follows the filter (brought up to date when its tab is shown)
+        _show_tab(page, "Timeline")
         page.wait_for_function(
             "([n]) => { const g = document.querySelector('.covidimg-timeline "
             ".js-plotly-plot'); return g && g.layout && g.layout.meta "

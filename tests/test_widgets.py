@@ -39,7 +39,10 @@ def dashboard(demo_cohort):
 def _reset(request):
     yield
     if "dashboard" in request.fixturenames:
-        request.getfixturevalue("dashboard").filter.reset()
+        dashboard = request.getfixturevalue("dashboard")
+        dashboard.filter.reset()
+        dashboard.refresh()
+        dashboard.tabs.selected_index = 0
 
 
 def _click_exam(timeline: OffsetTimeline, point: int = 0) -> str:
@@ -107,6 +110,21 @@ def test_user_clicks_change_criteria(demo_cohort):
     _frames_equal(f.filtered, demo_cohort.filter(**f.criteria))
 
 
+def test_age_control_is_disabled_with_a_note_when_every_age_is_redacted(demo_cohort):
+    import covidimg as ci
+
+    patients = demo_cohort.patients.assign(age_min=np.nan, age_max=np.nan)
+    redacted = ci.Cohort(**{**demo_cohort.tables(), "patients": patients})
+    f = CohortFilter(redacted)
+    age = f.controls["age"]
+    assert age.slider.disabled and not age.slider.readout
+    assert age.slider.layout.display == "none" and age.note.layout.display == "flex"
+    assert "no known values" in age.note.value
+    assert age.criterion() is None and "age" not in f.criteria
+    known = CohortFilter(demo_cohort).controls["age"]
+    assert not known.slider.disabled and known.note.layout.display == "none"
+
+
 def test_filter_rejects_unknown_values(demo_cohort):
     f = CohortFilter(demo_cohort)
     with pytest.raises(ValueError, match="allowed values are"):
@@ -125,6 +143,7 @@ def test_every_view_follows_the_filter(dashboard, demo_cohort):
               "captions": dashboard.gallery.captions}
     assert before["timeline"]["n_patients"] == len(demo_cohort.patients)
     dashboard.filter.set(modality="CT")
+    dashboard.refresh()
     sub = dashboard.filter.filtered
     assert set(sub.images["modality"].astype(str)) == {"CT"}
     tl = dashboard.timeline.figure.layout.meta
@@ -143,6 +162,7 @@ def test_every_view_follows_the_filter(dashboard, demo_cohort):
 
 def test_summary_findings_follow_the_filter(dashboard, demo_cohort):
     dashboard.filter.set(source="crdw")
+    dashboard.tabs.selected_index = 3          # the Summary tab: it follows when shown
     html = dashboard.summary.findings.value
     kinds = set(dashboard.filter.filtered.findings["kind"].astype(str))
     assert kinds and all(k in html for k in kinds)
@@ -156,6 +176,7 @@ def test_empty_selection_says_no_patients_match(dashboard, demo_cohort):
     missing = next(m for m in ("CT", "MR", "CR", "DX") if m not in present
                    and m in dashboard.filter.controls["modality"].options)
     dashboard.filter.set(source="mhh", modality=missing)
+    dashboard.refresh()
     assert len(dashboard.filter.filtered.patients) == 0
     assert "No patients match" in dashboard.filter.match_count.value
     assert dashboard.timeline.figure.layout.meta["n_patients"] == 0
@@ -166,7 +187,27 @@ def test_empty_selection_says_no_patients_match(dashboard, demo_cohort):
     assert "No patients match" in dashboard.summary.table.value
     assert dashboard.summary.table_one is None
     dashboard.filter.reset()
+    dashboard.tabs.selected_index = 0
     assert dashboard.timeline.figure.layout.meta["n_patients"] == len(demo_cohort.patients)
+
+
+def test_a_change_updates_the_shown_view_and_the_others_when_shown(dashboard, demo_cohort):
+    dashboard.tabs.selected_index = 1                     # Labs shown
+    summary_before = dashboard.summary.table.value
+    dashboard.filter.set(sex="F")
+    sub = demo_cohort.filter(sex="F")
+    assert dashboard.stale_views == ("Timeline", "Gallery", "Summary")
+    assert dashboard.labs.figure.layout.meta["n_values"] == LabDistribution(sub).figure.layout \
+        .meta["n_values"]
+    assert dashboard.summary.table.value == summary_before          # not computed yet
+    assert "data-update" in dashboard.update_time.value
+    dashboard.tabs.selected_index = 3                     # the user opens Summary
+    assert dashboard.stale_views == ("Timeline", "Gallery")
+    assert dashboard.summary.table.value == CohortSummary(sub).table.value
+    dashboard.refresh()
+    assert dashboard.stale_views == ()
+    assert dashboard.timeline.figure.layout.meta["n_patients"] == len(sub.patients)
+    dashboard.tabs.selected_index = 0
 
 
 def test_timeline_click_opens_the_exam_in_the_gallery(dashboard):
@@ -405,6 +446,7 @@ def _figure_json(figure) -> str:
 def test_views_drawn_from_the_selection_equal_views_drawn_from_the_filtered_cohort(
         dashboard, demo_cohort, criteria):
     dashboard.filter.set(**criteria)
+    dashboard.refresh()
     sub = demo_cohort.filter(**criteria)
     for view, plain in ((dashboard.timeline, OffsetTimeline(sub)),
                         (dashboard.labs, LabDistribution(sub))):
