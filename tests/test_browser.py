@@ -122,14 +122,15 @@ VIEWER_STATE = """() => { const v = document.querySelector('.covidimg-viewer');
 
 
 def _open_first(page, modality: str) -> None:  # type: ignore[no-untyped-def]
-    """Press the modality's filter button, open the gallery's first image, release the button."""
+    """Press the modality's filter button, open the gallery's first image (a click on its
+    thumbnail), release the button."""
     button = f".covidimg-filter-modality-{modality.lower()}"
     _show_tab(page, "Gallery")
     page.click(button)
     page.wait_for_function(
         f"(m) => {{ const c = ({CAPTIONS})(); return c.length > 0 "
         "&& c.every(t => t.includes(' ' + m + ' ')); }", arg=modality, timeout=60_000)
-    page.locator(".covidimg-gallery-open").first.click()
+    page.locator(".covidimg-gallery-thumb img").first.click()
     page.wait_for_function(
         "(m) => document.querySelector('.covidimg-viewer .widget-html').textContent"
         ".includes(' ' + m + ' ')", arg=modality, timeout=60_000)

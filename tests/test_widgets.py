@@ -287,6 +287,9 @@ def test_enlarge_button_opens_viewer_and_window_controls_change_the_image(demo_c
     assert v.image.value != narrow
     v.close_button.click()
     assert v.layout.display == "none"
+    # a click on a thumbnail opens it too (the message the page sends)
+    g._cells[1][1]._handle_custom_msg({"event": "click"}, [])
+    assert v.image_uid == g.image_uids[1] and v.layout.display == "flex"
 
 
 def test_ct_viewer_has_a_slice_slider(demo_cohort):
