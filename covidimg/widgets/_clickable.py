@@ -23,18 +23,18 @@ export default {
     let url = null;
     const show = () => {
       if (url) URL.revokeObjectURL(url);
-      const value = model.get("value");
+      const value = model.get("png");
       url = value && value.byteLength ? URL.createObjectURL(
         new Blob([value], {type: "image/png"})) : null;
       img.src = url || "";
-      img.title = model.get("tooltip");
-      img.alt = model.get("tooltip");
+      img.title = model.get("hint");
+      img.alt = model.get("hint");
     };
     const click = () => model.send({event: "click"});
     img.addEventListener("click", click);
     img.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") click(); });
-    model.on("change:value", show);
-    model.on("change:tooltip", show);
+    model.on("change:png", show);
+    model.on("change:hint", show);
     show();
     el.appendChild(img);
     return () => { if (url) URL.revokeObjectURL(url); };
@@ -44,17 +44,29 @@ export default {
 
 
 class ClickableImage(anywidget.AnyWidget):
-    """A PNG (``value``, bytes) drawn as an ``<img>`` that calls :meth:`on_click`'s callbacks
-    when clicked (or activated with Enter or Space)."""
+    """A PNG (``png``, bytes; ``value`` too, as for ``ipywidgets.Image``) drawn as an
+    ``<img>`` that calls :meth:`on_click`'s callbacks when clicked (or Enter or Space).
+
+    The traits are not called ``value`` and ``tooltip``: with those names the page made no
+    view of the widget (``tooltip`` is ipywidgets' own)."""
 
     _esm = traitlets.Unicode(_ESM).tag(sync=True)
-    value = traitlets.Bytes(b"").tag(sync=True)
-    tooltip = traitlets.Unicode("Open in the viewer").tag(sync=True)
+    png = traitlets.Bytes(b"").tag(sync=True)
+    hint = traitlets.Unicode("Open in the viewer").tag(sync=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._callbacks: list[Callable[[ClickableImage], None]] = []
         self.on_msg(self._message)
+
+    @property
+    def value(self) -> bytes:
+        """The PNG shown (as ``ipywidgets.Image.value``)."""
+        return self.png
+
+    @value.setter
+    def value(self, png: bytes) -> None:
+        self.png = png
 
     def on_click(self, callback: Callable[[ClickableImage], None]) -> None:
         """Call ``callback(image)`` when the image is clicked in the page."""
