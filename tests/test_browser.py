@@ -86,7 +86,17 @@ def _screenshot_folders(tmp_path: Path) -> list[Path]:
 
 def _save(page, locator, name: str, folders: list[Path]) -> Path:  # type: ignore[no-untyped-def]
     first = folders[0] / f"{name}.png"
+    size = page.viewport_size
+    box = locator.bounding_box()
+    # Voila's page scrolls inside a box as high as the window: what lies below is not drawn
+    # in a screenshot, so the window grows to the part's height for the picture.
+    if box and size and box["y"] + box["height"] > size["height"]:
+        page.set_viewport_size({"width": size["width"],
+                                "height": int(box["y"] + box["height"]) + 20})
+        page.wait_for_timeout(500)
     locator.screenshot(path=str(first), animations="disabled")
+    if size and page.viewport_size != size:
+        page.set_viewport_size(size)
     for folder in folders[1:]:
         shutil.copyfile(first, folder / first.name)
     return first

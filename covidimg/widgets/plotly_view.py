@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import anywidget
+import ipywidgets as w
 import plotly
 import traitlets
 from plotly.io.json import to_json_plotly
@@ -220,7 +221,8 @@ class PlotlyView(anywidget.AnyWidget):
         # Without a URL the page gets plotly.js from the shared library widget, which must
         # exist (its model made in the page) before any view draws.
         self.library = None if url else PlotlyLibrary.shared()
-        super().__init__(library_url=url)
+        # The figure's own width follows its element: the element fills the panel.
+        super().__init__(library_url=url, layout=w.Layout(width="100%", min_width="0"))
         self._click_callbacks: list[Callable[[int, list[int]], None]] = []
         self.on_msg(self._message)
         if spec is not None:

@@ -27,7 +27,7 @@ _STYLE = """<style>
 .covidimg-table-one thead th {background: var(--jp-layout-color2, #E8ECF0);
   border-bottom: 1px solid var(--jp-border-color1, #BBB);}
 .covidimg-table-one tbody.covidimg-shade td {background: var(--jp-layout-color2, #F4F6F8);}
-.covidimg-table-one td.covidimg-number {white-space: nowrap;}
+.covidimg-table-one td.covidimg-number {min-width: 4em;}
 .covidimg-table-one caption {caption-side: bottom; text-align: left; padding-top: 6px;
   font-size: 11px; color: var(--jp-content-font-color2, #555);}
 </style>"""
