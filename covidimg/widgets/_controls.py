@@ -171,7 +171,8 @@ class RangeChoice(w.HBox):
             else self.high, step=int(step) if integer else step,
             value=(int(self.low), int(self.high)) if integer else (self.low, self.high),
             continuous_update=False, disabled=disabled, readout=known,
-            layout=w.Layout(width="230px", display="flex" if known else "none"), **kwargs)
+            # 250 px: at 230 the readout of a lab range ("0.100 – 9.75") was cut
+            layout=w.Layout(width="250px", display="flex" if known else "none"), **kwargs)
         #: Said instead of a range when the cohort holds no value (every age redacted, as in
         #: the real MHH data): the control is disabled, not a "0 – 1" slider.
         self.note = w.HTML("<i>no known values in this cohort</i>" if not known else "",
