@@ -126,7 +126,10 @@ class CohortFilter(w.VBox):
         main = [self.controls[n] for n, _t, _l in CHOICES[:3]]
         main += [self.controls["icu"], self.controls["died"], self.controls["age"]]
         main += [self.controls[n] for n, _t, _l in CHOICES[3:]] + [self.controls["day"]]
-        super().__init__([w.HTML("<h3 style='margin:4px 0'>Filter the cohort</h3>"),
+        # A range's readout ("0.100 – 9.75") gets its own width, not what the slider leaves.
+        style = ("<style>.covidimg-filter .widget-readout {min-width: 88px; "
+                 "overflow: visible;}</style>")
+        super().__init__([w.HTML(style + "<h3 style='margin:4px 0'>Filter the cohort</h3>"),
                           self.match_count, *main, labs_panel, self.reset_button],
                          layout=w.Layout(width="390px", min_width="390px"))
         self.add_class("covidimg-filter")
