@@ -81,6 +81,7 @@ EVENTS = (
     "covid_test_negative",
     "discharge",
     "intubation",
+    "last_known_alive",
 )
 
 
