@@ -62,6 +62,7 @@ from covidimg.sources._engine.exam import MODALITY_CODES
 from covidimg.sources._engine.free_text import describe_value
 from covidimg.sources._engine.harmonize import DayAxis, event_offsets
 from covidimg.sources._engine.ledger import Ledger, SourceTables, decode_text
+from covidimg.sources._engine.observations import Observations, source_field
 from covidimg.sources._engine.series import series_table
 from covidimg.sources.nccid import clean as nccid_clean
 from covidimg.sources.nccid.layouts import (
@@ -217,6 +218,11 @@ class _Loader:
         uid = f"{NAME}:{pid}"
         for problem in record.problems:
             self.ledger.finding(problem.kind, problem.message(), patient_uid=uid, path=label)
+        for key in record.unexpected_keys:
+            self.ledger.finding("unexpected_field", f"key {source_field(NAME, key)[6:]!r} is "
+                                "not in NCCID's vocabulary (NHSX's schema-compliance workbook "
+                                "v2.1 and the keys NHSX's own code reads); its value was not "
+                                "read", patient_uid=uid, path=label)
         if record.pseudonym is not None and record.pseudonym.strip().upper() != pid.upper():
             self.ledger.finding("inconsistent_value", f"Pseudonym {record.pseudonym!r} differs "
                                 f"from the folder's patient id {pid!r}; the folder's id is kept",
@@ -349,8 +355,9 @@ class _Loader:
         events = self.events(records, anchors)
         images = self.place_images(images, events, anchors)
         labs = self.labs(records, anchors)
+        observations = self.observations(records, anchors)
         return SourceTables(NAME, patients=patients, images=images, events=events, labs=labs,
-                            files=self.ledger.files_frame(),
+                            observations=observations, files=self.ledger.files_frame(),
                             findings=self.ledger.findings_frame()).conformed()
 
     def anchors(self, pids: Iterable[str], records: Mapping[str, Any],
@@ -452,6 +459,18 @@ class _Loader:
             images[column] = values  # NCCID records no ICU release: icu_release_offset is NaN
         drop = [*HELPER_COLUMNS, "pid", "study_date", "study_time", "age_years", "sex"]
         return images.drop(columns=[c for c in drop if c in images.columns])
+
+    def observations(self, records: Mapping[str, Any], anchors: DayAxis) -> pd.DataFrame:
+        """Every clinical field that is not a patients/events/labs column."""
+        collector = Observations(NAME)
+        for pid, (record, label, _group) in sorted(records.items()):
+            for obs in record.observations:
+                day = anchors.day(pid, obs.date) if obs.date is not None else None
+                collector.add(f"{NAME}:{pid}", obs.field, value=obs.value,
+                              value_num=obs.value_num, unit=obs.unit, day=day,
+                              value_raw=obs.value_raw, origin=f"{label}: {obs.key}",
+                              vocabulary=obs.vocabulary)
+        return collector.frame()
 
     def labs(self, records: Mapping[str, Any], anchors: DayAxis) -> pd.DataFrame:
         rows = []

@@ -45,6 +45,7 @@ from covidimg._validation import choices
 from covidimg.errors import ValueProblem
 from covidimg.sources._engine.dates import RECOVER_ALL, DateOrder, is_missing, parse_date
 from covidimg.sources._engine.free_text import describe_value
+from covidimg.sources._engine.observations import source_field
 from covidimg.sources.nccid.fields import OBSERVATION_FIELDS, VARIANT_KEYS, known_key
 from covidimg.sources.nccid.observed import ObservationValue, observe
 from covidimg.sources.nccid.site_units import (
@@ -335,7 +336,7 @@ def _fields(raw: Mapping[str, Any]) -> dict[str, tuple[str, Any]]:
         norm = normalize_key(key)
         name = KEY_ALIASES.get(norm)
         if name is None and norm in OBSERVATION_FIELDS:
-            name = f"obs:{OBSERVATION_FIELDS[norm].field}"
+            name = f"obs:{OBSERVATION_FIELDS[norm].name}"
         if name is None:
             continue
         if name not in out or (is_missing(out[name][1]) and not is_missing(value)):
@@ -424,7 +425,7 @@ class _Cleaner:
         except units.UnitConversionError:
             whose = "written in the value" if parsed.unit is not None else \
                 f"site {self.record.site!r}'s unit for {analyte}"
-            field_name = f"nccid:{str(key).strip()}"
+            field_name = source_field("nccid", str(key))
             self.problem(key, value, f"unit {describe_value(unit)} cannot be converted to "
                          f"{schema.ANALYTES[analyte].unit} for {analyte}; known units are "
                          f"{units.known_units(analyte)} ({whose}); not a lab value, kept as the "
@@ -432,7 +433,7 @@ class _Cleaner:
                          "(site_units=...) if the site's unit is wrong", "unconvertible_unit")
             number = parsed.lower if parsed.censor == "none" else math.nan
             self.record.observations.append(ObservationValue(
-                field_name, str(key), None, number, unit, None, str(value)))
+                field_name, str(key), None, number, unit, None, value))
             return
         self.store_lab(analyte, key, value, lower, upper, parsed.censor, unit)
 
@@ -525,7 +526,8 @@ def clean_record(
     if rec.site is None and not is_missing(value):
         rec.site = str(value).strip()      # the schema's "Hospital" where SubmittingCentre lacks
     elif not is_missing(value):
-        rec.observations.append(ObservationValue("nccid:Hospital", str(key), str(value).strip()))
+        rec.observations.append(ObservationValue("nccid:Hospital", str(key),
+                                                 str(value).strip(), value_raw=value))
 
     swab_key, swab_status_value = get("swab_status")
     swab_status = cleaner.status(swab_key, swab_status_value)
@@ -604,6 +606,11 @@ def clean_record(
         number = cleaner.vital(name, key, value)
         if number is not None:
             rec.vitals[name] = number
+    for name, unit in (("temperature", "°C"), ("o2_saturation", "%")):
+        if name in rec.vitals:        # also an observation: the harmonized field, on admission
+            key, value = get(name)
+            rec.observations.append(ObservationValue(name, key, None, rec.vitals[name], unit,
+                                                     rec.dates.get("admission"), value))
     observe(cleaner, fields)
     rec.unexpected_keys = _unexpected(raw)
     return rec

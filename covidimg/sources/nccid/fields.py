@@ -22,10 +22,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from covidimg.sources._engine.free_text import describe_value
-
 __all__ = ["DOCUMENTED_KEYS", "ETHNICITY_GROUPS", "OBSERVATION_FIELDS", "SCHEMA_FIELDS",
-           "FieldSpec", "ethnicity_group", "known_key", "published_text", "read_schema_fields"]
+           "FieldSpec", "ethnicity_group", "first_digits", "known_key", "read_schema_fields"]
 
 
 def _norm(label: str) -> str:
@@ -73,9 +71,12 @@ class FieldSpec:
     ``codes`` maps them to labels), ``number`` (``low``..``high``, ``unit``), ``status``
     (0 negative / 1 positive / ``RNA DETECTED (SARS-CoV-2)``), ``ethnicity``, ``text`` (kept only
     when it is a number, a date or a code; otherwise described), ``date`` (the day only).
-    ``day_of`` names the date field that gives the observation its day.
+    ``name`` identifies the field within NCCID (two spellings of one key share it); ``field``
+    is its ``observations.field`` (a harmonized name, or ``nccid:<key>``); ``day_of`` names the
+    date field that gives the observation its day.
     """
 
+    name: str
     field: str
     kind: str
     codes: Mapping[str, str] | None = None
@@ -87,60 +88,67 @@ class FieldSpec:
 
 _FLAG = {"0": "no", "1": "yes", "2": "unknown"}
 
-#: Normalised published key -> observation field. Two spellings of one field share a field;
+#: Normalised published key -> observation field. Two spellings of one field share a name;
 #: the schema's spelling wins (``PMH hypertension`` over ``PMH h1pertension``, ``type II`` over
 #: ``TYPE II``), as NHSX merges them.
 OBSERVATION_FIELDS: dict[str, FieldSpec] = {
-    "ethnicity": FieldSpec("ethnicity", "ethnicity"),
-    "pmh hypertension": FieldSpec("comorbidity_hypertension", "flag", _FLAG),
-    "pmh h1pertension": FieldSpec("comorbidity_hypertension", "flag", _FLAG),
-    "pmh ckd": FieldSpec("comorbidity_ckd", "flag", _FLAG),
-    "if ckd, stage": FieldSpec("comorbidity_ckd_stage", "code",
-                               {"2": "2", "3": "3", "4": "4", "5": "5"}),
-    "pmh cvs disease": FieldSpec("comorbidity_cvd", "code",
+    "ethnicity": FieldSpec("ethnicity", "ethnicity", "ethnicity"),
+    "pmh hypertension": FieldSpec("hypertension", "comorbidity_hypertension", "flag", _FLAG),
+    "pmh h1pertension": FieldSpec("hypertension", "comorbidity_hypertension", "flag", _FLAG),
+    "pmh ckd": FieldSpec("ckd", "comorbidity_ckd", "flag", _FLAG),
+    "if ckd, stage": FieldSpec("ckd_stage", "comorbidity_ckd", "code",
+                               {"2": "stage 2", "3": "stage 3", "4": "stage 4",
+                                "5": "stage 5"}),
+    "pmh cvs disease": FieldSpec("cvd", "comorbidity_cvd", "code",
                                  {"0": "no", "1": "MI", "2": "angina", "3": "stroke",
                                   "4": "more than one"}),
-    "pmh lung disease": FieldSpec("comorbidity_lung", "code",
+    "pmh lung disease": FieldSpec("lung", "comorbidity_lung", "code",
                                   {"0": "no", "1": "COPD", "2": "fibrosis",
                                    "3": "cystic fibrosis", "4": "asthma", "5": "other",
                                    "6": "unknown"}),
-    "pmh diabetes mellitus type ii": FieldSpec("comorbidity_diabetes", "flag", _FLAG),
-    "pmh diabetes mellitus type i": FieldSpec("nccid:PMH diabetes mellitus TYPE I", "flag",
-                                              _FLAG),
-    "current acei use": FieldSpec("medication_acei", "flag", _FLAG),
-    "current angiotension receptor blocker use": FieldSpec("medication_arb", "flag", _FLAG),
-    "current nsaid used": FieldSpec("medication_nsaid", "flag", _FLAG),
-    "smoking status": FieldSpec("smoking", "code",
-                                {"0": "never", "1": "ex", "2": "current", "3": "unknown"}),
-    "pack year history": FieldSpec("smoking_pack_years", "number", unit="pack-years", low=0,
-                                   high=300),
-    "duration of symptoms": FieldSpec("symptom_duration", "number", unit="days", low=0,
-                                      high=365),
-    "news2 score on arrival": FieldSpec("news2", "number", unit="points", low=0, high=17),
-    "apache score on itu arrival": FieldSpec("apache", "number", unit="points", low=0, high=71),
-    "cxr severity": FieldSpec("cxr_severity", "code",
-                              {"1": "mild", "2": "moderate", "3": "severe"},
-                              day_of="cxr_1_date"),
+    "pmh diabetes mellitus type ii": FieldSpec("diabetes", "comorbidity_diabetes", "flag",
+                                               _FLAG),
+    "pmh diabetes mellitus type i": FieldSpec("diabetes_1", "nccid:PMH diabetes mellitus TYPE I",
+                                              "flag", _FLAG),
+    "current acei use": FieldSpec("acei", "medication_acei", "flag", _FLAG),
+    "current angiotension receptor blocker use": FieldSpec("arb", "medication_arb", "flag",
+                                                           _FLAG),
+    "current nsaid used": FieldSpec("nsaid", "medication_nsaid", "flag", _FLAG),
+    "smoking status": FieldSpec("smoking", "smoking", "code",
+                                {"0": "never", "1": "former", "2": "current", "3": "unknown"}),
+    "pack year history": FieldSpec("pack_years", "smoking_pack_years", "number",
+                                   unit="y", low=0, high=300),
+    "duration of symptoms": FieldSpec("symptoms", "symptom_duration", "number", unit="days",
+                                      low=0, high=365),
+    "news2 score on arrival": FieldSpec("news2", "news2", "number", unit="points", low=0,
+                                        high=17),
+    "apache score on itu arrival": FieldSpec("apache", "apache", "number", unit="points", low=0,
+                                             high=71),
+    "cxr severity": FieldSpec("cxr_severity_1", "cxr_severity", "code",
+                              {"1": "mild", "2": "moderate", "3": "severe"}, day_of="cxr_1"),
     # "CXR severity 3" is a typo for the second CXR's severity (NHSX _fix_headers).
-    "cxr severity 3": FieldSpec("cxr_severity_2", "code",
-                                {"1": "mild", "2": "moderate", "3": "severe"},
-                                day_of="cxr_2_date"),
-    "covid code": FieldSpec("covid_code", "code",
+    "cxr severity 3": FieldSpec("cxr_severity_2", "cxr_severity", "code",
+                                {"1": "mild", "2": "moderate", "3": "severe"}, day_of="cxr_2"),
+    "covid code": FieldSpec("covid_code_1", "covid_code", "code",
                             {"0": "normal", "1": "classic/probable", "2": "indeterminate",
-                             "3": "non-covid"}, day_of="cxr_1_date"),
-    "covid code 2": FieldSpec("covid_code_2", "code",
+                             "3": "non-covid"}, day_of="cxr_1"),
+    "covid code 2": FieldSpec("covid_code_2", "covid_code", "code",
                               {"0": "normal", "1": "classic/probable", "2": "indeterminate",
-                               "3": "non-covid"}, day_of="cxr_2_date"),
-    "1st rt-pcr result": FieldSpec("rt_pcr_1", "status", day_of="rt_pcr_1_date"),
-    "2nd rt-pcr result": FieldSpec("rt_pcr_2", "status", day_of="rt_pcr_2_date"),
-    "date of acquisition of 1st rt-pcr": FieldSpec("rt_pcr_1_date", "date"),
-    "date of acquisition of 2nd rt-pcr": FieldSpec("rt_pcr_2_date", "date"),
-    "date of result of 1st rt-pcr": FieldSpec("rt_pcr_1_result", "date"),
-    "date of result of 2nd rt-pcr": FieldSpec("rt_pcr_2_result", "date"),
-    "date of 1st cxr": FieldSpec("cxr_1_date", "date"),
-    "date of 2nd cxr": FieldSpec("cxr_2_date", "date"),
-    "any supplemental oxygen: fio2": FieldSpec("nccid:Any supplemental oxygen: FiO2", "text"),
-    "hospital": FieldSpec("nccid:Hospital", "text"),
+                               "3": "non-covid"}, day_of="cxr_2"),
+    "1st rt-pcr result": FieldSpec("rt_pcr_1", "covid_test", "status", day_of="rt_pcr_1_date"),
+    "2nd rt-pcr result": FieldSpec("rt_pcr_2", "covid_test", "status", day_of="rt_pcr_2_date"),
+    "date of acquisition of 1st rt-pcr": FieldSpec(
+        "rt_pcr_1_date", "nccid:Date of acquisition of 1st RT-PCR", "date"),
+    "date of acquisition of 2nd rt-pcr": FieldSpec(
+        "rt_pcr_2_date", "nccid:Date of acquisition of 2nd RT-PCR", "date"),
+    "date of result of 1st rt-pcr": FieldSpec(
+        "rt_pcr_1_result", "nccid:Date of result of 1st RT-PCR", "date"),
+    "date of result of 2nd rt-pcr": FieldSpec(
+        "rt_pcr_2_result", "nccid:Date of result of 2nd RT-PCR", "date"),
+    "date of 1st cxr": FieldSpec("cxr_1", "nccid:Date of 1st CXR", "date"),
+    "date of 2nd cxr": FieldSpec("cxr_2", "nccid:Date of 2nd CXR", "date"),
+    "any supplemental oxygen: fio2": FieldSpec("old_fio2", "nccid:Any supplemental oxygen: FiO2",
+                                               "text"),
 }
 
 #: The spellings that lose to another spelling of the same field.
@@ -186,17 +194,6 @@ def ethnicity_group(value: Any) -> tuple[str, bool]:
     if "white" in key:
         return "White", True
     return "Unknown", key in _ETHNICITY_UNKNOWN
-
-
-def published_text(value: Any, vocabulary: tuple[str, ...] | None = None) -> str | None:
-    """The published text of ``value`` when the free-text policy lets it be kept (a number, a
-    date or a code of ``vocabulary``), else ``None``."""
-    if value is None:
-        return None
-    if isinstance(value, bool | int | float):
-        return str(value)
-    text = str(value).strip()
-    return text if describe_value(text, vocabulary=vocabulary) == repr(text) else None
 
 
 _DIGITS = re.compile(r"\d+")

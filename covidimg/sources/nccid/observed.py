@@ -24,7 +24,6 @@ from covidimg.sources.nccid.fields import (
     FieldSpec,
     ethnicity_group,
     first_digits,
-    published_text,
 )
 
 __all__ = ["ObservationValue", "observe"]
@@ -35,8 +34,9 @@ class ObservationValue:
     """One field of a clinical file kept as an observation (see ``observations``).
 
     ``date`` is the absolute date the observation refers to (the loader turns it into a day and
-    does not keep it); ``value_raw`` is the published text when the free-text policy lets it be
-    kept (a number, a date or a code), else ``None``.
+    does not keep it); ``value_raw`` is the value as published, which the ``observations``
+    collector keeps under the free-text policy (a number, a date or a member of
+    ``vocabulary`` as written, other text described).
     """
 
     field: str
@@ -45,7 +45,8 @@ class ObservationValue:
     value_num: float = math.nan
     unit: str | None = None
     date: dt.date | None = None
-    value_raw: str | None = None
+    value_raw: Any = None
+    vocabulary: tuple[str, ...] | None = None
 
 
 class _Cleaner(Protocol):
@@ -77,8 +78,8 @@ def _code(cleaner: _Cleaner, spec: FieldSpec, key: str, value: Any) -> Observati
         cleaner.problem(key, value, f"expected one of {codes}; not kept", "unknown_value")
         return None
     vocabulary = (*spec.codes, *spec.codes.values(), f"CVCX{code}")
-    raw = published_text(value, vocabulary)
-    return ObservationValue(spec.field, key, spec.codes[code], float(code), None, None, raw)
+    return ObservationValue(spec.field, key, spec.codes[code], float(code), None, None, value,
+                            vocabulary)
 
 
 def _number(cleaner: _Cleaner, spec: FieldSpec, key: str, value: Any
@@ -97,8 +98,7 @@ def _number(cleaner: _Cleaner, spec: FieldSpec, key: str, value: Any
         cleaner.problem(key, value, f"outside {spec.low:g}–{spec.high:g} {spec.unit}; not kept",
                         "implausible_value")
         return None
-    return ObservationValue(spec.field, key, None, number, spec.unit, None,
-                            published_text(value))
+    return ObservationValue(spec.field, key, None, number, spec.unit, None, value)
 
 
 def _one(cleaner: _Cleaner, spec: FieldSpec, key: str, value: Any) -> ObservationValue | None:
@@ -109,31 +109,31 @@ def _one(cleaner: _Cleaner, spec: FieldSpec, key: str, value: Any) -> Observatio
     if spec.kind == "status":
         status = cleaner.status(key, value)
         return None if status is None else ObservationValue(
-            spec.field, key, status, math.nan, None, None,
-            published_text(value, _STATUS_VOCABULARY))
+            spec.field, key, status, math.nan, None, None, value, _STATUS_VOCABULARY)
     if spec.kind == "ethnicity":
         group, known = ethnicity_group(value)
         if not known:
             cleaner.problem(key, value, "not an NHS ethnic category code (A-S, Z, 99) nor one "
                             "of NHSX's verbose entries; recorded as Unknown", "unknown_value")
-        return ObservationValue(spec.field, key, group, math.nan, None, None,
-                                published_text(value, ETHNICITY_VOCABULARY))
-    # text: kept when it is a number, a date or a code; otherwise only that it was given
-    raw = published_text(value)
+        return ObservationValue(spec.field, key, group, math.nan, None, None, value,
+                                ETHNICITY_VOCABULARY)
+    # text: kept when it is a number, a date or a code; otherwise described
     try:
         number = float(str(value).strip())
     except ValueError:
         number = math.nan
-    return ObservationValue(spec.field, key, None, number, None, None, raw)
+    return ObservationValue(spec.field, key, None, number, None, None, value)
 
 
 def observe(cleaner: _Cleaner, fields: Mapping[str, tuple[str, Any]]) -> None:
     """Append the observation fields of ``fields`` (see ``clean._fields``) to
     ``cleaner.record.observations`` and their problems to ``cleaner.record.problems``; RT-PCR
     results also become ``covid_test_*`` events on their acquisition date (else the result
-    date)."""
+    date). An observation whose day comes from a date field names both keys
+    (``"CXR severity, day from Date of 1st CXR"``); a date used by no observation is an
+    observation of its own (its day only)."""
     rec = cleaner.record
-    specs = {spec.field: spec for spec in OBSERVATION_FIELDS.values()}
+    specs = {spec.name: spec for spec in OBSERVATION_FIELDS.values()}
     dates: dict[str, dt.date] = {}
     for name, spec in specs.items():
         if spec.kind != "date" or f"obs:{name}" not in fields:
@@ -159,14 +159,17 @@ def observe(cleaner: _Cleaner, fields: Mapping[str, tuple[str, Any]]) -> None:
             if result_field in dates:
                 used.add(result_field)
                 rec.observations.append(ObservationValue(
-                    result_field, fields[f"obs:{result_field}"][0], obs.value, math.nan, None,
-                    dates[result_field], None))
+                    specs[result_field].field, fields[f"obs:{result_field}"][0], obs.value,
+                    math.nan, None, dates[result_field], None))
             test_date = date or dates.get(result_field)
             if test_date is not None and obs.value in ("positive", "negative"):
                 rec.test_dates.append((f"covid_test_{obs.value}", test_date))
-        rec.observations.append(ObservationValue(obs.field, obs.key, obs.value, obs.value_num,
-                                                 obs.unit, date, obs.value_raw))
+        key = obs.key if date is None else \
+            f"{obs.key}, day from {fields[f'obs:{spec.day_of}'][0]}"
+        rec.observations.append(ObservationValue(obs.field, key, obs.value, obs.value_num,
+                                                 obs.unit, date, obs.value_raw, obs.vocabulary))
     for name, date in dates.items():   # a date whose value is missing or unreadable: its day
         if name not in used:
-            rec.observations.append(ObservationValue(name, fields[f"obs:{name}"][0], None,
-                                                     math.nan, None, date, None))
+            rec.observations.append(ObservationValue(specs[name].field,
+                                                     fields[f"obs:{name}"][0], None, math.nan,
+                                                     None, date, None))
