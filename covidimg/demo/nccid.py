@@ -1,5 +1,8 @@
 """Write a synthetic cohort in the NCCID bucket layouts, with every quirk, plus its truth.
 
+(Over 600 lines: the layouts, clinical records and truth share one patient model and one
+random stream, and splitting them would split every quirk across modules.)
+
 What the writer plants (each one is something the NCCID loader must handle):
 
 * every bucket layout generation: most patients in the current layout (``xray/``, ``ct/``,

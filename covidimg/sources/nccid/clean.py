@@ -46,7 +46,13 @@ from covidimg.errors import ValueProblem
 from covidimg.sources._engine.dates import RECOVER_ALL, DateOrder, is_missing, parse_date
 from covidimg.sources._engine.free_text import describe_value
 from covidimg.sources._engine.observations import source_field
-from covidimg.sources.nccid.fields import OBSERVATION_FIELDS, VARIANT_KEYS, known_key
+from covidimg.sources.nccid.fields import (
+    KEY_ALIASES,
+    OBSERVATION_FIELDS,
+    VARIANT_KEYS,
+    known_key,
+    normalize_key,
+)
 from covidimg.sources.nccid.observed import ObservationValue, observe
 from covidimg.sources.nccid.site_units import (
     DEFAULT_UNITS,
@@ -89,68 +95,6 @@ __all__ = [
     "site_units_table",
 ]
 
-
-# ---------------------------------------------------------------------------- keys
-def normalize_key(label: str) -> str:
-    """Normalise a human-label key: lower case, ``_`` as space, whitespace collapsed.
-
-    Examples
-    --------
-    >>> from covidimg.sources.nccid.clean import normalize_key
-    >>> normalize_key("Fibrinogen  if d-dimer not performed")
-    'fibrinogen if d-dimer not performed'
-    >>> normalize_key(" Date_of_ITU_admission ")
-    'date of itu admission'
-    """
-    return " ".join(str(label).replace("_", " ").lower().split())
-
-
-#: Normalised key -> field name. Typos and renamed columns seen in NCCID submissions included.
-KEY_ALIASES: dict[str, str] = {
-    "pseudonym": "pseudonym",
-    "submittingcentre": "site",
-    "submitting centre": "site",
-    "swabstatus": "swab_status",
-    "swab status": "swab_status",
-    "swabdate": "swab_date",
-    "swab date": "swab_date",
-    "swabdates": "swab_dates",
-    "age": "age",
-    "sex": "sex",
-    "final covid status": "final_covid_status",
-    "date of positive covid swab": "positive_swab_date",
-    "date of admission": "admission_date",
-    "date of itu admission": "icu_admission_date",
-    "date of intubation": "intubation_date",
-    "date of death": "death_date",
-    "date last known alive": "last_known_alive_date",
-    "hospital": "hospital",
-    "itu admission": "icu",
-    "intubation": "intubated",
-    "death": "died",
-    "crp on admission": "crp",
-    "d-dimer on admission": "d_dimer",
-    "ddimer on admission": "d_dimer",
-    "lymphocyte count on admission": "lymphocytes",
-    "wcc on admission": "wcc",
-    "platelet count on admission": "platelets",
-    "ferritin": "ferritin",
-    "urea on admission": "urea",
-    "creatinine on admission": "creatinine",
-    "troponin i": "troponin_i",
-    "troponin t": "troponin_t",
-    "fibrinogen if d-dimer not performed": "fibrinogen",
-    "pao2": "po2",
-    "pa02": "po2",
-    "fio2": "fio2",
-    "fi02": "fio2",
-    "systolic bp": "systolic_bp",
-    "diastolic bp": "diastolic_bp",
-    "o2 saturation": "o2_saturation",
-    "temperature on admission": "temperature",
-    "respiratory rate on admission": "respiratory_rate",
-    "heart rate on admission": "heart_rate",
-}
 
 #: Date fields: field -> (event name, day-first?). ``SwabDate`` is UK order, the rest US order.
 DATE_FIELDS: dict[str, tuple[str, bool]] = {
@@ -491,7 +435,8 @@ def clean_record(
     Examples
     --------
     >>> from covidimg.sources.nccid.clean import clean_record
-    >>> rec = clean_record({"Pseudonym": "Covid7", "SubmittingCentre": "Centre A",
+    >>> rec = clean_record({"Pseudonym": "Covid7",
+    ...                     "SubmittingCentre": "Royal Cornwall Hospitals NHS Trust",
     ...                     "D-dimer on admission": "1500", "PaO2": "[10] - 2020-04-01",
     ...                     "Date of admission": "04/02/2020", "SwabDate": "04/02/2020"},
     ...                    filename_status="positive")

@@ -22,12 +22,81 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-__all__ = ["DOCUMENTED_KEYS", "ETHNICITY_GROUPS", "OBSERVATION_FIELDS", "SCHEMA_FIELDS",
-           "FieldSpec", "ethnicity_group", "first_digits", "known_key", "read_schema_fields"]
+__all__ = [
+    "DOCUMENTED_KEYS",
+    "ETHNICITY_GROUPS",
+    "KEY_ALIASES",
+    "OBSERVATION_FIELDS",
+    "SCHEMA_FIELDS",
+    "FieldSpec",
+    "ethnicity_group",
+    "first_digits",
+    "known_key",
+    "normalize_key",
+    "read_schema_fields",
+]
 
 
-def _norm(label: str) -> str:
+def normalize_key(label: str) -> str:
+    """Normalise a human-label key: lower case, ``_`` as space, whitespace collapsed.
+
+    Examples
+    --------
+    >>> from covidimg.sources.nccid.fields import normalize_key
+    >>> normalize_key("Fibrinogen  if d-dimer not performed")
+    'fibrinogen if d-dimer not performed'
+    >>> normalize_key(" Date_of_ITU_admission ")
+    'date of itu admission'
+    """
     return " ".join(str(label).replace("_", " ").lower().split())
+
+
+#: Normalised key -> field name. Typos and renamed columns seen in NCCID submissions included.
+KEY_ALIASES: dict[str, str] = {
+    "pseudonym": "pseudonym",
+    "submittingcentre": "site",
+    "submitting centre": "site",
+    "swabstatus": "swab_status",
+    "swab status": "swab_status",
+    "swabdate": "swab_date",
+    "swab date": "swab_date",
+    "swabdates": "swab_dates",
+    "age": "age",
+    "sex": "sex",
+    "final covid status": "final_covid_status",
+    "date of positive covid swab": "positive_swab_date",
+    "date of admission": "admission_date",
+    "date of itu admission": "icu_admission_date",
+    "date of intubation": "intubation_date",
+    "date of death": "death_date",
+    "date last known alive": "last_known_alive_date",
+    "hospital": "hospital",
+    "itu admission": "icu",
+    "intubation": "intubated",
+    "death": "died",
+    "crp on admission": "crp",
+    "d-dimer on admission": "d_dimer",
+    "ddimer on admission": "d_dimer",
+    "lymphocyte count on admission": "lymphocytes",
+    "wcc on admission": "wcc",
+    "platelet count on admission": "platelets",
+    "ferritin": "ferritin",
+    "urea on admission": "urea",
+    "creatinine on admission": "creatinine",
+    "troponin i": "troponin_i",
+    "troponin t": "troponin_t",
+    "fibrinogen if d-dimer not performed": "fibrinogen",
+    "pao2": "po2",
+    "pa02": "po2",
+    "fio2": "fio2",
+    "fi02": "fio2",
+    "systolic bp": "systolic_bp",
+    "diastolic bp": "diastolic_bp",
+    "o2 saturation": "o2_saturation",
+    "temperature on admission": "temperature",
+    "respiratory rate on admission": "respiratory_rate",
+    "heart rate on admission": "heart_rate",
+}
 
 
 def read_schema_fields(text: str) -> dict[str, tuple[str, str]]:
@@ -48,7 +117,7 @@ DOCUMENTED_KEYS: tuple[str, ...] = ("SubmittingCentre", "SwabStatus", "SwabDates
                                     "OtherDataSources", "SegmentationData", "PaO2",
                                     "WCC on admission", "Pack year history")
 
-_KNOWN = {_norm(k) for k in (*SCHEMA_FIELDS, *DOCUMENTED_KEYS)}
+_KNOWN = {normalize_key(k) for k in (*SCHEMA_FIELDS, *DOCUMENTED_KEYS)}
 
 
 def known_key(key: str) -> bool:
@@ -60,7 +129,7 @@ def known_key(key: str) -> bool:
     >>> known_key("PMH h1pertension"), known_key("date_of_admission"), known_key("Shoe size")
     (True, True, False)
     """
-    return _norm(key) in _KNOWN
+    return normalize_key(key) in _KNOWN
 
 
 @dataclass(frozen=True)
