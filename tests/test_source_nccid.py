@@ -563,6 +563,8 @@ def test_demo_round_trip_patients(demo):
     for col in ("icu", "died"):
         assert got[col].astype(object).where(got[col].notna(), None).tolist() == \
             want[col].astype(object).where(want[col].notna(), None).tolist(), col
+    for col in ("temperature", "o2_saturation"):   # "99.5 F" -> 37.5; 400, 104, "10L" dropped
+        np.testing.assert_allclose(got[col].astype(float), want[col].astype(float), err_msg=col)
     assert set(want["covid_status"]) == {"positive", "negative", "unknown"}
 
 
