@@ -222,8 +222,9 @@ def load(
         ``nccid``
             ``site_units``: the site unit table, ``{SubmittingCentre: {analyte: unit}}``, for
             lab values written without a unit (default
-            :data:`covidimg.sources.nccid.clean.SITE_UNITS`); ``storage_options``: passed to
-            fsspec for ``s3://`` roots, e.g. ``{"anon": True}``.
+            :data:`covidimg.sources.nccid.clean.SITE_UNITS`, NHSX's table of six trusts);
+            ``storage_options``: passed to fsspec for ``s3://`` roots, e.g. ``{"anon": True}``;
+            ``as_of``: an ISO date, to load the clinical files as they stood on that day.
         ``crdw``, ``midrc``, ``tcia``
             none.
 
