@@ -88,9 +88,9 @@ def _tree_digest(root: str, digest: Any) -> bool:
         folder, depth = pending.pop()
         if depth > MAX_DEPTH:
             return False
-        try:
+        try:  # in listing order, not sorted: a folder listed in another order only misses
             with os.scandir(folder) as entries:
-                listed = sorted(entries, key=lambda e: e.name)
+                listed = list(entries)
         except OSError:
             return False
         count += len(listed)
