@@ -8,7 +8,10 @@ Four collections are written under ``root/manifest-1600000000000/``, patients de
 * ``COVID-19-AR``: radiographs and the clinical xlsx with a title row above its header;
 * ``MIDRC-RICORD-1C``: radiographs, the metadata xlsx (sheet ``CR Pos - TCIA Submission``) and
   the MD.ai annotation CSV;
-* ``MIDRC-RICORD-1A``: CT series, no sheet (demographics from the DICOM header).
+* ``MIDRC-RICORD-1A``: CT series, no sheet (demographics from the DICOM header);
+* MD.ai annotation exports (:mod:`covidimg.demo.mdai`): one for RICORD-1C's radiographs in its
+  collection folder, one for RICORD-1A's CT series at the top of the download; their
+  annotations and the annotation CSV's labels are the truth's ``annotations``.
 
 Quirks planted: an SBU lab value that is text (``pending``), a censored one (``<150``), an SBU
 patient without images, an Emergency Room visit (no admission), an AR patient missing from its
@@ -27,6 +30,7 @@ import numpy as np
 import pandas as pd
 from openpyxl import Workbook
 
+from covidimg.demo import mdai
 from covidimg.demo.course import simulate_courses
 from covidimg.demo.dicom_writer import uid, write_dicom
 from covidimg.demo.phantom import chest_radiograph, ct_volume
@@ -52,6 +56,7 @@ _FINDINGS = ["kind", "patient_uid", "image_uid", "path", "detail"]
 _CLASSES = ("Typical Appearance", "Indeterminate Appearance", "Atypical Appearance",
             "Negative for Pneumonia")
 _GRADES = ("Mild Opacities", "Moderate Opacities", "Severe Opacities")
+_ANNOTATION_CSV = "MIDRC-RICORD-1C-annotations.csv"
 
 
 def _band(age: float) -> tuple[str, float, float]:
@@ -105,6 +110,8 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
     seen_collection: dict[str, int] = {}
     lateral_done = mono_done = False
     copy_source: Path | None = None
+    ricord_images: dict[str, list[dict]] = {}
+    csv_truth: list[dict] = []
 
     for k, patient in enumerate(course.patients.itertuples(index=False)):
         collection = COLLECTION_ORDER[k % 4]
@@ -148,9 +155,11 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
                           sex=patient.sex, age_years=age, study_description=desc)
             if ct:
                 volume = ct_volume(rng, CT_SLICES, CT_SHAPE, exam["severity"])
+                sops = []
                 for s in range(CT_SLICES):
                     path = study_dir / f"1-{s + 1:02d}.dcm"
-                    write_dicom(path, volume[s], sop_uid=uid(rng), instance_number=s + 1,
+                    sops.append(uid(rng))
+                    write_dicom(path, volume[s], sop_uid=sops[-1], instance_number=s + 1,
                                 position_z=5.0 * s, **common)
                     files.append(path)
                 image_uid, shape, truth_view = f"tcia:{series_uid}", CT_SHAPE, "AXIAL"
@@ -164,6 +173,12 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
                 files.append(path)
                 copy_source = copy_source or path
                 image_uid, shape, truth_view = f"tcia:{sop}", IMAGE_SHAPE, view
+                sops = [sop]
+            if collection.startswith("MIDRC-RICORD"):
+                ricord_images.setdefault(collection, []).append({
+                    "patient_uid": puid, "image_uid": image_uid, "study_uid": study_uid,
+                    "series_uid": series_uid, "sop_uids": sops, "rows": shape[0],
+                    "columns": shape[1]})
             nbia_meta.append({"Series UID": series_uid, "Collection": collection,
                               "Subject ID": pid, "Study UID": study_uid,
                               "Study Date": f"{date:%m-%d-%Y}",
@@ -183,12 +198,21 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
                                     "XR CHEST 1 VIEW AP", study_uid])
                 labels = sorted({str(rng.choice(_CLASSES)) for _ in range(2)})
                 for reader, label in enumerate(labels):
+                    line = len(annotations) + 2
+                    grade = _GRADES[reader % 3] if "Negative" not in label else ""
+                    for what, text in (("class", label), ("grade", grade)):
+                        if text:
+                            csv_truth.append({
+                                "annotation_uid": f"tcia:{_ANNOTATION_CSV}:{line}:{what}",
+                                "patient_uid": puid, "image_uid": None, "study_uid": study_uid,
+                                "scheme": "ricord", "kind": "label", "label": text,
+                                "geometry": None, "instance": None, "reader_id": f"U_{reader}"})
                     annotations.append({
                         "Anon MRN": mrn, "Anon TCIA Study Date": f"{date:%m/%d/%Y}",
                         "Reader_id": f"U_{reader}", "Reader_name": f"reader{reader}",
                         "CLASS_labelId": f"L_{_CLASSES.index(label)}", "CLASS_label": label,
                         "CLASS_label_description": "", "GRADE_labelId": "",
-                        "GRADE_label": _GRADES[reader % 3] if "Negative" not in label else "",
+                        "GRADE_label": grade,
                         "GRADE_label_description": ""})
                 image["annotation_class"] = "; ".join(labels)
             t_images.append(image)
@@ -295,7 +319,7 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
     meta_path = base / "MIDRC-RICORD-1C" / "MIDRC-RICORD-1C-Clinical-Data-Jan-13-2021.xlsx"
     book.save(meta_path)
     files.append(meta_path)
-    ann_path = base / "MIDRC-RICORD-1C" / "MIDRC-RICORD-1C-annotations.csv"
+    ann_path = base / "MIDRC-RICORD-1C" / _ANNOTATION_CSV
     pd.DataFrame(annotations).to_csv(ann_path, index=False)
     files.append(ann_path)
 
@@ -320,9 +344,29 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
     findings.append({"kind": "unreadable_file", "patient_uid": None, "image_uid": None,
                      "path": str(broken), "detail": "truncated"})
 
+    # MD.ai exports: RICORD-1C's in its collection folder, RICORD-1A's at the top.
+    exports = [(base / "MIDRC-RICORD-1C" / "MIDRC-RICORD-1c_annotations_labelgroup_all.json",
+                "MIDRC-RICORD-1C", uid(rng)),
+               (root / "MIDRC-RICORD-1a_annotations_labelgroup_all_2020-Dec-8.json",
+                "MIDRC-RICORD-1A", None)]
+    parts = [pd.DataFrame(csv_truth, columns=mdai.TRUTH_COLUMNS)]
+    for path, collection, missing_sop in exports:
+        parts.append(mdai.write_export(path, ricord_images.get(collection, []), rng=rng,
+                                       missing_sop=missing_sop, project=collection))
+        files.append(path)
+        if missing_sop is not None:
+            findings.append({"kind": "unmatched_annotation", "patient_uid": None,
+                             "image_uid": None, "path": None, "detail": missing_sop})
+    findings.append({"kind": "unparseable_value", "patient_uid": None, "image_uid": None,
+                     "path": None, "detail": "region not read"})
+    t_annotations = mdai.number_readers(pd.concat(parts, ignore_index=True))
+    t_annotations["source"] = "tcia"
+    t_annotations["score"] = np.nan
+
     return DemoTruth(
         source="tcia", patients=pd.DataFrame(t_patients), images=pd.DataFrame(t_images),
         events=pd.DataFrame(t_events, columns=["patient_uid", "event", "day"]),
         labs=pd.DataFrame(t_labs, columns=["patient_uid", "image_uid", "analyte", "unit",
                                            "lower", "upper", "censor", "day"]),
-        findings=pd.DataFrame(findings, columns=_FINDINGS), n_files=len(files))
+        findings=pd.DataFrame(findings, columns=_FINDINGS), n_files=len(files),
+        annotations=t_annotations)

@@ -64,6 +64,7 @@ from covidimg.sources._engine.dicom import HELPER_COLUMNS
 from covidimg.sources._engine.harmonize import choose_day_zero, days_between
 from covidimg.sources._engine.index import images_from_index, index_dicom
 from covidimg.sources._engine.ledger import Ledger, SourceTables, folder_prefix, walk
+from covidimg.sources.tcia.annotations import AnnotationReader, sheet_hits
 from covidimg.sources.tcia.sheets import (
     SBU_LABS,
     SheetReader,
@@ -104,7 +105,7 @@ def detect(root: str) -> bool:
             return True
     return False
 
-class _Reader(SheetReader):
+class _Reader(SheetReader, AnnotationReader):
     def __init__(self, root: str, progress: bool) -> None:
         self.root = os.fspath(Path(root))
         self.prefix = folder_prefix(self.root)
@@ -113,6 +114,7 @@ class _Reader(SheetReader):
         self.clinical: dict[str, _Clinical] = {}
         self.ricord_studies: dict[str, tuple[str, dt.date | None, str]] = {}
         self.annotations: list[dict[str, object]] = []
+        self.mdai_exports: list = []
         self.sheet_patients: dict[str, list[str]] = {}
 
     # ------------------------------------------------------------------ files
@@ -134,6 +136,8 @@ class _Reader(SheetReader):
                     self.read_csv(path)
                 elif lower.endswith((".xlsx", ".xlsm")):
                     self.read_xlsx(path)
+                elif lower.endswith(".json"):
+                    self.read_json(path)
                 elif lower.endswith((".dcm", ".dicom", ".zip")) or "." not in lower:
                     dicoms.append(path)
                 else:
@@ -188,6 +192,7 @@ class _Reader(SheetReader):
         self.check_folders(table, first_files)
         self.day_axis(table)
         self.annotate(table)
+        annotations = self.annotation_table(table)
         patients, events, labs = self.patients(table)
         use = index.use
         for labels, image_uid in zip(members, table["image_uid"].tolist(), strict=True):
@@ -197,7 +202,7 @@ class _Reader(SheetReader):
         images = table.drop(columns=[*HELPER_COLUMNS, "study_date", "study_time", "age_years",
                                      "sex", "source_patient_id"])
         return SourceTables(NAME, patients=patients, images=images, events=events, labs=labs,
-                            files=self.ledger.files_frame(),
+                            annotations=annotations, files=self.ledger.files_frame(),
                             findings=self.ledger.findings_frame()).conformed()
 
     def check_folders(self, table: pd.DataFrame, first_files: list[str]) -> None:
@@ -264,11 +269,7 @@ class _Reader(SheetReader):
             return
         unmatched = 0
         for note in self.annotations:
-            if note["study_uid"]:
-                hit = table["study_uid"] == note["study_uid"]
-            else:
-                hit = (table["source_patient_id"] == note["patient"]) & \
-                    (table["study_date"] == note["date"])
+            hit = sheet_hits(note, table)
             if not hit.any():
                 unmatched += 1
                 continue

@@ -23,6 +23,7 @@ from covidimg.sources._engine.dates import parse_date
 from covidimg.sources._engine.free_text import describe_value
 from covidimg.sources._engine.ledger import Ledger, read_text_table
 from covidimg.sources._engine.workbook import read_workbook
+from covidimg.sources.tcia.annotations import ricord_collection, sheet_patient
 
 __all__ = ["SBU_LABS", "SheetReader", "parse_age_band"]
 
@@ -136,6 +137,8 @@ class SheetReader:
     annotations: list[dict[str, object]]
     sheet_patients: dict[str, list[str]]
 
+    def collection_of(self, disk_path: str) -> str | None: ...
+
     def read_csv(self, path: str) -> None:
         try:
             frame = read_text_table(path, self.ledger)
@@ -148,7 +151,7 @@ class SheetReader:
             self.ledger.file(path, "used", reason="COVID-19-NY-SBU clinical sheet")
         elif all(c in frame.columns for c in _ANNOTATION):
             self.read_annotations(path, frame)
-            self.ledger.file(path, "used", reason="MIDRC-RICORD-1C MD.ai annotation labels")
+            self.ledger.file(path, "used", reason="RICORD MD.ai annotation labels (CSV)")
         elif {"Series UID", "File Location"} <= set(frame.columns):
             self.ledger.file(path, "ignored", reason="NBIA Data Retriever metadata.csv; the "
                              "DICOM headers are read directly")
@@ -180,7 +183,8 @@ class SheetReader:
             frame = frame.apply(lambda s: s.astype(str).str.strip())
             where = f"{path}[{sheet}]"
             if all(c in frame.columns for c in _RICORD_META):
-                self.read_ricord_meta(where, frame, header_row)
+                self.read_ricord_meta(where, frame, header_row, ricord_collection(
+                    path, self.collection_of(path)) or "MIDRC-RICORD-1C")
                 used.append(f"MIDRC-RICORD-1C metadata (sheet {sheet!r})")
             elif all(c in frame.columns for c in _AR_REQUIRED):
                 if header_row > 0:
@@ -298,25 +302,34 @@ class SheetReader:
             info.icu = self.flag(row.get("ICU Admit", ""), "ICU Admit", line)
             info.died = self.flag(row.get("MORTALITY", ""), "MORTALITY", line)
 
-    def read_ricord_meta(self, where: str, frame: pd.DataFrame, header_row: int) -> None:
+    def read_ricord_meta(self, where: str, frame: pd.DataFrame, header_row: int,
+                         collection: str) -> None:
+        """A RICORD metadata sheet (1C's ``CR Pos - TCIA Submission``): its MRNs are read in
+        ``collection`` (the sheet's collection folder or file name; 1C, whose sheet it is,
+        when neither says)."""
         for k, (_, row) in enumerate(frame.iterrows()):
             mrn, study = row["Anon MRN"], row["Anon Study UID"]
             if _missing(mrn) or _missing(study):
                 continue
-            pid = mrn if mrn.startswith("MIDRC-RICORD-1C-") else f"MIDRC-RICORD-1C-{mrn}"
+            pid = sheet_patient(mrn, collection)
             line = f"{where}:row {header_row + k + 2}"
             date = _sheet_date(row.get("Anon TCIA Study Date"))
             self.ricord_studies[study] = (pid, date, line)
             if pid not in self.clinical:
-                info = self._patient(pid, "MIDRC-RICORD-1C", line)
+                info = self._patient(pid, collection, line)
                 info.covid = "positive"  # the sheet is "CR Pos": COVID-19 positive exams
 
     def read_annotations(self, path: str, frame: pd.DataFrame) -> None:
+        """A RICORD annotation CSV; its MRNs are read in the CSV's collection (folder or file
+        name), else matched to the one RICORD patient carrying them
+        (:func:`covidimg.sources.tcia.annotations.sheet_hits`)."""
+        collection = ricord_collection(path, self.collection_of(path))
         for i, row in frame.iterrows():
             mrn = row["Anon MRN"]
-            pid = mrn if mrn.startswith("MIDRC-RICORD-1C-") else f"MIDRC-RICORD-1C-{mrn}"
             self.annotations.append({
-                "patient": pid, "study_uid": row.get("Anon Study UID") or None,
+                "patient": sheet_patient(mrn, collection), "collection": collection,
+                "reader": None if _missing(row.get("Reader_id")) else row["Reader_id"],
+                "study_uid": row.get("Anon Study UID") or None,
                 "date": _sheet_date(row.get("Anon TCIA Study Date")),
                 "class": row.get("CLASS_label", ""), "grade": row.get("GRADE_label", ""),
                 "where": f"{path}:{int(i) + 2}"})
