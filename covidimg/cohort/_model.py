@@ -245,14 +245,18 @@ class Cohort:
         day: tuple[float | None, float | None] | None = None,
         labs: Mapping[str, tuple[float | None, float | None]] | None = None,
         lab_match: LabMatch = "overlap",
+        annotation: str | Sequence[str] | None = None,
+        severity: tuple[float | None, float | None]
+        | Mapping[str, tuple[float | None, float | None]] | None = None,
     ) -> Cohort:
         """Return a new cohort restricted to the patients and images that match every criterion.
 
         Patient criteria (``source``, ``patient_uid``, ``sex``, ``age``, ``covid_status``,
-        ``icu``, ``died``, ``site``, ``labs``) select patients; image criteria (``modality``,
-        ``view``, ``day``) select images, and when any is given only patients with at least one
-        matching image are kept. A list means "any of". The other tables follow: events, labs,
-        files and findings of the patients (and images) that remain.
+        ``icu``, ``died``, ``site``, ``labs``, ``annotation``, ``severity``) select patients;
+        image criteria (``modality``, ``view``, ``day``) select images, and when any is given
+        only patients with at least one matching image are kept. A list means "any of". The
+        other tables follow: events, labs, observations, annotations, files and findings of the
+        patients (and images) that remain.
 
         Parameters
         ----------
@@ -268,6 +272,16 @@ class Cohort:
             ``"overlap"`` (default): the measurement's interval overlaps ``[low, high]``, i.e. the
             true value may lie in range; ``"within"``: the interval lies entirely inside
             ``[low, high]``, i.e. the true value certainly does.
+        annotation
+            An annotation label (or a list: any of), e.g. ``"Typical Appearance"``: a patient
+            matches when one of their ``annotations`` rows has that label (any scheme, any
+            reader, study- or image-level).
+        severity
+            ``(low, high)``, either end ``None``: a patient matches when one of their score
+            annotations lies in ``[low, high]`` (inclusive). Scores of different schemes have
+            different scales (NCCID CXR severity 1-3, RALE 0-48, mRALE 0-24), so name the
+            scheme with ``{scheme: (low, high)}`` (each scheme must match, like ``labs``), e.g.
+            ``{"nccid_cxr_severity": (2, None)}``.
 
         Examples
         --------
@@ -275,11 +289,14 @@ class Cohort:
         >>> cohort = ci.load_demo()                                  # doctest: +SKIP
         >>> sub = cohort.filter(sex="F", modality=["CR", "DX"],
         ...                     labs={"crp": (100, None)})           # doctest: +SKIP
+        >>> typical = cohort.filter(annotation="Typical Appearance")  # doctest: +SKIP
+        >>> moderate = cohort.filter(severity={"nccid_cxr_severity": (2, None)})  # doctest: +SKIP
         """
         return self.select(Criteria(
             source=source, patient_uid=patient_uid, sex=sex, age=age,
             covid_status=covid_status, icu=icu, died=died, site=site, modality=modality,
-            view=view, day=day, labs=labs, lab_match=lab_match)).subset()
+            view=view, day=day, labs=labs, lab_match=lab_match, annotation=annotation,
+            severity=severity)).subset()
 
     def select(self, criteria: Criteria | None = None, /, **kwargs: Any) -> Selection:
         """The rows that match ``criteria`` (or the keywords of :meth:`filter`), as masks.

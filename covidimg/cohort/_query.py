@@ -46,6 +46,9 @@ CHOICES = (("source", "patients"), ("patient_uid", "patients"), ("sex", "patient
            ("view", "images"))
 #: Criteria on images: when one is given, only patients with a matching image are kept.
 IMAGE_CRITERIA = ("modality", "view", "day")
+#: Annotation schemes documented in the schema; a ``severity`` range may name these or any
+#: scheme the cohort holds.
+SCORE_SCHEMES = ("rale", "mrale", "nccid_cxr_severity")
 
 T = TypeVar("T")
 
@@ -78,6 +81,15 @@ def range_bounds(bounds: Any, name: str) -> tuple[float, float]:
     return low, high
 
 
+def _severity_pairs(severity: Any) -> tuple[tuple[str | None, tuple[float, float]], ...]:
+    """``(low, high)`` or ``{scheme: (low, high)}`` -> ``((scheme or None, (low, high)), ...)``,
+    the ranges checked as :func:`range_bounds` checks a lab range."""
+    if isinstance(severity, Mapping):
+        return tuple((str(scheme), range_bounds(bounds, f"severity[{scheme!r}]"))
+                     for scheme, bounds in severity.items())
+    return ((None, range_bounds(severity, "severity")),)
+
+
 def _as_tuple(value: Any) -> tuple[Any, ...]:
     if isinstance(value, str | bool) or not isinstance(value, Iterable):
         return (value,)
@@ -91,9 +103,12 @@ class Criteria:
     Every field defaults to ``None`` (no criterion). Choices (``source``, ``patient_uid``,
     ``sex``, ``covid_status``, ``site``, ``modality``, ``view``) take a value or a list of
     values ("any of") and are stored as a tuple of text; a value outside the schema's allowed
-    values raises. Ranges (``age``, ``day`` and each ``labs`` analyte) take ``(low, high)``
-    with ``None`` for an open end and are stored as floats (``-inf``/``inf``); ``labs`` is
-    stored as a tuple of ``(analyte, (low, high))`` pairs, so criteria are hashable.
+    values raises. ``annotation`` (annotation labels, "any of") is stored the same way; its
+    vocabulary is open (each scheme has its own). Ranges (``age``, ``day``, each ``labs``
+    analyte and ``severity``) take ``(low, high)`` with ``None`` for an open end and are stored
+    as floats (``-inf``/``inf``); ``labs`` is stored as a tuple of ``(analyte, (low, high))``
+    pairs and ``severity`` as a tuple of ``(scheme, (low, high))`` pairs (scheme ``None``: a
+    score of any scheme), so criteria are hashable.
 
     Raises
     ------
@@ -124,6 +139,8 @@ class Criteria:
     day: Range | None = None
     labs: Mapping[str, Range] | None = None
     lab_match: LabMatch = "overlap"
+    annotation: str | Sequence[str] | None = None
+    severity: Range | Mapping[str, Range] | None = None
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:
@@ -160,6 +177,10 @@ class Criteria:
                 raise ValueError(f"labs={self.labs!r}: expected a mapping of analyte to "
                                  "(low, high)") from None
             put("labs", labs or None)
+        if self.annotation is not None:
+            put("annotation", tuple(str(v) for v in _as_tuple(self.annotation)))
+        if self.severity is not None:
+            put("severity", _severity_pairs(self.severity))
 
     def __repr__(self) -> str:
         given = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)
@@ -396,7 +417,39 @@ def _patient_mask(arrays: CohortArrays, criteria: Criteria) -> np.ndarray:
                      & (arrays.floats("patients", "age_min") <= high))
     if criteria.labs:
         keep &= _lab_mask(arrays, criteria.labs, criteria.lab_match)
+    if criteria.annotation is not None:
+        rows = _choice(arrays, "annotations", "label", criteria.annotation)
+        keep &= _owners(arrays, rows)
+    if criteria.severity:
+        keep &= _severity_mask(arrays, criteria.severity)
     return keep
+
+
+def _owners(arrays: CohortArrays, rows: np.ndarray) -> np.ndarray:
+    """Patients owning at least one of the ``annotations`` rows flagged in ``rows``."""
+    patient = arrays.positions("annotations", "patient_uid")[rows]
+    found = np.zeros(arrays.n_patients, dtype=bool)
+    found[patient[patient >= 0]] = True
+    return found
+
+
+def _severity_mask(arrays: CohortArrays,
+                   ranges: tuple[tuple[str | None, tuple[float, float]], ...]) -> np.ndarray:
+    """Patients with a score annotation in each range (of its scheme, or of any scheme); a
+    score matches ``[low, high]`` inclusive, as scores are whole points."""
+    score = arrays.floats("annotations", "score")
+    codes, lookup = arrays.codes("annotations", "scheme")
+    out = np.ones(arrays.n_patients, dtype=bool)
+    for scheme, (low, high) in ranges:
+        if scheme is not None and scheme not in lookup and scheme not in SCORE_SCHEMES:
+            raise ValueError(f"severity: unknown scheme {scheme!r}; the cohort's annotation "
+                             f"schemes are {sorted(lookup)} (scored: {list(SCORE_SCHEMES)})")
+        with np.errstate(invalid="ignore"):
+            rows = (score >= low) & (score <= high)
+        if scheme is not None:
+            rows &= codes == lookup.get(scheme, -2)
+        out &= _owners(arrays, rows)
+    return out
 
 
 def _lab_mask(arrays: CohortArrays, labs: tuple[tuple[str, tuple[float, float]], ...],

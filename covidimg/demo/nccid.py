@@ -23,8 +23,10 @@ What the writer plants (each one is something the NCCID loader must handle):
   ng/mL or ug/L, troponin I in ng/L or ng/mL, PaO2 in kPa), a trust missing from the table,
   Cambridge's PaO2 in % (a saturation: unconvertible), FiO2 in litres (a bare ``1`` too),
   fractions and Venturi mask colours, a left-censored lymphocyte count, unparseable values, sex
-  coded ``0``/``1``/``Female``/``M``; vital signs with a unit (``99.5 F``), an O2 saturation of
-  ``10L``, an impossible temperature and a saturation over 100 %;
+  coded ``0``/``1``/``Female``/``M``; CXR severity and COVID code readings, the 2nd CXR's
+  severity under the typo key ``CXR severity 3`` (:mod:`covidimg.demo.readings`); vital signs
+  with a unit (``99.5 F``), an O2 saturation of ``10L``, an impossible temperature and a
+  saturation over 100 %;
 * DICOM: CR and DX radiographs (some ``MONOCHROME1``, some without View Position so the view
   comes from the description) and multi-slice CT series; DICOM-JSON metadata with binary values
   and the VOI LUT Sequence nulled and PatientAge without its ``Y`` unit; one ``.json`` without
@@ -48,6 +50,7 @@ import pydicom
 from covidimg.demo.course import simulate_courses
 from covidimg.demo.dicom_writer import uid, write_dicom
 from covidimg.demo.phantom import chest_radiograph, ct_volume
+from covidimg.demo.readings import plant_nccid_readings
 from covidimg.demo.truth import DemoTruth
 from covidimg.sources.nccid.clean import FIO2_LITRES, FIO2_MASK_COLOURS
 
@@ -108,6 +111,7 @@ class _Patient:
     labs: list[dict[str, Any]] = field(default_factory=list)
     vitals: dict[str, float] = field(default_factory=dict)
     findings: list[tuple[str, str | None]] = field(default_factory=list)  # (kind, path)
+    readings: list[dict[str, Any]] = field(default_factory=list)  # annotations truth
 
 
 def _us(date: dt.date) -> str:
@@ -538,6 +542,9 @@ def _positive(writer: _Writer, patient: _Patient, admission: dt.date, row: pd.Se
         record["Troponin I"] = text
         patient.labs.append(truth)
     _vitals(rng, record, patient, index)
+    patient.readings = plant_nccid_readings(
+        record, patient.pid, [im for im in writer.images if im["pid"] == patient.pid],
+        float(row["severity"]), index)
     if index == 4:
         record["Sex"] = "t"                        # unreadable: DICOM PatientSex is used
         patient.findings.append(("unparseable_value", None))
@@ -647,4 +654,8 @@ def _truth(writer: _Writer, patients: list[_Patient]) -> DemoTruth:
         findings=pd.DataFrame(f_rows, columns=["kind", "patient_uid", "image_uid", "path",
                                                "detail"]),
         n_files=writer.n_files,
+        annotations=pd.DataFrame([r for p in patients for r in p.readings],
+                                 columns=["annotation_uid", "patient_uid", "image_uid", "source",
+                                          "scheme", "kind", "label", "score", "geometry",
+                                          "instance", "reader"]),
     )

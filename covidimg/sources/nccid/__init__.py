@@ -74,6 +74,7 @@ from covidimg.sources.nccid.layouts import (
     parse_as_of,
     read_summaries,
 )
+from covidimg.sources.nccid.observed import severity_annotations
 from covidimg.sources.nccid.store import (
     _PREFETCH_BATCH,
     GROUPS,
@@ -356,8 +357,10 @@ class _Loader:
         images = self.place_images(images, events, anchors)
         labs = self.labs(records, anchors)
         observations = self.observations(records, anchors)
+        annotations = severity_annotations(observations, images)
         return SourceTables(NAME, patients=patients, images=images, events=events, labs=labs,
-                            observations=observations, files=self.ledger.files_frame(),
+                            observations=observations, annotations=annotations,
+                            files=self.ledger.files_frame(),
                             findings=self.ledger.findings_frame()).conformed()
 
     def anchors(self, pids: Iterable[str], records: Mapping[str, Any],

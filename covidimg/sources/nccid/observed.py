@@ -7,6 +7,10 @@ their first digits (``_parse_cat_columns``: ``"5 Text"`` -> 5, ``"CVCX2"`` -> 2;
 the field's codes is dropped), results ``0``/``1``/``RNA DETECTED (SARS-CoV-2)``
 (``_remap_test_result_columns``), ethnicity to six groups (``_remap_ethnicity``), dates in US
 order (``_US_DATE_COLS``). Where NHSX drops a value silently, covidimg reports it.
+
+The CXR severity and COVID codes are also expert readings of a radiograph:
+:func:`severity_annotations` copies them into ``annotations`` (they stay in ``observations``
+too, where they always were) and links each to the radiograph it refers to.
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
+import pandas as pd
+
+from covidimg.sources._engine.annotations import Annotations
 from covidimg.sources._engine.dates import is_missing
 from covidimg.sources.nccid.fields import (
     ETHNICITY_VOCABULARY,
@@ -26,7 +34,7 @@ from covidimg.sources.nccid.fields import (
     first_digits,
 )
 
-__all__ = ["ObservationValue", "observe"]
+__all__ = ["SEVERITY_SCHEMES", "ObservationValue", "observe", "severity_annotations"]
 
 
 @dataclass(frozen=True)
@@ -173,3 +181,48 @@ def observe(cleaner: _Cleaner, fields: Mapping[str, tuple[str, Any]]) -> None:
             rec.observations.append(ObservationValue(specs[name].field,
                                                      fields[f"obs:{name}"][0], None, math.nan,
                                                      None, date, None))
+
+
+#: Observation field -> (annotation scheme, kind): the CXR severity (1 mild, 2 moderate,
+#: 3 severe) is a score, the COVID code (BSTI CVCX0-3) a label.
+SEVERITY_SCHEMES: dict[str, tuple[str, str]] = {
+    "cxr_severity": ("nccid_cxr_severity", "score"),
+    "covid_code": ("nccid_covid_code", "label"),
+}
+_RADIOGRAPHS = ("CR", "DX")
+
+
+def severity_annotations(observations: pd.DataFrame, images: pd.DataFrame) -> pd.DataFrame:
+    """The ``annotations`` of NCCID's CXR severity and COVID code observations.
+
+    A severity is a ``score`` (``score`` 1-3, ``label`` mild/moderate/severe), a COVID code a
+    ``label`` (normal, classic/probable, indeterminate, non-covid). Each refers to the 1st or
+    2nd CXR (``Date of 1st CXR`` / ``Date of 2nd CXR`` give its day): ``image_uid`` is the
+    patient's one frontal radiograph (CR/DX, not LAT) of that day; when the day is unknown,
+    no radiograph was taken that day, or several frontal ones were, it stays NA (the patient
+    keeps the reading). NCCID names no reader: ``reader`` is NA.
+    """
+    collector = Annotations("nccid")
+    wanted = observations[observations["field"].isin(list(SEVERITY_SCHEMES))]
+    if not len(wanted):
+        return collector.frame()
+    frontal = images[images["modality"].astype(str).isin(_RADIOGRAPHS)
+                     & (images["view"].astype(str) != "LAT")]
+    by_day: dict[tuple[str, float], list[str]] = {}
+    for uid, patient, day in zip(frontal["image_uid"].astype(str),
+                                 frontal["patient_uid"].astype(str),
+                                 frontal["day"].to_numpy(dtype=float), strict=True):
+        if np.isfinite(day):
+            by_day.setdefault((patient, float(day)), []).append(uid)
+    for row in wanted.itertuples(index=False):
+        scheme, kind = SEVERITY_SCHEMES[row.field]
+        day = float(row.day) if pd.notna(row.day) else np.nan
+        found = by_day.get((row.patient_uid, day), []) if np.isfinite(day) else []
+        key = str(row.origin).rsplit(": ", 1)[-1].split(", day from", 1)[0]
+        collector.add(row.patient_uid, f"{row.patient_uid.split(':', 1)[1]}/{key}",
+                      scheme=scheme, kind=kind,
+                      label=None if pd.isna(row.value) else str(row.value),
+                      score=float(row.value_num) if kind == "score" else None,
+                      image_uid=found[0] if len(found) == 1 else None,
+                      origin=str(row.origin))
+    return collector.frame()
