@@ -23,6 +23,7 @@ from covidimg.sources._engine.ledger import Ledger
 
 KEY = ["annotation_uid", "patient_uid", "image_uid", "scheme", "kind", "label", "instance",
        "reader"]
+TCIA_KEY = [*KEY, "study_uid", "slice_index"]
 
 
 def _text(value: object) -> str:
@@ -35,11 +36,11 @@ def _geometry(value: object) -> object:
     return json.loads(text) if text else None
 
 
-def _compare(got: pd.DataFrame, want: pd.DataFrame) -> None:
+def _compare(got: pd.DataFrame, want: pd.DataFrame, columns: list[str] = KEY) -> None:
     got = got.set_index("annotation_uid").sort_index()
     want = want.set_index("annotation_uid").sort_index()
     assert list(got.index) == list(want.index)
-    for column in KEY[1:]:
+    for column in columns[1:]:
         assert [_text(v) for v in got[column]] == [_text(v) for v in want[column]], column
     assert [_geometry(v) for v in got["geometry"]] == [_geometry(v) for v in want["geometry"]]
     np.testing.assert_array_equal(got["score"].to_numpy(float),
@@ -57,7 +58,7 @@ def test_tcia_demo_round_trip(tcia_demo: tuple[Path, object, object]) -> None:
     _root, truth, tables = tcia_demo
     assert len(truth.annotations) > 20
     assert set(truth.annotations["kind"]) == {"label", "box", "polygon"}
-    _compare(tables.annotations, truth.annotations)
+    _compare(tables.annotations, truth.annotations, TCIA_KEY)
     # every box lies inside its image, in its pixel coordinates
     images = tables.images.set_index("image_uid")
     for row in tables.annotations[tables.annotations["kind"] == "box"].itertuples():
@@ -68,7 +69,7 @@ def test_tcia_demo_round_trip(tcia_demo: tuple[Path, object, object]) -> None:
 
 
 def test_tcia_demo_findings_files_and_privacy(tcia_demo: tuple[Path, object, object]) -> None:
-    root, truth, tables = tcia_demo
+    _root, truth, tables = tcia_demo
     findings = tables.findings
     unmatched = findings[findings["kind"] == "unmatched_annotation"]
     missing = truth.findings.loc[truth.findings["kind"] == "unmatched_annotation", "detail"]
@@ -268,3 +269,52 @@ def test_filter_by_annotation_and_severity(tmp_path: Path) -> None:
         cohort.filter(severity={"ralee": (1, None)})
     with pytest.raises(ValueError, match="severity=.*low is greater than high"):
         cohort.filter(severity=(3, 1))
+
+
+# ---------------------------------------------------------------------- viewer overlay
+def test_viewer_draws_regions_at_the_truths_pixels(tcia_demo: tuple[Path, object,
+                                                                   object]) -> None:
+    pytest.importorskip("ipywidgets")
+    from covidimg.widgets.viewer import ImageViewer
+
+    _root, truth, tables = tcia_demo
+    notes = truth.annotations
+    boxes = notes[notes["kind"] == "box"]
+    image_uid = boxes["image_uid"].iat[0]
+    want = boxes[boxes["image_uid"] == image_uid]
+    viewer = ImageViewer(size=256, annotations=tables.annotations)
+    images = tables.images.set_index("image_uid", drop=False)
+    viewer.load(images.loc[image_uid].to_dict())
+    got = sorted((s["x0"], s["y0"], s["x1"], s["y1"]) for s in viewer.shapes)
+    expected = sorted((g["x"], g["y"], g["x"] + g["w"], g["y"] + g["h"])
+                      for g in map(json.loads, want["geometry"]))
+    assert got == expected and len(got) == 2
+    assert all(s["type"] == "rect" and s["xref"] == "x" for s in viewer.shapes)
+    # the figure's axes are the image's pixels (y down)
+    layout = viewer.overlay.figure.layout
+    assert layout.yaxis.range[0] > layout.yaxis.range[1]
+    assert viewer.image.layout.display == "none" and viewer.overlay.layout.display == "flex"
+    # a toggle per reader
+    first = f"reader {int(want['reader'].iat[0])}"
+    assert sorted(viewer.reader_toggles) == sorted(f"reader {int(r)}" for r in want["reader"])
+    viewer.show_reader(first, False)
+    assert len(viewer.shapes) == 1 and first not in viewer.shapes[0]["name"]
+    assert want["label"].iat[0] in viewer.shapes[0]["name"]
+    viewer.show_reader(first, True)
+    assert len(viewer.shapes) == 2
+    with pytest.raises(ValueError, match="has no region on this image"):
+        viewer.show_reader("reader 99")
+
+    # a CT polygon is drawn on its slice only, with the truth's vertices
+    polygon = notes[notes["kind"] == "polygon"].iloc[0]
+    viewer.load(images.loc[polygon["image_uid"]].to_dict())
+    viewer.slice.value = int(polygon["slice_index"])
+    points = json.loads(polygon["geometry"])["points"]
+    path = viewer.shapes[0]["path"]
+    assert path == "M " + " L ".join(f"{float(x)},{float(y)}" for x, y in points) + " Z"
+    viewer.slice.value = int(polygon["slice_index"]) + 1
+    assert viewer.shapes == []
+    # an image without regions is shown as before
+    plain = images[~images["image_uid"].isin(set(tables.annotations["image_uid"].dropna()))]
+    viewer.load(plain.iloc[0].to_dict())
+    assert viewer.shapes == [] and viewer.image.layout.display == "flex"

@@ -32,7 +32,7 @@ APPEARANCE = ("Typical Appearance", "Indeterminate Appearance", "Atypical Appear
 NOTE_TEXT = "Discussed with Dr Example Person"
 #: Columns of the truth frame :func:`write_export` returns.
 TRUTH_COLUMNS = ["annotation_uid", "patient_uid", "image_uid", "study_uid", "scheme", "kind",
-                 "label", "geometry", "instance", "reader_id"]
+                 "label", "geometry", "instance", "slice_index", "reader_id"]
 _ALPHABET = np.array(list("abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"))
 
 
@@ -99,13 +99,14 @@ def write_export(path: Path, images: Sequence[dict[str, Any]], *, rng: np.random
         return row
 
     def keep(row: dict[str, Any], image: dict[str, Any], kind: str, geometry: Any,
-             image_uid: str | None, instance: str | None) -> None:
+             image_uid: str | None, instance: str | None, slice_index: int | None = None
+             ) -> None:
         truth.append({"annotation_uid": f"tcia:{row['id']}", "patient_uid": image["patient_uid"],
                       "image_uid": image_uid, "study_uid": image["study_uid"],
                       "scheme": "ricord", "kind": kind,
                       "label": next(n for n, i in ids.items() if i == row["labelId"]),
                       "geometry": None if geometry is None else json.dumps(geometry),
-                      "instance": instance,
+                      "instance": instance, "slice_index": slice_index,
                       "reader_id": row["createdById"]})
 
     planted_note = planted_bad = False
@@ -136,12 +137,12 @@ def write_export(path: Path, images: Sequence[dict[str, Any]], *, rng: np.random
             points = [[round(float(cx + 0.3 * cols * np.cos(a)), 1),
                        round(float(cy + 0.25 * rows * np.sin(a)), 1)] for a in angles]
             row = note(image, "Infectious opacity", {"vertices": points}, readers[0], sop=sop)
-            keep(row, image, "polygon", {"points": points}, image["image_uid"], sop)
+            keep(row, image, "polygon", {"points": points}, image["image_uid"], sop, k)
             if not planted_bad:
                 planted_bad = True
                 row = note(image, "Infectious opacity", {"vertices": "not a list"},
                            readers[1], sop=sop)
-                keep(row, image, "label", None, image["image_uid"], sop)
+                keep(row, image, "label", None, image["image_uid"], sop, k)
     if missing_sop is not None and images:
         note(images[0], "Airspace Opacity", {"x": 1.0, "y": 1.0, "width": 5.0, "height": 5.0},
              readers[0], sop=missing_sop, series=False, study="2.25.0")

@@ -206,7 +206,8 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
                                 "annotation_uid": f"tcia:{_ANNOTATION_CSV}:{line}:{what}",
                                 "patient_uid": puid, "image_uid": None, "study_uid": study_uid,
                                 "scheme": "ricord", "kind": "label", "label": text,
-                                "geometry": None, "instance": None, "reader_id": f"U_{reader}"})
+                                "geometry": None, "instance": None, "slice_index": None,
+                                "reader_id": f"U_{reader}"})
                     annotations.append({
                         "Anon MRN": mrn, "Anon TCIA Study Date": f"{date:%m/%d/%Y}",
                         "Reader_id": f"U_{reader}", "Reader_name": f"reader{reader}",

@@ -83,7 +83,7 @@ class ImageGallery(w.VBox):
         self.previous_button.on_click(lambda _b: self.previous_page())
         self.next_button.on_click(lambda _b: self.next_page())
         self.status = w.HTML()
-        self.viewer = ImageViewer()
+        self.viewer = ImageViewer(annotations=cohort.annotations)
         self.viewer.close_button.on_click(lambda _b: self.viewer.hide())
         super().__init__([w.HBox([self.previous_button, self.next_button, self.status]),
                           self.viewer, self.grid])
@@ -110,6 +110,7 @@ class ImageGallery(w.VBox):
     def update(self, cohort: Cohort) -> None:
         """Show the images of ``cohort`` from the first page (the viewer stays open)."""
         images = cohort.images
+        self.viewer.annotations = cohort.annotations
         self._images = images[[c for c in _COLUMNS if c in images.columns]]
         self._rows = np.arange(len(images))
         self.page = 0

@@ -129,7 +129,8 @@ class Annotations:
             label: str | None = None, score: float | None = None,
             geometry: str | None = None, image_uid: str | None = None,
             instance: str | None = None, reader: str | None = None,
-            study_uid: str | None = None, origin: str | None = None) -> None:
+            study_uid: str | None = None, slice_index: int | None = None,
+            origin: str | None = None) -> None:
         """Add one annotation.
 
         Parameters
@@ -148,6 +149,9 @@ class Annotations:
         study_uid
             The study the annotation belongs to (an extra column: a study-level label has no
             ``image_uid``).
+        slice_index
+            For a slice of a CT/MR series, its index in the series' slice order (an extra
+            column; the viewer shows the region on that slice).
         origin
             Where it was read: file and position.
         """
@@ -166,7 +170,7 @@ class Annotations:
             "source": self.source, "scheme": scheme, "kind": kind, "label": label,
             "score": math.nan if score is None else float(score), "geometry": geometry,
             "instance": instance, "_reader": None if reader is None else str(reader),
-            "study_uid": study_uid, "origin": origin,
+            "study_uid": study_uid, "slice_index": slice_index, "origin": origin,
         })
 
     def __len__(self) -> int:
@@ -182,4 +186,5 @@ class Annotations:
         number = {raw: k + 1 for k, raw in enumerate(ids)}
         frame["reader"] = pd.array([number.get(r) if r is not None else None
                                     for r in frame["_reader"]], dtype="Int64")
+        frame["slice_index"] = pd.array(frame["slice_index"].tolist(), dtype="Int64")
         return schema.conform("annotations", frame.drop(columns="_reader"))

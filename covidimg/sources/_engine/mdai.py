@@ -281,6 +281,7 @@ class Match:
     image_uid: str | None
     instance: str | None
     study_uid: str | None
+    slice_index: int | None = None
 
 
 def _rows(images: pd.DataFrame) -> Iterable[tuple[str, str, str, str, tuple[str, ...]]]:
@@ -297,15 +298,17 @@ def match_images(annotations: Iterable[MdaiAnnotation], images: pd.DataFrame
     ``images`` needs ``image_uid``, ``patient_uid``, ``study_uid``, ``series_uid`` and, for
     slices of a series, the loader's helper column ``sop_uids`` (a tuple per row). The SOP
     Instance UID wins (the instance is that SOP, with ``[frame]`` for a frame of a multi-frame
-    image); else a series with one image row; else the study (patient only, no image).
+    image, and ``slice_index`` its place in a series' slice order, the order the viewer shows);
+    else a series with one image row; else the study (patient only, no image).
     """
-    by_sop: dict[str, tuple[str, str, str]] = {}
+    by_sop: dict[str, tuple[str, str, str, int | None]] = {}
     by_series: dict[str, list[tuple[str, str, str]]] = {}
     by_study: dict[str, str] = {}
     for image_uid, patient_uid, study, series, sops in _rows(images):
         entry = (image_uid, patient_uid, str(study))
-        for sop in sops if isinstance(sops, tuple | list) else ():
-            by_sop[str(sop)] = entry
+        sops = sops if isinstance(sops, tuple | list) else ()
+        for k, sop in enumerate(sops):
+            by_sop[str(sop)] = (*entry, k if len(sops) > 1 else None)
         if isinstance(series, str):
             by_series.setdefault(series, []).append(entry)
         if isinstance(study, str):
@@ -318,9 +321,9 @@ def match_images(annotations: Iterable[MdaiAnnotation], images: pd.DataFrame
         hit = by_sop.get(note.sop_uid or "")
         if hit is None and note.series_uid is not None:
             series = by_series.get(note.series_uid, [])
-            hit = series[0] if len(series) == 1 else None
+            hit = (*series[0], None) if len(series) == 1 else None
         if hit is not None:
-            out.append((note, Match(hit[1], hit[0], instance, hit[2])))
+            out.append((note, Match(hit[1], hit[0], instance, hit[2], hit[3])))
         elif note.sop_uid is None and note.series_uid is None and note.study_uid in by_study:
             out.append((note, Match(by_study[note.study_uid], None, None, note.study_uid)))
         else:
@@ -341,7 +344,7 @@ def add_annotations(export: MdaiExport, images: pd.DataFrame, collector: Annotat
         collector.add(hit.patient_uid, note.key, scheme=scheme, kind=note.kind,
                       label=note.label, geometry=note.geometry, image_uid=hit.image_uid,
                       instance=hit.instance, reader=note.reader, study_uid=hit.study_uid,
-                      origin=note.where)
+                      slice_index=hit.slice_index, origin=note.where)
         added += 1
     name = os.path.basename(export.path)
     if unmatched:
