@@ -29,8 +29,9 @@ __all__ = ["DEMO_VERSION", "available_sources", "demo_is_cached", "demo_truth", 
            "load_demo", "load_demo_truth"]
 
 #: Bump when the generator's output, or the cohort loading it gives, changes, so cached demos
-#: are regenerated (2: ``images.exam``, and no description texts by default).
-DEMO_VERSION = 2
+#: are regenerated (2: ``images.exam``, and no description texts by default; 3: annotations:
+#: MD.ai exports in the TCIA demo, CXR readings in the NCCID demo).
+DEMO_VERSION = 3
 _MARKER = "demo.json"
 
 

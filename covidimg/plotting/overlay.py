@@ -84,7 +84,8 @@ def plot_image_overlay(png: bytes, rows: int, columns: int,
         The image's size in pixels: the axes are its pixel coordinates.
     regions
         Rows of the ``annotations`` table (mappings with ``kind``, ``geometry``, ``label``,
-        ``reader``) and, optionally, ``color``; rows without a region are left out.
+        ``reader``) and, optionally, ``color`` and ``who`` (the text in place of the reader);
+        rows without a region are left out.
     title
         Figure title (shown as plain text).
     size
@@ -112,7 +113,7 @@ def plot_image_overlay(png: bytes, rows: int, columns: int,
     shapes, labels = [], []
     readers: dict[str, int] = {}
     for region in regions:
-        who = _reader_text(region.get("reader"))
+        who = str(region["who"]) if region.get("who") else _reader_text(region.get("reader"))
         color = region.get("color") or group_color(readers.setdefault(who, len(readers)))
         text = f"{plain(region.get('label') or '')} · {plain(who)}"
         shape = region_shape(str(region.get("kind")), region.get("geometry") or "{}", color,
