@@ -318,3 +318,30 @@ def test_viewer_draws_regions_at_the_truths_pixels(tcia_demo: tuple[Path, object
     plain = images[~images["image_uid"].isin(set(tables.annotations["image_uid"].dropna()))]
     viewer.load(plain.iloc[0].to_dict())
     assert viewer.shapes == [] and viewer.image.layout.display == "flex"
+
+
+def test_midrc_reads_mdai_exports(tmp_path: Path) -> None:
+    from covidimg.demo import midrc as demo_midrc
+    from covidimg.sources import midrc
+
+    root = tmp_path / "midrc"
+    demo_midrc.write(root, rng=np.random.default_rng(2), n_patients=6)
+    before = midrc.load(root)
+    images = before.images
+    radiographs = images[images["n_instances"] == 1].head(3)
+    listed = [{"patient_uid": r.patient_uid, "image_uid": r.image_uid,
+               "study_uid": r.study_uid, "series_uid": r.series_uid,
+               "sop_uids": [r.image_uid.split(":", 1)[1]], "rows": r.rows,
+               "columns": r.columns} for r in radiographs.itertuples()]
+    assert len(listed) == 3
+    want = demo_mdai.write_export(root / "ricord_annotations.json", listed,
+                                  rng=np.random.default_rng(3))
+    want["annotation_uid"] = want["annotation_uid"].str.replace("tcia:", "midrc:")
+    want = demo_mdai.number_readers(want)
+    want["score"] = np.nan
+    tables = midrc.load(root)
+    assert len(want) == 12      # per radiograph: two readers' labels and boxes
+    _compare(tables.annotations, want)
+    assert len(tables.files) == len(before.files) + 1
+    assert tables.files.set_index("path").loc[str(root / "ricord_annotations.json"),
+                                              "status"] == "used"

@@ -18,7 +18,7 @@ from covidimg.demo import tcia as demo_tcia
 from covidimg.stats.reading import box_iou, reading_items
 
 pytest.importorskip("ipywidgets")
-from covidimg.widgets import ReadingQuiz  # noqa: E402
+from covidimg.widgets import ReadingQuiz
 
 
 @pytest.fixture(scope="module")

@@ -40,6 +40,9 @@ Quirks handled:
 * the 3-digit ``zip`` and other location fields are never copied into the cohort.
 
 MIDRC's ``measurement`` node holds COVID-19 tests only; there are no laboratory values.
+RICORD's MD.ai annotation exports (``.json`` anywhere under the root) fill ``annotations``
+(:mod:`covidimg.sources._engine.mdai`); the Gen3 ``annotation`` node (``midrc_mRALE_score``) is
+not read yet and is listed as an ignored file.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ from covidimg.sources._engine.ledger import (
     read_text_table,
     walk,
 )
+from covidimg.sources._engine.mdai import ricord_annotations
 
 __all__ = [
     "CASE_LINK_COLUMNS",
@@ -204,6 +208,7 @@ class _Reader:
         self.ledger = Ledger(NAME, self.root)
         self.progress = progress
         self.nodes: dict[str, list[tuple[str, pd.DataFrame]]] = {n: [] for n in NODES}
+        self.json_files: list[str] = []
 
     # ------------------------------------------------------------------ files
     def walk(self) -> tuple[list[str], list[str]]:
@@ -223,6 +228,8 @@ class _Reader:
                 elif lower.endswith(".json") and "manifest" in lower:
                     self.ledger.file(path, "ignored", reason="gen3-client download manifest "
                                      "(lists object ids; the files themselves are read)")
+                elif lower.endswith(".json"):
+                    self.json_files.append(path)   # MD.ai exports (RICORD labels), else ignored
                 elif lower.endswith(".zip") or is_dicom_name(name):
                     dicoms.append(path)
                 else:
@@ -461,8 +468,9 @@ class _Reader:
         images = self.images(dicom_paths, studies, axis, events, cases)
         dead_no_day = events["day"].isna()
         events = events[~dead_no_day]
+        annotations = ricord_annotations(self.json_files, images, self.ledger, NAME).frame()
         return SourceTables(
-            NAME, patients=patients, images=images,
+            NAME, patients=patients, images=images, annotations=annotations,
             events=events.reset_index(drop=True)[["patient_uid", "event", "day"]],
             files=self.ledger.files_frame(), findings=self.ledger.findings_frame(),
         ).conformed()

@@ -49,7 +49,7 @@ from covidimg.sources._engine.ledger import Ledger, file_problem
 
 __all__ = ["IGNORED_KEYS", "MAX_ANNOTATIONS", "MAX_JSON_DEPTH", "MAX_MDAI_BYTES",
            "MdaiAnnotation", "MdaiExport", "add_annotations", "looks_like_mdai",
-           "match_images", "read_mdai"]
+           "match_images", "read_mdai", "ricord_annotations"]
 
 #: The largest export read (RICORD-1C's is about 10 MB; 1A's with polygons about 60 MB).
 MAX_MDAI_BYTES = 512 * 2**20
@@ -285,7 +285,13 @@ class Match:
 
 
 def _rows(images: pd.DataFrame) -> Iterable[tuple[str, str, str, str, tuple[str, ...]]]:
-    sops = images["sop_uids"] if "sop_uids" in images else pd.Series([()] * len(images))
+    if "sop_uids" in images:
+        sops = images["sop_uids"]
+    else:  # a finished images table: a radiograph's image_uid is "<source>:<SOP UID>"
+        single = images["n_instances"].fillna(1).astype(int).to_numpy() == 1
+        sops = pd.Series([(uid.split(":", 1)[1],) if one else ()
+                          for uid, one in zip(images["image_uid"].astype(str), single,
+                                              strict=True)], index=images.index)
     return zip(images["image_uid"].astype(str), images["patient_uid"].astype(str),
                images["study_uid"].astype(object), images["series_uid"].astype(object),
                sops, strict=True)
@@ -296,7 +302,8 @@ def match_images(annotations: Iterable[MdaiAnnotation], images: pd.DataFrame
     """Link each annotation to the images of a loader's ``images`` table.
 
     ``images`` needs ``image_uid``, ``patient_uid``, ``study_uid``, ``series_uid`` and, for
-    slices of a series, the loader's helper column ``sop_uids`` (a tuple per row). The SOP
+    slices of a series, the loader's helper column ``sop_uids`` (a tuple per row); without it,
+    a radiograph's SOP is read from its ``image_uid`` and a slice matches its series only. The SOP
     Instance UID wins (the instance is that SOP, with ``[frame]`` for a frame of a multi-frame
     image, and ``slice_index`` its place in a series' slice order, the order the viewer shows);
     else a series with one image row; else the study (patient only, no image).
@@ -360,3 +367,22 @@ def add_annotations(export: MdaiExport, images: pd.DataFrame, collector: Annotat
         ledger.file(export.path, "ignored", reason=f"{what}: none of its "
                     f"{len(unmatched)} annotations matches a loaded image")
     return added
+
+
+def ricord_annotations(paths: Iterable[str], images: pd.DataFrame, ledger: Ledger,
+                       source: str, *, collector: Annotations | None = None,
+                       scheme: str = "ricord") -> Annotations:
+    """Read the MD.ai exports among ``paths`` (JSON files; the others are recorded as
+    ignored), match them to ``images`` and add them to ``collector`` (a new one for
+    ``source`` by default), which is returned."""
+    collector = collector if collector is not None else Annotations(source)
+    for path in paths:
+        if not looks_like_mdai(path):
+            ledger.file(path, "ignored", reason="JSON file that is not an MD.ai annotation "
+                        "export (no 'datasets' / 'labelGroups')")
+            continue
+        export = read_mdai(path, ledger)
+        if export is not None:
+            add_annotations(export, images, collector, ledger, scheme=scheme,
+                            what="RICORD MD.ai annotation export")
+    return collector

@@ -114,7 +114,7 @@ class _Reader(SheetReader, AnnotationReader):
         self.clinical: dict[str, _Clinical] = {}
         self.ricord_studies: dict[str, tuple[str, dt.date | None, str]] = {}
         self.annotations: list[dict[str, object]] = []
-        self.mdai_exports: list = []
+        self.json_files: list[str] = []
         self.sheet_patients: dict[str, list[str]] = {}
 
     # ------------------------------------------------------------------ files

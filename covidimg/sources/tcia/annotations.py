@@ -26,14 +26,8 @@ from typing import Any
 
 import pandas as pd
 
-from covidimg.sources._engine.annotations import Annotations
 from covidimg.sources._engine.ledger import Ledger
-from covidimg.sources._engine.mdai import (
-    MdaiExport,
-    add_annotations,
-    looks_like_mdai,
-    read_mdai,
-)
+from covidimg.sources._engine.mdai import ricord_annotations
 
 __all__ = ["AnnotationReader", "ricord_collection", "sheet_hits"]
 
@@ -89,30 +83,20 @@ def sheet_hits(note: dict[str, Any], table: pd.DataFrame) -> pd.Series:
 class AnnotationReader:
     """The annotation half of the TCIA reader (a mixin of
     :class:`covidimg.sources.tcia._Reader`, which sets ``ledger``, ``annotations`` (the
-    label-sheet rows) and ``mdai_exports``)."""
+    label-sheet rows) and ``json_files``)."""
 
     ledger: Ledger
     annotations: list[dict[str, Any]]
-    mdai_exports: list[MdaiExport]
+    json_files: list[str]
 
     def read_json(self, path: str) -> None:
-        """Keep an MD.ai export for matching once the images are known; record any other
-        JSON file as ignored."""
-        if not looks_like_mdai(path):
-            self.ledger.file(path, "ignored", reason="JSON file that is not an MD.ai "
-                             "annotation export (no 'datasets' / 'labelGroups')")
-            return
-        export = read_mdai(path, self.ledger)
-        if export is not None:
-            self.mdai_exports.append(export)
+        """Keep a JSON file (an MD.ai export?) for reading once the images are known."""
+        self.json_files.append(path)
 
     def annotation_table(self, table: pd.DataFrame) -> pd.DataFrame:
         """The ``annotations`` of the MD.ai exports and the label sheets, matched to
         ``table`` (the images, still with their ``sop_uids`` helper column)."""
-        collector = Annotations("tcia")
-        for export in self.mdai_exports:
-            add_annotations(export, table, collector, self.ledger, scheme="ricord",
-                            what="RICORD MD.ai annotation export")
+        collector = ricord_annotations(self.json_files, table, self.ledger, "tcia")
         for k, note in enumerate(self.annotations):
             hit = table[sheet_hits(note, table)]
             name = os.path.basename(str(note["where"]).rsplit(":", 1)[0])
