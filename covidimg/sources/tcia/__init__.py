@@ -13,6 +13,7 @@ Layout (the folder the NBIA Data Retriever downloaded into; a ``manifest-<n>/`` 
                         Anon TCIA Study Date, Anon Exam Description, Anon Study UID) and the
                         MD.ai annotation CSV (Anon MRN, Anon TCIA Study Date, Reader_id,
                         CLASS_label, GRADE_label, ...)
+      MIDRC-RICORD-*    MD.ai annotation exports (.json, anywhere under the root)
 
 ``patient_uid`` is ``tcia:<PatientID>`` (TCIA patient ids are unique across its COVID
 collections: AR and RICORD ids carry the collection name); should one id appear under two
@@ -40,6 +41,9 @@ Quirks handled:
   finding, and study dates that disagree with the DICOM are reported. The MD.ai annotation
   labels are kept as extra image columns ``annotation_class`` / ``annotation_grade`` (the
   readers' labels, ``; ``-joined); reader names are not kept;
+* RICORD's labels also fill ``annotations`` (:mod:`covidimg.sources.tcia.annotations`): the
+  MD.ai JSON exports (boxes, polygons, labels; matched by SOP, series or study UID) and the
+  annotation CSV, each sheet read in its own collection (1A, 1B or 1C);
 * the day axis follows :mod:`covidimg.sources._engine.harmonize`: an SBU inpatient visit is the
   admission, any SBU visit the index event; without a dated clinical sheet (AR, RICORD, CT
   Images in COVID-19), day 0 is the patient's first exam; sex and age then come from the
