@@ -33,6 +33,7 @@ from typing import Any
 import pandas as pd
 
 from covidimg import schema
+from covidimg._validation import check_choice
 
 __all__ = ["Annotations", "box_geometry", "parse_geometry", "polygon_geometry"]
 
@@ -155,9 +156,7 @@ class Annotations:
         origin
             Where it was read: file and position.
         """
-        if kind not in schema.ANNOTATION_KINDS:
-            raise ValueError(f"kind={kind!r} is not allowed; allowed values are "
-                             f"{list(schema.ANNOTATION_KINDS)}")
+        check_choice(kind, schema.ANNOTATION_KINDS, "kind")
         uid = f"{self.source}:{key}"
         if uid in self._uids:
             n = 2
