@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from covidimg import schema
+from covidimg.imaging.thumbnails import render_png
 from covidimg.widgets import (
     CohortFilter,
     CohortSummary,
@@ -356,6 +357,11 @@ def _every_figure_spec(dashboard, demo_cohort) -> list[tuple[str, dict]]:
         ("plot_kaplan_meier", cp.plot_kaplan_meier.spec(st.kaplan_meier(demo_cohort,
                                                                           by="icu"))),
         ("plot_equivalence_classes", cp.plot_equivalence_classes.spec(privacy)),
+        ("plot_image_overlay", cp.plot_image_overlay.spec(
+            render_png(np.zeros((40, 30), np.uint8), 64), 40, 30,
+            [{"kind": "box", "geometry": '{"x":1,"y":2,"w":3,"h":4}', "label": "a", "reader": 1},
+             {"kind": "polygon", "geometry": '{"points":[[1,2],[5,6],[9,2]]}', "label": "b",
+              "reader": None}], title="overlay")),
     ]
 
 
