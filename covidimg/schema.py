@@ -419,6 +419,19 @@ FINDING_KINDS: dict[str, FindingKind] = _kinds(
      "an image's pixels cannot be read or rendered when thumbnails are made "
      "(`covidimg.imaging.thumbnails`); a placeholder is shown"),
     ("withdrawn_release", "warning", "data from a release the publisher withdrew"),
+    ("superseded_release", "warning",
+     "a table recognised as a published revision the publisher replaced (MHH data.csv "
+     "fedd705, whose offsets were wrong); the detail names the revision and what was wrong"),
+    ("unknown_release", "info",
+     "a table that matches none of the source's published revisions covidimg knows (by file "
+     "hash or by rows): a local edit or a newer release; loaded as given"),
+    ("assumed_value", "info",
+     "a value the source does not publish, set by a documented assumption the detail names "
+     "(MHH: covid_status `positive` for every patient; data.csv has no test result)"),
+    ("outside_inclusion_window", "warning",
+     "an exam before the source's documented inclusion window (CRDW: a chest radiograph more "
+     "than one year, a CT more than one month before the COVID encounter): a wrong date or "
+     "patient id?; kept"),
     ("duplicate_row", "info", "a repeated table row; the copy is dropped"),
     ("duplicate_image", "info", "the same image twice; the copy is dropped"),
     ("duplicate_instance", "info", "the same SOP Instance UID twice; the copy is dropped"),

@@ -21,7 +21,17 @@ Either image folder may be missing. Quirks handled:
 * ``age``, ``size`` and ``weight`` are redacted (empty) and become NaN;
 * NIfTI files are stored transposed (MHH's ``nii2png.py`` reads them with ``.T``): images rows
   carry ``stored_transposed=True`` so readers display them upright;
-* the withdrawn NIfTI release 1.0 (erratum 1: wrong offsets) is reported when recognised.
+* the withdrawn NIfTI release 1.0 (erratum 1: wrong offsets) is reported when recognised;
+* ``data.csv`` was published three times (commits fedd705, 4025ea1, a9842c3) with the same
+  header, and the first upload's offsets were wrong (repository issue #6). The revision is
+  recognised by its content (:mod:`covidimg.sources.mhh.revisions`: the file's SHA-256, else
+  a signature of its rows that ignores line endings, number spellings and row order) and
+  recorded as the cohort's release; a superseded revision is reported
+  (``superseded_release``, naming the revision and what was wrong), a table matching no
+  published revision too (``unknown_release``);
+* ``covid_status`` is ``positive`` for every patient by assumption: the repository is a
+  COVID-19 collection, but ``data.csv`` has no test result and the readme's feature 20
+  ("corona test type") has no column. Each load says so (``assumed_value``).
 """
 
 from __future__ import annotations
@@ -49,6 +59,7 @@ from covidimg.sources._engine.ledger import (
     read_text_table,
     walk,
 )
+from covidimg.sources.mhh.revisions import REVISIONS, Recognition, recognise
 
 __all__ = ["COLUMNS", "LOOKS_FOR", "NAME", "detect", "load"]
 
@@ -99,6 +110,7 @@ class _Reader:
         self.ledger = Ledger(NAME, self.root)
         self.convention = convention
         self.progress = progress
+        self.recognition: Recognition | None = None
 
     # -------------------------------------------------------------- data.csv
     def read_csv(self) -> pd.DataFrame:
@@ -114,6 +126,7 @@ class _Reader:
                 f"{self.csv}: required columns {missing} are missing (found "
                 f"{list(raw.columns)}); expected the MHH header {list(COLUMNS)}"
             )
+        self.recognition = recognise(self.csv, raw, COLUMNS)
         for col in COLUMNS:
             if col not in raw.columns:
                 self.ledger.finding("missing_column", f"column {col!r} is missing; its values "
@@ -214,7 +227,15 @@ class _Reader:
         day = pd.Series(days_between(np.zeros(len(raw)), anchor), index=raw.index)
 
         images, keep = self.images(raw, image_uid, patient_uid, day, num)
+        self.report_revision(len(raw))
         patients = self.patients(raw, patient_uid, num)
+        if len(patients):
+            self.ledger.finding(
+                "assumed_value",
+                f"covid_status is 'positive' for all {len(patients)} patients by assumption: "
+                "the repository is a COVID-19 collection, but data.csv holds no test result "
+                "and the readme's feature 20, 'corona test type', has no column or values",
+                path=self.csv)
         events = self.events(raw, patient_uid, image_uid, day, num)
         labs = self.labs(raw[keep], patient_uid[keep], image_uid[keep], day[keep],
                          {k: v[keep] for k, v in num.items()})
@@ -223,6 +244,32 @@ class _Reader:
             NAME, patients=patients, images=images, events=events, labs=labs,
             files=self.ledger.files_frame(), findings=self.ledger.findings_frame(),
         ).conformed()
+
+    def report_revision(self, n_rows: int) -> None:
+        """Report a superseded or unknown revision of data.csv (see :mod:`.revisions`)."""
+        found = self.recognition
+        if found is None:
+            return
+        revision = found.revision
+        if revision is None:
+            known = ", ".join(r.release for r in REVISIONS)
+            self.ledger.finding(
+                "unknown_release",
+                f"data.csv ({n_rows} rows, sha256 {found.file_sha256}) matches none of the "
+                f"published revisions covidimg knows ({known}) by file hash or by rows: a "
+                "local edit, or a revision newer than this covidimg; loaded as given",
+                path=self.csv)
+            return
+        if revision.superseded_by is not None:
+            how = ("byte for byte" if found.matched == "file" else
+                   "by its rows (the file's bytes differ: line endings, number spellings or "
+                   "row order)")
+            self.ledger.finding(
+                "superseded_release",
+                f"data.csv is revision {revision.release} of the MHH repository (recognised "
+                f"{how}), superseded by {revision.superseded_by}: {revision.problem}. Use "
+                "the current data.csv (covidimg.fetch_mhh() downloads it)",
+                path=self.csv)
 
     def images(self, raw: pd.DataFrame, image_uid: pd.Series, patient_uid: pd.Series,
                day: pd.Series, num: dict[str, pd.Series]) -> tuple[pd.DataFrame, pd.Series]:
