@@ -109,6 +109,13 @@ def test_png_dimensions_are_read(mhh_cohort):
     assert mhh_cohort.images["preview_path"].notna().all()
 
 
-def test_real_data_has_no_findings(mhh_cohort):
-    # HEAD data: no admission after ICU, consistent events, all values on grid.
-    assert len(mhh_cohort.findings) == 0
+def test_real_data_has_no_findings_but_the_covid_status_assumption(mhh_cohort):
+    # HEAD data: no admission after ICU, consistent events, all values on grid, the current
+    # revision of data.csv (no superseded_release / unknown_release). What remains is the one
+    # assumption the readme does not back: every patient COVID-positive (feature 20, "corona
+    # test type", has no column).
+    findings = mhh_cohort.findings
+    assert findings["kind"].tolist() == ["assumed_value"]
+    assert "71 patients" in findings["detail"].iat[0]
+    assert "feature 20" in findings["detail"].iat[0]
+    assert (mhh_cohort.patients["covid_status"] == "positive").all()

@@ -51,7 +51,9 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30,
     """Write ``n_patients`` simulated patients in the MHH layout under ``root``.
 
     One ICU patient is given an ICU admission before hospital admission (MHH FAQ 1), which the
-    loader must keep and report as ``admission_after_icu``.
+    loader must keep and report as ``admission_after_icu``. The simulated ``data.csv`` is none
+    of MHH's published revisions (``unknown_release``), and, as in the real data, nothing in it
+    says the patients tested positive (``assumed_value``).
 
     Parameters
     ----------
@@ -160,11 +162,16 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30,
     truth_events = events[events["pid"].isin(listed)]
     truth_events = pd.DataFrame({"patient_uid": "mhh:" + truth_events["pid"],
                                  "event": truth_events["event"], "day": truth_events["day"]})
+    csv = str(root / "data.csv")
     findings = pd.DataFrame(
-        [{"kind": "admission_after_icu", "patient_uid": f"mhh:{planted}", "image_uid": None,
-          "path": None, "detail": "ICU admission planted 2 days before hospital admission"}]
-        if planted in listed else [], columns=["kind", "patient_uid", "image_uid", "path",
-                                               "detail"])
+        ([{"kind": "admission_after_icu", "patient_uid": f"mhh:{planted}", "image_uid": None,
+           "path": None, "detail": "ICU admission planted 2 days before hospital admission"}]
+         if planted in listed else [])
+        + [{"kind": "unknown_release", "patient_uid": None, "image_uid": None, "path": csv,
+            "detail": "a simulated data.csv is none of the published revisions"},
+           {"kind": "assumed_value", "patient_uid": None, "image_uid": None, "path": csv,
+            "detail": "covid_status positive for every patient: data.csv has no test result"}],
+        columns=["kind", "patient_uid", "image_uid", "path", "detail"])
     return DemoTruth(source="mhh", patients=truth_patients, images=pd.DataFrame(images),
                      events=truth_events.reset_index(drop=True), labs=pd.DataFrame(labs),
                      findings=findings, n_files=n_files)
