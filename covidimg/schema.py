@@ -57,10 +57,12 @@ VIEWS = ("AP", "PA", "LAT", "AXIAL", "UNKNOWN")
 #: Harmonized exam labels (``images.exam``), derived from codes and description texts by
 #: :func:`covidimg.sources._engine.exam.exam_label`: chest radiographs by view (``CXR`` when
 #: the view is unknown; a portable film is AP), ``XR`` for a radiograph of another region, chest
-#: CT without or with contrast, CT angiography, chest-abdomen-pelvis CT, ``CT`` when nothing
-#: names the region, ``MR``, and ``UNKNOWN``.
+#: CT without or with contrast, CT angiography, chest-abdomen CT (CRDW's "chest/abdomen
+#: scans"), chest-abdomen-pelvis CT, ``CT`` when nothing names the region, ``MR``, and
+#: ``UNKNOWN``.
 EXAMS = ("CXR AP", "CXR PA", "CXR LAT", "CXR AP PORTABLE", "CXR", "XR", "CT CHEST",
-         "CT CHEST W CONTRAST", "CTA CHEST", "CT CHEST ABDOMEN PELVIS", "CT", "MR", "UNKNOWN")
+         "CT CHEST W CONTRAST", "CTA CHEST", "CT CHEST ABDOMEN", "CT CHEST ABDOMEN PELVIS", "CT",
+         "MR", "UNKNOWN")
 FORMATS = ("dicom", "nifti", "png")
 CENSOR = ("none", "left", "right", "interval")
 #: What became of a file a source walked (``files.status``).
@@ -264,6 +266,11 @@ TABLES: dict[str, Table] = {
                    required=False),
             Column("stored_transposed", "boolean",
                    "pixel array is stored transposed (MHH NIfTI); readers transpose it back",
+                   required=False),
+            Column("pre_encounter", "boolean",
+                   "the exam is dated before the patient's COVID encounter (CRDW includes chest "
+                   "radiographs up to one year and chest CT up to one month before it: baseline "
+                   "exams, not the COVID course); NA when the source gives no encounter date",
                    required=False),
         ),
         key=("image_uid",),

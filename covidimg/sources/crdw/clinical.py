@@ -23,6 +23,7 @@ from covidimg.sources._engine.dates import parse_date
 from covidimg.sources._engine.dicom import parse_age
 from covidimg.sources._engine.free_text import describe_value
 from covidimg.sources._engine.ledger import Ledger, read_text_table
+from covidimg.sources._engine.rows import drop_repeated_rows
 from covidimg.sources._engine.workbook import read_workbook
 from covidimg.sources.crdw.layout import REMAP_WORKBOOK
 
@@ -227,7 +228,13 @@ class ClinicalReader:
         """Per patient: attributes, and dated events."""
         info: dict[str, dict] = defaultdict(dict)
         events: dict[str, list[tuple[str, dt.date]]] = defaultdict(list)
-        for _, row in self._frame("patients").iterrows():
+        listed = self._frame("patients")
+        listed = drop_repeated_rows(
+            listed, "patient_id", self.ledger, what="patient",
+            where=lambda i: f"{listed.at[i, '_file']} row {listed.at[i, '_row']}",
+            patient_uid=lambda pid: f"{self.name}:{pid}",
+            compare=[c for c in listed.columns if c not in ("patient_id", "_file", "_row")])
+        for _, row in listed.iterrows():
             pid = row["patient_id"]
             entry = info[pid]
             entry["listed"] = True

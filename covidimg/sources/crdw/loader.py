@@ -16,6 +16,7 @@ from covidimg.sources._engine.ledger import Ledger, SourceTables
 from covidimg.sources._engine.series import series_table
 from covidimg.sources.crdw.clinical import _TABLE_WORDS, ClinicalReader
 from covidimg.sources.crdw.layout import REMAP_WORKBOOK, ExamReader
+from covidimg.sources.crdw.windows import is_pre_encounter, window_start
 
 __all__ = ["CrdwLoader"]
 
@@ -34,6 +35,31 @@ class CrdwLoader(ExamReader, ClinicalReader):
         self.applied_remaps: set[str] = set()
         self.tables: dict[str, list[tuple[str, pd.DataFrame]]] = {w: [] for w in _TABLE_WORDS}
         self._dated: dict[str, list[tuple[str, dt.date]]] = {}
+    def _report_outside_window(self, exams: list, modalities: list[str],
+                               encounter_of: dict[str, dt.date | None]) -> None:
+        """One ``outside_inclusion_window`` finding per exam dated before its modality's
+        window (:mod:`covidimg.sources.crdw.windows`)."""
+        reported: set[str] = set()
+        for exam, modality in zip(exams, modalities, strict=True):
+            encounter = encounter_of.get(exam.patient_id)
+            if encounter is None or exam.path in reported:
+                continue
+            date = exam.name.timestamp.date()
+            start = window_start(modality, encounter)
+            if start is None or date >= start:
+                continue
+            reported.add(exam.path)
+            kind, window = (("CT", "one month") if modality == "CT" else
+                            ("chest radiograph", "one year"))
+            self.ledger.finding(
+                "outside_inclusion_window",
+                f"{os.path.basename(exam.path)}: a {kind} dated {date.isoformat()}, "
+                f"{(encounter - date).days} days before the patient's COVID encounter "
+                f"({encounter.isoformat()}); the HIRO tip sheet includes {kind}s up to "
+                f"{window} before it. A wrong date, or an exam filed under another patient's "
+                "id? Kept, with pre_encounter=True",
+                patient_uid=f"{self.name}:{exam.patient_id}", path=exam.path)
+
     # -------------------------------------------------------------- assembly
     def run(self) -> SourceTables:
         self._skip_in_progress()
@@ -65,6 +91,11 @@ class CrdwLoader(ExamReader, ClinicalReader):
 
         info, dated_events = self._clinical()
         self._dated = dated_events
+        encounter_of = {pid: entry.get("index_date") for pid, entry in info.items()}
+        images["pre_encounter"] = pd.array(
+            [is_pre_encounter(date, encounter_of.get(exam.patient_id))
+             for exam, date in zip(first_exam, exam_date, strict=True)], dtype="boolean")
+        self._report_outside_window(first_exam, list(images["modality"]), encounter_of)
         clinical_ids = set(info)
         lab_ids = set(self._frame("labs")["patient_id"])
         clinical_ids |= lab_ids

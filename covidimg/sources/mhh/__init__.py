@@ -59,6 +59,7 @@ from covidimg.sources._engine.ledger import (
     read_text_table,
     walk,
 )
+from covidimg.sources._engine.rows import drop_repeated_rows
 from covidimg.sources.mhh.revisions import REVISIONS, Recognition, recognise
 
 __all__ = ["COLUMNS", "LOOKS_FOR", "NAME", "detect", "load"]
@@ -142,13 +143,11 @@ class _Reader:
         for idx in raw.index[~ok]:
             self.ledger.finding("missing_identifier", f"line {_line(idx)}: empty patient_id or "
                                 "image_id; row skipped", path=f"{self.csv}:{_line(idx)}")
-        dup = raw["image_id"].duplicated() & ok
-        for idx in raw.index[dup]:
-            self.ledger.finding("duplicate_row", f"line {_line(idx)}: image_id "
-                                f"{raw.at[idx, 'image_id']!r} already appeared; row skipped",
-                                image_uid=f"{NAME}:{raw.at[idx, 'image_id']}",
-                                path=f"{self.csv}:{_line(idx)}")
-        return raw[ok & ~dup]
+        return drop_repeated_rows(
+            raw[ok], "image_id", self.ledger, what="image_id",
+            where=lambda idx: f"{self.csv}:{_line(idx)}",
+            image_uid=lambda image_id: f"{NAME}:{image_id}",
+            compare=[c for c in COLUMNS if c != "image_id"])
 
     def numeric(self, raw: pd.DataFrame, column: str) -> pd.Series:
         """Parse a numeric column; unparseable cells become NaN and a finding each."""
