@@ -64,12 +64,22 @@ Quirks handled (each reported in ``findings``):
 * pediatric exams (``P`` after the modality code) present twice with the same timestamp, a
   different AAAA and identical content (same member names, same pixel data) are collapsed
   (``duplicate_exam``);
-* identical timestamps alone never make a duplicate.
+* identical timestamps alone never make a duplicate;
+* exams dated before the patient's COVID encounter (``covid_encounter_date``) are the tip
+  sheet's baseline exams (chest radiographs up to one year, chest CT up to one month before
+  it): ``images.pre_encounter`` is True for them (NA for a patient without an encounter date),
+  and one dated before its window is reported (``outside_inclusion_window``) and kept
+  (:mod:`covidimg.sources.crdw.windows`). To leave them out of an analysis:
+  ``cohort.images[cohort.images["pre_encounter"].fillna(False) == False]``;
+* a second ``patients`` row for one patient (after remapping) does not override the first:
+  the first is kept and the later one reported (``duplicate_row``, naming the fields that
+  differ). ``encounters`` and ``labs`` hold many rows per patient by design.
 
 Extra columns: ``images`` carries ``batch``, ``hiro_id``, ``acquired`` (the zip name's
 timestamp, ISO 8601), ``photometric`` and ``transfer_syntax``; ``patients`` carries
 ``has_clinical_data``. The harmonized ``exam`` label reads the zip name's description together
-with the DICOM descriptions; the description texts themselves (``exam_description``, the zip
+with the DICOM descriptions (contrast: ``CT CHEST W CONTRAST``; ``CTA CHEST``; the tip sheet's
+chest/abdomen scans: ``CT CHEST ABDOMEN`` or ``CT CHEST ABDOMEN PELVIS``); the description texts themselves (``exam_description``, the zip
 name's, and ``study_description``, ``series_description``, ``protocol_name``) are columns only
 with ``covidimg.load(..., descriptions="keep")``. The zip's own name stays in ``path``.
 """
