@@ -101,6 +101,20 @@ def test_the_current_revision_loads_without_a_release_finding(tmp_path):
     cohort = _load(_need(CURRENT), tmp_path)
     assert _kinds(cohort) == ["assumed_value"]
     assert len(cohort.images) == 243
+    assert cohort.provenance["release"].tolist() == ["a9842c3 (2020-07-16)"]
+
+
+@pytest.mark.parametrize("csv, release", [(CURRENT, "a9842c3 (2020-07-16)"),
+                                          (SECOND, "4025ea1 (2020-05-28)"),
+                                          (FIRST, "fedd705 (2020-05-12)")],
+                         ids=["current", "second", "first"])
+def test_the_revision_is_the_cohorts_release(tmp_path, csv, release):
+    cohort = _load(_need(csv), tmp_path)
+    provenance = cohort.provenance
+    assert len(provenance) == 1 and provenance["source"].iat[0] == "mhh"
+    assert provenance["release"].iat[0] == release
+    assert provenance["license"].iat[0] == "CC BY 3.0"
+    assert provenance["loaded_from"].iat[0] == str(tmp_path / "mhh")
 
 
 def test_the_first_revision_is_reported_superseded(tmp_path):
@@ -182,6 +196,8 @@ def test_a_changed_value_makes_an_unknown_revision(tmp_path):
     edited.write_text(text.replace(first_row, changed, 1))
     cohort = _load(edited, tmp_path)
     assert _kinds(cohort) == ["assumed_value", "unknown_release"]
+    digest16 = hashlib.sha256(edited.read_bytes()).hexdigest()[:16]
+    assert cohort.provenance["release"].tolist() == [f"unknown (data.csv sha256 {digest16})"]
     unknown = cohort.findings[cohort.findings["kind"] == "unknown_release"]
     digest = hashlib.sha256(edited.read_bytes()).hexdigest()
     assert digest in unknown["detail"].iat[0] and "243 rows" in unknown["detail"].iat[0]

@@ -464,6 +464,62 @@ def test_labs_units_censoring_and_bad_values(tmp_path):
     # No admission: day 0 is the COVID encounter date.
     assert tables.images["day"].tolist() == [2.0]
     assert tables.events.set_index("event").loc["covid_test_positive", "day"] == -2
+    # The results left out of labs (unknown unit, unknown name) are kept as observations.
+    obs = tables.observations.set_index("field")
+    assert sorted(obs.index) == ["crdw:lab:LDH", "crdw:lab:SARS-COV-2 PCR"]
+    ldh = obs.loc["crdw:lab:LDH"]
+    assert ldh["value_num"] == 312 and ldh["unit"] == "furlongs" and ldh["day"] == 0
+    assert ldh["origin"].endswith("labs.xlsx row 7")
+    pcr = obs.loc["crdw:lab:SARS-COV-2 PCR"]
+    assert np.isnan(pcr["value_num"]) and pd.isna(pcr["unit"])
+    assert pcr["value_raw"] == "(a text of 8 characters (letters))"  # "Detected", described
+    assert unit.str.contains("kept as observations").all()
+
+
+def test_datamart_columns_covidimg_does_not_read_become_observations(tmp_path):
+    rng = np.random.default_rng(14)
+    make_zip(tmp_path / BATCH, "333_20200303-100000_A001_XR-CHEST.zip", rng)
+    write_tables(
+        tmp_path,
+        [{"patient_id": "333", "sex": "F", "covid_encounter_date": "2020-03-01",
+          "race": "black or african american", "ethnicity": "Not Hispanic or Latino",
+          "bmi": "31.2", "insurance": "Medicaid"},
+         {"patient_id": "444", "sex": "M", "covid_encounter_date": "2020-03-01",
+          "race": "Martian", "ethnicity": "", "bmi": "", "insurance": ""}],
+        [{"patient_id": "333", "admission_date": "2020-03-02", "encounter_type": "Inpatient"}])
+    tables = crdw.load(str(tmp_path))
+    obs = tables.observations.sort_values(["patient_uid", "field"]).reset_index(drop=True)
+    assert obs[["patient_uid", "field"]].values.tolist() == [
+        ["crdw:333", "crdw:bmi"], ["crdw:333", "crdw:encounter_type"],
+        ["crdw:333", "crdw:insurance"], ["crdw:333", "ethnicity"], ["crdw:333", "race"],
+        ["crdw:444", "race"]]
+    rows = obs.set_index(["patient_uid", "field"])
+    # harmonized fields: the documented category, in its documented spelling
+    assert rows.loc[("crdw:333", "race"), "value"] == "Black or African American"
+    assert rows.loc[("crdw:333", "ethnicity"), "value"] == "Not Hispanic or Latino"
+    assert pd.isna(rows.loc[("crdw:444", "race"), "value"])  # not a documented category
+    assert rows.loc[("crdw:444", "race"), "value_raw"] == "(a text of 7 characters (letters))"
+    assert rows.loc[("crdw:333", "crdw:bmi"), "value_num"] == 31.2
+    assert rows.loc[("crdw:333", "crdw:encounter_type"), "day"] == 0  # its admission day
+    assert rows.loc[("crdw:333", "crdw:insurance"), "origin"] == "patients.csv row 2: insurance"
+    unexpected = findings(tables, "unexpected_field")
+    assert sorted(unexpected["detail"].str.extract(r"column (a text of \d+ characters)")[0]) \
+        == ["a text of 14 characters", "a text of 3 characters", "a text of 9 characters"]
+    assert sorted(unexpected["path"]) == sorted(
+        [str(tmp_path / "datamart" / "encounters.csv")] +
+        [str(tmp_path / "datamart" / "patients.csv")] * 2)
+
+
+def test_provenance_names_the_latest_batch(tmp_path):
+    rng = np.random.default_rng(15)
+    make_zip(tmp_path / BATCH, "333_20200303-100000_A001_XR-CHEST.zip", rng)
+    make_zip(tmp_path / "CT-UPDATE-20200602-COMPLETE", "333_20200601-100000_A002_CT-CHEST-WO.zip",
+             rng, modality="CT", n=2)
+    make_zip(tmp_path / "CT-UPDATE-20200616-IN-PROGRESS",
+             "333_20200615-100000_A003_CT-CHEST-WO.zip", rng, modality="CT", n=2)
+    tables = crdw.load(str(tmp_path))
+    assert tables.provenance[["source", "release", "loaded_from"]].values.tolist() == [
+        ["crdw", "batches up to 2020-06-02", str(tmp_path)]]
 
 
 def test_tables_with_missing_columns_or_no_tables(tmp_path):
@@ -532,13 +588,26 @@ def test_demo_quirk_findings_match_truth(demo):
                       ("unreadable_file", "path"), ("remapped_patient", "patient_uid"),
                       ("orphan_image", "image_uid"), ("unparseable_value", "path"),
                       ("unknown_lab", "path"), ("duplicate_row", "path"),
-                      ("outside_inclusion_window", "path")):
+                      ("outside_inclusion_window", "path"), ("unexpected_field", "path")):
         want = sorted(truth.findings.loc[truth.findings["kind"] == kind, key])
         assert want, kind
         assert sorted(got.loc[got["kind"] == kind, key].astype(str)) == want, kind
     duplicates = cohort.files[cohort.files["status"] == "duplicate"]
     assert sorted(duplicates["path"]) == sorted(
         truth.findings.loc[truth.findings["kind"] == "duplicate_exam", "path"])
+
+
+def test_demo_observations_match_truth(demo):
+    _, truth, cohort = demo
+    key = ["patient_uid", "field"]
+    got = cohort.observations.sort_values(key).reset_index(drop=True)
+    want = truth.observations.sort_values(key).reset_index(drop=True)
+    assert got[key].values.tolist() == want[key].values.tolist()
+    assert got["value"].fillna("-").tolist() == want["value"].fillna("-").tolist()
+    np.testing.assert_array_equal(got["value_num"].to_numpy(float),
+                                  want["value_num"].to_numpy(float))
+    np.testing.assert_array_equal(got["day"].to_numpy(float), want["day"].to_numpy(float))
+    assert {"race", "ethnicity", "crdw:bmi", "crdw:lab:HEMOGLOBIN A1C"} == set(want["field"])
 
 
 def test_demo_patients_events_labs_match_truth(demo):

@@ -27,7 +27,10 @@ the remap workbook and the clinical datamart tables (``datamart/patients.csv``,
   chest/abdomen, chest/abdomen/pelvis (the truth's ``exam`` is written by hand per
   description, :data:`EXAM_LABELS`);
 * a second ``patients.csv`` row for one patient, saying another age and ``Negative``
-  (``duplicate_row``: the first row is kept).
+  (``duplicate_row``: the first row is kept);
+* ``race`` and ``ethnicity`` in Epic's categories and a ``bmi`` column covidimg does not read
+  (``unexpected_field``), all kept as observations, as is the unknown lab (the truth's
+  ``observations``).
 """
 
 from __future__ import annotations
@@ -66,6 +69,9 @@ _LAB_RENDER = {
     "pco2": ("PCO2, ARTERIAL", "mmHg", 1.0, 0),
 }
 _CENSOR_LOW = {"crp": 0.5}  # in the rendered unit: "<0.5" mg/dL
+#: Race and ethnicity as Epic writes them (the loader's vocabulary), cycled over the patients.
+_RACES = ("White", "Black or African American", "Asian", "Other", "Patient Declined")
+_ETHNICITIES = ("Not Hispanic or Latino", "Hispanic or Latino", "Unknown")
 #: The harmonized exam label each written description stands for, by hand (CT: per
 #: description; radiographs: per view, since AP films are only written in portable exams).
 EXAM_LABELS = {"CT-CHEST-WO": "CT CHEST", "CT-CHEST-W": "CT CHEST W CONTRAST",
@@ -122,6 +128,8 @@ class _Writer:
         self.hiro_counter: dict[str, int] = {}
         self.n_files = 0
         self.findings: list[dict[str, object]] = []
+        #: Truth of the observations: patient_uid, field, value, value_num, day.
+        self.observations: list[dict[str, object]] = []
 
     # -------------------------------------------------------------- helpers
     def new_id(self) -> str:
@@ -470,7 +478,10 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int) -> DemoTruth
     truth_images["pre_encounter"] = truth_images["pre_encounter"].astype("boolean")
 
     return DemoTruth(SOURCE, patients=truth_patients, images=truth_images, events=truth_events,
-                     labs=truth_labs, findings=pd.DataFrame(w.findings), n_files=w.n_files)
+                     labs=truth_labs, findings=pd.DataFrame(w.findings), n_files=w.n_files,
+                     observations=pd.DataFrame(w.observations,
+                                               columns=["patient_uid", "field", "value",
+                                                        "value_num", "day"]))
 
 
 def _write_datamart(w: _Writer, patients: pd.DataFrame, events: pd.DataFrame,
@@ -493,6 +504,8 @@ def _write_datamart(w: _Writer, patients: pd.DataFrame, events: pd.DataFrame,
             "age": int(row.age), "covid_status": "Positive",
             "covid_encounter_date": date_of(pid, 0),
             "covid_positive_date": date_of(pid, ev[(pid, "covid_test_positive")]),
+            "race": _RACES[k % len(_RACES)], "ethnicity": _ETHNICITIES[k % len(_ETHNICITIES)],
+            "bmi": f"{18 + (k * 7) % 20}.{k % 10}",
         })
         us = k % 3 == 1  # some encounter rows use MM/DD/YYYY
         encounter_rows.append({
@@ -510,6 +523,15 @@ def _write_datamart(w: _Writer, patients: pd.DataFrame, events: pd.DataFrame,
     pd.DataFrame(patient_rows).to_csv(folder / "patients.csv", index=False)
     w.finding("duplicate_row", patient_uid=f"{SOURCE}:{repeated['patient_id']}",
               path=f"{os.path.abspath(folder / 'patients.csv')} row {len(patient_rows) + 1}")
+    # bmi is no column covidimg reads: an observation, reported once as unexpected_field
+    w.finding("unexpected_field", path=os.path.abspath(folder / "patients.csv"))
+    for row in patient_rows[:-1]:  # the repeated row is dropped
+        for name, value, number in (("race", row["race"], np.nan),
+                                    ("ethnicity", row["ethnicity"], np.nan),
+                                    ("crdw:bmi", None, float(row["bmi"]))):
+            w.observations.append({"patient_uid": f"{SOURCE}:{row['patient_id']}",
+                                   "field": name, "value": value, "value_num": number,
+                                   "day": np.nan})
     pd.DataFrame(encounter_rows).to_csv(folder / "encounters.csv", index=False)
 
     lab_rows, truth = [], []
@@ -540,6 +562,9 @@ def _write_datamart(w: _Writer, patients: pd.DataFrame, events: pd.DataFrame,
     w.finding("unparseable_value", patient_uid=f"{SOURCE}:{ids[pid0]}",
               path=f"{os.path.abspath(labs_path)} row {len(lab_rows) + 2}")
     w.finding("unknown_lab", path=f"{os.path.abspath(labs_path)} row {len(lab_rows) + 3}")
+    w.observations.append({"patient_uid": f"{SOURCE}:{ids[pid0]}",
+                           "field": "crdw:lab:HEMOGLOBIN A1C", "value": None,
+                           "value_num": 6.1, "day": 0.0})
     w.n_files += 3
     return pd.DataFrame(truth, columns=["patient_uid", "image_uid", "analyte", "lower", "upper",
                                         "censor", "day"])

@@ -18,11 +18,12 @@ import pandas as pd
 from covidimg import units
 from covidimg.errors import ValueProblem
 from covidimg.intervals import parse_censored_text
-from covidimg.schema import ANALYTES
+from covidimg.schema import ANALYTES, UNIT_PATTERN
 from covidimg.sources._engine.dates import parse_date
 from covidimg.sources._engine.dicom import parse_age
 from covidimg.sources._engine.free_text import describe_value
 from covidimg.sources._engine.ledger import Ledger, read_text_table
+from covidimg.sources._engine.observations import source_field
 from covidimg.sources._engine.rows import drop_repeated_rows
 from covidimg.sources._engine.workbook import read_workbook
 from covidimg.sources.crdw.layout import REMAP_WORKBOOK
@@ -331,7 +332,7 @@ class ClinicalReader:
                 number = float(text) if field is None else None
             except ValueError:
                 number = None
-            self.observed.append((row["patient_id"], field or f"crdw:{column}", {
+            self.observed.append((row["patient_id"], field or source_field(self.name, column), {
                 "value": value, "value_num": number, "value_raw": value or text,
                 "origin": f"{where}: {column}", "vocabulary": vocabulary}, date))
 
@@ -411,10 +412,12 @@ class ClinicalReader:
         observation ``crdw:lab:<NAME>`` with its number, unit and date."""
         parsed = parse_censored_text(row["value"])
         exact = parsed is not None and parsed[2] == "none"
-        unit_text = str(unit).strip() or None
-        self.observed.append((row["patient_id"], f"crdw:lab:{lab}", {
-            "value_num": parsed[0] if exact else None, "unit": unit_text if exact else None,
-            "value_raw": f"{row['value']} {unit_text or ''}".strip(), "origin": where},
+        unit_text = str(unit).strip()
+        # a unit outside the schema's unit pattern (spaces, markup) stays in value_raw only
+        symbol = unit_text if exact and re.fullmatch(UNIT_PATTERN, unit_text) else None
+        self.observed.append((row["patient_id"], source_field(self.name, f"lab:{lab}"), {
+            "value_num": parsed[0] if exact else None, "unit": symbol or None,
+            "value_raw": f"{row['value']} {unit_text}".strip(), "origin": where},
             self._date(row, "result_date", "labs")))
 
     def _patients(self, info: dict[str, dict], clinical_ids: set[str], images: pd.DataFrame,
