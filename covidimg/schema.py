@@ -124,6 +124,7 @@ EVENTS = (
     "covid_test_negative",
     "discharge",
     "intubation",
+    "last_known_alive",
 )
 
 
