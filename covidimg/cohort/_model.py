@@ -242,6 +242,8 @@ class Cohort:
         site: str | Sequence[str] | None = None,
         modality: str | Sequence[str] | None = None,
         view: str | Sequence[str] | None = None,
+        exam: str | Sequence[str] | None = None,
+        pre_encounter: bool | None = None,
         day: tuple[float | None, float | None] | None = None,
         labs: Mapping[str, tuple[float | None, float | None]] | None = None,
         lab_match: LabMatch = "overlap",
@@ -250,15 +252,23 @@ class Cohort:
 
         Patient criteria (``source``, ``patient_uid``, ``sex``, ``age``, ``covid_status``,
         ``icu``, ``died``, ``site``, ``labs``) select patients; image criteria (``modality``,
-        ``view``, ``day``) select images, and when any is given only patients with at least one
-        matching image are kept. A list means "any of". The other tables follow: events, labs,
-        files and findings of the patients (and images) that remain.
+        ``view``, ``exam``, ``day``, ``pre_encounter``) select images, and when any is given
+        only patients with at least one matching image are kept. A list means "any of". The
+        other tables follow: events, labs, files, findings, observations and annotations of
+        the patients (and images) that remain, and the provenance of their sources.
 
         Parameters
         ----------
         age
             ``(min, max)`` in years, either end ``None``; a patient matches when the age band
             overlaps the range (redacted ages never match an age criterion).
+        exam
+            Harmonized exam labels (``images.exam``: ``"CXR AP PORTABLE"``, ``"CTA CHEST"``,
+            ...).
+        pre_encounter
+            ``True``: only exams taken before the COVID encounter (CRDW's baseline exams);
+            ``False``: only exams from the encounter on. Images without the flag (other
+            sources) match neither.
         day
             ``(first, last)`` exam-day window, inclusive.
         labs
@@ -279,7 +289,8 @@ class Cohort:
         return self.select(Criteria(
             source=source, patient_uid=patient_uid, sex=sex, age=age,
             covid_status=covid_status, icu=icu, died=died, site=site, modality=modality,
-            view=view, day=day, labs=labs, lab_match=lab_match)).subset()
+            view=view, exam=exam, pre_encounter=pre_encounter, day=day, labs=labs,
+            lab_match=lab_match)).subset()
 
     def select(self, criteria: Criteria | None = None, /, **kwargs: Any) -> Selection:
         """The rows that match ``criteria`` (or the keywords of :meth:`filter`), as masks.
