@@ -23,7 +23,7 @@ Examples
 --------
 >>> from covidimg.registry import SOURCE_NAMES, source_entry
 >>> SOURCE_NAMES
-('mhh', 'nccid', 'crdw', 'midrc', 'tcia')
+('mhh', 'nccid', 'crdw', 'midrc', 'tcia', 'idc')
 >>> source_entry("nccid").module
 'covidimg.sources.nccid'
 """
@@ -70,6 +70,9 @@ SOURCES: dict[str, SourceEntry] = {entry.name: entry for entry in (
                 "MIDRC / RICORD Gen3 data commons (node TSV exports, gen3-client DICOM)"),
     SourceEntry("tcia", "covidimg.sources.tcia", "TCIA",
                 "TCIA COVID-19 collections (NBIA Data Retriever tree, clinical sheets)"),
+    SourceEntry("idc", "covidimg.sources.idc", "IDC",
+                "TCIA's COVID-19 collections in NCI Imaging Data Commons (series index "
+                "offline, pixels on demand)"),
 )}
 
 #: The source names, in registry order.
@@ -89,10 +92,10 @@ def source_entry(name: str) -> SourceEntry:
     >>> from covidimg.registry import source_entry
     >>> source_entry("mhh").title
     'MHH'
-    >>> source_entry("idc")
+    >>> source_entry("acme")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: unknown source 'idc'; the sources are ['mhh', 'nccid', 'crdw', 'midrc', 'tcia']
+    ValueError: unknown source 'acme'; the sources are ['mhh', 'nccid', 'crdw', 'midrc', ...]
     """
     try:
         return SOURCES[name]

@@ -72,7 +72,8 @@ from covidimg.sources.tcia.sheets import (
     parse_age_band,
 )
 
-__all__ = ["COLLECTIONS", "LOOKS_FOR", "NAME", "SBU_LABS", "detect", "load", "parse_age_band"]
+__all__ = ["COLLECTIONS", "LOOKS_FOR", "NAME", "SBU_LABS", "collection_defaults", "detect", "load",
+           "parse_age_band"]
 
 NAME = "tcia"
 LOOKS_FOR = ("an NBIA Data Retriever tree <Collection>/<PatientID>/<study>/<series>/*.dcm of a "
@@ -90,6 +91,28 @@ COLLECTIONS: dict[str, dict[str, str | None]] = {
     "CT Images in COVID-19": {"covid": "positive", "site": None},
 }
 _DOC_NAMES = ("license", "readme", ".")
+
+
+def collection_defaults(collection: str | None, patient_id: str) -> tuple[str | None, str | None]:
+    """The default COVID-19 status and site of a patient of ``collection`` (a TCIA collection
+    name, :data:`COLLECTIONS`), for when no clinical sheet says: ``(covid, site)``.
+
+    RICORD's site is the number in its PatientIDs (``MIDRC-RICORD-1C-<site>-<n>``).
+
+    Examples
+    --------
+    >>> from covidimg.sources.tcia import collection_defaults
+    >>> collection_defaults("MIDRC-RICORD-1B", "MIDRC-RICORD-1B-419639-000340")
+    ('negative', '419639')
+    >>> collection_defaults(None, "x")
+    (None, None)
+    """
+    defaults = COLLECTIONS.get(collection or "", {"covid": None, "site": None})
+    site = defaults["site"]
+    if site is None and collection and collection.startswith("MIDRC-RICORD"):
+        match = re.match(rf"^{re.escape(collection)}-(\d+)-", patient_id)
+        site = match.group(1) if match else None
+    return defaults["covid"], site
 
 
 def detect(root: str) -> bool:
@@ -298,7 +321,7 @@ class _Reader(SheetReader):
             if info is not None and info.collection != collection and \
                     collection in COLLECTIONS:
                 info = None
-            defaults = COLLECTIONS.get(collection or "", {"covid": None, "site": None})
+            default_covid, site = collection_defaults(collection, pid)
             if info is None and collection in sheet_collections:
                 self.ledger.finding("orphan_image", f"PatientID {pid!r} has images in "
                                     f"{collection} but no row in its clinical sheet; sex and age "
@@ -311,16 +334,12 @@ class _Reader(SheetReader):
             age = info.age if info is not None and info.age else None
             if age is None and pd.notna(age_years):
                 age = (float(age_years), float(age_years))
-            site = defaults["site"]
-            if site is None and collection and collection.startswith("MIDRC-RICORD"):
-                match = re.match(rf"^{re.escape(collection)}-(\d+)-", pid)
-                site = match.group(1) if match else None
             rows.append({
                 "patient_uid": puid, "source": NAME, "source_patient_id": pid,
                 "sex": sex or "U", "age_min": age[0] if age else np.nan,
                 "age_max": age[1] if age else np.nan,
                 "covid_status": (info.covid if info is not None and info.covid else None)
-                or defaults["covid"] or "unknown",
+                or default_covid or "unknown",
                 "icu": info.icu if info is not None else None,
                 "died": info.died if info is not None else None,
                 "site": site, "collection": collection,
