@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -300,6 +301,45 @@ class Cohort:
         if arrays is None or not arrays.matches(self):
             arrays = self.__dict__[_ARRAYS] = CohortArrays(self)
         return arrays
+
+    # ------------------------------------------------------------------ remote images
+    def download(self, dest: str | os.PathLike[str] | None = None, *,
+                 endpoint_url: str | None = None, progress: bool = True) -> Cohort:
+        """Download the pixels of the cohort's remote images (IDC series) and point at them.
+
+        Filter first: every image whose ``path`` is a remote series (``s3://...``, an IDC
+        row) is fetched, from IDC's public bucket, without credentials. Resumable: files
+        already complete are not fetched again. See :func:`covidimg.sources.idc.download`.
+
+        Parameters
+        ----------
+        dest
+            Folder to download into (default: the ``idc`` folder of covidimg's cache).
+        endpoint_url
+            S3 endpoint (default ``$COVIDIMG_IDC_ENDPOINT``, else AWS).
+        progress
+            Show a progress bar.
+
+        Returns
+        -------
+        Cohort
+            The same tables, with the downloaded rows' ``images.path`` on disk.
+
+        Raises
+        ------
+        covidimg.errors.DatasetUnavailableError
+            When some series could not be fetched (the others are kept; call again to resume).
+
+        Examples
+        --------
+        >>> import covidimg as ci
+        >>> cohort = ci.load({"idc": ["midrc_ricord_1c"]})          # doctest: +SKIP
+        >>> local = cohort.filter(modality="CR").download()          # doctest: +SKIP
+        """
+        from covidimg.sources import idc
+
+        paths = idc.download(self.images, dest, endpoint_url=endpoint_url, progress=progress)
+        return dataclasses.replace(self, images=idc.apply_paths(self.images, paths))
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | os.PathLike[str]) -> Path:

@@ -21,7 +21,7 @@ Modules:
 ``loader``
     index rows -> patients, images (one row per CR/DX/CT/MR series, ``path`` = the series in
     the bucket), files (the other series, ignored with the reason) and the day axis;
-``download``
+``fetch``
     :func:`download`: the series of an ``images`` table from the bucket (anonymous, endpoint
     configurable) into the cache or a folder, resumable and checked;
 ``viewer``
@@ -50,12 +50,12 @@ from typing import Any
 from covidimg.sources import rejects_unknown_options
 from covidimg.sources._engine.ledger import Ledger, SourceTables
 from covidimg.sources.idc import index
-from covidimg.sources.idc.download import DEFAULT_ENDPOINT, download, is_remote
+from covidimg.sources.idc.fetch import DEFAULT_ENDPOINT, apply_paths, download, is_remote
 from covidimg.sources.idc.index import COVID_COLLECTIONS
 from covidimg.sources.idc.loader import NAME, SCHEME, collection_ids, load_collections, root_of
 from covidimg.sources.idc.viewer import viewer_url
 
-__all__ = ["COVID_COLLECTIONS", "DEFAULT_ENDPOINT", "LOOKS_FOR", "NAME", "SCHEME",
+__all__ = ["COVID_COLLECTIONS", "DEFAULT_ENDPOINT", "LOOKS_FOR", "NAME", "SCHEME", "apply_paths",
            "collection_ids", "detect", "download", "index", "is_remote", "load", "root_of",
            "viewer_url"]
 

@@ -97,7 +97,8 @@ def collection_defaults(collection: str | None, patient_id: str) -> tuple[str | 
     """The default COVID-19 status and site of a patient of ``collection`` (a TCIA collection
     name, :data:`COLLECTIONS`), for when no clinical sheet says: ``(covid, site)``.
 
-    RICORD's site is the number in its PatientIDs (``MIDRC-RICORD-1C-<site>-<n>``).
+    RICORD's site is the part of its PatientIDs after the collection
+    (``MIDRC-RICORD-1C-<site>-<n>``): a number (``419639``) or, for one site, ``SITE2``.
 
     Examples
     --------
@@ -110,7 +111,7 @@ def collection_defaults(collection: str | None, patient_id: str) -> tuple[str | 
     defaults = COLLECTIONS.get(collection or "", {"covid": None, "site": None})
     site = defaults["site"]
     if site is None and collection and collection.startswith("MIDRC-RICORD"):
-        match = re.match(rf"^{re.escape(collection)}-(\d+)-", patient_id)
+        match = re.match(rf"^{re.escape(collection)}-([A-Za-z0-9]+)-\d+$", patient_id)
         site = match.group(1) if match else None
     return defaults["covid"], site
 
