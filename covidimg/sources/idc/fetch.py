@@ -96,7 +96,7 @@ def _client(endpoint_url: str | None) -> Any:
             "downloading IDC series needs boto3; install it with `pip install "
             "'covidimg[idc]'`") from exc
     endpoint = endpoint_url or os.environ.get(ENDPOINT_ENV) or DEFAULT_ENDPOINT
-    config = Config(signature_version=UNSIGNED, retries={"max_attempts": 5, "mode": "standard"},
+    config = Config(signature_version=UNSIGNED, retries={"max_attempts": 3, "mode": "standard"},
                     connect_timeout=10, read_timeout=60, max_pool_connections=16)
     return boto3.session.Session().client("s3", endpoint_url=endpoint, region_name="us-east-1",
                                           config=config)
@@ -264,6 +264,8 @@ def download(images: pd.DataFrame, dest: str | os.PathLike[str] | None = None, *
             listed[uid] = _list(client, url, folder / bucket / prefix)
         except Exception as exc:  # a listing failure is the series' failure, not the run's
             failures[url] = _reason(exc)
+            if type(exc).__name__ == "EndpointConnectionError":
+                break  # the endpoint cannot be reached: the other series would fail alike
     total = sum(o.size for objects in listed.values() for o in objects)
     bar = _Progress(total, progress, len(listed))
     failed_uids: set[str] = set()
