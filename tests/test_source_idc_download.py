@@ -187,3 +187,28 @@ def test_unreachable_endpoint_fails_clearly(ar_cohort: ci.Cohort, tmp_path: Path
 def test_local_rows_are_left_alone(demo_cohort: ci.Cohort, tmp_path: Path) -> None:
     same = demo_cohort.download(tmp_path, endpoint_url="http://127.0.0.1:9", progress=False)
     pd.testing.assert_frame_equal(same.images, demo_cohort.images)
+
+
+def test_gallery_tile_downloads_and_viewer_links(bucket, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("ipywidgets")
+    from covidimg.widgets import ImageGallery
+
+    cohort, _s3, _objects, endpoint = bucket
+    gallery = ImageGallery(cohort, page_size=4)
+    cells = gallery._cells[:len(cohort.images)]
+    blank = imaging.placeholder(gallery.thumb_size)
+    assert all("not downloaded" in text.value and button.description == "Download"
+               and image.value == blank for _, image, text, button in cells)
+    gallery.show(gallery.image_uids[0])  # the viewer says so instead of failing
+    assert "Not downloaded yet" in gallery.viewer.message.value
+    title = gallery.viewer.title.value
+    row = cohort.images.set_index("image_uid").loc[gallery.image_uids[0]]
+    assert "CC BY 4.0" in title and "open in IDC's viewer</a>" in title
+    assert f"StudyInstanceUIDs={row['study_uid']}&amp;initialSeriesInstanceUID=" \
+        f"{row['series_uid']}" in title
+    for uid in gallery.image_uids:
+        gallery.download(uid, dest=tmp_path, endpoint_url=endpoint)
+    assert all("not downloaded" not in text.value and button.description == "Enlarge"
+               and image.value != blank for _, image, text, button in cells)
+    gallery.show(gallery.image_uids[0])
+    assert "cannot be shown" not in gallery.viewer.message.value
