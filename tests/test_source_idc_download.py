@@ -206,8 +206,8 @@ def test_gallery_tile_downloads_and_viewer_links(bucket, tmp_path: Path) -> None
     assert "CC BY 4.0" in title and "open in IDC's viewer</a>" in title
     assert f"StudyInstanceUIDs={row['study_uid']}&amp;initialSeriesInstanceUID=" \
         f"{row['series_uid']}" in title
-    for uid in gallery.image_uids:
-        gallery.download(uid, dest=tmp_path, endpoint_url=endpoint)
+    for image_uid in gallery.image_uids:
+        gallery.download(image_uid, dest=tmp_path, endpoint_url=endpoint)
     assert all("not downloaded" not in text.value and button.description == "Enlarge"
                and image.value != blank for _, image, text, button in cells)
     gallery.show(gallery.image_uids[0])
