@@ -188,3 +188,36 @@ def test_save_and_open_keep_remote_paths(covid: ci.Cohort, tmp_path) -> None:  #
     pd.testing.assert_series_equal(back.images["path"], part.images["path"])
     assert back.images["path"].str.match(r"^s3://idc-open-data[a-z-]*/[0-9a-f-]{36}/$").all()
     assert np.isfinite(back.images["day"]).all()
+
+
+def test_provenance_and_citations(covid: ci.Cohort) -> None:
+    truth = sql("SELECT DISTINCT collection_id, license_short_name, source_DOI FROM INDEX WHERE "
+                "collection_id IN ('covid_19_ar','covid_19_ny_sbu','midrc_ricord_1a',"
+                "'midrc_ricord_1b','midrc_ricord_1c')")
+    prov = covid.provenance.set_index("collection")
+    assert len(prov) == 5 and set(prov["source"]) == {"idc"}
+    for row in truth.itertuples():
+        got = prov.loc[NAMES[row.collection_id]]
+        assert got["license"] == row.license_short_name
+        assert got["citation"] == f"https://doi.org/{row.source_DOI}"
+        assert got["release"] == f"v{idc_index_data.__version__.split('.')[0]}"
+    text = covid.citations()
+    lines = text.splitlines()
+    assert len(lines) == 6  # five collections and IDC itself
+    for row in truth.itertuples():
+        line = next(x for x in lines if row.source_DOI.lower() in x.lower())
+        assert line.endswith(f"Licence: {row.license_short_name}.")
+    assert "Desai, S." in text and "(2020)" in text  # COVID-19-AR's published citation
+    bibtex = covid.citations("bibtex")
+    keys = [line.split("{", 1)[1].rstrip(",") for line in bibtex.splitlines()
+            if line.startswith("@misc{")]
+    assert len(keys) == len(set(keys)) == 6
+    for row in truth.itertuples():
+        assert f"doi = {{{row.source_DOI}}}" in bibtex
+    with pytest.raises(ValueError, match="style='apa' is not allowed"):
+        covid.citations("apa")
+
+
+def test_citations_of_other_sources_come_from_the_registry(demo_cohort: ci.Cohort) -> None:
+    text = demo_cohort.citations()
+    assert "https://doi.org/10.6084/m9.figshare.12275009. Licence: CC BY 3.0." in text

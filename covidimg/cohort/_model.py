@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from covidimg import schema
 from covidimg._validation import LabMatch
 from covidimg.cohort._arrays import CohortArrays
+from covidimg.cohort._citations import CitationStyle, citations
 from covidimg.cohort._deferred import _Deferred, _table_property
 from covidimg.cohort._query import Criteria, Selection, select
 from covidimg.cohort._storage import LAZY_TABLES, open_tables, save_tables
@@ -308,6 +309,25 @@ class Cohort:
         if arrays is None or not arrays.matches(self):
             arrays = self.__dict__[_ARRAYS] = CohortArrays(self)
         return arrays
+
+    # ------------------------------------------------------------------ citing
+    def citations(self, style: CitationStyle = "text") -> str:
+        """What to cite for this cohort: one reference per collection or source, from the
+        ``provenance`` table, with its licence (offline).
+
+        Parameters
+        ----------
+        style
+            ``"text"`` (one reference per line; a TCIA / IDC collection's full citation where
+            IDC's collections index knows its DOI) or ``"bibtex"`` (``@misc`` entries).
+
+        Examples
+        --------
+        >>> import covidimg as ci
+        >>> print(ci.load({"idc": ["covid_19_ar"]}).citations())   # doctest: +SKIP
+        Desai, S., Baghal, A., ... https://doi.org/10.7937/TCIA.2020.PY71-5978 Licence: CC BY 4.0.
+        """
+        return citations(self.provenance, style)
 
     # ------------------------------------------------------------------ remote images
     def download(self, dest: str | os.PathLike[str] | None = None, *,

@@ -44,10 +44,12 @@ Quirks handled:
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from typing import Any
 
-from covidimg.sources import rejects_unknown_options
+import pandas as pd
+
+from covidimg.sources import provenance_frame, provenance_row, rejects_unknown_options
 from covidimg.sources._engine.ledger import Ledger, SourceTables
 from covidimg.sources.idc import index
 from covidimg.sources.idc.fetch import DEFAULT_ENDPOINT, apply_paths, download, is_remote
@@ -110,15 +112,18 @@ def load(root: str | os.PathLike[str], *, progress: bool = False) -> SourceTable
     ids = collection_ids(text)
     ledger = Ledger(NAME, text)
     tables, info = load_collections(ids, ledger)
-    return _with_provenance(tables, info, text)
+    return dataclasses.replace(tables, provenance=_provenance(info))
 
 
-def _with_provenance(tables: SourceTables, info: Any, root: str) -> SourceTables:
-    """Attach one provenance row per collection when the schema has the table."""
-    if "provenance" not in getattr(tables, "__dataclass_fields__", {}):
-        return tables
-    from covidimg.sources.idc.provenance import provenance_rows
-
-    tables.provenance = provenance_rows(info, root)
-    return tables.conformed()
+def _provenance(info: pd.DataFrame) -> pd.DataFrame:
+    """One ``provenance`` row per collection: its licence and DOI from IDC's collections index,
+    the release the index describes (``v25``) and the index read."""
+    release = index.idc_version()
+    read = f"idc-index-data {index.data_version()}: {index.index_file()}"
+    rows = [provenance_row(NAME, collection=row["collection"], release=release,
+                           license=row["license"] or None,
+                           citation=f"https://doi.org/{row['doi']}" if row["doi"] else None,
+                           loaded_from=read)
+            for row in info.to_dict("records")]
+    return provenance_frame(rows)
 

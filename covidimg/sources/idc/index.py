@@ -34,7 +34,8 @@ import pyarrow.parquet as pq
 from covidimg.errors import LoadError
 
 __all__ = ["COVID_COLLECTIONS", "collections", "collections_info", "data_version",
-           "idc_version", "index_columns", "index_file", "lookup_series", "read_series"]
+           "idc_version", "index_columns", "index_file", "lookup_series", "read_series",
+           "references"]
 
 #: IDC's collection ids of the TCIA COVID-19 collections that IDC hosts ("CT Images in
 #: COVID-19" is NIfTI on TCIA and not in IDC).
@@ -206,3 +207,36 @@ def collections_info(collection_ids: Sequence[str]) -> pd.DataFrame:
                            license_url=licence.get("license_url"),
                            citation=_plain(source.get("citation")))
     return pd.DataFrame(list(rows.values()))
+
+
+def references(dois: Iterable[str]) -> dict[str, dict[str, str | None]]:
+    """What IDC's collections index says of the collections with these DOIs (any case):
+    ``doi`` (lower case) -> ``collection``, ``title``, ``license``, ``citation`` (plain
+    text). DOIs it does not know are left out; without ``idc-index-data``, nothing is known.
+
+    Examples
+    --------
+    >>> from covidimg.sources.idc.index import references
+    >>> references(["10.7937/TCIA.2020.PY71-5978"])["10.7937/tcia.2020.py71-5978"]["collection"]
+    'COVID-19-AR'
+    """
+    wanted = {str(d).strip().lower() for d in dois if d}
+    try:
+        path = _collections_file()
+    except LoadError:
+        return {}
+    if path is None or not wanted:
+        return {}
+    found: dict[str, dict[str, str | None]] = {}
+    table = pq.read_table(path, columns=["collection_name", "sources"])
+    for record in table.to_pylist():
+        for source in record["sources"] or []:
+            doi = str(source.get("source_doi") or "").lower()
+            if doi in wanted and doi not in found:
+                licence = source.get("license") or {}
+                found[doi] = {"collection": record["collection_name"],
+                              "title": source.get("source_title"),
+                              "license": licence.get("license_short_name"),
+                              "citation": _plain(source.get("citation"))}
+    return found
+
