@@ -64,6 +64,7 @@ from covidimg.sources._engine.dicom import HELPER_COLUMNS
 from covidimg.sources._engine.harmonize import choose_day_zero, days_between
 from covidimg.sources._engine.index import images_from_index, index_dicom
 from covidimg.sources._engine.ledger import Ledger, SourceTables, folder_prefix, walk
+from covidimg.sources.tcia.layouts import detect_layout, resolve_collections
 from covidimg.sources.tcia.sheets import (
     SBU_LABS,
     SheetReader,
@@ -78,7 +79,9 @@ __all__ = ["COLLECTIONS", "LOOKS_FOR", "NAME", "SBU_LABS", "collection_defaults"
 NAME = "tcia"
 LOOKS_FOR = ("an NBIA Data Retriever tree <Collection>/<PatientID>/<study>/<series>/*.dcm of a "
              "TCIA COVID-19 collection (COVID-19-AR, COVID-19-NY-SBU, MIDRC-RICORD-1A/1B/1C, "
-             "CT Images in COVID-19), with its clinical sheets")
+             "CT Images in COVID-19), with its clinical sheets; or an idc-index download "
+             "(covid_19_ar/<PatientID>/<study>/<Modality>_<series>/), a tcia_utils download "
+             "(tciaDownload/<SeriesInstanceUID>/) or a flat folder of such DICOM files")
 
 #: Known collections: default COVID-19 status and site.
 COLLECTIONS: dict[str, dict[str, str | None]] = {
@@ -126,7 +129,7 @@ def detect(root: str) -> bool:
     for pattern in ("*", "*/*"):
         if any(p.is_dir() and p.name in COLLECTIONS for p in base.glob(pattern)):
             return True
-    return False
+    return detect_layout(root)  # an idc-index or tcia_utils download, a flat DICOM folder
 
 class _Reader(SheetReader):
     def __init__(self, root: str, progress: bool) -> None:
@@ -198,7 +201,10 @@ class _Reader(SheetReader):
         members = table["member_paths"].tolist()
         # the file on disk holding each image's first instance (a zip member's archive)
         first_files = [index.disk_file[labels[0]] for labels in members]
-        table["collection"] = [self.collection_of(disk) for disk in first_files]
+        table["collection"] = resolve_collections(
+            table, [self.collection_of(disk) for disk in first_files],
+            [[os.path.basename(self.root), *self.relative_parts(disk)] for disk in first_files],
+            self.ledger)
         table["source_patient_id"] = table["patient_uid"].str.split(":", n=1).str[1]
         clash = table.groupby("source_patient_id")["collection"].nunique()
         clash = set(clash[clash > 1].index)
