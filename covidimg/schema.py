@@ -122,6 +122,7 @@ EVENTS = (
     "covid_test_negative",
     "discharge",
     "intubation",
+    "last_known_alive",
 )
 
 
