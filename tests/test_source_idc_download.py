@@ -77,7 +77,13 @@ def bucket(s3_endpoint: str, ar_cohort: ci.Cohort):  # type: ignore[no-untyped-d
             data = _dicom_bytes(row, k, rng)
             s3.put_object(Bucket=name, Key=key, Body=data)
             objects[(name, key)] = data
-    return cohort, s3, objects, s3_endpoint
+    yield cohort, s3, objects, s3_endpoint
+    # moto's server keeps its buckets in the process: leave none for the next test
+    for name in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
+            for item in page.get("Contents", []):
+                s3.delete_object(Bucket=name, Key=item["Key"])
+        s3.delete_bucket(Bucket=name)
 
 
 def _public_read(name: str) -> str:
