@@ -31,6 +31,7 @@ __all__ = [
     "StrictModeError",
     "__version__",
     "detect_source",
+    "diff",
     "fetch_mhh",
     "load",
     "load_demo",
@@ -38,8 +39,9 @@ __all__ = [
 
 # Heavy or optional parts load on first use, so `import covidimg` stays fast.
 _LAZY_MODULES = {"widgets", "plotting", "stats", "imaging", "demo", "datasets", "intervals",
-                 "schema", "sources"}
+                 "schema", "sources", "export"}
 _LAZY_FUNCTIONS = {"load_demo": "covidimg.demo", "fetch_mhh": "covidimg.datasets",
+                   "diff": "covidimg.cohort",
                    "ImageReadError": "covidimg.imaging"}
 
 
