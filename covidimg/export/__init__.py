@@ -6,7 +6,8 @@
       README.md            licences, citations and terms (from `provenance`), contents
       data-dictionary.md   every column of the tables (covidimg.schema)
       export.json          the settings and counts of the export
-      tables/<name>.parquet (or .csv)   the nine tables of the cohort
+      tables/<name>.parquet (or .csv)   the nine tables of the cohort (dtypes.json: their
+                           columns' types, so open_export restores the loaders' extra columns)
       images.parquet (or .csv)          one row per image: file, labels, split
       images/<source>/<id>.png (or .nii.gz)   with images="png" / "nifti"
       manifests/           idc-s5cmd.txt, tcia.tcia, midrc-gen3.json (what has entries)
@@ -44,6 +45,7 @@ TableFormat = Literal["parquet", "csv"]
 #: table always has).
 _NOT_LABELS = ("path", "preview_path", "image_uid", "patient_uid", "source", "split")
 _IMAGE_SETTINGS = ("images", "size", "window")
+_DTYPES = "dtypes.json"
 
 
 def label_columns() -> list[str]:
@@ -176,8 +178,14 @@ def export_cohort(cohort: Cohort, dest: str | os.PathLike[str], *,
     _image_table(cohort, labels, None)   # checks the labels before anything is written
     dest.mkdir(parents=True, exist_ok=True)
     suffix = ".parquet" if format == "parquet" else ".csv"
+    dtypes = {}
     for name, frame in cohort.tables().items():
         _write_table(frame, dest / "tables" / f"{name}{suffix}", format)
+        dtypes[name] = {str(c): str(t) for c, t in frame.dtypes.items()}
+    # Parquet stores an all-text column of Python objects as text: record the loaders' extra
+    # columns' dtypes so open_export restores them.
+    (dest / "tables" / _DTYPES).write_text(json.dumps(dtypes, indent=1) + "\n",
+                                           encoding="utf-8")
     (dest / "data-dictionary.md").write_text(schema.data_dictionary_markdown(),
                                              encoding="utf-8")
     files = problems = None
@@ -232,4 +240,23 @@ def open_export(dest: str | os.PathLike[str]) -> Cohort:
         else:
             raise FileNotFoundError(f"{folder} has no {name}.parquet or {name}.csv; is "
                                     f"{dest} a folder covidimg export wrote?")
-    return Cohort.from_tables(tables)
+    cohort = Cohort.from_tables(tables)
+    try:
+        dtypes = json.loads((folder / _DTYPES).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return cohort
+    for name in schema.TABLE_NAMES:
+        frame, declared = getattr(cohort, name), set(schema.TABLES[name].names)
+        wanted = dtypes.get(name, {}) if isinstance(dtypes, dict) else {}
+        casts = {c: t for c, t in wanted.items() if c in frame.columns and c not in declared
+                 and t in ("object", "string", "category", "float64", "Int64", "boolean")
+                 and str(frame[c].dtype) != t}
+        # a category's unused values (a filtered cohort keeps them) as stored
+        casts.update({c: tables[name][c].dtype for c in frame.columns
+                      if isinstance(frame[c].dtype, pd.CategoricalDtype)
+                      and isinstance(tables[name][c].dtype, pd.CategoricalDtype)
+                      and frame[c].dtype != tables[name][c].dtype
+                      and set(frame[c].cat.categories) <= set(tables[name][c].cat.categories)})
+        if casts:
+            setattr(cohort, name, frame.astype(casts))
+    return cohort
