@@ -129,7 +129,8 @@ def uid_links(images: pd.DataFrame) -> pd.DataFrame:
     ``same_image_as``: two radiographs with one SOP Instance UID, or two CT/MR series (one
     row each) with one Series Instance UID; a radiograph's series is also compared with a
     one-instance series row (IDC lists radiographs as series). ``same_patient_as``: their
-    patients, and patients sharing a Study Instance UID.
+    patients, and patients sharing a Study Instance UID (one row per pair of patients: the
+    first evidence found).
 
     Examples
     --------
@@ -140,7 +141,7 @@ def uid_links(images: pd.DataFrame) -> pd.DataFrame:
     ...     "source": ["tcia", "midrc"], "format": "dicom", "modality": "CR",
     ...     "study_uid": ["1.9", "1.9"], "series_uid": ["1.8", "1.8"], "n_instances": 1})
     >>> uid_links(images)[["kind", "evidence"]].values.tolist()
-    [['same_image_as', 'SOP Instance UID 1.2.3'], ['same_patient_as', 'shared image midrc:1.2.3 = tcia:1.2.3 (SOP Instance UID 1.2.3)'], ['same_patient_as', 'Study Instance UID 1.9']]
+    [['same_image_as', 'SOP Instance UID 1.2.3'], ['same_patient_as', 'shared image midrc:1.2.3 = tcia:1.2.3 (SOP Instance UID 1.2.3)']]
     """  # noqa: E501
     if not len(images):
         return _empty()
@@ -184,7 +185,7 @@ def hash_links(images: pd.DataFrame, hashes: pd.Series, *, max_distance: float =
     ...                        "patient_uid": ["mhh:p", "tcia:q", "tcia:r"],
     ...                        "source": ["mhh", "tcia", "tcia"]})
     >>> hashes = pd.Series(["ff00", "ff01", "0f0f"], index=images["image_uid"])
-    >>> hash_links(images, hashes)["evidence"].tolist()[0]
+    >>> hash_links(images, hashes, max_distance=0.1)["evidence"].tolist()[0]
     'pixel hash distance 1 of 16 bits'
     """
     if not 0 <= max_distance < 0.5:

@@ -46,7 +46,7 @@ def hash_fraction(key: str, seed: int) -> float:
     --------
     >>> from covidimg.cohort._split import hash_fraction
     >>> round(hash_fraction("mhh:024e7871", 0), 6)
-    0.280516
+    0.891441
     """
     digest = hashlib.sha512(f"{seed}:{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2.0**64

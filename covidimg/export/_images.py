@@ -44,7 +44,7 @@ def image_file_name(image_uid: str, image_format: ImageFormat) -> str:
     >>> image_file_name("mhh:0a1b2c3d", "png")
     'mhh/0a1b2c3d.png'
     >>> image_file_name("nccid:a/b", "nifti")
-    'nccid/a_b-86c5a1a5fc.nii.gz'
+    'nccid/a_b-cab5adeca3.nii.gz'
     """
     source, _colon, ident = str(image_uid).partition(":")
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", ident)[:100].lstrip(".") or "image"
