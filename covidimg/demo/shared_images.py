@@ -28,10 +28,13 @@ from PIL import Image
 
 from covidimg.demo.truth import DemoTruth
 
-__all__ = ["LINKS_FILE", "SOURCES", "plant", "planted_links"]
+__all__ = ["LINKS_FILE", "PNG_COPY", "SOURCES", "UID_COPY", "plant", "planted_links"]
 
+#: The two copies: (source of the original, source of the copy).
+UID_COPY = ("tcia", "midrc")
+PNG_COPY = ("tcia", "mhh")
 #: The sources a plant needs.
-SOURCES = ("mhh", "midrc", "tcia")
+SOURCES = tuple(sorted(set(UID_COPY + PNG_COPY)))
 #: Where the planted links are saved, under the demo's ``truth/`` folder.
 LINKS_FILE = "shared_images.parquet"
 _RADIOGRAPH = ("CR", "DX")
