@@ -115,6 +115,9 @@ OBSERVATION_FIELDS: dict[str, str] = {
     "cxr_severity": "chest radiograph severity as the source grades it",
     "covid_code": "the source's COVID-19 imaging code (e.g. NCCID's CVCX codes)",
 }
+#: ``patients.split``: the side of a patient-level train/validation/test split
+#: (:meth:`covidimg.Cohort.split`).
+SPLITS = ("train", "validation", "test")
 EVENTS = (
     "admission",
     "icu_admission",
@@ -271,6 +274,10 @@ TABLES: dict[str, Table] = {
             Column("icu", "boolean", "admitted to intensive care at any time; NA when unknown"),
             Column("died", "boolean", "died in the observation window; NA when unknown"),
             Column("site", "string", "submitting site or hospital, when the source names one"),
+            Column("split", "category",
+                   "side of a patient-level split made by `Cohort.split` (a hash of the "
+                   "patient uid and a seed; linked patients share a side); NA until split",
+                   allowed=SPLITS, required=False),
         ),
         key=("patient_uid",),
     ),
@@ -594,6 +601,13 @@ FINDING_KINDS: dict[str, FindingKind] = _kinds(
     ("title_row", "info", "a title row above a sheet's header, skipped"),
     ("unexpected_field", "warning",
      "a field (column or key) the loader does not know; the detail names the file and key"),
+    ("same_image_as", "info",
+     "an image that is the same as an image of another source or release: equal SOP Instance "
+     "UID (or Series Instance UID) or a near-equal perceptual hash of its pixels; the detail "
+     "names the other image and the evidence (`Cohort.links`)"),
+    ("same_patient_as", "info",
+     "a patient who is the same person as a patient of another source or release: they share "
+     "an image or a Study Instance UID; the detail names the other patient and the evidence"),
     ("superseded_release", "warning",
      "a release (or revision) of the source that a later one replaced; the detail names it and "
      "what was wrong with it"),

@@ -42,8 +42,8 @@ __all__ = ["LAB_MATCH", "Criteria", "Selection", "range_bounds", "select"]
 LAB_MATCH = choices(LabMatch)
 #: Criteria choosing among the values of a column: (criterion, table).
 CHOICES = (("source", "patients"), ("patient_uid", "patients"), ("sex", "patients"),
-           ("covid_status", "patients"), ("site", "patients"), ("modality", "images"),
-           ("view", "images"), ("exam", "images"))
+           ("covid_status", "patients"), ("site", "patients"), ("split", "patients"),
+           ("modality", "images"), ("view", "images"), ("exam", "images"))
 #: Yes/no criteria: (criterion, table).
 FLAGS = (("icu", "patients"), ("died", "patients"), ("pre_encounter", "images"))
 #: Criteria on images: when one is given, only patients with a matching image are kept.
@@ -91,10 +91,10 @@ class Criteria:
     """The criteria of :meth:`covidimg.Cohort.filter`, checked once when made.
 
     Every field defaults to ``None`` (no criterion). Choices (``source``, ``patient_uid``,
-    ``sex``, ``covid_status``, ``site``, ``modality``, ``view``, ``exam``) take a value or a
-    list of values ("any of") and are stored as a tuple of text; a value outside the schema's
-    allowed values raises. Yes/no criteria (``icu``, ``died``, ``pre_encounter``) take a
-    bool. Ranges (``age``, ``day`` and each ``labs`` analyte) take ``(low, high)`` with
+    ``sex``, ``covid_status``, ``site``, ``split``, ``modality``, ``view``, ``exam``) take a
+    value or a list of values ("any of") and are stored as a tuple of text; a value outside the
+    schema's allowed values raises. Yes/no criteria (``icu``, ``died``, ``pre_encounter``) take
+    a bool. Ranges (``age``, ``day`` and each ``labs`` analyte) take ``(low, high)`` with
     ``None`` for an open end and are stored as floats (``-inf``/``inf``); ``labs`` is stored
     as a tuple of ``(analyte, (low, high))`` pairs, so criteria are hashable.
 
@@ -129,6 +129,7 @@ class Criteria:
     day: Range | None = None
     labs: Mapping[str, Range] | None = None
     lab_match: LabMatch = "overlap"
+    split: str | Sequence[str] | None = None
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:
