@@ -521,10 +521,8 @@ class _Reader:
         table["patient_uid"] = table["study_uid"].map(study_of["patient_uid"])
         pairs = pd.DataFrame({"study": table["study_uid"], "pid": dicom_pid,
                               "uid": table["patient_uid"]}).dropna().drop_duplicates()
-        differ = pairs["pid"].str.split(":", n=1).str[1] != pairs["uid"].str.split(":", n=1).str[1]
-        pairs = pairs[differ.to_numpy()].sort_values(["study", "pid", "uid"])
-        for study, pid, uid in pairs.itertuples(index=False):
-            if pid.split(":", 1)[1] != uid.split(":", 1)[1]:
+        for study, pid, uid in sorted(pairs.itertuples(index=False, name=None)):
+            if str(pid).split(":", 1)[-1] != str(uid).split(":", 1)[-1]:
                 self.ledger.finding("inconsistent_value", f"study {study}: DICOM PatientID "
                                     f"{pid.split(':', 1)[1]!r} differs from the imaging_study's "
                                     f"case {uid.split(':', 1)[1]!r}; the case is kept",
