@@ -17,12 +17,13 @@ NAME = "midrc"
 
 
 def dicom_images(dicom_paths: list[str], studies: pd.DataFrame, ledger: Ledger, *,
-                 progress: bool) -> pd.DataFrame:
+                 progress: bool, other_images: frozenset[str] = frozenset()) -> pd.DataFrame:
     """``images`` rows of the DICOM studies listed in ``imaging_study`` (with ``index_day``).
 
     A downloaded study the export does not list is an orphan (``orphan_image``, files
-    ignored); a listed study without DICOM is ``study_without_images``; a DICOM PatientID that
-    differs from the study's case is ``inconsistent_value`` (the case is kept).
+    ignored); a listed study with neither DICOM nor a NIfTI image (``other_images``: their
+    study UIDs) is ``study_without_images``; a DICOM PatientID that differs from the study's
+    case is ``inconsistent_value`` (the case is kept).
     """
     index = index_dicom(dicom_paths, ledger, progress=progress, desc="MIDRC DICOM headers")
     study_of = studies.set_index("study_uid")
@@ -43,7 +44,7 @@ def dicom_images(dicom_paths: list[str], studies: pd.DataFrame, ledger: Ledger, 
                        f"{len(group)} images) has no imaging_study row; not loaded",
                        path=group["path"].iat[0])
     table = table[keep].copy()
-    downloaded = set(table["study_uid"])
+    downloaded = set(table["study_uid"]) | other_images
     for study in study_of.index.difference(sorted(downloaded)):
         ledger.finding("study_without_images", f"imaging_study {study} has no downloaded "
                        "DICOM under the root", patient_uid=study_of.at[study, "patient_uid"],

@@ -319,9 +319,11 @@ class Reader:
         observations["source"] = NAME
 
         patients = self.outcomes(patients, events)
-        dicom = dicom_images(found["dicom"], studies, self.ledger, progress=self.progress)
         nifti = nifti_images(found["nifti"], self.root, known, self.nifti_links(known, studies),
                              studies, self.ledger)
+        dicom = dicom_images(found["dicom"], studies, self.ledger, progress=self.progress,
+                             other_images=frozenset(nifti.get("study_uid", pd.Series(
+                                 dtype=object)).dropna()))
         images = pd.concat([t for t in (dicom, nifti) if len(t)] or [dicom],
                            ignore_index=True)
         images = place_on_axis(images, axis, events)
