@@ -287,7 +287,8 @@ def test_demo_round_trip_observations(demo: tuple[Path, object, ci.Cohort]) -> N
     got, want = key(cohort.observations), key(truth.observations)
     assert got == want, (got - want, want - got)
     # Free text (study descriptions, medication names, annotator ids) is not stored.
-    values = " ".join(cohort.observations[["value", "value_raw"]].astype(str).stack())
+    values = " ".join(cohort.observations[["value", "value_raw"]].astype(object).fillna("")
+                      .astype(str).stack())
     assert "lisinopril" not in values and "reader" not in values and "XR CHEST" not in values
 
 

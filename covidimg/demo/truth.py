@@ -10,7 +10,7 @@ import pandas as pd
 
 __all__ = ["DemoTruth"]
 
-_TABLES = ("patients", "images", "events", "labs", "findings")
+_TABLES = ("patients", "images", "events", "labs", "findings", "observations")
 
 
 @dataclass(eq=False)
@@ -35,6 +35,9 @@ class DemoTruth:
     n_files
         Number of files the writer put under the root (the loader's ``files`` table must have
         exactly this many rows).
+    observations
+        Expected ``observations`` rows (at least ``patient_uid, field, value, value_num, day``)
+        for a writer that plants them; empty otherwise.
     """
 
     source: str
@@ -45,6 +48,8 @@ class DemoTruth:
     findings: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
         columns=["kind", "patient_uid", "image_uid", "path", "detail"]))
     n_files: int = 0
+    observations: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["patient_uid", "field", "value", "value_num", "unit", "day"]))
 
     def save(self, folder: str | Path) -> None:
         """Write the truth as Parquet files plus ``truth.json`` into ``folder``."""
@@ -60,5 +65,6 @@ class DemoTruth:
         """Read a truth written by :meth:`save`."""
         folder = Path(folder)
         meta = json.loads((folder / "truth.json").read_text())
-        tables = {name: pd.read_parquet(folder / f"{name}.parquet") for name in _TABLES}
+        tables = {name: pd.read_parquet(folder / f"{name}.parquet") for name in _TABLES
+                  if (folder / f"{name}.parquet").is_file()}
         return cls(source=meta["source"], n_files=meta["n_files"], **tables)

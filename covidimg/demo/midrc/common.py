@@ -66,14 +66,14 @@ class ObservationTruth:
         if ventilation is not None:
             self.add(puid, "ventilation", value=ventilation)
         if long_covid:
-            self.add(puid, "midrc:long_covid_diagnosis", value="Positive")
+            self.add(puid, "long_covid", value="yes")
         if treatment_info is not None:
             self.add(puid, "midrc:treatment_info", value="yes" if treatment_info else "no")
         if linked_subjects is not None:
             self.add(puid, "midrc:gen3_linked_subjects_available",
                      value="yes" if linked_subjects else "no")
         for batch in batches:
-            self.add(puid, "midrc:datasets.submitter_id", value=batch)
+            self.add(puid, "release_batch", value=batch)
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=_OBSERVATION_COLUMNS)
@@ -87,8 +87,7 @@ def make_truth(patients: list[dict[str, object]], images: list[dict[str, object]
                       labs=pd.DataFrame(columns=["patient_uid", "image_uid", "analyte",
                                                  "lower", "upper", "censor", "day"]),
                       findings=pd.DataFrame(findings, columns=FINDING_COLUMNS),
-                      n_files=n_files)
-    truth.observations = observations.frame()  # type: ignore[attr-defined]
+                      n_files=n_files, observations=observations.frame())
     return truth
 
 

@@ -68,7 +68,7 @@ INDEX_EVENTS = ("COVID-19 Test", "First Imaging Study", "Study Enrollment")
 _CONDITIONS = (
     ("ICD-10-CM", "I10", "Essential (primary) hypertension", "comorbidity_hypertension", "yes"),
     ("", "", "Asthma", "comorbidity_lung", "yes"),
-    ("ICD-10-CM", "J18.9", "Pneumonia, unspecified organism", "midrc:condition",
+    ("ICD-10-CM", "J18.9", "Pneumonia, unspecified organism", "condition",
      "ICD-10-CM:J18.9"),
     ("ICD-10-CM", "E11.9", "Type 2 diabetes mellitus without complications",
      "comorbidity_diabetes", "yes"),
@@ -76,8 +76,7 @@ _CONDITIONS = (
 #: (medication_type, medication_name (free text), observation field, value).
 _MEDICATIONS = (
     ("ACE inhibitors", "lisinopril 10 mg once daily", "medication_acei", "yes"),
-    ("Systemic steroids", "dexamethasone 6 mg daily", "midrc:medication_type",
-     "Systemic steroids"),
+    ("Systemic steroids", "dexamethasone 6 mg daily", "medication", "Systemic steroids"),
 )
 
 
@@ -283,8 +282,9 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
             "cases": {"submitter_id": case_id}, "condition_name": condition[2],
             "condition_code": condition[1], "condition_code_system": condition[0],
             "days_to_condition_start": -400 - int(index_day), "days_to_condition_end": None})
-        obs.add(puid, condition[3], value=condition[4], day=-400.0 - int(index_day) +
-                index_day - axis0)
+        condition_day = -400.0 - int(index_day) + index_day - axis0
+        obs.add(puid, condition[3], value=condition[4], day=condition_day)
+        obs.add(puid, "midrc:condition_name", day=condition_day)    # free text: its shape
         if k % 4 in (0, 2):
             kind, name, field, value = _MEDICATIONS[k % 4 // 2]
             medication_rows.append({
@@ -292,8 +292,9 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
                 "medication_type": kind, "medication_name": name,
                 "days_to_medication_start": 1 - int(index_day),
                 "days_to_medication_end": 6 - int(index_day)})
-            obs.add(puid, field, value=value, day=1.0 - int(index_day) + index_day - axis0,
-                    value_num=5.0, unit="days")
+            medication_day = 1.0 - int(index_day) + index_day - axis0
+            obs.add(puid, field, value=value, day=medication_day, value_num=5.0, unit="days")
+            obs.add(puid, "midrc:medication_name", day=medication_day)  # free text
 
         admission_date = dt.date(2020, 3, 1) + dt.timedelta(days=int(rng.integers(0, 240)))
         scored = False
@@ -314,6 +315,7 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
                       else ",".join(str(int(t)) for t in tests))
             exam_day = float(exam["day"]) - axis0
             obs.add(puid, "midrc:study_modality", value=exam["modality"], day=exam_day)
+            obs.add(puid, "midrc:study_description", day=exam_day)      # free text
             obs.add(puid, "midrc:age_at_imaging_gt89", value="Yes" if age > 89 else "No",
                     day=exam_day)
             if age <= 89:
@@ -375,8 +377,9 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
                 "days_to_study": _day_text(exams["day"].max() - index_day),
                 "days_from_study_to_pos_covid_test": "",
             })
-            obs.add(puid, "midrc:study_modality", value="CR",
-                    day=float(exams["day"].max()) - axis0)
+            for field, value in (("midrc:study_modality", "CR"),
+                                 ("midrc:study_description", None)):
+                obs.add(puid, field, value=value, day=float(exams["day"].max()) - axis0)
             findings.append({"kind": "study_without_images", "patient_uid": puid,
                              "image_uid": None, "path": None, "detail": missing_uid})
 

@@ -107,7 +107,8 @@ def visit_events(frame: pd.DataFrame, link: pd.Series, known: set[str], ledger: 
 def measurement_events(frame: pd.DataFrame, link: pd.Series, known: set[str], ledger: Ledger,
                        observations: ObservationRows) -> pd.DataFrame:
     """COVID-19 test results -> ``covid_test_positive`` / ``_negative`` events; a result that
-    is neither (indeterminate, not reported, no day), or of another test, is an observation."""
+    is neither (indeterminate, not reported, no day), or of another test, is a ``covid_test``
+    observation."""
     rows = []
     for case_id, row in _linked_rows(frame, link, known, "measurement", ledger):
         uid = f"{NAME}:{case_id}"
@@ -129,6 +130,7 @@ def measurement_events(frame: pd.DataFrame, link: pd.Series, known: set[str], le
         if result and canon is None:
             ledger.finding("unknown_value", f"test_result_text {describe_value(result)} is "
                            f"not one of {list(_TEST_RESULTS)}", patient_uid=uid, path=where)
-        observations.add(uid, "midrc:test_result_text", value=canon, value_raw=canon,
-                         index_day=day, origin=f"{where} test_result_text")
+        observations.add(uid, "covid_test", value=None if canon is None else canon.lower(),
+                         value_raw=result or None, vocabulary=_TEST_RESULTS, index_day=day,
+                         origin=f"{where} test_result_text")
     return pd.DataFrame(rows, columns=EVENT_COLUMNS)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import fields
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +19,7 @@ from covidimg.sources._engine.ledger import (
     read_text_table,
     walk,
 )
+from covidimg.sources._engine.provenance import provenance_frame, provenance_row
 from covidimg.sources.midrc import clinical
 from covidimg.sources.midrc.fields import DATA_FILE_NODES, NOT_KEPT, is_known
 from covidimg.sources.midrc.images import dicom_images, nifti_images, place_on_axis
@@ -40,8 +41,6 @@ CASE_LINK_COLUMNS: tuple[str, ...] = ("cases.submitter_id", "case_ids", "case_su
 _EXPECTED = {"case": ("sex", "age_at_index"), "imaging_study": ("days_to_study",),
              "visit": ("days_to_hospital_admission",),
              "measurement": ("test_name", "test_result_text")}
-_OBSERVATION_COLUMNS = ["patient_uid", "source", "field", "value", "value_num", "unit", "day",
-                        "value_raw", "origin"]
 
 
 class Reader:
@@ -300,23 +299,21 @@ class Reader:
             for case_id, row in self.child_rows(node, known):
                 read(row, f"{NAME}:{case_id}")
         self.annotations(known, studies)
-        observations = pd.DataFrame(self.observations.rows,
-                                    columns=[c for c in _OBSERVATION_COLUMNS if c not in
-                                             ("source", "day")] + ["index_day"])
+        observed = pd.DataFrame(self.observations.rows,
+                                columns=["patient_uid", "index_day"])
 
         # Day 0 (harmonize): the earliest admission, else MIDRC's index event (day 0 of every
         # days_to_*). Every MIDRC day is on the index axis, so the index event is always known.
         uids = sorted({*events["patient_uid"], *studies["patient_uid"],
-                       *observations["patient_uid"]})
+                       *observed["patient_uid"]})
         admissions = events[events["event"] == "admission"].groupby("patient_uid")["index_day"]
         axis = DayAxis.choose(uids, admission=admissions.min().to_dict(),
                               index_event=dict.fromkeys(uids, 0.0))
         events["day"] = axis.days(events["patient_uid"].tolist(), events["index_day"])
         events = events.drop(columns="index_day").drop_duplicates(["patient_uid", "event", "day"])
         events = events[events["day"].notna() | (events["event"] == "death")]
-        observations["day"] = axis.days(observations["patient_uid"].tolist(),
-                                        observations["index_day"].astype(float))
-        observations["source"] = NAME
+        observations = self.observations.collect(axis.days(
+            observed["patient_uid"].tolist(), observed["index_day"].astype(float)).tolist())
 
         patients = self.outcomes(patients, events)
         nifti = nifti_images(found["nifti"], self.root, known, self.nifti_links(known, studies),
@@ -328,13 +325,16 @@ class Reader:
                            ignore_index=True)
         images = place_on_axis(images, axis, events)
         events = events[events["day"].notna()]
-        tables = {"patients": patients, "images": images,
-                  "events": events.reset_index(drop=True)[["patient_uid", "event", "day"]]}
-        available = {f.name for f in fields(SourceTables)}
-        if "observations" in available:
-            tables["observations"] = observations[_OBSERVATION_COLUMNS]
-        return SourceTables(NAME, **tables, files=self.ledger.files_frame(),
-                            findings=self.ledger.findings_frame()).conformed()
+        projects = sorted({p for p in cases.get("project_id", pd.Series(dtype=str)) if p})
+        provenance = provenance_frame([provenance_row(
+            NAME, collection=", ".join(projects) or None, release=self.release(cases),
+            loaded_from=self.root)])
+        return SourceTables(
+            NAME, patients=patients, images=images,
+            events=events.reset_index(drop=True)[["patient_uid", "event", "day"]],
+            observations=observations.frame(), provenance=provenance,
+            files=self.ledger.files_frame(), findings=self.ledger.findings_frame(),
+        ).conformed()
 
     def events(self, known: set[str], studies: pd.DataFrame) -> pd.DataFrame:
         """Visit, measurement and study-list test events on the index axis."""
@@ -376,7 +376,13 @@ class Reader:
         patients["died"] = patients["died"].astype("boolean")
         return patients
 
-    def release(self) -> str | None:
-        """The export date(s) the file names carry, for provenance."""
-        return ", ".join(sorted(self.export_dates)) or None
+    def release(self, cases: pd.DataFrame) -> str | None:
+        """The export date for provenance: the date(s) the export file names carry
+        (``midrc_data_download-2025-01-29_0.tsv``), else the latest ``updated_datetime`` of
+        the case records, else ``None``."""
+        if self.export_dates:
+            return ", ".join(sorted(self.export_dates))
+        stamps = [s[:10] for s in cases.get("updated_datetime", pd.Series(dtype=str))
+                  if re.match(r"^\d{4}-\d{2}-\d{2}", s)]
+        return max(stamps) if stamps else None
 

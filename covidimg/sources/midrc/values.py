@@ -6,9 +6,7 @@ import re
 
 import numpy as np
 
-from covidimg.sources._engine.free_text import descriptions_kept
-
-__all__ = ["COVID", "DEATH", "SEX", "YES", "as_list", "is_missing", "kept_text", "number",
+__all__ = ["COVID", "DEATH", "SEX", "YES", "as_list", "is_missing", "number",
            "parse_day_list", "yes_no"]
 
 _MISSING = {"", "na", "nan", "null", "none", "n/a"}
@@ -83,26 +81,3 @@ def parse_day_list(value: object) -> list[float] | None:
     if not all(_LIST_TOKEN.match(t) for t in tokens):
         return None
     return [float(t) for t in tokens]
-
-
-def kept_text(text: str, vocabulary: tuple[str, ...] = ()) -> str | None:
-    """``text`` as ``observations.value_raw`` may keep it under the free-text policy.
-
-    Kept when it is a number, a member of the field's documented ``vocabulary``
-    (case-insensitive), or when descriptions are kept (``covidimg.load(...,
-    descriptions="keep")``); otherwise ``None``: a free-text clinical value is reduced to its
-    harmonized ``value`` and not stored (DESIGN, "Identifying data and free text").
-
-    Examples
-    --------
-    >>> from covidimg.sources.midrc.values import kept_text
-    >>> kept_text("White", ("White", "Asian")), kept_text("12"), kept_text("seen by Dr X")
-    ('White', '12', None)
-    """
-    if is_missing(text):
-        return None
-    text = str(text).strip()
-    if text.lower() in {v.lower() for v in vocabulary} or _LIST_TOKEN.match(text) or \
-            descriptions_kept():
-        return text
-    return None
