@@ -244,7 +244,9 @@ def test_json_that_is_not_an_export_and_a_manifest(tmp_path: Path) -> None:
     (tmp_path / "download.json").write_text(json.dumps([{"object_id": "dg.MD1R/1"}]))
     tables = midrc.load(tmp_path)
     files = tables.files.set_index("path")
-    assert files.loc[str(tmp_path / "notes.json"), "status"] == "rejected"
+    assert files.loc[str(tmp_path / "notes.json"), "status"] == "ignored"
+    assert "not a Gen3 node export" in files.loc[str(tmp_path / "notes.json"), "reason"]
+    assert tables.findings.empty
     assert files.loc[str(tmp_path / "download.json"), "status"] == "ignored"
     assert "manifest" in files.loc[str(tmp_path / "download.json"), "reason"]
 
@@ -261,8 +263,9 @@ def test_procedure_condition_medication_annotation_by_hand(tmp_path: Path) -> No
     """One case, admitted on index day 2 (day 0 of the cohort); every value worked by hand."""
     _tsv(tmp_path / "case.tsv", [{"type": "case", "submitter_id": "c1", "age_at_index": "50",
                                   "sex": "Male", "index_event": "COVID-19 Test"}])
-    _tsv(tmp_path / "visit.tsv", [{"type": "visit", "cases.submitter_id": "c1",
-                                   "days_to_hospital_admission": "2"}])
+    _tsv(tmp_path / "visit.tsv", [{"type": "visit", "project_id": "Open-R1",
+                                   "cases.submitter_id": "c1", "days_to_hospital_admission": "2",
+                                   "visit_type": "Inpatient"}])
     _tsv(tmp_path / "imaging_study.tsv", [{"type": "imaging_study", "submitter_id": "c1_s1",
                                            "cases.submitter_id": "c1", "study_uid": "2.25.1",
                                            "days_to_study": "5",
@@ -319,7 +322,10 @@ def test_procedure_condition_medication_annotation_by_hand(tmp_path: Path) -> No
                                                tables.findings.astype(object).stack()]))
     assert "ZZ" not in text
     kinds = Counter(tables.findings["kind"])
-    assert kinds == Counter({"unknown_value": 1, "study_without_images": 1})
+    assert kinds == Counter({"unknown_value": 1, "study_without_images": 1,
+                             "unexpected_field": 1})
+    unexpected = tables.findings[tables.findings["kind"] == "unexpected_field"]
+    assert "visit.tsv: visit field 'visit_type'" in unexpected["detail"].iat[0]
     with description_policy("keep"):
         kept = midrc.load(tmp_path).observations
     assert "XR CHEST DR ZZNAME" in set(kept["value_raw"].dropna())
@@ -357,3 +363,19 @@ def test_damaged_nifti_is_rejected_with_a_finding(tmp_path: Path) -> None:
     assert files.loc[str(folder / "series.nii"), "status"] == "rejected"
     assert (tables.findings["kind"] == "unreadable_file").sum() == 2
     assert tables.images.empty
+
+
+def test_nifti_found_by_its_file_name_prefix(tmp_path: Path) -> None:
+    """``<case id>_<anything>.nii.gz`` anywhere under the root belongs to that case; the
+    longest case id that prefixes the name wins."""
+    _tsv(tmp_path / "case.tsv", [
+        {"type": "case", "submitter_id": "419639-000082", "sex": "Male", "age_at_index": "61"},
+        {"type": "case", "submitter_id": "419639", "sex": "Female", "age_at_index": "40"}])
+    nib.save(nib.Nifti1Image(np.zeros((8, 6, 4), np.int16), np.diag([1.0, 1.0, 2.5, 1.0])),
+             tmp_path / "419639-000082_ct.nii.gz")
+    tables = midrc.load(tmp_path)
+    image = tables.images.iloc[0]
+    assert image["patient_uid"] == "midrc:419639-000082"
+    assert (image["rows"], image["columns"], image["n_instances"]) == (6, 8, 4)
+    assert image["format"] == "nifti" and image["modality"] == "CT"
+    assert tables.files["reason"].str.contains("modality CT assumed").any()

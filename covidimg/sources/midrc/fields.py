@@ -149,6 +149,7 @@ NOT_KEPT: dict[str, str] = {
     "annotator_id": "the annotator's identity (readers are pseudonymous)",
     "id": "Gen3 record UUID (bookkeeping)",
     "type": "the node name",
+    "project_id": "the Gen3 project (kept for the case node)",
     "case_ids": "case link (read as the link)",
     "state": "Gen3 record state (bookkeeping)",
     "created_datetime": "Gen3 record timestamps (bookkeeping)",

@@ -21,7 +21,7 @@ from covidimg.sources._engine.ledger import (
 )
 from covidimg.sources._engine.provenance import provenance_frame, provenance_row
 from covidimg.sources.midrc import clinical
-from covidimg.sources.midrc.fields import DATA_FILE_NODES, NOT_KEPT, is_known
+from covidimg.sources.midrc.fields import DATA_FILE_NODES, NOT_KEPT, OBSERVED, READ, is_known
 from covidimg.sources.midrc.images import dicom_images, nifti_images, place_on_axis
 from covidimg.sources.midrc.nifti import NiftiLink, is_nifti_name
 from covidimg.sources.midrc.nodes import export_date, node_of, read_json_table
@@ -85,17 +85,16 @@ class Reader:
         for path in [*tsvs, *jsons]:
             try:
                 if path.lower().endswith(".tsv"):
-                    frame = read_text_table(path, self.ledger, sep="\t")
+                    frame, why = read_text_table(path, self.ledger, sep="\t"), ""
                 else:
-                    frame = read_json_table(path, self.ledger)
+                    frame, why = read_json_table(path, self.ledger)
             except TableReadError as exc:
                 self.ledger.file(path, "rejected", reason=f"unreadable export: {exc.reason}")
                 self.ledger.finding("unreadable_file", f"{os.path.basename(path)}: cannot be "
                                     f"read as a Gen3 export: {exc.reason}", path=path)
                 continue
             if frame is None:
-                self.ledger.file(path, "ignored", reason="gen3-client download manifest "
-                                 "(lists object ids; the files themselves are read)")
+                self.ledger.file(path, "ignored", reason=why)
                 continue
             node = node_of(path, frame, self.nodes)
             if node not in self.nodes:
@@ -122,8 +121,9 @@ class Reader:
             return (f"Gen3 {node} node export: file_name -> case, study and series of NIfTI "
                     "files; its other fields describe stored files (object ids, sizes, "
                     "checksums)")
-        dropped = sorted(c for c in frame.columns if c in NOT_KEPT or (c.startswith("datasets.")
-                         and c != "datasets.submitter_id"))
+        read = {*READ.get(node, ()), *(spec.column for spec in OBSERVED.get(node, ()))}
+        dropped = sorted(c for c in frame.columns if c not in read and (
+            c in NOT_KEPT or c.startswith("datasets.")))
         reasons = "; ".join(f"{c}: {NOT_KEPT.get(c, 'Gen3 record id (bookkeeping)')}"
                             for c in dropped)
         return f"Gen3 {node} node export" + (f"; not copied: {reasons}" if dropped else "")
@@ -241,26 +241,22 @@ class Reader:
 
     def annotations(self, known: set[str], studies: pd.DataFrame) -> None:
         """Annotation rows -> observations on their study's day (mRALE scores and labels)."""
-        by_uid = studies.set_index("study_uid")
-        by_submitter = studies[studies["submitter_id"] != ""].set_index("submitter_id")
+        found = list(zip(studies["patient_uid"], studies["index_day"], strict=True))
+        by_uid = dict(zip(studies["study_uid"], found, strict=True))
+        by_submitter = {s: f for s, f in zip(studies["submitter_id"], found, strict=True) if s}
         for node in ("annotation", "imaging_study_annotation"):
-            frame = self.node(node)
-            for row in frame.to_dict("records"):
-                study = row.get("study_uid", "")
+            for row in self.node(node).to_dict("records"):
                 submitter = (as_list(row.get("imaging_studies.submitter_id", "")) or [""])[0]
-                hit = by_uid.loc[study] if study in by_uid.index else \
-                    by_submitter.loc[submitter] if submitter in by_submitter.index else None
+                hit = by_uid.get(row.get("study_uid", "")) or by_submitter.get(submitter)
                 case_id = next((as_list(row[c])[0] for c in CASE_LINK_COLUMNS
                                 if as_list(row.get(c, ""))), "")
-                uid = f"{NAME}:{case_id}" if case_id else (
-                    str(hit["patient_uid"]) if hit is not None else "")
+                uid = f"{NAME}:{case_id}" if case_id else (hit[0] if hit else "")
                 if uid.split(":", 1)[-1] not in known:
                     self.ledger.finding("orphan_row", f"{node} row links to no case of the "
                                         "export (by its case link or its imaging study); "
                                         "skipped", path=row["_where"])
                     continue
-                index_day = None if hit is None else hit["index_day"]
-                self.observations.generic(node, row, uid, index_day)
+                self.observations.generic(node, row, uid, hit[1] if hit else None)
 
     def nifti_links(self, known: set[str], studies: pd.DataFrame) -> dict[str, NiftiLink]:
         """``file_name`` -> link, from the data-file node exports."""

@@ -65,8 +65,8 @@ def find_case(path: str, root: str, known: set[str],
     for part in relative[:-1]:
         if part in known:
             return NiftiLink(part)
-    matches = [case for case in known if name.startswith(case) and
-               name[len(case):len(case) + 1] in ("_", "-", ".", " ")]
+    prefixes = [name[:i] for i, char in enumerate(name) if char in "_-. "]
+    matches = [prefix for prefix in prefixes if prefix in known]
     return NiftiLink(max(matches, key=len)) if matches else None
 
 

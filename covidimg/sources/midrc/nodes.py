@@ -122,17 +122,19 @@ def is_gen3_manifest(records: list[Any]) -> bool:
                                  for r in records)
 
 
-def read_json_table(path: str, ledger: Ledger) -> pd.DataFrame | None:
+def read_json_table(path: str, ledger: Ledger) -> tuple[pd.DataFrame | None, str]:
     """Read a Gen3 JSON export into a table of text cells, bounded in bytes and depth.
 
-    Returns ``None`` for a gen3-client download manifest (a list of ``object_id`` entries).
+    Returns ``(table, "")``, or ``(None, why)`` for JSON that is not a node export: a
+    gen3-client download manifest (a list of ``object_id`` entries) or any other JSON
+    document, which the loader lists as ignored with ``why``.
 
     Raises
     ------
     TableReadError
         If the file lies outside the source folder, is larger than :data:`MAX_JSON_BYTES`,
-        nests deeper than ``MAX_JSON_DEPTH``, is not UTF-8 JSON, is not a list of records,
-        or gives a table above the text-table bounds.
+        nests deeper than ``MAX_JSON_DEPTH``, is not UTF-8 JSON, or gives a table above the
+        text-table bounds.
 
     Examples
     --------
@@ -142,7 +144,7 @@ def read_json_table(path: str, ledger: Ledger) -> pd.DataFrame | None:
     >>> path = os.path.join(tempfile.mkdtemp(), "case.json")
     >>> _ = open(path, "w").write('[{"type": "case", "submitter_id": "c1", '
     ...                           '"datasets": [{"submitter_id": "A"}, {"submitter_id": "B"}]}]')
-    >>> read_json_table(path, Ledger("midrc")).to_dict("records")
+    >>> read_json_table(path, Ledger("midrc"))[0].to_dict("records")
     [{'type': 'case', 'submitter_id': 'c1', 'datasets.submitter_id': 'A,B'}]
     """
     escape = outside_root(path, ledger.root)
@@ -168,10 +170,11 @@ def read_json_table(path: str, ledger: Ledger) -> pd.DataFrame | None:
     del raw
     records = _records(obj)
     if records is None or not all(isinstance(r, Mapping) for r in records):
-        raise TableReadError(path, "is JSON but not a Gen3 export (a list of records, or "
-                             "{\"<node>\": [records]}); export the node again as JSON")
+        return None, ("JSON that is not a Gen3 node export (a list of records, or "
+                      "{\"<node>\": [records]})")
     if is_gen3_manifest(records):
-        return None
+        return None, ("gen3-client download manifest (lists object ids; the files themselves "
+                      "are read)")
     rows = [_flatten(r) for r in records]
     columns = list(dict.fromkeys(k for row in rows for k in row))
     if len(columns) > MAX_TABLE_COLUMNS or len(columns) * len(rows) > MAX_TABLE_CELLS:
@@ -183,4 +186,4 @@ def read_json_table(path: str, ledger: Ledger) -> pd.DataFrame | None:
     if frame.empty:
         ledger.finding("empty_table", f"{os.path.basename(path)} holds no records",
                        path=path)
-    return frame
+    return frame, ""
