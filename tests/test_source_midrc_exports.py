@@ -96,10 +96,10 @@ def test_real_case_export_keeps_demographics_and_releases(
     ventilator = Counter(r["ventilator_indicator"] for r in rows)
     assert _observed(cohort, "ventilation") == Counter(
         {"mechanical": ventilator["True"], "none": ventilator["False"]})
-    # "Positive" is a diagnosis; the dictionary defines "Not Reported" as never diagnosed.
+    # "Positive" is a diagnosis; the real export leaves the other cases empty.
     long_covid = Counter(r["long_covid_diagnosis"] for r in rows)
-    assert _observed(cohort, "long_covid") == Counter(
-        {"yes": long_covid["Positive"], "no": long_covid["Not Reported"]}) - Counter()
+    assert set(long_covid) == {"Positive", ""}
+    assert _observed(cohort, "long_covid") == Counter({"yes": long_covid["Positive"]})
     treatment = Counter(r["treatment_info"] for r in rows)
     assert _observed(cohort, "midrc:treatment_info") == Counter({"no": treatment["False"]})
     batches = Counter(b for r in rows for b in r["datasets.submitter_id"].split(",") if b)
@@ -328,7 +328,9 @@ def test_procedure_condition_medication_annotation_by_hand(tmp_path: Path) -> No
     assert "visit.tsv: visit field 'visit_type'" in unexpected["detail"].iat[0]
     with description_policy("keep"):
         kept = midrc.load(tmp_path).observations
-    assert "XR CHEST DR ZZNAME" in set(kept["value_raw"].dropna())
+    assert "CKD stage 3 ZZCOND" in set(kept["value_raw"].dropna())
+    # A study description is a description: kept (under "keep") in images only, never here.
+    assert not kept["value_raw"].dropna().str.contains("ZZNAME").any()
 
 
 # ---------------------------------------------------------------------- legacy NIfTI

@@ -315,7 +315,6 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
                       else ",".join(str(int(t)) for t in tests))
             exam_day = float(exam["day"]) - axis0
             obs.add(puid, "midrc:study_modality", value=exam["modality"], day=exam_day)
-            obs.add(puid, "midrc:study_description", day=exam_day)      # free text
             obs.add(puid, "midrc:age_at_imaging_gt89", value="Yes" if age > 89 else "No",
                     day=exam_day)
             if age <= 89:
@@ -377,9 +376,8 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
                 "days_to_study": _day_text(exams["day"].max() - index_day),
                 "days_from_study_to_pos_covid_test": "",
             })
-            for field, value in (("midrc:study_modality", "CR"),
-                                 ("midrc:study_description", None)):
-                obs.add(puid, field, value=value, day=float(exams["day"].max()) - axis0)
+            obs.add(puid, "midrc:study_modality", value="CR",
+                    day=float(exams["day"].max()) - axis0)
             findings.append({"kind": "study_without_images", "patient_uid": puid,
                              "image_uid": None, "path": None, "detail": missing_uid})
 

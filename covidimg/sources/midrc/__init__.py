@@ -62,8 +62,9 @@ Quirks handled:
   (:mod:`covidimg.sources.midrc.nifti`);
 * mRALE scores and the other annotation fields are observations on the study's day
   (``midrc:midrc_mRALE_score``);
-* free-text fields (``study_description``, ``condition_name``, ``medication_name``, ...) are
-  reduced to harmonized values and not stored unless ``descriptions="keep"``.
+* free-text clinical fields (``condition_name``, ``medication_name``, ...) are reduced to
+  harmonized values and not stored unless ``descriptions="keep"``; ``study_description`` is a
+  description, kept (under ``descriptions="keep"``) only in ``images``, from the DICOM.
 
 MIDRC's ``measurement`` node holds COVID-19 tests only; there are no laboratory values.
 """

@@ -96,7 +96,6 @@ OBSERVED: dict[str, tuple[FieldSpec, ...]] = {
         FieldSpec("study_year", "midrc:study_year", "number"),
         FieldSpec("study_year_shifted", "midrc:study_year_shifted", "boolean"),
         FieldSpec("image_data_modified", "midrc:image_data_modified", "boolean"),
-        FieldSpec("study_description", "midrc:study_description", "text"),
         FieldSpec("datasets.submitter_id", "release_batch", "list"),
     ),
     "visit": (
@@ -147,6 +146,8 @@ NOT_KEPT: dict[str, str] = {
     "country_of_origin": "country (quasi-identifier)",
     "token_record_id": "a privacy-preserving record-linkage token",
     "annotator_id": "the annotator's identity (readers are pseudonymous)",
+    "study_description": "a free-text description (the exam label comes from the DICOM, whose "
+                         "descriptions descriptions=\"keep\" keeps in images)",
     "id": "Gen3 record UUID (bookkeeping)",
     "type": "the node name",
     "project_id": "the Gen3 project (kept for the case node)",
