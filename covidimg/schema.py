@@ -60,10 +60,12 @@ VIEWS = ("AP", "PA", "LAT", "AXIAL", "UNKNOWN")
 #: Harmonized exam labels (``images.exam``), derived from codes and description texts by
 #: :func:`covidimg.sources._engine.exam.exam_label`: chest radiographs by view (``CXR`` when
 #: the view is unknown; a portable film is AP), ``XR`` for a radiograph of another region, chest
-#: CT without or with contrast, CT angiography, chest-abdomen-pelvis CT, ``CT`` when nothing
-#: names the region, ``MR``, and ``UNKNOWN``.
+#: CT without or with contrast, CT angiography, chest-abdomen CT (CRDW's "chest/abdomen
+#: scans"), chest-abdomen-pelvis CT, ``CT`` when nothing names the region, ``MR``, and
+#: ``UNKNOWN``.
 EXAMS = ("CXR AP", "CXR PA", "CXR LAT", "CXR AP PORTABLE", "CXR", "XR", "CT CHEST",
-         "CT CHEST W CONTRAST", "CTA CHEST", "CT CHEST ABDOMEN PELVIS", "CT", "MR", "UNKNOWN")
+         "CT CHEST W CONTRAST", "CTA CHEST", "CT CHEST ABDOMEN", "CT CHEST ABDOMEN PELVIS", "CT",
+         "MR", "UNKNOWN")
 FORMATS = ("dicom", "nifti", "png")
 CENSOR = ("none", "left", "right", "interval")
 #: What became of a file a source walked (``files.status``).
@@ -122,6 +124,7 @@ EVENTS = (
     "covid_test_negative",
     "discharge",
     "intubation",
+    "last_known_alive",
 )
 
 
@@ -332,6 +335,11 @@ TABLES: dict[str, Table] = {
             Column("license", "string", "the licence the image is published under",
                    required=False),
             Column("doi", "string", "the DOI to cite for the image's collection",
+                   required=False),
+            Column("pre_encounter", "boolean",
+                   "the exam is dated before the patient's COVID encounter (CRDW includes chest "
+                   "radiographs up to one year and chest CT up to one month before it: baseline "
+                   "exams, not the COVID course); NA when the source gives no encounter date",
                    required=False),
         ),
         key=("image_uid",),
@@ -559,6 +567,16 @@ FINDING_KINDS: dict[str, FindingKind] = _kinds(
      "an image's pixels cannot be read or rendered when thumbnails are made "
      "(`covidimg.imaging.thumbnails`); a placeholder is shown"),
     ("withdrawn_release", "warning", "data from a release the publisher withdrew"),
+    ("unknown_release", "info",
+     "a table that matches none of the source's published revisions covidimg knows (by file "
+     "hash or by rows): a local edit or a newer release; loaded as given"),
+    ("assumed_value", "info",
+     "a value the source does not publish, set by a documented assumption the detail names "
+     "(MHH: covid_status `positive` for every patient; data.csv has no test result)"),
+    ("outside_inclusion_window", "warning",
+     "an exam before the source's documented inclusion window (CRDW: a chest radiograph more "
+     "than one year, a CT more than one month before the COVID encounter): a wrong date or "
+     "patient id?; kept"),
     ("duplicate_row", "info", "a repeated table row; the copy is dropped"),
     ("duplicate_image", "info", "the same image twice; the copy is dropped"),
     ("duplicate_instance", "info", "the same SOP Instance UID twice; the copy is dropped"),

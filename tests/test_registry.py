@@ -20,7 +20,7 @@ PACKAGE = Path(covidimg.__file__).parent
 #: What each loader documents as its options (its ``load`` docstring and ``covidimg.load``'s).
 DOCUMENTED_OPTIONS = {
     "mhh": ("convention",),
-    "nccid": ("site_units", "storage_options"),
+    "nccid": ("site_units", "storage_options", "as_of"),
     "crdw": (),
     "midrc": (),
     "tcia": (),

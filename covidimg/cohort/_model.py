@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from covidimg import schema
 from covidimg._validation import LabMatch
-from covidimg.cohort._arrays import CohortArrays
+from covidimg.cohort._arrays import OPENED_FROM, CohortArrays
 from covidimg.cohort._deferred import _Deferred, _table_property
 from covidimg.cohort._query import Criteria, Selection, select
 from covidimg.cohort._storage import LAZY_TABLES, open_tables, save_tables
@@ -357,8 +357,12 @@ class Cohort:
         ------
         CohortFileError
             If the folder has no manifest, the manifest is of an unknown format, or a table
-            file is missing, unreadable or its row count differs from the manifest's (a
-            deferred table whose data is damaged raises it when first accessed).
+            file is missing, unreadable, its row count differs from the manifest's, or it
+            holds a value the schema refuses (outside the allowed values or pattern, missing
+            where not nullable). A deferred table whose data is damaged raises it when first
+            accessed; a key repeated in ``patients`` or ``images``, or a reference naming a
+            row that does not exist, raises it when the relation is first used (a filter,
+            the dashboard, :meth:`select`), which keeps opening as fast as reading the files.
         ValueError
             If ``lazy`` names a table that does not exist.
 
@@ -370,7 +374,9 @@ class Cohort:
         >>> ci.Cohort.open(folder, lazy=()).unread_tables()
         []
         """
-        return cls(**open_tables(directory, lazy))
+        cohort = cls(**open_tables(directory, lazy))
+        cohort.__dict__[OPENED_FROM] = os.fspath(directory)
+        return cohort
 
 
 def _table_attribute(name: str) -> property:

@@ -36,8 +36,8 @@ class DemoTruth:
         Number of files the writer put under the root (the loader's ``files`` table must have
         exactly this many rows).
     observations
-        Expected ``observations`` rows (at least ``patient_uid, field, value, value_num, day``)
-        for a writer that plants them; empty otherwise.
+        Expected ``observations`` rows (``patient_uid, field, value, value_num, day``: the
+        harmonized text or the number), for the fields the writer planted.
     """
 
     source: str
@@ -49,7 +49,7 @@ class DemoTruth:
         columns=["kind", "patient_uid", "image_uid", "path", "detail"]))
     n_files: int = 0
     observations: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
-        columns=["patient_uid", "field", "value", "value_num", "unit", "day"]))
+        columns=["patient_uid", "field", "value", "value_num", "day"]))
 
     def save(self, folder: str | Path) -> None:
         """Write the truth as Parquet files plus ``truth.json`` into ``folder``."""
@@ -66,5 +66,5 @@ class DemoTruth:
         folder = Path(folder)
         meta = json.loads((folder / "truth.json").read_text())
         tables = {name: pd.read_parquet(folder / f"{name}.parquet") for name in _TABLES
-                  if (folder / f"{name}.parquet").is_file()}
+                  if (folder / f"{name}.parquet").is_file()}  # a truth saved before a table
         return cls(source=meta["source"], n_files=meta["n_files"], **tables)

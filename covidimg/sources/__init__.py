@@ -44,12 +44,13 @@ from covidimg.sources._engine.free_text import DESCRIPTION_POLICIES, description
 from covidimg.sources._engine.index import index_options
 from covidimg.sources._engine.ledger import Ledger, SourceTables, raise_if_strict, strict_mode
 from covidimg.sources._engine.observations import Observations
-from covidimg.sources._engine.provenance import provenance_frame, provenance_row
+from covidimg.sources._engine.provenance import covidimg_version, provenance_frame, provenance_row
 
 __all__ = ["DESCRIPTION_POLICIES", "Ledger", "LoadError", "Observations", "SourceLoader",
-           "SourceTables", "archive_limits", "check_options", "description_policy",
-           "index_options", "loader", "loader_options", "loaders", "provenance_frame",
-           "provenance_row", "raise_if_strict", "rejects_unknown_options", "strict_mode"]
+           "SourceTables", "archive_limits", "check_options", "covidimg_version",
+           "description_policy", "index_options", "loader", "loader_options", "loaders",
+           "provenance_frame", "provenance_row", "raise_if_strict", "rejects_unknown_options",
+           "strict_mode"]
 
 
 @runtime_checkable
