@@ -555,6 +555,9 @@ FINDING_KINDS: dict[str, FindingKind] = _kinds(
     ("unsupported_modality", "warning", "a DICOM instance that is not CR/DX/CT/MR; skipped"),
     ("patient_id_mismatch", "warning", "the DICOM patient id differs from the file name's"),
     ("patient_id_collision", "warning", "two patients share an identifier"),
+    ("collection_not_found", "warning",
+     "a TCIA image whose folders do not name its collection and whose series and study are "
+     "not in IDC's index (or the index is not installed); its defaults are unknown"),
     ("orphan_image", "warning", "an image whose patient has no clinical data"),
     ("orphan_row", "warning", "a table row whose parent row is missing"),
     ("study_without_images", "warning", "a study listed in a table without DICOM files"),

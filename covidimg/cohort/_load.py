@@ -261,9 +261,12 @@ def load(
     ...                           "nccid": {"storage_options": {"anon": True}}})  # doctest: +SKIP
     """
     if isinstance(roots, Mapping):
-        pairs = [(str(name), os.fspath(root)) for name, root in roots.items()]
-        for name, _ in pairs:
-            source_entry(name)
+        for name in roots:
+            source_entry(str(name))
+        # A loader whose roots are not folders (IDC: collection ids) writes its root string
+        # from what the user gave (``root_of``); a folder root is its path.
+        pairs = [(str(name), getattr(loader(str(name)), "root_of", os.fspath)(root))
+                 for name, root in roots.items()]
     else:
         if isinstance(roots, str | os.PathLike):
             roots = [roots]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ import pyarrow.compute as pc
 from covidimg import schema
 from covidimg._validation import LabMatch
 from covidimg.cohort._arrays import OPENED_FROM, CohortArrays
+from covidimg.cohort._citations import CitationStyle, citations
 from covidimg.cohort._deferred import _Deferred, _table_property
 from covidimg.cohort._query import Criteria, Selection, select
 from covidimg.cohort._storage import LAZY_TABLES, open_tables, save_tables
@@ -242,6 +244,8 @@ class Cohort:
         site: str | Sequence[str] | None = None,
         modality: str | Sequence[str] | None = None,
         view: str | Sequence[str] | None = None,
+        exam: str | Sequence[str] | None = None,
+        pre_encounter: bool | None = None,
         day: tuple[float | None, float | None] | None = None,
         labs: Mapping[str, tuple[float | None, float | None]] | None = None,
         lab_match: LabMatch = "overlap",
@@ -250,15 +254,23 @@ class Cohort:
 
         Patient criteria (``source``, ``patient_uid``, ``sex``, ``age``, ``covid_status``,
         ``icu``, ``died``, ``site``, ``labs``) select patients; image criteria (``modality``,
-        ``view``, ``day``) select images, and when any is given only patients with at least one
-        matching image are kept. A list means "any of". The other tables follow: events, labs,
-        files and findings of the patients (and images) that remain.
+        ``view``, ``exam``, ``day``, ``pre_encounter``) select images, and when any is given
+        only patients with at least one matching image are kept. A list means "any of". The
+        other tables follow: events, labs, files, findings, observations and annotations of
+        the patients (and images) that remain, and the provenance of their sources.
 
         Parameters
         ----------
         age
             ``(min, max)`` in years, either end ``None``; a patient matches when the age band
             overlaps the range (redacted ages never match an age criterion).
+        exam
+            Harmonized exam labels (``images.exam``: ``"CXR AP PORTABLE"``, ``"CTA CHEST"``,
+            ...).
+        pre_encounter
+            ``True``: only exams taken before the COVID encounter (CRDW's baseline exams);
+            ``False``: only exams from the encounter on. Images without the flag (other
+            sources) match neither.
         day
             ``(first, last)`` exam-day window, inclusive.
         labs
@@ -279,7 +291,8 @@ class Cohort:
         return self.select(Criteria(
             source=source, patient_uid=patient_uid, sex=sex, age=age,
             covid_status=covid_status, icu=icu, died=died, site=site, modality=modality,
-            view=view, day=day, labs=labs, lab_match=lab_match)).subset()
+            view=view, exam=exam, pre_encounter=pre_encounter, day=day, labs=labs,
+            lab_match=lab_match)).subset()
 
     def select(self, criteria: Criteria | None = None, /, **kwargs: Any) -> Selection:
         """The rows that match ``criteria`` (or the keywords of :meth:`filter`), as masks.
@@ -307,6 +320,64 @@ class Cohort:
         if arrays is None or not arrays.matches(self):
             arrays = self.__dict__[_ARRAYS] = CohortArrays(self)
         return arrays
+
+    # ------------------------------------------------------------------ citing
+    def citations(self, style: CitationStyle = "text") -> str:
+        """What to cite for this cohort: one reference per collection or source, from the
+        ``provenance`` table, with its licence (offline).
+
+        Parameters
+        ----------
+        style
+            ``"text"`` (one reference per line; a TCIA / IDC collection's full citation where
+            IDC's collections index knows its DOI) or ``"bibtex"`` (``@misc`` entries).
+
+        Examples
+        --------
+        >>> import covidimg as ci
+        >>> print(ci.load({"idc": ["covid_19_ar"]}).citations())   # doctest: +SKIP
+        Desai, S., Baghal, A., ... https://doi.org/10.7937/TCIA.2020.PY71-5978 Licence: CC BY 4.0.
+        """
+        return citations(self.provenance, style)
+
+    # ------------------------------------------------------------------ remote images
+    def download(self, dest: str | os.PathLike[str] | None = None, *,
+                 endpoint_url: str | None = None, progress: bool = True) -> Cohort:
+        """Download the pixels of the cohort's remote images (IDC series) and point at them.
+
+        Filter first: every image whose ``path`` is a remote series (``s3://...``, an IDC
+        row) is fetched, from IDC's public bucket, without credentials. Resumable: files
+        already complete are not fetched again. See :func:`covidimg.sources.idc.download`.
+
+        Parameters
+        ----------
+        dest
+            Folder to download into (default: the ``idc`` folder of covidimg's cache).
+        endpoint_url
+            S3 endpoint (default ``$COVIDIMG_IDC_ENDPOINT``, else AWS).
+        progress
+            Show a progress bar.
+
+        Returns
+        -------
+        Cohort
+            The same tables, with the downloaded rows' ``images.path`` on disk.
+
+        Raises
+        ------
+        covidimg.errors.DatasetUnavailableError
+            When some series could not be fetched (the others are kept; call again to resume).
+
+        Examples
+        --------
+        >>> import covidimg as ci
+        >>> cohort = ci.load({"idc": ["midrc_ricord_1c"]})          # doctest: +SKIP
+        >>> local = cohort.filter(modality="CR").download()          # doctest: +SKIP
+        """
+        from covidimg.sources import idc
+
+        paths = idc.download(self.images, dest, endpoint_url=endpoint_url, progress=progress)
+        return dataclasses.replace(self, images=idc.apply_paths(self.images, paths))
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | os.PathLike[str]) -> Path:

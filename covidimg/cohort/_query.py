@@ -43,9 +43,11 @@ LAB_MATCH = choices(LabMatch)
 #: Criteria choosing among the values of a column: (criterion, table).
 CHOICES = (("source", "patients"), ("patient_uid", "patients"), ("sex", "patients"),
            ("covid_status", "patients"), ("site", "patients"), ("modality", "images"),
-           ("view", "images"))
+           ("view", "images"), ("exam", "images"))
+#: Yes/no criteria: (criterion, table).
+FLAGS = (("icu", "patients"), ("died", "patients"), ("pre_encounter", "images"))
 #: Criteria on images: when one is given, only patients with a matching image are kept.
-IMAGE_CRITERIA = ("modality", "view", "day")
+IMAGE_CRITERIA = ("modality", "view", "exam", "day", "pre_encounter")
 
 T = TypeVar("T")
 
@@ -89,11 +91,12 @@ class Criteria:
     """The criteria of :meth:`covidimg.Cohort.filter`, checked once when made.
 
     Every field defaults to ``None`` (no criterion). Choices (``source``, ``patient_uid``,
-    ``sex``, ``covid_status``, ``site``, ``modality``, ``view``) take a value or a list of
-    values ("any of") and are stored as a tuple of text; a value outside the schema's allowed
-    values raises. Ranges (``age``, ``day`` and each ``labs`` analyte) take ``(low, high)``
-    with ``None`` for an open end and are stored as floats (``-inf``/``inf``); ``labs`` is
-    stored as a tuple of ``(analyte, (low, high))`` pairs, so criteria are hashable.
+    ``sex``, ``covid_status``, ``site``, ``modality``, ``view``, ``exam``) take a value or a
+    list of values ("any of") and are stored as a tuple of text; a value outside the schema's
+    allowed values raises. Yes/no criteria (``icu``, ``died``, ``pre_encounter``) take a
+    bool. Ranges (``age``, ``day`` and each ``labs`` analyte) take ``(low, high)`` with
+    ``None`` for an open end and are stored as floats (``-inf``/``inf``); ``labs`` is stored
+    as a tuple of ``(analyte, (low, high))`` pairs, so criteria are hashable.
 
     Raises
     ------
@@ -121,6 +124,8 @@ class Criteria:
     site: str | Sequence[str] | None = None
     modality: str | Sequence[str] | None = None
     view: str | Sequence[str] | None = None
+    exam: str | Sequence[str] | None = None
+    pre_encounter: bool | None = None
     day: Range | None = None
     labs: Mapping[str, Range] | None = None
     lab_match: LabMatch = "overlap"
@@ -139,7 +144,7 @@ class Criteria:
                 for value in values:
                     check_choice(value, allowed, f"filter {name}")
             put(name, values)
-        for name in ("icu", "died"):
+        for name, _table in FLAGS:
             value = getattr(self, name)
             if value is not None and not isinstance(value, bool | np.bool_):
                 raise ValueError(f"filter {name}={value!r}: expected True, False or None")
@@ -356,9 +361,12 @@ def select(arrays: CohortArrays, criteria: Criteria) -> Selection:
     valid = arrays.image_valid
     images = np.zeros(arrays.n_images, dtype=bool)
     images[valid] = patients[image_patient[valid]]
-    for name in ("modality", "view"):
+    for name in ("modality", "view", "exam"):
         if getattr(criteria, name) is not None:
             images &= _choice(arrays, "images", name, getattr(criteria, name))
+    if criteria.pre_encounter is not None:
+        value, missing = arrays.flag("pre_encounter", table="images")
+        images &= (value == criteria.pre_encounter) & ~missing
     if criteria.day is not None:
         low, high = criteria.day
         day = arrays.floats("images", "day")
@@ -384,9 +392,9 @@ def _patient_mask(arrays: CohortArrays, criteria: Criteria) -> np.ndarray:
     for name, table in CHOICES:
         if table == "patients" and getattr(criteria, name) is not None:
             keep &= _choice(arrays, table, name, getattr(criteria, name))
-    for name in ("icu", "died"):
+    for name, table in FLAGS:
         wanted = getattr(criteria, name)
-        if wanted is not None:
+        if wanted is not None and table == "patients":
             value, missing = arrays.flag(name)
             keep &= (value == wanted) & ~missing
     if criteria.age is not None:

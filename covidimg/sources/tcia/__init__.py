@@ -64,6 +64,7 @@ from covidimg.sources._engine.dicom import HELPER_COLUMNS
 from covidimg.sources._engine.harmonize import choose_day_zero, days_between
 from covidimg.sources._engine.index import images_from_index, index_dicom
 from covidimg.sources._engine.ledger import Ledger, SourceTables, folder_prefix, walk
+from covidimg.sources.tcia.layouts import detect_layout, resolve_collections
 from covidimg.sources.tcia.sheets import (
     SBU_LABS,
     SheetReader,
@@ -72,12 +73,15 @@ from covidimg.sources.tcia.sheets import (
     parse_age_band,
 )
 
-__all__ = ["COLLECTIONS", "LOOKS_FOR", "NAME", "SBU_LABS", "detect", "load", "parse_age_band"]
+__all__ = ["COLLECTIONS", "LOOKS_FOR", "NAME", "SBU_LABS", "collection_defaults", "detect", "load",
+           "parse_age_band"]
 
 NAME = "tcia"
 LOOKS_FOR = ("an NBIA Data Retriever tree <Collection>/<PatientID>/<study>/<series>/*.dcm of a "
              "TCIA COVID-19 collection (COVID-19-AR, COVID-19-NY-SBU, MIDRC-RICORD-1A/1B/1C, "
-             "CT Images in COVID-19), with its clinical sheets")
+             "CT Images in COVID-19), with its clinical sheets; or an idc-index download "
+             "(covid_19_ar/<PatientID>/<study>/<Modality>_<series>/), a tcia_utils download "
+             "(tciaDownload/<SeriesInstanceUID>/) or a flat folder of such DICOM files")
 
 #: Known collections: default COVID-19 status and site.
 COLLECTIONS: dict[str, dict[str, str | None]] = {
@@ -92,6 +96,29 @@ COLLECTIONS: dict[str, dict[str, str | None]] = {
 _DOC_NAMES = ("license", "readme", ".")
 
 
+def collection_defaults(collection: str | None, patient_id: str) -> tuple[str | None, str | None]:
+    """The default COVID-19 status and site of a patient of ``collection`` (a TCIA collection
+    name, :data:`COLLECTIONS`), for when no clinical sheet says: ``(covid, site)``.
+
+    RICORD's site is the part of its PatientIDs after the collection
+    (``MIDRC-RICORD-1C-<site>-<n>``): a number (``419639``) or, for one site, ``SITE2``.
+
+    Examples
+    --------
+    >>> from covidimg.sources.tcia import collection_defaults
+    >>> collection_defaults("MIDRC-RICORD-1B", "MIDRC-RICORD-1B-419639-000340")
+    ('negative', '419639')
+    >>> collection_defaults(None, "x")
+    (None, None)
+    """
+    defaults = COLLECTIONS.get(collection or "", {"covid": None, "site": None})
+    site = defaults["site"]
+    if site is None and collection and collection.startswith("MIDRC-RICORD"):
+        match = re.match(rf"^{re.escape(collection)}-([A-Za-z0-9]+)-\d+$", patient_id)
+        site = match.group(1) if match else None
+    return defaults["covid"], site
+
+
 def detect(root: str) -> bool:
     """Whether ``root`` (or a folder one or two levels down) holds a TCIA collection folder."""
     base = Path(root)
@@ -102,7 +129,7 @@ def detect(root: str) -> bool:
     for pattern in ("*", "*/*"):
         if any(p.is_dir() and p.name in COLLECTIONS for p in base.glob(pattern)):
             return True
-    return False
+    return detect_layout(root)  # an idc-index or tcia_utils download, a flat DICOM folder
 
 class _Reader(SheetReader):
     def __init__(self, root: str, progress: bool) -> None:
@@ -174,7 +201,10 @@ class _Reader(SheetReader):
         members = table["member_paths"].tolist()
         # the file on disk holding each image's first instance (a zip member's archive)
         first_files = [index.disk_file[labels[0]] for labels in members]
-        table["collection"] = [self.collection_of(disk) for disk in first_files]
+        table["collection"] = resolve_collections(
+            table, [self.collection_of(disk) for disk in first_files],
+            [[os.path.basename(self.root), *self.relative_parts(disk)] for disk in first_files],
+            self.ledger)
         table["source_patient_id"] = table["patient_uid"].str.split(":", n=1).str[1]
         clash = table.groupby("source_patient_id")["collection"].nunique()
         clash = set(clash[clash > 1].index)
@@ -298,7 +328,7 @@ class _Reader(SheetReader):
             if info is not None and info.collection != collection and \
                     collection in COLLECTIONS:
                 info = None
-            defaults = COLLECTIONS.get(collection or "", {"covid": None, "site": None})
+            default_covid, site = collection_defaults(collection, pid)
             if info is None and collection in sheet_collections:
                 self.ledger.finding("orphan_image", f"PatientID {pid!r} has images in "
                                     f"{collection} but no row in its clinical sheet; sex and age "
@@ -311,16 +341,12 @@ class _Reader(SheetReader):
             age = info.age if info is not None and info.age else None
             if age is None and pd.notna(age_years):
                 age = (float(age_years), float(age_years))
-            site = defaults["site"]
-            if site is None and collection and collection.startswith("MIDRC-RICORD"):
-                match = re.match(rf"^{re.escape(collection)}-(\d+)-", pid)
-                site = match.group(1) if match else None
             rows.append({
                 "patient_uid": puid, "source": NAME, "source_patient_id": pid,
                 "sex": sex or "U", "age_min": age[0] if age else np.nan,
                 "age_max": age[1] if age else np.nan,
                 "covid_status": (info.covid if info is not None and info.covid else None)
-                or defaults["covid"] or "unknown",
+                or default_covid or "unknown",
                 "icu": info.icu if info is not None else None,
                 "died": info.died if info is not None else None,
                 "site": site, "collection": collection,
