@@ -433,8 +433,8 @@ TABLES: dict[str, Table] = {
                    "`<source>:<published key>`", nullable=False,
                    pattern=OBSERVATION_FIELD_PATTERN),
             Column("value", "string",
-                   "harmonized value (a category or short text; free text is described, not "
-                   "kept, unless `descriptions=\"keep\"`)", required=False),
+                   "harmonized value (a category or short text; typed-in free text is "
+                   "described, never kept)", required=False),
             Column("value_num", "float64", "the value as a number, in `unit`; NaN when none",
                    required=False),
             Column("unit", "string", "unit of `value_num`", pattern=UNIT_PATTERN, required=False),

@@ -274,7 +274,8 @@ def load(
         for root in roots:  # a loop, not a comprehension: the warning's stacklevel counts on it
             pairs.extend(_sources_in(root))
     per_source = _check_load_options(options, [name for name, _ in pairs])
-    key = None if index_cache is False else result_key(pairs, {
+    # a load that keeps descriptions is never cached: no cache holds them
+    key = None if index_cache is False or descriptions == "keep" else result_key(pairs, {
         "options": per_source, "descriptions": descriptions, "strict": strict,
         "max_member_bytes": max_member_bytes, "max_compression_ratio": max_compression_ratio,
         "sample_series": sample_series})

@@ -20,7 +20,8 @@ whose DICOM index cache re-reads only the files that changed.
 
 The cache follows the rules of the other caches: owner-only folders and files, a result folder
 of another user or writable by others is not used, and only this module's own folders
-(``<64 hex digits>``) are ever replaced or removed. Remote roots (``s3://``) are not cached.
+(``<64 hex digits>``) are ever replaced or removed. Remote roots (``s3://``) are not cached,
+nor a load with ``descriptions="keep"`` (no cache ever holds description texts).
 """
 
 from __future__ import annotations
