@@ -229,7 +229,7 @@ class _Reader(SheetReader):
         # event; without a dated sheet (AR, RICORD, CT Images in COVID-19), the first exam.
         start, _rules = choose_day_zero({"admission": _as_days(pids.map(inpatient)),
                                          "index_event": _as_days(pids.map(visit)),
-                                         "first_exam": puid.map(first).to_numpy()})
+                                         "first_exam": _as_days(puid.map(first.to_dict()))})
         days = days_between(date, start)
         for i in np.flatnonzero(np.isnat(date)):
             self.ledger.finding("missing_value", "no StudyDate in the DICOM header; the exam "
