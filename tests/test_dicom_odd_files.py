@@ -133,7 +133,7 @@ def test_pydicoms_truncated_mr_is_rejected(tmp_path):
     assert len(cohort.images) == 0 and len(cohort.patients) == 0
     status, reason = files_by_name(cohort)["1.dcm"]
     assert status == "rejected" and "pixel data is truncated" in reason
-    assert kinds(cohort) == ["unreadable_file"]
+    assert kinds(cohort) == ["no_images", "unreadable_file"]
 
 
 @pytest.mark.parametrize("name", ["MR_truncated.dcm", "MR_small.dcm", "CT_small.dcm",
@@ -229,7 +229,7 @@ def test_a_ct_series_without_pixel_data_is_rejected_with_findings(tmp_path):
     assert len(cohort.images) == 0 and len(cohort.patients) == 0
     assert set(cohort.files["status"]) == {"rejected"}
     assert cohort.files["reason"].str.contains("without pixel data").all()
-    assert kinds(cohort) == ["unreadable_file"] * 5
+    assert kinds(cohort) == ["no_images"] + ["unreadable_file"] * 5
 
 
 def test_header_only_files_are_not_counted_beside_real_slices(tmp_path):

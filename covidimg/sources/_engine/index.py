@@ -166,6 +166,8 @@ class DicomIndex:
     #: files on disk: ``files`` in all, ``cached`` (taken from the index cache), ``read``
     #: (headers read now), ``inferred`` (headers inferred by series sampling)
     counts: dict[str, int] = field(default_factory=dict)
+    #: where :func:`images_from_index` reports the instances it leaves out
+    ledger: Ledger | None = None
 
     def __getattr__(self, name: str) -> Any:
         # An index restored from the cache's snapshot builds its headers on first use.
@@ -402,7 +404,7 @@ def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
     fast = defaults.fast_headers if fast_headers is _UNSET else fast_headers
 
     ordered = sorted(map(os.fspath, paths))
-    index = DicomIndex()
+    index = DicomIndex(ledger=ledger)
     if not ordered:
         return index
     stat_keys = stat_files(ordered)
@@ -519,7 +521,7 @@ def _restore(snapshot: dict[str, Any], ordered: list[str], ledger: Ledger) -> Di
     index = DicomIndex(disk_file=dict(zip(ordered, ordered, strict=True)) if disk_file is None
                        else disk_file,
                        state=dict(snapshot["state"]), inferred=set(snapshot["inferred"]),
-                       sampling=[dict(row) for row in snapshot["sampling"]])
+                       sampling=[dict(row) for row in snapshot["sampling"]], ledger=ledger)
     del index.headers
     index.__dict__["_headers_blob"] = snapshot["headers"]
     n = len(ordered)
@@ -614,13 +616,18 @@ def images_from_index(index: DicomIndex, source: str,
     """``images`` rows (via :func:`~covidimg.sources._engine.dicom.series_table`) of the
     indexed headers.
 
-    Instances of non-image modalities (SR, PR, SEG, ...) are marked ignored in ``index``.
+    Instances of non-image modalities (SR, PR, SEG, OT, ...) are marked ignored in ``index``,
+    each with an ``unsupported_modality`` finding (as CRDW's zip members are).
     """
     for h in index.headers:
         if h.modality not in IMAGE_MODALITIES:
             modality = describe_value(h.modality, vocabulary=MODALITY_CODES)
-            index.ignore(h.path, f"modality {modality} is not an image modality covidimg "
-                                 f"indexes ({', '.join(IMAGE_MODALITIES)})")
+            reason = (f"modality {modality} is not an image modality covidimg indexes "
+                      f"({', '.join(IMAGE_MODALITIES)})")
+            index.ignore(h.path, reason)
+            if index.ledger is not None:
+                index.ledger.finding("unsupported_modality", f"{reason}; the file is left out",
+                                     path=h.path)
     return series_table(index.headers, source=source, patient_uid=patient_uid)
 
 
