@@ -15,9 +15,12 @@ no DICOM header. Each readable 3-D volume becomes one CT ``images`` row:
   ``volume-covid19-*``; the study and series UIDs, date, sex and age are unknown.
 
 Only the header is read (nibabel reads a NIfTI lazily: a few hundred bytes, decompressed from
-the start of a ``.nii.gz``), so a load stays bounded whatever the volume's size. A file nibabel
-cannot read, or whose header does not describe a 3-D volume, is ``rejected`` with an
-``unreadable_file`` finding naming it.
+the start of a ``.nii.gz``), and the file's length is checked against the bytes the header
+declares (:func:`covidimg.sources._engine.nifti.stored_bytes`, the check the pixel reader
+makes too: a ``.nii``'s size, a ``.nii.gz``'s recorded decompressed size, with a counting
+decompression only when that does not match), so a load stays bounded
+whatever the volume's size. A file nibabel cannot read, cut short, or whose header does not
+describe a 3-D volume, is ``rejected`` with an ``unreadable_file`` finding naming it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import pandas as pd
 
 from covidimg.sources._engine.exam import exam_label
 from covidimg.sources._engine.ledger import Ledger
+from covidimg.sources._engine.nifti import stored_bytes
 
 __all__ = ["NIFTI_COLLECTION", "NIFTI_SUFFIXES", "is_nifti_name", "volume_rows"]
 
@@ -77,6 +81,13 @@ def _volume_shape(path: str) -> tuple[int, int, int]:
     if len(shape) < 3 or any(n < 1 for n in shape) or any(n > 1 for n in shape[3:]) or \
             sum(n > 1 for n in shape[:3]) < 3:
         raise ValueError(f"its header gives the shape {shape}, not one 3-D CT volume")
+    offset = getattr(img.dataobj, "offset", None)  # where the voxels start, as read
+    declared = int(img.header.get_data_offset() if offset is None else offset) + \
+        int(np.prod(shape, dtype=np.int64)) * img.header.get_data_dtype().itemsize
+    stored = stored_bytes(path, declared)
+    if stored is not None and stored < declared:
+        raise ValueError(f"it is truncated: {stored} bytes of voxel data and header where its "
+                         f"header declares {declared}")
     ornt = nib.orientations.io_orientation(img.affine)
     ras = [0, 0, 0]
     for stored_axis, (ras_axis, _) in enumerate(ornt[:3]):
@@ -108,6 +119,7 @@ def volume_rows(paths: list[str], ledger: Ledger, source: str,
     Examples
     --------
     >>> from covidimg.sources._engine.ledger import Ledger
+from covidimg.sources._engine.nifti import stored_bytes
     >>> from covidimg.sources.tcia.volumes import volume_rows
     >>> len(volume_rows([], Ledger("tcia"), "tcia", lambda p: None))
     0
