@@ -8,6 +8,7 @@ schema, and :meth:`Cohort.concat` validates the combined tables once.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -18,6 +19,7 @@ from covidimg.cohort._model import Cohort
 from covidimg.errors import LoadError, SourceDetectionError
 from covidimg.registry import SOURCE_NAMES, source_entry
 from covidimg.sources import (
+    SourceTables,
     archive_limits,
     check_options,
     description_policy,
@@ -25,6 +27,8 @@ from covidimg.sources import (
     loader,
     loader_options,
     loaders,
+    provenance_frame,
+    provenance_row,
     raise_if_strict,
     strict_mode,
 )
@@ -274,9 +278,16 @@ def load(
             if strict:  # a finding recorded where the loader caught the error still counts
                 for row in part.findings.to_dict("records"):
                     raise_if_strict(row)
-            parts.append(part)
+            parts.append(_with_provenance(part, root, per_source.get(name, {})))
     return Cohort.concat(parts)
 
+
+def _with_provenance(part: SourceTables, root: str, options: Mapping[str, Any]) -> SourceTables:
+    """``part`` with a ``provenance`` row from the registry when its loader wrote none."""
+    if len(part.provenance):
+        return part
+    row = provenance_row(part.source, loaded_from=root, options=options)
+    return dataclasses.replace(part, provenance=provenance_frame([row]))
 
 
 def _check_load_options(options: Mapping[str, Mapping[str, Any]] | None,

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from covidimg import schema
 from covidimg._validation import LabMatch
-from covidimg.cohort._arrays import CohortArrays
+from covidimg.cohort._arrays import OPENED_FROM, CohortArrays
 from covidimg.cohort._deferred import _Deferred, _table_property
 from covidimg.cohort._query import Criteria, Selection, select
 from covidimg.cohort._storage import LAZY_TABLES, open_tables, save_tables
@@ -23,23 +23,24 @@ from covidimg.sources import SourceTables
 
 __all__ = ["Cohort"]
 
-#: Tables whose rows need not belong to a patient or an image (the column naming the owner):
-#: parts filtered from one cohort each hold the rows without one.
-_SHARED_ROW_TABLES = {"files": "image_uid", "findings": "patient_uid"}
+#: Tables whose rows need not belong to a patient or an image (the column naming the owner, or
+#: ``None`` when no row has one): parts filtered from one cohort each hold the rows without one.
+_SHARED_ROW_TABLES: dict[str, str | None] = {"files": "image_uid", "findings": "patient_uid",
+                                             "provenance": None}
 #: Where a cohort keeps its :class:`CohortArrays` (in its ``__dict__``, beside the tables).
 _ARRAYS = "_kept_arrays"
 
 
 @dataclass(eq=False)
 class Cohort:
-    """A harmonized cohort: six pandas DataFrames that follow :mod:`covidimg.schema`.
+    """A harmonized cohort: nine pandas DataFrames that follow :mod:`covidimg.schema`.
 
     Build one with :func:`covidimg.load`, :func:`covidimg.load_demo` or :meth:`Cohort.open`;
     combine sources with :meth:`Cohort.concat`.
 
     Attributes
     ----------
-    patients, images, events, labs, files, findings
+    patients, images, events, labs, files, findings, observations, annotations, provenance
         The tables of the contract (see ``docs/data-dictionary.md``). A cohort opened with
         :meth:`open` reads ``files`` and ``findings`` when first accessed (see
         :meth:`unread_tables`); to the user they are DataFrames like the others.
@@ -66,6 +67,9 @@ class Cohort:
     labs: pd.DataFrame = field(default_factory=lambda: schema.empty("labs"))
     files: pd.DataFrame = field(default_factory=lambda: schema.empty("files"))
     findings: pd.DataFrame = field(default_factory=lambda: schema.empty("findings"))
+    observations: pd.DataFrame = field(default_factory=lambda: schema.empty("observations"))
+    annotations: pd.DataFrame = field(default_factory=lambda: schema.empty("annotations"))
+    provenance: pd.DataFrame = field(default_factory=lambda: schema.empty("provenance"))
 
     # ------------------------------------------------------------------ construction
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -155,8 +159,8 @@ class Cohort:
         a uid that still appears twice raises :class:`~covidimg.schema.SchemaError`.
 
         Parts filtered from one cohort share the rows that belong to no patient or image (a
-        source's ``data.csv`` in ``files``, its source-level ``findings``): a ``files`` or
-        ``findings`` row equal in every column to one of an earlier part is kept once.
+        source's ``data.csv`` in ``files``, its source-level ``findings``, the ``provenance``
+        rows): such a row equal in every column to one of an earlier part is kept once.
 
         Examples
         --------
@@ -187,7 +191,8 @@ class Cohort:
                 f"{'; sources ' + sources if sources else ''}>")
 
     def summary(self) -> pd.DataFrame:
-        """Counts per source: patients, images, lab values, files by status, findings.
+        """Counts per source: patients, images, lab values, files by status, findings,
+        observations and annotations.
 
         Examples
         --------
@@ -207,6 +212,8 @@ class Cohort:
         for status in schema.FILE_STATUS:
             parts[f"files_{status}"] = count(self.files[self.files["status"] == status])
         parts["findings"] = count(self.findings)
+        parts["observations"] = count(self.observations)
+        parts["annotations"] = count(self.annotations)
         table = pd.DataFrame(parts).fillna(0).astype(int)
         table.index.name = "source"
         return table
@@ -350,8 +357,12 @@ class Cohort:
         ------
         CohortFileError
             If the folder has no manifest, the manifest is of an unknown format, or a table
-            file is missing, unreadable or its row count differs from the manifest's (a
-            deferred table whose data is damaged raises it when first accessed).
+            file is missing, unreadable, its row count differs from the manifest's, or it
+            holds a value the schema refuses (outside the allowed values or pattern, missing
+            where not nullable). A deferred table whose data is damaged raises it when first
+            accessed; a key repeated in ``patients`` or ``images``, or a reference naming a
+            row that does not exist, raises it when the relation is first used (a filter,
+            the dashboard, :meth:`select`), which keeps opening as fast as reading the files.
         ValueError
             If ``lazy`` names a table that does not exist.
 
@@ -363,7 +374,9 @@ class Cohort:
         >>> ci.Cohort.open(folder, lazy=()).unread_tables()
         []
         """
-        return cls(**open_tables(directory, lazy))
+        cohort = cls(**open_tables(directory, lazy))
+        cohort.__dict__[OPENED_FROM] = os.fspath(directory)
+        return cohort
 
 
 def _table_attribute(name: str) -> property:
@@ -382,9 +395,9 @@ for _name in schema.TABLE_NAMES:
     setattr(Cohort, _name, _table_attribute(_name))
 
 
-def _without_earlier_rows(frames: list[pd.DataFrame], owner: str) -> list[pd.DataFrame]:
-    """Drop from each frame the rows without an ``owner`` that equal, in every column, a row
-    of an earlier frame.
+def _without_earlier_rows(frames: list[pd.DataFrame], owner: str | None) -> list[pd.DataFrame]:
+    """Drop from each frame the rows without an ``owner`` (every row, when ``owner`` is
+    ``None``) that equal, in every column, a row of an earlier frame.
 
     Rows with an owner are never shared by parts (their keys would clash); rows repeated
     within one frame are kept: only copies across parts are dropped.
@@ -392,8 +405,12 @@ def _without_earlier_rows(frames: list[pd.DataFrame], owner: str) -> list[pd.Dat
     seen: set[int] = set()
     out = []
     for frame in frames:
-        ownerless = np.flatnonzero(frame[owner].isna().to_numpy(dtype=bool)) if len(frame) \
-            else np.empty(0, dtype=np.intp)
+        if not len(frame):
+            ownerless = np.empty(0, dtype=np.intp)
+        elif owner is None:
+            ownerless = np.arange(len(frame))
+        else:
+            ownerless = np.flatnonzero(frame[owner].isna().to_numpy(dtype=bool))
         if not len(ownerless):
             out.append(frame)
             continue

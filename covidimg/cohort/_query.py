@@ -279,6 +279,10 @@ class Selection:
             keep = np.ones(n, dtype=bool)
             if self.whole:
                 return keep
+            if table == "provenance":  # a source's rows stay while any of its patients does
+                cohort = self.arrays.cohort
+                kept = set(cohort.patients["source"].astype(str)[self.rows("patients")])
+                return cohort.provenance["source"].astype(str).isin(kept).to_numpy(dtype=bool)
             for col in refs:
                 target, _key = col.referenced  # type: ignore[misc]
                 keep &= follow(self.arrays.positions(table, col.name), self.rows(target))
@@ -307,7 +311,7 @@ class Selection:
     def subset(self, tables: Sequence[str] | None = None) -> Cohort:
         """A new cohort of the kept rows of every table.
 
-        ``tables`` names the tables to fill (default: all six); the others stay empty, which
+        ``tables`` names the tables to fill (default: all); the others stay empty, which
         saves time when an analysis reads only some. A table the cohort has not read yet
         (``Cohort.open`` defers ``files`` and ``findings``) is filtered when first read.
         """
