@@ -10,7 +10,7 @@ Four collections are written under ``root/manifest-1600000000000/``, patients de
   the MD.ai annotation CSV;
 * ``MIDRC-RICORD-1A``: CT series, no sheet (demographics from the DICOM header);
 
-and, beside the manifest folder, ``CT Images in COVID-19/``: NIfTI CT volumes
+and ``CT Images in COVID-19/`` in the same folder: NIfTI CT volumes
 ``volume-covid19-A-<NNNN>.nii.gz`` (that collection is published as NIfTI, one volume per
 patient, no DICOM), written by :func:`write_volume` so that ``read_image`` returns the volume
 drawn, plus one volume cut short.
@@ -361,7 +361,7 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
 
     # CT Images in COVID-19: NIfTI volumes, one per patient, undated (day 0: the patient's
     # only exam), sex and age unknown; and a volume cut short.
-    volume_dir = root / NIFTI_COLLECTION
+    volume_dir = base / NIFTI_COLLECTION
     for n in range(1, N_VOLUMES + 1):
         stem = f"volume-covid19-A-{n:04d}"
         volume = ct_volume(rng, VOLUME_SHAPE[0], VOLUME_SHAPE[1:], float(rng.uniform(0.2, 0.8)))

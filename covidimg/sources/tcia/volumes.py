@@ -119,7 +119,6 @@ def volume_rows(paths: list[str], ledger: Ledger, source: str,
     Examples
     --------
     >>> from covidimg.sources._engine.ledger import Ledger
-from covidimg.sources._engine.nifti import stored_bytes
     >>> from covidimg.sources.tcia.volumes import volume_rows
     >>> len(volume_rows([], Ledger("tcia"), "tcia", lambda p: None))
     0
