@@ -569,6 +569,8 @@ FINDING_KINDS: dict[str, FindingKind] = _kinds(
     ("orphan_row", "warning", "a table row whose parent row is missing"),
     ("study_without_images", "warning", "a study listed in a table without DICOM files"),
     ("patients_without_images", "warning", "clinical rows for patients without images"),
+    ("no_images", "warning",
+     "a source folder in which no usable image was found: the cohort has none from it"),
     ("unmatched_annotation", "warning", "an annotation that matches no image"),
     ("unreferenced_image", "warning", "an image file no table row refers to"),
     ("unsafe_link", "warning",

@@ -123,6 +123,9 @@ class CrdwLoader(ExamReader, ClinicalReader):
             index_event={pid: entry["index_date"] for pid, entry in info.items()
                          if entry.get("index_date")},
             first_exam=exams_of, first_fact=facts_of)
+        if not len(images):
+            self.ledger.finding("no_images", f"no usable exam zip under {self.root}",
+                                path=self.root)
         if not any(self.tables.values()):
             self.ledger.finding("missing_clinical_data",
                                 "no datamart tables (patients / encounters / labs .csv or "

@@ -3,6 +3,8 @@
 Layout (the folder the NBIA Data Retriever downloaded into; a ``manifest-<n>/`` level is fine)::
 
     <Collection>/<PatientID>/<MM-DD-YYYY-NA-StudyDescription-UID5>/<n.000000-Series-UID5>/1-1.dcm
+    CT Images in COVID-19/volume-covid19-A-<NNNN>.nii.gz   that collection is NIfTI: one CT
+                                                volume per file (:mod:`.volumes`), anywhere
     metadata.csv, LICENSE                       written by the retriever (ignored, with reason)
     clinical sheets, anywhere under the root, recognised by their columns:
       COVID-19-NY-SBU   CSV with to_patient_id, age.splits, visit_start_datetime, is_icu,
@@ -44,6 +46,11 @@ Quirks handled:
   admission, any SBU visit the index event; without a dated clinical sheet (AR, RICORD, CT
   Images in COVID-19), day 0 is the patient's first exam; sex and age then come from the
   DICOM header;
+* "CT Images in COVID-19" volumes become CT rows (``format="nifti"``, ``n_instances`` = the
+  axial slices, ``tcia:<file stem>`` as image and patient uid, see :mod:`.volumes`); a volume,
+  the only exam of its patient and undated, is that patient's day 0;
+* a download with no usable image (empty, or only files of no use) gives an empty cohort with a
+  ``no_images`` finding and every file in ``files``, never an error;
 * COVID-19 status defaults per collection (:data:`COLLECTIONS`: RICORD-1B is the negative
   control set, every other collection is COVID-19 positive) unless a sheet says otherwise.
 """
@@ -72,14 +79,16 @@ from covidimg.sources.tcia.sheets import (
     _missing,
     parse_age_band,
 )
+from covidimg.sources.tcia.volumes import NIFTI_COLLECTION, is_nifti_name, volume_rows
 
 __all__ = ["COLLECTIONS", "LOOKS_FOR", "NAME", "SBU_LABS", "collection_defaults", "detect", "load",
            "parse_age_band"]
 
 NAME = "tcia"
 LOOKS_FOR = ("an NBIA Data Retriever tree <Collection>/<PatientID>/<study>/<series>/*.dcm of a "
-             "TCIA COVID-19 collection (COVID-19-AR, COVID-19-NY-SBU, MIDRC-RICORD-1A/1B/1C, "
-             "CT Images in COVID-19), with its clinical sheets; or an idc-index download "
+             "TCIA COVID-19 collection (COVID-19-AR, COVID-19-NY-SBU, MIDRC-RICORD-1A/1B/1C), "
+             "with its clinical sheets; the CT Images in COVID-19 NIfTI volumes "
+             "(volume-covid19-A-<NNNN>.nii.gz); or an idc-index download "
              "(covid_19_ar/<PatientID>/<study>/<Modality>_<series>/), a tcia_utils download "
              "(tciaDownload/<SeriesInstanceUID>/) or a flat folder of such DICOM files")
 
@@ -91,7 +100,7 @@ COLLECTIONS: dict[str, dict[str, str | None]] = {
     "MIDRC-RICORD-1A": {"covid": "positive", "site": None},
     "MIDRC-RICORD-1B": {"covid": "negative", "site": None},
     "MIDRC-RICORD-1C": {"covid": "positive", "site": None},
-    "CT Images in COVID-19": {"covid": "positive", "site": None},
+    NIFTI_COLLECTION: {"covid": "positive", "site": None},
 }
 _DOC_NAMES = ("license", "readme", ".")
 
@@ -120,7 +129,8 @@ def collection_defaults(collection: str | None, patient_id: str) -> tuple[str | 
 
 
 def detect(root: str) -> bool:
-    """Whether ``root`` (or a folder one or two levels down) holds a TCIA collection folder."""
+    """Whether ``root`` (or a folder one or two levels down) holds a TCIA collection folder,
+    or the CT Images in COVID-19 volumes (``volume-covid19-*.nii.gz``)."""
     base = Path(root)
     if not base.is_dir():
         return False
@@ -129,6 +139,9 @@ def detect(root: str) -> bool:
     for pattern in ("*", "*/*"):
         if any(p.is_dir() and p.name in COLLECTIONS for p in base.glob(pattern)):
             return True
+    if any(p.is_file() for pattern in ("volume-covid19-*.nii*", "*/volume-covid19-*.nii*")
+           for p in base.glob(pattern)):
+        return True
     return detect_layout(root)  # an idc-index or tcia_utils download, a flat DICOM folder
 
 class _Reader(SheetReader):
@@ -141,6 +154,7 @@ class _Reader(SheetReader):
         self.ricord_studies: dict[str, tuple[str, dt.date | None, str]] = {}
         self.annotations: list[dict[str, object]] = []
         self.sheet_patients: dict[str, list[str]] = {}
+        self.volumes: list[str] = []  # NIfTI volumes (CT Images in COVID-19)
 
     # ------------------------------------------------------------------ files
     def walk(self) -> list[str]:
@@ -163,6 +177,8 @@ class _Reader(SheetReader):
                     self.read_xlsx(path)
                 elif lower.endswith((".dcm", ".dicom", ".zip")) or "." not in lower:
                     dicoms.append(path)
+                elif is_nifti_name(lower):
+                    self.volumes.append(path)
                 else:
                     self.ledger.file(path, "ignored", reason="not part of the NBIA tree or a "
                                      "known clinical sheet")
@@ -192,9 +208,6 @@ class _Reader(SheetReader):
 
     def load(self) -> SourceTables:
         dicom_paths = self.walk()
-        if not dicom_paths and not len(self.ledger.files_frame()):
-            raise LoadError(f"tcia: {self.root} holds no files; looked for {LOOKS_FOR}. Pass "
-                            "the folder the NBIA Data Retriever downloaded into.")
         index = index_dicom(dicom_paths, self.ledger, progress=self.progress,
                             desc="TCIA DICOM headers")
         table = images_from_index(index, NAME)
@@ -205,6 +218,14 @@ class _Reader(SheetReader):
             table, [self.collection_of(disk) for disk in first_files],
             [[os.path.basename(self.root), *self.relative_parts(disk)] for disk in first_files],
             self.ledger)
+        volumes = volume_rows(self.volumes, self.ledger, NAME, self.collection_of)
+        if len(volumes):
+            table = pd.concat([table, volumes], ignore_index=True)
+            members += volumes["member_paths"].tolist()
+            first_files += volumes["path"].tolist()
+        if not len(table):  # an empty or image-less download: an empty cohort, said so
+            self.ledger.finding("no_images", f"no usable image under {self.root}; looked for "
+                                f"{LOOKS_FOR}", path=self.root)
         table["source_patient_id"] = table["patient_uid"].str.split(":", n=1).str[1]
         clash = table.groupby("source_patient_id")["collection"].nunique()
         clash = set(clash[clash > 1].index)
@@ -259,13 +280,20 @@ class _Reader(SheetReader):
         # event; without a dated sheet (AR, RICORD, CT Images in COVID-19), the first exam.
         start, _rules = choose_day_zero({"admission": _as_days(pids.map(inpatient)),
                                          "index_event": _as_days(pids.map(visit)),
-                                         "first_exam": puid.map(first).to_numpy()})
-        days = days_between(date, start)
-        for i in np.flatnonzero(np.isnat(date)):
-            self.ledger.finding("missing_value", "no StudyDate in the DICOM header; the exam "
-                                "has no day", patient_uid=puid.iat[i],
-                                image_uid=table["image_uid"].iat[i], path=table["path"].iat[i])
-        table["day"] = days.astype(float)
+                                         "first_exam": _as_days(puid.map(first.to_dict()))})
+        days = days_between(date, start).astype(float)
+        # A NIfTI volume has no date: the only exam of its patient is that patient's day 0
+        # (the first-exam rule); beside other exams it has no day.
+        volume = (table["format"] == "nifti").to_numpy()
+        alone = (puid.map(puid.value_counts()) == 1).to_numpy()
+        days[volume & alone] = 0.0
+        for i in np.flatnonzero(np.isnat(date) & ~(volume & alone)):
+            what = "the NIfTI volume carries no date" if volume[i] else \
+                "no StudyDate in the DICOM header"
+            self.ledger.finding("missing_value", f"{what}; the exam has no day",
+                                patient_uid=puid.iat[i], image_uid=table["image_uid"].iat[i],
+                                path=table["path"].iat[i])
+        table["day"] = days
         admitted_pids = [pid for pid, info in self.clinical.items()
                          if ("admission", 0.0) in info.events]
         admitted = table["source_patient_id"].isin(admitted_pids).to_numpy()
@@ -373,7 +401,7 @@ _FIRST_EXAM_COLUMNS = ["source_patient_id", "collection", "sex", "age_years"]
 
 def _as_days(values: pd.Series) -> np.ndarray:
     """Dates (``datetime.date`` or missing) as a ``datetime64[s]`` array, NaT for missing."""
-    return np.array([v if isinstance(v, dt.date) else None for v in values],
+    return np.array([v if isinstance(v, dt.date) and not pd.isna(v) else None for v in values],
                     dtype="datetime64[D]").astype("datetime64[s]")
 
 
