@@ -36,6 +36,7 @@ __all__ = [
     "StrictModeError",
     "__version__",
     "detect_source",
+    "diff",
     "fetch_mhh",
     "load",
     "load_demo",
@@ -44,10 +45,11 @@ __all__ = [
 # Everything but the errors loads on first use (pandas, pyarrow and pydicom come with
 # `covidimg.load` or `covidimg.Cohort`, not with `import covidimg`), so the import stays fast.
 _LAZY_MODULES = {"widgets", "plotting", "stats", "imaging", "demo", "datasets", "intervals",
-                 "schema", "sources"}
+                 "schema", "sources", "export"}
 _LAZY_FUNCTIONS = {"load_demo": "covidimg.demo", "fetch_mhh": "covidimg.datasets",
                    "ImageReadError": "covidimg.imaging", "Cohort": "covidimg.cohort",
-                   "load": "covidimg.cohort", "detect_source": "covidimg.cohort"}
+                   "load": "covidimg.cohort", "detect_source": "covidimg.cohort",
+                   "diff": "covidimg.cohort"}
 
 
 def __getattr__(name: str) -> Any:

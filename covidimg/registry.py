@@ -23,7 +23,7 @@ Examples
 --------
 >>> from covidimg.registry import SOURCE_NAMES, source_entry
 >>> SOURCE_NAMES
-('mhh', 'nccid', 'crdw', 'midrc', 'tcia')
+('mhh', 'nccid', 'crdw', 'midrc', 'tcia', 'idc')
 >>> source_entry("nccid").module
 'covidimg.sources.nccid'
 """
@@ -97,6 +97,14 @@ SOURCES: dict[str, SourceEntry] = {entry.name: entry for entry in (
                 citation="https://doi.org/10.1007/s10278-013-9622-7",
                 terms="TCIA data usage policy: cite the collection's DOI and TCIA; "
                       "no re-identification"),
+    SourceEntry("idc", "covidimg.sources.idc", "IDC",
+                "TCIA's COVID-19 collections in NCI Imaging Data Commons (series index "
+                "offline, pixels on demand)",
+                license="per collection, from IDC's index (RICORD: CC BY-NC 4.0; COVID-19-AR, "
+                        "COVID-19-NY-SBU: CC BY 4.0)",
+                citation="https://doi.org/10.1148/rg.230180",
+                terms="IDC's public data: cite each collection's DOI (images.doi, "
+                      "cohort.citations()) and IDC; respect each collection's licence"),
 )}
 
 #: The source names, in registry order.
@@ -116,10 +124,10 @@ def source_entry(name: str) -> SourceEntry:
     >>> from covidimg.registry import source_entry
     >>> source_entry("mhh").title
     'MHH'
-    >>> source_entry("idc")
+    >>> source_entry("acme")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: unknown source 'idc'; the sources are ['mhh', 'nccid', 'crdw', 'midrc', 'tcia']
+    ValueError: unknown source 'acme'; the sources are ['mhh', 'nccid', 'crdw', 'midrc', ...]
     """
     try:
         return SOURCES[name]

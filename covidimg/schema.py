@@ -60,10 +60,12 @@ VIEWS = ("AP", "PA", "LAT", "AXIAL", "UNKNOWN")
 #: Harmonized exam labels (``images.exam``), derived from codes and description texts by
 #: :func:`covidimg.sources._engine.exam.exam_label`: chest radiographs by view (``CXR`` when
 #: the view is unknown; a portable film is AP), ``XR`` for a radiograph of another region, chest
-#: CT without or with contrast, CT angiography, chest-abdomen-pelvis CT, ``CT`` when nothing
-#: names the region, ``MR``, and ``UNKNOWN``.
+#: CT without or with contrast, CT angiography, chest-abdomen CT (CRDW's "chest/abdomen
+#: scans"), chest-abdomen-pelvis CT, ``CT`` when nothing names the region, ``MR``, and
+#: ``UNKNOWN``.
 EXAMS = ("CXR AP", "CXR PA", "CXR LAT", "CXR AP PORTABLE", "CXR", "XR", "CT CHEST",
-         "CT CHEST W CONTRAST", "CTA CHEST", "CT CHEST ABDOMEN PELVIS", "CT", "MR", "UNKNOWN")
+         "CT CHEST W CONTRAST", "CTA CHEST", "CT CHEST ABDOMEN", "CT CHEST ABDOMEN PELVIS", "CT",
+         "MR", "UNKNOWN")
 FORMATS = ("dicom", "nifti", "png")
 CENSOR = ("none", "left", "right", "interval")
 #: What became of a file a source walked (``files.status``).
@@ -113,6 +115,9 @@ OBSERVATION_FIELDS: dict[str, str] = {
     "cxr_severity": "chest radiograph severity as the source grades it",
     "covid_code": "the source's COVID-19 imaging code (e.g. NCCID's CVCX codes)",
 }
+#: ``patients.split``: the side of a patient-level train/validation/test split
+#: (:meth:`covidimg.Cohort.split`).
+SPLITS = ("train", "validation", "test")
 EVENTS = (
     "admission",
     "icu_admission",
@@ -269,6 +274,10 @@ TABLES: dict[str, Table] = {
             Column("icu", "boolean", "admitted to intensive care at any time; NA when unknown"),
             Column("died", "boolean", "died in the observation window; NA when unknown"),
             Column("site", "string", "submitting site or hospital, when the source names one"),
+            Column("split", "category",
+                   "side of a patient-level split made by `Cohort.split` (a hash of the "
+                   "patient uid and a seed; linked patients share a side); NA until split",
+                   allowed=SPLITS, required=False),
         ),
         key=("patient_uid",),
     ),
@@ -333,6 +342,11 @@ TABLES: dict[str, Table] = {
             Column("license", "string", "the licence the image is published under",
                    required=False),
             Column("doi", "string", "the DOI to cite for the image's collection",
+                   required=False),
+            Column("pre_encounter", "boolean",
+                   "the exam is dated before the patient's COVID encounter (CRDW includes chest "
+                   "radiographs up to one year and chest CT up to one month before it: baseline "
+                   "exams, not the COVID course); NA when the source gives no encounter date",
                    required=False),
         ),
         key=("image_uid",),
@@ -419,8 +433,8 @@ TABLES: dict[str, Table] = {
                    "`<source>:<published key>`", nullable=False,
                    pattern=OBSERVATION_FIELD_PATTERN),
             Column("value", "string",
-                   "harmonized value (a category or short text; free text is described, not "
-                   "kept, unless `descriptions=\"keep\"`)", required=False),
+                   "harmonized value (a category or short text; typed-in free text is "
+                   "described, never kept)", required=False),
             Column("value_num", "float64", "the value as a number, in `unit`; NaN when none",
                    required=False),
             Column("unit", "string", "unit of `value_num`", pattern=UNIT_PATTERN, required=False),
@@ -548,10 +562,15 @@ FINDING_KINDS: dict[str, FindingKind] = _kinds(
     ("unsupported_modality", "warning", "a DICOM instance that is not CR/DX/CT/MR; skipped"),
     ("patient_id_mismatch", "warning", "the DICOM patient id differs from the file name's"),
     ("patient_id_collision", "warning", "two patients share an identifier"),
+    ("collection_not_found", "warning",
+     "a TCIA image whose folders do not name its collection and whose series and study are "
+     "not in IDC's index (or the index is not installed); its defaults are unknown"),
     ("orphan_image", "warning", "an image whose patient has no clinical data"),
     ("orphan_row", "warning", "a table row whose parent row is missing"),
     ("study_without_images", "warning", "a study listed in a table without DICOM files"),
     ("patients_without_images", "warning", "clinical rows for patients without images"),
+    ("no_images", "warning",
+     "a source folder in which no usable image was found: the cohort has none from it"),
     ("unmatched_annotation", "warning", "an annotation that matches no image"),
     ("unreferenced_image", "warning", "an image file no table row refers to"),
     ("unsafe_link", "warning",
@@ -560,6 +579,16 @@ FINDING_KINDS: dict[str, FindingKind] = _kinds(
      "an image's pixels cannot be read or rendered when thumbnails are made "
      "(`covidimg.imaging.thumbnails`); a placeholder is shown"),
     ("withdrawn_release", "warning", "data from a release the publisher withdrew"),
+    ("unknown_release", "info",
+     "a table that matches none of the source's published revisions covidimg knows (by file "
+     "hash or by rows): a local edit or a newer release; loaded as given"),
+    ("assumed_value", "info",
+     "a value the source does not publish, set by a documented assumption the detail names "
+     "(MHH: covid_status `positive` for every patient; data.csv has no test result)"),
+    ("outside_inclusion_window", "warning",
+     "an exam before the source's documented inclusion window (CRDW: a chest radiograph more "
+     "than one year, a CT more than one month before the COVID encounter): a wrong date or "
+     "patient id?; kept"),
     ("duplicate_row", "info", "a repeated table row; the copy is dropped"),
     ("duplicate_image", "info", "the same image twice; the copy is dropped"),
     ("duplicate_instance", "info", "the same SOP Instance UID twice; the copy is dropped"),
@@ -574,6 +603,13 @@ FINDING_KINDS: dict[str, FindingKind] = _kinds(
     ("title_row", "info", "a title row above a sheet's header, skipped"),
     ("unexpected_field", "warning",
      "a field (column or key) the loader does not know; the detail names the file and key"),
+    ("same_image_as", "info",
+     "an image that is the same as an image of another source or release: equal SOP Instance "
+     "UID (or Series Instance UID) or a near-equal perceptual hash of its pixels; the detail "
+     "names the other image and the evidence (`Cohort.links`)"),
+    ("same_patient_as", "info",
+     "a patient who is the same person as a patient of another source or release: they share "
+     "an image or a Study Instance UID; the detail names the other patient and the evidence"),
     ("superseded_release", "warning",
      "a release (or revision) of the source that a later one replaced; the detail names it and "
      "what was wrong with it"),

@@ -320,13 +320,23 @@ def test_viewer_draws_regions_at_the_truths_pixels(tcia_demo: tuple[Path, object
     assert viewer.shapes == [] and viewer.image.layout.display == "flex"
 
 
-def test_midrc_reads_mdai_exports(tmp_path: Path) -> None:
+def test_midrc_mrale_scores_and_mdai_exports(tmp_path: Path) -> None:
     from covidimg.demo import midrc as demo_midrc
     from covidimg.sources import midrc
 
     root = tmp_path / "midrc"
-    demo_midrc.write(root, rng=np.random.default_rng(2), n_patients=6)
+    truth = demo_midrc.write(root, rng=np.random.default_rng(2), n_patients=12)
     before = midrc.load(root)
+    # mRALE scores: an annotation per score the demo planted (its truth keeps them as
+    # observations), on the patient, with the annotator as a reader number only
+    planted = truth.observations[truth.observations["field"] == "midrc:midrc_mRALE_score"]
+    scores = before.annotations[before.annotations["scheme"] == "mrale"]
+    assert len(planted) > 0
+    assert sorted(zip(scores["patient_uid"], scores["score"], strict=True)) == sorted(
+        zip(planted["patient_uid"], planted["value_num"].astype(float), strict=True))
+    assert (scores["kind"] == "score").all() and scores["reader"].notna().all()
+    assert scores["study_uid"].notna().all() and scores["image_uid"].isna().all()
+    assert not scores.astype(str).apply(lambda s: s.str.contains("@")).any().any()
     images = before.images
     radiographs = images[images["n_instances"] == 1].head(3)
     listed = [{"patient_uid": r.patient_uid, "image_uid": r.image_uid,
@@ -341,7 +351,8 @@ def test_midrc_reads_mdai_exports(tmp_path: Path) -> None:
     want["score"] = np.nan
     tables = midrc.load(root)
     assert len(want) == 12      # per radiograph: two readers' labels and boxes
-    _compare(tables.annotations, want)
+    notes = tables.annotations
+    _compare(notes[notes["scheme"] == "ricord"], want)
     assert len(tables.files) == len(before.files) + 1
     assert tables.files.set_index("path").loc[str(root / "ricord_annotations.json"),
                                               "status"] == "used"

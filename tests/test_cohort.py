@@ -234,7 +234,7 @@ def test_nccid_site_units_option_reaches_the_loader(nccid_demo):
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"idc": {}}, r"options source='idc' is not allowed; allowed values are \['mhh', 'nccid'"),
+    ({"acme": {}}, r"options source='acme' is not allowed; allowed values are \['mhh', 'nccid'"),
     ({"crdw": {}}, r"options: source 'crdw' is not being loaded \(loading \['nccid'\]\)"),
     ({"nccid": {"site_unit": {}}}, r"option='site_unit' is not allowed; allowed values are "
                                    r"\['site_units', 'storage_options', 'as_of'\]\. They are "

@@ -35,7 +35,7 @@ def test_every_load_records_where_each_source_came_from_and_its_terms(cohort):
     assert prov.loc["mhh", "license"] == "CC BY 3.0"
     assert prov.loc["mhh", "citation"] == "https://doi.org/10.6084/m9.figshare.12275009"
     assert "COVID-19 purposes" in prov.loc["nccid", "terms"]
-    assert json.loads(prov.loc["mhh", "options"]) == {}
+    assert json.loads(prov.loc["mhh", "options"]) == {"convention": "floor"}  # the default
     assert prov["loaded_from"].notna().all()
 
 
@@ -92,9 +92,9 @@ def test_observation_text_follows_the_free_text_policy():
     obs.add("nccid:p", "news2", value_num=5, value_raw=" 5 ", origin="f: k")
     assert obs.frame()["value_raw"].tolist() == [
         "(a text of 16 characters (letters, spaces))", "5"]
-    with description_policy("keep"):
+    with description_policy("keep"):  # the policy concerns exam descriptions only
         obs.add("nccid:p", obs.field("Comment"), value_raw="seen by Dr Jones", origin="f: k")
-    assert obs.frame()["value_raw"].iloc[-1] == "seen by Dr Jones"
+    assert obs.frame()["value_raw"].iloc[-1] == "(a text of 16 characters (letters, spaces))"
 
 
 def test_an_unknown_harmonized_field_is_refused_and_published_keys_are_made_safe():

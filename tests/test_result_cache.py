@@ -91,6 +91,8 @@ def test_other_options_or_settings_are_other_results(demo, tmp_path, cache):
                       options={"mhh": {"convention": "round"}})
     kept = ci.load({"mhh": root}, progress=False, index_cache=cache, descriptions="keep")
     assert not _from_result(rounded) and not _from_result(kept)
+    again = ci.load({"mhh": root}, progress=False, index_cache=cache, descriptions="keep")
+    assert not _from_result(again)  # descriptions are never kept in a cache
     assert _from_result(ci.load({"mhh": root}, progress=False, index_cache=cache,
                                 options={"mhh": {"convention": "round"}}))
 

@@ -230,13 +230,17 @@ class CohortArrays:
         return self.derived(("floats", table, column), lambda: getattr(
             self.cohort, table)[column].to_numpy(dtype=float))
 
-    def flag(self, column: str) -> tuple[np.ndarray, np.ndarray]:
-        """A yes/no column of ``patients`` as (value, missing) boolean arrays."""
+    def flag(self, column: str, table: str = "patients") -> tuple[np.ndarray, np.ndarray]:
+        """A yes/no column of ``table`` as (value, missing) boolean arrays (all missing when a
+        cohort lacks the optional column)."""
         def build() -> tuple[np.ndarray, np.ndarray]:
-            values = self.cohort.patients[column]
+            frame = getattr(self.cohort, table)
+            if column not in frame.columns:
+                return np.zeros(len(frame), dtype=bool), np.ones(len(frame), dtype=bool)
+            values = frame[column]
             return (values.astype("boolean").fillna(False).to_numpy(dtype=bool),
                     values.isna().to_numpy())
-        return self.derived(("flag", column), build)
+        return self.derived(("flag", table, column), build)
 
     @cached_property
     def analyte_rows(self) -> dict[str, np.ndarray]:

@@ -261,9 +261,12 @@ def load(
     ...                           "nccid": {"storage_options": {"anon": True}}})  # doctest: +SKIP
     """
     if isinstance(roots, Mapping):
-        pairs = [(str(name), os.fspath(root)) for name, root in roots.items()]
-        for name, _ in pairs:
-            source_entry(name)
+        for name in roots:
+            source_entry(str(name))
+        # A loader whose roots are not folders (IDC: collection ids) writes its root string
+        # from what the user gave (``root_of``); a folder root is its path.
+        pairs = [(str(name), getattr(loader(str(name)), "root_of", os.fspath)(root))
+                 for name, root in roots.items()]
     else:
         if isinstance(roots, str | os.PathLike):
             roots = [roots]
@@ -271,7 +274,8 @@ def load(
         for root in roots:  # a loop, not a comprehension: the warning's stacklevel counts on it
             pairs.extend(_sources_in(root))
     per_source = _check_load_options(options, [name for name, _ in pairs])
-    key = None if index_cache is False else result_key(pairs, {
+    # a load that keeps descriptions is never cached: no cache holds them
+    key = None if index_cache is False or descriptions == "keep" else result_key(pairs, {
         "options": per_source, "descriptions": descriptions, "strict": strict,
         "max_member_bytes": max_member_bytes, "max_compression_ratio": max_compression_ratio,
         "sample_series": sample_series})

@@ -42,10 +42,12 @@ __all__ = ["LAB_MATCH", "Criteria", "Selection", "range_bounds", "select"]
 LAB_MATCH = choices(LabMatch)
 #: Criteria choosing among the values of a column: (criterion, table).
 CHOICES = (("source", "patients"), ("patient_uid", "patients"), ("sex", "patients"),
-           ("covid_status", "patients"), ("site", "patients"), ("modality", "images"),
-           ("view", "images"))
+           ("covid_status", "patients"), ("site", "patients"), ("split", "patients"),
+           ("modality", "images"), ("view", "images"), ("exam", "images"))
+#: Yes/no criteria: (criterion, table).
+FLAGS = (("icu", "patients"), ("died", "patients"), ("pre_encounter", "images"))
 #: Criteria on images: when one is given, only patients with a matching image are kept.
-IMAGE_CRITERIA = ("modality", "view", "day")
+IMAGE_CRITERIA = ("modality", "view", "exam", "day", "pre_encounter")
 #: Annotation schemes documented in the schema; a ``severity`` range may name these or any
 #: scheme the cohort holds.
 SCORE_SCHEMES = ("rale", "mrale", "nccid_cxr_severity")
@@ -101,12 +103,13 @@ class Criteria:
     """The criteria of :meth:`covidimg.Cohort.filter`, checked once when made.
 
     Every field defaults to ``None`` (no criterion). Choices (``source``, ``patient_uid``,
-    ``sex``, ``covid_status``, ``site``, ``modality``, ``view``) take a value or a list of
-    values ("any of") and are stored as a tuple of text; a value outside the schema's allowed
-    values raises. ``annotation`` (annotation labels, "any of") is stored the same way; its
-    vocabulary is open (each scheme has its own). Ranges (``age``, ``day``, each ``labs``
-    analyte and ``severity``) take ``(low, high)`` with ``None`` for an open end and are stored
-    as floats (``-inf``/``inf``); ``labs`` is stored as a tuple of ``(analyte, (low, high))``
+    ``sex``, ``covid_status``, ``site``, ``split``, ``modality``, ``view``, ``exam``) take a
+    value or a list of values ("any of") and are stored as a tuple of text; a value outside the
+    schema's allowed values raises. ``annotation`` (annotation labels, "any of") is stored the
+    same way; its vocabulary is open (each scheme has its own). Yes/no criteria (``icu``,
+    ``died``, ``pre_encounter``) take a bool. Ranges (``age``, ``day``, each ``labs`` analyte
+    and ``severity``) take ``(low, high)`` with ``None`` for an open end and are stored as
+    floats (``-inf``/``inf``); ``labs`` is stored as a tuple of ``(analyte, (low, high))``
     pairs and ``severity`` as a tuple of ``(scheme, (low, high))`` pairs (scheme ``None``: a
     score of any scheme), so criteria are hashable.
 
@@ -136,9 +139,12 @@ class Criteria:
     site: str | Sequence[str] | None = None
     modality: str | Sequence[str] | None = None
     view: str | Sequence[str] | None = None
+    exam: str | Sequence[str] | None = None
+    pre_encounter: bool | None = None
     day: Range | None = None
     labs: Mapping[str, Range] | None = None
     lab_match: LabMatch = "overlap"
+    split: str | Sequence[str] | None = None
     annotation: str | Sequence[str] | None = None
     severity: Range | Mapping[str, Range] | None = None
 
@@ -156,7 +162,7 @@ class Criteria:
                 for value in values:
                     check_choice(value, allowed, f"filter {name}")
             put(name, values)
-        for name in ("icu", "died"):
+        for name, _table in FLAGS:
             value = getattr(self, name)
             if value is not None and not isinstance(value, bool | np.bool_):
                 raise ValueError(f"filter {name}={value!r}: expected True, False or None")
@@ -377,9 +383,12 @@ def select(arrays: CohortArrays, criteria: Criteria) -> Selection:
     valid = arrays.image_valid
     images = np.zeros(arrays.n_images, dtype=bool)
     images[valid] = patients[image_patient[valid]]
-    for name in ("modality", "view"):
+    for name in ("modality", "view", "exam"):
         if getattr(criteria, name) is not None:
             images &= _choice(arrays, "images", name, getattr(criteria, name))
+    if criteria.pre_encounter is not None:
+        value, missing = arrays.flag("pre_encounter", table="images")
+        images &= (value == criteria.pre_encounter) & ~missing
     if criteria.day is not None:
         low, high = criteria.day
         day = arrays.floats("images", "day")
@@ -405,9 +414,9 @@ def _patient_mask(arrays: CohortArrays, criteria: Criteria) -> np.ndarray:
     for name, table in CHOICES:
         if table == "patients" and getattr(criteria, name) is not None:
             keep &= _choice(arrays, table, name, getattr(criteria, name))
-    for name in ("icu", "died"):
+    for name, table in FLAGS:
         wanted = getattr(criteria, name)
-        if wanted is not None:
+        if wanted is not None and table == "patients":
             value, missing = arrays.flag(name)
             keep &= (value == wanted) & ~missing
     if criteria.age is not None:

@@ -10,7 +10,8 @@ folder) under a key made of
 - the source, the loader options and the load settings that change what a loader produces
   (``descriptions``, the zip limits, ``sample_series``);
 - covidimg's version and the size and modification time of each of its own modules, so a
-  changed covidimg never serves a result an older one built.
+  changed covidimg never serves a result an older one built, and the version of the data
+  packages a loader consults (IDC's index).
 
 Computing the key costs one ``scandir`` + ``stat`` walk of the folders (the floor any check for
 changes has); a hit then opens the saved cohort, already validated when it was built, with the
@@ -19,7 +20,8 @@ whose DICOM index cache re-reads only the files that changed.
 
 The cache follows the rules of the other caches: owner-only folders and files, a result folder
 of another user or writable by others is not used, and only this module's own folders
-(``<64 hex digits>``) are ever replaced or removed. Remote roots (``s3://``) are not cached.
+(``<64 hex digits>``) are ever replaced or removed. Remote roots (``s3://``) are not cached,
+nor a load with ``descriptions="keep"`` (no cache ever holds description texts).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Mapping, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +61,9 @@ _STAGING = re.compile(r"\.[0-9a-f]{64}\.[0-9a-f]{12}\.tmp")
 #: A staging folder older than this was left by a killed process.
 _STALE_SECONDS = 3600
 _CODE_FINGERPRINT: bytes | None = None
+#: Installed data packages whose version changes what a load gives (the TCIA loader looks
+#: series up in IDC's index when folder names do not say the collection).
+_DATA_PACKAGES = ("idc-index-data",)
 
 
 def _code_fingerprint() -> bytes:
@@ -70,6 +76,11 @@ def _code_fingerprint() -> bytes:
             st = path.stat()
             digest.update(f"{path.relative_to(package)}\0{st.st_size}\0{st.st_mtime_ns}\n"
                           .encode())
+        for data in _DATA_PACKAGES:  # data a loader consults (an index lookup)
+            try:
+                digest.update(f"{data} {metadata.version(data)}\n".encode())
+            except metadata.PackageNotFoundError:
+                digest.update(f"{data} absent\n".encode())
         _CODE_FINGERPRINT = digest.digest()
     return _CODE_FINGERPRINT
 

@@ -9,15 +9,21 @@ Four collections are written under ``root/manifest-1600000000000/``, patients de
 * ``MIDRC-RICORD-1C``: radiographs, the metadata xlsx (sheet ``CR Pos - TCIA Submission``) and
   the MD.ai annotation CSV;
 * ``MIDRC-RICORD-1A``: CT series, no sheet (demographics from the DICOM header);
-* MD.ai annotation exports (:mod:`covidimg.demo.mdai`): one for RICORD-1C's radiographs in its
-  collection folder, one for RICORD-1A's CT series at the top of the download; their
-  annotations and the annotation CSV's labels are the truth's ``annotations``.
+
+and ``CT Images in COVID-19/`` in the same folder: NIfTI CT volumes
+``volume-covid19-A-<NNNN>.nii.gz`` (that collection is published as NIfTI, one volume per
+patient, no DICOM), written by :func:`write_volume` so that ``read_image`` returns the volume
+drawn, plus one volume cut short.
+
+MD.ai annotation exports (:mod:`covidimg.demo.mdai`): one for RICORD-1C's radiographs in its
+collection folder, one for RICORD-1A's CT series at the top of the download; their
+annotations and the annotation CSV's labels are the truth's ``annotations``.
 
 Quirks planted: an SBU lab value that is text (``pending``), a censored one (``<150``), an SBU
 patient without images, an Emergency Room visit (no admission), an AR patient missing from its
 sheet, a RICORD exam listed but not downloaded, a lateral film, a MONOCHROME1 film, the same
 instance downloaded again into a second manifest folder, a truncated file, the retriever's
-``metadata.csv`` and ``LICENSE`` files.
+``metadata.csv`` and ``LICENSE`` files, a truncated NIfTI volume.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import csv
 import datetime as dt
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pandas as pd
 from openpyxl import Workbook
@@ -37,12 +44,16 @@ from covidimg.demo.phantom import chest_radiograph, ct_volume
 from covidimg.demo.truth import DemoTruth
 from covidimg.schema import ANALYTES
 
-__all__ = ["SBU_LAB_COLUMNS", "write"]
+__all__ = ["NIFTI_COLLECTION", "SBU_LAB_COLUMNS", "VOLUME_SHAPE", "write", "write_volume"]
 
 IMAGE_SHAPE = (128, 128)
 CT_SHAPE = (48, 48)
 CT_SLICES = 20
 COLLECTION_ORDER = ("COVID-19-NY-SBU", "COVID-19-AR", "MIDRC-RICORD-1C", "MIDRC-RICORD-1A")
+#: The collection published as NIfTI volumes, and the demo's volumes: (slices, rows, columns).
+NIFTI_COLLECTION = "CT Images in COVID-19"
+VOLUME_SHAPE = (12, 40, 48)
+N_VOLUMES = 2
 #: Analyte -> (SBU column, factor from the sheet's unit to the canonical unit).
 SBU_LAB_COLUMNS = {
     "crp": ("1988-5_C reactive protein [Mass/volume] in Serum or Plasma", 10.0),
@@ -65,6 +76,35 @@ def _band(age: float) -> tuple[str, float, float]:
     if age <= 74:
         return "(59,74]", 60.0, 74.0
     return "(74,90]", 75.0, 90.0
+
+
+def write_volume(path: Path, volume: np.ndarray, spacing: tuple[float, float, float] = (
+        0.7, 0.7, 5.0)) -> Path:
+    """Write a CT volume as a gzipped NIfTI the way "CT Images in COVID-19" ships them.
+
+    ``volume`` is ``(slices, rows, columns)`` in Hounsfield units, slices feet to head, each
+    viewed from the feet (patient's right on the image's left, anterior up): the array
+    :func:`covidimg.imaging.read_image` returns for the file. It is stored as int16 voxels in
+    RAS+ order (x towards the patient's right reversed into columns, y anterior, z superior)
+    with a diagonal affine of ``spacing`` (mm: columns, rows, slices).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, numpy as np
+    >>> from covidimg.demo.tcia import write_volume
+    >>> from covidimg.imaging import read_image
+    >>> vol = np.arange(2 * 3 * 4, dtype=np.int16).reshape(2, 3, 4)
+    >>> path = write_volume(pathlib.Path(tempfile.mkdtemp()) / "volume-covid19-A-0001.nii.gz",
+    ...                     vol)
+    >>> bool((read_image(str(path)) == vol).all())
+    True
+    """
+    voxels = np.ascontiguousarray(np.rint(volume[:, ::-1, ::-1]).astype(np.int16).transpose(
+        2, 1, 0))
+    affine = np.diag([spacing[0], spacing[1], spacing[2], 1.0])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(nib.Nifti1Image(voxels, affine), path)
+    return path
 
 
 def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> DemoTruth:
@@ -189,7 +229,7 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
                      "modality": common["modality"], "view": truth_view,
                      "rows": shape[0], "columns": shape[1], "study_uid": study_uid,
                      "photometric": photometric, "annotation_class": None,
-                     "n_instances": CT_SLICES if ct else 1,
+                     "n_instances": CT_SLICES if ct else 1, "format": "dicom",
                      "day": exam["day"] if collection == "COVID-19-NY-SBU"
                      else exam["day"] - first_day}
             if collection == "MIDRC-RICORD-1C":
@@ -344,6 +384,29 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
     files.append(broken)
     findings.append({"kind": "unreadable_file", "patient_uid": None, "image_uid": None,
                      "path": str(broken), "detail": "truncated"})
+
+    # CT Images in COVID-19: NIfTI volumes, one per patient, undated (day 0: the patient's
+    # only exam), sex and age unknown; and a volume cut short.
+    volume_dir = base / NIFTI_COLLECTION
+    for n in range(1, N_VOLUMES + 1):
+        stem = f"volume-covid19-A-{n:04d}"
+        volume = ct_volume(rng, VOLUME_SHAPE[0], VOLUME_SHAPE[1:], float(rng.uniform(0.2, 0.8)))
+        files.append(write_volume(volume_dir / f"{stem}.nii.gz", volume))
+        puid = f"tcia:{stem}"
+        t_patients.append({"patient_uid": puid, "collection": NIFTI_COLLECTION, "sex": "U",
+                           "age_min": np.nan, "age_max": np.nan, "covid_status": "positive",
+                           "icu": None, "died": None})
+        t_images.append({"image_uid": puid, "patient_uid": puid, "collection": NIFTI_COLLECTION,
+                         "modality": "CT", "view": "AXIAL", "rows": VOLUME_SHAPE[1],
+                         "columns": VOLUME_SHAPE[2], "study_uid": None, "photometric": None,
+                         "annotation_class": None, "n_instances": VOLUME_SHAPE[0], "day": 0.0,
+                         "format": "nifti"})
+    cut = volume_dir / f"volume-covid19-A-{N_VOLUMES + 1:04d}.nii.gz"
+    whole = files[-1].read_bytes()
+    cut.write_bytes(whole[: len(whole) // 2])
+    files.append(cut)
+    findings.append({"kind": "unreadable_file", "patient_uid": None, "image_uid": None,
+                     "path": str(cut), "detail": "truncated NIfTI volume"})
 
     # MD.ai exports: RICORD-1C's in its collection folder, RICORD-1A's at the top.
     exports = [(base / "MIDRC-RICORD-1C" / "MIDRC-RICORD-1c_annotations_labelgroup_all.json",

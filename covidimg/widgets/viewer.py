@@ -14,6 +14,7 @@ import pandas as pd
 from covidimg import imaging
 from covidimg.imaging.thumbnails import render_png
 from covidimg.plotting.overlay import plot_image_overlay
+from covidimg.sources import idc
 from covidimg.widgets._figures import FigureSlot
 from covidimg.widgets._html import escape
 
@@ -47,6 +48,20 @@ def caption(row: Mapping[str, Any]) -> str:
     day_text = "day ?" if day is None or not np.isfinite(float(day)) else f"day {float(day):g}"
     return (f"{row.get('patient_uid')} · {day_text} · {row.get('modality')} {row.get('view')} · "
             f"{row.get('source')}")
+
+
+def _remote_note(row: Mapping[str, Any]) -> str:
+    """For an IDC series: its licence and DOI, and a link to it in IDC's viewer (HTML)."""
+    if row.get("source") != "idc":
+        return ""
+    parts = [escape(row[k]) for k in ("license", "doi") if isinstance(row.get(k), str)]
+    try:
+        url = idc.viewer_url(str(row.get("study_uid")), str(row.get("series_uid")))
+        parts.append(f"<a href='{escape(url)}' target='_blank' rel='noopener noreferrer'>"
+                     "open in IDC's viewer</a>")
+    except ValueError:
+        pass
+    return "".join(f" · {p}" for p in parts)
 
 
 class ImageViewer(w.VBox):
@@ -159,8 +174,15 @@ class ImageViewer(w.VBox):
         finally:
             self._quiet = False
         self.title.value = (f"<b>{escape(caption(self.row))}</b>"
-                            + (f" · {n} slices" if n > 1 else ""))
+                            + (f" · {n} slices" if n > 1 else "") + _remote_note(self.row))
         self.layout.display = "flex"
+        if idc.is_remote(self.row.get("path")):
+            self.overlay.layout.display = "none"
+            self.image.layout.display = "flex"
+            self.image.value = imaging.placeholder(self.size)
+            self.message.value = ("<i>Not downloaded yet: use the gallery's Download button, "
+                                  "or <code>cohort.download()</code>.</i>")
+            return
         self._preset_changed()
 
     def show_reader(self, reader: str, visible: bool = True) -> None:

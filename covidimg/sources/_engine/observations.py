@@ -89,12 +89,13 @@ class Observations:
         value
             The harmonized value (a category or short text), or ``None``.
         value_num, unit
-            The value as a number and its unit, when it is one.
+            The value as a number and its unit, when it is one (a unit outside the schema's
+            unit pattern is not kept).
         day
             The day it refers to, on the patient's day axis, when known.
         value_raw
             The value as published; kept under the free-text policy (a number, date or member
-            of ``vocabulary`` as written, other text only under ``descriptions="keep"``).
+            of ``vocabulary`` as written, other text described by its shape).
         origin
             Where it was read: the file and the key, column or line.
         vocabulary
@@ -104,6 +105,8 @@ class Observations:
             raise ValueError(f"field={field!r} is not a harmonized observation field; use one "
                              f"of {sorted(schema.OBSERVATION_FIELDS)} or "
                              "Observations.field(published_key)")
+        if unit is not None and re.fullmatch(schema.UNIT_PATTERN, unit) is None:
+            unit = None  # not a unit (text typed where a unit goes): value_raw tells the rest
         number = None if value_num is None or (isinstance(value_num, float)
                                                and math.isnan(value_num)) else float(value_num)
         self._rows.append({

@@ -44,7 +44,7 @@ from covidimg import schema, units
 from covidimg._validation import choices
 from covidimg.errors import ValueProblem
 from covidimg.sources._engine.dates import RECOVER_ALL, DateOrder, is_missing, parse_date
-from covidimg.sources._engine.free_text import describe_value
+from covidimg.sources._engine.free_text import describe_value, publishable_text
 from covidimg.sources._engine.observations import source_field
 from covidimg.sources.nccid.fields import (
     KEY_ALIASES,
@@ -376,6 +376,8 @@ class _Cleaner:
                          f"observation {field_name!r}. Correct the site unit table "
                          "(site_units=...) if the site's unit is wrong", "unconvertible_unit")
             number = parsed.lower if parsed.censor == "none" else math.nan
+            if parsed.unit is not None and publishable_text(unit) != unit:
+                unit = None  # typed text, not a known unit: never kept (value_raw says more)
             self.record.observations.append(ObservationValue(
                 field_name, str(key), None, number, unit, None, value))
             return

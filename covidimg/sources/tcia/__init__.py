@@ -3,6 +3,8 @@
 Layout (the folder the NBIA Data Retriever downloaded into; a ``manifest-<n>/`` level is fine)::
 
     <Collection>/<PatientID>/<MM-DD-YYYY-NA-StudyDescription-UID5>/<n.000000-Series-UID5>/1-1.dcm
+    CT Images in COVID-19/volume-covid19-A-<NNNN>.nii.gz   that collection is NIfTI: one CT
+                                                volume per file (:mod:`.volumes`), anywhere
     metadata.csv, LICENSE                       written by the retriever (ignored, with reason)
     clinical sheets, anywhere under the root, recognised by their columns:
       COVID-19-NY-SBU   CSV with to_patient_id, age.splits, visit_start_datetime, is_icu,
@@ -48,6 +50,11 @@ Quirks handled:
   admission, any SBU visit the index event; without a dated clinical sheet (AR, RICORD, CT
   Images in COVID-19), day 0 is the patient's first exam; sex and age then come from the
   DICOM header;
+* "CT Images in COVID-19" volumes become CT rows (``format="nifti"``, ``n_instances`` = the
+  axial slices, ``tcia:<file stem>`` as image and patient uid, see :mod:`.volumes`); a volume,
+  the only exam of its patient and undated, is that patient's day 0;
+* a download with no usable image (empty, or only files of no use) gives an empty cohort with a
+  ``no_images`` finding and every file in ``files``, never an error;
 * COVID-19 status defaults per collection (:data:`COLLECTIONS`: RICORD-1B is the negative
   control set, every other collection is COVID-19 positive) unless a sheet says otherwise.
 """
@@ -69,6 +76,7 @@ from covidimg.sources._engine.harmonize import choose_day_zero, days_between
 from covidimg.sources._engine.index import images_from_index, index_dicom
 from covidimg.sources._engine.ledger import Ledger, SourceTables, folder_prefix, walk
 from covidimg.sources.tcia.annotations import AnnotationReader, sheet_hits
+from covidimg.sources.tcia.layouts import detect_layout, resolve_collections
 from covidimg.sources.tcia.sheets import (
     SBU_LABS,
     SheetReader,
@@ -76,13 +84,18 @@ from covidimg.sources.tcia.sheets import (
     _missing,
     parse_age_band,
 )
+from covidimg.sources.tcia.volumes import NIFTI_COLLECTION, is_nifti_name, volume_rows
 
-__all__ = ["COLLECTIONS", "LOOKS_FOR", "NAME", "SBU_LABS", "detect", "load", "parse_age_band"]
+__all__ = ["COLLECTIONS", "LOOKS_FOR", "NAME", "SBU_LABS", "collection_defaults", "detect", "load",
+           "parse_age_band"]
 
 NAME = "tcia"
 LOOKS_FOR = ("an NBIA Data Retriever tree <Collection>/<PatientID>/<study>/<series>/*.dcm of a "
-             "TCIA COVID-19 collection (COVID-19-AR, COVID-19-NY-SBU, MIDRC-RICORD-1A/1B/1C, "
-             "CT Images in COVID-19), with its clinical sheets")
+             "TCIA COVID-19 collection (COVID-19-AR, COVID-19-NY-SBU, MIDRC-RICORD-1A/1B/1C), "
+             "with its clinical sheets; the CT Images in COVID-19 NIfTI volumes "
+             "(volume-covid19-A-<NNNN>.nii.gz); or an idc-index download "
+             "(covid_19_ar/<PatientID>/<study>/<Modality>_<series>/), a tcia_utils download "
+             "(tciaDownload/<SeriesInstanceUID>/) or a flat folder of such DICOM files")
 
 #: Known collections: default COVID-19 status and site.
 COLLECTIONS: dict[str, dict[str, str | None]] = {
@@ -92,13 +105,37 @@ COLLECTIONS: dict[str, dict[str, str | None]] = {
     "MIDRC-RICORD-1A": {"covid": "positive", "site": None},
     "MIDRC-RICORD-1B": {"covid": "negative", "site": None},
     "MIDRC-RICORD-1C": {"covid": "positive", "site": None},
-    "CT Images in COVID-19": {"covid": "positive", "site": None},
+    NIFTI_COLLECTION: {"covid": "positive", "site": None},
 }
 _DOC_NAMES = ("license", "readme", ".")
 
 
+def collection_defaults(collection: str | None, patient_id: str) -> tuple[str | None, str | None]:
+    """The default COVID-19 status and site of a patient of ``collection`` (a TCIA collection
+    name, :data:`COLLECTIONS`), for when no clinical sheet says: ``(covid, site)``.
+
+    RICORD's site is the part of its PatientIDs after the collection
+    (``MIDRC-RICORD-1C-<site>-<n>``): a number (``419639``) or, for one site, ``SITE2``.
+
+    Examples
+    --------
+    >>> from covidimg.sources.tcia import collection_defaults
+    >>> collection_defaults("MIDRC-RICORD-1B", "MIDRC-RICORD-1B-419639-000340")
+    ('negative', '419639')
+    >>> collection_defaults(None, "x")
+    (None, None)
+    """
+    defaults = COLLECTIONS.get(collection or "", {"covid": None, "site": None})
+    site = defaults["site"]
+    if site is None and collection and collection.startswith("MIDRC-RICORD"):
+        match = re.match(rf"^{re.escape(collection)}-([A-Za-z0-9]+)-\d+$", patient_id)
+        site = match.group(1) if match else None
+    return defaults["covid"], site
+
+
 def detect(root: str) -> bool:
-    """Whether ``root`` (or a folder one or two levels down) holds a TCIA collection folder."""
+    """Whether ``root`` (or a folder one or two levels down) holds a TCIA collection folder,
+    or the CT Images in COVID-19 volumes (``volume-covid19-*.nii.gz``)."""
     base = Path(root)
     if not base.is_dir():
         return False
@@ -107,7 +144,10 @@ def detect(root: str) -> bool:
     for pattern in ("*", "*/*"):
         if any(p.is_dir() and p.name in COLLECTIONS for p in base.glob(pattern)):
             return True
-    return False
+    if any(p.is_file() for pattern in ("volume-covid19-*.nii*", "*/volume-covid19-*.nii*")
+           for p in base.glob(pattern)):
+        return True
+    return detect_layout(root)  # an idc-index or tcia_utils download, a flat DICOM folder
 
 class _Reader(SheetReader, AnnotationReader):
     def __init__(self, root: str, progress: bool) -> None:
@@ -120,6 +160,7 @@ class _Reader(SheetReader, AnnotationReader):
         self.annotations: list[dict[str, object]] = []
         self.json_files: list[str] = []
         self.sheet_patients: dict[str, list[str]] = {}
+        self.volumes: list[str] = []  # NIfTI volumes (CT Images in COVID-19)
 
     # ------------------------------------------------------------------ files
     def walk(self) -> list[str]:
@@ -144,6 +185,8 @@ class _Reader(SheetReader, AnnotationReader):
                     self.read_json(path)
                 elif lower.endswith((".dcm", ".dicom", ".zip")) or "." not in lower:
                     dicoms.append(path)
+                elif is_nifti_name(lower):
+                    self.volumes.append(path)
                 else:
                     self.ledger.file(path, "ignored", reason="not part of the NBIA tree or a "
                                      "known clinical sheet")
@@ -173,16 +216,24 @@ class _Reader(SheetReader, AnnotationReader):
 
     def load(self) -> SourceTables:
         dicom_paths = self.walk()
-        if not dicom_paths and not len(self.ledger.files_frame()):
-            raise LoadError(f"tcia: {self.root} holds no files; looked for {LOOKS_FOR}. Pass "
-                            "the folder the NBIA Data Retriever downloaded into.")
         index = index_dicom(dicom_paths, self.ledger, progress=self.progress,
                             desc="TCIA DICOM headers")
         table = images_from_index(index, NAME)
         members = table["member_paths"].tolist()
         # the file on disk holding each image's first instance (a zip member's archive)
         first_files = [index.disk_file[labels[0]] for labels in members]
-        table["collection"] = [self.collection_of(disk) for disk in first_files]
+        table["collection"] = resolve_collections(
+            table, [self.collection_of(disk) for disk in first_files],
+            [[os.path.basename(self.root), *self.relative_parts(disk)] for disk in first_files],
+            self.ledger)
+        volumes = volume_rows(self.volumes, self.ledger, NAME, self.collection_of)
+        if len(volumes):
+            table = pd.concat([table, volumes], ignore_index=True)
+            members += volumes["member_paths"].tolist()
+            first_files += volumes["path"].tolist()
+        if not len(table):  # an empty or image-less download: an empty cohort, said so
+            self.ledger.finding("no_images", f"no usable image under {self.root}; looked for "
+                                f"{LOOKS_FOR}", path=self.root)
         table["source_patient_id"] = table["patient_uid"].str.split(":", n=1).str[1]
         clash = table.groupby("source_patient_id")["collection"].nunique()
         clash = set(clash[clash > 1].index)
@@ -238,13 +289,20 @@ class _Reader(SheetReader, AnnotationReader):
         # event; without a dated sheet (AR, RICORD, CT Images in COVID-19), the first exam.
         start, _rules = choose_day_zero({"admission": _as_days(pids.map(inpatient)),
                                          "index_event": _as_days(pids.map(visit)),
-                                         "first_exam": puid.map(first).to_numpy()})
-        days = days_between(date, start)
-        for i in np.flatnonzero(np.isnat(date)):
-            self.ledger.finding("missing_value", "no StudyDate in the DICOM header; the exam "
-                                "has no day", patient_uid=puid.iat[i],
-                                image_uid=table["image_uid"].iat[i], path=table["path"].iat[i])
-        table["day"] = days.astype(float)
+                                         "first_exam": _as_days(puid.map(first.to_dict()))})
+        days = days_between(date, start).astype(float)
+        # A NIfTI volume has no date: the only exam of its patient is that patient's day 0
+        # (the first-exam rule); beside other exams it has no day.
+        volume = (table["format"] == "nifti").to_numpy()
+        alone = (puid.map(puid.value_counts()) == 1).to_numpy()
+        days[volume & alone] = 0.0
+        for i in np.flatnonzero(np.isnat(date) & ~(volume & alone)):
+            what = "the NIfTI volume carries no date" if volume[i] else \
+                "no StudyDate in the DICOM header"
+            self.ledger.finding("missing_value", f"{what}; the exam has no day",
+                                patient_uid=puid.iat[i], image_uid=table["image_uid"].iat[i],
+                                path=table["path"].iat[i])
+        table["day"] = days
         admitted_pids = [pid for pid, info in self.clinical.items()
                          if ("admission", 0.0) in info.events]
         admitted = table["source_patient_id"].isin(admitted_pids).to_numpy()
@@ -303,7 +361,7 @@ class _Reader(SheetReader, AnnotationReader):
             if info is not None and info.collection != collection and \
                     collection in COLLECTIONS:
                 info = None
-            defaults = COLLECTIONS.get(collection or "", {"covid": None, "site": None})
+            default_covid, site = collection_defaults(collection, pid)
             if info is None and collection in sheet_collections:
                 self.ledger.finding("orphan_image", f"PatientID {pid!r} has images in "
                                     f"{collection} but no row in its clinical sheet; sex and age "
@@ -316,16 +374,12 @@ class _Reader(SheetReader, AnnotationReader):
             age = info.age if info is not None and info.age else None
             if age is None and pd.notna(age_years):
                 age = (float(age_years), float(age_years))
-            site = defaults["site"]
-            if site is None and collection and collection.startswith("MIDRC-RICORD"):
-                match = re.match(rf"^{re.escape(collection)}-(\d+)-", pid)
-                site = match.group(1) if match else None
             rows.append({
                 "patient_uid": puid, "source": NAME, "source_patient_id": pid,
                 "sex": sex or "U", "age_min": age[0] if age else np.nan,
                 "age_max": age[1] if age else np.nan,
                 "covid_status": (info.covid if info is not None and info.covid else None)
-                or defaults["covid"] or "unknown",
+                or default_covid or "unknown",
                 "icu": info.icu if info is not None else None,
                 "died": info.died if info is not None else None,
                 "site": site, "collection": collection,
@@ -352,7 +406,7 @@ _FIRST_EXAM_COLUMNS = ["source_patient_id", "collection", "sex", "age_years"]
 
 def _as_days(values: pd.Series) -> np.ndarray:
     """Dates (``datetime.date`` or missing) as a ``datetime64[s]`` array, NaT for missing."""
-    return np.array([v if isinstance(v, dt.date) else None for v in values],
+    return np.array([v if isinstance(v, dt.date) and not pd.isna(v) else None for v in values],
                     dtype="datetime64[D]").astype("datetime64[s]")
 
 
