@@ -289,7 +289,8 @@ class _Reader:
             known = ", ".join(r.release for r in REVISIONS)
             self.ledger.finding(
                 "unknown_release",
-                f"data.csv ({self.rows_read} rows, sha256 {found.file_sha256}) matches none of the "
+                f"data.csv ({self.rows_read} rows, content sha256 {found.content_sha256[:16]}, "
+                "the same whatever the encoding, line endings or row order) matches none of the "
                 f"published revisions covidimg knows ({known}) by file hash or by rows: a "
                 "local edit, or a revision newer than this covidimg; loaded as given",
                 path=self.csv)

@@ -182,9 +182,10 @@ class Recognition:
 
     @property
     def release(self) -> str:
-        """The provenance's ``release``: the revision, or ``unknown`` with the file's hash."""
+        """The provenance's ``release``: the revision, or ``unknown`` with the hash of its rows
+        (:func:`content_signature`: the same for a re-encoded copy)."""
         if self.revision is None:
-            return f"unknown (data.csv sha256 {self.file_sha256[:16]})"
+            return f"unknown (data.csv rows sha256 {self.content_sha256[:16]})"
         return self.revision.release
 
 
