@@ -44,11 +44,14 @@ FIGURE_STATE = """(cls) => {
             traces: g.data.map(d => ({name: d.name || '', n: (d.x || []).length,
                                       custom: d.customdata ? d.customdata[0] : null}))};
 }"""
-FIGURES_DRAWN = """() => ['covidimg-timeline', 'covidimg-labs', 'covidimg-summary'].every(cls => {
+FIGURES_DRAWN = """() => ['covidimg-timeline', 'covidimg-labs'].every(cls => {
     const g = document.querySelector(`.${cls} .js-plotly-plot`);
     return g && g.data && g.data.length > 0 && g.layout && g.layout.meta
         && g.layout.meta.covidimg_view;
-})"""
+}) && document.querySelector('.covidimg-table-one table') !== null"""
+#: Table 1 as drawn: the text of every cell, row by row (header first).
+TABLE_ONE_CELLS = """() => Array.from(document.querySelectorAll('.covidimg-table-one tr'))
+    .map(r => Array.from(r.querySelectorAll('th, td')).map(c => c.innerText.trim()))"""
 #: Captions of the gallery cells in use (unused cells are hidden and keep stale text).
 CAPTIONS = """() => Array.from(document.querySelectorAll('.covidimg-gallery-caption'))
     .filter(e => e.parentElement && e.parentElement.style.display !== 'none')
@@ -83,7 +86,17 @@ def _screenshot_folders(tmp_path: Path) -> list[Path]:
 
 def _save(page, locator, name: str, folders: list[Path]) -> Path:  # type: ignore[no-untyped-def]
     first = folders[0] / f"{name}.png"
+    size = page.viewport_size
+    box = locator.bounding_box()
+    # Voila's page scrolls inside a box as high as the window: what lies below is not drawn
+    # in a screenshot, so the window grows to the part's height for the picture.
+    if box and size and box["y"] + box["height"] > size["height"]:
+        page.set_viewport_size({"width": size["width"],
+                                "height": int(box["y"] + box["height"]) + 20})
+        page.wait_for_timeout(500)
     locator.screenshot(path=str(first), animations="disabled")
+    if size and page.viewport_size != size:
+        page.set_viewport_size(size)
     for folder in folders[1:]:
         shutil.copyfile(first, folder / first.name)
     return first
@@ -108,6 +121,72 @@ def _unexpected(console: list[tuple[str, str, str]]) -> list[tuple[str, str, str
     return [(kind, text, url) for kind, text, url in console
             if not (kind == "error" and url and not url.startswith("http://127.0.0.1"))
             and "[anywidget] Failed to initialize model" not in text]
+
+
+VIEWER_STATE = """() => { const v = document.querySelector('.covidimg-viewer');
+    const s = v.querySelector('select');
+    return {preset: s.selectedOptions[0].textContent.replace(/\\u00a0/g, ' '),
+            readouts: Array.from(v.querySelectorAll('.widget-readout'))
+                .map(e => e.textContent.trim().replace('\\u2212', '-')),
+            title: v.querySelector('.widget-html').textContent}; }"""
+
+
+def _open_first(page, modality: str) -> None:  # type: ignore[no-untyped-def]
+    """Press the modality's filter button, open the gallery's first image (a click on its
+    thumbnail), release the button."""
+    button = f".covidimg-filter-modality-{modality.lower()}"
+    _show_tab(page, "Gallery")
+    page.click(button)
+    page.wait_for_function(
+        f"(m) => {{ const c = ({CAPTIONS})(); return c.length > 0 "
+        "&& c.every(t => t.includes(' ' + m + ' ')); }", arg=modality, timeout=60_000)
+    page.locator(".covidimg-gallery-thumb img").first.click()
+    page.wait_for_function(
+        "(m) => document.querySelector('.covidimg-viewer .widget-html').textContent"
+        ".includes(' ' + m + ' ')", arg=modality, timeout=60_000)
+    page.wait_for_timeout(1500)     # a stray clamped value from the page would arrive by now
+    page.click(button)
+
+
+def _check_window(state: dict, cohort: ci.Cohort) -> None:
+    """The viewer shows its modality's preset (CT: lung, -600/1500; else auto: the image's
+    own percentiles), with level and width sliders reading the preset's window."""
+    from covidimg.widgets.viewer import caption
+
+    title = state["title"].split(" · ")
+    row = next(r for r in cohort.images.to_dict("records")
+               if caption(r).split(" · ") == title[:4])
+    level, width = (float(v) for v in state["readouts"][:2])
+    if row["modality"] == "CT":
+        assert state["preset"].startswith("CT lung"), state
+        assert (level, width) == (-600.0, 1500.0), state
+        return
+    assert state["preset"].startswith("Auto"), state
+    from covidimg import imaging
+
+    low, high = imaging.window_bounds(imaging.read_image(row, voi=False), "auto")
+    assert abs(level - (low + high) / 2) <= 0.5 and abs(width - (high - low)) <= 0.5, state
+
+
+def _check_table_one(drawn: list[list[str]], cohort: ci.Cohort) -> None:
+    """Table 1 as the page shows it (the Summary tab's default grouping, ICU) holds the
+    values of ``ci.stats.table_one``: every cell visible, none drawn empty."""
+    expected = ci.stats.table_one(cohort, by="icu")
+    header, *rows = drawn
+    groups = [str(g) for g in expected.attrs["groups"]]
+    assert header == ["variable", "", "overall", *groups, "missing", "p", "test"], header
+    assert len(rows) == len(expected)
+    for row, ((variable, level), values) in zip(rows, expected.iterrows(), strict=True):
+        assert row[0] in ("", variable) and row[1] == level, row
+        for column, cell in zip(["overall", *groups, "missing"], row[2:-2], strict=True):
+            value = values[column]
+            assert cell == ("" if value != value else str(value)), (variable, column, cell)
+        p = values["p_value"]
+        if p == p:
+            assert row[-2] == "<0.001" if p < 0.001 else abs(float(row[-2]) - p) <= 5e-4
+        assert row[-1] == values["test"]
+    names = [r[0] for r in rows if r[0]]
+    assert names == list(dict.fromkeys(expected.index.get_level_values("variable")))
 
 
 def test_dashboard_filters_links_and_shows_no_identifiers(demo_with_identifiers, tmp_path):
@@ -146,6 +225,7 @@ def test_dashboard_filters_links_and_shows_no_identifiers(demo_with_identifiers,
             if title == "Gallery":
                 page.wait_for_selector(".covidimg-gallery-thumb img, img.covidimg-gallery-thumb")
             _save(page, page.locator(".covidimg-dashboard"), f"dashboard-{title.lower()}", shots)
+        _check_table_one(page.evaluate(TABLE_ONE_CELLS), cohort)
         captions_before = page.evaluate(CAPTIONS)
         assert captions_before and any(" CT " not in c for c in captions_before)
 
@@ -200,13 +280,20 @@ def test_dashboard_filters_links_and_shows_no_identifiers(demo_with_identifiers,
                 if len(part) >= 6:
                     assert part not in html, f"{keyword} value {part!r} is in the page"
         assert "Error displaying widget" not in html
-        # -- the timeline follows the filter
+        # -- the timeline follows the filter (brought up to date when its tab is shown)
+        _show_tab(page, "Timeline")
         page.wait_for_function(
             "([n]) => { const g = document.querySelector('.covidimg-timeline "
             ".js-plotly-plot'); return g && g.layout && g.layout.meta "
             "&& g.layout.meta.n_exams !== n; }",
             arg=[before["meta"]["n_exams"]], timeout=60_000)
         after = page.evaluate(FIGURE_STATE, "covidimg-timeline")
+
+        # -- the viewer's window after switching between a radiograph and a CT is the preset's
+        page.click(".covidimg-filter-modality-ct")      # back to every modality
+        for modality in ("CR", "CT", "CR"):
+            _open_first(page, modality)
+            _check_window(page.evaluate(VIEWER_STATE), cohort)
         page.close()
     assert server.process.returncode == 0, (tmp_path / "dashboard.log").read_text()[-3000:]
     assert not _unexpected(console), console

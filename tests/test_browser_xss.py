@@ -85,9 +85,10 @@ def test_a_cohort_of_script_payloads_runs_nothing(demo: ci.Cohort, tmp_path: Pat
         page.goto(server.url, timeout=240_000)
         page.wait_for_selector(".covidimg-dashboard .covidimg-match-count", timeout=120_000)
         page.wait_for_function(
-            "() => ['covidimg-timeline', 'covidimg-labs', 'covidimg-summary'].every(c => {"
+            "() => ['covidimg-timeline', 'covidimg-labs'].every(c => {"
             " const g = document.querySelector(`.${c} .js-plotly-plot`);"
-            " return g && g.data && g.layout && g.layout.meta; })", timeout=120_000)
+            " return g && g.data && g.layout && g.layout.meta; })"
+            " && document.querySelector('.covidimg-table-one table')", timeout=120_000)
         assert "Error displaying widget" not in page.content()
 
         # -- the filter: open the lab controls, press a choice, reset

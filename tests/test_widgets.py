@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from html.parser import HTMLParser
 
 import numpy as np
 import pandas as pd
@@ -39,7 +40,10 @@ def dashboard(demo_cohort):
 def _reset(request):
     yield
     if "dashboard" in request.fixturenames:
-        request.getfixturevalue("dashboard").filter.reset()
+        dashboard = request.getfixturevalue("dashboard")
+        dashboard.filter.reset()
+        dashboard.refresh()
+        dashboard.tabs.selected_index = 0
 
 
 def _click_exam(timeline: OffsetTimeline, point: int = 0) -> str:
@@ -47,11 +51,9 @@ def _click_exam(timeline: OffsetTimeline, point: int = 0) -> str:
     fig = timeline.figure
     index = next(i for i, t in enumerate(fig.data) if t.name == "exam")
     uid = str(fig.data[index].customdata[point][-1])
-    fig._handler_js2py_pointsCallback({"new": {
-        "event_type": "plotly_click", "device_state": None, "selector": None,
-        "points": {"xs": [float(fig.data[index].x[point])],
-                   "ys": [float(fig.data[index].y[point])],
-                   "point_indexes": [point], "trace_indexes": [index]}}})
+    # the custom message PlotlyView's page code sends on plotly_click: [trace, point] pairs
+    timeline.figure_slot.plot._handle_custom_msg({"event": "click", "points": [[index, point]]},
+                                                 [])
     return uid
 
 
@@ -113,6 +115,21 @@ def test_user_clicks_change_criteria(demo_cohort):
     _frames_equal(f.filtered, demo_cohort.filter(**f.criteria))
 
 
+def test_age_control_is_disabled_with_a_note_when_every_age_is_redacted(demo_cohort):
+    import covidimg as ci
+
+    patients = demo_cohort.patients.assign(age_min=np.nan, age_max=np.nan)
+    redacted = ci.Cohort(**{**demo_cohort.tables(), "patients": patients})
+    f = CohortFilter(redacted)
+    age = f.controls["age"]
+    assert age.slider.disabled and not age.slider.readout
+    assert age.slider.layout.display == "none" and age.note.layout.display == "flex"
+    assert "no known values" in age.note.value
+    assert age.criterion() is None and "age" not in f.criteria
+    known = CohortFilter(demo_cohort).controls["age"]
+    assert not known.slider.disabled and known.note.layout.display == "none"
+
+
 def test_filter_rejects_unknown_values(demo_cohort):
     f = CohortFilter(demo_cohort)
     with pytest.raises(ValueError, match="allowed values are"):
@@ -127,10 +144,11 @@ def test_filter_rejects_unknown_values(demo_cohort):
 def test_every_view_follows_the_filter(dashboard, demo_cohort):
     before = {"timeline": dashboard.timeline.figure.layout.meta,
               "labs": dashboard.labs.figure.layout.meta,
-              "summary": dashboard.summary.figure.layout.meta,
+              "summary": dashboard.summary.meta,
               "captions": dashboard.gallery.captions}
     assert before["timeline"]["n_patients"] == len(demo_cohort.patients)
     dashboard.filter.set(modality="CT")
+    dashboard.refresh()
     sub = dashboard.filter.filtered
     assert set(sub.images["modality"].astype(str)) == {"CT"}
     tl = dashboard.timeline.figure.layout.meta
@@ -140,7 +158,7 @@ def test_every_view_follows_the_filter(dashboard, demo_cohort):
     labs = dashboard.labs.figure.layout.meta
     expected = sub.labs[sub.labs["analyte"].astype(str) == labs["analyte"]]
     assert labs["n_patients"] == expected["patient_uid"].nunique()
-    assert dashboard.summary.figure.layout.meta["n_patients"] == len(sub.patients)
+    assert dashboard.summary.meta["n_patients"] == len(sub.patients)
     captions = dashboard.gallery.captions
     assert captions and captions != before["captions"]
     assert all(" · CT AXIAL · " in c for c in captions)
@@ -149,6 +167,7 @@ def test_every_view_follows_the_filter(dashboard, demo_cohort):
 
 def test_summary_findings_follow_the_filter(dashboard, demo_cohort):
     dashboard.filter.set(source="crdw")
+    dashboard.tabs.selected_index = 3          # the Summary tab: it follows when shown
     html = dashboard.summary.findings.value
     kinds = set(dashboard.filter.filtered.findings["kind"].astype(str))
     assert kinds and all(k in html for k in kinds)
@@ -162,6 +181,7 @@ def test_empty_selection_says_no_patients_match(dashboard, demo_cohort):
     missing = next(m for m in ("CT", "MR", "CR", "DX") if m not in present
                    and m in dashboard.filter.controls["modality"].options)
     dashboard.filter.set(source="mhh", modality=missing)
+    dashboard.refresh()
     assert len(dashboard.filter.filtered.patients) == 0
     assert "No patients match" in dashboard.filter.match_count.value
     assert dashboard.timeline.figure.layout.meta["n_patients"] == 0
@@ -169,9 +189,30 @@ def test_empty_selection_says_no_patients_match(dashboard, demo_cohort):
     assert dashboard.labs.figure.layout.meta["n_values"] == 0
     assert dashboard.gallery.captions == []
     assert "no patients match" in dashboard.gallery.status.value
-    assert "No patients match" in dashboard.summary.figure.layout.annotations[0].text
+    assert "No patients match" in dashboard.summary.table.value
+    assert dashboard.summary.table_one is None
     dashboard.filter.reset()
+    dashboard.tabs.selected_index = 0
     assert dashboard.timeline.figure.layout.meta["n_patients"] == len(demo_cohort.patients)
+
+
+def test_a_change_updates_the_shown_view_and_the_others_when_shown(dashboard, demo_cohort):
+    dashboard.tabs.selected_index = 1                     # Labs shown
+    summary_before = dashboard.summary.table.value
+    dashboard.filter.set(sex="F")
+    sub = demo_cohort.filter(sex="F")
+    assert dashboard.stale_views == ("Timeline", "Gallery", "Summary")
+    assert dashboard.labs.figure.layout.meta["n_values"] == LabDistribution(sub).figure.layout \
+        .meta["n_values"]
+    assert dashboard.summary.table.value == summary_before          # not computed yet
+    assert "data-update" in dashboard.update_time.value
+    dashboard.tabs.selected_index = 3                     # the user opens Summary
+    assert dashboard.stale_views == ("Timeline", "Gallery")
+    assert dashboard.summary.table.value == CohortSummary(sub).table.value
+    dashboard.refresh()
+    assert dashboard.stale_views == ()
+    assert dashboard.timeline.figure.layout.meta["n_patients"] == len(sub.patients)
+    dashboard.tabs.selected_index = 0
 
 
 def test_timeline_click_opens_the_exam_in_the_gallery(dashboard):
@@ -251,6 +292,9 @@ def test_enlarge_button_opens_viewer_and_window_controls_change_the_image(demo_c
     assert v.image.value != narrow
     v.close_button.click()
     assert v.layout.display == "none"
+    # a click on a thumbnail opens it too (the message the page sends)
+    g._cells[1][1]._handle_custom_msg({"event": "click"}, [])
+    assert v.image_uid == g.image_uids[1] and v.layout.display == "flex"
 
 
 def test_ct_viewer_has_a_slice_slider(demo_cohort):
@@ -272,6 +316,46 @@ def test_ct_viewer_has_a_slice_slider(demo_cohort):
         g.show("no-such-image")
 
 
+def test_viewer_window_after_switching_radiograph_and_ct_is_the_preset(demo_cohort):
+    """CR -> CT -> CR: each opens with its preset (CT lung -600/1500; a radiograph its own
+    percentiles), and each slider's new min, max and value reach the page in one message: sent
+    one by one, the page's slider clamps the value to the range it still holds and sends the
+    clamped value back (the CT opened nearly black, "custom" with the level at the maximum)."""
+    from covidimg import imaging
+
+    images = demo_cohort.images
+    modality = images["modality"].astype(str)
+    cr = images[modality == "CR"].iloc[0].to_dict()
+    ct = images[(modality == "CT") & (images["n_instances"].fillna(1) > 2)].iloc[0].to_dict()
+    g = ImageGallery(demo_cohort)
+    v = g.viewer
+    sent: list[tuple[str, dict]] = []
+    for slider in (v.level, v.width):
+        original = slider.send_state
+
+        def record(key=None, _original=original, _slider=slider):  # type: ignore[no-untyped-def]
+            sent.append((_slider.description, _slider.get_state(key)))
+            return _original(key)
+
+        slider.send_state = record
+    for row in (cr, ct, cr):
+        sent.clear()
+        g.show(str(row["image_uid"]))
+        if row["modality"] == "CT":
+            assert v.preset.value == "lung"
+            assert (v.level.value, v.width.value) == (-600.0, 1500.0)
+        else:
+            assert v.preset.value == "auto"
+            low, high = imaging.window_bounds(imaging.read_image(row, voi=False), "auto")
+            assert v.level.value == pytest.approx((low + high) / 2)
+            assert v.width.value == pytest.approx(high - low)
+        assert sorted(name for name, _state in sent) == ["Level", "Width"], sent
+        for name, state in sent:    # one message per slider: the page never holds a mix
+            slider = v.level if name == "Level" else v.width
+            assert state["value"] == slider.value, (name, state)
+            assert state.get("min", slider.min) <= state["value"] <= state.get("max", slider.max)
+
+
 # ---------------------------------------------------------------------- labs & summary
 def test_lab_and_summary_controls_redraw(demo_cohort):
     labs = LabDistribution(demo_cohort, analyte="crp", by=None)
@@ -286,11 +370,58 @@ def test_lab_and_summary_controls_redraw(demo_cohort):
     assert labs.figure.layout.yaxis.type != "log"
     summary = CohortSummary(demo_cohort, by=None)
     summary.by.value = "sex"
-    assert summary.figure.layout.meta["by"] == "sex"
-    header = summary.figure.data[0].header.values
-    assert any("F" in h for h in header)
+    assert summary.meta["by"] == "sex"
+    assert "F" in summary.table_one.columns
+    assert "<th>F</th>" in summary.table.value
     with pytest.raises(ValueError, match="not measured"):
         LabDistribution(demo_cohort, analyte="troponin")
+
+
+class _Cells(HTMLParser):
+    """The text of every ``<td>`` and ``<th>`` of an HTML table, row by row."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):  # type: ignore[no-untyped-def]
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):  # type: ignore[no-untyped-def]
+        if tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append("".join(self._cell))
+            self._cell = None
+
+    def handle_data(self, data):  # type: ignore[no-untyped-def]
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def test_table_one_cells_are_the_statistics(demo_cohort):
+    from covidimg import stats
+
+    summary = CohortSummary(demo_cohort, by="icu")
+    parser = _Cells()
+    parser.feed(summary.table.value)
+    header, *rows = parser.rows
+    expected = stats.table_one(demo_cohort, by="icu")
+    groups = list(expected.attrs["groups"])
+    assert header == ["variable", "", "overall", *groups, "missing", "p", "test"]
+    assert len(rows) == len(expected)
+    for row, ((variable, level), values) in zip(rows, expected.iterrows(), strict=True):
+        assert row[0] in ("", variable) and row[1] == level
+        for column, cell in zip(["overall", *groups, "missing"], row[2:-2], strict=True):
+            value = values[column]
+            assert cell == ("" if pd.isna(value) else str(value)), (variable, column)
+        p = values["p_value"]
+        assert (row[-2] == "" if pd.isna(p) else
+                row[-2] == "<0.001" if p < 0.001 else abs(float(row[-2]) - p) <= 5e-4)
+        assert row[-1] == values["test"]
+    assert sum(r[0] != "" for r in rows) == expected.index.get_level_values(0).nunique()
 
 
 # ---------------------------------------------------------------------- serialisation
@@ -323,12 +454,13 @@ def _figure_json(figure) -> str:
 def test_views_drawn_from_the_selection_equal_views_drawn_from_the_filtered_cohort(
         dashboard, demo_cohort, criteria):
     dashboard.filter.set(**criteria)
+    dashboard.refresh()
     sub = demo_cohort.filter(**criteria)
     for view, plain in ((dashboard.timeline, OffsetTimeline(sub)),
-                        (dashboard.labs, LabDistribution(sub)),
-                        (dashboard.summary, CohortSummary(sub))):
+                        (dashboard.labs, LabDistribution(sub))):
         assert view.selection is dashboard.filter.selection
         assert _figure_json(view.figure) == _figure_json(plain.figure), type(view).__name__
+    assert dashboard.summary.table.value == CohortSummary(sub).table.value
     assert dashboard.summary.findings.value == CohortSummary(sub).findings.value
     gallery = ImageGallery(sub)
     assert dashboard.gallery.captions == gallery.captions

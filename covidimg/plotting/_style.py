@@ -102,13 +102,14 @@ def _white_template() -> dict:
 def layout(title: str, *, height: int | None = None, **extra: object) -> dict:
     """The layout every figure shares (white template, title, legend on the right), as a dict.
 
-    ``extra`` adds or replaces layout keys (axes, shapes, annotations, ...).
+    ``extra`` adds or replaces layout keys (axes, shapes, annotations, the legend, ...). The
+    top margin grows with the title's lines (a subtitle line per ``<br>``).
     """
-    out = dict(extra)
-    out.update(template=_white_template(),
-               title={"text": title, "x": 0.01, "xanchor": "left"},
-               legend={"yanchor": "top", "y": 1, "xanchor": "left", "x": 1.02},
-               margin={"l": 70, "r": 20, "t": 80, "b": 60}, hoverlabel={"align": "left"})
+    out: dict = {"legend": {"yanchor": "top", "y": 1, "xanchor": "left", "x": 1.02},
+                 "margin": {"l": 70, "r": 20, "t": 60 + 18 * title.count("<br>"), "b": 60},
+                 "hoverlabel": {"align": "left"}}
+    out.update(extra)
+    out.update(template=_white_template(), title={"text": title, "x": 0.01, "xanchor": "left"})
     if height is not None:
         out["height"] = height
     return out

@@ -7,13 +7,39 @@ import pandas as pd
 
 from covidimg.plotting._style import empty_figure, figure_function, layout, plain, plain_all
 
-__all__ = ["plot_missingness", "plot_table_one"]
+__all__ = ["plot_missingness", "plot_table_one", "table_one_cells"]
 
 
 def _p_text(p: float) -> str:
     if not np.isfinite(p):
         return ""
     return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def table_one_cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """Table 1 from :func:`covidimg.stats.table_one` as the text of its displayed cells.
+
+    One list per displayed column: the variable (named on its first row only), the level,
+    one column per group, missing, p (three decimals, ``<0.001`` below), test. Texts are
+    as in ``table`` (not escaped: :func:`plot_table_one` and the dashboard escape them for
+    their own markup); a missing value is ``""``.
+
+    Returns
+    -------
+    header, columns
+        The column titles, and the columns' cell texts.
+    """
+    flat = table.reset_index()
+    variable = flat["variable"].to_numpy(dtype=object)
+    first = ~flat["variable"].duplicated().to_numpy()
+    groups = [str(c) for c in table.columns if c not in ("missing", "p_value", "test")]
+    header = ["variable", "", *groups, "missing", "p", "test"]
+    columns = [np.where(first, variable, ""), flat["level"],
+               *[flat[g] for g in groups], flat["missing"],
+               [_p_text(p) for p in flat["p_value"].to_numpy(dtype=float)], flat["test"]]
+    text = [["" if v is None or (isinstance(v, float) and not np.isfinite(v)) else str(v)
+             for v in column] for column in columns]
+    return header, text
 
 
 @figure_function
@@ -39,15 +65,10 @@ def plot_table_one(table: pd.DataFrame) -> dict:
     title = "Cohort summary" + (f" by {plain(by)}" if by else "")
     if not len(table):
         return empty_figure.spec(title, "Nothing to summarise.")
+    header, columns = table_one_cells(table)
+    groups = header[2:-3]
     flat = table.reset_index()
-    variable = flat["variable"].to_numpy(dtype=object)
-    first = ~flat["variable"].duplicated().to_numpy()
-    groups = [c for c in table.columns if c not in ("missing", "p_value", "test")]
-    header = ["variable", "", *groups, "missing", "p", "test"]
-    cells = [np.where(first, variable, ""), flat["level"],
-             *[flat[g] for g in groups], flat["missing"],
-             [_p_text(p) for p in flat["p_value"].to_numpy(dtype=float)], flat["test"]]
-    cells = [plain_all(column).tolist() for column in cells]
+    cells = [plain_all(column).tolist() for column in columns]
     shade = np.where(flat["variable"].factorize()[0] % 2 == 0, "white", "#F4F6F8").tolist()
     data = [{"type": "table",
              "header": {"values": [f"<b>{plain(h)}</b>" for h in header],

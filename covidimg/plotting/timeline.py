@@ -173,7 +173,8 @@ def plot_timeline(marks: pd.DataFrame, *, page: int | None = None, page_size: in
     admitted = marks.loc[marks["kind"] == "admission", "patient_uid"].nunique()
     if align == "admission" and admitted < marks["patient_uid"].nunique():
         notes.append("patients without a known admission start at the axis' day 0")
-    title += "<br><sup>" + "; ".join(notes) + "</sup>"
+    # One line per note: SVG text does not wrap, so one long line was cut at the figure's edge.
+    title += "".join(f"<br><sup>{note}</sup>" for note in notes)
     return {"data": data, "layout": layout(title, height=180 + 22 * len(lane_ids), xaxis=xaxis,
                                            yaxis=yaxis)}
 
@@ -223,9 +224,12 @@ def plot_census(census: pd.DataFrame, *, note: str = "") -> dict:
                             "line": {"width": 2}},
                  "hovertemplate": "day %{x}: %{y} deaths<extra></extra>"})
     if note:
-        title += f"<br><sup>{plain(note)}</sup>"
+        title += "".join(f"<br><sup>{plain(part)}</sup>" for part in note.split("; "))
     return {"data": data, "layout": layout(
         title, height=450,
+        # below the plot: on the right it would overlap the right axis' ticks
+        legend={"orientation": "h", "yanchor": "top", "y": -0.18, "xanchor": "left", "x": 0},
+        margin={"l": 70, "r": 70, "t": 60 + 18 * title.count("<br>"), "b": 110},
         yaxis={"title": {"text": "patients"}, "rangemode": "tozero"},
         yaxis2={"title": {"text": "exams / deaths per day"}, "overlaying": "y", "side": "right",
                 "showgrid": False, "rangemode": "tozero"},

@@ -153,7 +153,8 @@ class RangeChoice(w.HBox):
     def __init__(self, name: str, label: str, low: float, high: float,
                  step: float | None = None) -> None:
         self.name = name
-        if not (math.isfinite(low) and math.isfinite(high)):
+        known = math.isfinite(low) and math.isfinite(high)
+        if not known:
             low, high = 0.0, 1.0
             disabled = True
         else:
@@ -169,10 +170,17 @@ class RangeChoice(w.HBox):
             min=int(self.low) if integer else self.low, max=int(self.high) if integer
             else self.high, step=int(step) if integer else step,
             value=(int(self.low), int(self.high)) if integer else (self.low, self.high),
-            continuous_update=False, disabled=disabled, layout=w.Layout(width="230px"),
-            **kwargs)
-        super().__init__([_label(label), self.slider])
+            continuous_update=False, disabled=disabled, readout=known,
+            layout=w.Layout(width="230px", display="flex" if known else "none"), **kwargs)
+        #: Said instead of a range when the cohort holds no value (every age redacted, as in
+        #: the real MHH data): the control is disabled, not a "0 – 1" slider.
+        self.note = w.HTML("<i>no known values in this cohort</i>" if not known else "",
+                           layout=w.Layout(display="none" if known else "flex"))
+        self.note.add_class("covidimg-filter-note")
+        super().__init__([_label(label), self.slider, self.note])
         self.add_class(f"covidimg-filter-{css_name(name)}")
+        if not known:
+            self.add_class("covidimg-filter-unknown")
 
     def criterion(self) -> tuple[float | None, float | None] | None:
         """``(low, high)`` with ``None`` for an end left at the span's limit, or ``None``."""

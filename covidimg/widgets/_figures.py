@@ -1,13 +1,15 @@
-"""The slot a view's figure lives in: every redraw swaps in a new FigureWidget, labelled."""
+"""The slot a view's figure lives in: one light plotly widget for the view's life, labelled."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 import plotly.graph_objects as go
 
 from covidimg.plotting import empty_figure
+from covidimg.widgets.plotly_view import PlotlyView
 
 if TYPE_CHECKING:
     from covidimg.cohort import Cohort
@@ -34,14 +36,12 @@ def figure_widget(spec: dict) -> go.FigureWidget:
 
 
 class FigureSlot(w.Box):
-    """Holds the ``FigureWidget`` a view shows; :meth:`show` puts a new one in its place.
+    """Holds the one :class:`~covidimg.widgets.plotly_view.PlotlyView` a view draws into, for
+    the view's whole life; :meth:`show` sends it the new figure.
 
-    A redraw builds a new FigureWidget from the finished figure instead of editing the shown
-    one in place. In-place edits (``batch_update``, setting a trace's ``x``) travel as one-off
-    messages that Voila 0.5 pages with plotly 7 / anywidget 0.11 never apply, and a page that
-    connects after the edits (Voila runs the notebook before the browser connects; a reloaded
-    JupyterLab tab) would start from the figure as first created. A new widget carries its
-    whole figure in its synced state, so every front end draws what the kernel holds.
+    A redraw changes the figure of the same widget: only the figure's data, and its layout
+    when that changed, travel to the page (as synced state, so a page that connects later
+    draws the figure the kernel holds), and the page redraws with ``Plotly.react``.
 
     The layout's ``meta`` carries ``covidimg_view`` and the given counts, so a test (or a
     user) can read what a figure shows without parsing its traces.
@@ -49,32 +49,43 @@ class FigureSlot(w.Box):
 
     def __init__(self, view: str, **meta: Any) -> None:
         self.view = view
-        empty = empty_figure.spec("", "")
-        empty["layout"]["meta"] = {"covidimg_view": view, **meta}
-        super().__init__([figure_widget(empty)], layout=w.Layout(width="100%"))
+        self._spec = self._with_meta(empty_figure.spec("", ""), meta)
+        self._figure: go.Figure | None = None
+        self.plot = PlotlyView(self._spec)
+        super().__init__([self.plot], layout=w.Layout(width="100%"))
+        self.add_class(f"covidimg-figure-{view}")
+
+    def _with_meta(self, spec: dict, meta: dict) -> dict:
+        return {"data": spec.get("data", []),
+                "layout": {**spec.get("layout", {}), "meta": {"covidimg_view": self.view,
+                                                              **meta}}}
 
     @property
-    def figure(self) -> go.FigureWidget:
-        """The FigureWidget shown now."""
-        return self.children[0]
+    def spec(self) -> dict:
+        """The figure shown, as the plain dict it was built as (with its ``meta``)."""
+        return self._spec
 
-    def show(self, spec: dict, **meta: Any) -> go.FigureWidget:
-        """Show the figure ``spec`` (a new FigureWidget replaces the old one, which is closed).
+    @property
+    def figure(self) -> go.Figure:
+        """The figure shown, as a ``plotly.graph_objects.Figure`` (built on first access)."""
+        if self._figure is None:
+            self._figure = go.Figure(self._spec, _validate=False)
+        return self._figure
+
+    def show(self, spec: dict, **meta: Any) -> None:
+        """Show the figure ``spec`` in place of the one shown.
 
         ``spec`` is a figure built as a plain dict by :mod:`covidimg.plotting`
         (``plot_x.spec(...)``: the figure ``plot_x(...)`` returns); ``meta`` goes into its
         layout's ``meta`` with ``covidimg_view``.
         """
-        spec = {"data": spec.get("data", []),
-                "layout": {**spec.get("layout", {}), "meta": {"covidimg_view": self.view,
-                                                              **meta}}}
-        new = figure_widget(spec)
-        old = self.children[0]
-        with self.hold_sync():    # one message; via () so traitlets never compares figures
-            self.children = ()    # (comparing two figures serialises both)
-            self.children = (new,)
-        old.close()
-        return new
+        self._spec = self._with_meta(spec, meta)
+        self._figure = None
+        self.plot.show(self._spec)
+
+    def on_click(self, callback: Callable[[int, list[int]], None]) -> None:
+        """Call ``callback(trace_index, point_indices)`` when points are clicked in the page."""
+        self.plot.on_click(callback)
 
 
 class FigureView:
@@ -83,8 +94,9 @@ class FigureView:
     figure_slot: FigureSlot
 
     @property
-    def figure(self) -> go.FigureWidget:
-        """The FigureWidget shown now (a new one after every redraw)."""
+    def figure(self) -> go.Figure:
+        """The figure shown now (a ``plotly.graph_objects.Figure``, read-only: a redraw
+        replaces it; the page's widget is :attr:`figure_slot`)."""
         return self.figure_slot.figure
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import ipywidgets as w
 
 from covidimg.cohort import Cohort, Selection
@@ -20,8 +22,10 @@ GALLERY_TAB = TAB_TITLES.index("Gallery")
 class Dashboard(w.HBox):
     """The cohort filter beside tabs of linked views: Timeline, Labs, Gallery, Summary.
 
-    Changing a filter updates every view (hidden tabs too), each with its figure changes
-    sent as one batch. Clicking an exam on the timeline opens it in the gallery's viewer and
+    Changing a filter updates the view on the tab shown at once (its changes sent as one
+    batch); each other view is brought up to date when its tab is shown (or by
+    :meth:`refresh`), so a change costs the kernel and the network one view, not four.
+    Clicking an exam on the timeline opens it in the gallery's viewer and
     switches to the Gallery tab. An empty selection shows "no patients match" in every view.
 
     Parameters
@@ -38,6 +42,10 @@ class Dashboard(w.HBox):
         :class:`ImageGallery` and :class:`CohortSummary`.
     tabs
         The ``ipywidgets.Tab`` holding the views.
+    update_time
+        ``ipywidgets.HTML`` under the filter saying how long the last update of the shown view
+        took in the kernel (its ``data-update`` attribute counts the updates: the page knows
+        from it that the view's new state has arrived; the browser benchmark reads both).
 
     Examples
     --------
@@ -45,7 +53,8 @@ class Dashboard(w.HBox):
     >>> from covidimg.widgets import Dashboard
     >>> d = Dashboard(ci.load_demo())                   # doctest: +SKIP
     >>> d                                               # doctest: +SKIP
-    >>> d.filter.set(icu=True, modality=["CR", "DX"])   # every view follows   # doctest: +SKIP
+    >>> d.filter.set(icu=True, modality=["CR", "DX"])   # the views follow    # doctest: +SKIP
+    >>> d.refresh(); d.summary.table_one                # every view, now     # doctest: +SKIP
     """
 
     def __init__(self, cohort: Cohort, *, page_size: int = 12) -> None:
@@ -59,26 +68,69 @@ class Dashboard(w.HBox):
         self.views = (self.timeline, self.labs, self.gallery, self.summary)
         self.tabs = w.Tab(list(self.views), titles=TAB_TITLES,
                           layout=w.Layout(flex="1 1 auto", min_width="0"))
+        self.n_updates = 0
+        self._pending: Selection | Cohort | None = None    # what stale views are to show
+        self._stale: set[int] = set()
+        self.update_time = w.HTML()
+        self.update_time.add_class("covidimg-update-time")
         self.filter.observe_selection(self.update_selection)
+        self.tabs.observe(lambda change: self._catch_up(change["new"]), names="selected_index")
         self.timeline.on_exam_click(self.open_exam)
-        super().__init__([self.filter, self.tabs], layout=w.Layout(width="100%",
-                                                                   align_items="flex-start"))
+        side = w.VBox([self.filter, self.update_time],
+                      layout=w.Layout(flex="0 0 auto", width="auto"))
+        super().__init__([side, self.tabs], layout=w.Layout(width="100%",
+                                                            align_items="flex-start"))
         self.add_class("covidimg-dashboard")
 
     def update(self, cohort: Cohort) -> None:
-        """Show ``cohort`` in every view (from its tables)."""
-        for view in self.views:
-            with view.hold_sync():
-                view.update(cohort)
+        """Show ``cohort`` (from its tables): the shown view now, the others when shown."""
+        self._set_pending(cohort)
 
     def update_selection(self, selection: Selection) -> None:
-        """Show a selection of the cohort in every view (what a filter change calls): each
-        view analyses the selection's masks with the row positions the cohort keeps."""
-        for view in self.views:
-            with view.hold_sync():
-                view.update_selection(selection)
+        """Show a selection of the cohort (what a filter change calls): the shown view now,
+        the others when their tab is shown. Each view analyses the selection's masks with
+        the row positions the cohort keeps."""
+        self._set_pending(selection)
+
+    def refresh(self) -> None:
+        """Bring every view up to date now (hidden tabs included), e.g. before reading a
+        hidden view's figure from the kernel."""
+        for index in sorted(self._stale):
+            self._catch_up(index)
+
+    @property
+    def stale_views(self) -> tuple[str, ...]:
+        """Titles of the tabs whose view has not followed the last change yet."""
+        return tuple(TAB_TITLES[i] for i in sorted(self._stale))
+
+    def _set_pending(self, shown: Selection | Cohort) -> None:
+        start = time.perf_counter()
+        self._pending = shown
+        self._stale = set(range(len(self.views)))
+        self._catch_up(self.tabs.selected_index)
+        self._updated(time.perf_counter() - start)
+
+    def _catch_up(self, index: int | None) -> None:
+        index = 0 if index is None else int(index)
+        if index not in self._stale or self._pending is None:
+            return
+        self._stale.discard(index)
+        view = self.views[index]
+        with view.hold_sync():
+            if isinstance(self._pending, Cohort):
+                view.update(self._pending)
+            else:
+                view.update_selection(self._pending)
+
+    def _updated(self, seconds: float) -> None:
+        self.n_updates += 1
+        self.update_time.value = (
+            f"<span data-update='{self.n_updates}' data-ms='{seconds * 1000:.1f}' "
+            "style='font-size:0.8em;color:var(--jp-content-font-color2, #777)'>views updated "
+            f"in {seconds * 1000:.0f} ms</span>")
 
     def open_exam(self, image_uid: str) -> None:
         """Open ``image_uid`` in the gallery's viewer and switch to the Gallery tab."""
+        self._catch_up(GALLERY_TAB)
         self.gallery.show(image_uid)
         self.tabs.selected_index = GALLERY_TAB

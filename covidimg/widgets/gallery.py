@@ -12,6 +12,7 @@ from covidimg import imaging
 from covidimg.cohort import Cohort
 from covidimg.sources import idc
 from covidimg.stats.selection import CohortArrays, Selection
+from covidimg.widgets._clickable import ClickableImage
 from covidimg.widgets._html import escape
 from covidimg.widgets.viewer import CAPTION_FIELDS, ImageViewer, caption
 
@@ -99,10 +100,11 @@ class ImageGallery(w.VBox):
         else:
             self.update(cohort)
 
-    def _make_cell(self, index: int) -> tuple[w.VBox, w.Image, w.HTML, w.Button]:
-        image = w.Image(format="png", layout=w.Layout(width=f"{self.thumb_size}px",
-                                                      height=f"{self.thumb_size}px"))
+    def _make_cell(self, index: int) -> tuple[w.VBox, ClickableImage, w.HTML, w.Button]:
+        image = ClickableImage(layout=w.Layout(width=f"{self.thumb_size}px",
+                                               height=f"{self.thumb_size}px"))
         image.add_class("covidimg-gallery-thumb")
+        image.on_click(lambda _image, i=index: self._open_cell(i))   # the thumbnail opens it
         text = w.HTML(layout=w.Layout(width=f"{self.thumb_size + 8}px"))
         text.add_class("covidimg-gallery-caption")
         button = w.Button(description="Enlarge", icon="search-plus", tooltip="Open in the viewer",

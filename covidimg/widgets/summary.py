@@ -7,24 +7,75 @@ import pandas as pd
 
 from covidimg import stats
 from covidimg.cohort import Cohort
-from covidimg.plotting import empty_figure, plot_table_one
+from covidimg.plotting.summary import table_one_cells
 from covidimg.stats.selection import Selection
 from covidimg.widgets._controls import GROUPS, check_group
-from covidimg.widgets._figures import FigureSlot, FigureView, SelectionView
+from covidimg.widgets._figures import SelectionView
+from covidimg.widgets._html import escape
 from covidimg.widgets._html import table as html_table
 
-__all__ = ["CohortSummary"]
+__all__ = ["CohortSummary", "table_one_html"]
+
+#: Table 1's look; colours from JupyterLab's theme variables (light and dark), with fallbacks
+#: for pages without them.
+_STYLE = """<style>
+.covidimg-table-one {overflow-x: auto;}
+.covidimg-table-one table {border-collapse: collapse; width: 100%;
+  font-size: var(--jp-content-font-size1, 13px); color: var(--jp-content-font-color1, #222);}
+.covidimg-table-one th, .covidimg-table-one td {text-align: left; padding: 3px 8px;
+  vertical-align: top; border: 0;}
+.covidimg-table-one thead th {background: var(--jp-layout-color2, #E8ECF0);
+  border-bottom: 1px solid var(--jp-border-color1, #BBB);}
+.covidimg-table-one tbody.covidimg-shade td {background: var(--jp-layout-color2, #F4F6F8);}
+.covidimg-table-one td.covidimg-number {min-width: 4em;}
+.covidimg-table-one caption {caption-side: bottom; text-align: left; padding-top: 6px;
+  font-size: 11px; color: var(--jp-content-font-color2, #555);}
+</style>"""
+#: What Table 1's cells mean (as under :func:`covidimg.plotting.plot_table_one`).
+NOTE = ("n (%) of patients with a known value; median [IQR]; lab rows: first value per "
+        "patient, Turnbull estimate, <x = below detection limit; tests leave out 'unknown'")
+
+
+def table_one_html(table: pd.DataFrame) -> str:
+    """Table 1 (from :func:`covidimg.stats.table_one`) as an HTML table, every text escaped.
+
+    The cells are :func:`covidimg.plotting.table_one_cells`; each variable's rows are one
+    ``<tbody>``, shaded every other variable. An HTML table rather than a plotly table: it
+    wraps long names, follows the page's theme, can be copied, and draws the same in a tab
+    that is hidden when it arrives (plotly's table measures words to wrap them and draws
+    every cell holding a space empty when it is drawn hidden).
+    """
+    header, columns = table_one_cells(table)
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    variables = table.index.get_level_values("variable")
+    bodies, rows, shade = [], [], False
+    for i in range(len(table)):
+        if i and variables[i] != variables[i - 1]:
+            bodies.append((shade, rows))
+            rows, shade = [], not shade
+        cells = "".join(
+            f"<td>{escape(col[i])}</td>" if j < 2 or j == len(columns) - 1
+            else f'<td class="covidimg-number">{escape(col[i])}</td>'
+            for j, col in enumerate(columns))
+        rows.append(f"<tr>{cells}</tr>")
+    if rows:
+        bodies.append((shade, rows))
+    shaded = ' class="covidimg-shade"'
+    body = "".join(f"<tbody{shaded if s else ''}>{''.join(r)}</tbody>" for s, r in bodies)
+    return (f'{_STYLE}<table><caption>{escape(NOTE)}</caption><thead><tr>{head}</tr></thead>'
+            f"{body}</table>")
 
 
 
-class CohortSummary(FigureView, SelectionView, w.VBox):
+class CohortSummary(SelectionView, w.VBox):
     """Table 1 of the selection by a chosen group, and its data-quality findings per kind.
 
-    Table 1 is :func:`covidimg.stats.table_one` drawn by :func:`covidimg.plotting.plot_table_one`
-    (counts with percentages, medians with quartiles, lab values respecting their intervals,
-    tests across groups). The findings table (:func:`covidimg.stats.findings_table`) counts
-    what the loaders reported per kind (duplicates dropped, ids remapped, values that could not
-    be read, …) for the patients that match.
+    Table 1 is :func:`covidimg.stats.table_one` as an HTML table (:func:`table_one_html`; the
+    cells of :func:`covidimg.plotting.plot_table_one`): counts with percentages, medians with
+    quartiles, lab values respecting their intervals, tests across groups. The findings table
+    (:func:`covidimg.stats.findings_table`) counts what the loaders reported per kind
+    (duplicates dropped, ids remapped, values that could not be read, …) for the patients that
+    match.
 
     Parameters
     ----------
@@ -37,9 +88,12 @@ class CohortSummary(FigureView, SelectionView, w.VBox):
 
     Attributes
     ----------
-    figure
-        The Table 1 FigureWidget; ``figure.layout.meta`` holds ``covidimg_view="summary"``,
-        ``n_patients``, ``by``.
+    table
+        ``ipywidgets.HTML`` with Table 1 (class ``covidimg-table-one``).
+    table_one
+        The Table 1 shown (:func:`covidimg.stats.table_one`), ``None`` when no patient matches.
+    meta
+        What the table shows: ``covidimg_view="summary"``, ``n_patients``, ``by``.
     findings
         ``ipywidgets.HTML`` with the findings per kind.
 
@@ -55,11 +109,14 @@ class CohortSummary(FigureView, SelectionView, w.VBox):
         check_group(by)
         self.by = w.Dropdown(options=list(GROUPS), value=by, description="Group by",
                              layout=w.Layout(width="260px"))
-        self.figure_slot = FigureSlot("summary", n_patients=0)
+        self.table = w.HTML(layout=w.Layout(width="100%"))
+        self.table.add_class("covidimg-table-one")
+        self.table_one: pd.DataFrame | None = None
+        self.meta: dict = {"covidimg_view": "summary", "n_patients": 0, "by": by}
         self._codes: tuple[object, stats.FindingCodes] | None = None
         self.findings = w.HTML()
         self.by.observe(lambda _c: self._redraw_table(), names="value")
-        super().__init__([self.by, self.figure_slot,
+        super().__init__([self.by, self.table,
                           w.HTML("<h4>Data-quality findings of these patients</h4>"),
                           self.findings])
         self.add_class("covidimg-summary")
@@ -93,10 +150,13 @@ class CohortSummary(FigureView, SelectionView, w.VBox):
     def _redraw_table(self) -> None:
         sel = self.selection
         n = sel.n_patients if sel is not None else len(self.cohort.patients)
+        by = self.by.value
+        title = "<h4>Cohort summary" + (f" by {escape(self.by.label)}" if by else "") + "</h4>"
         if n:
-            table = stats.table_one(sel if sel is not None else self.cohort, by=self.by.value)
-            fig = plot_table_one.spec(table)
+            self.table_one = stats.table_one(sel if sel is not None else self.cohort, by=by)
+            self.table.value = title + table_one_html(self.table_one)
         else:
-            fig = empty_figure.spec(
-                "Cohort summary", "No patients match the filter: nothing to summarise.")
-        self.figure_slot.show(fig, n_patients=n, by=self.by.value)
+            self.table_one = None
+            self.table.value = (title + "<p><i>No patients match the filter: nothing to "
+                                "summarise.</i></p>")
+        self.meta = {"covidimg_view": "summary", "n_patients": n, "by": by}

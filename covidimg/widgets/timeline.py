@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import ipywidgets as w
 import numpy as np
@@ -23,6 +22,8 @@ _SORT_LABELS = {"admission": "admission day", "icu_admission": "ICU admission da
                 "last_known": "last known day", "n_exams": "number of exams",
                 "follow_up": "follow-up length", "patient_uid": "patient id"}
 OVERVIEW = -1
+#: The "Sort by" value for the alignment day (stats.timeline's sort_by=None).
+_SORT_BY_DAY = "day"
 
 
 class OffsetTimeline(FigureView, SelectionView, w.VBox):
@@ -73,15 +74,17 @@ class OffsetTimeline(FigureView, SelectionView, w.VBox):
         self.align = w.Dropdown(options=[(_ALIGN_LABELS[a], a) for a in stats.ALIGN],
                                 value=align, description="Align on",
                                 layout=w.Layout(width="260px"))
-        self.sort_by = w.Dropdown(options=[("the alignment day", None)]
+        # Not None for "the alignment day": a Dropdown whose value is None shows blank.
+        self.sort_by = w.Dropdown(options=[("the alignment day", _SORT_BY_DAY)]
                                   + [(label, key) for key, label in _SORT_LABELS.items()],
-                                  value=None, description="Sort by",
+                                  value=_SORT_BY_DAY, description="Sort by",
                                   layout=w.Layout(width="260px"))
         self.show = w.Dropdown(options=[("all lanes", 0)], value=0, description="Show",
                                layout=w.Layout(width="300px"))
         self.show_labs = w.Checkbox(value=False, description="lab draws", indent=False,
                                     layout=w.Layout(width="110px"))
         self.figure_slot = FigureSlot("timeline", n_patients=0, n_exams=0)
+        self.figure_slot.on_click(self._clicked)
         self.message = w.HTML()
         for control in (self.align, self.sort_by, self.show_labs):
             control.observe(lambda _c: self._redraw(reset_page=True), names="value")
@@ -153,7 +156,8 @@ class OffsetTimeline(FigureView, SelectionView, w.VBox):
         else:
             cohort = (sel.subset(tables=("patients", "images", "events", "labs"))
                       if sel is not None else self.cohort)
-            marks = stats.timeline(cohort, self.align.value, sort_by=self.sort_by.value,
+            sort_by = None if self.sort_by.value == _SORT_BY_DAY else self.sort_by.value
+            marks = stats.timeline(cohort, self.align.value, sort_by=sort_by,
                                    labs=self.show_labs.value)
             fig = plot_timeline.spec(marks, page=page if n_pages > 1 else None,
                                      page_size=self.page_size, show_labs=self.show_labs.value)
@@ -163,10 +167,12 @@ class OffsetTimeline(FigureView, SelectionView, w.VBox):
                               page=int(page))
         self.message.value = ("" if n_patients else
                               "<i>No patients match the filter: nothing to draw.</i>")
-        for trace in self.figure.data:
-            if trace.name == "exam":
-                trace.on_click(self._clicked)
 
-    def _clicked(self, trace: Any, points: Any, _state: Any = None) -> None:
-        for index in points.point_inds:
-            self.click_exam(str(trace.customdata[index][-1]))
+    def _clicked(self, trace_index: int, points: list[int]) -> None:
+        traces = self.figure_slot.spec["data"]
+        if not 0 <= trace_index < len(traces) or traces[trace_index].get("name") != "exam":
+            return
+        custom = traces[trace_index].get("customdata")
+        for index in points:
+            if custom is not None and 0 <= index < len(custom):
+                self.click_exam(str(custom[index][-1]))

@@ -248,9 +248,14 @@ class ImageViewer(w.VBox):
         c_min, c_max = min(lo, center, *centers), max(hi, center, *centers)
         w_max = max(2 * (hi - lo), width, *[p.width for p in imaging.WINDOW_PRESETS.values()
                                             if p.width is not None])
+        # Each slider's min, max and value reach the page in one message (hold_sync): sent
+        # one by one, the page's slider clamps the new value to the old range (a CT's lung
+        # level -600 to a radiograph's 0..max) and sends the clamped value back, which read
+        # as a user's move would turn the window to "custom" with the wrong level.
         self._quiet = True
         try:
-            with self.level.hold_trait_notifications(), self.width.hold_trait_notifications():
+            with self.level.hold_sync(), self.width.hold_sync(), \
+                    self.level.hold_trait_notifications(), self.width.hold_trait_notifications():
                 self.level.min, self.level.max = -1e9, 1e9
                 self.level.value = center
                 self.level.min, self.level.max = np.floor(c_min), np.ceil(c_max)

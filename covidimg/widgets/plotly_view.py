@@ -1,0 +1,275 @@
+"""PlotlyView: a light widget that draws a plotly figure with the plotly.js the page loads once.
+
+plotly's own ``FigureWidget`` (plotly 6+) is an anywidget whose front-end code, plotly's
+4.96 MB ``widgetbundle.js``, is part of every widget's synced state: a dashboard with three
+figures sent ~15 MB to each page, and a redraw that made new widgets sent it again. A
+:class:`PlotlyView` holds only its figure (data, layout and template as JSON text, each sent
+when it changes) and a few kilobytes of JavaScript that draw it with ``Plotly.react``.
+
+plotly.js reaches the page once, by one of two ways:
+
+* from a URL, when the server offers one (``covidimg dashboard`` serves plotly's own
+  ``plotly.min.js``, gzip-compressed and cacheable, and tells the kernel where through
+  :data:`PLOTLY_URL_ENV`);
+* otherwise (JupyterLab, a notebook, Voila without covidimg's server) from one
+  :class:`PlotlyLibrary` widget per kernel whose code is ``plotly.min.js``: sent once per page
+  instead of once per figure.
+
+Clicks on points come back to the kernel as messages (:meth:`PlotlyView.on_click`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import ipywidgets as w
+import plotly
+import traitlets
+from plotly.io.json import to_json_plotly
+
+__all__ = ["PLOTLY_URL_ENV", "PlotlyLibrary", "PlotlyView", "plotly_js_path"]
+
+#: Environment variable holding the URL (path on the page's server) of ``plotly.min.js``; set
+#: by the server (``covidimg dashboard``), read by the kernel when a view is made.
+PLOTLY_URL_ENV = "COVIDIMG_PLOTLY_URL"
+
+
+def plotly_js_path() -> Path:
+    """The ``plotly.min.js`` that the installed plotly ships (the one its figures are made for)."""
+    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+_LOADER = r"""
+function plotlyReady() {
+  if (window.Plotly && window.Plotly.react) return Promise.resolve(window.Plotly);
+  if (!window.__covidimgPlotly) {
+    let resolve;
+    const promise = new Promise((r) => { resolve = r; });
+    promise.resolve = resolve;
+    window.__covidimgPlotly = promise;
+  }
+  return window.__covidimgPlotly;
+}
+"""
+
+_LIBRARY_ESM = _LOADER + r"""
+export default {
+  initialize() {
+    const waiting = window.__covidimgPlotly;
+    if (waiting && waiting.resolve) waiting.resolve(window.Plotly);
+  },
+};
+"""
+
+_VIEW_ESM = _LOADER + r"""
+function loadFrom(url) {
+  const ready = plotlyReady();
+  if (!window.__covidimgPlotlyScript && !(window.Plotly && window.Plotly.react)) {
+    window.__covidimgPlotlyScript = true;
+    const script = document.createElement("script");
+    const define = window.define;           // plotly.min.js is UMD: no AMD loader, please
+    window.define = undefined;
+    script.src = new URL(url, document.baseURI).href;
+    script.onload = () => {
+      window.define = define;
+      window.__covidimgPlotly.resolve(window.Plotly);
+    };
+    script.onerror = () => { window.define = define; };
+    document.head.appendChild(script);
+  }
+  return ready;
+}
+
+function darkTheme() {
+  const body = document.body;
+  return body && body.getAttribute("data-jp-theme-light") === "false";
+}
+
+function themed(layout) {
+  if (!darkTheme()) return layout;
+  const css = getComputedStyle(document.body);
+  const color = (css.getPropertyValue("--jp-ui-font-color1") || "#e0e0e0").trim();
+  const grid = (css.getPropertyValue("--jp-border-color2") || "#444").trim();
+  const out = {...layout, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
+               font: {...(layout.font || {}), color}};
+  for (const key of Object.keys(layout)) {
+    if (/^[xy]axis\d*$/.test(key)) out[key] = {...layout[key], gridcolor: grid, zerolinecolor: grid,
+                                                linecolor: grid};
+  }
+  if (!Object.keys(out).some((k) => /^[xy]axis/.test(k))) {
+    out.xaxis = {gridcolor: grid, zerolinecolor: grid};
+    out.yaxis = {gridcolor: grid, zerolinecolor: grid};
+  }
+  return out;
+}
+
+function figure(model) {
+  const layout = JSON.parse(model.get("layout_json") || "{}");
+  const template = model.get("template_json");
+  if (template) layout.template = JSON.parse(template);
+  layout.autosize = true;
+  return {data: JSON.parse(model.get("data_json") || "[]"), layout: themed(layout)};
+}
+
+export default {
+  async render({ model, el }) {
+    const div = document.createElement("div");
+    div.className = "covidimg-plot";
+    div.style.width = "100%";
+    el.appendChild(div);
+    const url = model.get("library_url");
+    const Plotly = await (url ? loadFrom(url) : plotlyReady());
+    let drawnWidth = -1;
+    let queued = false;
+    // el.dataset.pending is "1" from a new figure's arrival until plotly has drawn it;
+    // el.dataset.drawn counts the figures drawn (read by the browser tests and benchmark).
+    el.dataset.drawn = "0";
+    const draw = async () => {
+      queued = false;
+      const {data, layout} = figure(model);
+      drawnWidth = div.clientWidth;
+      await Plotly.react(div, data, layout, {responsive: false, displaylogo: false});
+      if (!queued) el.dataset.pending = "0";
+      el.dataset.drawn = String(Number(el.dataset.drawn) + 1);
+    };
+    const redraw = () => {       // the data, layout and template of one message: one drawing
+      el.dataset.pending = "1";
+      if (!queued) { queued = true; queueMicrotask(draw); }
+    };
+    el.dataset.pending = "1";
+    await draw();
+    div.on("plotly_click", (event) => {
+      const points = event.points.map((p) => [p.curveNumber, p.pointIndex ?? p.pointNumber]);
+      model.send({event: "click", points});
+    });
+    model.on("change:data_json", redraw);
+    model.on("change:layout_json", redraw);
+    model.on("change:template_json", redraw);
+    // Drawn while hidden (a tab not shown), a figure takes a default width: fit it to its
+    // panel when the panel shows or changes size.
+    const observer = new ResizeObserver(() => {
+      const width = div.clientWidth;
+      if (width > 0 && width !== drawnWidth) {
+        drawnWidth = width;
+        Plotly.Plots.resize(div);
+      }
+    });
+    observer.observe(el);
+    const theme = new MutationObserver(redraw);
+    theme.observe(document.body, {attributes: true, attributeFilter: ["data-jp-theme-light"]});
+    return () => {
+      observer.disconnect();
+      theme.disconnect();
+      model.off("change:data_json", redraw);
+      model.off("change:layout_json", redraw);
+      model.off("change:template_json", redraw);
+      Plotly.purge(div);
+    };
+  },
+};
+"""
+
+
+@lru_cache(maxsize=1)
+def _library_source() -> str:
+    return plotly_js_path().read_text(encoding="utf-8") + "\n" + _LIBRARY_ESM
+
+
+class PlotlyLibrary(anywidget.AnyWidget):
+    """plotly.js for pages that cannot fetch it from a URL: one widget per kernel
+    (:meth:`shared`), whose code defines ``window.Plotly`` when the page creates its model."""
+
+    _instance: PlotlyLibrary | None = None
+
+    def __init__(self) -> None:
+        super().__init__(_esm=_library_source())
+
+    @classmethod
+    def shared(cls) -> PlotlyLibrary:
+        """The kernel's one library widget (made on first use)."""
+        if cls._instance is None or cls._instance.comm is None:
+            cls._instance = cls()
+        return cls._instance
+
+
+class PlotlyView(anywidget.AnyWidget):
+    """One plotly figure, drawn in the page with ``Plotly.react`` and kept for the view's life.
+
+    :meth:`show` replaces the figure: only the parts whose JSON changed (data, layout,
+    template) are sent. The figure fills the width of its panel.
+
+    Parameters
+    ----------
+    spec
+        The first figure, a plain dict ``{"data": [...], "layout": {...}}`` (as
+        ``covidimg.plotting.plot_x.spec(...)`` returns).
+    """
+
+    _esm = traitlets.Unicode(_VIEW_ESM).tag(sync=True)
+    data_json = traitlets.Unicode("[]").tag(sync=True)
+    layout_json = traitlets.Unicode("{}").tag(sync=True)
+    template_json = traitlets.Unicode("").tag(sync=True)
+    library_url = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, spec: dict | None = None) -> None:
+        url = os.environ.get(PLOTLY_URL_ENV, "")
+        # Without a URL the page gets plotly.js from the shared library widget, which must
+        # exist (its model made in the page) before any view draws.
+        self.library = None if url else PlotlyLibrary.shared()
+        # The figure's own width follows its element: the element fills the panel.
+        super().__init__(library_url=url, layout=w.Layout(width="100%", min_width="0"))
+        self._click_callbacks: list[Callable[[int, list[int]], None]] = []
+        self.on_msg(self._message)
+        if spec is not None:
+            self.show(spec)
+
+    def show(self, spec: dict) -> None:
+        """Draw ``spec`` (a plain-dict figure) in place of the figure shown."""
+        layout = dict(spec.get("layout", {}))
+        template = layout.pop("template", None)
+        data_json = to_json_plotly(spec.get("data", []))
+        layout_json = to_json_plotly(layout)
+        template_json = "" if template is None else _template_json(template)
+        with self.hold_sync():
+            if data_json != self.data_json:
+                self.data_json = data_json
+            if layout_json != self.layout_json:
+                self.layout_json = layout_json
+            if template_json != self.template_json:
+                self.template_json = template_json
+
+    def on_click(self, callback: Callable[[int, list[int]], None]) -> None:
+        """Call ``callback(trace_index, point_indices)`` when points of a trace are clicked."""
+        self._click_callbacks.append(callback)
+
+    def _message(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if not isinstance(content, dict) or content.get("event") != "click":
+            return
+        by_trace: dict[int, list[int]] = {}
+        for point in content.get("points", []):
+            try:
+                trace, index = int(point[0]), int(point[1])
+            except (TypeError, ValueError, IndexError):
+                continue
+            by_trace.setdefault(trace, []).append(index)
+        for trace, indices in by_trace.items():
+            for callback in list(self._click_callbacks):
+                callback(trace, indices)
+
+
+def _template_json(template: Any) -> str:
+    """The template as JSON, computed once per template object (the figures share one)."""
+    key = id(template)
+    cached = _TEMPLATES.get(key)
+    if cached is None or cached[0] is not template:
+        cached = (template, to_json_plotly(template))
+        _TEMPLATES[key] = cached
+    return cached[1]
+
+
+_TEMPLATES: dict[int, tuple[Any, str]] = {}
