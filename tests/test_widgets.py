@@ -548,3 +548,21 @@ def _plain(value):
     if isinstance(value, memoryview):
         return bytes(value)
     return value
+
+
+def test_summary_shows_expert_labels_and_the_sources_terms_of_the_selection():
+    """The Summary tab lists the annotations of the matching patients per label and, per
+    source still present, its licence, what to cite and its terms (from provenance)."""
+    import covidimg as ci
+    from covidimg.widgets import CohortSummary
+
+    cohort = ci.load_demo(n_patients=12)
+    summary = CohortSummary(cohort)
+    for scheme in set(cohort.annotations["scheme"].astype(str)):
+        assert f"<td>{scheme}</td>" in summary.labels.value
+    assert summary.sources.value.count("CC BY 3.0") == 1          # MHH's licence
+    assert "COVID-19 purposes" in summary.sources.value          # NCCID's terms
+    summary.update_selection(cohort.select(source="mhh"))
+    assert "No expert labels" in summary.labels.value
+    assert "<td>nccid</td>" not in summary.sources.value and "<td>mhh</td>" in \
+        summary.sources.value
