@@ -566,3 +566,28 @@ def test_summary_shows_expert_labels_and_the_sources_terms_of_the_selection():
     assert "No expert labels" in summary.labels.value
     assert "<td>nccid</td>" not in summary.sources.value and "<td>mhh</td>" in \
         summary.sources.value
+
+
+def test_filter_offers_observation_site_exam_and_label_facets_that_filter_as_the_cohort():
+    """Facets generated from the cohort's values: the harmonized observation fields (here
+    ethnicity and race), exam and expert labels; each filters exactly as Cohort.filter."""
+    import covidimg as ci
+    from covidimg.widgets import CohortFilter
+
+    cohort = ci.load_demo(n_patients=12)
+    panel = CohortFilter(cohort)
+    for key in ("obs:ethnicity", "obs:race", "exam", "annotation"):
+        assert key in panel.controls, key
+    ethnicity = cohort.observations.query("field == 'ethnicity'")["value"].dropna()
+    chosen = sorted(ethnicity.astype(str).unique())[:2]
+    label = str(cohort.annotations["label"].dropna().iloc[0])
+    panel.set(observations={"ethnicity": chosen}, annotation=[label])
+    assert panel.criteria == {"annotation": [label], "observations": {"ethnicity": chosen}}
+    expected = cohort.filter(observations={"ethnicity": chosen}, annotation=label)
+    assert sorted(panel.filtered.patients["patient_uid"]) == sorted(
+        expected.patients["patient_uid"])
+    owners = set(cohort.observations.query("field == 'ethnicity' and value in @chosen")[
+        "patient_uid"]) & set(cohort.annotations.query("label == @label")["patient_uid"])
+    assert set(expected.patients["patient_uid"]) == owners   # by hand, from the tables
+    with pytest.raises(ValueError, match="observations field"):
+        panel.set(observations={"shoe_size": ["42"]})

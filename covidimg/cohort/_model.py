@@ -274,11 +274,13 @@ class Cohort:
         annotation: str | Sequence[str] | None = None,
         severity: tuple[float | None, float | None]
         | Mapping[str, tuple[float | None, float | None]] | None = None,
+        observations: Mapping[str, str | Sequence[str]] | None = None,
     ) -> Cohort:
         """Return a new cohort restricted to the patients and images that match every criterion.
 
         Patient criteria (``source``, ``patient_uid``, ``sex``, ``age``, ``covid_status``,
-        ``icu``, ``died``, ``site``, ``labs``, ``annotation``, ``severity``, ``split``) select
+        ``icu``, ``died``, ``site``, ``labs``, ``annotation``, ``severity``, ``split``,
+        ``observations``) select
         patients; image criteria (``modality``, ``view``, ``exam``, ``day``, ``pre_encounter``)
         select images, and when any is given only patients with at least one matching image are
         kept. A list means "any of". The other tables follow: events, labs, files, findings,
@@ -319,6 +321,11 @@ class Cohort:
             different scales (NCCID CXR severity 1-3, RALE 0-48, mRALE 0-24), so name the
             scheme with ``{scheme: (low, high)}`` (each scheme must match, like ``labs``), e.g.
             ``{"nccid_cxr_severity": (2, None)}``.
+        observations
+            ``{field: value or values}`` over ``observations`` (harmonized fields such as
+            ``smoking``, ``ethnicity``, ``comorbidity_diabetes``, or ``<source>:<key>``): a
+            patient matches when they have an observation of each field whose ``value`` is one
+            of those given, e.g. ``{"smoking": ["current", "former"]}``.
 
         Examples
         --------
@@ -334,7 +341,7 @@ class Cohort:
             covid_status=covid_status, icu=icu, died=died, site=site, modality=modality,
             view=view, exam=exam, pre_encounter=pre_encounter, day=day, labs=labs,
             lab_match=lab_match, split=split, annotation=annotation,
-            severity=severity)).subset()
+            severity=severity, observations=observations)).subset()
 
     def select(self, criteria: Criteria | None = None, /, **kwargs: Any) -> Selection:
         """The rows that match ``criteria`` (or the keywords of :meth:`filter`), as masks.

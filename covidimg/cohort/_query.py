@@ -147,6 +147,7 @@ class Criteria:
     split: str | Sequence[str] | None = None
     annotation: str | Sequence[str] | None = None
     severity: Range | Mapping[str, Range] | None = None
+    observations: Mapping[str, str | Sequence[str]] | None = None
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:
@@ -187,6 +188,13 @@ class Criteria:
             put("annotation", tuple(str(v) for v in _as_tuple(self.annotation)))
         if self.severity is not None:
             put("severity", _severity_pairs(self.severity))
+        if self.observations is not None:
+            if not isinstance(self.observations, Mapping):
+                raise ValueError(f"observations={self.observations!r}: expected a mapping of "
+                                 "field to value(s), e.g. {'smoking': ['current', 'former']}")
+            put("observations", tuple(
+                (str(name), tuple(str(v) for v in _as_tuple(values)))
+                for name, values in self.observations.items()) or None)
 
     def __repr__(self) -> str:
         given = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)
@@ -431,12 +439,17 @@ def _patient_mask(arrays: CohortArrays, criteria: Criteria) -> np.ndarray:
         keep &= _owners(arrays, rows)
     if criteria.severity:
         keep &= _severity_mask(arrays, criteria.severity)
+    for name, values in criteria.observations or ():
+        rows = _choice(arrays, "observations", "field", (name,))
+        keep &= _owners(arrays, rows & _choice(arrays, "observations", "value", values),
+                        "observations")
     return keep
 
 
-def _owners(arrays: CohortArrays, rows: np.ndarray) -> np.ndarray:
-    """Patients owning at least one of the ``annotations`` rows flagged in ``rows``."""
-    patient = arrays.positions("annotations", "patient_uid")[rows]
+def _owners(arrays: CohortArrays, rows: np.ndarray, table: str = "annotations"
+            ) -> np.ndarray:
+    """Patients owning at least one of the ``table`` rows flagged in ``rows``."""
+    patient = arrays.positions(table, "patient_uid")[rows]
     found = np.zeros(arrays.n_patients, dtype=bool)
     found[patient[patient >= 0]] = True
     return found
