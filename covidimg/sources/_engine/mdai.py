@@ -194,7 +194,9 @@ def read_mdai(path: str | os.PathLike[str], ledger: Ledger) -> MdaiExport | None
         return None
     try:
         with open(path, "rb") as handle:
-            document = json.loads(handle.read(MAX_MDAI_BYTES + 1).decode("utf-8-sig"))
+            # read what the file holds (a read of the bound would allocate it up front)
+            limit = min(os.fstat(handle.fileno()).st_size, MAX_MDAI_BYTES) + 1
+            document = json.loads(handle.read(limit).decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as exc:
         _reject(ledger, path, f"not UTF-8 JSON ({type(exc).__name__} at "
                 f"{getattr(exc, 'pos', getattr(exc, 'start', '?'))})")

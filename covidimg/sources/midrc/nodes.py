@@ -152,7 +152,8 @@ def read_json_table(path: str, ledger: Ledger) -> tuple[pd.DataFrame | None, str
         raise TableReadError(path, escape)
     try:
         with open(path, "rb") as handle:
-            raw = handle.read(MAX_JSON_BYTES + 1)
+            # read what the file holds (a read of the bound would allocate it up front)
+            raw = handle.read(min(os.fstat(handle.fileno()).st_size, MAX_JSON_BYTES) + 1)
     except OSError as exc:
         raise TableReadError(path, f"cannot be opened ({exc.strerror})") from exc
     if len(raw) > MAX_JSON_BYTES:
