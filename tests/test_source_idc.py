@@ -165,8 +165,8 @@ def test_roots() -> None:
         ci.load({"idc": ["covid_19_arr"]}, progress=False)
     with pytest.raises(ValueError, match="names no collection"):
         idc.root_of([])
-    with pytest.raises(ValueError, match="option='clinical' is not allowed"):
-        ci.load({"idc": "covid"}, options={"idc": {"clinical": []}}, progress=False)
+    with pytest.raises(ValueError, match="option='sheets' is not allowed.*'clinical'"):
+        ci.load({"idc": "covid"}, options={"idc": {"sheets": []}}, progress=False)
 
 
 def test_folders_are_not_idc(tmp_path) -> None:  # type: ignore[no-untyped-def]

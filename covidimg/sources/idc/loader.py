@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -39,6 +40,10 @@ from covidimg.sources._engine.free_text import describe_value, descriptions_kept
 from covidimg.sources._engine.harmonize import OFFSET_EVENTS, choose_day_zero, days_between
 from covidimg.sources._engine.ledger import Ledger, SourceTables
 from covidimg.sources.idc import index
+from covidimg.sources.idc.clinical import join_sheets
+
+if TYPE_CHECKING:
+    from covidimg.sources.tcia.join import SheetJoin
 
 __all__ = ["COVID_ALIAS", "NAME", "SCHEME", "collection_ids", "load_collections", "root_of"]
 
@@ -126,8 +131,12 @@ def _series_paths(frame: pd.DataFrame) -> pd.Series:
     return frame[_URL_COLUMN].astype(str).str.removesuffix("*")
 
 
-def load_collections(ids: Sequence[str], ledger: Ledger) -> tuple[SourceTables, pd.DataFrame]:
+def load_collections(ids: Sequence[str], ledger: Ledger, sheets: SheetJoin | None = None
+                     ) -> tuple[SourceTables, pd.DataFrame]:
     """Build the source's tables for the collections ``ids`` (checked ids) from the index.
+
+    ``sheets``: TCIA clinical sheets already read (:func:`.clinical.read_sheets`), joined onto
+    the images as the TCIA loader joins them (day 0, patients, events, labs, labels).
 
     Returns the tables (conformed) and :func:`covidimg.sources.idc.index.collections_info` of
     the collections, for the provenance rows.
@@ -162,8 +171,11 @@ def load_collections(ids: Sequence[str], ledger: Ledger) -> tuple[SourceTables, 
     frame["image_uid"] = NAME + ":" + frame["SeriesInstanceUID"].astype(str)
     frame["collection"] = frame["collection_id"].map(names)
 
-    # the day axis: day 0 = each patient's first exam (engine rule)
     dates = _mapped(frame["StudyDate"].astype(object), parse_dicom_date)
+    if sheets is not None:  # the TCIA join: day 0, patients, events, labs, labels
+        patients, events, labs = join_sheets(frame, dates, sheets, ledger)
+        return _tables(frame, patients, ledger, events=events, labs=labs), info
+    # the day axis: day 0 = each patient's first exam (engine rule)
     date_days = np.array([d if d is not None and not pd.isna(d) else None for d in dates],
                          dtype="datetime64[D]")
     first = pd.Series(date_days).groupby(frame["patient_uid"]).min()
@@ -177,15 +189,21 @@ def load_collections(ids: Sequence[str], ledger: Ledger) -> tuple[SourceTables, 
                        patient_uid=frame["patient_uid"].iat[row],
                        image_uid=frame["image_uid"].iat[row], path=frame["path"].iat[row])
 
-    images = _images(frame)
     patients = _patients(frame, collection_defaults, ledger)
+    return _tables(frame, patients, ledger), info
+
+
+def _tables(frame: pd.DataFrame, patients: pd.DataFrame, ledger: Ledger,
+            **clinical: pd.DataFrame) -> SourceTables:
+    """The conformed tables: images and files from ``frame``, ``patients``, the ledger's
+    files and findings, and ``clinical`` (``events``, ``labs``) when sheets were joined."""
+    images = _images(frame)
     files = pd.DataFrame({"path": frame["path"], "source": NAME, "status": "used",
                           "image_uid": frame["image_uid"],
                           "reason": "series in IDC's index (remote until downloaded)"})
     files = pd.concat([files, ledger.files_frame()], ignore_index=True)
-    tables = SourceTables(NAME, patients=patients, images=images, files=files,
-                          findings=ledger.findings_frame()).conformed()
-    return tables, info
+    return SourceTables(NAME, patients=patients, images=images, files=files,
+                        findings=ledger.findings_frame(), **clinical).conformed()
 
 
 def _record_other_series(other: pd.DataFrame, names: dict[str, str], ledger: Ledger) -> None:
@@ -232,6 +250,9 @@ def _images(frame: pd.DataFrame) -> pd.DataFrame:
         "photometric": _text(frame["PhotometricInterpretation"]),
         "license": _text(frame["license_short_name"]), "doi": _text(frame["source_DOI"]),
     })
+    for column in ("admission_offset", "annotation_class", "annotation_grade"):
+        if column in frame:  # set by the clinical sheets' join
+            images[column] = frame[column].to_numpy()
     if descriptions_kept():
         images["study_description"] = study_text
         images["series_description"] = series_text
