@@ -24,7 +24,7 @@ DOCUMENTED_OPTIONS = {
     "crdw": (),
     "midrc": (),
     "tcia": (),
-    "idc": (),
+    "idc": ("clinical",),
 }
 
 

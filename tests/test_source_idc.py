@@ -165,8 +165,8 @@ def test_roots() -> None:
         ci.load({"idc": ["covid_19_arr"]}, progress=False)
     with pytest.raises(ValueError, match="names no collection"):
         idc.root_of([])
-    with pytest.raises(ValueError, match="option='clinical' is not allowed"):
-        ci.load({"idc": "covid"}, options={"idc": {"clinical": []}}, progress=False)
+    with pytest.raises(ValueError, match="option='sheets' is not allowed.*'clinical'"):
+        ci.load({"idc": "covid"}, options={"idc": {"sheets": []}}, progress=False)
 
 
 def test_folders_are_not_idc(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -221,3 +221,19 @@ def test_provenance_and_citations(covid: ci.Cohort) -> None:
 def test_citations_of_other_sources_come_from_the_registry(demo_cohort: ci.Cohort) -> None:
     text = demo_cohort.citations()
     assert "https://doi.org/10.6084/m9.figshare.12275009. Licence: CC BY 3.0." in text
+
+
+@pytest.mark.slow
+def test_the_whole_index_is_one_cohort() -> None:
+    cohort = ci.load({"idc": "all"}, progress=False)
+    truth = sql("WITH s AS (SELECT * FROM INDEX WHERE Modality IN ('CR','DX','CT','MR')), "
+                "c AS (SELECT PatientID FROM s GROUP BY 1 HAVING count(DISTINCT collection_id) "
+                "> 1) SELECT count(*) AS series, count(DISTINCT CASE WHEN PatientID IN (SELECT "
+                "PatientID FROM c) THEN collection_id || '/' || PatientID ELSE PatientID END) "
+                "AS patients, count(DISTINCT collection_id) AS collections FROM s")
+    assert len(cohort.images) == truth["series"].iat[0]
+    assert len(cohort.patients) == truth["patients"].iat[0]
+    assert cohort.images["collection"].nunique() == truth["collections"].iat[0]
+    assert len(cohort.files) == sql("SELECT count(*) AS n FROM INDEX")["n"].iat[0]
+    assert cohort.files["path"].is_unique
+    assert idc.collection_ids("idc://all") == idc.index.collections()

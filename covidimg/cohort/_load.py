@@ -225,6 +225,9 @@ def load(
             :data:`covidimg.sources.nccid.clean.SITE_UNITS`, NHSX's table of six trusts);
             ``storage_options``: passed to fsspec for ``s3://`` roots, e.g. ``{"anon": True}``;
             ``as_of``: an ISO date, to load the clinical files as they stood on that day.
+        ``idc``
+            ``clinical``: TCIA clinical sheets (a path or a list; a folder is searched) joined
+            onto the IDC patients as the ``tcia`` source joins them onto an NBIA tree.
         ``crdw``, ``midrc``, ``tcia``
             none.
 

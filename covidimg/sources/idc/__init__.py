@@ -46,12 +46,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
 
 import pandas as pd
 
 from covidimg.sources import provenance_frame, provenance_row, rejects_unknown_options
 from covidimg.sources._engine.ledger import Ledger, SourceTables
 from covidimg.sources.idc import index
+from covidimg.sources.idc.clinical import clinical_paths, read_sheets
 from covidimg.sources.idc.fetch import DEFAULT_ENDPOINT, apply_paths, download, is_remote
 from covidimg.sources.idc.index import COVID_COLLECTIONS
 from covidimg.sources.idc.loader import NAME, SCHEME, collection_ids, load_collections, root_of
@@ -78,7 +80,9 @@ def detect(root: str) -> bool:
 
 
 @rejects_unknown_options
-def load(root: str | os.PathLike[str], *, progress: bool = False) -> SourceTables:
+def load(root: str | os.PathLike[str], *, progress: bool = False,
+         clinical: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None
+         ) -> SourceTables:
     """Build the tables of IDC collections from IDC's series index (offline).
 
     Parameters
@@ -88,11 +92,17 @@ def load(root: str | os.PathLike[str], *, progress: bool = False) -> SourceTable
         collections, or what :func:`root_of` accepts (a collection id, a list of them).
     progress
         Unused: reading the index takes seconds.
+    clinical
+        TCIA clinical sheets to join (a path or a list; a folder is searched for ``.csv`` and
+        ``.xlsx`` files): the COVID-19-NY-SBU CSV, the COVID-19-AR workbook, RICORD metadata
+        and MD.ai annotation CSVs, joined exactly as the ``tcia`` source joins them onto an
+        NBIA tree (:mod:`covidimg.sources.idc.clinical`).
 
     Returns
     -------
     SourceTables
-        patients, images (``path`` = ``s3://...`` series until downloaded), files, findings.
+        patients, images (``path`` = ``s3://...`` series until downloaded), files, findings;
+        events and labs from clinical sheets.
 
     Raises
     ------
@@ -111,7 +121,9 @@ def load(root: str | os.PathLike[str], *, progress: bool = False) -> SourceTable
     text = root_of(root)
     ids = collection_ids(text)
     ledger = Ledger(NAME, text)
-    tables, info = load_collections(ids, ledger)
+    paths = clinical_paths(clinical)
+    sheets = read_sheets(paths, NAME, ledger) if paths else None
+    tables, info = load_collections(ids, ledger, sheets)
     return dataclasses.replace(tables, provenance=_provenance(info))
 
 

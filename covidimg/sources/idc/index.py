@@ -147,7 +147,10 @@ def read_series(collection_ids: Sequence[str], columns: Sequence[str]) -> pa.Tab
     columns = [c for c in dict.fromkeys(["collection_id", *columns]) if c in have]
     table = handle.read(columns=columns)
     wanted = pa.array(list(collection_ids), pa.large_string())
-    return table.filter(pc.is_in(table["collection_id"], value_set=wanted))
+    keep = pc.is_in(table["collection_id"], value_set=wanted)
+    if pc.all(keep).as_py():  # every collection (``idc://all``): no copy
+        return table
+    return table.filter(keep)
 
 
 def lookup_series(series_uids: Iterable[str] = (), study_uids: Iterable[str] = ()

@@ -43,9 +43,6 @@ Quirks handled:
   finding, and study dates that disagree with the DICOM are reported. The MD.ai annotation
   labels are kept as extra image columns ``annotation_class`` / ``annotation_grade`` (the
   readers' labels, ``; ``-joined); reader names are not kept;
-* RICORD's labels also fill ``annotations`` (:mod:`covidimg.sources.tcia.annotations`): the
-  MD.ai JSON exports (boxes, polygons, labels; matched by SOP, series or study UID) and the
-  annotation CSV, each sheet read in its own collection (1A, 1B or 1C);
 * the day axis follows :mod:`covidimg.sources._engine.harmonize`: an SBU inpatient visit is the
   admission, any SBU visit the index event; without a dated clinical sheet (AR, RICORD, CT
   Images in COVID-19), day 0 is the patient's first exam; sex and age then come from the
@@ -60,31 +57,21 @@ Quirks handled:
 """
 from __future__ import annotations
 
-import datetime as dt
 import os
-import re
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from covidimg import schema
 from covidimg.errors import LoadError
 from covidimg.sources import rejects_unknown_options
 from covidimg.sources._engine.dicom import HELPER_COLUMNS
-from covidimg.sources._engine.harmonize import choose_day_zero, days_between
 from covidimg.sources._engine.index import images_from_index, index_dicom
 from covidimg.sources._engine.ledger import Ledger, SourceTables, folder_prefix, walk
-from covidimg.sources.tcia.annotations import AnnotationReader, sheet_hits
+from covidimg.sources.tcia.annotations import AnnotationReader
+from covidimg.sources.tcia.join import COLLECTIONS, SheetJoin, collection_defaults
 from covidimg.sources.tcia.layouts import detect_layout, resolve_collections
-from covidimg.sources.tcia.sheets import (
-    SBU_LABS,
-    SheetReader,
-    _Clinical,
-    _missing,
-    parse_age_band,
-)
-from covidimg.sources.tcia.volumes import NIFTI_COLLECTION, is_nifti_name, volume_rows
+from covidimg.sources.tcia.sheets import SBU_LABS, parse_age_band
+from covidimg.sources.tcia.volumes import is_nifti_name, volume_rows
 
 __all__ = ["COLLECTIONS", "LOOKS_FOR", "NAME", "SBU_LABS", "collection_defaults", "detect", "load",
            "parse_age_band"]
@@ -97,40 +84,7 @@ LOOKS_FOR = ("an NBIA Data Retriever tree <Collection>/<PatientID>/<study>/<seri
              "(covid_19_ar/<PatientID>/<study>/<Modality>_<series>/), a tcia_utils download "
              "(tciaDownload/<SeriesInstanceUID>/) or a flat folder of such DICOM files")
 
-#: Known collections: default COVID-19 status and site.
-COLLECTIONS: dict[str, dict[str, str | None]] = {
-    "COVID-19-AR": {"covid": "positive",
-                    "site": "University of Arkansas for Medical Sciences"},
-    "COVID-19-NY-SBU": {"covid": "positive", "site": "Stony Brook University"},
-    "MIDRC-RICORD-1A": {"covid": "positive", "site": None},
-    "MIDRC-RICORD-1B": {"covid": "negative", "site": None},
-    "MIDRC-RICORD-1C": {"covid": "positive", "site": None},
-    NIFTI_COLLECTION: {"covid": "positive", "site": None},
-}
 _DOC_NAMES = ("license", "readme", ".")
-
-
-def collection_defaults(collection: str | None, patient_id: str) -> tuple[str | None, str | None]:
-    """The default COVID-19 status and site of a patient of ``collection`` (a TCIA collection
-    name, :data:`COLLECTIONS`), for when no clinical sheet says: ``(covid, site)``.
-
-    RICORD's site is the part of its PatientIDs after the collection
-    (``MIDRC-RICORD-1C-<site>-<n>``): a number (``419639``) or, for one site, ``SITE2``.
-
-    Examples
-    --------
-    >>> from covidimg.sources.tcia import collection_defaults
-    >>> collection_defaults("MIDRC-RICORD-1B", "MIDRC-RICORD-1B-419639-000340")
-    ('negative', '419639')
-    >>> collection_defaults(None, "x")
-    (None, None)
-    """
-    defaults = COLLECTIONS.get(collection or "", {"covid": None, "site": None})
-    site = defaults["site"]
-    if site is None and collection and collection.startswith("MIDRC-RICORD"):
-        match = re.match(rf"^{re.escape(collection)}-([A-Za-z0-9]+)-\d+$", patient_id)
-        site = match.group(1) if match else None
-    return defaults["covid"], site
 
 
 def detect(root: str) -> bool:
@@ -149,18 +103,19 @@ def detect(root: str) -> bool:
         return True
     return detect_layout(root)  # an idc-index or tcia_utils download, a flat DICOM folder
 
-class _Reader(SheetReader, AnnotationReader):
+class _Reader(SheetJoin, AnnotationReader):
     def __init__(self, root: str, progress: bool) -> None:
         self.root = os.fspath(Path(root))
         self.prefix = folder_prefix(self.root)
-        self.ledger = Ledger(NAME, self.root)
+        self.start_sheets(NAME, Ledger(NAME, self.root))
         self.progress = progress
-        self.clinical: dict[str, _Clinical] = {}
-        self.ricord_studies: dict[str, tuple[str, dt.date | None, str]] = {}
-        self.annotations: list[dict[str, object]] = []
-        self.json_files: list[str] = []
-        self.sheet_patients: dict[str, list[str]] = {}
         self.volumes: list[str] = []  # NIfTI volumes (CT Images in COVID-19)
+        self.json_files: list[str] = []  # MD.ai annotation exports, read with the images
+
+    def sheet_collection(self, path: str) -> str | None:
+        """The collection folder a sheet lies in (see :meth:`SheetJoin.annotate`)."""
+        found = self.collection_of(path)
+        return found if found in COLLECTIONS else None
 
     # ------------------------------------------------------------------ files
     def walk(self) -> list[str]:
@@ -179,10 +134,10 @@ class _Reader(SheetReader, AnnotationReader):
                                      "download)")
                 elif lower.endswith(".csv"):
                     self.read_csv(path)
-                elif lower.endswith((".xlsx", ".xlsm")):
-                    self.read_xlsx(path)
                 elif lower.endswith(".json"):
                     self.read_json(path)
+                elif lower.endswith((".xlsx", ".xlsm")):
+                    self.read_xlsx(path)
                 elif lower.endswith((".dcm", ".dicom", ".zip")) or "." not in lower:
                     dicoms.append(path)
                 elif is_nifti_name(lower):
@@ -245,10 +200,8 @@ class _Reader(SheetReader, AnnotationReader):
                                 for c, p in zip(table["collection"], table["source_patient_id"],
                                                 strict=True)]
         self.check_folders(table, first_files)
-        self.day_axis(table)
-        self.annotate(table)
+        patients, events, labs = self.join(table)  # the sheets (day 0, labels, patients)
         annotations = self.annotation_table(table)
-        patients, events, labs = self.patients(table)
         use = index.use
         for labels, image_uid in zip(members, table["image_uid"].tolist(), strict=True):
             for label in labels:
@@ -273,175 +226,6 @@ class _Reader(SheetReader, AnnotationReader):
                                 f"{folders[i]!r} but its PatientID is {pids[i]!r}; the header "
                                 "wins", patient_uid=table["patient_uid"].iat[i],
                                 image_uid=table["image_uid"].iat[i], path=table["path"].iat[i])
-
-    def day_axis(self, table: pd.DataFrame) -> None:
-        """``day`` (from the clinical sheet's visit start, else the patient's first exam) and
-        ``admission_offset``; RICORD-1C metadata dates checked against the DICOM."""
-        date = _as_days(table["study_date"])
-        puid = table["patient_uid"]
-        first = pd.Series(date, index=table.index).groupby(puid).min()
-        visit = {pid: info.visit_start for pid, info in self.clinical.items()
-                 if info.visit_start}
-        inpatient = {pid: info.visit_start for pid, info in self.clinical.items()
-                     if info.visit_start and ("admission", 0.0) in info.events}
-        pids = table["source_patient_id"]
-        # Day 0 (harmonize): an inpatient SBU visit is the admission, any SBU visit the index
-        # event; without a dated sheet (AR, RICORD, CT Images in COVID-19), the first exam.
-        start, _rules = choose_day_zero({"admission": _as_days(pids.map(inpatient)),
-                                         "index_event": _as_days(pids.map(visit)),
-                                         "first_exam": _as_days(puid.map(first.to_dict()))})
-        days = days_between(date, start).astype(float)
-        # A NIfTI volume has no date: the only exam of its patient is that patient's day 0
-        # (the first-exam rule); beside other exams it has no day.
-        volume = (table["format"] == "nifti").to_numpy()
-        alone = (puid.map(puid.value_counts()) == 1).to_numpy()
-        days[volume & alone] = 0.0
-        for i in np.flatnonzero(np.isnat(date) & ~(volume & alone)):
-            what = "the NIfTI volume carries no date" if volume[i] else \
-                "no StudyDate in the DICOM header"
-            self.ledger.finding("missing_value", f"{what}; the exam has no day",
-                                patient_uid=puid.iat[i], image_uid=table["image_uid"].iat[i],
-                                path=table["path"].iat[i])
-        table["day"] = days
-        admitted_pids = [pid for pid, info in self.clinical.items()
-                         if ("admission", 0.0) in info.events]
-        admitted = table["source_patient_id"].isin(admitted_pids).to_numpy()
-        table["admission_offset"] = np.where(admitted, 0.0 - table["day"], np.nan)
-        first_date: dict[str, object] = {}  # the study's date in its first image row
-        for study, study_date in zip(table["study_uid"].tolist(), table["study_date"].tolist(),
-                                     strict=True):
-            first_date.setdefault(study, study_date)
-        for study, (_pid, listed_date, where) in self.ricord_studies.items():
-            if listed_date is not None and study in first_date and \
-                    first_date[study] != listed_date:
-                self.ledger.finding("inconsistent_value", f"RICORD metadata dates study {study} "
-                                    f"{listed_date:%m/%d/%Y}, its DICOM says "
-                                    f"{first_date[study]}", path=where)
-        listed = set(self.ricord_studies)
-        missing = sorted(listed - set(table["study_uid"]))
-        if missing:
-            self.ledger.finding("study_without_images", f"{len(missing)} exams listed in the "
-                                "RICORD-1C metadata have no downloaded DICOM, e.g. "
-                                f"{missing[:3]}", path=self.ricord_studies[missing[0]][2])
-
-    def annotate(self, table: pd.DataFrame) -> None:
-        table["annotation_class"] = None
-        table["annotation_grade"] = None
-        if not self.annotations:
-            return
-        unmatched = 0
-        for note in self.annotations:
-            hit = sheet_hits(note, table)
-            if not hit.any():
-                unmatched += 1
-                continue
-            for column, key in (("annotation_class", "class"), ("annotation_grade", "grade")):
-                if _missing(note[key]):
-                    continue
-                for idx in table.index[hit]:
-                    labels = set(filter(None, (table.at[idx, column] or "").split("; ")))
-                    table.at[idx, column] = "; ".join(sorted(labels | {str(note[key])}))
-        if unmatched:
-            self.ledger.finding("unmatched_annotation", f"{unmatched} annotation rows match no "
-                                "downloaded exam (by Anon Study UID, else Anon MRN and date)",
-                                path=self.annotations[0]["where"])
-
-    def patients(self, table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-        rows, events, labs = [], [], []
-        imaged = set()
-        sheet_collections = {c.collection for c in self.clinical.values()}
-        first = _first_exams(table)
-        for puid, pid, collection, dicom_sex, age_years in zip(
-                first.index, first["source_patient_id"], first["collection"], first["sex"],
-                first["age_years"], strict=True):
-            imaged.add(pid)
-            if not isinstance(collection, str):  # an image outside any collection's folders
-                collection = None
-            info = self.clinical.get(pid)
-            if info is not None and info.collection != collection and \
-                    collection in COLLECTIONS:
-                info = None
-            default_covid, site = collection_defaults(collection, pid)
-            if info is None and collection in sheet_collections:
-                self.ledger.finding("orphan_image", f"PatientID {pid!r} has images in "
-                                    f"{collection} but no row in its clinical sheet; sex and age "
-                                    "from the DICOM header", patient_uid=puid)
-            sex = info.sex if info is not None and info.sex else dicom_sex
-            if info is not None and info.sex and dicom_sex != "U" and dicom_sex != info.sex:
-                self.ledger.finding("inconsistent_value", f"sex {info.sex} in the clinical "
-                                    f"sheet, {dicom_sex} in the DICOM header; the sheet wins",
-                                    patient_uid=puid, path=info.where)
-            age = info.age if info is not None and info.age else None
-            if age is None and pd.notna(age_years):
-                age = (float(age_years), float(age_years))
-            rows.append({
-                "patient_uid": puid, "source": NAME, "source_patient_id": pid,
-                "sex": sex or "U", "age_min": age[0] if age else np.nan,
-                "age_max": age[1] if age else np.nan,
-                "covid_status": (info.covid if info is not None and info.covid else None)
-                or default_covid or "unknown",
-                "icu": info.icu if info is not None else None,
-                "died": info.died if info is not None else None,
-                "site": site, "collection": collection,
-            })
-            if info is not None:
-                events += [{"patient_uid": puid, "event": e, "day": d} for e, d in info.events]
-                labs += [{"patient_uid": puid, "image_uid": None, **lab} for lab in info.labs]
-        for collection, pids in self.sheet_patients.items():
-            without = sorted(set(pids) - imaged)
-            if without:
-                self.ledger.finding("patients_without_images", f"{len(without)} of {len(pids)} "
-                                    f"patients in the {collection} sheet have no downloaded "
-                                    f"images and are not in the cohort, e.g. {without[:3]}")
-        patients = pd.DataFrame(rows)
-        if len(patients):
-            patients["icu"] = patients["icu"].astype("boolean")
-            patients["died"] = patients["died"].astype("boolean")
-        return (patients, pd.DataFrame(events, columns=["patient_uid", "event", "day"]),
-                pd.DataFrame(labs) if labs else schema.empty("labs"))
-
-
-_FIRST_EXAM_COLUMNS = ["source_patient_id", "collection", "sex", "age_years"]
-
-
-def _as_days(values: pd.Series) -> np.ndarray:
-    """Dates (``datetime.date`` or missing) as a ``datetime64[s]`` array, NaT for missing."""
-    return np.array([v if isinstance(v, dt.date) and not pd.isna(v) else None for v in values],
-                    dtype="datetime64[D]").astype("datetime64[s]")
-
-
-def _first_exams(table: pd.DataFrame) -> pd.DataFrame:
-    """Per ``patient_uid`` (sorted), the row of its earliest ``day``: the row
-    ``group.sort_values("day").iloc[0]`` gives, for all patients at once.
-
-    Images without a day come last, in table order. Where images of a patient's earliest day
-    disagree on a column used here, the choice among them is that of the sort pandas uses
-    (NumPy's default, not stable), made on that patient's days alone.
-    """
-    codes, uniques = pd.factorize(table["patient_uid"], sort=True)
-    n = len(table)
-    day = table["day"].to_numpy(float)
-    key = np.where(np.isnan(day), np.inf, day)
-    order = np.lexsort((np.arange(n), key, codes))
-    starts = np.flatnonzero(np.r_[True, codes[order][1:] != codes[order][:-1]]) if n else \
-        np.array([], dtype=int)
-    pick = order[starts]  # one row per code, codes ascending: the first in table order
-    tied = (key == key[pick][codes]) & np.isfinite(key)
-    tied[pick] = False
-    rows = np.flatnonzero(tied)
-    if len(rows):
-        mine = table.iloc[rows][_FIRST_EXAM_COLUMNS].reset_index(drop=True)
-        theirs = table.iloc[pick[codes[rows]]][_FIRST_EXAM_COLUMNS].reset_index(drop=True)
-        same = ((mine == theirs) | (mine.isna() & theirs.isna())).all(axis=1).to_numpy()
-        for code in np.unique(codes[rows[~same]]):
-            members = np.flatnonzero(codes == code)
-            values = day[members]
-            members = members[~np.isnan(values)]  # what sort_values does: NaN last
-            pick[code] = members[values[~np.isnan(values)].argsort(kind="quicksort")[0]]
-    chosen = table.iloc[pick][_FIRST_EXAM_COLUMNS]
-    chosen.index = pd.Index(uniques, name="patient_uid")
-    return chosen
-
 
 @rejects_unknown_options
 def load(root: str | os.PathLike[str], *, progress: bool = False) -> SourceTables:

@@ -21,7 +21,6 @@ TCIA source; ``Reader_name`` is never read.
 from __future__ import annotations
 
 import os
-import re
 from typing import Any
 
 import pandas as pd
@@ -29,56 +28,7 @@ import pandas as pd
 from covidimg.sources._engine.ledger import Ledger
 from covidimg.sources._engine.mdai import ricord_annotations
 
-__all__ = ["AnnotationReader", "ricord_collection", "sheet_hits"]
-
-_RICORD_NAME = re.compile(r"midrc[-_ ]?ricord[-_ ]?(1[abc])", re.IGNORECASE)
-
-
-def ricord_collection(path: str, folder_collection: str | None) -> str | None:
-    """The RICORD collection a label sheet belongs to: its collection folder, else the
-    collection its file name names, else ``None``.
-
-    Examples
-    --------
-    >>> from covidimg.sources.tcia.annotations import ricord_collection
-    >>> ricord_collection("/d/MIDRC-RICORD-1A/x.csv", "MIDRC-RICORD-1A")
-    'MIDRC-RICORD-1A'
-    >>> ricord_collection("/d/midrc-ricord-1b-labels.csv", None)
-    'MIDRC-RICORD-1B'
-    >>> ricord_collection("/d/a.csv", None) is None
-    True
-    """
-    if folder_collection and folder_collection.startswith("MIDRC-RICORD-"):
-        return folder_collection
-    match = _RICORD_NAME.search(os.path.basename(path))
-    return f"MIDRC-RICORD-{match.group(1).upper()}" if match else None
-
-
-def sheet_patient(mrn: str, collection: str | None) -> str:
-    """The PatientID an ``Anon MRN`` stands for in ``collection`` (the MRN itself when it
-    already carries a collection, or when the collection is unknown)."""
-    if mrn.startswith("MIDRC-RICORD-") or collection is None:
-        return mrn
-    return f"{collection}-{mrn}"
-
-
-def sheet_hits(note: dict[str, Any], table: pd.DataFrame) -> pd.Series:
-    """The image rows one label-sheet row names: by ``Anon Study UID``; else by patient and
-    study date, the patient taken in the sheet's collection, or, when that is unknown, the
-    one RICORD patient whose PatientID ends with the MRN (none when several do)."""
-    if note["study_uid"]:
-        return table["study_uid"] == note["study_uid"]
-    pids = table["source_patient_id"].astype(str)
-    patient = note["patient"]
-    if note.get("collection"):
-        same = (pids == patient) & (table["collection"] == note["collection"])
-    else:
-        ricord = table["collection"].astype(str).str.startswith("MIDRC-RICORD-")
-        same = (pids == patient) | (ricord & pids.str.endswith(f"-{patient}"))
-        if pids[same].nunique() > 1:
-            same = same & False
-    return same & (table["study_date"] == note["date"])
-
+__all__ = ["AnnotationReader"]
 
 class AnnotationReader:
     """The annotation half of the TCIA reader (a mixin of
@@ -88,6 +38,9 @@ class AnnotationReader:
     ledger: Ledger
     annotations: list[dict[str, Any]]
     json_files: list[str]
+    #: each label-sheet row with the image rows it matched (set by the sheet join's
+    #: ``annotate``: one matching rule for the image columns and this table)
+    note_rows: list[tuple[dict[str, Any], list[int]]]
 
     def read_json(self, path: str) -> None:
         """Keep a JSON file (an MD.ai export?) for reading once the images are known."""
@@ -97,8 +50,8 @@ class AnnotationReader:
         """The ``annotations`` of the MD.ai exports and the label sheets, matched to
         ``table`` (the images, still with their ``sop_uids`` helper column)."""
         collector = ricord_annotations(self.json_files, table, self.ledger, "tcia")
-        for k, note in enumerate(self.annotations):
-            hit = table[sheet_hits(note, table)]
+        for k, (note, rows) in enumerate(self.note_rows):
+            hit = table.iloc[rows]
             name = os.path.basename(str(note["where"]).rsplit(":", 1)[0])
             line = str(note["where"]).rsplit(":", 1)[-1]
             for study, patient_uid in hit.groupby("study_uid", sort=True)["patient_uid"].first(

@@ -23,7 +23,6 @@ from covidimg.sources._engine.dates import parse_date
 from covidimg.sources._engine.free_text import describe_value
 from covidimg.sources._engine.ledger import Ledger, read_text_table
 from covidimg.sources._engine.workbook import read_workbook
-from covidimg.sources.tcia.annotations import ricord_collection, sheet_patient
 
 __all__ = ["SBU_LABS", "SheetReader", "parse_age_band"]
 
@@ -127,17 +126,16 @@ class _Clinical:
 
 
 class SheetReader:
-    """The sheet half of the TCIA reader (a mixin of :class:`covidimg.sources.tcia._Reader`,
-    which sets ``ledger``, ``clinical``, ``ricord_studies``, ``annotations`` and
-    ``sheet_patients``)."""
+    """The sheet half of the TCIA reader (the base of
+    :class:`~covidimg.sources.tcia.join.SheetJoin`, whose ``start_sheets`` sets ``ledger``,
+    ``clinical``, ``ricord_rows``, ``ricord_studies``, ``annotations`` and ``sheet_patients``)."""
 
     ledger: Ledger
     clinical: dict[str, _Clinical]
     ricord_studies: dict[str, tuple[str, dt.date | None, str]]
+    ricord_rows: list[dict[str, object]]
     annotations: list[dict[str, object]]
     sheet_patients: dict[str, list[str]]
-
-    def collection_of(self, disk_path: str) -> str | None: ...
 
     def read_csv(self, path: str) -> None:
         try:
@@ -151,7 +149,7 @@ class SheetReader:
             self.ledger.file(path, "used", reason="COVID-19-NY-SBU clinical sheet")
         elif all(c in frame.columns for c in _ANNOTATION):
             self.read_annotations(path, frame)
-            self.ledger.file(path, "used", reason="RICORD MD.ai annotation labels (CSV)")
+            self.ledger.file(path, "used", reason="MIDRC-RICORD MD.ai annotation labels")
         elif {"Series UID", "File Location"} <= set(frame.columns):
             self.ledger.file(path, "ignored", reason="NBIA Data Retriever metadata.csv; the "
                              "DICOM headers are read directly")
@@ -183,9 +181,8 @@ class SheetReader:
             frame = frame.apply(lambda s: s.astype(str).str.strip())
             where = f"{path}[{sheet}]"
             if all(c in frame.columns for c in _RICORD_META):
-                self.read_ricord_meta(where, frame, header_row, ricord_collection(
-                    path, self.collection_of(path)) or "MIDRC-RICORD-1C")
-                used.append(f"MIDRC-RICORD-1C metadata (sheet {sheet!r})")
+                self.read_ricord_meta(where, frame, header_row, sheet=str(sheet))
+                used.append(f"MIDRC-RICORD metadata (sheet {sheet!r})")
             elif all(c in frame.columns for c in _AR_REQUIRED):
                 if header_row > 0:
                     self.ledger.finding("title_row", f"{name}[{sheet}]: header found on row "
@@ -302,36 +299,28 @@ class SheetReader:
             info.icu = self.flag(row.get("ICU Admit", ""), "ICU Admit", line)
             info.died = self.flag(row.get("MORTALITY", ""), "MORTALITY", line)
 
-    def read_ricord_meta(self, where: str, frame: pd.DataFrame, header_row: int,
-                         collection: str) -> None:
-        """A RICORD metadata sheet (1C's ``CR Pos - TCIA Submission``): its MRNs are read in
-        ``collection`` (the sheet's collection folder or file name; 1C, whose sheet it is,
-        when neither says)."""
+    def read_ricord_meta(self, where: str, frame: pd.DataFrame, header_row: int, *,
+                         sheet: str = "") -> None:
+        """RICORD metadata rows, kept until the images are known: each is keyed by the study
+        it lists (:meth:`covidimg.sources.tcia.join.SheetJoin.resolve_ricord`), so that a
+        MIDRC-RICORD-1A, 1B or 1C sheet links to its own collection's patients."""
+        positive = " pos " in f" {sheet.lower()} "  # "CR Pos - TCIA Submission"
         for k, (_, row) in enumerate(frame.iterrows()):
             mrn, study = row["Anon MRN"], row["Anon Study UID"]
             if _missing(mrn) or _missing(study):
                 continue
-            pid = sheet_patient(mrn, collection)
-            line = f"{where}:row {header_row + k + 2}"
-            date = _sheet_date(row.get("Anon TCIA Study Date"))
-            self.ricord_studies[study] = (pid, date, line)
-            if pid not in self.clinical:
-                info = self._patient(pid, collection, line)
-                info.covid = "positive"  # the sheet is "CR Pos": COVID-19 positive exams
+            self.ricord_rows.append({"mrn": mrn, "study": study, "sheet": where,
+                                     "date": _sheet_date(row.get("Anon TCIA Study Date")),
+                                     "where": f"{where}:row {header_row + k + 2}",
+                                     "positive": positive})
 
     def read_annotations(self, path: str, frame: pd.DataFrame) -> None:
-        """A RICORD annotation CSV; its MRNs are read in the CSV's collection (folder or file
-        name), else matched to the one RICORD patient carrying them
-        (:func:`covidimg.sources.tcia.annotations.sheet_hits`)."""
-        collection = ricord_collection(path, self.collection_of(path))
         for i, row in frame.iterrows():
-            mrn = row["Anon MRN"]
             self.annotations.append({
-                "patient": sheet_patient(mrn, collection), "collection": collection,
+                "mrn": row["Anon MRN"], "study_uid": row.get("Anon Study UID") or None,
                 "reader": None if _missing(row.get("Reader_id")) else row["Reader_id"],
-                "study_uid": row.get("Anon Study UID") or None,
                 "date": _sheet_date(row.get("Anon TCIA Study Date")),
                 "class": row.get("CLASS_label", ""), "grade": row.get("GRADE_label", ""),
-                "where": f"{path}:{int(i) + 2}"})
+                "file": path, "where": f"{path}:{int(i) + 2}"})
 
     # ------------------------------------------------------------------ assembly
