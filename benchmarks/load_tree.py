@@ -7,11 +7,17 @@ next to Gen3 ``case`` / ``imaging_study`` / ``visit`` exports written for them).
 the same run, per source:
 
 - first load: ``covidimg.load({source: root}, index_cache=<empty folder>)``;
-- re-load: the same call again (the index comes from the warm cache; the loader's own work,
-  walking the tree, reading the sheets and building the tables, is all that is left);
+- re-load: the same call again: the folder is unchanged, so the first load's saved result is
+  opened (``docs/performance.md``); the key costs a ``scandir`` + ``stat`` walk;
+- re-load after a change: the same call with the saved results removed (what a changed tree
+  costs: the loaders run, the index comes from the warm cache);
 - the baseline: ``index_dicom`` alone on the same files, with an empty cache folder (first
   index) and again with the warm cache, every header built (what the loader uses);
-- the floor of any walk: one bare ``os.scandir`` of every folder of the root.
+- the floor of any walk: one bare ``os.scandir`` of every folder of the root, and the floor of
+  any check for changes: ``os.scandir`` + ``stat`` of every entry (target: re-load <= 1.5x);
+- in fresh processes: ``python -c "import covidimg; covidimg.load(...)"`` of the unchanged
+  tree against ``python -c`` of the ``scandir`` + ``stat`` walk (the user's second load
+  tomorrow; the difference is mostly importing pandas and pyarrow).
 
 Prints medians and the ratios load / index: what the loader adds over the index.
 
@@ -26,6 +32,8 @@ import csv
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -99,10 +107,37 @@ def scandir_floor(root: str) -> int:
     return files
 
 
+def stat_floor(root: str) -> int:
+    """``os.scandir`` every folder under ``root`` and ``stat`` every entry; return the count."""
+    stack, entries = [root], 0
+    while stack:
+        with os.scandir(stack.pop()) as listing:
+            for entry in listing:
+                entry.stat(follow_symlinks=False)
+                entries += 1
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+    return entries
+
+
+FRESH_LOAD = ("import covidimg; covidimg.load({{{source!r}: {root!r}}}, index_cache={cache!r}, "
+              "progress=False)")
+FRESH_FLOOR = ("import os\nstack = [{root!r}]\nwhile stack:\n    with os.scandir(stack.pop()) "
+               "as ls:\n        for e in ls:\n            e.stat(follow_symlinks=False)\n"
+               "            stack.append(e.path) if e.is_dir(follow_symlinks=False) else None\n")
+
+
+def fresh(statement: str) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", statement], check=True)
+    return time.perf_counter() - start
+
+
 def bench(source: str, root: str, paths: list[str], repeats: int) -> dict[str, float]:
     """Medians (seconds) of first load, re-load, first index and re-index of one root."""
     runs: dict[str, list[float]] = {"load": [], "reload": [], "index": [], "reindex": [],
-                                    "scandir": []}
+                                    "scandir": [], "stat": [], "changed": [], "fresh_reload": [],
+                                    "fresh_floor": []}
     expected = None
     for _ in range(repeats):
         load_cache = tempfile.mkdtemp(prefix="covidimg-bench-load-")
@@ -114,13 +149,22 @@ def bench(source: str, root: str, paths: list[str], repeats: int) -> dict[str, f
             def index(cache: str = index_cache) -> int:
                 return len(index_dicom(paths, Ledger(source), cache=cache).headers)
 
+            def changed(cache: str = load_cache) -> covidimg.Cohort:
+                shutil.rmtree(os.path.join(cache, "cohorts"), ignore_errors=True)
+                return load(cache)
+
             steps: list[tuple[str, Callable[[], object]]] = [
                 ("load", load), ("index", index), ("reload", load), ("reindex", index),
-                ("reload", load), ("reindex", index), ("scandir", lambda: scandir_floor(root))]
+                ("reload", load), ("reindex", index), ("scandir", lambda: scandir_floor(root)),
+                ("stat", lambda: stat_floor(root)), ("changed", changed), ("reload", load),
+                ("fresh_reload", lambda cache=load_cache: fresh(FRESH_LOAD.format(
+                    source=source, root=root, cache=cache))),
+                ("fresh_floor", lambda: fresh(FRESH_FLOOR.format(root=root)))]
             for key, step in steps:
                 start = time.perf_counter()
                 result = step()
-                runs[key].append(time.perf_counter() - start)
+                elapsed = time.perf_counter() - start
+                runs[key].append(result if key.startswith("fresh") else elapsed)
                 if isinstance(result, covidimg.Cohort):
                     shape = (len(result.images), len(result.files), len(result.findings))
                     assert expected in (None, shape), (expected, shape)
@@ -145,6 +189,15 @@ def report(source: str, med: dict[str, float]) -> None:
           f"{med['load'] / med['reload']:.1f}x")
     print(f"  floor: os.scandir of every folder median {med['scandir'] * 1000:8.1f} ms "
           "(the part of the walk no loader can skip)")
+    print(f"  floor: scandir + stat of every entry median {med['stat'] * 1000:6.1f} ms   "
+          f"re-load / floor {med['reload'] / med['stat']:5.2f}x (target <= 1.5x: "
+          f"{'met' if med['reload'] <= 1.5 * med['stat'] else 'MISSED'})")
+    print(f"  re-load after a change (loaders run, warm index) median "
+          f"{med['changed'] * 1000:7.1f} ms; / unchanged re-load "
+          f"{med['changed'] / med['reload']:.1f}x")
+    print(f"  fresh process: re-load {med['fresh_reload'] * 1000:7.1f} ms, scandir + stat walk "
+          f"{med['fresh_floor'] * 1000:7.1f} ms   ratio "
+          f"{med['fresh_reload'] / med['fresh_floor']:.2f}x (imports included)")
 
 
 def main() -> None:

@@ -8,9 +8,8 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from covidimg.cohort import Cohort, detect_source, load
 from covidimg.errors import (
     CohortFileError,
     LoadError,
@@ -18,6 +17,12 @@ from covidimg.errors import (
     SourceDetectionError,
     StrictModeError,
 )
+
+if TYPE_CHECKING:  # for type checkers and editors; at run time they load on first use
+    from covidimg.cohort import Cohort, detect_source, load
+    from covidimg.datasets import fetch_mhh
+    from covidimg.demo import load_demo
+    from covidimg.imaging import ImageReadError
 
 __version__ = "0.1.0"
 
@@ -31,16 +36,20 @@ __all__ = [
     "StrictModeError",
     "__version__",
     "detect_source",
+    "diff",
     "fetch_mhh",
     "load",
     "load_demo",
 ]
 
-# Heavy or optional parts load on first use, so `import covidimg` stays fast.
+# Everything but the errors loads on first use (pandas, pyarrow and pydicom come with
+# `covidimg.load` or `covidimg.Cohort`, not with `import covidimg`), so the import stays fast.
 _LAZY_MODULES = {"widgets", "plotting", "stats", "imaging", "demo", "datasets", "intervals",
-                 "schema", "sources"}
+                 "schema", "sources", "export"}
 _LAZY_FUNCTIONS = {"load_demo": "covidimg.demo", "fetch_mhh": "covidimg.datasets",
-                   "ImageReadError": "covidimg.imaging"}
+                   "ImageReadError": "covidimg.imaging", "Cohort": "covidimg.cohort",
+                   "load": "covidimg.cohort", "detect_source": "covidimg.cohort",
+                   "diff": "covidimg.cohort"}
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,4 @@
-"""The ``covidimg`` command: demo, index, report, dashboard."""
+"""The ``covidimg`` command: demo, index, report, dashboard, export, diff."""
 
 from __future__ import annotations
 
@@ -133,6 +133,60 @@ def _cmd_report(args: argparse.Namespace) -> int:
         raise ValueError(f"DIR {args.dir!r} {state}; give a folder written by `covidimg index "
                          "SOURCE -o DIR`")
     _print_report(Cohort.open(args.dir))
+    return 0
+
+
+def _cohort_arg(path: str, label: str):  # type: ignore[no-untyped-def]
+    """A saved cohort folder opened, or a source folder loaded (``label`` names the
+    argument in errors)."""
+    from covidimg.cohort import Cohort, is_saved_cohort, load
+
+    _check_folder(path, f"{label} {path!r}", "give a saved cohort folder (`covidimg index "
+                  "SOURCE -o DIR`) or a source folder")
+    return Cohort.open(path) if is_saved_cohort(Path(path)) else load(path, progress=False)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from covidimg.export import export_cohort
+
+    cohort = _cohort_arg(args.cohort, "COHORT_DIR")
+    if args.test or args.validation:
+        cohort = cohort.split(test=args.test, validation=args.validation, seed=args.seed,
+                              stratify=args.stratify or None)
+    if os.path.exists(args.dest) and not os.path.isdir(args.dest):
+        raise ValueError(f"DEST {args.dest!r} is a file; give a new folder")
+    if os.path.isdir(args.dest) and any(os.scandir(args.dest)) and not os.path.isfile(
+            os.path.join(args.dest, "export.json")):
+        raise ValueError(f"DEST {args.dest!r} holds other files, not an export; give a new or "
+                         "empty folder (covidimg never replaces files it did not write)")
+    dest = export_cohort(cohort, args.dest, format=args.format, images=args.images,
+                         size=args.size, window=args.window, labels=args.labels,
+                         n_jobs=args.jobs, progress=not args.quiet)
+    print(f"exported {cohort!r} to {dest}; see {dest / 'README.md'} for the licences, "
+          "citations and terms")
+    return 0
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from covidimg.cohort import diff
+
+    result = diff(_cohort_arg(args.old, "OLD"), _cohort_arg(args.new, "NEW"),
+                  tables=args.tables or None, locations=args.locations)
+    print(repr(result))
+    summary = result.summary()
+    if len(summary):
+        print(summary.to_string())
+    if args.output:
+        folder = Path(args.output)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in ("added", "removed", "changed"):
+            getattr(result, name).to_csv(folder / f"{name}.csv", index=False)
+        print(f"wrote added.csv, removed.csv and changed.csv to {folder}")
+    shown = result.changed.head(args.limit)
+    if len(shown):
+        more = "" if len(shown) == len(result.changed) else f" (first {len(shown)})"
+        print(f"\nchanged cells{more}:")
+        print(shown.to_string(index=False))
     return 0
 
 
@@ -295,6 +349,41 @@ def build_parser() -> argparse.ArgumentParser:
                          help="also shut down kernels whose page is still open once idle that "
                          "long (a shared server whose users leave tabs open)")
     dashboard.set_defaults(func=_cmd_dashboard)
+
+    export = sub.add_parser(
+        "export", help="write a cohort's tables, image table, images, manifests and README")
+    export.add_argument("cohort", metavar="COHORT_DIR",
+                        help="a saved cohort folder (or a source folder to load)")
+    export.add_argument("dest", metavar="DEST", help="the export folder (resumes if it exists)")
+    export.add_argument("--format", choices=("parquet", "csv"), default="parquet")
+    export.add_argument("--images", choices=("png", "nifti"),
+                        help="also write the images as files (default: none)")
+    export.add_argument("--size", type=int, default=512, help="image side in pixels")
+    export.add_argument("--window", default="auto", help="window preset (auto, lung, ...)")
+    export.add_argument("--labels", nargs="+", default=["covid_status"], metavar="COLUMN",
+                        help="patients/images columns for the image table")
+    export.add_argument("--test", type=float, default=0.0,
+                        help="split first: fraction of patients in test")
+    export.add_argument("--validation", type=float, default=0.0,
+                        help="split first: fraction of patients in validation")
+    export.add_argument("--stratify", nargs="+", metavar="COLUMN",
+                        help="patients columns to stratify the split by")
+    export.add_argument("--seed", type=int, default=0, help="seed of the split")
+    export.add_argument("-j", "--jobs", type=int, default=None,
+                        help="threads rendering images (-1: every CPU)")
+    export.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    export.set_defaults(func=_cmd_export)
+
+    diff = sub.add_parser("diff", help="rows added, removed and cells changed between two "
+                          "cohorts (two releases)")
+    diff.add_argument("old", metavar="OLD", help="saved cohort or source folder")
+    diff.add_argument("new", metavar="NEW", help="saved cohort or source folder")
+    diff.add_argument("--tables", nargs="+", metavar="TABLE", help="tables to compare")
+    diff.add_argument("--locations", action="store_true",
+                      help="also compare file locations (path, preview_path)")
+    diff.add_argument("-o", "--output", help="write added.csv, removed.csv, changed.csv here")
+    diff.add_argument("--limit", type=int, default=50, help="changed cells printed (default 50)")
+    diff.set_defaults(func=_cmd_diff)
     return parser
 
 

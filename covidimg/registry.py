@@ -23,7 +23,7 @@ Examples
 --------
 >>> from covidimg.registry import SOURCE_NAMES, source_entry
 >>> SOURCE_NAMES
-('mhh', 'nccid', 'crdw', 'midrc', 'tcia')
+('mhh', 'nccid', 'crdw', 'midrc', 'tcia', 'idc')
 >>> source_entry("nccid").module
 'covidimg.sources.nccid'
 """
@@ -51,25 +51,60 @@ class SourceEntry:
         Display name.
     description
         One line saying what the source is.
+    license
+        The licence the source publishes its data under (for the ``provenance`` table).
+    citation
+        The DOI (or URL) users must cite, or ``""`` when the source names none.
+    terms
+        The data-use terms in one line.
     """
 
     name: str
     module: str
     title: str
     description: str
+    license: str = ""
+    citation: str = ""
+    terms: str = ""
 
 
 SOURCES: dict[str, SourceEntry] = {entry.name: entry for entry in (
     SourceEntry("mhh", "covidimg.sources.mhh", "MHH",
-                "Hannover Medical School COVID-19 Image Repository (data.csv, PNG and NIfTI)"),
+                "Hannover Medical School COVID-19 Image Repository (data.csv, PNG and NIfTI)",
+                license="CC BY 3.0", citation="https://doi.org/10.6084/m9.figshare.12275009",
+                terms="free use with attribution: cite the DOI (and the release or commit used)"),
     SourceEntry("nccid", "covidimg.sources.nccid", "NCCID",
-                "UK National COVID-19 Chest Imaging Database (bucket copy, local or s3://)"),
+                "UK National COVID-19 Chest Imaging Database (bucket copy, local or s3://)",
+                license="NCCID data sharing agreement",
+                citation="https://nhsx.github.io/covid-chest-imaging-database/",
+                terms="use for COVID-19 purposes only, under the data sharing agreement signed "
+                      "with NHS England; no re-identification, no onward sharing"),
     SourceEntry("crdw", "covidimg.sources.crdw", "CRDW",
-                "UChicago CRDW COVID-19 Limited Datamart (HIRO exam zips, datamart tables)"),
+                "UChicago CRDW COVID-19 Limited Datamart (HIRO exam zips, datamart tables)",
+                license="limited data set under a data use agreement",
+                terms="HIPAA limited data set: use only as the signed data use agreement allows; "
+                      "no re-identification, no contact with patients, no onward sharing"),
     SourceEntry("midrc", "covidimg.sources.midrc", "MIDRC",
-                "MIDRC / RICORD Gen3 data commons (node TSV exports, gen3-client DICOM)"),
+                "MIDRC / RICORD Gen3 data commons (node TSV exports, gen3-client DICOM)",
+                license="MIDRC data use agreement (non-commercial)",
+                citation="https://www.midrc.org",
+                terms="non-commercial use only, by registered users who attest to the data use "
+                      "agreement; acknowledge MIDRC in every publication or presentation"),
     SourceEntry("tcia", "covidimg.sources.tcia", "TCIA",
-                "TCIA COVID-19 collections (NBIA Data Retriever tree, clinical sheets)"),
+                "TCIA COVID-19 collections (NBIA Data Retriever tree, clinical sheets)",
+                license="per collection (RICORD: CC BY-NC 4.0; COVID-19-AR, COVID-19-NY-SBU: "
+                        "CC BY 4.0)",
+                citation="https://doi.org/10.1007/s10278-013-9622-7",
+                terms="TCIA data usage policy: cite the collection's DOI and TCIA; "
+                      "no re-identification"),
+    SourceEntry("idc", "covidimg.sources.idc", "IDC",
+                "TCIA's COVID-19 collections in NCI Imaging Data Commons (series index "
+                "offline, pixels on demand)",
+                license="per collection, from IDC's index (RICORD: CC BY-NC 4.0; COVID-19-AR, "
+                        "COVID-19-NY-SBU: CC BY 4.0)",
+                citation="https://doi.org/10.1148/rg.230180",
+                terms="IDC's public data: cite each collection's DOI (images.doi, "
+                      "cohort.citations()) and IDC; respect each collection's licence"),
 )}
 
 #: The source names, in registry order.
@@ -89,10 +124,10 @@ def source_entry(name: str) -> SourceEntry:
     >>> from covidimg.registry import source_entry
     >>> source_entry("mhh").title
     'MHH'
-    >>> source_entry("idc")
+    >>> source_entry("acme")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: unknown source 'idc'; the sources are ['mhh', 'nccid', 'crdw', 'midrc', 'tcia']
+    ValueError: unknown source 'acme'; the sources are ['mhh', 'nccid', 'crdw', 'midrc', ...]
     """
     try:
         return SOURCES[name]

@@ -6,7 +6,7 @@ dtype, unit, allowed values and a one-line description. Loaders pass their outpu
 table, the column and the offending values when the contract is broken). The data dictionary in
 ``docs/data-dictionary.md`` is generated from this module by :func:`data_dictionary_markdown`.
 
-(Why this module is over 600 lines: the declaration of the six tables' columns, the finding
+(Why this module is over 600 lines: the declaration of the nine tables' columns, the finding
 kinds and the analytes is one piece of data, and validation, the filter's references and the
 generated data dictionary all read it; split across modules, a column's dtype, allowed values,
 pattern and reference would no longer be read in one place.)
@@ -25,12 +25,15 @@ import pandas as pd
 from covidimg._validation import check_choice, choices
 from covidimg.errors import SchemaError
 from covidimg.registry import SOURCE_NAMES
+from covidimg.registry import SOURCES as SOURCE_ENTRIES
 
 __all__ = [
     "ANALYTES",
+    "ANNOTATION_KINDS",
     "EXAMS",
     "FINDING_KINDS",
     "FINDING_SEVERITY",
+    "OBSERVATION_FIELDS",
     "TABLES",
     "TABLE_NAMES",
     "Analyte",
@@ -57,10 +60,12 @@ VIEWS = ("AP", "PA", "LAT", "AXIAL", "UNKNOWN")
 #: Harmonized exam labels (``images.exam``), derived from codes and description texts by
 #: :func:`covidimg.sources._engine.exam.exam_label`: chest radiographs by view (``CXR`` when
 #: the view is unknown; a portable film is AP), ``XR`` for a radiograph of another region, chest
-#: CT without or with contrast, CT angiography, chest-abdomen-pelvis CT, ``CT`` when nothing
-#: names the region, ``MR``, and ``UNKNOWN``.
+#: CT without or with contrast, CT angiography, chest-abdomen CT (CRDW's "chest/abdomen
+#: scans"), chest-abdomen-pelvis CT, ``CT`` when nothing names the region, ``MR``, and
+#: ``UNKNOWN``.
 EXAMS = ("CXR AP", "CXR PA", "CXR LAT", "CXR AP PORTABLE", "CXR", "XR", "CT CHEST",
-         "CT CHEST W CONTRAST", "CTA CHEST", "CT CHEST ABDOMEN PELVIS", "CT", "MR", "UNKNOWN")
+         "CT CHEST W CONTRAST", "CTA CHEST", "CT CHEST ABDOMEN", "CT CHEST ABDOMEN PELVIS", "CT",
+         "MR", "UNKNOWN")
 FORMATS = ("dicom", "nifti", "png")
 CENSOR = ("none", "left", "right", "interval")
 #: What became of a file a source walked (``files.status``).
@@ -72,6 +77,47 @@ ANALYTE_PATTERN = r"[a-z][a-z0-9_]{0,63}"
 UNIT_PATTERN = r"[0-9A-Za-z%/^*.\u00b5\u03bc\u00b7\u00b0]{0,32}"
 #: ``findings.kind``: a name of :data:`FINDING_KINDS` or another lower-case identifier.
 KIND_PATTERN = r"[a-z][a-z0-9_]{0,63}"
+#: ``observations.field``: a harmonized name (:data:`OBSERVATION_FIELDS`), or
+#: ``<source>:<published key>`` for a field with no shared meaning. The key keeps the source's
+#: spelling but no markup characters or control characters.
+OBSERVATION_FIELD_PATTERN = r"[a-z][a-z0-9_]{0,63}(:[^<>&\"'`\x00-\x1f\x7f]{1,128})?"
+#: ``annotations.kind``: what an annotation row holds.
+ANNOTATION_KINDS = ("label", "score", "box", "polygon")
+#: The harmonized ``observations.field`` names: a field with a shared meaning across sources
+#: (the published key is kept in ``origin``, the published value in ``value_raw``).
+OBSERVATION_FIELDS: dict[str, str] = {
+    "ethnicity": "ethnic group as the source codes it",
+    "race": "race as the source codes it",
+    "smoking": "smoking status (never / former / current / unknown)",
+    "smoking_pack_years": "pack years smoked",
+    "comorbidity_hypertension": "past medical history: hypertension (yes / no / unknown)",
+    "comorbidity_diabetes": "past medical history: diabetes (type II where the source says)",
+    "comorbidity_lung": "past medical history: chronic lung disease",
+    "comorbidity_cvd": "past medical history: cardiovascular disease",
+    "comorbidity_ckd": "past medical history: chronic kidney disease (stage in `value`)",
+    "medication_acei": "taking an ACE inhibitor at presentation",
+    "medication_arb": "taking an angiotensin receptor blocker at presentation",
+    "medication_nsaid": "taking an NSAID at presentation",
+    "ventilation": "ventilation or oxygen support received",
+    "news2": "NEWS2 score on arrival",
+    "apache": "APACHE II score on ICU arrival",
+    "symptom_duration": "days of symptoms before presentation",
+    "long_covid": "long-COVID diagnosis",
+    "treatment": "a treatment the patient received",
+    "condition": "a diagnosed condition",
+    "medication": "a medication the patient received",
+    "procedure": "a procedure the patient underwent",
+    "covid_test": "result of a COVID-19 test (`value`: positive / negative), `day` of the sample",
+    "release_batch": "the release or data batch the patient's records were published in",
+    "temperature": "body temperature on arrival",
+    "o2_saturation": "oxygen saturation on arrival",
+    "fio2": "fraction of inspired oxygen (or oxygen flow) on arrival",
+    "cxr_severity": "chest radiograph severity as the source grades it",
+    "covid_code": "the source's COVID-19 imaging code (e.g. NCCID's CVCX codes)",
+}
+#: ``patients.split``: the side of a patient-level train/validation/test split
+#: (:meth:`covidimg.Cohort.split`).
+SPLITS = ("train", "validation", "test")
 EVENTS = (
     "admission",
     "icu_admission",
@@ -81,6 +127,7 @@ EVENTS = (
     "covid_test_negative",
     "discharge",
     "intubation",
+    "last_known_alive",
 )
 
 
@@ -227,6 +274,10 @@ TABLES: dict[str, Table] = {
             Column("icu", "boolean", "admitted to intensive care at any time; NA when unknown"),
             Column("died", "boolean", "died in the observation window; NA when unknown"),
             Column("site", "string", "submitting site or hospital, when the source names one"),
+            Column("split", "category",
+                   "side of a patient-level split made by `Cohort.split` (a hash of the "
+                   "patient uid and a seed; linked patients share a side); NA until split",
+                   allowed=SPLITS, required=False),
         ),
         key=("patient_uid",),
     ),
@@ -264,6 +315,38 @@ TABLES: dict[str, Table] = {
                    required=False),
             Column("stored_transposed", "boolean",
                    "pixel array is stored transposed (MHH NIfTI); readers transpose it back",
+                   required=False),
+            Column("collection", "string", "the collection the image belongs to (TCIA / IDC "
+                   "collection id, NCCID training or validation, MIDRC batch)", required=False),
+            Column("body_part", "string", "body part examined (DICOM BodyPartExamined)",
+                   required=False),
+            Column("manufacturer", "string", "equipment manufacturer", required=False),
+            Column("model", "string", "equipment model name", required=False),
+            Column("sop_class_uid", "string", "DICOM SOP Class UID", required=False),
+            Column("series_number", "Int64", "DICOM series number", required=False),
+            Column("image_type", "string", "DICOM ImageType values, joined by `\\`",
+                   required=False),
+            Column("pixel_spacing_row", "float64",
+                   "distance between rows (PixelSpacing, else ImagerPixelSpacing)", "mm",
+                   required=False),
+            Column("pixel_spacing_col", "float64",
+                   "distance between columns (PixelSpacing, else ImagerPixelSpacing)", "mm",
+                   required=False),
+            Column("slice_thickness", "float64", "slice thickness (CT, MR)", "mm",
+                   required=False),
+            Column("kvp", "float64", "peak kilovoltage", "kV", required=False),
+            Column("convolution_kernel", "string", "CT reconstruction kernel", required=False),
+            Column("transfer_syntax", "string", "DICOM transfer syntax UID", required=False),
+            Column("photometric", "string", "photometric interpretation (MONOCHROME1, ...)",
+                   required=False),
+            Column("license", "string", "the licence the image is published under",
+                   required=False),
+            Column("doi", "string", "the DOI to cite for the image's collection",
+                   required=False),
+            Column("pre_encounter", "boolean",
+                   "the exam is dated before the patient's COVID encounter (CRDW includes chest "
+                   "radiographs up to one year and chest CT up to one month before it: baseline "
+                   "exams, not the COVID course); NA when the source gives no encounter date",
                    required=False),
         ),
         key=("image_uid",),
@@ -338,6 +421,78 @@ TABLES: dict[str, Table] = {
                    "known code, free text is described by its shape", nullable=False),
         ),
     ),
+    "observations": Table(
+        "observations",
+        "one clinical field of a patient that is not a column of another table",
+        (
+            Column("patient_uid", "string", "the patient", nullable=False,
+                   references="patients.patient_uid"),
+            Column("source", "category", "data system", allowed=SOURCES, nullable=False),
+            Column("field", "string",
+                   "harmonized field name (see Observation fields), else "
+                   "`<source>:<published key>`", nullable=False,
+                   pattern=OBSERVATION_FIELD_PATTERN),
+            Column("value", "string",
+                   "harmonized value (a category or short text; typed-in free text is "
+                   "described, never kept)", required=False),
+            Column("value_num", "float64", "the value as a number, in `unit`; NaN when none",
+                   required=False),
+            Column("unit", "string", "unit of `value_num`", pattern=UNIT_PATTERN, required=False),
+            Column("day", "float64", "day the value refers to, on the axis of `images.day`",
+                   "days", required=False),
+            Column("value_raw", "string",
+                   "the value as published (subject to the free-text policy)", required=False),
+            Column("origin", "string", "where it was read: file and key, column or line",
+                   nullable=False),
+        ),
+    ),
+    "annotations": Table(
+        "annotations",
+        "one expert label, score or drawn region",
+        (
+            Column("annotation_uid", "string", "`<source>:<id>`, unique", nullable=False),
+            Column("patient_uid", "string", "the patient", nullable=False,
+                   references="patients.patient_uid"),
+            Column("image_uid", "string", "the image the annotation is on; NA for a study- or "
+                   "patient-level label", references="images.image_uid", required=False),
+            Column("source", "category", "data system", allowed=SOURCES, nullable=False),
+            Column("scheme", "string", "labelling scheme (ricord, rale, mrale, "
+                   "nccid_cxr_severity, nccid_covid_code, ...)", nullable=False,
+                   pattern=KIND_PATTERN),
+            Column("kind", "category", "label, score, box or polygon", allowed=ANNOTATION_KINDS,
+                   nullable=False),
+            Column("label", "string", "the label (the scheme's vocabulary)", required=False),
+            Column("score", "float64", "the score, for kind `score`; NaN otherwise",
+                   required=False),
+            Column("geometry", "string",
+                   "JSON in the image's pixel coordinates: `{\"x\":..,\"y\":..,\"w\":..,"
+                   "\"h\":..}` or `{\"points\":[[x,y],...]}`", "px", required=False),
+            Column("instance", "string",
+                   "SOP Instance UID or slice index the geometry refers to", required=False),
+            Column("reader", "Int64", "pseudonymous reader number (1..n per source; NA for a "
+                   "consensus), never a name", required=False),
+        ),
+        key=("annotation_uid",),
+    ),
+    "provenance": Table(
+        "provenance",
+        "one source (and collection) a cohort was loaded from",
+        (
+            Column("source", "category", "data system", allowed=SOURCES, nullable=False),
+            Column("collection", "string", "collection within the source, where it has them",
+                   required=False),
+            Column("release", "string", "release, revision or export date of the data",
+                   required=False),
+            Column("license", "string", "licence the data are published under", required=False),
+            Column("citation", "string", "DOI or URL to cite", required=False),
+            Column("terms", "string", "data-use terms in one line", required=False),
+            Column("loaded_from", "string", "the folder, URL or index it was loaded from "
+                   "(credentials removed)", required=False),
+            Column("loaded_at", "string", "when it was loaded (ISO 8601, UTC)", required=False),
+            Column("covidimg_version", "string", "covidimg version that loaded it", required=False),
+            Column("options", "string", "the loader options, as JSON", required=False),
+        ),
+    ),
 }
 TABLE_NAMES: tuple[str, ...] = tuple(TABLES)
 
@@ -407,10 +562,15 @@ FINDING_KINDS: dict[str, FindingKind] = _kinds(
     ("unsupported_modality", "warning", "a DICOM instance that is not CR/DX/CT/MR; skipped"),
     ("patient_id_mismatch", "warning", "the DICOM patient id differs from the file name's"),
     ("patient_id_collision", "warning", "two patients share an identifier"),
+    ("collection_not_found", "warning",
+     "a TCIA image whose folders do not name its collection and whose series and study are "
+     "not in IDC's index (or the index is not installed); its defaults are unknown"),
     ("orphan_image", "warning", "an image whose patient has no clinical data"),
     ("orphan_row", "warning", "a table row whose parent row is missing"),
     ("study_without_images", "warning", "a study listed in a table without DICOM files"),
     ("patients_without_images", "warning", "clinical rows for patients without images"),
+    ("no_images", "warning",
+     "a source folder in which no usable image was found: the cohort has none from it"),
     ("unmatched_annotation", "warning", "an annotation that matches no image"),
     ("unreferenced_image", "warning", "an image file no table row refers to"),
     ("unsafe_link", "warning",
@@ -419,6 +579,16 @@ FINDING_KINDS: dict[str, FindingKind] = _kinds(
      "an image's pixels cannot be read or rendered when thumbnails are made "
      "(`covidimg.imaging.thumbnails`); a placeholder is shown"),
     ("withdrawn_release", "warning", "data from a release the publisher withdrew"),
+    ("unknown_release", "info",
+     "a table that matches none of the source's published revisions covidimg knows (by file "
+     "hash or by rows): a local edit or a newer release; loaded as given"),
+    ("assumed_value", "info",
+     "a value the source does not publish, set by a documented assumption the detail names "
+     "(MHH: covid_status `positive` for every patient; data.csv has no test result)"),
+    ("outside_inclusion_window", "warning",
+     "an exam before the source's documented inclusion window (CRDW: a chest radiograph more "
+     "than one year, a CT more than one month before the COVID encounter): a wrong date or "
+     "patient id?; kept"),
     ("duplicate_row", "info", "a repeated table row; the copy is dropped"),
     ("duplicate_image", "info", "the same image twice; the copy is dropped"),
     ("duplicate_instance", "info", "the same SOP Instance UID twice; the copy is dropped"),
@@ -431,6 +601,18 @@ FINDING_KINDS: dict[str, FindingKind] = _kinds(
     ("remap_cycle", "warning", "patient id remaps that form a cycle"),
     ("in_progress_batch", "info", "a batch still uploading; its files skipped"),
     ("title_row", "info", "a title row above a sheet's header, skipped"),
+    ("unexpected_field", "warning",
+     "a field (column or key) the loader does not know; the detail names the file and key"),
+    ("same_image_as", "info",
+     "an image that is the same as an image of another source or release: equal SOP Instance "
+     "UID (or Series Instance UID) or a near-equal perceptual hash of its pixels; the detail "
+     "names the other image and the evidence (`Cohort.links`)"),
+    ("same_patient_as", "info",
+     "a patient who is the same person as a patient of another source or release: they share "
+     "an image or a Study Instance UID; the detail names the other patient and the evidence"),
+    ("superseded_release", "warning",
+     "a release (or revision) of the source that a later one replaced; the detail names it and "
+     "what was wrong with it"),
 )
 
 
@@ -770,6 +952,19 @@ def data_dictionary_markdown(tables: Iterable[str] | None = None) -> str:
               "| kind | severity | meaning |", "|---|---|---|"]
     for kind in FINDING_KINDS.values():
         lines.append(f"| `{kind.name}` | {kind.severity} | {kind.description} |")
+    lines.append("")
+    lines += ["## Observation fields", "",
+              "Harmonized `observations.field` names: a field with a shared meaning across "
+              "sources. A field without one is named `<source>:<published key>`.", "",
+              "| field | meaning |", "|---|---|"]
+    lines += [f"| `{name}` | {text} |" for name, text in OBSERVATION_FIELDS.items()]
+    lines.append("")
+    lines += ["## Sources: licences and terms", "",
+              "What the `provenance` table records for each source unless a collection says "
+              "otherwise (from `covidimg/registry.py`).", "",
+              "| source | licence | cite | terms |", "|---|---|---|---|"]
+    lines += [f"| `{e.name}` | {e.license} | {e.citation} | {e.terms} |"
+              for e in SOURCE_ENTRIES.values()]
     lines.append("")
     lines += ["## Analytes", "",
               "One canonical unit per analyte; every source's values are converted to it.", "",

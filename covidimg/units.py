@@ -35,6 +35,9 @@ Sources of the other factors
 * enzyme activity: 1 U = 1 µmol/min = 1/60 µkat, so 1 µkat/L = 60 U/L; IU/L = U/L;
 * cell counts: 10^3/µL = 10^9/L (1 µL = 10^-6 L) = /nL; K/µL, thou/µL, 1000/µL are spellings
   of 10^3/µL; a count per µL (cells/µL, /mm3) is 10^6/L = 0.001 × 10^9/L;
+* body temperature (not an analyte: an affine scale, not a factor, see
+  :func:`convert_temperature`): t/°C = (t/°F − 32)/1.8, the definition of the Fahrenheit scale
+  as NIST Special Publication 811 (2008), appendix B.9 ("Temperature"), gives it;
 * D-dimer: FEU (fibrinogen-equivalent units) and DDU (D-dimer units; FEU ≈ 2 × DDU) are not
   distinguished: sources report one or the other, often without saying which, and the
   canonical ``mg/L`` is the number as reported in either. The suffix is dropped by
@@ -60,10 +63,12 @@ from covidimg.schema import ANALYTES
 __all__ = [
     "FACTORS",
     "MEASURES",
+    "TEMPERATURE_UNITS",
     "UnitConversionError",
     "analyte_of",
     "canonical_unit",
     "convert",
+    "convert_temperature",
     "factor",
     "known_units",
     "normalize_unit",
@@ -241,3 +246,36 @@ def convert(measure: str, value: float, unit: object) -> float:
     if math.isinf(value):
         return value
     return value * scale
+
+
+#: Body temperature: normalised unit -> the scale it is on (``"C"`` or ``"F"``); the canonical
+#: unit is °C. ``"c"``/``"°c"``/``"celsius"``/``"centigrade"`` and ``"f"``/``"°f"``/
+#: ``"fahrenheit"`` (after :func:`normalize_unit`).
+TEMPERATURE_UNITS: dict[str, str] = {
+    "c": "C", "°c": "C", "degc": "C", "celsius": "C", "celcius": "C", "centigrade": "C",
+    "f": "F", "°f": "F", "degf": "F", "fahrenheit": "F",
+}
+
+
+def convert_temperature(value: float, unit: object) -> float:
+    """A body temperature in ``unit`` (°C or °F spellings) in °C.
+
+    t/°C = (t/°F − 32)/1.8 (NIST SP 811, 2008, appendix B.9).
+
+    Raises
+    ------
+    UnitConversionError
+        If ``unit`` is not a temperature unit of :data:`TEMPERATURE_UNITS`.
+
+    Examples
+    --------
+    >>> from covidimg.units import convert_temperature
+    >>> convert_temperature(99.5, "F"), convert_temperature(37.2, "°C")
+    (37.5, 37.2)
+    """
+    scale = TEMPERATURE_UNITS.get(normalize_unit(unit))
+    if scale is None:
+        raise UnitConversionError(
+            f"unit {unit!r} is not a temperature unit; known units are "
+            f"{sorted(TEMPERATURE_UNITS)}")
+    return value if scale == "C" else (value - 32.0) / 1.8

@@ -31,7 +31,10 @@ MHH_DIR = SHARED / "data" / "mhh"
 DEMO_SEED = 0
 DEMO_PATIENTS = 30
 
-TABLES = ("patients", "images", "events", "labs", "files", "findings")
+TABLES = ("patients", "images", "events", "labs", "files", "findings", "observations",
+          "annotations", "provenance")
+#: Columns left out of the snapshot because they change with every load.
+VOLATILE = {"provenance": ("loaded_at", "covidimg_version")}
 
 
 def normalized(table: pd.DataFrame, root: str) -> pd.DataFrame:
@@ -65,7 +68,7 @@ def demo_tables(folder: Path) -> dict[str, pd.DataFrame]:
     generate_demo(folder, seed=DEMO_SEED, n_patients=DEMO_PATIENTS)
     sources = sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name != "truth")
     cohort = ci.load({s: folder / s for s in sources}, progress=False)
-    return {name: normalized(getattr(cohort, name), str(folder)) for name in TABLES}
+    return {name: normalized(_stable(cohort, name), str(folder)) for name in TABLES}
 
 
 def mhh_tables() -> dict[str, pd.DataFrame]:
@@ -73,7 +76,12 @@ def mhh_tables() -> dict[str, pd.DataFrame]:
     import covidimg as ci
 
     cohort = ci.load(MHH_DIR, progress=False)
-    return {name: normalized(getattr(cohort, name), str(MHH_DIR)) for name in TABLES}
+    return {name: normalized(_stable(cohort, name), str(MHH_DIR)) for name in TABLES}
+
+
+def _stable(cohort, name: str) -> pd.DataFrame:
+    """Table ``name`` of ``cohort`` without the columns that change with every load."""
+    return getattr(cohort, name).drop(columns=list(VOLATILE.get(name, ())))
 
 
 def stored(kind: str) -> dict[str, pd.DataFrame]:

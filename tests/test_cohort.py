@@ -205,34 +205,40 @@ def nccid_demo(tmp_path_factory):
 
 
 def test_nccid_site_units_option_reaches_the_loader(nccid_demo):
-    """The demo's Centre G is missing from the default site table (units assumed, reported);
-    declaring its d-dimer in ug/L converts the same numbers by 0.001 to mg/L."""
+    """The demo's Royal Surrey is missing from NHSX's site table (units assumed, reported), as
+    is West Suffolk's troponin I; declaring Royal Surrey's troponin I in ng/mL converts the same
+    numbers by 1000 to ng/L."""
     from covidimg.sources.nccid.clean import SITE_UNITS
 
+    surrey, suffolk = "Royal Surrey NHS Foundation Trust", "West Suffolk NHS Foundation Trust"
     default = ci.load({"nccid": nccid_demo}, progress=False)
-    units = {**SITE_UNITS, "Centre G": {"d_dimer": "ug/L", "po2": "kPa"}}
+    units = {**SITE_UNITS, surrey: {"d_dimer": "mg/L", "po2": "kPa", "troponin_i": "ng/mL"},
+             suffolk: {**SITE_UNITS[suffolk], "troponin_i": "ng/L"}}
     declared = ci.load({"nccid": nccid_demo}, progress=False,
                        options={"nccid": {"site_units": units}})
-    centre_g = set(default.patients.loc[default.patients["site"] == "Centre G", "patient_uid"])
+    sites = default.patients["site"].astype(str).str.upper()
+    centre_g = set(default.patients.loc[sites == surrey.upper(), "patient_uid"])
     assert centre_g
     assumed = default.findings[default.findings["kind"] == "unit_assumed"]
-    assert len(assumed) and set(assumed["patient_uid"]) <= centre_g
+    assert len(assumed) and set(assumed["patient_uid"]) <= \
+        centre_g | set(default.patients.loc[sites == suffolk.upper(), "patient_uid"])
     assert not (declared.findings["kind"] == "unit_assumed").any()
 
-    def d_dimer(cohort):
+    def troponin(cohort):
         labs = cohort.labs
-        return labs[labs["patient_uid"].isin(centre_g) & (labs["analyte"] == "d_dimer")]
+        return labs[labs["patient_uid"].isin(centre_g) & (labs["analyte"] == "troponin_i")]
 
-    before, after = d_dimer(default), d_dimer(declared)
+    before, after = troponin(default), troponin(declared)
     assert len(before) and before["value_raw"].tolist() == after["value_raw"].tolist()
-    np.testing.assert_allclose(after["lower"], before["lower"] * 0.001)
+    np.testing.assert_allclose(after["lower"], before["lower"] * 1000)
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"idc": {}}, r"options source='idc' is not allowed; allowed values are \['mhh', 'nccid'"),
+    ({"acme": {}}, r"options source='acme' is not allowed; allowed values are \['mhh', 'nccid'"),
     ({"crdw": {}}, r"options: source 'crdw' is not being loaded \(loading \['nccid'\]\)"),
     ({"nccid": {"site_unit": {}}}, r"option='site_unit' is not allowed; allowed values are "
-                                   r"\['site_units', 'storage_options'\]\. They are the options "
+                                   r"\['site_units', 'storage_options', 'as_of'\]\. They are "
+                                   r"the options "
                                    r"the 'nccid' loader accepts"),
     ({"nccid": {"progress": True}}, r"option='progress' is not allowed.*'nccid' loader"),
     ({"nccid": ["site_units"]}, r"options\['nccid'\]=\['site_units'\]: expected a mapping"),

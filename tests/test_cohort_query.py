@@ -262,3 +262,27 @@ def test_image_criteria_on_the_demo_match_the_planted_exams(demo_cohort, truth, 
     got = demo_cohort.filter(source=source, day=(0, 5), modality=["CR", "DX"])
     assert sorted(got.images["image_uid"]) == sorted(window["image_uid"])
     assert sorted(got.patients["patient_uid"]) == sorted(set(window["patient_uid"]))
+
+
+def test_exam_and_pre_encounter_select_images_by_the_crdw_truth(tmp_path):
+    """CRDW's baseline exams (before the COVID encounter, within the tip sheet's windows) and
+    the harmonized exam labels filter images."""
+    import covidimg as ci
+    from covidimg.demo import generate_demo
+
+    generate_demo(tmp_path, sources=["crdw"], n_patients=10)
+    cohort = ci.load({"crdw": tmp_path / "crdw"}, progress=False, index_cache=False)
+    flagged = cohort.images["pre_encounter"]
+    before = cohort.filter(pre_encounter=True).images
+    assert len(before) == int(flagged.fillna(False).sum()) > 0
+    assert before["pre_encounter"].all()
+    after = cohort.filter(pre_encounter=False).images
+    assert len(after) == int((flagged == False).sum())  # noqa: E712 - a nullable boolean
+    ct_exams = ["CT CHEST", "CTA CHEST", "CT CHEST W CONTRAST"]
+    ct = cohort.filter(exam=ct_exams).images
+    assert set(ct["exam"].astype(str)) <= set(ct_exams)
+    assert len(ct) == int(cohort.images["exam"].isin(ct_exams).sum()) > 0
+    with pytest.raises(ValueError, match="filter exam='CT HEAD'"):
+        cohort.filter(exam="CT HEAD")
+    other = ci.load_demo(n_patients=8, sources=["mhh"])
+    assert len(other.filter(pre_encounter=True).images) == 0

@@ -66,6 +66,18 @@ def test_labs_are_intervals_that_contain_the_true_value(written):
     np.testing.assert_allclose((got["upper"] - got["lower"])[finite], precision[finite.to_numpy()])
 
 
+def test_published_size_and_weight_are_observations(written):
+    truth, cohort, _ = written
+    want = truth.observations
+    got = cohort.observations
+    assert len(want) > 0
+    key = ["patient_uid", "field"]
+    pd.testing.assert_frame_equal(
+        got[[*key, "value_num"]].sort_values(key).reset_index(drop=True),
+        want[[*key, "value_num"]].sort_values(key).reset_index(drop=True), check_dtype=False)
+    assert set(got["unit"]) == {"cm", "kg"}
+
+
 def test_planted_quirks_are_found_and_nothing_else(written):
     truth, cohort, _ = written
     planted = truth.findings[["kind", "patient_uid"]].sort_values("kind").reset_index(drop=True)

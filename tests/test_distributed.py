@@ -56,4 +56,8 @@ def test_load_with_a_dask_executor_equals_a_local_load(client, tmp_path: Path) -
     remote = ci.load(roots, progress=False, executor=client.get_executor(),
                      index_cache=False)
     for name, frame in local.tables().items():
+        if name == "provenance":  # when each was loaded differs, nothing else
+            frame = frame.drop(columns="loaded_at")
+            pd.testing.assert_frame_equal(remote.provenance.drop(columns="loaded_at"), frame)
+            continue
         pd.testing.assert_frame_equal(remote.tables()[name], frame, obj=name)

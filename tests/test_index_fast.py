@@ -246,3 +246,30 @@ def test_scanner_leaves_unusual_encodings_of_the_tags_it_reads_to_pydicom(
         with pytest.raises(ValueError):
             scan_values(path)
         assert _outcome(read_header_fast, str(path)) == _outcome(read_header, str(path)), name
+
+
+def test_the_pool_is_started_for_reads_not_for_the_files_a_sampled_series_lists(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ten 30-slice CT series are 300 files but 30 header reads when sampled: below the
+    pool's threshold, so they are read in this process; unsampled, the 300 reads use it."""
+    import concurrent.futures as cf
+
+    from covidimg.demo.large import write_dicom_tree
+    from covidimg.sources._engine import index as index_module
+
+    write_dicom_tree(tmp_path / "tree", n_radiographs=0, n_ct_series=10, slices=30,
+                     rng=np.random.default_rng(3))
+    paths = sorted(str(p) for p in (tmp_path / "tree").rglob("*.dcm"))
+    assert len(paths) == 300 >= index_module.POOL_MIN_FILES
+    started: list[int] = []
+
+    class CountedPool(cf.ProcessPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            started.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(index_module.cf, "ProcessPoolExecutor", CountedPool)
+    sampled = index_dicom(paths, Ledger("tcia"), cache=False, sample_series=True)
+    assert started == [] and len(sampled.headers) == 300
+    full = index_dicom(paths, Ledger("tcia"), cache=False, sample_series=False)
+    assert started == [1] and len(full.headers) == 300

@@ -92,3 +92,16 @@ def test_extras_are_layered_and_the_base_has_no_jupyter() -> None:
     assert {"voila", "ipykernel"} <= extras["dashboard"]
     assert "jupyterlab" in extras["notebooks"]
     assert "covidimg" not in set().union(*extras.values()), "extras list their packages"
+
+
+def test_import_covidimg_loads_no_heavy_library() -> None:
+    """``import covidimg`` brings only the package's errors; pandas, pyarrow, numpy, pydicom
+    and plotly come with the first use of ``covidimg.load``, ``covidimg.Cohort``..."""
+    code = ("import sys, covidimg\n"
+            "heavy = [m for m in ('numpy', 'pandas', 'pyarrow', 'pydicom', 'plotly', 'PIL')"
+            " if m in sys.modules]\n"
+            "assert not heavy, heavy\n"
+            "assert covidimg.Cohort.__name__ == 'Cohort' and callable(covidimg.load)\n"
+            "assert 'pandas' in sys.modules\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120,
+                   env={**os.environ, "PYTHONPATH": str(ROOT)})

@@ -16,8 +16,7 @@ import pytest
 
 import covidimg as ci
 from covidimg.cohort import is_saved_cohort
-from covidimg.demo import demo_truth, generate_demo
-from covidimg.registry import SOURCE_NAMES
+from covidimg.demo import available_sources, demo_truth, generate_demo
 from covidimg.sources import midrc
 
 
@@ -41,20 +40,20 @@ def test_a_folder_of_several_sources_loads_each_one(demo_dir: Path) -> None:
         cohort = ci.load(demo_dir, progress=False)
     message = str(caught[0].message)
     assert f"{demo_dir} matches no source itself" in message
-    for source in SOURCE_NAMES:
+    for source in available_sources():  # the sources with a demo
         assert f"{source}/ ({source})" in message
     assert "Skipped: truth/ (matches no source)" in message
     assert caught[0].filename == __file__  # the warning points at the caller's line
 
     truth = demo_truth(demo_dir)
-    assert set(truth) == set(SOURCE_NAMES)
+    assert set(truth) == set(available_sources())
     for source, expected in truth.items():
         got = cohort.patients[cohort.patients["source"] == source]
         assert set(got["patient_uid"]) == set(expected.patients["patient_uid"]), source
         images = cohort.images[cohort.images["source"] == source]
         assert len(images) == len(expected.images), source
     # The same cohort as naming every folder: nothing read twice, nothing orphaned.
-    named = ci.load({s: demo_dir / s for s in SOURCE_NAMES}, progress=False)
+    named = ci.load({s: demo_dir / s for s in available_sources()}, progress=False)
     assert cohort.findings_summary()[["source", "kind", "count"]].equals(
         named.findings_summary()[["source", "kind", "count"]])
     assert len(cohort.files) == len(named.files)

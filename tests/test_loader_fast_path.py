@@ -565,7 +565,10 @@ def test_midrc_reload_from_the_index_cache(quirky_midrc: tuple[Path, DemoTruth],
         _check_midrc_export(tables, f"{root}/")
         _check_demo_part(tables, truth)
     for name, frame in first.tables().items():
-        pd.testing.assert_frame_equal(getattr(again, name), frame, obj=name)
+        other = getattr(again, name)
+        if name == "provenance":     # loaded_at is each load's own time
+            frame, other = frame.drop(columns="loaded_at"), other.drop(columns="loaded_at")
+        pd.testing.assert_frame_equal(other, frame, obj=name)
 
 
 @pytest.mark.parametrize("spelling", [".", "midrc-copy/"])

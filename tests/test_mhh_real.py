@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import covidimg as ci
+
 
 @pytest.fixture(scope="module")
 def raw(mhh_dir):
@@ -109,6 +111,47 @@ def test_png_dimensions_are_read(mhh_cohort):
     assert mhh_cohort.images["preview_path"].notna().all()
 
 
-def test_real_data_has_no_findings(mhh_cohort):
-    # HEAD data: no admission after ICU, consistent events, all values on grid.
-    assert len(mhh_cohort.findings) == 0
+def test_real_data_has_no_findings_but_the_covid_status_assumption(mhh_cohort):
+    # HEAD data: no admission after ICU, consistent events, all values on grid, the current
+    # revision of data.csv (no superseded_release / unknown_release). What remains is the one
+    # assumption the readme does not back: every patient COVID-positive (feature 20, "corona
+    # test type", has no column).
+    findings = mhh_cohort.findings
+    assert findings["kind"].tolist() == ["assumed_value"]
+    assert "71 patients" in findings["detail"].iat[0]
+    assert "feature 20" in findings["detail"].iat[0]
+    assert (mhh_cohort.patients["covid_status"] == "positive").all()
+
+
+def test_real_data_publishes_no_size_or_weight(mhh_cohort):
+    # readme features 5 and 6 are redacted: the columns are empty, so nothing is observed.
+    assert len(mhh_cohort.observations) == 0
+
+
+def test_size_weight_and_unknown_columns_become_observations(mhh_dir, tmp_path):
+    # The real data.csv with size and weight filled on two rows of one patient and a column
+    # the layout does not have (readme feature 20, "corona test type", as it might appear).
+    raw = pd.read_csv(mhh_dir / "data.csv", dtype=str, keep_default_na=False)
+    counts = raw["patient_id"].value_counts()
+    patient = counts.index[counts >= 2][0]
+    rows = raw.index[raw["patient_id"] == patient][:2]
+    raw.loc[rows, "size"] = "180"
+    raw.loc[rows, "weight"] = ["82", "80.5"]
+    raw["corona_test_type"] = ""
+    raw.loc[raw.index[5], "corona_test_type"] = "PCR"
+    raw.to_csv(tmp_path / "data.csv", index=False)
+    cohort = ci.load({"mhh": tmp_path}, progress=False)
+    obs = cohort.observations.sort_values(["field", "value_num"]).reset_index(drop=True)
+    assert obs["field"].tolist() == ["mhh:corona_test_type", "mhh:size", "mhh:weight",
+                                     "mhh:weight"]
+    assert obs["patient_uid"].tolist() == [f"mhh:{raw.at[raw.index[5], 'patient_id']}"] + \
+        [f"mhh:{patient}"] * 3
+    # size: one observation per patient and value (both rows say 180)
+    assert obs["value_num"].tolist()[1:] == [180.0, 80.5, 82.0]
+    assert obs["unit"].tolist()[1:] == ["cm", "kg", "kg"]
+    assert obs["origin"].iat[1] == f"data.csv line {rows[0] + 2}: size"
+    # free text is kept as its shape unless descriptions="keep"
+    assert pd.isna(obs["value_num"].iat[0]) and pd.isna(obs["unit"].iat[0])
+    assert obs["value_raw"].iat[0] == "(a text of 3 characters (letters))"
+    unexpected = cohort.findings[cohort.findings["kind"] == "unexpected_field"]
+    assert len(unexpected) == 1 and "column 29" in unexpected["detail"].iat[0]

@@ -23,10 +23,11 @@ NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.rglob("*.ipynb"))
 CURATED = ["00_quickstart", "01_cohort_filters", "02_offset_timelines", "03_lab_intervals",
            "04_image_gallery", "05_outcomes", "06_multi_source_harmonization",
-           "07_real_mhh_data"]
+           "07_real_mhh_data", "08_real_tcia_idc"]
 REAL_DATA = NOTEBOOK_DIR / "07_real_mhh_data.ipynb"
 WORKSHOP = NOTEBOOK_DIR / "workshop"
 NO_NETWORK_MESSAGE = "No network: the real MHH data could not be downloaded"
+IDC_NOTEBOOK = NOTEBOOK_DIR / "08_real_tcia_idc.ipynb"
 # DICOM attributes that identify a person or an institution: never printed by a notebook.
 IDENTIFYING = ["PatientName", "PatientBirthDate", "PatientAddress", "InstitutionName",
                "InstitutionAddress", "ReferringPhysicianName", "OtherPatientNames",
@@ -50,6 +51,7 @@ def closed_port_url() -> str:
 def kernel_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     """Environment the kernel inherits: no network, Jupyter/IPython state in tmp, no MHH copy."""
     monkeypatch.setenv("COVIDIMG_MHH_BASE_URL", closed_port_url())
+    monkeypatch.setenv("COVIDIMG_IDC_ENDPOINT", closed_port_url())  # IDC's bucket: unreachable
     monkeypatch.delenv("COVIDIMG_MHH_DIR", raising=False)
     for variable, folder in [("IPYTHONDIR", "ipython"), ("JUPYTER_RUNTIME_DIR", "runtime"),
                              ("JUPYTER_CONFIG_DIR", "jupyter-config"),
@@ -134,6 +136,9 @@ def test_notebook_executes(path: Path, kernel_env: pytest.MonkeyPatch) -> None:
         assert asked, f"{path.name} has no exercise checks"
         unsolved = set(re.findall(r"^(\d\.\d) \(.*\): not yet solved", text, re.MULTILINE))
         assert unsolved == asked, (path.name, sorted(asked), sorted(unsolved))
+    if path == IDC_NOTEBOOK:  # the metadata part ran from the index; the download was skipped
+        assert "No network:" in text and "so the download and the images below" in text
+        assert "<Cohort: " in text and "sources idc>" in text and "Licence: CC BY-NC 4.0" in text
     if path.stem == "solutions":
         solved = set(re.findall(r"^(\d\.\d) \(.*\): correct", text, re.MULTILINE))
         exercises = set()

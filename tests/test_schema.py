@@ -132,7 +132,9 @@ def test_every_reference_names_the_key_of_another_table():
             assert col.dtype == schema.TABLES[target].column(key).dtype
             declared.append(f"{table.name}.{col.name}")
     assert declared == ["images.patient_uid", "events.patient_uid", "labs.patient_uid",
-                        "labs.image_uid", "files.image_uid", "findings.patient_uid"]
+                        "labs.image_uid", "files.image_uid", "findings.patient_uid",
+                        "observations.patient_uid", "annotations.patient_uid",
+                        "annotations.image_uid"]
 
 
 def test_the_dictionary_draws_the_relations_from_the_references():

@@ -315,6 +315,95 @@ def test_remaps_orphans_and_id_mismatch(tmp_path):
         events["discharge"] == 18
 
 
+def test_a_repeated_patient_row_is_reported_and_the_first_kept(tmp_path):
+    rng = np.random.default_rng(11)
+    make_zip(tmp_path / BATCH, "333_20200303-100000_A001_XR-CHEST.zip", rng)
+    make_zip(tmp_path / BATCH, "444_20200303-110000_A001_XR-CHEST.zip", rng)
+    pd.DataFrame({"OLD_C19_PATIENT_ID": [111], "CURRENT_C19_PATIENT_ID": [333]}).to_excel(
+        tmp_path / crdw.REMAP_WORKBOOK, index=False)
+    write_tables(tmp_path, [
+        {"patient_id": "333", "sex": "Female", "age": "61", "covid_status": "Positive"},  # row 2
+        {"patient_id": "444", "sex": "Male", "age": "70", "covid_status": "Negative"},    # row 3
+        {"patient_id": "333", "sex": "Male", "age": "62", "covid_status": "Negative"},    # row 4
+        {"patient_id": "444", "sex": "Male", "age": "70", "covid_status": "Negative"},    # row 5
+        {"patient_id": "111", "sex": "Female", "age": "61", "covid_status": "Positive"},  # row 6
+    ])
+    tables = crdw.load(str(tmp_path))
+    csv = tmp_path / "datamart" / "patients.csv"
+    dup = findings(tables, "duplicate_row").set_index("path")
+    assert list(dup.index) == [f"{csv} row 4", f"{csv} row 5", f"{csv} row 6"]
+    assert list(dup["patient_uid"]) == ["crdw:333", "crdw:444", "crdw:333"]
+    assert dup.loc[f"{csv} row 4", "detail"] == (
+        f"patient '333' appears again (the first row, {csv} row 2, is kept; this one differs "
+        "in sex, age, covid_status)")
+    assert dup.loc[f"{csv} row 5", "detail"].endswith("this one is identical)")
+    # row 6 is filed under the old id 111, which the remap workbook maps to 333
+    assert "row 2, is kept; this one is identical" in dup.loc[f"{csv} row 6", "detail"]
+    patients = tables.patients.set_index("patient_uid")
+    assert patients.loc["crdw:333", "sex"] == "F" and patients.loc["crdw:333", "age_min"] == 61
+    assert patients.loc["crdw:333", "covid_status"] == "positive"
+    assert len(patients) == 2
+
+
+def test_exams_before_the_covid_encounter_and_the_inclusion_windows(tmp_path):
+    # Encounter 2020-03-31. Tip sheet: chest radiographs up to one year before it, chest CT up
+    # to one month before it. One month before March 31 is February 29 (2020 is a leap year);
+    # one year before is 2019-03-31.
+    rng = np.random.default_rng(12)
+    cxr, ct = tmp_path / BATCH, tmp_path / "CT-UPDATE-20200523-COMPLETE"
+    zips = {
+        "xr_year": make_zip(cxr, "333_20190331-100000_A001_XR-CHEST.zip", rng),
+        "xr_older": make_zip(cxr, "333_20190330-100000_A002_XR-CHEST.zip", rng),
+        "ct_month": make_zip(ct, "333_20200229-100000_A003_CT-CHEST-WO.zip", rng,
+                             modality="CT", n=2),
+        "ct_older": make_zip(ct, "333_20200228-100000_A004_CT-CHEST-WO.zip", rng,
+                             modality="CT", n=2),
+        "ct_same_day": make_zip(ct, "333_20200331-080000_A005_CT-CHEST-WO.zip", rng,
+                                modality="CT", n=2),
+        "xr_after": make_zip(cxr, "333_20200402-100000_A006_XR-CHEST.zip", rng),
+        "no_encounter": make_zip(cxr, "444_20190101-100000_A001_XR-CHEST.zip", rng),
+    }
+    write_tables(tmp_path, [
+        {"patient_id": "333", "sex": "F", "covid_status": "Positive",
+         "covid_encounter_date": "2020-03-31"},
+        {"patient_id": "444", "sex": "M", "covid_status": "Positive",
+         "covid_encounter_date": ""}])
+    tables = crdw.load(str(tmp_path))
+    images = tables.images.set_index(tables.images["path"].str.split("::").str[0])
+    pre = {name: images.loc[str(path), "pre_encounter"] for name, path in zips.items()}
+    assert pd.isna(pre.pop("no_encounter"))  # patient 444 has no encounter date
+    assert pre == {"xr_year": True, "xr_older": True, "ct_month": True, "ct_older": True,
+                   "ct_same_day": False, "xr_after": False}
+    assert str(tables.images["pre_encounter"].dtype) == "boolean"
+    outside = findings(tables, "outside_inclusion_window").set_index("path")["detail"]
+    assert sorted(outside.index) == sorted([str(zips["xr_older"]), str(zips["ct_older"])])
+    assert "a chest radiograph dated 2019-03-30, 367 days before" in \
+        outside[str(zips["xr_older"])]
+    assert "a CT dated 2020-02-28, 32 days before" in outside[str(zips["ct_older"])]
+    assert "up to one month" in outside[str(zips["ct_older"])]
+
+
+@pytest.mark.parametrize("description, label", [
+    ("CT-CHEST-WO", "CT CHEST"),
+    ("CT-CHEST-W", "CT CHEST W CONTRAST"),
+    ("CT-CHEST-W-CONTRAST", "CT CHEST W CONTRAST"),
+    ("CT-CHEST-W-AND-WO", "CT CHEST W CONTRAST"),
+    ("CTA-CHEST-PE", "CTA CHEST"),
+    ("CT-ANGIO-CHEST", "CTA CHEST"),
+    ("CT-CHEST-ABDOMEN-W-CONTRAST", "CT CHEST ABDOMEN"),
+    ("CT-CHEST-ABD-WO", "CT CHEST ABDOMEN"),
+    ("CT-CHEST-ABD-PELVIS-W", "CT CHEST ABDOMEN PELVIS"),
+    ("CT CHEST ABDOMEN PELVIS WO CONTRAST", "CT CHEST ABDOMEN PELVIS"),
+])
+def test_exam_label_reads_the_zip_description(tmp_path, description, label):
+    # The DICOM files carry no description: the label comes from the zip name alone.
+    rng = np.random.default_rng(13)
+    make_zip(tmp_path / "CT-UPDATE-20200523-COMPLETE",
+             f"333_20200301-100000_A001_{description}.zip", rng, modality="CT", n=2)
+    tables = crdw.load(str(tmp_path))
+    assert tables.images["exam"].astype(str).tolist() == [label]
+
+
 def test_labs_units_censoring_and_bad_values(tmp_path):
     rng = np.random.default_rng(8)
     make_zip(tmp_path / BATCH, "333_20200303-100000_A001_XR-CHEST.zip", rng)
@@ -375,6 +464,62 @@ def test_labs_units_censoring_and_bad_values(tmp_path):
     # No admission: day 0 is the COVID encounter date.
     assert tables.images["day"].tolist() == [2.0]
     assert tables.events.set_index("event").loc["covid_test_positive", "day"] == -2
+    # The results left out of labs (unknown unit, unknown name) are kept as observations.
+    obs = tables.observations.set_index("field")
+    assert sorted(obs.index) == ["crdw:lab:LDH", "crdw:lab:SARS-COV-2 PCR"]
+    ldh = obs.loc["crdw:lab:LDH"]
+    assert ldh["value_num"] == 312 and ldh["unit"] == "furlongs" and ldh["day"] == 0
+    assert ldh["origin"].endswith("labs.xlsx row 7")
+    pcr = obs.loc["crdw:lab:SARS-COV-2 PCR"]
+    assert np.isnan(pcr["value_num"]) and pd.isna(pcr["unit"])
+    assert pcr["value_raw"] == "(a text of 8 characters (letters))"  # "Detected", described
+    assert unit.str.contains("kept as observations").all()
+
+
+def test_datamart_columns_covidimg_does_not_read_become_observations(tmp_path):
+    rng = np.random.default_rng(14)
+    make_zip(tmp_path / BATCH, "333_20200303-100000_A001_XR-CHEST.zip", rng)
+    write_tables(
+        tmp_path,
+        [{"patient_id": "333", "sex": "F", "covid_encounter_date": "2020-03-01",
+          "race": "black or african american", "ethnicity": "Not Hispanic or Latino",
+          "bmi": "31.2", "insurance": "Medicaid"},
+         {"patient_id": "444", "sex": "M", "covid_encounter_date": "2020-03-01",
+          "race": "Martian", "ethnicity": "", "bmi": "", "insurance": ""}],
+        [{"patient_id": "333", "admission_date": "2020-03-02", "encounter_type": "Inpatient"}])
+    tables = crdw.load(str(tmp_path))
+    obs = tables.observations.sort_values(["patient_uid", "field"]).reset_index(drop=True)
+    assert obs[["patient_uid", "field"]].values.tolist() == [
+        ["crdw:333", "crdw:bmi"], ["crdw:333", "crdw:encounter_type"],
+        ["crdw:333", "crdw:insurance"], ["crdw:333", "ethnicity"], ["crdw:333", "race"],
+        ["crdw:444", "race"]]
+    rows = obs.set_index(["patient_uid", "field"])
+    # harmonized fields: the documented category, in its documented spelling
+    assert rows.loc[("crdw:333", "race"), "value"] == "Black or African American"
+    assert rows.loc[("crdw:333", "ethnicity"), "value"] == "Not Hispanic or Latino"
+    assert pd.isna(rows.loc[("crdw:444", "race"), "value"])  # not a documented category
+    assert rows.loc[("crdw:444", "race"), "value_raw"] == "(a text of 7 characters (letters))"
+    assert rows.loc[("crdw:333", "crdw:bmi"), "value_num"] == 31.2
+    assert rows.loc[("crdw:333", "crdw:encounter_type"), "day"] == 0  # its admission day
+    assert rows.loc[("crdw:333", "crdw:insurance"), "origin"] == "patients.csv row 2: insurance"
+    unexpected = findings(tables, "unexpected_field")
+    assert sorted(unexpected["detail"].str.extract(r"column (a text of \d+ characters)")[0]) \
+        == ["a text of 14 characters", "a text of 3 characters", "a text of 9 characters"]
+    assert sorted(unexpected["path"]) == sorted(
+        [str(tmp_path / "datamart" / "encounters.csv")] +
+        [str(tmp_path / "datamart" / "patients.csv")] * 2)
+
+
+def test_provenance_names_the_latest_batch(tmp_path):
+    rng = np.random.default_rng(15)
+    make_zip(tmp_path / BATCH, "333_20200303-100000_A001_XR-CHEST.zip", rng)
+    make_zip(tmp_path / "CT-UPDATE-20200602-COMPLETE", "333_20200601-100000_A002_CT-CHEST-WO.zip",
+             rng, modality="CT", n=2)
+    make_zip(tmp_path / "CT-UPDATE-20200616-IN-PROGRESS",
+             "333_20200615-100000_A003_CT-CHEST-WO.zip", rng, modality="CT", n=2)
+    tables = crdw.load(str(tmp_path))
+    assert tables.provenance[["source", "release", "loaded_from"]].values.tolist() == [
+        ["crdw", "batches up to 2020-06-02", str(tmp_path)]]
 
 
 def test_tables_with_missing_columns_or_no_tables(tmp_path):
@@ -422,8 +567,11 @@ def test_demo_images_match_truth(demo):
     got = cohort.images.set_index("image_uid").sort_index()
     want = truth.images.set_index("image_uid").sort_index()
     assert list(got.index) == list(want.index)
-    for column in ("patient_uid", "modality", "view", "photometric"):
+    for column in ("patient_uid", "modality", "view", "photometric", "exam", "pre_encounter"):
         assert got[column].astype(str).tolist() == want[column].astype(str).tolist(), column
+    assert set(want["exam"]) >= {"CT CHEST ABDOMEN", "CTA CHEST", "CXR AP PORTABLE"}
+    assert want["pre_encounter"].sum() >= len(demo_crdw.BASELINE_EXAMS)
+    assert want["pre_encounter"].isna().any()  # the orphan: no encounter date
     for column in ("day", "n_instances", "admission_offset", "icu_admission_offset",
                    "icu_release_offset", "death_offset"):
         np.testing.assert_array_equal(got[column].astype(float), want[column].astype(float),
@@ -439,13 +587,27 @@ def test_demo_quirk_findings_match_truth(demo):
                       ("in_progress_batch", "path"), ("unparseable_name", "path"),
                       ("unreadable_file", "path"), ("remapped_patient", "patient_uid"),
                       ("orphan_image", "image_uid"), ("unparseable_value", "path"),
-                      ("unknown_lab", "path")):
+                      ("unknown_lab", "path"), ("duplicate_row", "path"),
+                      ("outside_inclusion_window", "path"), ("unexpected_field", "path")):
         want = sorted(truth.findings.loc[truth.findings["kind"] == kind, key])
         assert want, kind
         assert sorted(got.loc[got["kind"] == kind, key].astype(str)) == want, kind
     duplicates = cohort.files[cohort.files["status"] == "duplicate"]
     assert sorted(duplicates["path"]) == sorted(
         truth.findings.loc[truth.findings["kind"] == "duplicate_exam", "path"])
+
+
+def test_demo_observations_match_truth(demo):
+    _, truth, cohort = demo
+    key = ["patient_uid", "field"]
+    got = cohort.observations.sort_values(key).reset_index(drop=True)
+    want = truth.observations.sort_values(key).reset_index(drop=True)
+    assert got[key].values.tolist() == want[key].values.tolist()
+    assert got["value"].fillna("-").tolist() == want["value"].fillna("-").tolist()
+    np.testing.assert_array_equal(got["value_num"].to_numpy(float),
+                                  want["value_num"].to_numpy(float))
+    np.testing.assert_array_equal(got["day"].to_numpy(float), want["day"].to_numpy(float))
+    assert {"race", "ethnicity", "crdw:bmi", "crdw:lab:HEMOGLOBIN A1C"} == set(want["field"])
 
 
 def test_demo_patients_events_labs_match_truth(demo):

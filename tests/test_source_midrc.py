@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -220,20 +221,25 @@ def test_demo_round_trip_patients_and_images(demo: tuple[Path, object, ci.Cohort
     assert (got["sex"].astype(str) == want["sex"]).all()
     np.testing.assert_array_equal(got["age_min"], want["age_min"].astype(float))
     np.testing.assert_array_equal(got["age_max"], want["age_max"].astype(float))
-    assert (got["icu"].astype(bool) == want["icu"]).all()
-    died_want = want["died"].astype("boolean")
-    assert got["died"].isna().equals(died_want.isna())
-    known = died_want.notna()
-    assert (got.loc[known, "died"] == died_want[known]).all()
+    for column in ("icu", "died"):   # NA where the export does not say
+        expected = want[column].astype("boolean")
+        assert got[column].isna().equals(expected.isna()), column
+        assert (got.loc[expected.notna(), column] == expected[expected.notna()]).all(), column
+    assert (got["covid_status"].astype(str) == want["covid_status"]).all()
 
     images = cohort.images.set_index("image_uid").sort_index()
     expected = truth.images.set_index("image_uid").sort_index()
     assert list(images.index) == list(expected.index)
-    for column in ("patient_uid", "modality", "view", "study_uid"):
+    for column in ("patient_uid", "modality", "view"):
         assert (images[column].astype(str) == expected[column].astype(str)).all(), column
     np.testing.assert_array_equal(images["day"], expected["day"].astype(float))
+    assert images.loc[expected["study_uid"].notna(), "study_uid"].astype(str).equals(
+        expected.loc[expected["study_uid"].notna(), "study_uid"].astype(str))
     np.testing.assert_array_equal(images["n_instances"], expected["n_instances"])
-    assert (images["photometric"] == expected["photometric"]).all()
+    np.testing.assert_array_equal(images["rows"], expected["rows"])
+    assert (images["format"].astype(str) == expected["format"].fillna("dicom")).all()
+    dicom = expected["format"].fillna("dicom") == "dicom"
+    assert (images.loc[dicom, "photometric"] == expected.loc[dicom, "photometric"]).all()
 
 
 def test_demo_round_trip_events_findings_files(demo: tuple[Path, object, ci.Cohort]) -> None:
@@ -252,13 +258,38 @@ def test_demo_round_trip_events_findings_files(demo: tuple[Path, object, ci.Coho
     expected_kinds = {"duplicate_instance", "orphan_image", "study_without_images",
                       "unreadable_file"}
     assert set(findings["kind"]) == expected_kinds
+    assert (findings["kind"] == "study_without_images").sum() == 1   # the NIfTI study has one
 
     assert len(cohort.files) == truth.n_files == _disk_files(root)
     counts = cohort.files["status"].value_counts()
     assert counts["duplicate"] == 1 and counts["rejected"] == 1
-    # manifest.json, procedure.tsv and the orphan study's zip are ignored, each with a reason.
-    assert counts["ignored"] == 3
+    # manifest.json, dataset.tsv (a node not read), the orphan study's zip and the orphan
+    # NIfTI file are ignored, each with a reason.
+    assert counts["ignored"] == 4
     assert cohort.files["reason"].str.len().gt(0).all()
+    ignored = cohort.files[cohort.files["status"] == "ignored"]["path"].map(
+        lambda p: Path(str(p).split("::")[0]).name)
+    assert {"manifest.json", "dataset.tsv", "unknown_scan.nii"} <= set(ignored)
+
+
+def test_demo_round_trip_observations(demo: tuple[Path, object, ci.Cohort]) -> None:
+    """Case fields, release batches, procedures, conditions (JSON), medications (JSON),
+    mRALE annotations, study fields: every observation the writer planted, nothing else."""
+    _, truth, cohort = demo
+
+    def key(frame: pd.DataFrame) -> Counter[tuple[object, ...]]:
+        return Counter(
+            (r.patient_uid, r.field, None if pd.isna(r.value) else str(r.value),
+             None if pd.isna(r.value_num) else float(r.value_num),
+             None if pd.isna(r.day) else float(r.day))
+            for r in frame.itertuples())
+
+    got, want = key(cohort.observations), key(truth.observations)
+    assert got == want, (got - want, want - got)
+    # Free text (study descriptions, medication names, annotator ids) is not stored.
+    values = " ".join(cohort.observations[["value", "value_raw"]].astype(object).fillna("")
+                      .astype(str).stack())
+    assert "lisinopril" not in values and "reader" not in values and "XR CHEST" not in values
 
 
 def test_demo_images_follow_events(demo: tuple[Path, object, ci.Cohort]) -> None:

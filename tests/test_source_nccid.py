@@ -116,14 +116,14 @@ def test_fio2_rejects(value):
 def test_every_site_unit_converts():
     for site, site_units in nc.SITE_UNITS.items():
         for analyte, unit in site_units.items():
-            if unit != "%":
-                units.convert(analyte, 1.0, unit)  # every site unit but PaO2-in-% converts
+            if (site, analyte) != ("Cambridge University Hospitals NHS Foundation Trust", "po2"):
+                units.convert(analyte, 1.0, unit)  # every cell but Cambridge's PaO2-in-% does
             assert analyte in schema.ANALYTES, (site, analyte)
     for analyte, unit in nc.DEFAULT_UNITS.items():
         units.convert(analyte, 1.0, unit)
     table = nc.site_units_table()
-    assert table.loc["Centre F", "po2"] == "%"
-    assert len(table) == len(nc.SITE_UNITS)
+    assert table.loc["Cambridge University Hospitals NHS Foundation Trust", "po2"] == "%"
+    assert len(table) == len(nc.SITE_UNITS) == 6
 
 
 # ============================================================================ cleaning: record
@@ -139,7 +139,7 @@ def _kinds(record: nc.ClinicalRecord) -> dict[str, list[str]]:
 def test_clean_record_reads_human_label_keys_and_messy_values():
     raw = {
         "Pseudonym": "Covid42",
-        "SubmittingCentre": "centre a",          # matched case-insensitively
+        "SubmittingCentre": "royal cornwall hospitals NHS trust",  # matched case-insensitively
         "SwabStatus": "1",
         "SwabDate": "02/04/2020",                # UK: 2 April
         "Date of admission": "04/01/2020",       # US: 1 April
@@ -150,8 +150,8 @@ def test_clean_record_reads_human_label_keys_and_messy_values():
         "Age": "65.889",
         "Sex": "0",
         "CRP on admission": "[120] - 2020-04-01",
-        "D-dimer on admission": "2500",          # Centre A: ng/mL
-        "PaO2": "9.5",                           # Centre A: kPa
+        "D-dimer on admission": "2500",          # Royal Cornwall: ng/mL
+        "PaO2": "9.5",                           # Royal Cornwall: kPa
         "Pa02": "",                              # the typo spelling, empty: ignored
         "Lymphocyte count on admission": "<0.2",
         "Troponin I": "high",
@@ -162,7 +162,7 @@ def test_clean_record_reads_human_label_keys_and_messy_values():
         "PMH hypertension": "1",                 # a field covidimg does not use
     }
     rec = nc.clean_record(raw, filename_status="positive")
-    assert rec.pseudonym == "Covid42" and rec.site == "centre a"
+    assert rec.pseudonym == "Covid42" and rec.site == "royal cornwall hospitals NHS trust"
     assert rec.covid_status == "positive" and rec.sex == "F" and rec.age == 65.889
     assert rec.dates == {"admission": dt.date(2020, 4, 1), "icu_admission": dt.date(2020, 4, 3)}
     assert rec.test_dates == [("covid_test_positive", dt.date(2020, 4, 2))]
@@ -197,10 +197,13 @@ def test_clean_record_site_units_unknown_site_and_unconvertible():
     assumed = sorted(p.key for p in rec.problems if p.kind == "unit_assumed")
     assert assumed == ["D-dimer on admission", "PaO2"]                  # not CRP: one unit
 
-    rec = nc.clean_record({"SubmittingCentre": "Centre F", "PaO2": "97"},
+    rec = nc.clean_record({"SubmittingCentre": "Cambridge University Hospitals NHS Foundation "
+                                               "Trust", "PaO2": "97"},
                           filename_status="positive")
-    assert rec.labs == []
+    assert rec.labs == []                       # a saturation is never a po2 lab value
     assert [p.kind for p in rec.problems] == ["unconvertible_unit"]
+    assert [(o.field, o.value_num, o.unit) for o in rec.observations] == [
+        ("nccid:PaO2", 97.0, "%")]
 
     custom = {"Somewhere NHS Trust": {"po2": "mmHg"}}
     rec = nc.clean_record(raw, filename_status="positive", site_units=custom)
@@ -208,13 +211,14 @@ def test_clean_record_site_units_unknown_site_and_unconvertible():
 
 
 def test_clean_record_unit_written_in_value_wins_and_implausible_values_are_reported():
-    rec = nc.clean_record({"SubmittingCentre": "Centre B", "D-dimer on admission": "800 ng/mL",
+    imperial = "Imperial College Healthcare NHS Trust"   # d-dimer in mg/L
+    rec = nc.clean_record({"SubmittingCentre": imperial, "D-dimer on admission": "800 ng/mL",
                            "PaO2": "9 kPa"}, filename_status="positive")
     labs = {lab.analyte: lab.lower for lab in rec.labs}
     assert labs["d_dimer"] == pytest.approx(0.8)
     assert labs["po2"] == pytest.approx(67.5, abs=0.01)
-    # Centre B reports d-dimer in mg/L: 2500 mg/L is implausible -> kept, reported.
-    rec = nc.clean_record({"SubmittingCentre": "Centre B", "D-dimer on admission": "2500"},
+    # Imperial reports d-dimer in mg/L: 2500 mg/L is implausible -> kept, reported.
+    rec = nc.clean_record({"SubmittingCentre": imperial, "D-dimer on admission": "2500"},
                           filename_status="positive")
     assert rec.labs[0].lower == 2500.0
     assert [p.kind for p in rec.problems] == ["implausible_value"]
@@ -344,7 +348,8 @@ def test_current_layout_supersession_pairing_and_offsets(tmp_path):
         {"SwabDate": "20/03/2020", "SwabStatus": "0"}]})
     stale = _json(data / "data_2020-04-02.json", {"Pseudonym": pid, "Death": "0"})
     latest = _json(data / "data_2020-04-10.json", {
-        "Pseudonym": pid, "SubmittingCentre": "Centre A", "SwabStatus": "1",
+        "Pseudonym": pid, "SubmittingCentre": "West Suffolk NHS Foundation Trust",
+        "SwabStatus": "1",
         "SwabDate": "02/04/2020", "Date of admission": "04/01/2020",
         "Date of ITU admission": "04/05/2020", "ITU admission": "1",
         "Date of death": "04/09/2020", "Death": "1", "Sex": "Female",
@@ -363,7 +368,8 @@ def test_current_layout_supersession_pairing_and_offsets(tmp_path):
 
     patients = tables.patients.set_index("patient_uid")
     row = patients.loc[f"nccid:{pid}"]
-    assert (row["sex"], row["covid_status"], row["site"]) == ("F", "positive", "Centre A")
+    assert (row["sex"], row["covid_status"], row["site"]) == (
+        "F", "positive", "West Suffolk NHS Foundation Trust")
     assert row["age_min"] == row["age_max"] == 81.0     # bare "81" from the DICOM-JSON
     assert bool(row["icu"]) and bool(row["died"]) and row["group"] == "training"
 
@@ -557,6 +563,8 @@ def test_demo_round_trip_patients(demo):
     for col in ("icu", "died"):
         assert got[col].astype(object).where(got[col].notna(), None).tolist() == \
             want[col].astype(object).where(want[col].notna(), None).tolist(), col
+    for col in ("temperature", "o2_saturation"):   # "99.5 F" -> 37.5; 400, 104, "10L" dropped
+        np.testing.assert_allclose(got[col].astype(float), want[col].astype(float), err_msg=col)
     assert set(want["covid_status"]) == {"positive", "negative", "unknown"}
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import os
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,6 +17,7 @@ import covidimg as ci
 from covidimg.demo import tcia as demo_tcia
 from covidimg.demo.dicom_writer import write_dicom
 from covidimg.errors import LoadError
+from covidimg.imaging import read_image
 from covidimg.sources import tcia
 
 CRP = "1988-5_C reactive protein [Mass/volume] in Serum or Plasma"
@@ -223,10 +226,12 @@ def test_demo_round_trip_patients_images(demo: tuple[Path, object, ci.Cohort]) -
     expected = truth.images.set_index("image_uid").sort_index()
     assert list(images.index) == list(expected.index)
     for column in ("patient_uid", "modality", "view", "study_uid", "collection",
-                   "photometric"):
-        assert (images[column].astype(str) == expected[column].astype(str)).all(), column
+                   "photometric", "format"):
+        got_text = images[column].astype(object).fillna("").astype(str)
+        assert (got_text == expected[column].fillna("").astype(str)).all(), column
     np.testing.assert_array_equal(images["day"], expected["day"].astype(float))
-    np.testing.assert_array_equal(images["n_instances"], expected["n_instances"])
+    for column in ("n_instances", "rows", "columns"):
+        np.testing.assert_array_equal(images[column], expected[column], err_msg=column)
     assert images["annotation_class"].fillna("").equals(
         expected["annotation_class"].fillna("").astype(images["annotation_class"].dtype))
 
@@ -257,5 +262,60 @@ def test_demo_round_trip_events_labs_findings_files(demo: tuple[Path, object,
             assert rows["detail"].str.contains(planted.detail, regex=False).any(), planted
     assert len(cohort.files) == truth.n_files == _disk_files(root)
     counts = cohort.files["status"].value_counts()
-    assert counts["duplicate"] == 1 and counts["rejected"] == 1
+    assert counts["duplicate"] == 1 and counts["rejected"] == 2  # a DICOM and a NIfTI cut short
     assert cohort.files["reason"].str.len().gt(0).all()
+
+
+def test_demo_nifti_volumes_read_as_written(demo: tuple[Path, object, ci.Cohort]) -> None:
+    """CT Images in COVID-19: each volume row reads back as the volume the writer drew."""
+    _, truth, cohort = demo
+    volumes = cohort.images[cohort.images["format"] == "nifti"]
+    assert sorted(volumes["image_uid"]) == sorted(
+        truth.images.loc[truth.images["format"] == "nifti", "image_uid"])
+    for row in volumes.itertuples():
+        pixels = read_image(cohort.images.loc[row.Index])
+        assert pixels.shape == (row.n_instances, row.rows, row.columns)
+        middle = read_image(cohort.images.loc[row.Index], slice_index="middle")
+        np.testing.assert_array_equal(middle, pixels[row.n_instances // 2])
+
+
+def test_nifti_volume_round_trip_and_bounded_checks(tmp_path: Path) -> None:
+    """A volume written as the collection ships them loads as one CT row whose pixels are the
+    array written; files cut short, of the wrong kind or not 3-D are rejected with findings;
+    a stream of two gzip members (as parallel gzip writes) is read whole."""
+    rng = np.random.default_rng(11)
+    folder = tmp_path / "CT Images in COVID-19"
+    volume = np.rint(rng.normal(-500, 300, (9, 20, 24))).astype(np.int16)
+    good = demo_tcia.write_volume(folder / "volume-covid19-A-0007.nii.gz", volume,
+                                  spacing=(0.8, 0.8, 2.5))
+    raw = gzip.decompress(good.read_bytes())
+    (folder / "volume-covid19-A-0008.nii.gz").write_bytes(gzip.compress(raw[:-100]))
+    (folder / "volume-covid19-A-0009.nii.gz").write_bytes(
+        gzip.compress(raw[:500]) + gzip.compress(raw[500:]))
+    (folder / "volume-covid19-A-0010.nii").write_bytes(raw[:-1])
+    flat = nib.Nifti1Image(np.zeros((20, 24), np.int16), np.eye(4))
+    nib.save(flat, folder / "volume-covid19-A-0011.nii.gz")
+    (folder / "notes.nii.gz").write_bytes(b"not a volume")
+
+    assert tcia.detect(str(tmp_path)) and tcia.detect(str(folder))
+    cohort = ci.load({"tcia": tmp_path}, progress=False)
+    images = cohort.images.set_index("image_uid")
+    assert sorted(images.index) == ["tcia:volume-covid19-A-0007", "tcia:volume-covid19-A-0009"]
+    row = images.loc["tcia:volume-covid19-A-0007"]
+    assert (row["modality"], row["view"], row["format"], row["collection"]) == (
+        "CT", "AXIAL", "nifti", "CT Images in COVID-19")
+    assert (row["n_instances"], row["rows"], row["columns"], row["day"]) == (9, 20, 24, 0.0)
+    assert row["path"] == str(good)
+    np.testing.assert_array_equal(read_image(row.to_dict() | {"path": row["path"]}), volume)
+    np.testing.assert_array_equal(
+        read_image(images.loc["tcia:volume-covid19-A-0009"].to_dict()), volume)
+    assert sorted(cohort.patients["patient_uid"]) == sorted(images.index)
+    assert set(cohort.patients["covid_status"]) == {"positive"}
+
+    files = cohort.files.set_index("path")["status"]
+    rejected = sorted(Path(p).name for p in files[files == "rejected"].index)
+    assert rejected == ["notes.nii.gz", "volume-covid19-A-0008.nii.gz",
+                        "volume-covid19-A-0010.nii", "volume-covid19-A-0011.nii.gz"]
+    unreadable = cohort.findings[cohort.findings["kind"] == "unreadable_file"]
+    assert sorted(Path(p).name for p in unreadable["path"]) == rejected
+    assert unreadable["detail"].str.contains("truncated").sum() == 2

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from covidimg import schema
+from covidimg.imaging.thumbnails import render_png
 from covidimg.widgets import (
     CohortFilter,
     CohortSummary,
@@ -59,9 +60,13 @@ def _click_exam(timeline: OffsetTimeline, point: int = 0) -> str:
 # ---------------------------------------------------------------------- CohortFilter
 def test_controls_come_from_the_cohort_values(demo_cohort):
     f = CohortFilter(demo_cohort)
-    # the demo holds every source, so the choices are all of them, in the schema's order
-    assert set(demo_cohort.patients["source"].astype(str)) == set(schema.SOURCES)
-    assert list(f.controls["source"].options) == list(schema.SOURCES)
+    # the demo holds every source with a demo writer (IDC's roots are collection ids, it has
+    # none), so the choices are those, in the schema's order
+    from covidimg.demo import available_sources
+
+    demo_sources = [s for s in schema.SOURCES if s in available_sources()]
+    assert set(demo_cohort.patients["source"].astype(str)) == set(demo_sources)
+    assert list(f.controls["source"].options) == demo_sources
     assert set(f.controls["modality"].options) == set(demo_cohort.images["modality"].astype(str))
     measured = set(demo_cohort.labs["analyte"].astype(str))
     assert {k[4:] for k in f.controls if k.startswith("lab:")} == measured
@@ -488,6 +493,11 @@ def _every_figure_spec(dashboard, demo_cohort) -> list[tuple[str, dict]]:
         ("plot_kaplan_meier", cp.plot_kaplan_meier.spec(st.kaplan_meier(demo_cohort,
                                                                           by="icu"))),
         ("plot_equivalence_classes", cp.plot_equivalence_classes.spec(privacy)),
+        ("plot_image_overlay", cp.plot_image_overlay.spec(
+            render_png(np.zeros((40, 30), np.uint8), 64), 40, 30,
+            [{"kind": "box", "geometry": '{"x":1,"y":2,"w":3,"h":4}', "label": "a", "reader": 1},
+             {"kind": "polygon", "geometry": '{"points":[[1,2],[5,6],[9,2]]}', "label": "b",
+              "reader": None}], title="overlay")),
     ]
 
 
@@ -538,3 +548,46 @@ def _plain(value):
     if isinstance(value, memoryview):
         return bytes(value)
     return value
+
+
+def test_summary_shows_expert_labels_and_the_sources_terms_of_the_selection():
+    """The Summary tab lists the annotations of the matching patients per label and, per
+    source still present, its licence, what to cite and its terms (from provenance)."""
+    import covidimg as ci
+    from covidimg.widgets import CohortSummary
+
+    cohort = ci.load_demo(n_patients=12)
+    summary = CohortSummary(cohort)
+    for scheme in set(cohort.annotations["scheme"].astype(str)):
+        assert f"<td>{scheme}</td>" in summary.labels.value
+    assert summary.sources.value.count("CC BY 3.0") == 1          # MHH's licence
+    assert "COVID-19 purposes" in summary.sources.value          # NCCID's terms
+    summary.update_selection(cohort.select(source="mhh"))
+    assert "No expert labels" in summary.labels.value
+    assert "<td>nccid</td>" not in summary.sources.value and "<td>mhh</td>" in \
+        summary.sources.value
+
+
+def test_filter_offers_observation_site_exam_and_label_facets_that_filter_as_the_cohort():
+    """Facets generated from the cohort's values: the harmonized observation fields (here
+    ethnicity and race), exam and expert labels; each filters exactly as Cohort.filter."""
+    import covidimg as ci
+    from covidimg.widgets import CohortFilter
+
+    cohort = ci.load_demo(n_patients=12)
+    panel = CohortFilter(cohort)
+    for key in ("obs:ethnicity", "obs:race", "exam", "annotation"):
+        assert key in panel.controls, key
+    ethnicity = cohort.observations.query("field == 'ethnicity'")["value"].dropna()
+    chosen = sorted(ethnicity.astype(str).unique())[:2]
+    label = str(cohort.annotations["label"].dropna().iloc[0])
+    panel.set(observations={"ethnicity": chosen}, annotation=[label])
+    assert panel.criteria == {"annotation": [label], "observations": {"ethnicity": chosen}}
+    expected = cohort.filter(observations={"ethnicity": chosen}, annotation=label)
+    assert sorted(panel.filtered.patients["patient_uid"]) == sorted(
+        expected.patients["patient_uid"])
+    owners = set(cohort.observations.query("field == 'ethnicity' and value in @chosen")[
+        "patient_uid"]) & set(cohort.annotations.query("label == @label")["patient_uid"])
+    assert set(expected.patients["patient_uid"]) == owners   # by hand, from the tables
+    with pytest.raises(ValueError, match="observations field"):
+        panel.set(observations={"shoe_size": ["42"]})

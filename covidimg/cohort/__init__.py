@@ -11,18 +11,24 @@
     :meth:`Cohort.save` and :meth:`Cohort.open` (Parquet, atomic, schema dtypes), and
     :func:`is_saved_cohort`;
 ``_load``
-    :func:`load` and :func:`detect_source`: the one place that calls the source loaders.
+    :func:`load` and :func:`detect_source`: the one place that calls the source loaders;
+``_split``, ``_links``
+    :meth:`Cohort.split` (reproducible patient-level splits) and cross-source identity
+    (:meth:`Cohort.links`, :meth:`Cohort.dedupe`);
+``_diff``
+    :func:`diff`: rows added, removed and cells changed between two cohorts (release drift).
 """
 
 from __future__ import annotations
 
 from covidimg.cohort._arrays import CohortArrays
+from covidimg.cohort._diff import DIFF_TABLES, CohortDiff, diff
 from covidimg.cohort._load import detect_source, load
 from covidimg.cohort._model import Cohort
 from covidimg.cohort._query import Criteria, Selection, range_bounds
 from covidimg.cohort._storage import LAZY_TABLES, MANIFEST, is_saved_cohort
 from covidimg.errors import CohortFileError, SourceDetectionError
 
-__all__ = ["LAZY_TABLES", "MANIFEST", "Cohort", "CohortArrays", "CohortFileError", "Criteria",
-           "Selection", "SourceDetectionError", "detect_source", "is_saved_cohort", "load",
-           "range_bounds"]
+__all__ = ["DIFF_TABLES", "LAZY_TABLES", "MANIFEST", "Cohort", "CohortArrays", "CohortDiff",
+           "CohortFileError", "Criteria", "Selection", "SourceDetectionError", "detect_source",
+           "diff", "is_saved_cohort", "load", "range_bounds"]

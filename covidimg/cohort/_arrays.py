@@ -25,11 +25,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from covidimg import schema
+from covidimg.errors import CohortFileError
 
 if TYPE_CHECKING:
     from covidimg.cohort._model import Cohort
 
-__all__ = ["NA", "CohortArrays", "follow", "row_positions"]
+__all__ = ["NA", "OPENED_FROM", "CohortArrays", "follow", "row_positions"]
+
+#: Where a cohort opened with ``Cohort.open`` keeps the folder it came from (in its
+#: ``__dict__``): its relations are checked on first use (:meth:`CohortArrays.positions`).
+OPENED_FROM = "_opened_from"
 
 #: Position of a row whose reference is missing (it references nothing); a reference to a row
 #: the referenced table does not hold is -1.
@@ -92,6 +97,12 @@ def follow(positions: np.ndarray, kept: np.ndarray) -> np.ndarray:
     return out
 
 
+def _damaged(cohort: Cohort, problem: str) -> CohortFileError:
+    folder = cohort.__dict__.get(OPENED_FROM)
+    return CohortFileError(f"{folder}: {problem}; the saved cohort is damaged or was changed "
+                           "by hand: save it again from its source")
+
+
 def _codes(series: pd.Series) -> tuple[np.ndarray, dict[str, int]]:
     """Integer codes of a column (-1 missing) and the code of each value, as text."""
     if isinstance(series.dtype, pd.CategoricalDtype):
@@ -124,6 +135,7 @@ class CohortArrays:
         self._positions: dict[tuple[str, str], np.ndarray] = {}
         self._codes: dict[tuple[str, str], tuple[np.ndarray, dict[str, int]]] = {}
         self._derived: dict[Any, Any] = {}
+        self._unique_keys: set[str] = set()
         self._lock = threading.RLock()
 
     def matches(self, cohort: Cohort) -> bool:
@@ -148,8 +160,36 @@ class CohortArrays:
                                  f"do are {declared}")
             frame, other = getattr(self.cohort, table), getattr(self.cohort, target[0])
             with self._lock:
-                self._positions[key] = row_positions(frame[column], other[target[1]])
+                found = row_positions(frame[column], other[target[1]])
+                if self.cohort.__dict__.get(OPENED_FROM) is not None:
+                    self._check_opened(table, column, frame[column], found)
+                self._positions[key] = found
         return self._positions[key]
+
+    def _check_opened(self, table: str, column: str, values: pd.Series,
+                      found: np.ndarray) -> None:
+        """Refuse a saved cohort whose relation ``table.column`` is broken: a key of the table
+        it references that appears twice, or a value naming no row (unless it may dangle).
+
+        A cohort built by :func:`covidimg.load` was validated whole; a saved one is checked
+        here, the first time a relation is used (a filter, the dashboard), so opening stays as
+        fast as reading the files."""
+        col = schema.TABLES[table].column(column)
+        target, key = col.referenced  # type: ignore[misc]
+        if target not in self._unique_keys:
+            keys = getattr(self.cohort, target)[key]
+            try:
+                distinct = len(pc.unique(_arrow_text(keys)))
+            except (TypeError, pa.ArrowException):
+                distinct = keys.nunique(dropna=False)
+            if distinct != len(keys):
+                repeated = keys[keys.duplicated()].drop_duplicates().head(5).tolist()
+                raise _damaged(self.cohort, f"{target}.{key} repeats the keys {repeated}")
+            self._unique_keys.add(target)
+        if not col.may_dangle and (found == -1).any():
+            missing = values[found == -1].drop_duplicates().head(5).tolist()
+            raise _damaged(self.cohort, f"{table}.{column} names {missing} that {target} does "
+                           "not hold")
 
     @property
     def image_patient(self) -> np.ndarray:
@@ -190,13 +230,17 @@ class CohortArrays:
         return self.derived(("floats", table, column), lambda: getattr(
             self.cohort, table)[column].to_numpy(dtype=float))
 
-    def flag(self, column: str) -> tuple[np.ndarray, np.ndarray]:
-        """A yes/no column of ``patients`` as (value, missing) boolean arrays."""
+    def flag(self, column: str, table: str = "patients") -> tuple[np.ndarray, np.ndarray]:
+        """A yes/no column of ``table`` as (value, missing) boolean arrays (all missing when a
+        cohort lacks the optional column)."""
         def build() -> tuple[np.ndarray, np.ndarray]:
-            values = self.cohort.patients[column]
+            frame = getattr(self.cohort, table)
+            if column not in frame.columns:
+                return np.zeros(len(frame), dtype=bool), np.ones(len(frame), dtype=bool)
+            values = frame[column]
             return (values.astype("boolean").fillna(False).to_numpy(dtype=bool),
                     values.isna().to_numpy())
-        return self.derived(("flag", column), build)
+        return self.derived(("flag", table, column), build)
 
     @cached_property
     def analyte_rows(self) -> dict[str, np.ndarray]:

@@ -8,6 +8,7 @@ schema, and :meth:`Cohort.concat` validates the combined tables once.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -15,9 +16,11 @@ from typing import Any
 
 from covidimg._validation import check_choice
 from covidimg.cohort._model import Cohort
+from covidimg.cohort._result_cache import cached_load, result_key, store_result
 from covidimg.errors import LoadError, SourceDetectionError
 from covidimg.registry import SOURCE_NAMES, source_entry
 from covidimg.sources import (
+    SourceTables,
     archive_limits,
     check_options,
     description_policy,
@@ -25,6 +28,8 @@ from covidimg.sources import (
     loader,
     loader_options,
     loaders,
+    provenance_frame,
+    provenance_row,
     raise_if_strict,
     strict_mode,
 )
@@ -187,9 +192,13 @@ def load(
         :class:`concurrent.futures.Executor`, e.g. a Dask cluster's ``Client.get_executor()``
         (see ``docs/performance.md``).
     index_cache
-        The incremental DICOM index cache, keyed by path, size and modification time:
-        ``True`` (default) under the covidimg cache folder, a folder, or ``False`` for none.
-        A re-load of an unchanged tree reads no DICOM file.
+        The caches of loads: ``True`` (default) under the covidimg cache folder, a folder, or
+        ``False`` for none. Two caches live there: the whole result of a load, which a
+        re-load of the same unchanged local folders with the same settings opens instead of
+        running the loaders (the folders are walked and every entry's size, times, inode and
+        mode compared; see ``docs/performance.md``), and the incremental DICOM index, keyed by
+        path, size, modification and change time and inode, so a re-load of a changed tree
+        reads only the DICOM files that changed.
     sample_series
         Index a CT / MR series folder from its first, middle and last file when its files
         allow it (checked; else every file is read).
@@ -213,8 +222,12 @@ def load(
         ``nccid``
             ``site_units``: the site unit table, ``{SubmittingCentre: {analyte: unit}}``, for
             lab values written without a unit (default
-            :data:`covidimg.sources.nccid.clean.SITE_UNITS`); ``storage_options``: passed to
-            fsspec for ``s3://`` roots, e.g. ``{"anon": True}``.
+            :data:`covidimg.sources.nccid.clean.SITE_UNITS`, NHSX's table of six trusts);
+            ``storage_options``: passed to fsspec for ``s3://`` roots, e.g. ``{"anon": True}``;
+            ``as_of``: an ISO date, to load the clinical files as they stood on that day.
+        ``idc``
+            ``clinical``: TCIA clinical sheets (a path or a list; a folder is searched) joined
+            onto the IDC patients as the ``tcia`` source joins them onto an NBIA tree.
         ``crdw``, ``midrc``, ``tcia``
             none.
 
@@ -251,9 +264,12 @@ def load(
     ...                           "nccid": {"storage_options": {"anon": True}}})  # doctest: +SKIP
     """
     if isinstance(roots, Mapping):
-        pairs = [(str(name), os.fspath(root)) for name, root in roots.items()]
-        for name, _ in pairs:
-            source_entry(name)
+        for name in roots:
+            source_entry(str(name))
+        # A loader whose roots are not folders (IDC: collection ids) writes its root string
+        # from what the user gave (``root_of``); a folder root is its path.
+        pairs = [(str(name), getattr(loader(str(name)), "root_of", os.fspath)(root))
+                 for name, root in roots.items()]
     else:
         if isinstance(roots, str | os.PathLike):
             roots = [roots]
@@ -261,6 +277,14 @@ def load(
         for root in roots:  # a loop, not a comprehension: the warning's stacklevel counts on it
             pairs.extend(_sources_in(root))
     per_source = _check_load_options(options, [name for name, _ in pairs])
+    # a load that keeps descriptions is never cached: no cache holds them
+    key = None if index_cache is False or descriptions == "keep" else result_key(pairs, {
+        "options": per_source, "descriptions": descriptions, "strict": strict,
+        "max_member_bytes": max_member_bytes, "max_compression_ratio": max_compression_ratio,
+        "sample_series": sample_series})
+    cache = None if index_cache is True else index_cache
+    if key is not None and (kept := cached_load(key, cache)) is not None:
+        return kept
     parts = []
     with description_policy(descriptions), \
             archive_limits(max_member_bytes=max_member_bytes, max_ratio=max_compression_ratio), \
@@ -274,9 +298,19 @@ def load(
             if strict:  # a finding recorded where the loader caught the error still counts
                 for row in part.findings.to_dict("records"):
                     raise_if_strict(row)
-            parts.append(part)
-    return Cohort.concat(parts)
+            parts.append(_with_provenance(part, root, per_source.get(name, {})))
+    cohort = Cohort.concat(parts)
+    if key is not None:
+        store_result(key, cohort, cache)
+    return cohort
 
+
+def _with_provenance(part: SourceTables, root: str, options: Mapping[str, Any]) -> SourceTables:
+    """``part`` with a ``provenance`` row from the registry when its loader wrote none."""
+    if len(part.provenance):
+        return part
+    row = provenance_row(part.source, loaded_from=root, options=options)
+    return dataclasses.replace(part, provenance=provenance_frame([row]))
 
 
 def _check_load_options(options: Mapping[str, Mapping[str, Any]] | None,

@@ -42,10 +42,15 @@ __all__ = ["LAB_MATCH", "Criteria", "Selection", "range_bounds", "select"]
 LAB_MATCH = choices(LabMatch)
 #: Criteria choosing among the values of a column: (criterion, table).
 CHOICES = (("source", "patients"), ("patient_uid", "patients"), ("sex", "patients"),
-           ("covid_status", "patients"), ("site", "patients"), ("modality", "images"),
-           ("view", "images"))
+           ("covid_status", "patients"), ("site", "patients"), ("split", "patients"),
+           ("modality", "images"), ("view", "images"), ("exam", "images"))
+#: Yes/no criteria: (criterion, table).
+FLAGS = (("icu", "patients"), ("died", "patients"), ("pre_encounter", "images"))
 #: Criteria on images: when one is given, only patients with a matching image are kept.
-IMAGE_CRITERIA = ("modality", "view", "day")
+IMAGE_CRITERIA = ("modality", "view", "exam", "day", "pre_encounter")
+#: Annotation schemes documented in the schema; a ``severity`` range may name these or any
+#: scheme the cohort holds.
+SCORE_SCHEMES = ("rale", "mrale", "nccid_cxr_severity")
 
 T = TypeVar("T")
 
@@ -78,6 +83,15 @@ def range_bounds(bounds: Any, name: str) -> tuple[float, float]:
     return low, high
 
 
+def _severity_pairs(severity: Any) -> tuple[tuple[str | None, tuple[float, float]], ...]:
+    """``(low, high)`` or ``{scheme: (low, high)}`` -> ``((scheme or None, (low, high)), ...)``,
+    the ranges checked as :func:`range_bounds` checks a lab range."""
+    if isinstance(severity, Mapping):
+        return tuple((str(scheme), range_bounds(bounds, f"severity[{scheme!r}]"))
+                     for scheme, bounds in severity.items())
+    return ((None, range_bounds(severity, "severity")),)
+
+
 def _as_tuple(value: Any) -> tuple[Any, ...]:
     if isinstance(value, str | bool) or not isinstance(value, Iterable):
         return (value,)
@@ -89,11 +103,15 @@ class Criteria:
     """The criteria of :meth:`covidimg.Cohort.filter`, checked once when made.
 
     Every field defaults to ``None`` (no criterion). Choices (``source``, ``patient_uid``,
-    ``sex``, ``covid_status``, ``site``, ``modality``, ``view``) take a value or a list of
-    values ("any of") and are stored as a tuple of text; a value outside the schema's allowed
-    values raises. Ranges (``age``, ``day`` and each ``labs`` analyte) take ``(low, high)``
-    with ``None`` for an open end and are stored as floats (``-inf``/``inf``); ``labs`` is
-    stored as a tuple of ``(analyte, (low, high))`` pairs, so criteria are hashable.
+    ``sex``, ``covid_status``, ``site``, ``split``, ``modality``, ``view``, ``exam``) take a
+    value or a list of values ("any of") and are stored as a tuple of text; a value outside the
+    schema's allowed values raises. ``annotation`` (annotation labels, "any of") is stored the
+    same way; its vocabulary is open (each scheme has its own). Yes/no criteria (``icu``,
+    ``died``, ``pre_encounter``) take a bool. Ranges (``age``, ``day``, each ``labs`` analyte
+    and ``severity``) take ``(low, high)`` with ``None`` for an open end and are stored as
+    floats (``-inf``/``inf``); ``labs`` is stored as a tuple of ``(analyte, (low, high))``
+    pairs and ``severity`` as a tuple of ``(scheme, (low, high))`` pairs (scheme ``None``: a
+    score of any scheme), so criteria are hashable.
 
     Raises
     ------
@@ -121,9 +139,15 @@ class Criteria:
     site: str | Sequence[str] | None = None
     modality: str | Sequence[str] | None = None
     view: str | Sequence[str] | None = None
+    exam: str | Sequence[str] | None = None
+    pre_encounter: bool | None = None
     day: Range | None = None
     labs: Mapping[str, Range] | None = None
     lab_match: LabMatch = "overlap"
+    split: str | Sequence[str] | None = None
+    annotation: str | Sequence[str] | None = None
+    severity: Range | Mapping[str, Range] | None = None
+    observations: Mapping[str, str | Sequence[str]] | None = None
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:
@@ -139,7 +163,7 @@ class Criteria:
                 for value in values:
                     check_choice(value, allowed, f"filter {name}")
             put(name, values)
-        for name in ("icu", "died"):
+        for name, _table in FLAGS:
             value = getattr(self, name)
             if value is not None and not isinstance(value, bool | np.bool_):
                 raise ValueError(f"filter {name}={value!r}: expected True, False or None")
@@ -160,6 +184,17 @@ class Criteria:
                 raise ValueError(f"labs={self.labs!r}: expected a mapping of analyte to "
                                  "(low, high)") from None
             put("labs", labs or None)
+        if self.annotation is not None:
+            put("annotation", tuple(str(v) for v in _as_tuple(self.annotation)))
+        if self.severity is not None:
+            put("severity", _severity_pairs(self.severity))
+        if self.observations is not None:
+            if not isinstance(self.observations, Mapping):
+                raise ValueError(f"observations={self.observations!r}: expected a mapping of "
+                                 "field to value(s), e.g. {'smoking': ['current', 'former']}")
+            put("observations", tuple(
+                (str(name), tuple(str(v) for v in _as_tuple(values)))
+                for name, values in self.observations.items()) or None)
 
     def __repr__(self) -> str:
         given = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)
@@ -279,6 +314,10 @@ class Selection:
             keep = np.ones(n, dtype=bool)
             if self.whole:
                 return keep
+            if table == "provenance":  # a source's rows stay while any of its patients does
+                cohort = self.arrays.cohort
+                kept = set(cohort.patients["source"].astype(str)[self.rows("patients")])
+                return cohort.provenance["source"].astype(str).isin(kept).to_numpy(dtype=bool)
             for col in refs:
                 target, _key = col.referenced  # type: ignore[misc]
                 keep &= follow(self.arrays.positions(table, col.name), self.rows(target))
@@ -307,7 +346,7 @@ class Selection:
     def subset(self, tables: Sequence[str] | None = None) -> Cohort:
         """A new cohort of the kept rows of every table.
 
-        ``tables`` names the tables to fill (default: all six); the others stay empty, which
+        ``tables`` names the tables to fill (default: all); the others stay empty, which
         saves time when an analysis reads only some. A table the cohort has not read yet
         (``Cohort.open`` defers ``files`` and ``findings``) is filtered when first read.
         """
@@ -352,9 +391,12 @@ def select(arrays: CohortArrays, criteria: Criteria) -> Selection:
     valid = arrays.image_valid
     images = np.zeros(arrays.n_images, dtype=bool)
     images[valid] = patients[image_patient[valid]]
-    for name in ("modality", "view"):
+    for name in ("modality", "view", "exam"):
         if getattr(criteria, name) is not None:
             images &= _choice(arrays, "images", name, getattr(criteria, name))
+    if criteria.pre_encounter is not None:
+        value, missing = arrays.flag("pre_encounter", table="images")
+        images &= (value == criteria.pre_encounter) & ~missing
     if criteria.day is not None:
         low, high = criteria.day
         day = arrays.floats("images", "day")
@@ -380,9 +422,9 @@ def _patient_mask(arrays: CohortArrays, criteria: Criteria) -> np.ndarray:
     for name, table in CHOICES:
         if table == "patients" and getattr(criteria, name) is not None:
             keep &= _choice(arrays, table, name, getattr(criteria, name))
-    for name in ("icu", "died"):
+    for name, table in FLAGS:
         wanted = getattr(criteria, name)
-        if wanted is not None:
+        if wanted is not None and table == "patients":
             value, missing = arrays.flag(name)
             keep &= (value == wanted) & ~missing
     if criteria.age is not None:
@@ -392,7 +434,44 @@ def _patient_mask(arrays: CohortArrays, criteria: Criteria) -> np.ndarray:
                      & (arrays.floats("patients", "age_min") <= high))
     if criteria.labs:
         keep &= _lab_mask(arrays, criteria.labs, criteria.lab_match)
+    if criteria.annotation is not None:
+        rows = _choice(arrays, "annotations", "label", criteria.annotation)
+        keep &= _owners(arrays, rows)
+    if criteria.severity:
+        keep &= _severity_mask(arrays, criteria.severity)
+    for name, values in criteria.observations or ():
+        rows = _choice(arrays, "observations", "field", (name,))
+        keep &= _owners(arrays, rows & _choice(arrays, "observations", "value", values),
+                        "observations")
     return keep
+
+
+def _owners(arrays: CohortArrays, rows: np.ndarray, table: str = "annotations"
+            ) -> np.ndarray:
+    """Patients owning at least one of the ``table`` rows flagged in ``rows``."""
+    patient = arrays.positions(table, "patient_uid")[rows]
+    found = np.zeros(arrays.n_patients, dtype=bool)
+    found[patient[patient >= 0]] = True
+    return found
+
+
+def _severity_mask(arrays: CohortArrays,
+                   ranges: tuple[tuple[str | None, tuple[float, float]], ...]) -> np.ndarray:
+    """Patients with a score annotation in each range (of its scheme, or of any scheme); a
+    score matches ``[low, high]`` inclusive, as scores are whole points."""
+    score = arrays.floats("annotations", "score")
+    codes, lookup = arrays.codes("annotations", "scheme")
+    out = np.ones(arrays.n_patients, dtype=bool)
+    for scheme, (low, high) in ranges:
+        if scheme is not None and scheme not in lookup and scheme not in SCORE_SCHEMES:
+            raise ValueError(f"severity: unknown scheme {scheme!r}; the cohort's annotation "
+                             f"schemes are {sorted(lookup)} (scored: {list(SCORE_SCHEMES)})")
+        with np.errstate(invalid="ignore"):
+            rows = (score >= low) & (score <= high)
+        if scheme is not None:
+            rows &= codes == lookup.get(scheme, -2)
+        out &= _owners(arrays, rows)
+    return out
 
 
 def _lab_mask(arrays: CohortArrays, labs: tuple[tuple[str, tuple[float, float]], ...],

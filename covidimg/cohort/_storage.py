@@ -33,7 +33,10 @@ except ImportError:  # not POSIX: saves into one folder are not serialised
 __all__ = ["FORMAT_VERSION", "LAZY_TABLES", "MANIFEST", "is_saved_cohort", "open_tables",
            "save_tables"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: The format version that added each table after the first: a cohort saved by an earlier
+#: version has no file for it and opens with the table empty.
+_TABLE_SINCE = {"observations": 2, "annotations": 2, "provenance": 2}
 MANIFEST = "manifest.json"
 #: Rows per Parquet row group (large groups read fastest; a million rows is ~20-100 MB).
 _ROW_GROUP = 1_000_000
@@ -221,6 +224,8 @@ def _read_manifest(path: Path) -> dict[str, Any]:
         raise CohortFileError(f"{path}: \"rows\" must map each table to its row count")
     for name in schema.TABLE_NAMES:
         count = rows.get(name)
+        if count is None and version < _TABLE_SINCE.get(name, 1):
+            continue  # saved before the table existed: opens empty
         if type(count) is not int or count < 0:
             got = "nothing" if count is None else f"a {type(count).__name__}"
             raise CohortFileError(f"{path}: \"rows\" must give {name!r} a row count (a whole "
@@ -251,13 +256,15 @@ def open_tables(directory: str | os.PathLike[str], lazy: Iterable[str]) -> dict[
         try:
             stored = {name: _StoredTable(name, data_dir / f"{name}.parquet",
                                          manifest["rows"][name])
-                      for name in schema.TABLE_NAMES}
+                      for name in schema.TABLE_NAMES if name in manifest["rows"]}
             break
         except CohortFileError:
             if attempt + 1 == _OPEN_ATTEMPTS or _read_manifest(manifest_path) == manifest:
                 raise  # not replaced meanwhile: really missing or damaged
-    tables: dict[str, Any] = {name: _Deferred(stored[name].read, rows=stored[name].rows)
-                              for name in lazy}
+    tables: dict[str, Any] = {name: schema.empty(name) for name in schema.TABLE_NAMES
+                              if name not in stored}
+    tables.update({name: _Deferred(stored[name].read, rows=stored[name].rows)
+                   for name in lazy if name in stored})
     # One table at a time (each decoded by several threads), the largest first: the
     # memory its decoding frees is reused by the next, not added to the peak.
     for name in sorted(set(stored) - set(lazy),

@@ -29,8 +29,9 @@ __all__ = ["DEMO_VERSION", "available_sources", "demo_is_cached", "demo_truth", 
            "load_demo", "load_demo_truth"]
 
 #: Bump when the generator's output, or the cohort loading it gives, changes, so cached demos
-#: are regenerated (2: ``images.exam``, and no description texts by default).
-DEMO_VERSION = 2
+#: are regenerated (2: ``images.exam``, and no description texts by default; 3: annotations:
+#: MD.ai exports in the TCIA demo, CXR readings in the NCCID demo).
+DEMO_VERSION = 3
 _MARKER = "demo.json"
 
 
@@ -57,6 +58,7 @@ def generate_demo(
     sources: Sequence[str] | None = None,
     seed: int = 0,
     n_patients: int = 30,
+    shared_images: bool = False,
 ) -> dict[str, DemoTruth]:
     """Write a synthetic cohort in each source's native layout, plus the truth it encodes.
 
@@ -74,6 +76,11 @@ def generate_demo(
         Seed of the random generators; the same seed writes the same files.
     n_patients
         Patients per source.
+    shared_images
+        Also plant the same image in two sources (a TCIA radiograph in MIDRC with its UIDs,
+        another re-encoded as an MHH PNG; :mod:`covidimg.demo.shared_images`), with the links
+        a search must find in ``folder/truth/shared_images.parquet``. Needs mhh, midrc and
+        tcia.
 
     Returns
     -------
@@ -97,6 +104,10 @@ def generate_demo(
         truth = writer.write(folder / source, rng=rng, n_patients=n_patients)
         truth.save(folder / "truth" / source)
         truths[source] = truth
+    if shared_images:
+        from covidimg.demo import shared_images as shared
+
+        shared.plant(folder, truths)
     return truths
 
 

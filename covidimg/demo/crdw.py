@@ -18,7 +18,19 @@ the remap workbook and the clinical datamart tables (``datamart/patients.csv``,
 * MONOCHROME1 radiographs, radiographs without View Position (the view is in the descriptions),
   PA + lateral exams, multi-slice CT series (20–40 slices);
 * US lab units (CRP mg/dL, D-dimer ng/mL FEU), censored values (``<0.5``, ``>20000``), an
-  unparseable value and an unknown lab name.
+  unparseable value and an unknown lab name;
+* exams before the COVID encounter (``pre_encounter``; the course's own exams a few days
+  before admission, plus baseline exams): a chest radiograph 200 days and a CT 20 days before
+  it (inside the tip sheet's windows), a chest radiograph 400 days and a CT 45 days before it
+  (outside them: ``outside_inclusion_window``);
+* CT descriptions of every kind the exam label reads: without and with contrast, CTA,
+  chest/abdomen, chest/abdomen/pelvis (the truth's ``exam`` is written by hand per
+  description, :data:`EXAM_LABELS`);
+* a second ``patients.csv`` row for one patient, saying another age and ``Negative``
+  (``duplicate_row``: the first row is kept);
+* ``race`` and ``ethnicity`` in Epic's categories and a ``bmi`` column covidimg does not read
+  (``unexpected_field``), all kept as observations, as is the unknown lab (the truth's
+  ``observations``).
 """
 
 from __future__ import annotations
@@ -38,7 +50,7 @@ from covidimg.demo.dicom_writer import uid, write_dicom
 from covidimg.demo.phantom import chest_radiograph, ct_volume
 from covidimg.demo.truth import DemoTruth
 
-__all__ = ["CT_SHAPE", "RADIOGRAPH_SHAPE", "write"]
+__all__ = ["BASELINE_EXAMS", "CT_SHAPE", "EXAM_LABELS", "RADIOGRAPH_SHAPE", "write"]
 
 SOURCE = "crdw"
 RADIOGRAPH_SHAPE = (256, 256)
@@ -57,6 +69,20 @@ _LAB_RENDER = {
     "pco2": ("PCO2, ARTERIAL", "mmHg", 1.0, 0),
 }
 _CENSOR_LOW = {"crp": 0.5}  # in the rendered unit: "<0.5" mg/dL
+#: Race and ethnicity as Epic writes them (the loader's vocabulary), cycled over the patients.
+_RACES = ("White", "Black or African American", "Asian", "Other", "Patient Declined")
+_ETHNICITIES = ("Not Hispanic or Latino", "Hispanic or Latino", "Unknown")
+#: The harmonized exam label each written description stands for, by hand (CT: per
+#: description; radiographs: per view, since AP films are only written in portable exams).
+EXAM_LABELS = {"CT-CHEST-WO": "CT CHEST", "CT-CHEST-W": "CT CHEST W CONTRAST",
+               "CTA-CHEST-PE": "CTA CHEST", "CT-CHEST-ABDOMEN-W-CONTRAST": "CT CHEST ABDOMEN",
+               "CT-CHEST-ABD-PELVIS-W": "CT CHEST ABDOMEN PELVIS",
+               "AP": "CXR AP PORTABLE", "PA": "CXR PA", "LAT": "CXR LAT"}
+_CT_DESCRIPTIONS = ("CT-CHEST-WO", "CTA-CHEST-PE", "CT-CHEST-W", "CT-CHEST-ABD-PELVIS-W")
+#: Baseline exams planted before one patient's COVID encounter: (modality, days before the
+#: encounter, CT description or None, outside the tip sheet's window).
+BASELINE_EXAMS = (("DX", 200, None, False), ("CT", 20, "CT-CHEST-ABDOMEN-W-CONTRAST", False),
+                  ("CR", 400, None, True), ("CT", 45, "CTA-CHEST-PE", True))
 _CENSOR_HIGH = {"d_dimer": 20000.0}  # ">20000" ng/mL FEU
 
 
@@ -102,6 +128,8 @@ class _Writer:
         self.hiro_counter: dict[str, int] = {}
         self.n_files = 0
         self.findings: list[dict[str, object]] = []
+        #: Truth of the observations: patient_uid, field, value, value_num, day.
+        self.observations: list[dict[str, object]] = []
 
     # -------------------------------------------------------------- helpers
     def new_id(self) -> str:
@@ -142,10 +170,10 @@ class _Writer:
 
     def exam(self, patient_id: str, current_id: str, timestamp: dt.datetime, day: float,
              modality: str, view: str, severity: float, sex: str, age: float,
-             *, pediatric: bool = False) -> _Exam:
+             *, pediatric: bool = False, ct_description: str | None = None) -> _Exam:
         rng = self.rng
         if modality == "CT":
-            description = str(rng.choice(["CT-CHEST-WO", "CTA-CHEST-PE", "CT-CHEST-W"]))
+            description = ct_description or str(rng.choice(_CT_DESCRIPTIONS))
             images = [self.ct_series(severity, series=2, kernel="STANDARD")]
         elif pediatric:
             description = "XR-P-PORT-CHEST-1-VIEW"
@@ -352,6 +380,23 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int) -> DemoTruth
         orphan_exams.append(exam)
         written.append((exam, path))
 
+    # Baseline exams before one patient's COVID encounter (day 0 = admission = encounter):
+    # two inside the tip sheet's windows, two outside them.
+    baseline_pid = next(p for p in reversed(list(patients["pid"]))
+                        if p not in old_ids and p != kid_pid)
+    for modality, days_before, ct_description, outside in BASELINE_EXAMS:
+        date = admission[baseline_pid] - dt.timedelta(days=days_before)
+        stamp = dt.datetime.combine(date, dt.time(10, 0))
+        exam = w.exam(ids[baseline_pid], ids[baseline_pid], stamp, float(-days_before),
+                      modality, "PA", 0.1, str(info.at[baseline_pid, "sex"]),
+                      float(info.at[baseline_pid, "age"]), ct_description=ct_description)
+        kind = "CT" if modality == "CT" else "CXR"
+        path = w.write_zip(w.root / _batch_folder(kind, date), exam)
+        written.append((exam, path))
+        if outside:
+            w.finding("outside_inclusion_window", patient_uid=f"{SOURCE}:{ids[baseline_pid]}",
+                      path=str(path))
+
     # An IN-PROGRESS CT batch: skipped entirely.
     last = max(e.timestamp for e, _ in written).date() + dt.timedelta(days=7)
     in_progress = w.root / f"CT-UPDATE-{last:%Y%m%d}-IN-PROGRESS"
@@ -415,7 +460,11 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int) -> DemoTruth
             image_uid = f"{SOURCE}:{image_id}"
             row = {"image_uid": image_uid, "patient_uid": patient_uid,
                    "modality": image.modality, "view": image.view, "day": exam.day,
-                   "n_instances": len(image.sop_uids), "photometric": image.photometric}
+                   "n_instances": len(image.sop_uids), "photometric": image.photometric,
+                   "exam": EXAM_LABELS[exam.description if image.modality == "CT"
+                                       else image.view],
+                   # the encounter is the admission day (day 0); the orphan has none
+                   "pre_encounter": pd.NA if exam in orphan_exams else exam.day < 0}
             for column, event in (("admission_offset", "admission"),
                                   ("icu_admission_offset", "icu_admission"),
                                   ("icu_release_offset", "icu_release"),
@@ -426,9 +475,13 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int) -> DemoTruth
             if exam in orphan_exams:
                 w.finding("orphan_image", patient_uid=patient_uid, image_uid=image_uid)
     truth_images = pd.DataFrame(image_rows)
+    truth_images["pre_encounter"] = truth_images["pre_encounter"].astype("boolean")
 
     return DemoTruth(SOURCE, patients=truth_patients, images=truth_images, events=truth_events,
-                     labs=truth_labs, findings=pd.DataFrame(w.findings), n_files=w.n_files)
+                     labs=truth_labs, findings=pd.DataFrame(w.findings), n_files=w.n_files,
+                     observations=pd.DataFrame(w.observations,
+                                               columns=["patient_uid", "field", "value",
+                                                        "value_num", "day"]))
 
 
 def _write_datamart(w: _Writer, patients: pd.DataFrame, events: pd.DataFrame,
@@ -451,6 +504,8 @@ def _write_datamart(w: _Writer, patients: pd.DataFrame, events: pd.DataFrame,
             "age": int(row.age), "covid_status": "Positive",
             "covid_encounter_date": date_of(pid, 0),
             "covid_positive_date": date_of(pid, ev[(pid, "covid_test_positive")]),
+            "race": _RACES[k % len(_RACES)], "ethnicity": _ETHNICITIES[k % len(_ETHNICITIES)],
+            "bmi": f"{18 + (k * 7) % 20}.{k % 10}",
         })
         us = k % 3 == 1  # some encounter rows use MM/DD/YYYY
         encounter_rows.append({
@@ -461,7 +516,22 @@ def _write_datamart(w: _Writer, patients: pd.DataFrame, events: pd.DataFrame,
                                      ("icu_discharge_date", "icu_release"),
                                      ("death_date", "death"))},
         })
+    # A second row for one patient, as if appended by a later export: another age and a
+    # negative status. The first row is kept; the loader reports this one.
+    repeated = dict(patient_rows[1], age=patient_rows[1]["age"] + 1, covid_status="Negative")
+    patient_rows.append(repeated)
     pd.DataFrame(patient_rows).to_csv(folder / "patients.csv", index=False)
+    w.finding("duplicate_row", patient_uid=f"{SOURCE}:{repeated['patient_id']}",
+              path=f"{os.path.abspath(folder / 'patients.csv')} row {len(patient_rows) + 1}")
+    # bmi is no column covidimg reads: an observation, reported once as unexpected_field
+    w.finding("unexpected_field", path=os.path.abspath(folder / "patients.csv"))
+    for row in patient_rows[:-1]:  # the repeated row is dropped
+        for name, value, number in (("race", row["race"], np.nan),
+                                    ("ethnicity", row["ethnicity"], np.nan),
+                                    ("crdw:bmi", None, float(row["bmi"]))):
+            w.observations.append({"patient_uid": f"{SOURCE}:{row['patient_id']}",
+                                   "field": name, "value": value, "value_num": number,
+                                   "day": np.nan})
     pd.DataFrame(encounter_rows).to_csv(folder / "encounters.csv", index=False)
 
     lab_rows, truth = [], []
@@ -492,6 +562,9 @@ def _write_datamart(w: _Writer, patients: pd.DataFrame, events: pd.DataFrame,
     w.finding("unparseable_value", patient_uid=f"{SOURCE}:{ids[pid0]}",
               path=f"{os.path.abspath(labs_path)} row {len(lab_rows) + 2}")
     w.finding("unknown_lab", path=f"{os.path.abspath(labs_path)} row {len(lab_rows) + 3}")
+    w.observations.append({"patient_uid": f"{SOURCE}:{ids[pid0]}",
+                           "field": "crdw:lab:HEMOGLOBIN A1C", "value": None,
+                           "value_num": 6.1, "day": 0.0})
     w.n_files += 3
     return pd.DataFrame(truth, columns=["patient_uid", "image_uid", "analyte", "lower", "upper",
                                         "censor", "day"])

@@ -147,6 +147,8 @@ _UID_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "labs": ("patient_uid", "image_uid"),
     "files": ("path", "image_uid"),
     "findings": ("patient_uid", "image_uid", "path"),
+    "observations": ("patient_uid",),
+    "annotations": ("annotation_uid", "patient_uid", "image_uid"),
 }
 
 
@@ -196,8 +198,8 @@ def large_cohort(n_images: int = 1_000_000, *, base: Cohort | None = None) -> Co
     if len(base.images) == 0:
         return Cohort(**{name: frame.copy() for name, frame in base.tables().items()})
     copies = math.ceil(n_images / len(base.images))
-    tables = {name: _tile(frame, copies, _UID_COLUMNS[name])
-              for name, frame in base.tables().items()}
+    tables = {name: _tile(frame, copies, _UID_COLUMNS[name]) if name in _UID_COLUMNS
+              else frame for name, frame in base.tables().items()}  # provenance: once
     for name, frame in tables.items():
         for col in schema.TABLES[name].columns:
             if col.name in frame.columns and str(frame[col.name].dtype) != col.dtype:

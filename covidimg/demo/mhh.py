@@ -51,7 +51,11 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30,
     """Write ``n_patients`` simulated patients in the MHH layout under ``root``.
 
     One ICU patient is given an ICU admission before hospital admission (MHH FAQ 1), which the
-    loader must keep and report as ``admission_after_icu``.
+    loader must keep and report as ``admission_after_icu``. The simulated ``data.csv`` is none
+    of MHH's published revisions (``unknown_release``), and, as in the real data, nothing in it
+    says the patients tested positive (``assumed_value``). Unlike the real data, about a third
+    of the patients have their size and weight published (observations ``mhh:size`` and
+    ``mhh:weight``, in the truth's ``observations``).
 
     Parameters
     ----------
@@ -145,6 +149,14 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30,
             "format": "nifti" if has_nifti else "png",
             "rows": IMAGE_SHAPE[0], "columns": IMAGE_SHAPE[1], "severity": exam.severity,
         })
+    # Size and weight, redacted in the real data, published here for about a third of the
+    # patients (on every row of theirs): the loader keeps them as observations.
+    measured = {pid: (float(np.round(rng.normal(172, 9))), float(np.round(rng.normal(80, 14))))
+                for pid in sorted({row["patient_id"] for row in rows}) if rng.random() < 1 / 3}
+    for row in rows:
+        if row["patient_id"] in measured:
+            size, weight = measured[row["patient_id"]]
+            row["size"], row["weight"] = _fmt(size, integer=True), _fmt(weight, integer=True)
     pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(root / "data.csv", index=False)
     (root / "readme.md").write_text(README)
     n_files += 2
@@ -157,14 +169,25 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30,
         "icu": truth_patients["pid"].isin(events.loc[events["event"] == "icu_admission", "pid"]),
         "died": truth_patients["pid"].isin(events.loc[events["event"] == "death", "pid"]),
     })
+    truth_observations = pd.DataFrame(
+        [{"patient_uid": f"mhh:{pid}", "field": f"mhh:{name}", "value": None,
+          "value_num": number, "day": np.nan}
+         for pid, (size, weight) in measured.items() if pid in listed
+         for name, number in (("size", size), ("weight", weight))],
+        columns=["patient_uid", "field", "value", "value_num", "day"])
     truth_events = events[events["pid"].isin(listed)]
     truth_events = pd.DataFrame({"patient_uid": "mhh:" + truth_events["pid"],
                                  "event": truth_events["event"], "day": truth_events["day"]})
+    csv = str(root / "data.csv")
     findings = pd.DataFrame(
-        [{"kind": "admission_after_icu", "patient_uid": f"mhh:{planted}", "image_uid": None,
-          "path": None, "detail": "ICU admission planted 2 days before hospital admission"}]
-        if planted in listed else [], columns=["kind", "patient_uid", "image_uid", "path",
-                                               "detail"])
+        ([{"kind": "admission_after_icu", "patient_uid": f"mhh:{planted}", "image_uid": None,
+           "path": None, "detail": "ICU admission planted 2 days before hospital admission"}]
+         if planted in listed else [])
+        + [{"kind": "unknown_release", "patient_uid": None, "image_uid": None, "path": csv,
+            "detail": "a simulated data.csv is none of the published revisions"},
+           {"kind": "assumed_value", "patient_uid": None, "image_uid": None, "path": csv,
+            "detail": "covid_status positive for every patient: data.csv has no test result"}],
+        columns=["kind", "patient_uid", "image_uid", "path", "detail"])
     return DemoTruth(source="mhh", patients=truth_patients, images=pd.DataFrame(images),
                      events=truth_events.reset_index(drop=True), labs=pd.DataFrame(labs),
-                     findings=findings, n_files=n_files)
+                     findings=findings, n_files=n_files, observations=truth_observations)

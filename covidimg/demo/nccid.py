@@ -1,10 +1,16 @@
 """Write a synthetic cohort in the NCCID bucket layouts, with every quirk, plus its truth.
 
+(Over 600 lines: the layouts, clinical records and truth share one patient model and one
+random stream, and splitting them would split every quirk across modules.)
+
 What the writer plants (each one is something the NCCID loader must handle):
 
-* both bucket layouts: most patients in the current layout (``xray/``, ``ct/``,
+* every bucket layout generation: most patients in the current layout (``xray/``, ``ct/``,
   ``*-metadata/``, ``data/<pid>/data_*.json``), some in the early one
-  (``<pid>/images/<date>/``, ``<pid>/images_metadata/<date>/``, ``<pid>/data/<date>/data.json``);
+  (``<pid>/images/<date>/``, ``<pid>/images_metadata/<date>/``, ``<pid>/data/<date>/data.json``),
+  some in the April 2020 one (``x-ray/<pid>/<DATE>/<uuid>.dcm``, ``data/<pid>/<DATE>/data.json``)
+  and some in the April-May 2020 one (``x-ray/<pid>/<uuid>.dcm`` with a per-folder
+  ``summary.json``), in ``training/`` and ``validation/`` alike;
 * a ``training/`` and a ``validation/`` split, and a raw upload area (``raw-*/``) to be ignored;
 * superseded clinical files: earlier ``data_*`` files with stale values, an earlier ``status_*``
   of a patient who later tested positive, an earlier early-layout ``data.json``;
@@ -12,10 +18,15 @@ What the writer plants (each one is something the NCCID loader must handle):
   (images, no clinical file);
 * messy clinical values: human-label keys, ``SwabDate`` in DD/MM/YYYY and other dates in
   MM/DD/YYYY, ``[Text] - YYYY-MM-DD`` error cells, an Excel serial date, a date in the wrong
-  order, numbers in text (``[120] - 2020-04-01``, ``[170/70] - ...``), site-specific units
-  (d-dimer in ng/mL or ug/L, PaO2 in kPa), an unknown site, PaO2 in % (unconvertible), FiO2 in
-  litres, fractions and Venturi mask colours, a left-censored lymphocyte count, unparseable
-  values, sex coded ``0``/``1``/``Female``/``M``;
+  order, numbers in text (``[120] - 2020-04-01``, ``[170/70] - ...``), the real trusts of NHSX's
+  site-units table written with case, whitespace and apostrophe variants (d-dimer in mg/L,
+  ng/mL or ug/L, troponin I in ng/L or ng/mL, PaO2 in kPa), a trust missing from the table,
+  Cambridge's PaO2 in % (a saturation: unconvertible), FiO2 in litres (a bare ``1`` too),
+  fractions and Venturi mask colours, a left-censored lymphocyte count, unparseable values, sex
+  coded ``0``/``1``/``Female``/``M``; CXR severity and COVID code readings, the 2nd CXR's
+  severity under the typo key ``CXR severity 3`` (:mod:`covidimg.demo.readings`); vital signs
+  with a unit (``99.5 F``), an O2 saturation of ``10L``, an impossible temperature and a
+  saturation over 100 %;
 * DICOM: CR and DX radiographs (some ``MONOCHROME1``, some without View Position so the view
   comes from the description) and multi-slice CT series; DICOM-JSON metadata with binary values
   and the VOI LUT Sequence nulled and PatientAge without its ``Y`` unit; one ``.json`` without
@@ -39,28 +50,45 @@ import pydicom
 from covidimg.demo.course import simulate_courses
 from covidimg.demo.dicom_writer import uid, write_dicom
 from covidimg.demo.phantom import chest_radiograph, ct_volume
+from covidimg.demo.readings import plant_nccid_readings
 from covidimg.demo.truth import DemoTruth
 from covidimg.sources.nccid.clean import FIO2_LITRES, FIO2_MASK_COLOURS
 
 __all__ = ["SITES", "write"]
 
-#: Demo sites and the units they report d-dimer and PaO2 in. ``Centre G`` is missing from the
-#: loader's site unit table on purpose (its units are assumed and reported); ``Centre F``
-#: reports PaO2 in %, which cannot be converted.
-SITES: dict[str, dict[str, str]] = {
-    "Centre A": {"d_dimer": "ng/mL", "po2": "kPa"},
-    "Centre B": {"d_dimer": "mg/L", "po2": "mmHg"},
-    "Centre C": {"d_dimer": "ug/L", "po2": "kPa"},
-    "Centre E": {"d_dimer": "mg/L", "po2": "kPa"},
-    "Centre F": {"d_dimer": "ug/L", "po2": "%"},
-    "Centre G": {"d_dimer": "mg/L", "po2": "kPa"},   # not in the site table: assumed units
+#: Demo sites: the trust as written in ``SubmittingCentre`` (case, whitespace and apostrophe
+#: variants of NHSX's names), its name in NHSX's site-units table (``None``: not in it, units
+#: assumed and reported) and the units it reports d-dimer, PaO2 and troponin I in (as NHSX's
+#: table says; Cambridge's "PaO2" in % is a saturation and cannot be converted).
+SITES: dict[str, tuple[str | None, dict[str, str]]] = {
+    "Imperial College Healthcare NHS Trust": (
+        "Imperial College Healthcare NHS Trust",
+        {"d_dimer": "mg/L", "po2": "kPa", "troponin_i": "ng/L"}),
+    "cambridge university hospitals nhs foundation trust": (
+        "Cambridge University Hospitals NHS Foundation Trust",
+        {"d_dimer": "ng/mL", "po2": "%", "troponin_i": "ng/L"}),
+    "  Royal Cornwall Hospitals  NHS Trust ": (
+        "Royal Cornwall Hospitals NHS Trust",
+        {"d_dimer": "ng/mL", "po2": "kPa", "troponin_i": "ng/L"}),
+    "Sheffield Children’s NHS Foundation Trust": (
+        "Sheffield Childrens NHS Foundation Trust",
+        {"d_dimer": "ng/mL", "po2": "kPa", "troponin_i": "ng/mL"}),
+    "Norfolk and Norwich University Hospitals NHS Foundation Trust": (
+        "Norfolk and Norwich University Hospitals NHS Foundation Trust",
+        {"d_dimer": "ug/L", "po2": "kPa", "troponin_i": "ng/L"}),
+    "WEST SUFFOLK NHS FOUNDATION TRUST": (   # no troponin I unit in the table: assumed
+        "West Suffolk NHS Foundation Trust",
+        {"d_dimer": "ng/mL", "po2": "kPa", "troponin_i": "ng/L"}),
+    "Royal Surrey NHS Foundation Trust": (   # not in the table: d-dimer, PaO2 units assumed
+        None, {"d_dimer": "mg/L", "po2": "kPa", "troponin_i": "ng/L"}),
 }
 #: Independent unit factors for the truth (canonical = schema unit).
 _TO_CANONICAL = {("d_dimer", "mg/L"): 1.0, ("d_dimer", "ng/mL"): 1e-3,
                  ("d_dimer", "ug/L"): 1e-3, ("po2", "mmHg"): 1.0,
-                 ("po2", "kPa"): 760.0 / 101.325}  # 1 mmHg = 101325 / 760 Pa
+                 ("po2", "kPa"): 760.0 / 101.325,  # 1 mmHg = 101325 / 760 Pa
+                 ("troponin_i", "ng/L"): 1.0, ("troponin_i", "ng/mL"): 1e3}
 _CANONICAL_UNIT = {"crp": "mg/L", "d_dimer": "mg/L", "lymphocytes": "10^9/L", "po2": "mmHg",
-                   "fio2": "%"}
+                   "fio2": "%", "troponin_i": "ng/L"}
 XRAY_SHAPE = (256, 256)
 CT_SHAPE = (64, 64)
 
@@ -81,7 +109,9 @@ class _Patient:
     icu: bool | None = None
     died: bool | None = None
     labs: list[dict[str, Any]] = field(default_factory=list)
+    vitals: dict[str, float] = field(default_factory=dict)
     findings: list[tuple[str, str | None]] = field(default_factory=list)  # (kind, path)
+    readings: list[dict[str, Any]] = field(default_factory=list)  # annotations truth
 
 
 def _us(date: dt.date) -> str:
@@ -103,6 +133,7 @@ class _Writer:
         self.n_files = 0
         self.images: list[dict[str, Any]] = []
         self.extra_findings: list[dict[str, Any]] = []
+        self.summaries: dict[tuple[str, str], list[dict[str, str]]] = {}
 
     # ------------------------------------------------------------------ files
     def write_bytes(self, path: Path, data: bytes) -> Path:
@@ -132,6 +163,33 @@ class _Writer:
             obj["00101010"]["Value"] = [obj["00101010"]["Value"][0].lstrip("0").rstrip("Y")]
         return obj
 
+    # ------------------------------------------------------------------ layouts
+    @staticmethod
+    def relative(patient: _Patient, study_uid: str, series_uid: str, date: dt.date) -> Path:
+        """An image's folder below its modality folder, by layout generation."""
+        if patient.layout == "april":
+            return Path(patient.pid, date.isoformat())
+        if patient.layout == "may":
+            return Path(patient.pid)
+        return Path(patient.pid, study_uid, series_uid)
+
+    def summarize(self, patient: _Patient, folder: str, rel: Path, name: str, *,
+                  with_json: bool = True) -> None:
+        """List an April-May-2020 upload in its folders' summary.json (written at the end)."""
+        if patient.layout != "may":
+            return
+        for sub, suffix in ((folder, "dcm"), (f"{folder}-metadata", "json")):
+            if suffix == "json" and not with_json:
+                continue
+            key = f"{patient.group}/{sub}/{rel.as_posix()}/{name}.{suffix}"
+            self.summaries.setdefault((patient.group, sub), []).append({
+                "patient_id": patient.pid, "modality": folder, "file_name": f"{name}.{suffix}",
+                "file_key": key, "upload_date": "2020-05-01"})
+
+    def write_summaries(self) -> None:
+        for (group, sub), entries in sorted(self.summaries.items()):
+            self.write_json(self.root / group / sub / "summary.json", entries)
+
     # ------------------------------------------------------------------ images
     def exam(self, patient: _Patient, exam: pd.Series, date: dt.date, *, with_json: bool = True,
              duplicate: bool = False) -> None:
@@ -153,10 +211,11 @@ class _Writer:
                                         instance_number=n - k, position_z=-300.0 + 5.0 * k,
                                         study_description="CT CHEST", **common)
                 name = _uuid(rng)
-                rel = Path(patient.pid, study_uid, series_uid)
+                rel = self.relative(patient, study_uid, series_uid, date)
                 files.append(self.write_bytes(group_dir / "ct" / rel / f"{name}.dcm", data))
                 self.write_json(group_dir / "ct-metadata" / rel / f"{name}.json",
                                 self.metadata(data, bare_age=False))
+                self.summarize(patient, "ct", rel, name)
             self.images.append({"image_uid": f"nccid:{series_uid}", "pid": patient.pid,
                                 "modality": "CT", "view": "AXIAL", "date": date,
                                 "n_instances": n, "photometric": "MONOCHROME2",
@@ -178,9 +237,11 @@ class _Writer:
                                    data)
             meta = group_dir / patient.pid / "images_metadata" / folder / f"{name}.json"
         else:
-            rel = Path(patient.pid, study_uid, series_uid)
-            dcm = self.write_bytes(group_dir / "xray" / rel / f"{name}.dcm", data)
-            meta = group_dir / "xray-metadata" / rel / f"{name}.json"
+            rel = self.relative(patient, study_uid, series_uid, date)
+            folder = "xray" if patient.layout == "current" else "x-ray"  # renamed 2020-05-22
+            dcm = self.write_bytes(group_dir / folder / rel / f"{name}.dcm", data)
+            meta = group_dir / f"{folder}-metadata" / rel / f"{name}.json"
+            self.summarize(patient, folder, rel, name, with_json=with_json)
         if with_json:
             self.write_json(meta, self.metadata(data, bare_age=rng.random() < 0.5))
         else:
@@ -215,18 +276,22 @@ def _render_lab(rng: np.random.Generator, analyte: str, value: float, site: str,
                 patient: _Patient) -> tuple[str, dict | None]:
     """Text for one lab value as a site would submit it, and the truth row it encodes."""
     canonical = _CANONICAL_UNIT[analyte]
-    if analyte in ("d_dimer", "po2"):
-        unit = SITES[site][analyte]
+    if analyte in ("d_dimer", "po2", "troponin_i"):
+        table_name, units = SITES[site]
+        unit = units[analyte]
         if unit == "%":  # PaO2 "in %": the site sent a saturation; it cannot be converted
             patient.findings.append(("unconvertible_unit", None))
             return f"{int(rng.integers(88, 100))}", None
-        if site == "Centre G":
+        if table_name is None or \
+                (table_name == "West Suffolk NHS Foundation Trust" and analyte == "troponin_i"):
             patient.findings.append(("unit_assumed", None))
         factor = _TO_CANONICAL[(analyte, unit)]
         if factor == 1.0 and analyte == "d_dimer":
             written = round(value, 2)
         elif analyte == "d_dimer":
             written = float(round(value / factor))
+        elif analyte == "troponin_i":
+            written = round(value / factor, 3)
         else:
             written = round(value / factor, 1) if unit == "kPa" else float(round(value))
         text = f"{written:g}"
@@ -265,6 +330,32 @@ def _fio2(rng: np.random.Generator, severity: float, icu: bool) -> tuple[str, di
     censor = "none" if low == high else "interval"
     return text, {"analyte": "fio2", "unit": "%", "lower": low, "upper": high,
                   "censor": censor, "value_raw": text}
+
+
+def _vitals(rng: np.random.Generator, record: dict[str, Any], patient: _Patient,
+            index: int) -> None:
+    """Temperature and O2 saturation, with a unit in the text or impossible on some patients."""
+    celsius = round(float(rng.uniform(36.0, 39.5)), 1)
+    saturation = float(rng.integers(85, 100))
+    if index == 3:      # Fahrenheit, named: 99.5 F = (99.5 - 32) / 1.8 = 37.5 °C
+        record["Temperature on admission"] = "99.5 F"
+        patient.vitals["temperature"] = 37.5
+        patient.findings.append(("recovered_value", None))
+    elif index == 5:    # not a body temperature (NHSX keeps 25-45 °C): reported, not kept
+        record["Temperature on admission"] = "400"
+        patient.findings.append(("implausible_value", None))
+    else:
+        record["Temperature on admission"] = f"{celsius:g}"
+        patient.vitals["temperature"] = celsius
+    if index == 6:      # litres of oxygen typed into the saturation: reported, not kept
+        record["O2 saturation"] = "10L"
+        patient.findings.append(("unconvertible_unit", None))
+    elif index == 7:    # over 100 %: reported, not kept
+        record["O2 saturation"] = "104"
+        patient.findings.append(("implausible_value", None))
+    else:
+        record["O2 saturation"] = f"{saturation:g}"
+        patient.vitals["o2_saturation"] = saturation
 
 
 def _sex_code(rng: np.random.Generator, sex: str) -> Any:
@@ -313,15 +404,17 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
     numbers = rng.choice(np.arange(1, 40000), size=n_patients, replace=False)
     pids = [f"Covid{int(n)}" for n in numbers]
     # Roles: patient 0 negative, 1 orphan, 2 early layout with duplicate upload, 3 early,
-    # 4 negative-then-positive, 5 missing admission date; then a mix.
+    # 4 negative-then-positive, 5 missing admission date, 6 and 8 April-2020 layout, 7 and 9
+    # April-May-2020 layout (6, 7 in validation/); then a mix.
     patients: list[_Patient] = []
     site_names = list(SITES)
     for i, pid in enumerate(pids):
         row = course.patients.iloc[i]
         kind = "negative" if i == 0 or (i >= 8 and rng.random() < 0.15) else \
             "orphan" if i == 1 else "positive"
-        layout = "early" if i in (2, 3) or (i >= 8 and rng.random() < 0.15) else "current"
-        group = "validation" if i in (6, 7) or (i >= 8 and layout == "current"
+        layout = "early" if i in (2, 3) or (i >= 10 and rng.random() < 0.15) else \
+            "april" if i in (6, 8) else "may" if i in (7, 9) else "current"
+        group = "validation" if i in (6, 7) or (i >= 10 and layout == "current"
                                                 and rng.random() < 0.25) else "training"
         patients.append(_Patient(pid, group, layout, kind, site_names[i % len(site_names)],
                                  str(row["sex"]), float(row["age"])))
@@ -336,10 +429,15 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
                                    "severity": float(row["severity"])}])
         admission = dt.date(2020, 3, 1) + dt.timedelta(days=int(rng.integers(0, 270)))
         events = course.events[course.events["pid"] == pid_course].set_index("event")["day"]
+        n_ct = 0
         for k, (_, exam) in enumerate(exams.iterrows()):
             date = admission + dt.timedelta(days=int(exam["day"]))
-            modality = "DX" if patient.layout == "early" and exam["modality"] == "CT" \
-                else exam["modality"]
+            n_ct += exam["modality"] == "CT"
+            # The early layout has no CT folder; the flat 2020 ones put every CT slice of a
+            # patient (or a date) in one folder: at most one CT each.
+            flat_ct_again = patient.layout in ("april", "may") and n_ct > 1
+            modality = "DX" if (patient.layout == "early" or flat_ct_again) and \
+                exam["modality"] == "CT" else exam["modality"]
             if i == 5 and k == len(exams) - 1:  # at least one multi-slice CT series
                 modality = "CT"
             exam = exam.copy()
@@ -360,6 +458,7 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
     raw_pid = pids[min(4, n_patients - 1)]
     writer.write_json(root / "raw-centrea" / "2020-05-01" / "data" / f"{raw_pid}_data.json",
                       {"Pseudonym": raw_pid})
+    writer.write_summaries()
     return _truth(writer, patients)
 
 
@@ -428,11 +527,24 @@ def _positive(writer: _Writer, patient: _Patient, admission: dt.date, row: pd.Se
         if truth is not None:
             patient.labs.append(truth)
     text, truth = _fio2(rng, float(row["severity"]), patient.icu)
+    if index == 9:     # a bare 1: NHSX's look-up reads 1 L/min (25 %), ambiguous -> reported
+        text, truth = "1", {"analyte": "fio2", "unit": "%", "lower": 24.0, "upper": 25.0,
+                            "censor": "interval", "value_raw": "1"}
+        patient.findings.append(("recovered_value", None))
     record["FiO2"] = text
     patient.labs.append(truth)
     if index % 7 == 2:
         record["Troponin I"] = "see notes"
         patient.findings.append(("unparseable_value", None))
+    else:
+        text, truth = _render_lab(rng, "troponin_i", float(rng.uniform(3.0, 60.0)),
+                                  patient.site, patient)
+        record["Troponin I"] = text
+        patient.labs.append(truth)
+    _vitals(rng, record, patient, index)
+    patient.readings = plant_nccid_readings(
+        record, patient.pid, [im for im in writer.images if im["pid"] == patient.pid],
+        float(row["severity"]), index)
     if index == 4:
         record["Sex"] = "t"                        # unreadable: DICOM PatientSex is used
         patient.findings.append(("unparseable_value", None))
@@ -447,6 +559,12 @@ def _positive(writer: _Writer, patient: _Patient, admission: dt.date, row: pd.Se
         writer.write_json(data_dir / latest.isoformat() / "data.json", record)
         return
     data_dir = group_dir / "data" / patient.pid
+    if patient.layout == "april":   # data/<pid>/<DATE>/data.json, an earlier one superseded
+        writer.write_json(data_dir / (latest - dt.timedelta(days=4)).isoformat() / "data.json",
+                          {"Pseudonym": patient.pid, "SubmittingCentre": patient.site,
+                           "SwabStatus": "1", "SwabDate": _uk(swab)})
+        writer.write_json(data_dir / latest.isoformat() / "data.json", record)
+        return
     if index % 2 == 0:  # an earlier, stale submission
         stale = {k: v for k, v in record.items() if not k.startswith(("Date of death", "Death"))}
         writer.write_json(data_dir / f"data_{(latest - dt.timedelta(days=5)).isoformat()}.json",
@@ -468,9 +586,13 @@ def _negative(writer: _Writer, patient: _Patient, first: dt.date,
               "Sex": _sex_code(rng, patient.sex), "Age": patient.age,
               "SwabDates": [{"SwabDate": _uk(s), "SwabStatus": "0"} for s in swabs]}
     data_dir = writer.root / patient.group / "data" / patient.pid
-    writer.write_json(data_dir / f"status_{swabs[0].isoformat()}.json",
-                      {**record, "SwabDates": record["SwabDates"][:1]})
-    writer.write_json(data_dir / f"status_{swabs[-1].isoformat()}.json", record)
+
+    def name(date: dt.date) -> str:   # the April-2020 layout: data/<pid>/<DATE>/status.json
+        return f"{date.isoformat()}/status.json" if patient.layout == "april" else \
+            f"status_{date.isoformat()}.json"
+
+    writer.write_json(data_dir / name(swabs[0]), {**record, "SwabDates": record["SwabDates"][:1]})
+    writer.write_json(data_dir / name(swabs[-1]), record)
     if len(swabs) == 1:  # both files have the same name: count the overwrite once
         writer.n_files -= 1
 
@@ -494,7 +616,9 @@ def _truth(writer: _Writer, patients: list[_Patient]) -> DemoTruth:
         p_rows.append({"patient_uid": uid_, "sex": patient.sex, "age_min": patient.age,
                        "age_max": patient.age, "icu": patient.icu, "died": patient.died,
                        "covid_status": {"orphan": "unknown"}.get(patient.kind, patient.kind),
-                       "site": None if patient.kind == "orphan" else patient.site,
+                       "site": None if patient.kind == "orphan" else patient.site.strip(),
+                       **{k: patient.vitals.get(k, np.nan)
+                          for k in ("temperature", "o2_saturation")},
                        "group": patient.group})
         if patient.admission is not None:
             e_rows.append((uid_, "admission", 0.0))
@@ -530,4 +654,8 @@ def _truth(writer: _Writer, patients: list[_Patient]) -> DemoTruth:
         findings=pd.DataFrame(f_rows, columns=["kind", "patient_uid", "image_uid", "path",
                                                "detail"]),
         n_files=writer.n_files,
+        annotations=pd.DataFrame([r for p in patients for r in p.readings],
+                                 columns=["annotation_uid", "patient_uid", "image_uid", "source",
+                                          "scheme", "kind", "label", "score", "geometry",
+                                          "instance", "reader"]),
     )

@@ -8,13 +8,22 @@ Four collections are written under ``root/manifest-1600000000000/``, patients de
 * ``COVID-19-AR``: radiographs and the clinical xlsx with a title row above its header;
 * ``MIDRC-RICORD-1C``: radiographs, the metadata xlsx (sheet ``CR Pos - TCIA Submission``) and
   the MD.ai annotation CSV;
-* ``MIDRC-RICORD-1A``: CT series, no sheet (demographics from the DICOM header).
+* ``MIDRC-RICORD-1A``: CT series, no sheet (demographics from the DICOM header);
+
+and ``CT Images in COVID-19/`` in the same folder: NIfTI CT volumes
+``volume-covid19-A-<NNNN>.nii.gz`` (that collection is published as NIfTI, one volume per
+patient, no DICOM), written by :func:`write_volume` so that ``read_image`` returns the volume
+drawn, plus one volume cut short.
+
+MD.ai annotation exports (:mod:`covidimg.demo.mdai`): one for RICORD-1C's radiographs in its
+collection folder, one for RICORD-1A's CT series at the top of the download; their
+annotations and the annotation CSV's labels are the truth's ``annotations``.
 
 Quirks planted: an SBU lab value that is text (``pending``), a censored one (``<150``), an SBU
 patient without images, an Emergency Room visit (no admission), an AR patient missing from its
 sheet, a RICORD exam listed but not downloaded, a lateral film, a MONOCHROME1 film, the same
 instance downloaded again into a second manifest folder, a truncated file, the retriever's
-``metadata.csv`` and ``LICENSE`` files.
+``metadata.csv`` and ``LICENSE`` files, a truncated NIfTI volume.
 """
 
 from __future__ import annotations
@@ -23,22 +32,28 @@ import csv
 import datetime as dt
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pandas as pd
 from openpyxl import Workbook
 
+from covidimg.demo import mdai
 from covidimg.demo.course import simulate_courses
 from covidimg.demo.dicom_writer import uid, write_dicom
 from covidimg.demo.phantom import chest_radiograph, ct_volume
 from covidimg.demo.truth import DemoTruth
 from covidimg.schema import ANALYTES
 
-__all__ = ["SBU_LAB_COLUMNS", "write"]
+__all__ = ["NIFTI_COLLECTION", "SBU_LAB_COLUMNS", "VOLUME_SHAPE", "write", "write_volume"]
 
 IMAGE_SHAPE = (128, 128)
 CT_SHAPE = (48, 48)
 CT_SLICES = 20
 COLLECTION_ORDER = ("COVID-19-NY-SBU", "COVID-19-AR", "MIDRC-RICORD-1C", "MIDRC-RICORD-1A")
+#: The collection published as NIfTI volumes, and the demo's volumes: (slices, rows, columns).
+NIFTI_COLLECTION = "CT Images in COVID-19"
+VOLUME_SHAPE = (12, 40, 48)
+N_VOLUMES = 2
 #: Analyte -> (SBU column, factor from the sheet's unit to the canonical unit).
 SBU_LAB_COLUMNS = {
     "crp": ("1988-5_C reactive protein [Mass/volume] in Serum or Plasma", 10.0),
@@ -52,6 +67,7 @@ _FINDINGS = ["kind", "patient_uid", "image_uid", "path", "detail"]
 _CLASSES = ("Typical Appearance", "Indeterminate Appearance", "Atypical Appearance",
             "Negative for Pneumonia")
 _GRADES = ("Mild Opacities", "Moderate Opacities", "Severe Opacities")
+_ANNOTATION_CSV = "MIDRC-RICORD-1C-annotations.csv"
 
 
 def _band(age: float) -> tuple[str, float, float]:
@@ -60,6 +76,35 @@ def _band(age: float) -> tuple[str, float, float]:
     if age <= 74:
         return "(59,74]", 60.0, 74.0
     return "(74,90]", 75.0, 90.0
+
+
+def write_volume(path: Path, volume: np.ndarray, spacing: tuple[float, float, float] = (
+        0.7, 0.7, 5.0)) -> Path:
+    """Write a CT volume as a gzipped NIfTI the way "CT Images in COVID-19" ships them.
+
+    ``volume`` is ``(slices, rows, columns)`` in Hounsfield units, slices feet to head, each
+    viewed from the feet (patient's right on the image's left, anterior up): the array
+    :func:`covidimg.imaging.read_image` returns for the file. It is stored as int16 voxels in
+    RAS+ order (x towards the patient's right reversed into columns, y anterior, z superior)
+    with a diagonal affine of ``spacing`` (mm: columns, rows, slices).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, numpy as np
+    >>> from covidimg.demo.tcia import write_volume
+    >>> from covidimg.imaging import read_image
+    >>> vol = np.arange(2 * 3 * 4, dtype=np.int16).reshape(2, 3, 4)
+    >>> path = write_volume(pathlib.Path(tempfile.mkdtemp()) / "volume-covid19-A-0001.nii.gz",
+    ...                     vol)
+    >>> bool((read_image(str(path)) == vol).all())
+    True
+    """
+    voxels = np.ascontiguousarray(np.rint(volume[:, ::-1, ::-1]).astype(np.int16).transpose(
+        2, 1, 0))
+    affine = np.diag([spacing[0], spacing[1], spacing[2], 1.0])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(nib.Nifti1Image(voxels, affine), path)
+    return path
 
 
 def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> DemoTruth:
@@ -105,6 +150,8 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
     seen_collection: dict[str, int] = {}
     lateral_done = mono_done = False
     copy_source: Path | None = None
+    ricord_images: dict[str, list[dict]] = {}
+    csv_truth: list[dict] = []
 
     for k, patient in enumerate(course.patients.itertuples(index=False)):
         collection = COLLECTION_ORDER[k % 4]
@@ -148,9 +195,11 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
                           sex=patient.sex, age_years=age, study_description=desc)
             if ct:
                 volume = ct_volume(rng, CT_SLICES, CT_SHAPE, exam["severity"])
+                sops = []
                 for s in range(CT_SLICES):
                     path = study_dir / f"1-{s + 1:02d}.dcm"
-                    write_dicom(path, volume[s], sop_uid=uid(rng), instance_number=s + 1,
+                    sops.append(uid(rng))
+                    write_dicom(path, volume[s], sop_uid=sops[-1], instance_number=s + 1,
                                 position_z=5.0 * s, **common)
                     files.append(path)
                 image_uid, shape, truth_view = f"tcia:{series_uid}", CT_SHAPE, "AXIAL"
@@ -164,6 +213,12 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
                 files.append(path)
                 copy_source = copy_source or path
                 image_uid, shape, truth_view = f"tcia:{sop}", IMAGE_SHAPE, view
+                sops = [sop]
+            if collection.startswith("MIDRC-RICORD"):
+                ricord_images.setdefault(collection, []).append({
+                    "patient_uid": puid, "image_uid": image_uid, "study_uid": study_uid,
+                    "series_uid": series_uid, "sop_uids": sops, "rows": shape[0],
+                    "columns": shape[1]})
             nbia_meta.append({"Series UID": series_uid, "Collection": collection,
                               "Subject ID": pid, "Study UID": study_uid,
                               "Study Date": f"{date:%m-%d-%Y}",
@@ -174,7 +229,7 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
                      "modality": common["modality"], "view": truth_view,
                      "rows": shape[0], "columns": shape[1], "study_uid": study_uid,
                      "photometric": photometric, "annotation_class": None,
-                     "n_instances": CT_SLICES if ct else 1,
+                     "n_instances": CT_SLICES if ct else 1, "format": "dicom",
                      "day": exam["day"] if collection == "COVID-19-NY-SBU"
                      else exam["day"] - first_day}
             if collection == "MIDRC-RICORD-1C":
@@ -183,12 +238,22 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
                                     "XR CHEST 1 VIEW AP", study_uid])
                 labels = sorted({str(rng.choice(_CLASSES)) for _ in range(2)})
                 for reader, label in enumerate(labels):
+                    line = len(annotations) + 2
+                    grade = _GRADES[reader % 3] if "Negative" not in label else ""
+                    for what, text in (("class", label), ("grade", grade)):
+                        if text:
+                            csv_truth.append({
+                                "annotation_uid": f"tcia:{_ANNOTATION_CSV}:{line}:{what}",
+                                "patient_uid": puid, "image_uid": None, "study_uid": study_uid,
+                                "scheme": "ricord", "kind": "label", "label": text,
+                                "geometry": None, "instance": None, "slice_index": None,
+                                "reader_id": f"U_{reader}"})
                     annotations.append({
                         "Anon MRN": mrn, "Anon TCIA Study Date": f"{date:%m/%d/%Y}",
                         "Reader_id": f"U_{reader}", "Reader_name": f"reader{reader}",
                         "CLASS_labelId": f"L_{_CLASSES.index(label)}", "CLASS_label": label,
                         "CLASS_label_description": "", "GRADE_labelId": "",
-                        "GRADE_label": _GRADES[reader % 3] if "Negative" not in label else "",
+                        "GRADE_label": grade,
                         "GRADE_label_description": ""})
                 image["annotation_class"] = "; ".join(labels)
             t_images.append(image)
@@ -295,7 +360,7 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
     meta_path = base / "MIDRC-RICORD-1C" / "MIDRC-RICORD-1C-Clinical-Data-Jan-13-2021.xlsx"
     book.save(meta_path)
     files.append(meta_path)
-    ann_path = base / "MIDRC-RICORD-1C" / "MIDRC-RICORD-1C-annotations.csv"
+    ann_path = base / "MIDRC-RICORD-1C" / _ANNOTATION_CSV
     pd.DataFrame(annotations).to_csv(ann_path, index=False)
     files.append(ann_path)
 
@@ -320,9 +385,52 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
     findings.append({"kind": "unreadable_file", "patient_uid": None, "image_uid": None,
                      "path": str(broken), "detail": "truncated"})
 
+    # CT Images in COVID-19: NIfTI volumes, one per patient, undated (day 0: the patient's
+    # only exam), sex and age unknown; and a volume cut short.
+    volume_dir = base / NIFTI_COLLECTION
+    for n in range(1, N_VOLUMES + 1):
+        stem = f"volume-covid19-A-{n:04d}"
+        volume = ct_volume(rng, VOLUME_SHAPE[0], VOLUME_SHAPE[1:], float(rng.uniform(0.2, 0.8)))
+        files.append(write_volume(volume_dir / f"{stem}.nii.gz", volume))
+        puid = f"tcia:{stem}"
+        t_patients.append({"patient_uid": puid, "collection": NIFTI_COLLECTION, "sex": "U",
+                           "age_min": np.nan, "age_max": np.nan, "covid_status": "positive",
+                           "icu": None, "died": None})
+        t_images.append({"image_uid": puid, "patient_uid": puid, "collection": NIFTI_COLLECTION,
+                         "modality": "CT", "view": "AXIAL", "rows": VOLUME_SHAPE[1],
+                         "columns": VOLUME_SHAPE[2], "study_uid": None, "photometric": None,
+                         "annotation_class": None, "n_instances": VOLUME_SHAPE[0], "day": 0.0,
+                         "format": "nifti"})
+    cut = volume_dir / f"volume-covid19-A-{N_VOLUMES + 1:04d}.nii.gz"
+    whole = files[-1].read_bytes()
+    cut.write_bytes(whole[: len(whole) // 2])
+    files.append(cut)
+    findings.append({"kind": "unreadable_file", "patient_uid": None, "image_uid": None,
+                     "path": str(cut), "detail": "truncated NIfTI volume"})
+
+    # MD.ai exports: RICORD-1C's in its collection folder, RICORD-1A's at the top.
+    exports = [(base / "MIDRC-RICORD-1C" / "MIDRC-RICORD-1c_annotations_labelgroup_all.json",
+                "MIDRC-RICORD-1C", uid(rng)),
+               (root / "MIDRC-RICORD-1a_annotations_labelgroup_all_2020-Dec-8.json",
+                "MIDRC-RICORD-1A", None)]
+    parts = [pd.DataFrame(csv_truth, columns=mdai.TRUTH_COLUMNS)]
+    for path, collection, missing_sop in exports:
+        parts.append(mdai.write_export(path, ricord_images.get(collection, []), rng=rng,
+                                       missing_sop=missing_sop, project=collection))
+        files.append(path)
+        if missing_sop is not None:
+            findings.append({"kind": "unmatched_annotation", "patient_uid": None,
+                             "image_uid": None, "path": None, "detail": missing_sop})
+    findings.append({"kind": "unparseable_value", "patient_uid": None, "image_uid": None,
+                     "path": None, "detail": "region not read"})
+    t_annotations = mdai.number_readers(pd.concat(parts, ignore_index=True))
+    t_annotations["source"] = "tcia"
+    t_annotations["score"] = np.nan
+
     return DemoTruth(
         source="tcia", patients=pd.DataFrame(t_patients), images=pd.DataFrame(t_images),
         events=pd.DataFrame(t_events, columns=["patient_uid", "event", "day"]),
         labs=pd.DataFrame(t_labs, columns=["patient_uid", "image_uid", "analyte", "unit",
                                            "lower", "upper", "censor", "day"]),
-        findings=pd.DataFrame(findings, columns=_FINDINGS), n_files=len(files))
+        findings=pd.DataFrame(findings, columns=_FINDINGS), n_files=len(files),
+        annotations=t_annotations)

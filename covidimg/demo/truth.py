@@ -10,7 +10,8 @@ import pandas as pd
 
 __all__ = ["DemoTruth"]
 
-_TABLES = ("patients", "images", "events", "labs", "findings")
+_TABLES = ("patients", "images", "events", "labs", "findings", "observations",
+           "annotations")
 
 
 @dataclass(eq=False)
@@ -32,9 +33,15 @@ class DemoTruth:
     findings
         Findings the loader must report (at least ``kind`` and one of ``patient_uid`` /
         ``image_uid`` / ``path``), e.g. every planted duplicate exam.
+    annotations
+        Expected ``annotations`` rows (``annotation_uid, patient_uid, image_uid, scheme, kind,
+        label, score, geometry, instance, reader``), where the writer planted labels.
     n_files
         Number of files the writer put under the root (the loader's ``files`` table must have
         exactly this many rows).
+    observations
+        Expected ``observations`` rows (``patient_uid, field, value, value_num, day``: the
+        harmonized text or the number), for the fields the writer planted.
     """
 
     source: str
@@ -45,6 +52,11 @@ class DemoTruth:
     findings: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
         columns=["kind", "patient_uid", "image_uid", "path", "detail"]))
     n_files: int = 0
+    observations: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["patient_uid", "field", "value", "value_num", "day"]))
+    annotations: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["annotation_uid", "patient_uid", "image_uid", "scheme", "kind", "label",
+                 "score", "geometry", "instance", "reader"]))
 
     def save(self, folder: str | Path) -> None:
         """Write the truth as Parquet files plus ``truth.json`` into ``folder``."""
@@ -60,5 +72,6 @@ class DemoTruth:
         """Read a truth written by :meth:`save`."""
         folder = Path(folder)
         meta = json.loads((folder / "truth.json").read_text())
-        tables = {name: pd.read_parquet(folder / f"{name}.parquet") for name in _TABLES}
+        tables = {name: pd.read_parquet(folder / f"{name}.parquet") for name in _TABLES
+                  if (folder / f"{name}.parquet").is_file()}  # a truth saved before a table
         return cls(source=meta["source"], n_files=meta["n_files"], **tables)

@@ -10,6 +10,7 @@ No plotting or widget code lives here; the gallery widgets call these functions.
 from __future__ import annotations
 
 from covidimg.errors import ImageReadError, ImageTooLargeError, MissingCodecError
+from covidimg.imaging.phash import difference_hash, image_hashes
 from covidimg.imaging.read import read_image
 from covidimg.imaging.thumbnails import ThumbnailBatch, placeholder, thumbnail, thumbnails
 from covidimg.imaging.windowing import (
@@ -27,6 +28,8 @@ __all__ = [
     "MissingCodecError",
     "ThumbnailBatch",
     "WindowPreset",
+    "difference_hash",
+    "image_hashes",
     "placeholder",
     "read_image",
     "resolve_window",

@@ -38,8 +38,10 @@ from covidimg.imaging.pixel_limits import (
     resolve_max_pixel_bytes,
     too_large_for_memory,
 )
-from covidimg.imaging.refs import ImageRef, opener, series_members
+from covidimg.imaging.refs import ImageRef, opener
 from covidimg.imaging.slicing import SliceIndex, resolve_slice_index
+from covidimg.sources import series_files
+from covidimg.table_paths import split_path
 
 __all__ = ["SUPPORTED_PHOTOMETRIC", "read_dicom"]
 
@@ -374,12 +376,39 @@ class _Instance:
     shape: tuple[int, int] | None   # (rows, columns) as displayed; None if unreadable
 
 
+def _selected_members(ref: ImageRef) -> list[str]:
+    """The files of the series ``ref`` names, exactly as a loader's index counts them
+    (:func:`covidimg.sources.series_files`): never a copy, a truncated or header-only file, or
+    another series' file that shares the folder. Paths in a folder, or member names."""
+    try:
+        found = series_files(ref.path)
+    except OSError as exc:
+        raise ImageReadError(ref.path, f"cannot list the series folder ({exc.strerror or exc}); "
+                             "check the path and its permissions") from exc
+    if ref.series_uid is not None:
+        labels = found.get(ref.series_uid)
+        if labels is None:
+            raise ImageReadError(ref.path, f"the folder holds no readable instance of the "
+                                 f"row's series {ref.series_uid} (it holds {len(found)} other "
+                                 "series); the files changed since the cohort was loaded: "
+                                 "reload it")
+    elif len(found) == 1:
+        labels = next(iter(found.values()))
+    elif not found:
+        raise ImageReadError(ref.path, "the series folder holds no readable DICOM image (an "
+                             "image file with pixel data and a Patient ID); check the path")
+    else:
+        raise ImageReadError(ref.path, f"the folder holds {len(found)} series; pass the "
+                             "images row (its series_uid says which) instead of the path")
+    return [split_path(label)[1 if ref.archive is not None else 0] for label in labels]
+
+
 def _series_instances(ref: ImageRef, open_: Callable[..., IO[bytes]]) -> list[_Instance]:
     """The DICOM files of a series, ordered by position along the normal, else by number."""
     instances: list[_Instance] = []
     skipped: list[str] = []
     normal: np.ndarray | None = None
-    for member in series_members(ref):
+    for member in _selected_members(ref):
         label = _label(ref, member)
         try:
             with _dicom_file(open_, member, label, header_only=True) as (ds, _):

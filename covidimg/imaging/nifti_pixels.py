@@ -17,7 +17,6 @@ keeps the array as stored instead.
 
 from __future__ import annotations
 
-import os
 import struct
 import warnings
 import zlib
@@ -38,6 +37,7 @@ from covidimg.imaging.pixel_limits import (
 )
 from covidimg.imaging.refs import ImageRef, opener
 from covidimg.imaging.slicing import SliceIndex, resolve_slice_index
+from covidimg.sources import nifti_stored_bytes
 
 __all__ = ["read_nifti"]
 
@@ -87,19 +87,15 @@ def _load(ref: ImageRef, limit: int) -> nib.spatialimages.SpatialImage:
                              f"{exc}); download it again or fix the images row") from exc
 
 
-def _stored_bytes(ref: ImageRef) -> int | None:
-    """How many bytes the (decompressed) file holds; for ``.gz`` the gzip trailer's size,
-    which is exact below 4 GiB. ``None`` when it cannot be told cheaply (zip members)."""
+def _stored_bytes(ref: ImageRef, declared: int) -> int | None:
+    """How many bytes the (decompressed) file holds, counted no further than ``declared``
+    (:func:`covidimg.sources.nifti_stored_bytes`, the loaders' own check). ``None`` when it
+    cannot be told cheaply (zip members, unreadable files, very large streams)."""
     if ref.archive is not None:
         return None
     try:
-        size = os.path.getsize(ref.file)
-        with open(ref.file, "rb") as fh:
-            if fh.read(2) != b"\x1f\x8b":
-                return size
-            fh.seek(-4, os.SEEK_END)
-            return int(struct.unpack("<I", fh.read(4))[0])
-    except (OSError, struct.error):
+        return nifti_stored_bytes(ref.file, declared)
+    except OSError:
         return None
 
 
@@ -119,10 +115,9 @@ def _check_header(img: nib.spatialimages.SpatialImage, ref: ImageRef) -> None:
         offset = float(getattr(img.dataobj, "offset", None) or img.header["vox_offset"])
     except (KeyError, TypeError, ValueError):
         offset = 0.0
-    stored = _stored_bytes(ref)
-    if stored is not None and stored < 2**32 and np.isfinite(offset) and \
-            offset + declared > stored:
-        raise ImageReadError(ref.path, f"the header declares {shape} voxels of "
+    stored = _stored_bytes(ref, int(offset) + declared) if np.isfinite(offset) else None
+    if stored is not None and offset + declared > stored:
+        raise ImageReadError(ref.path, f"the NIfTI header declares {shape} voxels of "
                              f"{img.get_data_dtype()} from byte {offset:.0f} ({declared} bytes), "
                              f"but the file holds {stored} bytes: it is truncated or its header "
                              "is wrong — download it again")

@@ -59,6 +59,8 @@ class ImageRef:
         display order, ``None`` when unknown (the NIfTI convention, x = columns, is used).
     preview_path
         A ready-made 8-bit preview (MHH's PNG), when the row names one.
+    series_uid
+        The row's Series Instance UID, when it names one: which series of a folder to read.
     """
 
     path: str
@@ -68,6 +70,7 @@ class ImageRef:
     is_series: bool = False
     stored_transposed: bool | None = None
     preview_path: str | None = None
+    series_uid: str | None = None
 
     @property
     def file(self) -> str:
@@ -101,10 +104,10 @@ def _row_fields(image: Any) -> dict[str, Any]:
         return {"path": os.fspath(image)}
     getter = getattr(image, "get", None)
     if isinstance(image, Mapping) or callable(getter):
-        keys = ("path", "format", "stored_transposed", "preview_path")
+        keys = ("path", "format", "stored_transposed", "preview_path", "series_uid")
         return {key: _clean(image.get(key)) for key in keys}  # type: ignore[union-attr]
     if hasattr(image, "path"):
-        keys = ("path", "format", "stored_transposed", "preview_path")
+        keys = ("path", "format", "stored_transposed", "preview_path", "series_uid")
         return {key: _clean(getattr(image, key, None)) for key in keys}
     raise TypeError(
         f"image must be a path, an 'archive.zip::member' string or an images row (a mapping "
@@ -220,8 +223,10 @@ def image_ref(image: Any) -> ImageRef:
                              "or use a .dcm, .nii(.gz) or .png file")
     if is_series and fmt != "dicom":
         raise ImageReadError(path, f"a folder is read as a DICOM series, but format={fmt!r}")
+    series_uid = fields.get("series_uid")
     return ImageRef(path=path, archive=archive, member=member, format=fmt, is_series=is_series,
-                    stored_transposed=transposed, preview_path=preview)
+                    stored_transposed=transposed, preview_path=preview,
+                    series_uid=None if series_uid is None else str(series_uid))
 
 
 @contextmanager

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from covidimg.plotting._style import empty_figure
 from covidimg.plotting.labs import plot_lab_cdf, plot_lab_distribution
+from covidimg.plotting.overlay import plot_image_overlay
 from covidimg.plotting.privacy import plot_equivalence_classes
 from covidimg.plotting.summary import plot_missingness, plot_table_one
 from covidimg.plotting.survival import plot_kaplan_meier
@@ -22,6 +23,7 @@ __all__ = [
     "empty_figure",
     "plot_census",
     "plot_equivalence_classes",
+    "plot_image_overlay",
     "plot_kaplan_meier",
     "plot_lab_cdf",
     "plot_lab_distribution",

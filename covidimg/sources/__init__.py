@@ -41,13 +41,17 @@ from covidimg.errors import LoadError
 from covidimg.registry import SOURCE_NAMES, source_entry
 from covidimg.sources._engine.archives import archive_limits
 from covidimg.sources._engine.free_text import DESCRIPTION_POLICIES, description_policy
-from covidimg.sources._engine.index import index_options
+from covidimg.sources._engine.index import index_options, series_files
 from covidimg.sources._engine.ledger import Ledger, SourceTables, raise_if_strict, strict_mode
+from covidimg.sources._engine.nifti import stored_bytes as nifti_stored_bytes
+from covidimg.sources._engine.observations import Observations
+from covidimg.sources._engine.provenance import covidimg_version, provenance_frame, provenance_row
 
-__all__ = ["DESCRIPTION_POLICIES", "Ledger", "LoadError", "SourceLoader", "SourceTables",
-           "archive_limits", "check_options", "description_policy", "index_options", "loader",
-           "loader_options", "loaders", "raise_if_strict", "rejects_unknown_options",
-           "strict_mode"]
+__all__ = ["DESCRIPTION_POLICIES", "Ledger", "LoadError", "Observations", "SourceLoader",
+           "SourceTables", "archive_limits", "check_options", "covidimg_version",
+           "description_policy", "index_options", "loader", "loader_options", "loaders",
+           "nifti_stored_bytes", "provenance_frame", "provenance_row", "raise_if_strict",
+           "rejects_unknown_options", "series_files", "strict_mode"]
 
 
 @runtime_checkable

@@ -8,6 +8,7 @@
 - :func:`k_anonymity`, :func:`l_diversity`, :func:`generalize_for_k`: privacy checks.
 - :func:`lab_histogram`: one analyte's values per group on shared bins (what a figure draws).
 - :func:`findings_table`: data-quality findings per kind and source.
+- :func:`annotation_summary`, :func:`sources_table`: expert labels per label; what to cite.
 
 Plots of every result are in :mod:`covidimg.plotting`; this package never imports plotly.
 """
@@ -34,6 +35,7 @@ from covidimg.stats.outcomes import (
     survival_data,
 )
 from covidimg.stats.privacy import PrivacyReport, generalize_for_k, k_anonymity, l_diversity
+from covidimg.stats.provenance import annotation_summary, sources_table
 from covidimg.stats.summary import missingness, table_one
 from covidimg.stats.timeline import ALIGN, SORT_BY, cohort_census, timeline, timeline_census
 
@@ -48,6 +50,7 @@ __all__ = [
     "LabHistogram",
     "PrivacyReport",
     "SurvivalResult",
+    "annotation_summary",
     "cohort_census",
     "compare_labs",
     "cox_labs",
@@ -66,6 +69,7 @@ __all__ = [
     "lab_values",
     "missingness",
     "patient_days",
+    "sources_table",
     "survival_data",
     "table_one",
     "timeline",

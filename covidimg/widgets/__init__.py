@@ -12,6 +12,7 @@
   (window presets, level / width, CT slices).
 - :class:`CohortSummary`: Table 1 and the data-quality findings.
 - :class:`Dashboard`: all of them, linked.
+- :class:`ReadingQuiz`: read labelled images without their labels, scored against the experts.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ from covidimg.widgets.dashboard import Dashboard
 from covidimg.widgets.filter import CohortFilter
 from covidimg.widgets.gallery import ImageGallery
 from covidimg.widgets.labs import LabDistribution
+from covidimg.widgets.quiz import ReadingQuiz
 from covidimg.widgets.summary import CohortSummary
 from covidimg.widgets.timeline import OffsetTimeline
 from covidimg.widgets.viewer import ImageViewer
 
 __all__ = ["CohortFilter", "CohortSummary", "Dashboard", "ImageGallery", "ImageViewer",
-           "LabDistribution", "OffsetTimeline"]
+           "LabDistribution", "OffsetTimeline", "ReadingQuiz"]

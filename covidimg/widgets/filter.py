@@ -23,6 +23,13 @@ CHOICES = (("source", "patients", "Source"), ("sex", "patients", "Sex"),
            ("view", "images", "View"))
 #: Yes / no / any controls.
 FLAGS = (("icu", "ICU"), ("died", "Died"))
+#: More multi-choice controls, shown (under "More facets") when the cohort holds 2 to
+#: :data:`MAX_FACET_VALUES` values: (filter keyword, table, column, label).
+MORE_CHOICES = (("site", "patients", "site", "Site"), ("split", "patients", "split", "Split"),
+                ("exam", "images", "exam", "Exam"),
+                ("annotation", "annotations", "label", "Expert label"))
+#: A facet with more values than this is not offered as buttons (filter in code instead).
+MAX_FACET_VALUES = 16
 
 
 def _present(frame: pd.DataFrame, column: str, table: str) -> list[str]:
@@ -41,8 +48,11 @@ class CohortFilter(w.VBox):
 
     Controls are generated from the schema and the values the cohort actually holds: source,
     sex, COVID-19 status, modality and view as toggle buttons (none pressed = any), ICU and
-    death as yes / no / any, age band and exam-day window as range sliders, and one range
-    slider per measured analyte. A control left at "any" (or at its full span) is inactive.
+    death as yes / no / any, age band and exam-day window as range sliders; under "More
+    facets" site, split, exam and expert label, and under "Clinical observations" each
+    harmonized observation field (ethnicity, race, comorbidities, smoking, ventilation,
+    scores, ...), when the cohort holds 2 to 16 of its values; and one range slider per
+    measured analyte. A control left at "any" (or at its full span) is inactive.
     The match count under the controls updates as they change, and observers receive the
     filtered cohort after every change. Every change goes through the cohort's one filter
     engine (:meth:`covidimg.Cohort.select`: criteria -> masks over row positions kept with the
@@ -100,6 +110,17 @@ class CohortFilter(w.VBox):
         self.controls["day"] = RangeChoice(
             "day", "Exam day", float(np.floor(days.min())) if days.size else np.nan,
             float(np.ceil(days.max())) if days.size else np.nan, step=1.0)
+        more_boxes = []
+        for name, table, column, label in MORE_CHOICES:
+            options = _present(getattr(cohort, table), column, table)
+            if 2 <= len(options) <= MAX_FACET_VALUES:
+                self.controls[name] = MultiChoice(name, label, options)
+                more_boxes.append(self.controls[name])
+        observation_boxes = []
+        for field, values in _observation_facets(cohort.observations).items():
+            control = MultiChoice(f"obs-{field}", field.replace("_", " ").capitalize(), values)
+            self.controls[f"obs:{field}"] = control
+            observation_boxes.append(control)
         lab_boxes = []
         for analyte in self.analytes:
             rows = cohort.labs[cohort.labs["analyte"].astype(str) == analyte]
@@ -121,8 +142,11 @@ class CohortFilter(w.VBox):
                                      tooltip="Clear every criterion")
         self.reset_button.add_class("covidimg-reset")
         self.reset_button.on_click(lambda _b: self.reset())
-        labs_panel = w.Accordion([w.VBox(lab_boxes)] if lab_boxes else [],
-                                 titles=("Lab values",) if lab_boxes else ())
+        panels = [(title, boxes) for title, boxes in (
+            ("More facets", more_boxes), ("Clinical observations", observation_boxes),
+            ("Lab values", lab_boxes)) if boxes]
+        labs_panel = w.Accordion([w.VBox(boxes) for _t, boxes in panels],
+                                 titles=tuple(t for t, _b in panels))
         main = [self.controls[n] for n, _t, _l in CHOICES[:3]]
         main += [self.controls["icu"], self.controls["died"], self.controls["age"]]
         main += [self.controls[n] for n, _t, _l in CHOICES[3:]] + [self.controls["day"]]
@@ -166,16 +190,21 @@ class CohortFilter(w.VBox):
     def _read_criteria(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         labs: dict[str, tuple[float | None, float | None]] = {}
+        observed: dict[str, Any] = {}
         for key, control in self.controls.items():
             value = control.criterion()
             if value is None:
                 continue
             if key.startswith("lab:"):
                 labs[key[4:]] = value
+            elif key.startswith("obs:"):
+                observed[key[4:]] = value
             else:
                 out[key] = value
         if labs:
             out["labs"] = labs
+        if observed:
+            out["observations"] = observed
         if labs and self.lab_match != "overlap":
             out["lab_match"] = self.lab_match
         return out
@@ -192,7 +221,8 @@ class CohortFilter(w.VBox):
         ValueError
             Unknown keyword, a value the cohort does not hold, or a malformed range.
         """
-        known = {k for k in self.controls if not k.startswith("lab:")} | {"labs"}
+        known = {k for k in self.controls if not k.startswith(("lab:", "obs:"))} | {
+            "labs", "observations"}
         for name in criteria:
             check_choice(name, sorted(known), "CohortFilter.set criterion")
         labs: Mapping[str, Any] = criteria.pop("labs", None) or {}
@@ -200,11 +230,17 @@ class CohortFilter(w.VBox):
         if bad:
             raise ValueError(f"labs: {bad} not measured in this cohort; analytes are "
                              f"{self.analytes}")
+        observed: Mapping[str, Any] = criteria.pop("observations", None) or {}
+        for field in observed:
+            check_choice(field, sorted(k[4:] for k in self.controls if k.startswith("obs:")),
+                         "observations field")
         with self.hold():
             for key, value in criteria.items():
                 self.controls[key].set(value)
             for analyte, bounds in labs.items():
                 self.controls[f"lab:{analyte}"].set(bounds)
+            for field, values in observed.items():
+                self.controls[f"obs:{field}"].set(values)
 
     def reset(self) -> None:
         """Clear every criterion."""
@@ -257,6 +293,18 @@ class CohortFilter(w.VBox):
         if not self._criteria:
             return "all patients"
         return escape("; ".join(f"{k}={v}" for k, v in self._criteria.items()))
+
+
+def _observation_facets(observations: pd.DataFrame) -> dict[str, list[str]]:
+    """The harmonized observation fields (:data:`covidimg.schema.OBSERVATION_FIELDS`) with 2 to
+    :data:`MAX_FACET_VALUES` distinct values, in the schema's order, each with its values."""
+    if not len(observations):
+        return {}
+    known = observations[observations["field"].isin(list(schema.OBSERVATION_FIELDS))]
+    values = known.dropna(subset=["value"]).groupby("field")["value"].unique()
+    return {field: sorted(str(v) for v in values[field])
+            for field in schema.OBSERVATION_FIELDS
+            if field in values.index and 2 <= len(values[field]) <= MAX_FACET_VALUES}
 
 
 class _Hold:

@@ -10,6 +10,7 @@ import pandas as pd
 
 from covidimg import imaging
 from covidimg.cohort import Cohort
+from covidimg.sources import idc
 from covidimg.stats.selection import CohortArrays, Selection
 from covidimg.widgets._clickable import ClickableImage
 from covidimg.widgets._html import escape
@@ -19,7 +20,12 @@ __all__ = ["ImageGallery"]
 
 #: Columns of ``images`` the gallery keeps: what thumbnails and the viewer need, and captions.
 _COLUMNS = ("image_uid", "patient_uid", "source", "modality", "view", "day", "path", "format",
-            "n_instances", "preview_path", "stored_transposed")
+            "n_instances", "preview_path", "stored_transposed", "study_uid", "series_uid",
+            "license", "doi")
+#: The button of a remote (not downloaded) image's tile.
+_DOWNLOAD = {"description": "Download", "icon": "download",
+             "tooltip": "Download this series from IDC's public bucket"}
+_ENLARGE = {"description": "Enlarge", "icon": "search-plus", "tooltip": "Open in the viewer"}
 
 
 class ImageGallery(w.VBox):
@@ -84,7 +90,7 @@ class ImageGallery(w.VBox):
         self.previous_button.on_click(lambda _b: self.previous_page())
         self.next_button.on_click(lambda _b: self.next_page())
         self.status = w.HTML()
-        self.viewer = ImageViewer()
+        self.viewer = ImageViewer(annotations=cohort.annotations)
         self.viewer.close_button.on_click(lambda _b: self.viewer.hide())
         super().__init__([w.HBox([self.previous_button, self.next_button, self.status]),
                           self.viewer, self.grid])
@@ -112,6 +118,7 @@ class ImageGallery(w.VBox):
     def update(self, cohort: Cohort) -> None:
         """Show the images of ``cohort`` from the first page (the viewer stays open)."""
         images = cohort.images
+        self.viewer.annotations = cohort.annotations
         self._images = images[[c for c in _COLUMNS if c in images.columns]]
         self._rows = np.arange(len(images))
         self.page = 0
@@ -189,7 +196,8 @@ class ImageGallery(w.VBox):
 
     def _thumbnails(self, rows: pd.DataFrame) -> list[bytes]:
         uids = rows["image_uid"].astype(str).tolist()
-        missing = [i for i, uid in enumerate(uids) if uid not in self._cache]
+        remote = rows["path"].map(idc.is_remote).tolist()
+        missing = [i for i, uid in enumerate(uids) if uid not in self._cache and not remote[i]]
         if missing:
             batch = imaging.thumbnails(rows.iloc[missing], size=self.thumb_size,
                                        use_preview=True, progress=False)
@@ -215,11 +223,15 @@ class ImageGallery(w.VBox):
         records = rows[[c for c in CAPTION_FIELDS if c in rows.columns]].to_dict("records")
         self._captions = [caption(r) for r in records]
         pngs = self._thumbnails(rows) if len(rows) else []
-        for i, (cell, image, text, _button) in enumerate(self._cells):
+        remote = rows["path"].map(idc.is_remote).tolist()
+        for i, (cell, image, text, button) in enumerate(self._cells):
             if i < len(records):
                 image.value = pngs[i]
+                note = "<br><b>not downloaded</b>" if remote[i] else ""
                 text.value = (f"<div style='font-size:0.85em;text-align:center'>"
-                              f"{escape(self._captions[i])}</div>")
+                              f"{escape(self._captions[i])}{note}</div>")
+                for key, value in (_DOWNLOAD if remote[i] else _ENLARGE).items():
+                    setattr(button, key, value)
                 cell.layout.display = "flex"
             else:
                 cell.layout.display = "none"
@@ -235,5 +247,25 @@ class ImageGallery(w.VBox):
 
     def _open_cell(self, index: int) -> None:
         rows = self._page_rows()
-        if index < len(rows):
+        if index < len(rows) and idc.is_remote(rows["path"].iat[index]):
+            self.download(str(rows["image_uid"].iat[index]))
+        elif index < len(rows):
             self.viewer.load(rows.iloc[index].to_dict())
+
+    def download(self, image_uid: str, **kwargs: object) -> None:
+        """Download a remote (IDC) image shown in the gallery and show its thumbnail.
+
+        ``kwargs`` go to :func:`covidimg.sources.idc.download` (``dest``, ``endpoint_url``).
+        A failure is shown in the status line; the tile stays "not downloaded".
+        """
+        at = np.flatnonzero(self._images["image_uid"].astype(str).to_numpy() == image_uid)
+        self.status.value = "<i>Downloading…</i>"
+        try:
+            paths = idc.download(self._images.iloc[at], progress=False, **kwargs)
+        except (OSError, ValueError) as err:
+            self.status.value = f"<span style='color:#B00'>{escape(err)}</span>"
+            return
+        before, self._images = self._images, idc.apply_paths(self._images, paths)
+        if self._frames is not None and self._frames[1] is before:
+            self._frames = (self._frames[0], self._images)
+        self._draw()

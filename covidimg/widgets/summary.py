@@ -96,6 +96,12 @@ class CohortSummary(SelectionView, w.VBox):
         What the table shows: ``covidimg_view="summary"``, ``n_patients``, ``by``.
     findings
         ``ipywidgets.HTML`` with the findings per kind.
+    labels
+        ``ipywidgets.HTML`` with the expert labels of these patients per scheme and label
+        (:func:`covidimg.stats.annotation_summary`).
+    sources
+        ``ipywidgets.HTML`` with where the data come from, the licence, what to cite and the
+        data-use terms (:func:`covidimg.stats.sources_table`, from ``cohort.provenance``).
 
     Examples
     --------
@@ -115,10 +121,15 @@ class CohortSummary(SelectionView, w.VBox):
         self.meta: dict = {"covidimg_view": "summary", "n_patients": 0, "by": by}
         self._codes: tuple[object, stats.FindingCodes] | None = None
         self.findings = w.HTML()
+        self.labels = w.HTML()
+        self.sources = w.HTML()
         self.by.observe(lambda _c: self._redraw_table(), names="value")
         super().__init__([self.by, self.table,
                           w.HTML("<h4>Data-quality findings of these patients</h4>"),
-                          self.findings])
+                          self.findings,
+                          w.HTML("<h4>Expert labels of these patients</h4>"), self.labels,
+                          w.HTML("<h4>Sources: licences, citations and terms</h4>"),
+                          self.sources])
         self.add_class("covidimg-summary")
         if selection is not None:
             self.update_selection(selection)
@@ -130,6 +141,7 @@ class CohortSummary(SelectionView, w.VBox):
         self._show(cohort, None)
         self._redraw_table()
         self._show_findings(stats.findings_table(cohort))
+        self._show_labels_and_sources(cohort.annotations, cohort.provenance)
 
     def update_selection(self, selection: Selection) -> None:
         """Summarise a selection of a cohort (what the :class:`Dashboard` calls on a change)."""
@@ -140,6 +152,19 @@ class CohortSummary(SelectionView, w.VBox):
             self._codes = (arrays, stats.FindingCodes.of(arrays.cohort.findings))
         codes = self._codes[1]
         self._show_findings(codes.table(selection.rows("findings")))
+        whole = arrays.cohort
+        self._show_labels_and_sources(whole.annotations[selection.rows("annotations")],
+                                      whole.provenance[selection.rows("provenance")])
+
+    def _show_labels_and_sources(self, annotations: pd.DataFrame,
+                                 provenance: pd.DataFrame) -> None:
+        labels = stats.annotation_summary(annotations)
+        self.labels.value = (html_table(labels, "covidimg-labels") if len(labels) else
+                             "<i>No expert labels for these patients (MHH and CRDW publish "
+                             "none).</i>")
+        sources = stats.sources_table(provenance)
+        self.sources.value = (html_table(sources, "covidimg-sources") if len(sources) else
+                              "<i>No source recorded.</i>")
 
     def _show_findings(self, table: pd.DataFrame) -> None:
         if len(table):

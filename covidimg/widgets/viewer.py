@@ -1,4 +1,5 @@
-"""ImageViewer: one image, large, with window preset, level / width and CT slice sliders."""
+"""ImageViewer: one image, large, with window preset, level / width and CT slice sliders, and
+the image's annotated boxes and polygons drawn over it (a toggle per reader)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ from typing import Any
 
 import ipywidgets as w
 import numpy as np
+import pandas as pd
 
 from covidimg import imaging
 from covidimg.imaging.thumbnails import render_png
+from covidimg.plotting.overlay import plot_image_overlay
+from covidimg.sources import idc
+from covidimg.widgets._figures import FigureSlot
 from covidimg.widgets._html import escape
 
 __all__ = ["ImageViewer", "caption"]
@@ -18,6 +23,12 @@ __all__ = ["ImageViewer", "caption"]
 #: Harmonized fields a caption may show (never DICOM identifying fields).
 CAPTION_FIELDS = ("patient_uid", "day", "modality", "view", "source")
 CUSTOM = "custom"
+#: Annotation kinds drawn over the image.
+REGION_KINDS = ("box", "polygon")
+
+
+def _reader_name(reader: Any) -> str:
+    return "consensus" if reader is None or pd.isna(reader) else f"reader {int(reader)}"
 
 
 def caption(row: Mapping[str, Any]) -> str:
@@ -39,6 +50,20 @@ def caption(row: Mapping[str, Any]) -> str:
             f"{row.get('source')}")
 
 
+def _remote_note(row: Mapping[str, Any]) -> str:
+    """For an IDC series: its licence and DOI, and a link to it in IDC's viewer (HTML)."""
+    if row.get("source") != "idc":
+        return ""
+    parts = [escape(row[k]) for k in ("license", "doi") if isinstance(row.get(k), str)]
+    try:
+        url = idc.viewer_url(str(row.get("study_uid")), str(row.get("series_uid")))
+        parts.append(f"<a href='{escape(url)}' target='_blank' rel='noopener noreferrer'>"
+                     "open in IDC's viewer</a>")
+    except ValueError:
+        pass
+    return "".join(f" · {p}" for p in parts)
+
+
 class ImageViewer(w.VBox):
     """One image at a readable size with display controls (mouse only, no keyboard needed).
 
@@ -48,10 +73,19 @@ class ImageViewer(w.VBox):
     ``custom``). A CT or MR series (``n_instances > 1``) gets a slice slider that reads only
     the slice shown. Pixels come from :func:`covidimg.imaging.read_image` in modality units.
 
+    When the image has boxes or polygons in ``annotations`` (MD.ai regions of RICORD, for
+    instance), the image is shown as a plotly figure with each region drawn over it in the
+    image's pixel coordinates, labelled with its label and reader (zoom and pan are plotly's);
+    a toggle per reader shows or hides that reader's regions. A region of a CT slice is drawn
+    on that slice only. :attr:`shapes` gives the regions drawn now.
+
     Parameters
     ----------
     size
         Side of the displayed square in pixels.
+    annotations
+        The cohort's ``annotations`` table (or ``None``: no overlays); :meth:`load` picks the
+        rows of the image it shows. It can be replaced later (``viewer.annotations = ...``).
 
     Examples
     --------
@@ -62,8 +96,14 @@ class ImageViewer(w.VBox):
     >>> v.preset.value = "lung"                                       # doctest: +SKIP
     """
 
-    def __init__(self, size: int = 512) -> None:
+    def __init__(self, size: int = 512, annotations: pd.DataFrame | None = None) -> None:
         self.size = size
+        self.annotations = annotations
+        self._regions: list[dict[str, Any]] = []
+        self.overlay = FigureSlot("image_overlay")
+        self.overlay.layout.display = "none"
+        self.reader_toggles: dict[str, w.ToggleButton] = {}
+        self.readers = w.HBox(layout=w.Layout(display="none"))
         self.row: dict[str, Any] | None = None
         self._slices: OrderedDict[int, np.ndarray] = OrderedDict()
         self._quiet = False
@@ -87,8 +127,8 @@ class ImageViewer(w.VBox):
         self.level.observe(self._slider_changed, names="value")
         self.width.observe(self._slider_changed, names="value")
         self.slice.observe(lambda _c: self._render(), names="value")
-        super().__init__([self.title, self.image, self.preset, self.level, self.width,
-                          self.slice, self.message, self.close_button],
+        super().__init__([self.title, self.image, self.overlay, self.readers, self.preset,
+                          self.level, self.width, self.slice, self.message, self.close_button],
                          layout=w.Layout(display="none"))
         self.add_class("covidimg-viewer")
 
@@ -109,9 +149,19 @@ class ImageViewer(w.VBox):
         except (TypeError, ValueError):
             return 1
 
-    def load(self, row: Mapping[str, Any]) -> None:
-        """Show the image of an ``images`` row (a mapping of its harmonized fields)."""
+    @property
+    def shapes(self) -> list[dict[str, Any]]:
+        """The regions drawn over the image now, as plotly shapes in pixel coordinates
+        (``rect`` with ``x0, y0, x1, y1``; ``path`` for a polygon; ``name`` = label · reader)."""
+        if self.overlay.layout.display == "none":
+            return []
+        return [shape.to_plotly_json() for shape in self.overlay.figure.layout.shapes]
+
+    def load(self, row: Mapping[str, Any], annotations: pd.DataFrame | None = None) -> None:
+        """Show the image of an ``images`` row (a mapping of its harmonized fields), with the
+        boxes and polygons of ``annotations`` (default: :attr:`annotations`) on it."""
         self.row = dict(row)
+        self._set_regions(self.annotations if annotations is None else annotations)
         self._slices.clear()
         n = self.n_slices
         self._quiet = True
@@ -124,9 +174,56 @@ class ImageViewer(w.VBox):
         finally:
             self._quiet = False
         self.title.value = (f"<b>{escape(caption(self.row))}</b>"
-                            + (f" · {n} slices" if n > 1 else ""))
+                            + (f" · {n} slices" if n > 1 else "") + _remote_note(self.row))
         self.layout.display = "flex"
+        if idc.is_remote(self.row.get("path")):
+            self.overlay.layout.display = "none"
+            self.image.layout.display = "flex"
+            self.image.value = imaging.placeholder(self.size)
+            self.message.value = ("<i>Not downloaded yet: use the gallery's Download button, "
+                                  "or <code>cohort.download()</code>.</i>")
+            return
         self._preset_changed()
+
+    def show_reader(self, reader: str, visible: bool = True) -> None:
+        """Show or hide the regions of ``reader`` (``"reader 1"``, ..., ``"consensus"``)."""
+        if reader not in self.reader_toggles:
+            raise ValueError(f"reader={reader!r} has no region on this image; its readers are "
+                             f"{sorted(self.reader_toggles)}")
+        self.reader_toggles[reader].value = visible
+
+    def _set_regions(self, annotations: pd.DataFrame | None) -> None:
+        """Keep the regions of the image shown and make a toggle per reader."""
+        self._regions = []
+        if annotations is not None and len(annotations) and self.row is not None:
+            mine = annotations[(annotations["image_uid"] == self.image_uid)
+                               & annotations["kind"].astype(str).isin(REGION_KINDS)]
+            for note in mine.to_dict("records"):
+                if pd.isna(note.get("geometry")):
+                    continue
+                note["reader_name"] = _reader_name(note.get("reader"))
+                self._regions.append(note)
+        names = sorted({r["reader_name"] for r in self._regions})
+        self.reader_toggles = {name: w.ToggleButton(value=True, description=name,
+                                                    tooltip=f"Show the regions of {name}",
+                                                    layout=w.Layout(width="auto"))
+                               for name in names}
+        for toggle in self.reader_toggles.values():
+            toggle.observe(lambda _c: self._render(), names="value")
+        self.readers.children = tuple(self.reader_toggles.values())
+        self.readers.layout.display = "flex" if names else "none"
+
+    def _visible_regions(self) -> list[dict[str, Any]]:
+        index = int(self.slice.value) if self.n_slices > 1 else None
+        shown = []
+        for region in self._regions:
+            if not self.reader_toggles[region["reader_name"]].value:
+                continue
+            at = region.get("slice_index")
+            if index is not None and at is not None and not pd.isna(at) and int(at) != index:
+                continue
+            shown.append(region)
+        return shown
 
     def hide(self) -> None:
         """Hide the viewer (the widget stays usable)."""
@@ -209,6 +306,14 @@ class ImageViewer(w.VBox):
             display = imaging.window(pixels, self.preset.value)
         self.image.value = render_png(display, self.size)
         self.message.value = ""
+        if self._regions:
+            rows, columns = display.shape
+            self.overlay.show(plot_image_overlay.spec(self.image.value, rows, columns,
+                                                      self._visible_regions(),
+                                                      size=self.size),
+                              image_uid=self.image_uid)
+        self.overlay.layout.display = "flex" if self._regions else "none"
+        self.image.layout.display = "none" if self._regions else "flex"
 
     def _fail(self, err: Exception) -> None:
         self.image.value = imaging.placeholder(self.size)

@@ -42,7 +42,7 @@ def truth() -> dict[str, pd.DataFrame]:
     """The demo's truth tables (all sources concatenated), for the default ``load_demo()``."""
     truths = load_demo_truth()
     tables = {}
-    for name in ("patients", "images", "events", "labs", "findings"):
+    for name in ("patients", "images", "events", "labs", "findings", "annotations"):
         parts = [getattr(t, name).assign(source=source) for source, t in truths.items()]
         tables[name] = pd.concat(parts, ignore_index=True)
     return tables
@@ -100,6 +100,11 @@ def _crdw_duplicate_exams() -> int:
     return int(((findings["source"] == "crdw") & (findings["kind"] == "duplicate_exam")).sum())
 
 
+def _typical_appearance_patients() -> int:
+    notes = truth()["annotations"]
+    return int(notes.loc[notes["label"] == "Typical Appearance", "patient_uid"].nunique())
+
+
 def _is_median_ci(answer: Any) -> tuple[bool, str]:
     estimate, low, high = (float(x) for x in answer)
     true = _true_median_first_crp_mhh()
@@ -131,6 +136,7 @@ EXERCISES: dict[str, tuple[str, Any]] = {
     "3.1": ("the CT series with the most slices", _is_largest_ct),
     "3.2": ("deaths among ICU patients", _icu_deaths),
     "3.3": ("CRDW exam zips dropped as duplicate copies", _crdw_duplicate_exams),
+    "4.1": ("patients with a Typical Appearance annotation", _typical_appearance_patients),
 }
 
 

@@ -171,3 +171,46 @@ def test_a_missing_value_where_the_schema_allows_none_is_refused(small, tmp_path
                    target)
     with pytest.raises(CohortFileError, match=f"{table}.{column} has 1 missing value"):
         ci.Cohort.open(tmp_path, lazy=())
+
+
+def _rewrite_column(folder: Path, table: str, column: str, change) -> None:
+    """Rewrite one column of a saved table file in place, as someone editing it would."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    target = folder / manifest["tables_dir"] / f"{table}.parquet"
+    stored = pq.read_table(target)
+    values = change(stored.column(column).to_pylist())
+    index = stored.column_names.index(column)
+    pq.write_table(stored.set_column(index, column,
+                                     pa.array(values, type=stored.schema.field(index).type)),
+                   target)
+
+
+@pytest.mark.parametrize(("table", "column", "change", "message"), [
+    ("patients", "patient_uid", lambda v: [v[1], *v[1:]], "patients.patient_uid repeats"),
+    ("images", "image_uid", lambda v: [v[1], *v[1:]], "images.image_uid repeats"),
+    ("images", "patient_uid", lambda v: ["mhh:nobody", *v[1:]],
+     r"images.patient_uid names \['mhh:nobody'\] that patients does not hold"),
+    ("labs", "patient_uid", lambda v: ["mhh:nobody", *v[1:]],
+     r"labs.patient_uid names \['mhh:nobody'\]"),
+    ("events", "patient_uid", lambda v: [*v[:-1], "nccid:ghost"],
+     r"events.patient_uid names \['nccid:ghost'\]"),
+])
+def test_a_broken_relation_in_a_saved_cohort_is_refused_when_first_used(
+        small, tmp_path: Path, table: str, column: str, change, message: str) -> None:
+    small.save(tmp_path)
+    _rewrite_column(tmp_path, table, column, change)
+    cohort = ci.Cohort.open(tmp_path)  # opening reads the files only
+    with pytest.raises(CohortFileError, match=message):
+        _ = cohort.filter(sex=["F", "M", "U"]).labs  # a filter follows every relation
+    with pytest.raises(CohortFileError, match="save it again"):
+        _ = ci.Cohort.open(tmp_path).select(age=(0, 200)).cohort.events
+
+
+def test_an_intact_saved_cohort_filters_as_the_original(small, tmp_path: Path) -> None:
+    small.save(tmp_path)
+    reopened = ci.Cohort.open(tmp_path).filter(sex="F")
+    assert len(reopened.labs) == len(small.filter(sex="F").labs)
+    assert len(reopened.images) == len(small.filter(sex="F").images)

@@ -20,10 +20,11 @@ from hypothesis import strategies as st
 
 from covidimg import intervals, units
 from covidimg.errors import ValueProblem
-from covidimg.sources import crdw, midrc, nccid, tcia
+from covidimg.sources import crdw, midrc, tcia
 from covidimg.sources._engine import dates as date_parsers
 from covidimg.sources._engine import dicom as dicom_mod
 from covidimg.sources.nccid import clean as nccid_clean
+from covidimg.sources.nccid import store as nccid_store
 
 FUZZ = settings(max_examples=80, deadline=None, derandomize=True, database=None)
 #: Characters the parsers care about, so random text often gets past the first check.
@@ -191,7 +192,7 @@ def test_crdw_names_never_raise(name: str) -> None:
 @FUZZ
 @given(st.sampled_from(["data", "status"]), dates)
 def test_nccid_clinical_file_name_round_trip(kind: str, date: dt.date) -> None:
-    match = nccid._CLINICAL_NAME.match(f"{kind}_{date.isoformat()}.json")
+    match = nccid_store._CLINICAL_NAME.match(f"{kind}_{date.isoformat()}.json")
     assert match and match["kind"] == kind and match["date"] == date.isoformat()
 
 

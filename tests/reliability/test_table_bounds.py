@@ -134,7 +134,7 @@ def test_mhh_data_csv_with_a_long_field_loads(demo: dict[str, Path], tmp_path: P
     data.write_text("\n".join(lines) + "\n")
     cohort = ci.load({"mhh": root}, progress=False)
     assert len(cohort.patients) == 3
-    assert "unexpected_column" in set(cohort.findings["kind"])
+    assert "unexpected_field" in set(cohort.findings["kind"])
 
 
 def test_mhh_data_csv_with_a_field_over_the_limit_names_file_and_line(

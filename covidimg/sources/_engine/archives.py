@@ -182,8 +182,10 @@ def iter_zip_headers(
     """Read the DICOM header of every safe member of a zip archive, from inside the archive.
 
     Every member first goes through :func:`check_member`: a refused member yields a
-    :class:`RefusedMember` (whose ``kind`` is the finding kind) and is never opened. Nothing is
-    ever extracted.
+    :class:`RefusedMember` (whose ``kind`` is the finding kind) and is never opened. A member
+    repeating the SOP Instance UID of an earlier member is a copy of that instance: it yields
+    a :class:`RefusedMember` of kind ``duplicate_instance`` (so no loader counts an instance
+    twice). Nothing is ever extracted.
 
     Raises
     ------
@@ -214,6 +216,7 @@ def iter_zip_headers(
         raise DicomReadError(archive, f"not a readable zip archive ({exc}); the download may be "
                                       "incomplete: download it again") from exc
     copies: dict[str, int] = {}
+    sops: dict[str, str] = {}  # SOP Instance UID -> the first member holding it
     with zf:
         for info in zf.infolist():
             if info.is_dir():
@@ -232,9 +235,18 @@ def iter_zip_headers(
                 continue
             try:
                 with zf.open(info) as member:
-                    yield label, read_header(member, label=label)
+                    header = read_header(member, label=label, size=info.file_size)
             except DicomReadError as exc:
                 yield label, exc
+                continue
             except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError,
                     EOFError, ValueError) as exc:
                 yield label, DicomReadError(label, f"cannot read the zip member ({exc})")
+                continue
+            first = sops.setdefault(header.sop_uid, label) if header.sop_uid else label
+            if first != label:
+                yield label, RefusedMember(label, (
+                    f"same SOP Instance UID {header.sop_uid} as {first}: a copy of that "
+                    "instance; only the first is read"), "duplicate_instance")
+                continue
+            yield label, header

@@ -40,6 +40,7 @@ import hashlib
 import io
 import os
 import re
+import struct
 import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -62,12 +63,14 @@ __all__ = [
     "SERIES_MODALITIES",
     "DicomHeader",
     "DicomReadError",
+    "check_pixel_data",
     "harmonize_view",
     "header_dict",
     "header_from_values",
     "header_too_long",
     "parse_age",
     "pixel_digest",
+    "pixel_header_size",
     "plausible_bare_dataset",
     "read_header",
 ]
@@ -289,7 +292,6 @@ def harmonize_view(modality: str | None, view_position: str | None,
     return "UNKNOWN"
 
 
-_NOT_UID = re.compile(r"[^0-9.]")
 _NOT_WORD = re.compile(r"[^A-Z0-9]+")
 
 
@@ -323,7 +325,9 @@ def _value_problem(keyword: str, text: str) -> str | None:
 
     A corrupt length makes the parser swallow the following elements into one value, so a
     value that is too long for its VR, or holds control characters, is never trusted: it may
-    carry other elements' bytes, identifying ones included.
+    carry other elements' bytes, identifying ones included. UIDs are identifiers: a UID of
+    other characters than digits and dots (hexadecimal ones are found in real CTs) is read as
+    pydicom reads it, as long as it fits the VR's 64 characters.
     """
     vr = _VR_OF.get(keyword) or dictionary_VR(tag_for_keyword(keyword))
     limit = _MAX_CHARS.get(vr)
@@ -332,8 +336,6 @@ def _value_problem(keyword: str, text: str) -> str | None:
     if limit is not None and len(text) > limit and \
             any(len(p.strip()) > limit for p in text.split("\\")):
         return f"its {vr} value is longer than the {limit} characters the VR allows"
-    if vr == "UI" and _NOT_UID.search(text):
-        return "its UID holds characters other than digits and dots"
     return None
 
 
@@ -458,9 +460,98 @@ def header_from_values(values: Mapping[str, Any], path: str, *,
     return _header_from_dataset(values, path, transfer_syntax)
 
 
+# ---------------------------------------------------------------------- pixel data
+_IMPLICIT_SYNTAX = "1.2.840.10008.1.2"
+_BIG_ENDIAN_SYNTAX = "1.2.840.10008.1.2.2"
+_DEFLATED_SYNTAX = "1.2.840.10008.1.2.1.99"
+#: The VRs a pixel data element is stored with in explicit VR (4-byte length, 12-byte header).
+_PIXEL_VRS = (b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN")
+_UNDEFINED_LENGTH = 0xFFFFFFFF
+
+
+def pixel_header_size(data: bytes, pos: int, syntax: str | None) -> int | None:
+    """The size of the header of the pixel data element at ``pos`` (8 in implicit VR, 12 in
+    explicit VR), or ``None`` when it is stored in a way no check is made for."""
+    if syntax == _IMPLICIT_SYNTAX:
+        return 8
+    if syntax is None and data[pos + 4:pos + 6] not in _PIXEL_VRS:
+        return 8  # no file meta: pydicom guessed implicit VR
+    return 12 if data[pos + 4:pos + 6] in _PIXEL_VRS else None
+
+
+def check_pixel_data(label: str, modality: str | None, data: bytes, pos: int | None, *,
+                     syntax: str | None, file_size: int | None) -> None:
+    """Refuse an image file whose pixel data is missing or cut short.
+
+    Shared by every header reader (pydicom's and the byte scanner's), so a file is refused, and
+    refused with the same words, whichever reads it. Only files of an image modality
+    (:data:`IMAGE_MODALITIES`) are checked: an SR or a presentation state holds no image and
+    is left out of the images table anyway.
+
+    Parameters
+    ----------
+    label
+        The file, as errors name it.
+    modality
+        The header's Modality.
+    data
+        The file's first bytes, at least through the pixel data element's header.
+    pos
+        Where in ``data`` the pixel data element starts (where the header reader stopped), or
+        ``None`` when the header ran to the end of the file without one.
+    syntax
+        The transfer syntax UID (``None`` for a file without file meta).
+    file_size
+        The file's size in bytes, when known (else only a missing element is refused).
+
+    Raises
+    ------
+    DicomReadError
+        No Pixel Data element, an empty one, or a file that ends before the bytes the element
+        declares (uncompressed pixel data), or inside the element's header.
+
+    Examples
+    --------
+    >>> from covidimg.sources._engine.dicom import check_pixel_data
+    >>> check_pixel_data("x.dcm", "SR", b"", None, syntax=None, file_size=0)  # not an image
+    >>> check_pixel_data("x.dcm", "CT", b"", None, syntax=None, file_size=0)
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    covidimg.errors.DicomReadError: ...x.dcm: a CT file without pixel data (no Pixel Data ...
+    """
+    if modality not in IMAGE_MODALITIES or syntax == _DEFLATED_SYNTAX:
+        return  # a deflated dataset's positions are not the file's: nothing to compare
+    if pos is None:
+        raise DicomReadError(label, f"a {modality} file without pixel data (no Pixel Data "
+                                    "element (7FE0,0010)): it holds a header only, there is "
+                                    "no image to index; download the complete file, or leave "
+                                    "it out")
+    head = pixel_header_size(data, pos, syntax)
+    if head is None:
+        return
+    if pos + head > len(data):
+        raise DicomReadError(label, "the file ends inside the header of its Pixel Data "
+                                    "element: it is truncated; download it again")
+    fmt = ">I" if syntax == _BIG_ENDIAN_SYNTAX else "<I"
+    length = struct.unpack_from(fmt, data, pos + head - 4)[0]
+    if length == 0:
+        raise DicomReadError(label, f"a {modality} file whose Pixel Data element is empty: "
+                                    "there is no image to index; download the complete file, "
+                                    "or leave it out")
+    if file_size is None:
+        return
+    needed = pos + head + (1 if length == _UNDEFINED_LENGTH else length)
+    if needed > file_size:
+        shown = "" if length == _UNDEFINED_LENGTH else f" of the {length} its element declares"
+        raise DicomReadError(label, f"pixel data is truncated: the file ends after "
+                                    f"{max(file_size - pos - head, 0)} bytes{shown}; download "
+                                    "it again")
+
+
 # ---------------------------------------------------------------------- readers
 def read_header(source: str | os.PathLike[str] | BinaryIO, *,
-                label: str | None = None) -> DicomHeader:
+                label: str | None = None, size: int | None = None) -> DicomHeader:
     """Read the header of one DICOM file without its pixel data.
 
     Only the tags in :data:`HEADER_TAGS` are read, so identifying fields never enter memory.
@@ -476,6 +567,11 @@ def read_header(source: str | os.PathLike[str] | BinaryIO, *,
     label
         The path to record in :attr:`DicomHeader.path` and in errors (e.g.
         ``"/abs/archive.zip::member.dcm"``). Defaults to the path, or the file object's name.
+    size
+        The size in bytes of a file object from its current position (a zip member's
+        ``file_size``); defaults to the object's ``size`` attribute (fsspec files) or its file
+        descriptor's size. Used to refuse pixel data cut short
+        (:func:`check_pixel_data`); unknown, only a missing Pixel Data element is refused.
 
     Returns
     -------
@@ -484,7 +580,8 @@ def read_header(source: str | os.PathLike[str] | BinaryIO, *,
     Raises
     ------
     DicomReadError
-        Naming the file and what is wrong (not DICOM, truncated, a DICOMDIR, ...).
+        Naming the file and what is wrong (not DICOM, truncated, a DICOMDIR, an image file
+        without pixel data or with less than its header declares, ...).
 
     Examples
     --------
@@ -504,7 +601,7 @@ def read_header(source: str | os.PathLike[str] | BinaryIO, *,
         label = os.fspath(source) if isinstance(source, str | os.PathLike) else \
             str(getattr(source, "name", "<file object>"))
     if not isinstance(source, str | os.PathLike):
-        return _read_header_bounded(source, label)
+        return _read_header_bounded(source, label, _size_of(source) if size is None else size)
     try:
         handle = open(source, "rb")  # closed below; opening errors are named first
     except FileNotFoundError:
@@ -515,7 +612,21 @@ def read_header(source: str | os.PathLike[str] | BinaryIO, *,
     except OSError as exc:
         raise DicomReadError(label, f"cannot open the file ({exc.strerror or exc})") from exc
     with handle:
-        return _read_header_bounded(handle, label)
+        return _read_header_bounded(handle, label, _size_of(handle))
+
+
+def _size_of(handle: BinaryIO) -> int | None:
+    """The bytes of ``handle`` from its current position, when it can tell without reading."""
+    size = getattr(handle, "size", None)
+    if not isinstance(size, int):
+        try:
+            size = os.fstat(handle.fileno()).st_size
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            return None
+    try:
+        return size - handle.tell()
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 def header_too_long(label: str) -> DicomReadError:
@@ -565,14 +676,14 @@ def _read_exactly(handle: BinaryIO, size: int, label: str) -> bytes:
     return b"".join(chunks)
 
 
-def _read_header_bounded(handle: BinaryIO, label: str) -> DicomHeader:
+def _read_header_bounded(handle: BinaryIO, label: str, size: int | None) -> DicomHeader:
     """Read the header from a prefix of ``handle`` that grows (four-fold, from
     :data:`_FIRST_READ_BYTES`) until pydicom stops at the pixel data or the file ends, and
     never beyond :data:`MAX_HEADER_BYTES`: a zero-filled or endless file costs a bounded read."""
     data = _read_exactly(handle, _FIRST_READ_BYTES, label)
     at_end = len(data) < _FIRST_READ_BYTES
     while True:
-        header = _parse_prefix(data, label, at_end)
+        header = _parse_prefix(data, label, at_end, len(data) if at_end else size)
         if header is not None:
             return header
         if len(data) >= MAX_HEADER_BYTES:
@@ -583,10 +694,11 @@ def _read_header_bounded(handle: BinaryIO, label: str) -> DicomHeader:
         data += more
 
 
-def _parse_prefix(data: bytes, label: str, at_end: bool) -> DicomHeader | None:
+def _parse_prefix(data: bytes, label: str, at_end: bool,
+                  size: int | None) -> DicomHeader | None:
     """The header read from ``data`` (the first bytes of the file, all of them when
-    ``at_end``), or ``None`` when pydicom did not reach the pixel data and more bytes may
-    complete the header."""
+    ``at_end``; ``size`` the file's size when known), or ``None`` when pydicom did not reach
+    the pixel data and more bytes may complete the header."""
     if data[128:132] == b"DICM" and not plausible_bare_dataset(data[132:]):
         raise DicomReadError(label, "not a DICOM file (a 'DICM' marker at byte 128, but no "
                                     "DICOM element after it)")
@@ -620,8 +732,9 @@ def _parse_prefix(data: bytes, label: str, at_end: bool) -> DicomHeader | None:
         raise DicomReadError(
             label, f"not a readable DICOM file ({type(exc).__name__}: {exc}); check that the "
                    "file is complete and is DICOM") from exc
-    if not at_end and buffer.tell() >= len(data):
-        return None  # pydicom ran to the end of the prefix, not to the pixel data
+    stop = buffer.tell()  # where pydicom stopped: the pixel data element, or the end
+    if not at_end and stop + 12 > len(data):
+        return None  # pydicom ran to the end of the prefix (or the pixel element's header)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         meta = getattr(ds, "file_meta", None)
@@ -632,7 +745,10 @@ def _parse_prefix(data: bytes, label: str, at_end: bool) -> DicomHeader | None:
             raise DicomReadError(label, "not a DICOM file (no 'DICM' marker at byte 128 and no "
                                         "SOP / Study Instance UID)")
         _check_is_image_object(ds, label, media_class)
-        return _header_from_dataset(ds, label, syntax)
+        header = _header_from_dataset(ds, label, syntax)
+    check_pixel_data(label, header.modality, data, stop if stop < len(data) else None,
+                     syntax=syntax, file_size=size)
+    return header
 
 
 def pixel_digest(source: str | os.PathLike[str] | BinaryIO, *, label: str | None = None) -> str:

@@ -16,7 +16,9 @@ The rules, on the upper-cased words of every text given (``W/O`` and ``WITHOUT``
   view is AP or unknown is ``CXR AP PORTABLE``; an unknown view gives ``CXR``.
 * CT: ``CTA CHEST`` when a text says ``PE`` or ``CTPA`` (the pulmonary embolism protocol), or
   ``CTA`` / angio(graphy) together with a chest word; else ``CT CHEST ABDOMEN PELVIS`` when a
-  chest word and the abdomen or pelvis are named (or ``CAP``); else, with a chest word,
+  chest word and the pelvis are named (or ``CAP``); else ``CT CHEST ABDOMEN`` when a chest
+  word and the abdomen are named (the HIRO tip sheet's "chest/abdomen scans"); else, with a
+  chest word,
   ``CT CHEST W CONTRAST`` when a contrast phase is named (``W CONTRAST``, ``W CON``, ``W IV``,
   ``W AND WO``, a final ``W`` as in CRDW's ``CT-CHEST-W``, ``ENHANCED``, or ``CONTRAST`` with no
   ``WO``) and ``CT CHEST`` otherwise; ``CT`` when nothing names the chest.
@@ -64,7 +66,8 @@ _CHEST = frozenset({"CHEST", "THORAX", "THORACIC", "THX", "LUNG", "LUNGS", "CXR"
 _OTHER_REGION = frozenset({"ABD", "ABDOMEN", "ABDOMINAL", "PELVIS", "PELVIC", "SPINE", "HEAD",
                            "SKULL", "BRAIN", "HAND", "WRIST", "KNEE", "FOOT", "ANKLE", "HIP",
                            "SHOULDER", "ELBOW", "FEMUR", "KUB"})
-_ABDOMEN_PELVIS = frozenset({"ABD", "ABDOMEN", "ABDOMINAL", "PELVIS", "PELVIC"})
+_ABDOMEN = frozenset({"ABD", "ABDOMEN", "ABDOMINAL"})
+_PELVIS = frozenset({"PELVIS", "PELVIC"})
 _PORTABLE = frozenset({"PORT", "PORTABLE", "BEDSIDE", "MOBILE"})
 _ANGIO = frozenset({"CTA", "ANGIO", "ANGIOGRAM", "ANGIOGRAPHY", "CTPA"})
 #: Words that name the pulmonary arteries' study (a CT angiography of the chest by itself).
@@ -129,6 +132,8 @@ def exam_label(modality: str | None, view: str | None, *descriptions: str | None
     ('CXR PA', 'CXR')
     >>> exam_label("CT", "AXIAL", "CT CHEST ABD PELVIS W CONTRAST")
     'CT CHEST ABDOMEN PELVIS'
+    >>> exam_label("CT", "AXIAL", "CT-CHEST-ABDOMEN-W-CONTRAST")
+    'CT CHEST ABDOMEN'
     >>> exam_label("CT", "AXIAL", "CT CHEST WITH IV CONTRAST"), exam_label("CT", "AXIAL")
     ('CT CHEST W CONTRAST', 'CT')
     """
@@ -147,8 +152,10 @@ def exam_label(modality: str | None, view: str | None, *descriptions: str | None
             return "CTA CHEST"
         if not words & _CHEST:
             return "CT"
-        if "CAP" in words or words & _ABDOMEN_PELVIS:
+        if "CAP" in words or words & _PELVIS:
             return "CT CHEST ABDOMEN PELVIS"
+        if words & _ABDOMEN:
+            return "CT CHEST ABDOMEN"
         if any(_with_contrast(text) for text in texts):
             return "CT CHEST W CONTRAST"
         return "CT CHEST"

@@ -231,3 +231,31 @@ def describe_value(value: Any, *, vocabulary: Collection[str] | None = None) -> 
     if _is_quotable_text(text, vocabulary):
         return repr(text)
     return f"a text of {_plural(len(text), 'character')} ({_composition(text)})"
+
+
+def publishable_text(value: Any, *, vocabulary: Collection[str] | None = None) -> str | None:
+    """The text of a clinical field as a cohort may keep it (``observations.value_raw``).
+
+    A number, a date, a known unit or a member of ``vocabulary`` is kept as written (trimmed);
+    other text is replaced by its shape, as :func:`describe_value` says it. Typed-in clinical
+    text is never kept, whatever the description policy: ``descriptions="keep"`` concerns the
+    exam descriptions in ``images`` only. A missing value is ``None``.
+
+    Examples
+    --------
+    >>> from covidimg.sources._engine.free_text import publishable_text
+    >>> publishable_text(" 12.5 "), publishable_text("Yes", vocabulary=["Yes", "No"])
+    ('12.5', 'Yes')
+    >>> publishable_text("seen by Dr ZZLYMDOC")
+    '(a text of 19 characters (letters, spaces))'
+    """
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if not isinstance(value, str):
+        return describe_value(value).strip("'")
+    text = value.strip()
+    if not text or _is_quotable_text(text, vocabulary):
+        return text
+    return f"({describe_value(text)})"

@@ -31,7 +31,9 @@ from covidimg.sources._engine.dicom import (
     HEADER_TAGS,
     MAX_HEADER_BYTES,
     DicomHeader,
+    check_pixel_data,
     header_from_values,
+    pixel_header_size,
     read_header,
 )
 
@@ -195,9 +197,21 @@ def scan_values(path: str | os.PathLike[str]) -> tuple[dict[str, Any], str | Non
     OSError
         When the file cannot be opened.
     """
+    return _scan_file(path)[:3]
+
+
+def _scan_file(path: str | os.PathLike[str]
+               ) -> tuple[dict[str, Any], str | None, str | None, _Buffer, int | None, int]:
+    """:func:`scan_values`, with the bytes read, where the pixel data element starts (``None``
+    when the file has none) and the file's size, for :func:`check_pixel_data`."""
     fd = os.open(path, _O_FLAGS)
     try:
-        return _scan(_Buffer(fd))
+        buf = _Buffer(fd)
+        values, syntax, media_class, stop = _scan(buf)
+        if stop is not None:
+            head = pixel_header_size(buf.need(stop + 6), stop, syntax) or 8
+            buf.need(stop + head)  # the element's header (else pydicom decides)
+        return values, syntax, media_class, buf, stop, os.fstat(fd).st_size
     except _GiveUp as exc:
         raise ValueError(f"{os.fspath(path)}: {exc}") from None
     except struct.error as exc:
@@ -248,7 +262,7 @@ def _file_meta(buf: _Buffer) -> tuple[int, str, str | None]:
     return pos, syntax, media_class
 
 
-def _scan(buf: _Buffer) -> tuple[dict[str, Any], str | None, str | None]:
+def _scan(buf: _Buffer) -> tuple[dict[str, Any], str | None, str | None, int | None]:
     pos, syntax, media_class = _file_meta(buf)
     explicit = syntax != _IMPLICIT
     data = buf.need(pos + 6)
@@ -257,17 +271,18 @@ def _scan(buf: _Buffer) -> tuple[dict[str, Any], str | None, str | None]:
         raise _GiveUp("the first element's encoding is not the transfer syntax's")  # pydicom
         # would switch between implicit and explicit VR here
     values: dict[str, Any] = {}
-    (_walk_explicit if explicit else _walk_implicit)(buf, pos, values)
-    return values, syntax, media_class
+    stop = (_walk_explicit if explicit else _walk_implicit)(buf, pos, values)
+    return values, syntax, media_class, stop
 
 
 # The two walks below are the hot loop of indexing: locals only, one unpack and two dict
 # look-ups per element, tags compared as the 32-bit number their four bytes make (element
 # number high, group low: :func:`_raw_tag`), and the values of tags not read skipped by their
 # length without being looked at. A walk ends where pydicom's ``stop_before_pixels`` ends, or
-# at the end of the file, so a file pydicom cannot read is not read here either. An element
+# at the end of the file, so a file pydicom cannot read is not read here either; it returns
+# where the pixel data element starts, or None at the end of the file. An element
 # header running past the bytes read raises ``struct.error``, which reads more (or ends).
-def _walk_explicit(buf: _Buffer, pos: int, values: dict[str, Any]) -> None:
+def _walk_explicit(buf: _Buffer, pos: int, values: dict[str, Any]) -> int | None:
     data = buf.data
     unpack, unpack_u32 = _EXPLICIT_RAW.unpack_from, _U32.unpack_from
     header_size, kind_of_vr, table, undefined = (
@@ -292,7 +307,7 @@ def _walk_explicit(buf: _Buffer, pos: int, values: dict[str, Any]) -> None:
                         pos += head + length
                     continue
                 if entry is _STOP:
-                    return
+                    return pos
                 if entry is _ITEM_TAG or length == undefined:
                     raise _GiveUp(f"element {_tag_text(raw_tag)} of undefined length")
                 start = pos + head
@@ -305,11 +320,11 @@ def _walk_explicit(buf: _Buffer, pos: int, values: dict[str, Any]) -> None:
                 encoding = _take(values, entry[0], kind, data[start:pos], encoding)
         except struct.error:
             if not _read_on(buf, pos):
-                return
+                return None
             data = buf.data
 
 
-def _walk_implicit(buf: _Buffer, pos: int, values: dict[str, Any]) -> None:
+def _walk_implicit(buf: _Buffer, pos: int, values: dict[str, Any]) -> int | None:
     data = buf.data
     unpack, table, undefined = _IMPLICIT_RAW.unpack_from, _RAW_TABLE, _UNDEFINED
     encoding = "latin-1"
@@ -327,7 +342,7 @@ def _walk_implicit(buf: _Buffer, pos: int, values: dict[str, Any]) -> None:
                         pos += 8 + length
                     continue
                 if entry is _STOP:
-                    return
+                    return pos
                 if entry is _ITEM_TAG or length == undefined:
                     raise _GiveUp(f"element {_tag_text(raw_tag)} of undefined length")
                 start = pos + 8
@@ -339,7 +354,7 @@ def _walk_implicit(buf: _Buffer, pos: int, values: dict[str, Any]) -> None:
                 encoding = _take(values, entry[0], entry[1], data[start:pos], encoding)
         except struct.error:
             if not _read_on(buf, pos):
-                return
+                return None
             data = buf.data
 
 
@@ -434,9 +449,11 @@ def read_header_fast(path: str | os.PathLike[str]) -> DicomHeader:
     """
     label = os.fspath(path)
     try:
-        values, syntax, media_class = scan_values(label)
+        values, syntax, media_class, buf, stop, size = _scan_file(label)
     except (ValueError, UnicodeDecodeError, OSError):
         return read_header(label)
     if "SOPInstanceUID" not in values and "StudyInstanceUID" not in values:
         return read_header(label)  # let pydicom say what is wrong
-    return header_from_values(values, label, transfer_syntax=syntax, media_class=media_class)
+    header = header_from_values(values, label, transfer_syntax=syntax, media_class=media_class)
+    check_pixel_data(label, header.modality, buf.data, stop, syntax=syntax, file_size=size)
+    return header

@@ -54,10 +54,14 @@ from covidimg.sources._engine.index_cache import (
     decode_headers,
     stat_files,
 )
-from covidimg.sources._engine.ledger import Ledger
+from covidimg.sources._engine.ledger import Ledger, strict_mode
 from covidimg.sources._engine.series import series_table
-from covidimg.sources._engine.series_sampling import MIN_SERIES_FILES, index_series_folder
-from covidimg.table_paths import file_path
+from covidimg.sources._engine.series_sampling import (
+    MIN_SERIES_FILES,
+    SAMPLED_READS,
+    index_series_folder,
+)
+from covidimg.table_paths import file_path, split_path
 
 __all__ = [
     "DicomIndex",
@@ -67,15 +71,22 @@ __all__ = [
     "index_dicom",
     "index_options",
     "is_dicom_name",
+    "series_files",
 ]
 
 _DICOM_SUFFIXES = (".dcm", ".dicom", ".dic")
 #: Files read per task sent to the executor.
 CHUNK_FILES = 64
-#: With the default executor, fewer files than this are read in this process (a process pool
-#: costs more to start than it saves).
+#: With the default executor, fewer header reads than this are made in this process (a process
+#: pool costs more to start than it saves); a sampled series folder counts as its three reads.
 POOL_MIN_FILES = 256
 _INFERRED_NOTE = " (header inferred from the series' first, middle and last files, not read)"
+#: Why an image without a Patient ID is left out. The rule (docs/reliability.md): the header's
+#: PatientID is the only patient identity of a DICOM tree; a folder name is not one (folders
+#: are renamed, re-nested and shared by several patients), so such a file is rejected, never
+#: given a guessed or a shared ``<source>:None`` patient.
+NO_PATIENT_ID = ("no Patient ID (0010,0020) in the DICOM header: covidimg cannot tell whose "
+                 "image it is")
 _NO_LABELS: frozenset[str] = frozenset()
 _HEADER_FIELDS = tuple(f.name for f in fields(DicomHeader))
 _header_values = operator.attrgetter(*_HEADER_FIELDS)
@@ -88,9 +99,10 @@ class IndexOptions:
     Attributes
     ----------
     executor
-        ``None``: a local process pool when there are at least :data:`POOL_MIN_FILES` files to
-        read, else this process. ``False``: always this process. A
-        :class:`concurrent.futures.Executor`: that one (e.g. a Dask ``Client.get_executor()``).
+        ``None``: a local process pool when there are at least :data:`POOL_MIN_FILES` header
+        reads to make (a sampled CT/MR series folder counts as its three), else this process.
+        ``False``: always this process. A :class:`concurrent.futures.Executor`: that one (e.g. a
+        Dask ``Client.get_executor()``).
     cache
         ``True``: the incremental cache under :func:`covidimg.paths.cache_dir`; a folder: the
         cache in that folder; ``False``: none.
@@ -159,6 +171,8 @@ class DicomIndex:
     #: files on disk: ``files`` in all, ``cached`` (taken from the index cache), ``read``
     #: (headers read now), ``inferred`` (headers inferred by series sampling)
     counts: dict[str, int] = field(default_factory=dict)
+    #: where :func:`images_from_index` reports the instances it leaves out
+    ledger: Ledger | None = None
 
     def __getattr__(self, name: str) -> Any:
         # An index restored from the cache's snapshot builds its headers on first use.
@@ -278,10 +292,18 @@ def _task_files(task: tuple[Any, ...]) -> int:
     return 1 if task[0] == "zip" else len(task[2])
 
 
+def _task_reads(task: tuple[Any, ...]) -> int:
+    """The header reads a task is expected to make: a series folder reads its first, middle
+    and last file when its sampling holds (the common case), other tasks every file."""
+    return SAMPLED_READS if task[0] == "series" else _task_files(task)
+
+
 def _run_all(tasks: list[tuple[Any, ...]], executor: cf.Executor | bool | None,
              bar: tqdm) -> Iterator[list[tuple[str, Any, frozenset[str], Any]]]:
-    n_files = sum(_task_files(t) for t in tasks)
-    if executor is False or (executor is None and n_files < POOL_MIN_FILES):
+    # the pool pays for itself by the reads it shares out, not by the files a sampled series
+    # folder lists: ten 100-slice CT series are 30 reads, cheaper in this process
+    n_reads = sum(_task_reads(t) for t in tasks)
+    if executor is False or (executor is None and n_reads < POOL_MIN_FILES):
         for task in tasks:
             yield _run_task(task)
             bar.update(_task_files(task))
@@ -342,9 +364,12 @@ def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
                 root: str | os.PathLike[str] | None = None) -> DicomIndex:
     """Read the header of every DICOM file and zip member in ``paths``.
 
-    Unreadable files and members become ``rejected`` with an ``unreadable_file`` finding; a
-    second copy of a SOP Instance UID becomes ``duplicate`` with a ``duplicate_instance``
-    finding. Pixel data is never read. Settings left out come from :func:`index_options`.
+    Unreadable files and members become ``rejected`` with an ``unreadable_file`` finding (image
+    files without pixel data, or with less than their header declares, included: see
+    :func:`~covidimg.sources._engine.dicom.check_pixel_data`); a second copy of a SOP Instance
+    UID becomes ``duplicate`` with a ``duplicate_instance`` finding; an image without a Patient
+    ID becomes ``rejected`` with a ``missing_identifier`` finding. Pixel data is never read.
+    Settings left out come from :func:`index_options`.
 
     Parameters
     ----------
@@ -377,7 +402,7 @@ def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
 
     Examples
     --------
-    >>> from covidimg.sources._engine.ledger import Ledger
+    >>> from covidimg.sources._engine.ledger import Ledger, strict_mode
     >>> from covidimg.sources._engine.index import index_dicom
     >>> index = index_dicom([], Ledger("midrc"))
     >>> index.headers
@@ -392,7 +417,7 @@ def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
     fast = defaults.fast_headers if fast_headers is _UNSET else fast_headers
 
     ordered = sorted(map(os.fspath, paths))
-    index = DicomIndex()
+    index = DicomIndex(ledger=ledger)
     if not ordered:
         return index
     stat_keys = stat_files(ordered)
@@ -509,7 +534,7 @@ def _restore(snapshot: dict[str, Any], ordered: list[str], ledger: Ledger) -> Di
     index = DicomIndex(disk_file=dict(zip(ordered, ordered, strict=True)) if disk_file is None
                        else disk_file,
                        state=dict(snapshot["state"]), inferred=set(snapshot["inferred"]),
-                       sampling=[dict(row) for row in snapshot["sampling"]])
+                       sampling=[dict(row) for row in snapshot["sampling"]], ledger=ledger)
     del index.headers
     index.__dict__["_headers_blob"] = snapshot["headers"]
     n = len(ordered)
@@ -568,7 +593,7 @@ def _merge(index: DicomIndex, ledger: Ledger, ordered: Sequence[str],
         index.disk_file[label] = disk
         if isinstance(result, DicomReadError):
             kind = finding_kind(result)
-            if kind == "duplicate_archive_member":
+            if kind in ("duplicate_archive_member", "duplicate_instance"):
                 index.state[label] = ("duplicate", None, result.reason)
             else:
                 index.state[label] = ("rejected", None, f"unreadable DICOM: {result.reason}")
@@ -582,6 +607,10 @@ def _merge(index: DicomIndex, ledger: Ledger, ordered: Sequence[str],
                     f"SOP Instance UID {key} appears again; kept {seen[key]}", label)
             return
         seen[key] = label
+        if result.patient_id is None and result.modality in IMAGE_MODALITIES:
+            index.state[label] = ("rejected", None, NO_PATIENT_ID)
+            finding("missing_identifier", f"{NO_PATIENT_ID}; the file is left out", label)
+            return
         index.headers.append(result if keep else result.without_descriptions())
 
     for path in ordered:
@@ -600,11 +629,69 @@ def images_from_index(index: DicomIndex, source: str,
     """``images`` rows (via :func:`~covidimg.sources._engine.dicom.series_table`) of the
     indexed headers.
 
-    Instances of non-image modalities (SR, PR, SEG, ...) are marked ignored in ``index``.
+    Instances of non-image modalities (SR, PR, SEG, OT, ...) are marked ignored in ``index``,
+    each with an ``unsupported_modality`` finding (as CRDW's zip members are).
     """
     for h in index.headers:
         if h.modality not in IMAGE_MODALITIES:
             modality = describe_value(h.modality, vocabulary=MODALITY_CODES)
-            index.ignore(h.path, f"modality {modality} is not an image modality covidimg "
-                                 f"indexes ({', '.join(IMAGE_MODALITIES)})")
+            reason = (f"modality {modality} is not an image modality covidimg indexes "
+                      f"({', '.join(IMAGE_MODALITIES)})")
+            index.ignore(h.path, reason)
+            if index.ledger is not None:
+                index.ledger.finding("unsupported_modality", f"{reason}; the file is left out",
+                                     path=h.path)
     return series_table(index.headers, source=source, patient_uid=patient_uid)
+
+
+def series_files(path: str | os.PathLike[str]) -> dict[str | None, tuple[str, ...]]:
+    """The instances of each series in a series folder, as a loader's index selects them.
+
+    The folder's DICOM files (or the members of ``"archive.zip::folder/"``) are indexed by
+    :func:`index_dicom` -- the function every DICOM loader indexes with -- so the files kept
+    are exactly those a loader counts in ``images.n_instances``: readable image instances
+    with pixel data and a Patient ID, one per SOP Instance UID (the first in path order),
+    and no file set aside as a duplicate, truncated or unreadable. Nothing is cached and no
+    pixel data is read.
+
+    Parameters
+    ----------
+    path
+        A folder, or a folder inside a zip archive (``"/abs/archive.zip::folder/"``), as
+        ``images.path`` spells it.
+
+    Returns
+    -------
+    dict
+        Series Instance UID -> the labels of its instances (file paths, or
+        ``archive.zip::member``, as the tables spell them), in the index's slice order.
+
+    Raises
+    ------
+    OSError
+        The folder cannot be listed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from covidimg.sources._engine.index import series_files
+    >>> series_files(tempfile.mkdtemp())
+    {}
+    """
+    disk, member = split_path(os.fspath(path))
+    if member is not None:
+        paths, prefix = [disk], member
+    else:
+        with os.scandir(disk) as entries:
+            paths = sorted(e.path for e in entries if is_dicom_name(e.name) and e.is_file())
+        prefix = None
+    with strict_mode(False):  # what the load reported is not reported again here
+        index = index_dicom(paths, Ledger("series_files"), executor=False, cache=False)
+    table = series_table(index.headers, source="series_files")
+    out: dict[str | None, tuple[str, ...]] = {}
+    for uid, labels in zip(table["series_uid"], table["member_paths"], strict=True):
+        if prefix is not None:
+            labels = tuple(label for label in labels if split_path(label)[1].startswith(prefix))
+        if labels:
+            out[uid] = out.get(uid, ()) + tuple(labels)
+    return out

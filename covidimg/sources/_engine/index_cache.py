@@ -66,7 +66,9 @@ __all__ = [
 
 #: Bump when the file's layout or what a cached header holds changes (the reader's fields, the
 #: sampling rules). 7: headers carry the harmonized ``exam`` label and no description text.
-CACHE_VERSION = 7
+#: 8: image files without pixel data or cut short, and repeated instances inside a zip, are
+#: refused; UIDs are not required to be numeric.
+CACHE_VERSION = 8
 _MAGIC = f"covidimg-dicom-index {CACHE_VERSION}\n".encode()
 
 

@@ -60,7 +60,7 @@ def raise_if_strict(finding: dict[str, object]) -> None:
 
 @dataclass(eq=False)
 class SourceTables:
-    """The six harmonized tables one source loader produced.
+    """The harmonized tables one source loader produced.
 
     Loaders build plain DataFrames and call :meth:`conformed` before returning, so every table
     leaves the loader with the contract's columns and dtypes (see :mod:`covidimg.schema`).
@@ -75,6 +75,9 @@ class SourceTables:
     labs: pd.DataFrame = field(default_factory=lambda: schema.empty("labs"))
     files: pd.DataFrame = field(default_factory=lambda: schema.empty("files"))
     findings: pd.DataFrame = field(default_factory=lambda: schema.empty("findings"))
+    observations: pd.DataFrame = field(default_factory=lambda: schema.empty("observations"))
+    annotations: pd.DataFrame = field(default_factory=lambda: schema.empty("annotations"))
+    provenance: pd.DataFrame = field(default_factory=lambda: schema.empty("provenance"))
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """Return the tables as a mapping of table name to DataFrame."""

@@ -47,8 +47,11 @@ def series_table(headers: Iterable[DicomHeader], *, source: str,
     ``image_uid = "<source>:<Series UID>"``, ``n_instances`` = the number of instances, ``path``
     = the folder holding them (``"/abs/archive.zip::folder/"`` inside a zip; when a series
     spans several folders or archives, the folder of its first slice, and ``member_paths``
-    lists them all). Headers of other modalities are left out. Instances must be unique:
-    drop duplicate SOP Instance UIDs before calling.
+    lists them all), or the file itself for a series of one file (a multi-frame file, or a
+    single slice). :func:`covidimg.imaging.read_image` reads a series folder's instances as
+    the index selects them (:func:`covidimg.sources.series_files`), so it reads the files
+    counted here. Headers of other modalities are left out. Instances must be unique: drop
+    duplicate SOP Instance UIDs before calling.
 
     The ``day`` and offset columns are NaN for the loader to fill. Extra columns: ``exam`` (the
     harmonized exam label), ``study_date``, ``study_time``, ``photometric``,
@@ -102,7 +105,9 @@ def series_table(headers: Iterable[DicomHeader], *, source: str,
         first = members[0]
         if series:
             image_id = first.series_uid or _folder(first.path)
-            path = _folder(first.path)
+            # one file (a multi-frame file, or a series of one slice): the file itself, so
+            # the reader reads that file whatever else its folder holds
+            path = _folder(first.path) if len(members) > 1 else first.path
         else:
             image_id = first.sop_uid or first.path
             path = first.path

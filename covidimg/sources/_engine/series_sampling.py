@@ -43,6 +43,8 @@ __all__ = ["MIN_SERIES_FILES", "SeriesResult", "index_series_folder", "natural_k
 
 #: Folders with fewer DICOM files are read in full (sampling would save little).
 MIN_SERIES_FILES = 20
+#: Files a sampled series folder reads when its sampling holds: the first, middle and last.
+SAMPLED_READS = 3
 #: Largest difference in size between files of a series folder (a localizer or a file of
 #: another kind differs far more; even-length padding of text values differs by a few bytes).
 SIZE_TOLERANCE_BYTES = 64

@@ -24,12 +24,12 @@ are matched case-insensitively, spaces = underscores; ``c19_patient_id`` / ``c19
 ``pat_id`` are accepted for ``patient_id``. Dates are ``YYYY-MM-DD`` or ``MM/DD/YYYY`` (US order),
 optionally with a time (read by :func:`covidimg.sources._engine.dates.parse_date`).
 
-``patients`` — one row per patient:
+``patients`` — one row per patient (a second row for a patient is reported, not read):
     ``patient_id`` (required; the current C19 patient id), ``sex`` (``F``/``M``/``Female``/
     ``Male``/other = ``U``), ``age`` (years at the COVID encounter; ``90+`` / ``>89`` = the
     band 90 to inf), ``covid_status`` (``positive``/``negative``/``detected``/
     ``not detected``/...), ``covid_encounter_date`` (the index event), ``covid_positive_date``
-    (first positive test), ``death_date``.
+    (first positive test), ``death_date``; optionally ``race``, ``ethnicity`` (observations).
 ``encounters`` — one row per hospital encounter:
     ``patient_id`` (required), ``admission_date``, ``discharge_date``, ``icu_admission_date``,
     ``icu_discharge_date``, ``death_date``.
@@ -64,14 +64,33 @@ Quirks handled (each reported in ``findings``):
 * pediatric exams (``P`` after the modality code) present twice with the same timestamp, a
   different AAAA and identical content (same member names, same pixel data) are collapsed
   (``duplicate_exam``);
-* identical timestamps alone never make a duplicate.
+* identical timestamps alone never make a duplicate;
+* exams dated before the patient's COVID encounter (``covid_encounter_date``) are the tip
+  sheet's baseline exams (chest radiographs up to one year, chest CT up to one month before
+  it): ``images.pre_encounter`` is True for them (NA for a patient without an encounter date),
+  and one dated before its window is reported (``outside_inclusion_window``) and kept
+  (:mod:`covidimg.sources.crdw.windows`). To leave them out of an analysis:
+  ``cohort.images[cohort.images["pre_encounter"].fillna(False) == False]``;
+* a second ``patients`` row for one patient (after remapping) does not override the first:
+  the first is kept and the later one reported (``duplicate_row``, naming the fields that
+  differ). ``encounters`` and ``labs`` hold many rows per patient by design.
 
 Extra columns: ``images`` carries ``batch``, ``hiro_id``, ``acquired`` (the zip name's
 timestamp, ISO 8601), ``photometric`` and ``transfer_syntax``; ``patients`` carries
 ``has_clinical_data``. The harmonized ``exam`` label reads the zip name's description together
-with the DICOM descriptions; the description texts themselves (``exam_description``, the zip
-name's, and ``study_description``, ``series_description``, ``protocol_name``) are columns only
-with ``covidimg.load(..., descriptions="keep")``. The zip's own name stays in ``path``.
+with the DICOM descriptions (contrast: ``CT CHEST W CONTRAST``; ``CTA CHEST``; the tip sheet's
+chest/abdomen scans: ``CT CHEST ABDOMEN`` or ``CT CHEST ABDOMEN PELVIS``); the description
+texts themselves (``exam_description``, the zip name's, and ``study_description``,
+``series_description``, ``protocol_name``) are columns only with
+``covidimg.load(..., descriptions="keep")``. The zip's own name stays in ``path``.
+
+Observations: a datamart column covidimg does not read into patients, events or labs is kept in
+``observations`` (``race`` and ``ethnicity`` of ``patients`` under the harmonized fields of the
+same names, with Epic's categories as their vocabulary; any other column as ``crdw:<column>``,
+reported once per file as ``unexpected_field``; an encounter's on its admission day). A lab
+result whose name or unit covidimg cannot map stays out of ``labs`` (``unknown_lab`` /
+``unknown_unit``) and is kept as the observation ``crdw:lab:<NAME>`` with its number, unit and
+day. ``provenance.release`` names the latest batch read (``batches up to YYYY-MM-DD``).
 """
 
 from __future__ import annotations

@@ -18,11 +18,13 @@ import pandas as pd
 from covidimg import units
 from covidimg.errors import ValueProblem
 from covidimg.intervals import parse_censored_text
-from covidimg.schema import ANALYTES
+from covidimg.schema import ANALYTES, UNIT_PATTERN
 from covidimg.sources._engine.dates import parse_date
 from covidimg.sources._engine.dicom import parse_age
 from covidimg.sources._engine.free_text import describe_value
 from covidimg.sources._engine.ledger import Ledger, read_text_table
+from covidimg.sources._engine.observations import source_field
+from covidimg.sources._engine.rows import drop_repeated_rows
 from covidimg.sources._engine.workbook import read_workbook
 from covidimg.sources.crdw.layout import REMAP_WORKBOOK
 
@@ -60,6 +62,22 @@ _REQUIRED = {"patients": ("patient_id",), "encounters": ("patient_id",),
 #: Columns the datamart tables normally have; their absence is reported.
 _EXPECTED = {"patients": ("sex", "age", "covid_status"), "encounters": ("admission_date",),
              "labs": ("unit", "result_date")}
+#: Every column covidimg reads into patients / events / labs, per table.
+_READ = {"patients": ("patient_id", "sex", "age", "covid_status", "covid_encounter_date",
+                      "covid_positive_date", "death_date"),
+         "encounters": ("patient_id", "admission_date", "discharge_date", "icu_admission_date",
+                        "icu_discharge_date", "death_date"),
+         "labs": ("patient_id", "lab_name", "value", "unit", "result_date")}
+#: Patients columns with a harmonized observation field, and their documented values (Epic's
+#: race and ethnicity categories, the OMB categories): a value outside them is kept as its shape.
+OBSERVED_COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "race": ("race", ("White", "Black or African American", "Asian",
+                      "American Indian or Alaska Native",
+                      "Native Hawaiian or Other Pacific Islander", "More than one race",
+                      "Other", "Unknown", "Patient Declined")),
+    "ethnicity": ("ethnicity", ("Hispanic or Latino", "Not Hispanic or Latino", "Unknown",
+                                "Patient Declined")),
+}
 _SEX = {"F": "F", "FEMALE": "F", "M": "M", "MALE": "M"}
 _COVID = {"POSITIVE": "positive", "POS": "positive", "DETECTED": "positive", "Y": "positive",
           "YES": "positive", "NEGATIVE": "negative", "NEG": "negative",
@@ -87,6 +105,10 @@ class ClinicalReader:
     applied_remaps: set[str]
     tables: dict[str, list[tuple[str, pd.DataFrame]]]
     _dated: dict[str, list[tuple[str, dt.date]]]
+    #: Clinical values with no column in patients / events / labs, placed on the day axis and
+    #: written to ``observations`` by the loader: (patient id, field, keywords of
+    #: :meth:`~covidimg.sources._engine.observations.Observations.add` but ``day``, date).
+    observed: list[tuple[str, str, dict, dt.date | None]]
 
     # -------------------------------------------------------------- side files
     def _read_table(self, path: str) -> pd.DataFrame | None:
@@ -139,6 +161,15 @@ class ClinicalReader:
                     self.ledger.finding(
                         "missing_column", f"datamart {kind} table lacks columns {absent}; their "
                         "values are treated as unknown", path=path)
+                for column in frame.columns:
+                    if column not in _READ[kind] and not (kind == "patients" and
+                                                          column in OBSERVED_COLUMNS):
+                        self.ledger.finding(
+                            "unexpected_field",
+                            f"datamart {kind} table: column {describe_value(column)} is not "
+                            "one covidimg reads into patients, events or labs; its values are "
+                            "kept as observations of the field 'crdw:' + that name",
+                            path=path)
                 frame["_file"] = path
                 frame["_row"] = np.arange(len(frame)) + 2  # spreadsheet row (header = 1)
                 self.tables[kind].append((path, frame))
@@ -227,10 +258,17 @@ class ClinicalReader:
         """Per patient: attributes, and dated events."""
         info: dict[str, dict] = defaultdict(dict)
         events: dict[str, list[tuple[str, dt.date]]] = defaultdict(list)
-        for _, row in self._frame("patients").iterrows():
+        listed = self._frame("patients")
+        listed = drop_repeated_rows(
+            listed, "patient_id", self.ledger, what="patient",
+            where=lambda i: f"{listed.at[i, '_file']} row {listed.at[i, '_row']}",
+            patient_uid=lambda pid: f"{self.name}:{pid}",
+            compare=[c for c in listed.columns if c not in ("patient_id", "_file", "_row")])
+        for _, row in listed.iterrows():
             pid = row["patient_id"]
             entry = info[pid]
             entry["listed"] = True
+            self._observe_columns(row, "patients")
             if "sex" in row.index and row["sex"].strip():
                 sex = _SEX.get(row["sex"].strip().upper())
                 if sex is None:
@@ -255,6 +293,7 @@ class ClinicalReader:
                 entry["index_date"] = encounter
         for _, row in self._frame("encounters").iterrows():
             pid = row["patient_id"]
+            self._observe_columns(row, "encounters", date_column="admission_date")
             info[pid].setdefault("encounters", 0)
             info[pid]["encounters"] += 1
             for column, event in (("admission_date", "admission"),
@@ -266,6 +305,36 @@ class ClinicalReader:
                 if date:
                     events[pid].append((event, date))
         return info, events
+
+    def _observe_columns(self, row: pd.Series, kind: str, *,
+                         date_column: str | None = None) -> None:
+        """Keep the row's columns that are no column of patients / events as observations
+        (an encounter's on its admission date; a bad date is reported where it is read)."""
+        where = f"{os.path.basename(row['_file'])} row {row['_row']}"
+        date = None
+        if date_column is not None and date_column in row.index:
+            try:
+                parsed = parse_date(row[date_column], order="MDY")
+            except ValueProblem:
+                parsed = None
+            date = parsed.date if parsed else None
+        for column in row.index:
+            if column in _READ[kind] or column.startswith("_"):
+                continue
+            text = str(row[column]).strip()
+            if not text:
+                continue
+            field, vocabulary = OBSERVED_COLUMNS.get(column, (None, ())) if kind == "patients" \
+                else (None, ())
+            known = {v.upper(): v for v in vocabulary}
+            value = known.get(text.upper())
+            try:
+                number = float(text) if field is None else None
+            except ValueError:
+                number = None
+            self.observed.append((row["patient_id"], field or source_field(self.name, column), {
+                "value": value, "value_num": number, "value_raw": value or text,
+                "origin": f"{where}: {column}", "vocabulary": vocabulary}, date))
 
     def _age(self, row: pd.Series) -> tuple[float, float]:
         text = row["age"].strip()
@@ -293,15 +362,17 @@ class ClinicalReader:
             lab = re.sub(r"\s+", " ", str(row["lab_name"]).strip().upper())
             measure = LAB_NAMES.get(lab) or (lab.lower() if lab.lower() in
                                              ANALYTES else None)
+            unit = row["unit"] if "unit" in row.index else ""
             if measure is None:
                 unknown_names[lab].append(where)
+                self._observe_lab(row, lab, unit, where)
                 continue
             analyte = units.analyte_of(measure)
-            unit = row["unit"] if "unit" in row.index else ""
             try:
                 factor = units.factor(measure, unit)
             except units.UnitConversionError:
                 unknown_units[(lab, str(unit))].append(where)
+                self._observe_lab(row, lab, unit, where)
                 continue
             parsed = parse_censored_text(row["value"])
             if parsed is None:
@@ -322,17 +393,32 @@ class ClinicalReader:
         for lab, where in unknown_names.items():
             self.ledger.finding("unknown_lab",
                                 f"lab name {describe_value(lab)} is not one covidimg maps to "
-                                f"an analyte ({len(where)} results left out, the first at "
-                                "this row; known names: covidimg.sources.crdw.LAB_NAMES)",
+                                f"an analyte ({len(where)} results kept as observations "
+                                "'crdw:lab:' + the name, not labs, the first at this row; "
+                                "known names: covidimg.sources.crdw.LAB_NAMES)",
                                 path=where[0])
         for (lab, unit), where in unknown_units.items():
             self.ledger.finding("unknown_unit",
                                 f"unit {describe_value(unit)} of {lab} has no conversion to "
                                 f"{units.canonical_unit(LAB_NAMES.get(lab, lab.lower()))} "
-                                f"({len(where)} results left out; known units: "
+                                f"({len(where)} results kept as observations, not labs; "
+                                "known units: "
                                 f"{units.known_units(LAB_NAMES.get(lab, lab.lower()))})",
                                 path=where[0])
         return pd.DataFrame(rows), dates
+
+    def _observe_lab(self, row: pd.Series, lab: str, unit: object, where: str) -> None:
+        """A lab result covidimg cannot put in ``labs`` (an unknown name or unit), kept as the
+        observation ``crdw:lab:<NAME>`` with its number, unit and date."""
+        parsed = parse_censored_text(row["value"])
+        exact = parsed is not None and parsed[2] == "none"
+        unit_text = str(unit).strip()
+        # a unit outside the schema's unit pattern (spaces, markup) stays in value_raw only
+        symbol = unit_text if exact and re.fullmatch(UNIT_PATTERN, unit_text) else None
+        self.observed.append((row["patient_id"], source_field(self.name, f"lab:{lab}"), {
+            "value_num": parsed[0] if exact else None, "unit": symbol or None,
+            "value_raw": f"{row['value']} {unit_text}".strip(), "origin": where},
+            self._date(row, "result_date", "labs")))
 
     def _patients(self, info: dict[str, dict], clinical_ids: set[str], images: pd.DataFrame,
                   image_pids: list[str]) -> pd.DataFrame:

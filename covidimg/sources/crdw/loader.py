@@ -13,9 +13,12 @@ from covidimg.sources._engine.exam import exam_label
 from covidimg.sources._engine.free_text import descriptions_kept
 from covidimg.sources._engine.harmonize import DayAxis, event_offsets
 from covidimg.sources._engine.ledger import Ledger, SourceTables
+from covidimg.sources._engine.observations import Observations
+from covidimg.sources._engine.provenance import provenance_frame, provenance_row
 from covidimg.sources._engine.series import series_table
 from covidimg.sources.crdw.clinical import _TABLE_WORDS, ClinicalReader
 from covidimg.sources.crdw.layout import REMAP_WORKBOOK, ExamReader
+from covidimg.sources.crdw.windows import is_pre_encounter, window_start
 
 __all__ = ["CrdwLoader"]
 
@@ -34,6 +37,32 @@ class CrdwLoader(ExamReader, ClinicalReader):
         self.applied_remaps: set[str] = set()
         self.tables: dict[str, list[tuple[str, pd.DataFrame]]] = {w: [] for w in _TABLE_WORDS}
         self._dated: dict[str, list[tuple[str, dt.date]]] = {}
+        self.observed: list[tuple[str, str, dict, dt.date | None]] = []
+    def _report_outside_window(self, exams: list, modalities: list[str],
+                               encounter_of: dict[str, dt.date | None]) -> None:
+        """One ``outside_inclusion_window`` finding per exam dated before its modality's
+        window (:mod:`covidimg.sources.crdw.windows`)."""
+        reported: set[str] = set()
+        for exam, modality in zip(exams, modalities, strict=True):
+            encounter = encounter_of.get(exam.patient_id)
+            if encounter is None or exam.path in reported:
+                continue
+            date = exam.name.timestamp.date()
+            start = window_start(modality, encounter)
+            if start is None or date >= start:
+                continue
+            reported.add(exam.path)
+            kind, window = (("CT", "one month") if modality == "CT" else
+                            ("chest radiograph", "one year"))
+            self.ledger.finding(
+                "outside_inclusion_window",
+                f"{os.path.basename(exam.path)}: a {kind} dated {date.isoformat()}, "
+                f"{(encounter - date).days} days before the patient's COVID encounter "
+                f"({encounter.isoformat()}); the HIRO tip sheet includes {kind}s up to "
+                f"{window} before it. A wrong date, or an exam filed under another patient's "
+                "id? Kept, with pre_encounter=True",
+                patient_uid=f"{self.name}:{exam.patient_id}", path=exam.path)
+
     # -------------------------------------------------------------- assembly
     def run(self) -> SourceTables:
         self._skip_in_progress()
@@ -65,6 +94,11 @@ class CrdwLoader(ExamReader, ClinicalReader):
 
         info, dated_events = self._clinical()
         self._dated = dated_events
+        encounter_of = {pid: entry.get("index_date") for pid, entry in info.items()}
+        images["pre_encounter"] = pd.array(
+            [is_pre_encounter(date, encounter_of.get(exam.patient_id))
+             for exam, date in zip(first_exam, exam_date, strict=True)], dtype="boolean")
+        self._report_outside_window(first_exam, list(images["modality"]), encounter_of)
         clinical_ids = set(info)
         lab_ids = set(self._frame("labs")["patient_id"])
         clinical_ids |= lab_ids
@@ -89,6 +123,9 @@ class CrdwLoader(ExamReader, ClinicalReader):
             index_event={pid: entry["index_date"] for pid, entry in info.items()
                          if entry.get("index_date")},
             first_exam=exams_of, first_fact=facts_of)
+        if not len(images):
+            self.ledger.finding("no_images", f"no usable exam zip under {self.root}",
+                                path=self.root)
         if not any(self.tables.values()):
             self.ledger.finding("missing_clinical_data",
                                 "no datamart tables (patients / encounters / labs .csv or "
@@ -109,6 +146,10 @@ class CrdwLoader(ExamReader, ClinicalReader):
             images[column] = values
         if len(labs):
             labs["day"] = axis.days(lab_pids, lab_dates)
+        observations = Observations(self.name)
+        for pid, field, values, date in self.observed:
+            day = axis.day(pid, date) if date is not None and pid in axis else None
+            observations.add(f"{self.name}:{pid}", field, day=day, **values)
 
         if any(self.tables.values()):
             for uid, pid in zip(images["image_uid"], image_pids, strict=True):
@@ -123,6 +164,12 @@ class CrdwLoader(ExamReader, ClinicalReader):
         patients = self._patients(info, clinical_ids, images, image_pids)
         images = images.drop(columns=[*HELPER_COLUMNS, "study_date", "study_time",
                                       "age_years", "sex"])
+        batches = [e.batch_date for e in exams if e.batch_date is not None]
+        provenance = provenance_frame([provenance_row(
+            self.name, release=(f"batches up to {max(batches).isoformat()}" if batches else None),
+            loaded_from=self.root)])
         return SourceTables(self.name, patients=patients, images=images, events=events, labs=labs,
                             files=self.ledger.files_frame(),
-                            findings=self.ledger.findings_frame()).conformed()
+                            findings=self.ledger.findings_frame(),
+                            observations=observations.frame(),
+                            provenance=provenance).conformed()

@@ -46,9 +46,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import posixpath
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -63,10 +62,20 @@ from covidimg.sources._engine.exam import MODALITY_CODES
 from covidimg.sources._engine.free_text import describe_value
 from covidimg.sources._engine.harmonize import DayAxis, event_offsets
 from covidimg.sources._engine.ledger import Ledger, SourceTables, decode_text
+from covidimg.sources._engine.observations import Observations, source_field
 from covidimg.sources._engine.series import series_table
 from covidimg.sources.nccid import clean as nccid_clean
+from covidimg.sources.nccid.layouts import (
+    ClinicalFile,
+    ImageFile,
+    LayoutIndex,
+    classify,
+    modality_folders,
+    parse_as_of,
+    read_summaries,
+)
+from covidimg.sources.nccid.observed import severity_annotations
 from covidimg.sources.nccid.store import (
-    _CLINICAL_NAME,
     _PREFETCH_BATCH,
     GROUPS,
     _groups,
@@ -82,12 +91,9 @@ LOOKS_FOR = ("an NCCID bucket copy: training/ or validation/ holding data/<pid>/
              "status_*.json and xray/ ct/ mri/ DICOM folders, or <pid>/images/<date>/*.dcm with "
              "<pid>/data/<date>/data.json (early layout)")
 
-#: Modality folder of the current layout -> the DICOM modalities it may hold.
-MODALITY_FOLDERS: dict[str, tuple[str, ...]] = {
-    "xray": ("CR", "DX"), "x-ray": ("CR", "DX"), "ct": ("CT",), "mri": ("MR",),
-    "unknown": (),
-}
-_SCHEMA_EVENTS = ("admission", "icu_admission", "intubation", "death")
+#: Modality folder -> the DICOM modalities it may hold.
+MODALITY_FOLDERS: dict[str, tuple[str, ...]] = modality_folders()
+_SCHEMA_EVENTS = ("admission", "icu_admission", "intubation", "death", "last_known_alive")
 
 
 # ---------------------------------------------------------------------------- detection
@@ -103,56 +109,26 @@ def detect(root: str, *, storage_options: Mapping[str, Any] | None = None) -> bo
     """
     try:
         store = _Store(os.fspath(root), storage_options)
-        return any(_looks_like_group(store, path) for path in _groups(store).values())
+        return any(group.prefix or _looks_like_group(store, group.folder)
+                   for group in _groups(store).values())
     except Exception:  # detection never fails: an unreachable root simply does not match
         return False
-
-
-# ---------------------------------------------------------------------------- classification
-@dataclass
-class _ImageFile:
-    dcm: str | None = None
-    json: str | None = None
-    group: str = ""
-    pid: str = ""
-    folder_modalities: tuple[str, ...] | None = None
-
-
-@dataclass
-class _ClinicalFile:
-    path: str
-    group: str
-    pid: str
-    is_data: bool
-    date: str
-    filename_status: str | None
-
-
-@dataclass
-class _Index:
-    images: dict[tuple[str, ...], _ImageFile] = field(default_factory=dict)
-    clinical: dict[str, list[_ClinicalFile]] = field(default_factory=lambda: defaultdict(list))
-
-
-def _modality_folder(name: str) -> str | None:
-    name = name.lower()
-    if name in MODALITY_FOLDERS:
-        return "xray" if name == "x-ray" else name
-    return None
 
 
 class _Loader:
     def __init__(self, root: str, *, progress: bool,
                  site_units: Mapping[str, Mapping[str, str]] | None,
-                 storage_options: Mapping[str, Any] | None) -> None:
+                 storage_options: Mapping[str, Any] | None,
+                 as_of: dt.date | None = None) -> None:
         self.root = root
         self.store = _Store(root, storage_options)
         self.ledger = Ledger(NAME, root)
         self.progress = progress
         self.site_units = site_units
+        self.as_of = as_of
 
     # ------------------------------------------------------------------ index
-    def index(self) -> _Index:
+    def index(self) -> LayoutIndex:
         try:
             groups = _groups(self.store)
             paths = self.store.find(self.ledger)
@@ -162,74 +138,50 @@ class _Loader:
                             "credentials and endpoint for s3://)") from None
         if not groups:
             raise LoadError(f"nccid: {self.root} has no NCCID layout; looked for {LOOKS_FOR}. "
-                            "Pass the bucket root or its training/ or validation/ folder.")
-        index = _Index()
-        group_of = sorted(groups.items(), key=lambda kv: -len(kv[1]))
+                            "Pass the bucket root, its training/ or validation/ folder, or one "
+                            "patient's folder (e.g. training/xray/Covid123).")
+        index = LayoutIndex()
+        group_of = sorted(groups.items(), key=lambda kv: -len(kv[1].folder))
         for path in paths:
-            group = next((g for g, folder in group_of
-                          if path == folder or path.startswith(folder + "/")), None)
-            if group is None:
+            found = next(((g, group) for g, group in group_of
+                          if path == group.folder or path.startswith(group.folder + "/")), None)
+            if found is None:
                 first = self.store.rel(path)[0]
                 reason = ("raw upload area, not curated NCCID data" if first.startswith("raw-")
                           else "outside training/ and validation/")
                 self.ledger.file(self.store.label(path), "ignored", reason=reason)
                 continue
-            rest = tuple(posixpath.relpath(path, groups[group]).split("/"))
-            self.classify(index, path, group, rest)
+            name, group = found
+            rest = (*group.prefix, *posixpath.relpath(path, group.folder).split("/"))
+            reason = classify(index, path, name, rest)
+            if reason is not None:
+                self.ledger.file(self.store.label(path), "ignored", reason=reason)
+        read_summaries(index, self.store, self.ledger)
         return index
 
-    def classify(self, index: _Index, path: str, group: str, rest: tuple[str, ...]) -> None:
-        name = rest[-1]
-        lower = name.lower()
-        stem = name.rsplit(".", 1)[0]
-        folder = _modality_folder(rest[0]) if len(rest) == 5 else None
-        meta_folder = _modality_folder(rest[0][: -len("-metadata")]) \
-            if len(rest) == 5 and rest[0].endswith("-metadata") else None
-        if folder and lower.endswith(".dcm"):                      # current layout image
-            entry = self.image_entry(index, (group, folder, *rest[1:4], stem), group, rest[1])
-            entry.dcm, entry.folder_modalities = path, MODALITY_FOLDERS[folder]
-        elif meta_folder and lower.endswith(".json"):              # current layout metadata
-            entry = self.image_entry(index, (group, meta_folder, *rest[1:4], stem), group,
-                                     rest[1])
-            entry.json = path
-        elif len(rest) == 4 and rest[1] == "images" and lower.endswith(".dcm"):
-            self.image_entry(index, (group, "early", rest[0], rest[2], stem), group,
-                             rest[0]).dcm = path
-        elif len(rest) == 4 and rest[1] == "images_metadata" and lower.endswith(".json"):
-            self.image_entry(index, (group, "early", rest[0], rest[2], stem), group,
-                             rest[0]).json = path
-        elif len(rest) == 3 and rest[0] == "data" and lower.endswith(".json"):
-            match = _CLINICAL_NAME.match(name)
-            if match is None:
-                self.ledger.file(self.store.label(path), "ignored",
-                                 reason="not a data_YYYY-MM-DD.json or status_YYYY-MM-DD.json "
-                                        "clinical file name")
-                return
-            is_data = match["kind"] == "data"
-            index.clinical[rest[1]].append(_ClinicalFile(
-                path, group, rest[1], is_data, match["date"],
-                "positive" if is_data else "negative"))
-        elif len(rest) == 4 and rest[1] == "data" and name == "data.json":
-            index.clinical[rest[0]].append(_ClinicalFile(path, group, rest[0], True, rest[2],
-                                                         None))
-        else:
-            self.ledger.file(self.store.label(path), "ignored",
-                             reason="not part of the NCCID layout")
-
-    @staticmethod
-    def image_entry(index: _Index, key: tuple[str, ...], group: str, pid: str) -> _ImageFile:
-        entry = index.images.setdefault(key, _ImageFile())
-        entry.group, entry.pid = group, pid
-        return entry
-
     # ------------------------------------------------------------------ clinical
-    def clinical(self, index: _Index) -> dict[str, tuple[nccid_clean.ClinicalRecord, str,
-                                                         str]]:
+    def after_as_of(self, files: list[ClinicalFile]) -> list[ClinicalFile]:
+        """The files dated on or before ``as_of`` (all without it); later ones are ignored."""
+        if self.as_of is None:
+            return files
+        kept = []
+        for f in files:
+            if f.date > self.as_of.isoformat():
+                self.ledger.file(self.store.label(f.path), "ignored",
+                                 reason=f"dated {f.date}, after as_of {self.as_of.isoformat()}")
+            else:
+                kept.append(f)
+        return kept
+
+    def clinical(self, index: LayoutIndex) -> dict[str, tuple[nccid_clean.ClinicalRecord, str,
+                                                              str]]:
         """pid -> (cleaned record, label of the file used, group)."""
         out = {}
+        current = {pid: self.after_as_of(files) for pid, files in index.clinical.items()}
+        current = {pid: files for pid, files in current.items() if files}
         self.store.prefetch([max(files, key=lambda f: (f.is_data, f.date, f.path)).path
-                             for files in index.clinical.values()])
-        for pid, files in sorted(index.clinical.items()):
+                             for files in current.values()])
+        for pid, files in sorted(current.items()):
             # data_* beats status_*; later dates beat earlier ones; name breaks ties.
             ordered = sorted(files, key=lambda f: (f.is_data, f.date, f.path), reverse=True)
             winner = None
@@ -267,15 +219,20 @@ class _Loader:
         uid = f"{NAME}:{pid}"
         for problem in record.problems:
             self.ledger.finding(problem.kind, problem.message(), patient_uid=uid, path=label)
+        for key in record.unexpected_keys:
+            self.ledger.finding("unexpected_field", f"key {source_field(NAME, key)[6:]!r} is "
+                                "not in NCCID's vocabulary (NHSX's schema-compliance workbook "
+                                "v2.1 and the keys NHSX's own code reads); its value was not "
+                                "read", patient_uid=uid, path=label)
         if record.pseudonym is not None and record.pseudonym.strip().upper() != pid.upper():
             self.ledger.finding("inconsistent_value", f"Pseudonym {record.pseudonym!r} differs "
                                 f"from the folder's patient id {pid!r}; the folder's id is kept",
                                 patient_uid=uid, path=label)
 
     # ------------------------------------------------------------------ images
-    def headers(self, index: _Index) -> tuple[list[DicomHeader], dict[str, _ImageFile]]:
+    def headers(self, index: LayoutIndex) -> tuple[list[DicomHeader], dict[str, ImageFile]]:
         headers: list[DicomHeader] = []
-        by_label: dict[str, _ImageFile] = {}
+        by_label: dict[str, ImageFile] = {}
         items = sorted(index.images.items())
         bar = tqdm(items, desc="NCCID headers", unit="image", disable=not self.progress)
         for position, (_key, entry) in enumerate(bar):
@@ -289,7 +246,7 @@ class _Loader:
             by_label[header.path] = entry
         return headers, by_label
 
-    def header(self, entry: _ImageFile) -> DicomHeader | None:
+    def header(self, entry: ImageFile) -> DicomHeader | None:
         uid = f"{NAME}:{entry.pid}"
         dcm = self.store.label(entry.dcm) if entry.dcm else None
         meta = self.store.label(entry.json) if entry.json else None
@@ -323,13 +280,15 @@ class _Loader:
                 return None
         return header
 
-    def check_header(self, header: DicomHeader, entry: _ImageFile) -> bool:
+    def check_header(self, header: DicomHeader, entry: ImageFile) -> bool:
         """Report disagreements; return whether the header becomes an image."""
         uid = f"{NAME}:{entry.pid}"
         if header.modality not in IMAGE_MODALITIES:
             reason = (f"modality {describe_value(header.modality, vocabulary=MODALITY_CODES)} "
                       f"is not an image modality covidimg indexes ({list(IMAGE_MODALITIES)})")
             self.mark(header.path, entry, "ignored", None, reason)
+            self.ledger.finding("unsupported_modality", f"{reason}; skipped", patient_uid=uid,
+                                path=header.path)
             return False
         if entry.folder_modalities is not None and entry.folder_modalities and \
                 header.modality not in entry.folder_modalities:
@@ -343,7 +302,7 @@ class _Loader:
                                 "folder's id is kept", patient_uid=uid, path=header.path)
         return True
 
-    def mark(self, dcm_label: str, entry: _ImageFile, status: str, image_uid: str | None,
+    def mark(self, dcm_label: str, entry: ImageFile, status: str, image_uid: str | None,
              reason: str) -> None:
         self.ledger.file(dcm_label, status, image_uid=image_uid, reason=reason)
         if entry.json is not None:
@@ -352,7 +311,7 @@ class _Loader:
                 self.ledger.file(meta, status, image_uid=image_uid,
                                  reason=f"DICOM-JSON metadata: {reason}")
 
-    def dedupe(self, headers: list[DicomHeader], by_label: dict[str, _ImageFile]
+    def dedupe(self, headers: list[DicomHeader], by_label: dict[str, ImageFile]
                ) -> list[DicomHeader]:
         kept: dict[str, DicomHeader] = {}
         out = []
@@ -397,7 +356,10 @@ class _Loader:
         events = self.events(records, anchors)
         images = self.place_images(images, events, anchors)
         labs = self.labs(records, anchors)
+        observations = self.observations(records, anchors)
+        annotations = severity_annotations(observations, images)
         return SourceTables(NAME, patients=patients, images=images, events=events, labs=labs,
+                            observations=observations, annotations=annotations,
                             files=self.ledger.files_frame(),
                             findings=self.ledger.findings_frame()).conformed()
 
@@ -501,6 +463,18 @@ class _Loader:
         drop = [*HELPER_COLUMNS, "pid", "study_date", "study_time", "age_years", "sex"]
         return images.drop(columns=[c for c in drop if c in images.columns])
 
+    def observations(self, records: Mapping[str, Any], anchors: DayAxis) -> pd.DataFrame:
+        """Every clinical field that is not a patients/events/labs column."""
+        collector = Observations(NAME)
+        for pid, (record, label, _group) in sorted(records.items()):
+            for obs in record.observations:
+                day = anchors.day(pid, obs.date) if obs.date is not None else None
+                collector.add(f"{NAME}:{pid}", obs.field, value=obs.value,
+                              value_num=obs.value_num, unit=obs.unit, day=day,
+                              value_raw=obs.value_raw, origin=f"{label}: {obs.key}",
+                              vocabulary=obs.vocabulary)
+        return collector.frame()
+
     def labs(self, records: Mapping[str, Any], anchors: DayAxis) -> pd.DataFrame:
         rows = []
         for pid, (record, _label, _group) in records.items():
@@ -522,6 +496,7 @@ def load(
     progress: bool = False,
     site_units: Mapping[str, Mapping[str, str]] | None = None,
     storage_options: Mapping[str, Any] | None = None,
+    as_of: str | dt.date | None = None,
 ) -> SourceTables:
     """Read an NCCID bucket copy (local folder or ``s3://bucket/prefix``) into harmonized tables.
 
@@ -540,6 +515,12 @@ def load(
     storage_options
         Passed to fsspec for remote roots, e.g. ``{"anon": False, "client_kwargs":
         {"endpoint_url": "http://127.0.0.1:5000"}}``.
+    as_of
+        A date (``"2020-06-01"`` or a :class:`datetime.date`): load the clinical data as it
+        stood on that day. Clinical files dated later (``data_/status_YYYY-MM-DD.json``, or the
+        date folder of the 2020 layouts) are listed as ignored and the latest file on or before
+        the date wins, as it did then. Images are not filtered (the current layout records no
+        upload date for them).
 
     Returns
     -------
@@ -556,7 +537,9 @@ def load(
     >>> from covidimg.sources import nccid
     >>> tables = nccid.load("/data/nccid")                          # doctest: +SKIP
     >>> tables = nccid.load("s3://nccid-data-warehouse-prod/training")  # doctest: +SKIP
+    >>> tables = nccid.load("/data/nccid", as_of="2020-06-01")     # doctest: +SKIP
+    >>> tables = nccid.load("/data/nccid/training/xray/Covid123")   # doctest: +SKIP
     """
     root = os.fspath(root)
     return _Loader(root, progress=progress, site_units=site_units,
-                   storage_options=storage_options).load()
+                   storage_options=storage_options, as_of=parse_as_of(as_of)).load()

@@ -14,9 +14,16 @@ what people typed:
   numbers (``43909``) are converted;
 * numbers arrive as text: ``"[67] - 2020-06-06"`` (the bracketed number is the value),
   ``"[170/70] - 2020-04-01"`` (blood pressure), ``"<5"``, ``"8.5 kPa"``, ``"10L"``;
-* units differ by site (:data:`SITE_UNITS`, keyed on ``SubmittingCentre``) and are converted to
-  the schema's canonical unit by :func:`covidimg.units.convert` ("Urea on admission" is urea,
-  which UK laboratories report in mmol/L, not urea nitrogen);
+* units differ by site (:data:`SITE_UNITS`, NHSX's table, keyed on ``SubmittingCentre`` through
+  :func:`~covidimg.sources.nccid.site_units.normalize_site`) and are converted to the schema's
+  canonical unit by :func:`covidimg.units.convert` ("Urea on admission" is urea, not urea
+  nitrogen); a value whose unit cannot be converted (Cambridge's PaO2 "in %", a saturation) is
+  kept as an observation ``nccid:<key>`` and reported, never as a lab value;
+* vital signs and age are read by :mod:`covidimg.sources.nccid.vitals` (units in the text,
+  NHSX's plausibility ranges);
+* every other field of the vocabulary becomes an observation
+  (:mod:`covidimg.sources.nccid.fields`, :mod:`covidimg.sources.nccid.observed`); a key outside
+  the vocabulary is listed in :attr:`ClinicalRecord.unexpected_keys`;
 * FiO2 comes as %, as a fraction, as litres of oxygen per minute or as a Venturi mask colour
   (:func:`parse_fio2`).
 
@@ -37,12 +44,22 @@ from covidimg import schema, units
 from covidimg._validation import choices
 from covidimg.errors import ValueProblem
 from covidimg.sources._engine.dates import RECOVER_ALL, DateOrder, is_missing, parse_date
-from covidimg.sources._engine.free_text import describe_value
+from covidimg.sources._engine.free_text import describe_value, publishable_text
+from covidimg.sources._engine.observations import source_field
+from covidimg.sources.nccid.fields import (
+    KEY_ALIASES,
+    OBSERVATION_FIELDS,
+    VARIANT_KEYS,
+    known_key,
+    normalize_key,
+)
+from covidimg.sources.nccid.observed import ObservationValue, observe
 from covidimg.sources.nccid.site_units import (
     DEFAULT_UNITS,
     PLAUSIBLE,
     SITE_DEPENDENT,
     SITE_UNITS,
+    normalize_site,
     site_units_table,
 )
 from covidimg.sources.nccid.values import (
@@ -53,6 +70,7 @@ from covidimg.sources.nccid.values import (
     parse_fio2,
     parse_number,
 )
+from covidimg.sources.nccid.vitals import PLAUSIBLE_VITALS, clean_vital
 
 __all__ = [
     "DATE_FIELDS",
@@ -65,6 +83,7 @@ __all__ = [
     "SITE_UNITS",
     "ClinicalRecord",
     "LabValue",
+    "ObservationValue",
     "Problem",
     "ValueProblem",
     "clean_record",
@@ -76,67 +95,6 @@ __all__ = [
     "site_units_table",
 ]
 
-
-# ---------------------------------------------------------------------------- keys
-def normalize_key(label: str) -> str:
-    """Normalise a human-label key: lower case, ``_`` as space, whitespace collapsed.
-
-    Examples
-    --------
-    >>> from covidimg.sources.nccid.clean import normalize_key
-    >>> normalize_key("Fibrinogen  if d-dimer not performed")
-    'fibrinogen if d-dimer not performed'
-    >>> normalize_key(" Date_of_ITU_admission ")
-    'date of itu admission'
-    """
-    return " ".join(str(label).replace("_", " ").lower().split())
-
-
-#: Normalised key -> field name. Typos and renamed columns seen in NCCID submissions included.
-KEY_ALIASES: dict[str, str] = {
-    "pseudonym": "pseudonym",
-    "submittingcentre": "site",
-    "submitting centre": "site",
-    "swabstatus": "swab_status",
-    "swab status": "swab_status",
-    "swabdate": "swab_date",
-    "swab date": "swab_date",
-    "swabdates": "swab_dates",
-    "age": "age",
-    "sex": "sex",
-    "final covid status": "final_covid_status",
-    "date of positive covid swab": "positive_swab_date",
-    "date of admission": "admission_date",
-    "date of itu admission": "icu_admission_date",
-    "date of intubation": "intubation_date",
-    "date of death": "death_date",
-    "date last known alive": "last_known_alive_date",
-    "itu admission": "icu",
-    "intubation": "intubated",
-    "death": "died",
-    "crp on admission": "crp",
-    "d-dimer on admission": "d_dimer",
-    "ddimer on admission": "d_dimer",
-    "lymphocyte count on admission": "lymphocytes",
-    "wcc on admission": "wcc",
-    "platelet count on admission": "platelets",
-    "ferritin": "ferritin",
-    "urea on admission": "urea",
-    "creatinine on admission": "creatinine",
-    "troponin i": "troponin_i",
-    "troponin t": "troponin_t",
-    "fibrinogen if d-dimer not performed": "fibrinogen",
-    "pao2": "po2",
-    "pa02": "po2",
-    "fio2": "fio2",
-    "fi02": "fio2",
-    "systolic bp": "systolic_bp",
-    "diastolic bp": "diastolic_bp",
-    "o2 saturation": "o2_saturation",
-    "temperature on admission": "temperature",
-    "respiratory rate on admission": "respiratory_rate",
-    "heart rate on admission": "heart_rate",
-}
 
 #: Date fields: field -> (event name, day-first?). ``SwabDate`` is UK order, the rest US order.
 DATE_FIELDS: dict[str, tuple[str, bool]] = {
@@ -158,6 +116,10 @@ LAB_FIELDS: tuple[str, ...] = ("crp", "d_dimer", "lymphocytes", "wcc", "platelet
 VITAL_FIELDS: tuple[str, ...] = ("o2_saturation", "temperature", "respiratory_rate",
                                  "heart_rate")
 
+#: Events of the RT-PCR results: (result field, acquisition-date field, result-date field).
+RT_PCR: tuple[tuple[str, str, str], ...] = (("rt_pcr_1", "rt_pcr_1_date", "rt_pcr_1_result"),
+                                            ("rt_pcr_2", "rt_pcr_2_date", "rt_pcr_2_result"))
+
 
 # ---------------------------------------------------------------------------- problems
 @dataclass(frozen=True)
@@ -166,7 +128,7 @@ class Problem:
 
     ``kind`` is the finding kind: ``unparseable_value`` (the value is lost),
     ``recovered_value`` (read from an error pattern, another date order or an Excel serial),
-    ``unit_assumed``, ``unconvertible_unit`` or ``implausible_value``.
+    ``unit_assumed``, ``unconvertible_unit``, ``implausible_value`` or ``inconsistent_value``.
     """
 
     key: str
@@ -251,6 +213,10 @@ class ClinicalRecord:
     vitals
         ``systolic_bp``, ``diastolic_bp``, ``o2_saturation``, ``temperature``,
         ``respiratory_rate``, ``heart_rate`` when given.
+    observations
+        Every other field of the vocabulary (:class:`ObservationValue`).
+    unexpected_keys
+        Keys outside NCCID's vocabulary (:func:`~covidimg.sources.nccid.fields.known_key`).
     problems
         Every value that could not be read as written.
     """
@@ -267,6 +233,8 @@ class ClinicalRecord:
     intubated: bool | None = None
     labs: list[LabValue] = field(default_factory=list)
     vitals: dict[str, float] = field(default_factory=dict)
+    observations: list[ObservationValue] = field(default_factory=list)
+    unexpected_keys: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
 
@@ -303,10 +271,16 @@ def read_clinical_json(data: str | bytes) -> dict[str, Any]:
 
 
 def _fields(raw: Mapping[str, Any]) -> dict[str, tuple[str, Any]]:
-    """Field name -> (key as written, value); the first non-empty value of a field wins."""
+    """Field name -> (key as written, value), for the keys of :data:`KEY_ALIASES` and
+    :data:`~covidimg.sources.nccid.fields.OBSERVATION_FIELDS` (observation fields are named
+    ``obs:<normalised key>``). The first non-empty value of a field wins, the schema's spelling
+    before a variant one (:data:`~covidimg.sources.nccid.fields.VARIANT_KEYS`)."""
     out: dict[str, tuple[str, Any]] = {}
-    for key, value in raw.items():
-        name = KEY_ALIASES.get(normalize_key(key))
+    for key, value in sorted(raw.items(), key=lambda kv: str(kv[0]).strip() in VARIANT_KEYS):
+        norm = normalize_key(key)
+        name = KEY_ALIASES.get(norm)
+        if name is None and norm in OBSERVATION_FIELDS:
+            name = f"obs:{OBSERVATION_FIELDS[norm].name}"
         if name is None:
             continue
         if name not in out or (is_missing(out[name][1]) and not is_missing(value)):
@@ -314,9 +288,13 @@ def _fields(raw: Mapping[str, Any]) -> dict[str, tuple[str, Any]]:
     return out
 
 
+def _unexpected(raw: Mapping[str, Any]) -> list[str]:
+    return [str(key) for key in raw if not known_key(str(key))]
+
+
 class _Cleaner:
     def __init__(self, site_units: Mapping[str, Mapping[str, str]]) -> None:
-        self.site_units = {normalize_key(k): dict(v) for k, v in site_units.items()}
+        self.site_units = {normalize_site(k): dict(v) for k, v in site_units.items()}
         self.record = ClinicalRecord()
 
     def problem(self, key: str, value: Any, detail: str, kind: str = "unparseable_value"
@@ -355,11 +333,12 @@ class _Cleaner:
         return result
 
     def unit_for(self, analyte: str) -> tuple[str, bool]:
-        """The site's unit for ``analyte`` and whether it was assumed (site not in the table)."""
-        site = normalize_key(self.record.site or "")
+        """The site's unit for ``analyte`` and whether it was assumed (the site is not in the
+        table, or has no unit for the analyte)."""
+        site = normalize_site(self.record.site or "")
         if site in self.site_units and analyte in self.site_units[site]:
             return self.site_units[site][analyte], False
-        return DEFAULT_UNITS[analyte], site not in self.site_units
+        return DEFAULT_UNITS[analyte], True
 
     def parsed(self, key: str, value: Any, parse: Callable[[Any], Any]) -> Any:
         """``parse(value)``, a problem recorded when it fails (None) or was recovered."""
@@ -381,19 +360,26 @@ class _Cleaner:
         else:
             unit, assumed = self.unit_for(analyte)
             if assumed and analyte in SITE_DEPENDENT:
-                self.problem(key, value, f"site {self.record.site!r} is not in the site unit "
-                             f"table; the value was assumed to be in {unit}", "unit_assumed")
+                self.problem(key, value, f"site {self.record.site!r} has no {analyte} unit in "
+                             f"the site unit table; the value was assumed to be in {unit}",
+                             "unit_assumed")
         try:
             lower = units.convert(analyte, parsed.lower, unit)
             upper = units.convert(analyte, parsed.upper, unit)
         except units.UnitConversionError:
             whose = "written in the value" if parsed.unit is not None else \
                 f"site {self.record.site!r}'s unit for {analyte}"
+            field_name = source_field("nccid", str(key))
             self.problem(key, value, f"unit {describe_value(unit)} cannot be converted to "
                          f"{schema.ANALYTES[analyte].unit} for {analyte}; known units are "
-                         f"{units.known_units(analyte)} ({whose}); the value was dropped. "
-                         "Correct the site unit table (site_units=...) if the site's unit is "
-                         "wrong", "unconvertible_unit")
+                         f"{units.known_units(analyte)} ({whose}); not a lab value, kept as the "
+                         f"observation {field_name!r}. Correct the site unit table "
+                         "(site_units=...) if the site's unit is wrong", "unconvertible_unit")
+            number = parsed.lower if parsed.censor == "none" else math.nan
+            if parsed.unit is not None and publishable_text(unit) != unit:
+                unit = None  # typed text, not a known unit: never kept (value_raw says more)
+            self.record.observations.append(ObservationValue(
+                field_name, str(key), None, number, unit, None, value))
             return
         self.store_lab(analyte, key, value, lower, upper, parsed.censor, unit)
 
@@ -414,14 +400,14 @@ class _Cleaner:
         self.store_lab("fio2", key, value, parsed.lower, parsed.upper, parsed.censor,
                        parsed.unit or "%")
 
-    def number(self, key: str, value: Any) -> float | None:
-        parsed = self.parsed(key, value, parse_number)
-        if parsed is None:
+    def vital(self, name: str, key: str, value: Any) -> float | None:
+        """Vital sign (or age) ``name``: :func:`~covidimg.sources.nccid.vitals.clean_vital`."""
+        if is_missing(value):
             return None
-        if parsed.censor != "none":
-            self.problem(key, value, "a censored value is not meaningful here")
-            return None
-        return parsed.lower
+        result = clean_vital(name, value)
+        for kind, detail in result.problems:
+            self.problem(key, value, detail, kind)
+        return result.value
 
 
 def clean_record(
@@ -451,7 +437,8 @@ def clean_record(
     Examples
     --------
     >>> from covidimg.sources.nccid.clean import clean_record
-    >>> rec = clean_record({"Pseudonym": "Covid7", "SubmittingCentre": "Centre A",
+    >>> rec = clean_record({"Pseudonym": "Covid7",
+    ...                     "SubmittingCentre": "Royal Cornwall Hospitals NHS Trust",
     ...                     "D-dimer on admission": "1500", "PaO2": "[10] - 2020-04-01",
     ...                     "Date of admission": "04/02/2020", "SwabDate": "04/02/2020"},
     ...                    filename_status="positive")
@@ -481,12 +468,13 @@ def clean_record(
         else:
             rec.sex = sex
     key, value = get("age")
-    age = cleaner.number(key, value)
-    if age is not None:
-        if 0 <= age <= 120:
-            rec.age = age
-        else:
-            cleaner.problem(key, value, "an age must lie between 0 and 120 years")
+    rec.age = cleaner.vital("age", key, value)
+    key, value = get("hospital")
+    if rec.site is None and not is_missing(value):
+        rec.site = str(value).strip()      # the schema's "Hospital" where SubmittingCentre lacks
+    elif not is_missing(value):
+        rec.observations.append(ObservationValue("nccid:Hospital", str(key),
+                                                 str(value).strip(), value_raw=value))
 
     swab_key, swab_status_value = get("swab_status")
     swab_status = cleaner.status(swab_key, swab_status_value)
@@ -506,7 +494,7 @@ def clean_record(
             status = swab_status or rec.covid_status
             if status in ("positive", "negative"):
                 rec.test_dates.append((f"covid_test_{status}", date))
-        elif event == "covid_test_positive":
+        elif name == "positive_swab_date":
             rec.test_dates.append((event, date))
         else:
             rec.dates[event] = date
@@ -555,10 +543,21 @@ def clean_record(
             cleaner.problem(key, value, str(exc))
             continue
         if pressure is not None:
+            low, high = PLAUSIBLE_VITALS[f"{which}_bp"]
+            if not low <= pressure <= high:
+                cleaner.problem(key, value, f"{pressure:g} mmHg is outside {low:g}–{high:g} "
+                                "mmHg; kept", "implausible_value")
             rec.vitals[f"{which}_bp"] = pressure
     for name in VITAL_FIELDS:
         key, value = get(name)
-        number = cleaner.number(key, value)
+        number = cleaner.vital(name, key, value)
         if number is not None:
             rec.vitals[name] = number
+    for name, unit in (("temperature", "°C"), ("o2_saturation", "%")):
+        if name in rec.vitals:        # also an observation: the harmonized field, on admission
+            key, value = get(name)
+            rec.observations.append(ObservationValue(name, key, None, rec.vitals[name], unit,
+                                                     rec.dates.get("admission"), value))
+    observe(cleaner, fields)
+    rec.unexpected_keys = _unexpected(raw)
     return rec

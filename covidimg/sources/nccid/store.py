@@ -1,5 +1,7 @@
 """Where NCCID's files are: a local folder or an ``s3://`` prefix seen through fsspec
-(:class:`_Store`), and which of its folders are the bucket's training/ and validation/ groups."""
+(:class:`_Store`), and which of its folders are the bucket's training/ and validation/ groups
+(or, for a one-patient prefix such as ``training/xray/Covid123``, which part of a group the
+root is)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import os
 import posixpath
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import fsspec
@@ -16,11 +19,12 @@ from covidimg.sources._engine.dicom import DicomHeader, read_header
 from covidimg.sources._engine.ledger import Ledger, walk
 from covidimg.table_paths import file_path, redact_credentials
 
-__all__ = ["GROUPS"]
+__all__ = ["GROUPS", "Group"]
 
 #: The split folders of the bucket.
 GROUPS: tuple[str, ...] = ("training", "validation")
 _CLINICAL_NAME = re.compile(r"^(?P<kind>data|status)_(?P<date>\d{4}-\d{2}-\d{2})\.json$")
+_DATE_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _HEADER_BLOCK = 2**18  # bytes fetched per remote read: a DICOM header fits in one block
 _PREFETCH_BATCH = 256  # remote JSON files fetched concurrently per request batch
 
@@ -104,6 +108,13 @@ class _Store:
             if isinstance(fetched, dict):
                 self._prefetched.update(fetched)
 
+    def size(self, path: str) -> int | None:
+        """The file's size in bytes, ``None`` when it cannot be told."""
+        try:
+            return int(self.fs.size(path))
+        except (OSError, ValueError, TypeError):
+            return None
+
     def header(self, path: str, label: str) -> DicomHeader:
         if not self.remote:
             return read_header(path, label=label)
@@ -119,14 +130,25 @@ _DETECT_FOLDERS = {"xray", "x-ray", "ct", "mri", "xray-metadata", "x-ray-metadat
                    "ct-metadata", "mri-metadata"}
 
 
+@dataclass(frozen=True)
+class Group:
+    """A training/ or validation/ group: its ``folder`` in the store and the ``prefix`` of
+    layout folders the root sits below (``("xray", "Covid123")`` when the root is one
+    patient's folder ``training/xray/Covid123``; empty for a whole group)."""
+
+    folder: str
+    prefix: tuple[str, ...] = ()
+
+
 def _looks_like_group(store: _Store, path: str) -> bool:
-    """Whether ``path`` is a training/ or validation/ folder of either layout."""
+    """Whether ``path`` is a training/ or validation/ folder of any layout."""
     names = store.children(path)
     if any(n.lower() in _DETECT_FOLDERS for n in names):
         return True
     if "data" in names:
         for pid in store.children(f"{path}/data")[:5]:
-            if any(_CLINICAL_NAME.match(n) for n in store.children(f"{path}/data/{pid}")):
+            children = store.children(f"{path}/data/{pid}")
+            if any(_CLINICAL_NAME.match(n) or _DATE_FOLDER.match(n) for n in children):
                 return True
     for name in names[:20]:
         sub = store.children(f"{path}/{name}")
@@ -135,14 +157,44 @@ def _looks_like_group(store: _Store, path: str) -> bool:
     return False
 
 
-def _groups(store: _Store) -> dict[str, str]:
-    """Group name -> folder: the root's training/ and validation/, or the root itself."""
+def _patient_prefix(store: _Store) -> Group | None:
+    """The root as one patient's folder: ``<group>/<modality folder>/<pid>``,
+    ``<group>/data/<pid>`` or (early layout) ``<group>/<pid>`` with ``images/`` inside. Read
+    from the root's own name and its parent's name: nothing outside the root is listed."""
+    base = store.base
+    parent, pid = posixpath.split(base)
+    folder = posixpath.basename(parent)
+    names = store.children(base)
+    if not names or not pid:
+        return None
+    if folder.lower() in _DETECT_FOLDERS:
+        return Group(base, (folder, pid))
+    if folder == "data" and any(_CLINICAL_NAME.match(n) or _DATE_FOLDER.match(n)
+                                for n in names):
+        return Group(base, ("data", pid))
+    if "images" in names or "images_metadata" in names:
+        return Group(base, (pid,))
+    return None
+
+
+def _group_name(store: _Store, prefix: tuple[str, ...]) -> str:
+    """training/validation from the folder name above the layout part, else training."""
+    parts = store.base.split("/")
+    above = parts[-len(prefix) - 1] if len(parts) > len(prefix) else ""
+    return above if above in GROUPS else "training"
+
+
+def _groups(store: _Store) -> dict[str, Group]:
+    """Group name -> :class:`Group`: the root's training/ and validation/, the root itself, or
+    the root as one patient's folder of a group."""
     names = store.children(store.base)
-    found = {g: f"{store.base}/{g}" for g in GROUPS
+    found = {g: Group(f"{store.base}/{g}") for g in GROUPS
              if g in names and store.isdir(f"{store.base}/{g}")}
     if found:
         return found
+    patient = _patient_prefix(store)
+    if patient is not None:
+        return {_group_name(store, patient.prefix): patient}
     if _looks_like_group(store, store.base):
-        name = posixpath.basename(store.base)
-        return {name if name in GROUPS else "training": store.base}
+        return {_group_name(store, ()): Group(store.base)}
     return {}

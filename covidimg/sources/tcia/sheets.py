@@ -126,13 +126,14 @@ class _Clinical:
 
 
 class SheetReader:
-    """The sheet half of the TCIA reader (a mixin of :class:`covidimg.sources.tcia._Reader`,
-    which sets ``ledger``, ``clinical``, ``ricord_studies``, ``annotations`` and
-    ``sheet_patients``)."""
+    """The sheet half of the TCIA reader (the base of
+    :class:`~covidimg.sources.tcia.join.SheetJoin`, whose ``start_sheets`` sets ``ledger``,
+    ``clinical``, ``ricord_rows``, ``ricord_studies``, ``annotations`` and ``sheet_patients``)."""
 
     ledger: Ledger
     clinical: dict[str, _Clinical]
     ricord_studies: dict[str, tuple[str, dt.date | None, str]]
+    ricord_rows: list[dict[str, object]]
     annotations: list[dict[str, object]]
     sheet_patients: dict[str, list[str]]
 
@@ -148,7 +149,7 @@ class SheetReader:
             self.ledger.file(path, "used", reason="COVID-19-NY-SBU clinical sheet")
         elif all(c in frame.columns for c in _ANNOTATION):
             self.read_annotations(path, frame)
-            self.ledger.file(path, "used", reason="MIDRC-RICORD-1C MD.ai annotation labels")
+            self.ledger.file(path, "used", reason="MIDRC-RICORD MD.ai annotation labels")
         elif {"Series UID", "File Location"} <= set(frame.columns):
             self.ledger.file(path, "ignored", reason="NBIA Data Retriever metadata.csv; the "
                              "DICOM headers are read directly")
@@ -180,8 +181,8 @@ class SheetReader:
             frame = frame.apply(lambda s: s.astype(str).str.strip())
             where = f"{path}[{sheet}]"
             if all(c in frame.columns for c in _RICORD_META):
-                self.read_ricord_meta(where, frame, header_row)
-                used.append(f"MIDRC-RICORD-1C metadata (sheet {sheet!r})")
+                self.read_ricord_meta(where, frame, header_row, sheet=str(sheet))
+                used.append(f"MIDRC-RICORD metadata (sheet {sheet!r})")
             elif all(c in frame.columns for c in _AR_REQUIRED):
                 if header_row > 0:
                     self.ledger.finding("title_row", f"{name}[{sheet}]: header found on row "
@@ -298,27 +299,28 @@ class SheetReader:
             info.icu = self.flag(row.get("ICU Admit", ""), "ICU Admit", line)
             info.died = self.flag(row.get("MORTALITY", ""), "MORTALITY", line)
 
-    def read_ricord_meta(self, where: str, frame: pd.DataFrame, header_row: int) -> None:
+    def read_ricord_meta(self, where: str, frame: pd.DataFrame, header_row: int, *,
+                         sheet: str = "") -> None:
+        """RICORD metadata rows, kept until the images are known: each is keyed by the study
+        it lists (:meth:`covidimg.sources.tcia.join.SheetJoin.resolve_ricord`), so that a
+        MIDRC-RICORD-1A, 1B or 1C sheet links to its own collection's patients."""
+        positive = " pos " in f" {sheet.lower()} "  # "CR Pos - TCIA Submission"
         for k, (_, row) in enumerate(frame.iterrows()):
             mrn, study = row["Anon MRN"], row["Anon Study UID"]
             if _missing(mrn) or _missing(study):
                 continue
-            pid = mrn if mrn.startswith("MIDRC-RICORD-1C-") else f"MIDRC-RICORD-1C-{mrn}"
-            line = f"{where}:row {header_row + k + 2}"
-            date = _sheet_date(row.get("Anon TCIA Study Date"))
-            self.ricord_studies[study] = (pid, date, line)
-            if pid not in self.clinical:
-                info = self._patient(pid, "MIDRC-RICORD-1C", line)
-                info.covid = "positive"  # the sheet is "CR Pos": COVID-19 positive exams
+            self.ricord_rows.append({"mrn": mrn, "study": study, "sheet": where,
+                                     "date": _sheet_date(row.get("Anon TCIA Study Date")),
+                                     "where": f"{where}:row {header_row + k + 2}",
+                                     "positive": positive})
 
     def read_annotations(self, path: str, frame: pd.DataFrame) -> None:
         for i, row in frame.iterrows():
-            mrn = row["Anon MRN"]
-            pid = mrn if mrn.startswith("MIDRC-RICORD-1C-") else f"MIDRC-RICORD-1C-{mrn}"
             self.annotations.append({
-                "patient": pid, "study_uid": row.get("Anon Study UID") or None,
+                "mrn": row["Anon MRN"], "study_uid": row.get("Anon Study UID") or None,
+                "reader": None if _missing(row.get("Reader_id")) else row["Reader_id"],
                 "date": _sheet_date(row.get("Anon TCIA Study Date")),
                 "class": row.get("CLASS_label", ""), "grade": row.get("GRADE_label", ""),
-                "where": f"{path}:{int(i) + 2}"})
+                "file": path, "where": f"{path}:{int(i) + 2}"})
 
     # ------------------------------------------------------------------ assembly

@@ -21,7 +21,17 @@ Either image folder may be missing. Quirks handled:
 * ``age``, ``size`` and ``weight`` are redacted (empty) and become NaN;
 * NIfTI files are stored transposed (MHH's ``nii2png.py`` reads them with ``.T``): images rows
   carry ``stored_transposed=True`` so readers display them upright;
-* the withdrawn NIfTI release 1.0 (erratum 1: wrong offsets) is reported when recognised.
+* the withdrawn NIfTI release 1.0 (erratum 1: wrong offsets) is reported when recognised;
+* ``data.csv`` was published three times (commits fedd705, 4025ea1, a9842c3) with the same
+  header, and the first upload's offsets were wrong (repository issue #6). The revision is
+  recognised by its content (:mod:`covidimg.sources.mhh.revisions`: the file's SHA-256, else
+  a signature of its rows that ignores line endings, number spellings and row order) and
+  recorded as the cohort's release; a superseded revision is reported
+  (``superseded_release``, naming the revision and what was wrong), a table matching no
+  published revision too (``unknown_release``);
+* ``covid_status`` is ``positive`` for every patient by assumption: the repository is a
+  COVID-19 collection, but ``data.csv`` has no test result and the readme's feature 20
+  ("corona test type") has no column. Each load says so (``assumed_value``).
 """
 
 from __future__ import annotations
@@ -49,6 +59,10 @@ from covidimg.sources._engine.ledger import (
     read_text_table,
     walk,
 )
+from covidimg.sources._engine.observations import Observations
+from covidimg.sources._engine.provenance import provenance_frame, provenance_row
+from covidimg.sources._engine.rows import drop_repeated_rows
+from covidimg.sources.mhh.revisions import REVISIONS, Recognition, recognise
 
 __all__ = ["COLUMNS", "LOOKS_FOR", "NAME", "detect", "load"]
 
@@ -68,6 +82,8 @@ _EVENT_COLUMNS = {"icu_admission_offset": "icu_admission", "icu_release_offset":
                   "death_offset": "death"}
 _SEX = {"m": "M", "f": "F", "w": "F"}
 _VIEW = {"ap": "AP", "pa": "PA", "lat": "LAT", "ll": "LAT", "rl": "LAT", "lateral": "LAT"}
+#: Units of the data.csv columns that become observations (readme feature table).
+_OBSERVATION_UNITS = {"size": "cm", "weight": "kg"}
 _DOC_FILES = {"readme.md", "license", "source.md", ".gitignore", "nii2png.py", "readme.txt"}
 
 
@@ -99,6 +115,9 @@ class _Reader:
         self.ledger = Ledger(NAME, self.root)
         self.convention = convention
         self.progress = progress
+        self.recognition: Recognition | None = None
+        self.rows_read = 0
+        self.extra_columns: list[str] = []
 
     # -------------------------------------------------------------- data.csv
     def read_csv(self) -> pd.DataFrame:
@@ -114,28 +133,30 @@ class _Reader:
                 f"{self.csv}: required columns {missing} are missing (found "
                 f"{list(raw.columns)}); expected the MHH header {list(COLUMNS)}"
             )
+        self.recognition = recognise(self.csv, raw, COLUMNS)
+        self.rows_read = len(raw)
         for col in COLUMNS:
             if col not in raw.columns:
                 self.ledger.finding("missing_column", f"column {col!r} is missing; its values "
                                     "are treated as empty", path=self.csv)
                 raw[col] = ""
+        self.extra_columns = [c for c in raw.columns if c not in COLUMNS]
         for number, col in enumerate(raw.columns, start=1):
             if col not in COLUMNS:
-                self.ledger.finding("unexpected_column", f"column {number}, named "
-                                    f"{describe_value(col)}, is not part of the MHH layout and "
-                                    "was ignored", path=self.csv)
-        raw = raw[list(COLUMNS)]  # read_text_table stripped every value
+                self.ledger.finding("unexpected_field", f"column {number}, named "
+                                    f"{describe_value(col)}, is not part of the MHH layout; its "
+                                    "values are kept as observations of the field 'mhh:' + "
+                                    "that name", path=self.csv)
+        raw = raw[[*COLUMNS, *self.extra_columns]]  # read_text_table stripped every value
         ok = (raw["patient_id"] != "") & (raw["image_id"] != "")
         for idx in raw.index[~ok]:
             self.ledger.finding("missing_identifier", f"line {_line(idx)}: empty patient_id or "
                                 "image_id; row skipped", path=f"{self.csv}:{_line(idx)}")
-        dup = raw["image_id"].duplicated() & ok
-        for idx in raw.index[dup]:
-            self.ledger.finding("duplicate_row", f"line {_line(idx)}: image_id "
-                                f"{raw.at[idx, 'image_id']!r} already appeared; row skipped",
-                                image_uid=f"{NAME}:{raw.at[idx, 'image_id']}",
-                                path=f"{self.csv}:{_line(idx)}")
-        return raw[ok & ~dup]
+        return drop_repeated_rows(
+            raw[ok], "image_id", self.ledger, what="image_id",
+            where=lambda idx: f"{self.csv}:{_line(idx)}",
+            image_uid=lambda image_id: f"{NAME}:{image_id}",
+            compare=[c for c in COLUMNS if c != "image_id"])
 
     def numeric(self, raw: pd.DataFrame, column: str) -> pd.Series:
         """Parse a numeric column; unparseable cells become NaN and a finding each."""
@@ -214,15 +235,76 @@ class _Reader:
         day = pd.Series(days_between(np.zeros(len(raw)), anchor), index=raw.index)
 
         images, keep = self.images(raw, image_uid, patient_uid, day, num)
+        self.report_revision()
         patients = self.patients(raw, patient_uid, num)
+        if len(patients):
+            self.ledger.finding(
+                "assumed_value",
+                f"covid_status is 'positive' for all {len(patients)} patients by assumption: "
+                "the repository is a COVID-19 collection, but data.csv holds no test result "
+                "and the readme's feature 20, 'corona test type', has no column or values",
+                path=self.csv)
         events = self.events(raw, patient_uid, image_uid, day, num)
         labs = self.labs(raw[keep], patient_uid[keep], image_uid[keep], day[keep],
                          {k: v[keep] for k, v in num.items()})
+        observations = self.observations(raw, patient_uid, num)
         self.account_for_other_files()
+        provenance = provenance_frame([provenance_row(
+            NAME, release=self.recognition.release if self.recognition else None,
+            loaded_from=self.root, options={"convention": self.convention})])
         return SourceTables(
             NAME, patients=patients, images=images, events=events, labs=labs,
             files=self.ledger.files_frame(), findings=self.ledger.findings_frame(),
+            observations=observations, provenance=provenance,
         ).conformed()
+
+    def observations(self, raw: pd.DataFrame, patient_uid: pd.Series,
+                     num: dict[str, pd.Series]) -> pd.DataFrame:
+        """The data.csv columns that are no column of patients, images, events or labs:
+        ``size`` (cm) and ``weight`` (kg), redacted (empty) in the published revisions, and any
+        column outside the MHH layout. One row per patient and distinct value."""
+        obs = Observations(NAME)
+        for column in ("size", "weight", *self.extra_columns):
+            unit = _OBSERVATION_UNITS.get(column)
+            seen: set[tuple[str, str]] = set()
+            for idx in raw.index[raw[column] != ""]:
+                key = (patient_uid[idx], raw.at[idx, column])
+                if key in seen:
+                    continue
+                seen.add(key)
+                number = num[column][idx] if column in num else None
+                known = number is not None and not np.isnan(number)
+                obs.add(patient_uid[idx], obs.field(column), value_num=number,
+                        unit=unit if known else None, value_raw=raw.at[idx, column],
+                        origin=f"{self.csv.name} line {_line(idx)}: {column}")
+        return obs.frame()
+
+    def report_revision(self) -> None:
+        """Report a superseded or unknown revision of data.csv (see :mod:`.revisions`)."""
+        found = self.recognition
+        if found is None:
+            return
+        revision = found.revision
+        if revision is None:
+            known = ", ".join(r.release for r in REVISIONS)
+            self.ledger.finding(
+                "unknown_release",
+                f"data.csv ({self.rows_read} rows, content sha256 {found.content_sha256[:16]}, "
+                "the same whatever the encoding, line endings or row order) matches none of the "
+                f"published revisions covidimg knows ({known}) by file hash or by rows: a "
+                "local edit, or a revision newer than this covidimg; loaded as given",
+                path=self.csv)
+            return
+        if revision.superseded_by is not None:
+            how = ("byte for byte" if found.matched == "file" else
+                   "by its rows (the file's bytes differ: line endings, number spellings or "
+                   "row order)")
+            self.ledger.finding(
+                "superseded_release",
+                f"data.csv is revision {revision.release} of the MHH repository (recognised "
+                f"{how}), superseded by {revision.superseded_by}: {revision.problem}. Use "
+                "the current data.csv (covidimg.fetch_mhh() downloads it)",
+                path=self.csv)
 
     def images(self, raw: pd.DataFrame, image_uid: pd.Series, patient_uid: pd.Series,
                day: pd.Series, num: dict[str, pd.Series]) -> tuple[pd.DataFrame, pd.Series]:

@@ -1,12 +1,16 @@
-"""Write a synthetic cohort in the MIDRC layout (Gen3 TSV exports + gen3-client DICOM zips).
+"""Write a synthetic cohort in the MIDRC layout (Gen3 exports + gen3-client DICOM zips + NIfTI).
 
 The layout under ``root``::
 
-    case.tsv, imaging_study.tsv, visit.tsv, measurement.tsv, procedure.tsv   Gen3 exports
+    case.tsv, imaging_study.tsv, visit.tsv, measurement.tsv, procedure.tsv, annotation.tsv,
+    ct_series_file.tsv, dataset.tsv                  Gen3 exports as TSV
+    condition.json, medication.json                  Gen3 exports as JSON
     manifest.json                                    the gen3-client download manifest
     dicom/<study_uid>.zip                            one zip per study, <series_uid>/<n>.dcm
     dicom/<case_id>/<study_uid>/<series_uid>/*.dcm   studies the user has unzipped
     dicom/redownload/*.dcm                           a second copy of one radiograph
+    legacy/<case_id>/chest_ct.nii.gz, legacy/B_0001.nii.gz, legacy/unknown_scan.nii
+                                                     legacy NIfTI (from 9 cases on)
 
 Quirks planted (and listed in the truth's findings where the loader must report them):
 ``days_to_*`` counted from three different index events, cases with and without a hospital
@@ -15,12 +19,22 @@ form (some with two tests), one patient older than 89 (``age_at_index_gt89``), o
 Reported`` sex, one DICOM study without an imaging_study row (orphan), one imaging_study row
 without DICOM, one duplicated instance, one truncated DICOM file, a MONOCHROME1 radiograph, a
 radiograph without View Position (portable description), CT series of many slices, a Gen3 node
-the loader does not read, and the 3-digit zip code the loader must not copy.
+the loader does not read (``dataset``), and the 3-digit zip code the loader must not copy.
+Round two: Gen3 booleans spelled ``True``/``False`` (portal) and ``Yes``/``No``, the case fields
+``race``, ``ethnicity``, ``ventilator_indicator``, ``long_covid_diagnosis``, ``treatment_info``
+and the release batches (``datasets.submitter_id``, comma-separated), mechanical ventilation
+over each ICU stay (``procedure``), ICD-10 and name-only conditions and medications (JSON, one
+in the submission API's ``{"condition": [...]}`` form, one a bare list, links nested as
+objects), mRALE scores (``annotation``, linked to the study by its submitter_id), free text the
+loader must not store (study descriptions, medication names, annotator ids); from 9 cases on,
+a case with only its case row, two legacy NIfTI cases (one found by its folder, one named by a
+``ct_series_file`` row) and a NIfTI file that names no case. The truth's ``observations`` lists
+every observation the loader must return. :func:`write_case_export` writes the portal's
+case-only export (TSV or JSON) alone.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import json
@@ -32,6 +46,14 @@ import pandas as pd
 
 from covidimg.demo.course import simulate_courses
 from covidimg.demo.dicom_writer import uid, write_dicom
+from covidimg.demo.midrc.common import (
+    BATCH_IDS,
+    CASE_COLUMNS,
+    ObservationTruth,
+    make_truth,
+    write_tsv,
+)
+from covidimg.demo.midrc.legacy import EXTRA_CASES, write_extra_cases
 from covidimg.demo.phantom import chest_radiograph, ct_volume
 from covidimg.demo.truth import DemoTruth
 
@@ -42,16 +64,20 @@ CT_SHAPE = (48, 48)
 CT_SLICES = 20
 SITES = ("419639", "440808")
 INDEX_EVENTS = ("COVID-19 Test", "First Imaging Study", "Study Enrollment")
-_FINDING_COLUMNS = ["kind", "patient_uid", "image_uid", "path", "detail"]
-
-
-def _write_tsv(path: Path, columns: list[str], rows: list[dict[str, object]]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, delimiter="\t",
-                                lineterminator="\n", extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({c: "" if row.get(c) is None else row.get(c) for c in columns})
+#: (code system, code, name, observation field, value) of the planted conditions.
+_CONDITIONS = (
+    ("ICD-10-CM", "I10", "Essential (primary) hypertension", "comorbidity_hypertension", "yes"),
+    ("", "", "Asthma", "comorbidity_lung", "yes"),
+    ("ICD-10-CM", "J18.9", "Pneumonia, unspecified organism", "condition",
+     "ICD-10-CM:J18.9"),
+    ("ICD-10-CM", "E11.9", "Type 2 diabetes mellitus without complications",
+     "comorbidity_diabetes", "yes"),
+)
+#: (medication_type, medication_name (free text), observation field, value).
+_MEDICATIONS = (
+    ("ACE inhibitors", "lisinopril 10 mg once daily", "medication_acei", "yes"),
+    ("Systemic steroids", "dexamethasone 6 mg daily", "medication", "Systemic steroids"),
+)
 
 
 def _day_text(value: float) -> str:
@@ -132,12 +158,19 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
     root = Path(root)
     dicom_dir = root / "dicom"
     dicom_dir.mkdir(parents=True, exist_ok=True)
-    course = simulate_courses(rng, n_patients, modalities=("CR", "DX", "CT"),
+    # From 9 cases on, three of them come without DICOM (see _write_extra_cases).
+    n_extra = len(EXTRA_CASES) if n_patients >= 9 else 0
+    course = simulate_courses(rng, n_patients - n_extra, modalities=("CR", "DX", "CT"),
                               modality_p=(0.6, 0.25, 0.15), max_exams=6)
     ev_by_pid = {pid: grp for pid, grp in course.events.groupby("pid")}
     exams_by_pid = {pid: grp for pid, grp in course.exams.groupby("pid")}
 
     case_rows, study_rows, visit_rows, meas_rows = [], [], [], []
+    procedure_rows: list[dict[str, object]] = []
+    condition_rows: list[dict[str, object]] = []
+    medication_rows: list[dict[str, object]] = []
+    annotation_rows: list[dict[str, object]] = []
+    obs = ObservationTruth()
     t_patients, t_images, t_events, findings = [], [], [], []
     n_files = 0
     loose_patients = set(course.patients["pid"].iloc[1::3])
@@ -163,16 +196,30 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
         axis0 = 0.0 if has_visit else index_day
         age = 93.0 if k == 0 else float(patient.age)
         sex_text = "Not Reported" if k == 1 else {"F": "Female", "M": "Male"}[patient.sex]
+        race = str(rng.choice(["White", "Black or African American", "Asian", "Not Reported"]))
+        # Gen3 booleans: the portal writes True/False, older exports Yes/No.
+        icu_text = ("True" if patient.icu else "False") if k % 2 else \
+            ("Yes" if patient.icu else "No")
+        ventilator = ("True" if patient.icu else "False") if k % 3 != 2 else ""
+        batches = ["RSNA_20211026"] + (["RSNA_20220308"] if k % 2 else [])
         case_rows.append({
             "type": "case", "project_id": "Open-R1", "submitter_id": case_id,
-            "age_at_index": "" if age > 89 else int(age),
+            "age_at_index": "" if age > 89 else f"{int(age)}.0",
             "age_at_index_gt89": "Yes" if age > 89 else "No",
-            "sex": sex_text, "race": rng.choice(["White", "Black or African American", "Asian",
-                                                 "Not Reported"]),
-            "ethnicity": "Not Reported", "covid19_positive": "Yes", "index_event": index_event,
-            "icu_indicator": "Yes" if patient.icu else "No", "site_id": SITES[k % 2],
-            "zip": f"{int(rng.integers(100, 999))}",
+            "sex": sex_text, "race": race, "ethnicity": "Not Reported",
+            "covid19_positive": "Yes", "index_event": index_event,
+            "icu_indicator": icu_text, "ventilator_indicator": ventilator,
+            "long_covid_diagnosis": "Positive" if k % 5 == 2 else "",
+            "treatment_info": "False" if k % 4 == 1 else "",
+            "site_id": SITES[k % 2], "zip": f"{int(rng.integers(100, 999))}",
+            "country_of_residence": "US",
+            "datasets.id": ",".join(BATCH_IDS[b] for b in batches),
+            "datasets.submitter_id": ",".join(batches),
         })
+        obs.case(puid, race=race, ethnicity="Not Reported",
+                 ventilation=({"True": "mechanical", "False": "none"}.get(ventilator)),
+                 long_covid=k % 5 == 2, treatment_info=False if k % 4 == 1 else None,
+                 batches=batches)
         t_patients.append({"patient_uid": puid, "sex": "U" if k == 1 else patient.sex,
                            "age_min": 90.0 if age > 89 else age,
                            "age_max": np.inf if age > 89 else age,
@@ -190,12 +237,14 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
                               "test_method": "RT-PCR", "test_result_text": "Positive",
                               "test_days_from_index": _day_text(day - index_day)})
             t_events.append((puid, "covid_test_positive", day - axis0))
+            obs.add(puid, "midrc:test_method", value="RT-PCR", day=day - axis0)
         for day in negatives:
             meas_rows.append({"type": "measurement", "submitter_id": f"{case_id}_pcr_{day:g}",
                               "cases.submitter_id": case_id, "test_name": "COVID-19",
                               "test_method": "RT-PCR", "test_result_text": "Negative",
                               "test_days_from_index": _day_text(day - index_day)})
             t_events.append((puid, "covid_test_negative", day - axis0))
+            obs.add(puid, "midrc:test_method", value="RT-PCR", day=day - axis0)
 
         if has_visit:
             visit = {"type": "visit", "submitter_id": f"{case_id}_visit",
@@ -211,9 +260,44 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
             visit["days_to_hospital_discharge"] = _day_text(events[end_event] - index_day)
             visit["discharge_type"] = "Expired" if end_event == "death" else "Home"
             t_events.append((puid, end_event, float(events[end_event])))
+            obs.add(puid, "midrc:discharge_type", value=visit["discharge_type"],
+                    day=float(events[end_event]))
             visit_rows.append(visit)
+            if patient.icu:
+                # Mechanical ventilation over the ICU stay (a procedure row).
+                start = float(events["icu_admission"])
+                end = float(events["icu_release"]) if "icu_release" in events else None
+                procedure_rows.append({
+                    "type": "procedure", "submitter_id": f"{case_id}_vent",
+                    "cases.submitter_id": case_id, "procedure_name": "Breathing Support",
+                    "breathing_support_type": "Mechanical Ventilation",
+                    "days_to_procedure_start": _day_text(start - index_day),
+                    "days_to_procedure_end": "" if end is None else _day_text(end - index_day)})
+                obs.add(puid, "ventilation", value="mechanical", day=start,
+                        value_num=None if end is None else end - start,
+                        unit=None if end is None else "days")
+        condition = _CONDITIONS[k % len(_CONDITIONS)]
+        condition_rows.append({
+            "type": "condition", "submitter_id": f"{case_id}_cond",
+            "cases": {"submitter_id": case_id}, "condition_name": condition[2],
+            "condition_code": condition[1], "condition_code_system": condition[0],
+            "days_to_condition_start": -400 - int(index_day), "days_to_condition_end": None})
+        condition_day = -400.0 - int(index_day) + index_day - axis0
+        obs.add(puid, condition[3], value=condition[4], day=condition_day)
+        obs.add(puid, "midrc:condition_name", day=condition_day)    # free text: its shape
+        if k % 4 in (0, 2):
+            kind, name, field, value = _MEDICATIONS[k % 4 // 2]
+            medication_rows.append({
+                "type": "medication", "submitter_id": f"{case_id}_med", "case_ids": [case_id],
+                "medication_type": kind, "medication_name": name,
+                "days_to_medication_start": 1 - int(index_day),
+                "days_to_medication_end": 6 - int(index_day)})
+            medication_day = 1.0 - int(index_day) + index_day - axis0
+            obs.add(puid, field, value=value, day=medication_day, value_num=5.0, unit="days")
+            obs.add(puid, "midrc:medication_name", day=medication_day)  # free text
 
         admission_date = dt.date(2020, 3, 1) + dt.timedelta(days=int(rng.integers(0, 240)))
+        scored = False
         for i, exam in exams.iterrows():
             date = admission_date + dt.timedelta(days=int(exam["day"]))
             radiograph = exam["modality"] != "CT"
@@ -229,8 +313,33 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
             neg_tests = [d - exam["day"] for d in negatives]
             serial = (json.dumps([int(t) for t in tests]) if i % 2 == 0
                       else ",".join(str(int(t)) for t in tests))
+            exam_day = float(exam["day"]) - axis0
+            obs.add(puid, "midrc:study_modality", value=exam["modality"], day=exam_day)
+            obs.add(puid, "midrc:age_at_imaging_gt89", value="Yes" if age > 89 else "No",
+                    day=exam_day)
+            if age <= 89:
+                obs.add(puid, "midrc:age_at_imaging", value_num=float(int(age)), unit="years",
+                        day=exam_day)
+            study_submitter = f"{case_id}_{study.study_uid[-8:]}"
+            if radiograph and k % 2 == 0 and not scored:
+                score = round(float(exam["severity"]) * 24)
+                annotation_rows.append({
+                    "type": "annotation", "submitter_id": f"{study_submitter}_mrale",
+                    "cases.submitter_id": case_id,
+                    "imaging_studies.submitter_id": study_submitter,
+                    "annotation_name": "midrc_mRALE_Mastermind_Challenge",
+                    "annotation_method": "Retrospective_expert",
+                    "annotator_id": f"reader{k % 3}@{SITES[k % 2]}",
+                    "midrc_mRALE_score": score})
+                obs.add(puid, "midrc:midrc_mRALE_score", value_num=float(score), unit="points",
+                        day=exam_day)
+                obs.add(puid, "midrc:annotation_name", value="midrc_mRALE_Mastermind_Challenge",
+                        day=exam_day)
+                obs.add(puid, "midrc:annotation_method", value="Retrospective_expert",
+                        day=exam_day)
+                scored = True
             study_rows.append({
-                "type": "imaging_study", "submitter_id": f"{case_id}_{study.study_uid[-8:]}",
+                "type": "imaging_study", "submitter_id": study_submitter,
                 "cases.submitter_id": case_id, "study_uid": study.study_uid,
                 "study_modality": exam["modality"],
                 "study_description": "CT CHEST" if not radiograph else "XR CHEST",
@@ -267,6 +376,8 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
                 "days_to_study": _day_text(exams["day"].max() - index_day),
                 "days_from_study_to_pos_covid_test": "",
             })
+            obs.add(puid, "midrc:study_modality", value="CR",
+                    day=float(exams["day"].max()) - axis0)
             findings.append({"kind": "study_without_images", "patient_uid": puid,
                              "image_uid": None, "path": None, "detail": missing_uid})
 
@@ -296,36 +407,52 @@ def write(root: Path, *, rng: np.random.Generator, n_patients: int = 30) -> Demo
     findings.append({"kind": "unreadable_file", "patient_uid": None, "image_uid": None,
                      "path": str(broken), "detail": "truncated DICOM"})
 
-    _write_tsv(root / "case.tsv", ["type", "project_id", "submitter_id", "age_at_index",
-                                   "age_at_index_gt89", "sex", "race", "ethnicity",
-                                   "covid19_positive", "index_event", "icu_indicator",
-                                   "site_id", "zip"], case_rows)
-    _write_tsv(root / "imaging_study.tsv",
+    # Cases whose data come without DICOM: one with only its case row, two legacy cases with
+    # NIfTI volumes (one found by its folder name, one named by a ct_series_file row), and a
+    # NIfTI file that names no case.
+    if n_extra:
+        n_files += write_extra_cases(root, rng, case_rows, study_rows, t_patients, t_images,
+                                      findings, obs)
+    first_case = case_rows[0]["submitter_id"]
+    procedure_rows.append({"type": "procedure", "submitter_id": f"{first_case}_p1",
+                           "cases.submitter_id": first_case,
+                           "procedure_name": "Breathing Support",
+                           "breathing_support_type": "Supplemental oxygen"})
+    obs.add(f"midrc:{first_case}", "ventilation", value="supplemental_oxygen")
+
+    write_tsv(root / "case.tsv", CASE_COLUMNS, case_rows)
+    write_tsv(root / "imaging_study.tsv",
                ["type", "submitter_id", "cases.submitter_id", "study_uid", "study_modality",
                 "study_description", "days_to_study", "days_from_study_to_pos_covid_test",
                 "days_from_study_to_neg_covid_test", "age_at_imaging", "age_at_imaging_gt89"],
                study_rows)
-    _write_tsv(root / "visit.tsv", ["type", "submitter_id", "cases.submitter_id",
+    write_tsv(root / "visit.tsv", ["type", "submitter_id", "cases.submitter_id",
                                     "days_to_hospital_admission", "days_to_hospital_discharge",
                                     "days_to_icu_admission", "days_to_icu_discharge",
                                     "discharge_type"], visit_rows)
-    _write_tsv(root / "measurement.tsv", ["type", "submitter_id", "cases.submitter_id",
+    write_tsv(root / "measurement.tsv", ["type", "submitter_id", "cases.submitter_id",
                                           "test_name", "test_method", "test_result_text",
                                           "test_days_from_index"], meas_rows)
-    _write_tsv(root / "procedure.tsv", ["type", "submitter_id", "cases.submitter_id",
-                                        "procedure_name", "breathing_support_type"],
-               [{"type": "procedure", "submitter_id": f"{case_rows[0]['submitter_id']}_p1",
-                 "cases.submitter_id": case_rows[0]["submitter_id"],
-                 "procedure_name": "Breathing Support",
-                 "breathing_support_type": "Supplemental oxygen"}])
+    write_tsv(root / "procedure.tsv", ["type", "submitter_id", "cases.submitter_id",
+                                        "procedure_name", "breathing_support_type",
+                                        "days_to_procedure_start", "days_to_procedure_end"],
+               procedure_rows)
+    write_tsv(root / "annotation.tsv", ["type", "submitter_id", "cases.submitter_id",
+                                         "imaging_studies.submitter_id", "annotation_name",
+                                         "annotation_method", "annotator_id",
+                                         "midrc_mRALE_score"], annotation_rows)
+    # JSON exports (the portal and the Gen3 SDK write every node as JSON too): the submission
+    # API's {"<node>": [records]} and a bare list of records, nested links as objects.
+    (root / "condition.json").write_text(json.dumps({"condition": condition_rows}, indent=1))
+    (root / "medication.json").write_text(json.dumps(medication_rows, indent=1))
+    # A Gen3 node covidimg does not read.
+    write_tsv(root / "dataset.tsv", ["type", "submitter_id", "project_id", "full_name"],
+               [{"type": "dataset", "submitter_id": b, "project_id": "Open-R1",
+                 "full_name": "RSNA release"} for b in BATCH_IDS])
     (root / "manifest.json").write_text(json.dumps(
         [{"object_id": f"dg.MD1R/{uid(rng)[5:17]}"} for _ in range(3)], indent=2))
-    n_files += 6
+    n_files += 10
 
     events = pd.DataFrame(t_events, columns=["patient_uid", "event", "day"]).drop_duplicates()
-    return DemoTruth(source="midrc", patients=pd.DataFrame(t_patients),
-                     images=pd.DataFrame(t_images), events=events.reset_index(drop=True),
-                     labs=pd.DataFrame(columns=["patient_uid", "image_uid", "analyte", "lower",
-                                                "upper", "censor", "day"]),
-                     findings=pd.DataFrame(findings, columns=_FINDING_COLUMNS),
-                     n_files=n_files)
+    return make_truth(t_patients, t_images, events.reset_index(drop=True), findings, n_files, obs)
+
