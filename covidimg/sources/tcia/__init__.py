@@ -242,7 +242,8 @@ def load(root: str | os.PathLike[str], *, progress: bool = False) -> SourceTable
     Returns
     -------
     SourceTables
-        patients, images, events, labs, files and findings, conformed to the schema.
+        The harmonized tables (patients, images, events, labs, observations, annotations,
+        files, findings, provenance), conformed to the schema.
 
     Raises
     ------
