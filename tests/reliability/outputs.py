@@ -117,8 +117,30 @@ def _widget_outputs(cohort: ci.Cohort, work: Path) -> dict[str, str]:
     out["gallery tooltips and texts"] = "\n".join(tips)
     html = work / "dashboard.html"
     embed_minimal_html(html, views=[Dashboard(cohort)], title="covidimg dashboard")
-    out["dashboard HTML"] = html.read_text(encoding="utf-8")
+    out["dashboard HTML"] = _without_plotly_library(html.read_text(encoding="utf-8"))
     return out
+
+
+def _without_plotly_library(page: str) -> str:
+    """``page`` without the widget that carries plotly.js itself (third-party code, whose
+    country list holds "amerika samoa": not data, and a false match for "Erika")."""
+    import json
+    import re
+
+    from covidimg.widgets.plotly_view import PlotlyLibrary
+
+    code = PlotlyLibrary.shared()._esm
+    tag = re.compile(r'(<script type="application/vnd\.jupyter\.widget-state\+json">)(.*?)'
+                     r"(</script>)", re.S)
+
+    def strip(match: re.Match[str]) -> str:
+        state = json.loads(match.group(2))
+        models = state.get("state", {})
+        kept = {k: v for k, v in models.items() if v.get("state", {}).get("_esm") != code}
+        assert len(kept) == len(models) - 1, "the plotly.js library widget was not found"
+        return match.group(1) + json.dumps({**state, "state": kept}) + match.group(3)
+
+    return tag.sub(strip, page)
 
 
 def leaks(outputs: dict[str, str | bytes]) -> dict[str, list[str]]:
