@@ -304,3 +304,18 @@ def test_demo_images_follow_events(demo: tuple[Path, object, ci.Cohort]) -> None
     icu = images["icu_admission"].notna()
     np.testing.assert_array_equal(images.loc[icu, "icu_admission_offset"],
                                   images.loc[icu, "icu_admission"] - images.loc[icu, "day"])
+
+
+def test_a_repeated_case_keeps_the_first_row_and_is_reported(tmp_path):
+    """The engine's one rule for repeated rows (``drop_repeated_rows``), as MHH and CRDW."""
+    from covidimg.sources import midrc as midrc_loader
+
+    (tmp_path / "case.tsv").write_text("type\tsubmitter_id\tsex\ncase\tc1\tFemale\n"
+                                       "case\tc2\tMale\ncase\tc1\tMale\n")
+    tables = midrc_loader.load(tmp_path)
+    assert tables.patients.set_index("patient_uid")["sex"].to_dict() == {
+        "midrc:c1": "F", "midrc:c2": "M"}
+    dup = tables.findings[tables.findings["kind"] == "duplicate_row"]
+    assert dup["detail"].tolist() == [
+        f"case 'c1' appears again (the first row, {tmp_path / 'case.tsv'}:2, is kept)"]
+    assert dup["path"].tolist() == [f"{tmp_path / 'case.tsv'}:4"]

@@ -44,6 +44,7 @@ from typing import Any
 import pandas as pd
 
 from covidimg.sources._engine.annotations import Annotations, box_geometry, polygon_geometry
+from covidimg.sources._engine.dicom_json import json_depth
 from covidimg.sources._engine.free_text import describe_value
 from covidimg.sources._engine.ledger import Ledger, file_problem
 
@@ -118,21 +119,6 @@ def looks_like_mdai(path: str | os.PathLike[str]) -> bool:
     return text.startswith("{") and ('"datasets"' in text or '"labelGroups"' in text)
 
 
-def _depth(value: Any) -> int:
-    """Nesting depth of a parsed JSON value, without recursion."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        deepest = max(deepest, level)
-        if level > MAX_JSON_DEPTH:
-            return level
-        if isinstance(item, dict):
-            stack.extend((v, level + 1) for v in item.values() if isinstance(v, dict | list))
-        elif isinstance(item, list):
-            stack.extend((v, level + 1) for v in item if isinstance(v, dict | list))
-    return deepest
-
-
 def _reject(ledger: Ledger, path: str, reason: str) -> None:
     ledger.file(path, "rejected", reason=f"MD.ai annotation export that cannot be used: {reason}")
     ledger.finding("unreadable_file", f"{os.path.basename(path)}: {reason}", path=path)
@@ -196,13 +182,14 @@ def read_mdai(path: str | os.PathLike[str], ledger: Ledger) -> MdaiExport | None
         with open(path, "rb") as handle:
             # read what the file holds (a read of the bound would allocate it up front)
             limit = min(os.fstat(handle.fileno()).st_size, MAX_MDAI_BYTES) + 1
-            document = json.loads(handle.read(limit).decode("utf-8-sig"))
+            raw = handle.read(limit)
+        if json_depth(raw, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:  # before parsing, bounded
+            _reject(ledger, path, f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+            return None
+        document = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as exc:
         _reject(ledger, path, f"not UTF-8 JSON ({type(exc).__name__} at "
                 f"{getattr(exc, 'pos', getattr(exc, 'start', '?'))})")
-        return None
-    except RecursionError:
-        _reject(ledger, path, f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
         return None
     except OSError as exc:
         _reject(ledger, path, f"cannot be read ({exc.strerror or exc})")
@@ -210,9 +197,6 @@ def read_mdai(path: str | os.PathLike[str], ledger: Ledger) -> MdaiExport | None
     if not isinstance(document, dict) or not isinstance(document.get("datasets"), list):
         _reject(ledger, path, "not an MD.ai export (a JSON object with a 'datasets' list and "
                 "'labelGroups')")
-        return None
-    if _depth(document) > MAX_JSON_DEPTH:
-        _reject(ledger, path, f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
         return None
     labels = _labels(document)
     if not labels:

@@ -22,6 +22,7 @@ from covidimg.sources._engine.ledger import (
 )
 from covidimg.sources._engine.mdai import looks_like_mdai, ricord_annotations
 from covidimg.sources._engine.provenance import provenance_frame, provenance_row
+from covidimg.sources._engine.rows import drop_repeated_rows
 from covidimg.sources.midrc import clinical
 from covidimg.sources.midrc.fields import DATA_FILE_NODES, NOT_KEPT, OBSERVED, READ, is_known
 from covidimg.sources.midrc.images import dicom_images, nifti_images, place_on_axis
@@ -181,12 +182,10 @@ class Reader:
                 "downloaded DICOM.")
         frame = self.node("case", ("submitter_id",))
         frame = frame[frame["submitter_id"] != ""]
-        dup = frame["submitter_id"].duplicated()
-        for row in frame[dup].to_dict("records"):
-            self.ledger.finding("duplicate_row", f"case {row['submitter_id']!r} appears again; "
-                                "the first row is kept", patient_uid=f"{NAME}:"
-                                f"{row['submitter_id']}", path=row["_where"])
-        return frame[~dup].set_index("submitter_id", drop=False)
+        frame = drop_repeated_rows(frame, "submitter_id", self.ledger, what="case",
+                                   where=lambda i: str(frame.at[i, "_where"]),
+                                   patient_uid=lambda case: f"{NAME}:{case}")
+        return frame.set_index("submitter_id", drop=False)
 
     def studies(self, known: set[str]) -> pd.DataFrame:
         frame = self.node("imaging_study", ("study_uid",))
