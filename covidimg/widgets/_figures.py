@@ -87,6 +87,11 @@ class FigureSlot(w.Box):
         """Call ``callback(trace_index, point_indices)`` when points are clicked in the page."""
         self.plot.on_click(callback)
 
+    def on_event(self, name: str, callback: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``callback(message)`` on the page event ``name`` (see
+        :meth:`~covidimg.widgets.plotly_view.PlotlyView.on_event`)."""
+        self.plot.on_event(name, callback)
+
 
 class FigureView:
     """Mixin for a view that draws into ``self.figure_slot``: ``view.figure`` is the one shown."""

@@ -15,7 +15,9 @@ plotly.js reaches the page once, by one of two ways:
   :class:`PlotlyLibrary` widget per kernel whose code is ``plotly.min.js``: sent once per page
   instead of once per figure.
 
-Clicks on points come back to the kernel as messages (:meth:`PlotlyView.on_click`).
+Clicks on points come back to the kernel as messages (:meth:`PlotlyView.on_click`); a view
+can also ask for box/lasso selections, zoom and drawn shapes, the point under the mouse and
+key presses (:meth:`PlotlyView.on_event`), each sent only when asked for.
 """
 
 from __future__ import annotations
@@ -32,11 +34,13 @@ import plotly
 import traitlets
 from plotly.io.json import to_json_plotly
 
-__all__ = ["PLOTLY_URL_ENV", "PlotlyLibrary", "PlotlyView", "plotly_js_path"]
+__all__ = ["EVENTS", "PLOTLY_URL_ENV", "PlotlyLibrary", "PlotlyView", "plotly_js_path"]
 
 #: Environment variable holding the URL (path on the page's server) of ``plotly.min.js``; set
 #: by the server (``covidimg dashboard``), read by the kernel when a view is made.
 PLOTLY_URL_ENV = "COVIDIMG_PLOTLY_URL"
+#: Page events a view can ask for besides clicks (:meth:`PlotlyView.on_event`).
+EVENTS = ("selected", "relayout", "hover", "key")
 
 
 def plotly_js_path() -> Path:
@@ -147,6 +151,45 @@ export default {
       const points = event.points.map((p) => [p.curveNumber, p.pointIndex ?? p.pointNumber]);
       model.send({event: "click", points});
     });
+    // Further events reach the kernel only when the view asks for them (the "events" list).
+    const wanted = (name) => (model.get("events") || []).includes(name);
+    const pointsOf = (event) => ((event && event.points) || []).map(
+      (p) => [p.curveNumber, p.pointIndex ?? p.pointNumber]);
+    div.on("plotly_selected", (event) => {
+      if (!wanted("selected")) return;
+      const range = (event && event.range) || null;
+      model.send({event: "selected", points: pointsOf(event), range});
+    });
+    div.on("plotly_deselect", () => {
+      if (wanted("selected")) model.send({event: "selected", points: [], range: null});
+    });
+    div.on("plotly_relayout", (update) => {
+      if (!wanted("relayout")) return;
+      const kept = {};
+      for (const [key, value] of Object.entries(update || {})) {
+        if (/^(shapes|[xy]axis\d*\.(range|autorange)|dragmode)/.test(key)) kept[key] = value;
+      }
+      if (Object.keys(kept).length) model.send({event: "relayout", update: kept});
+    });
+    let hoverTimer = null;
+    let lastHover = null;
+    div.on("plotly_hover", (event) => {
+      if (!wanted("hover") || !event.points || !event.points.length) return;
+      const p = event.points[0];
+      lastHover = {event: "hover", curve: p.curveNumber, x: p.x, y: p.y};
+      if (!hoverTimer) {           // at most one message per 60 ms while the mouse moves
+        hoverTimer = setTimeout(() => { hoverTimer = null; model.send(lastHover); }, 60);
+      }
+    });
+    const keydown = (event) => {
+      const keys = model.get("keys") || [];
+      if (!keys.includes(event.key) || event.ctrlKey || event.metaKey || event.altKey) return;
+      event.preventDefault();
+      event.stopPropagation();
+      model.send({event: "key", key: event.key, shift: event.shiftKey});
+    };
+    el.tabIndex = 0;               // focusable: keys reach the view once it is clicked
+    el.addEventListener("keydown", keydown);
     model.on("change:data_json", redraw);
     model.on("change:layout_json", redraw);
     model.on("change:template_json", redraw);
@@ -165,6 +208,8 @@ export default {
     return () => {
       observer.disconnect();
       theme.disconnect();
+      el.removeEventListener("keydown", keydown);
+      if (hoverTimer) clearTimeout(hoverTimer);
       model.off("change:data_json", redraw);
       model.off("change:layout_json", redraw);
       model.off("change:template_json", redraw);
@@ -215,6 +260,10 @@ class PlotlyView(anywidget.AnyWidget):
     layout_json = traitlets.Unicode("{}").tag(sync=True)
     template_json = traitlets.Unicode("").tag(sync=True)
     library_url = traitlets.Unicode("").tag(sync=True)
+    #: Page events sent to the kernel besides clicks: any of :data:`EVENTS`.
+    events = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    #: Keys (``KeyboardEvent.key`` names) the view takes when it has the focus.
+    keys = traitlets.List(traitlets.Unicode()).tag(sync=True)
 
     def __init__(self, spec: dict | None = None) -> None:
         url = os.environ.get(PLOTLY_URL_ENV, "")
@@ -224,6 +273,7 @@ class PlotlyView(anywidget.AnyWidget):
         # The figure's own width follows its element: the element fills the panel.
         super().__init__(library_url=url, layout=w.Layout(width="100%", min_width="0"))
         self._click_callbacks: list[Callable[[int, list[int]], None]] = []
+        self._event_callbacks: dict[str, list[Callable[[dict[str, Any]], None]]] = {}
         self.on_msg(self._message)
         if spec is not None:
             self.show(spec)
@@ -247,8 +297,36 @@ class PlotlyView(anywidget.AnyWidget):
         """Call ``callback(trace_index, point_indices)`` when points of a trace are clicked."""
         self._click_callbacks.append(callback)
 
+    def on_event(self, name: str, callback: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``callback(message)`` on each page event ``name`` (asking the page to send it).
+
+        ``name`` is one of :data:`EVENTS`; the message is a dict:
+
+        * ``"selected"``: ``points`` (``[trace, index]`` pairs) and ``range`` (``{"x": [lo,
+          hi], "y": [lo, hi]}`` of a box selection, else ``None``); an empty selection
+          (double click) sends no points;
+        * ``"relayout"``: ``update``, the zoom (``xaxis.range[0]``, ...) and drawn shapes
+          (``shapes``, ``shapes[i].x0``, ...) the user changed;
+        * ``"hover"``: ``curve``, ``x``, ``y`` of the point under the mouse (at most one
+          message per 60 ms);
+        * ``"key"``: ``key`` and ``shift``, for the keys listed in :attr:`keys`, while the
+          view has the focus.
+        """
+        if name not in EVENTS:
+            raise ValueError(f"name={name!r} is not a page event; use one of {EVENTS}")
+        self._event_callbacks.setdefault(name, []).append(callback)
+        if name not in self.events:
+            self.events = [*self.events, name]
+
     def _message(self, _widget: Any, content: Any, _buffers: Any) -> None:
-        if not isinstance(content, dict) or content.get("event") != "click":
+        if not isinstance(content, dict):
+            return
+        name = content.get("event")
+        if name in EVENTS and name in self.events:
+            for callback in list(self._event_callbacks.get(name, [])):
+                callback(content)
+            return
+        if name != "click":
             return
         by_trace: dict[int, list[int]] = {}
         for point in content.get("points", []):
