@@ -15,6 +15,9 @@
 ``_split``, ``_links``
     :meth:`Cohort.split` (reproducible patient-level splits) and cross-source identity
     (:meth:`Cohort.links`, :meth:`Cohort.dedupe`);
+``_share``
+    a filter as text: :func:`filter_call` (``cohort.filter(...)``), :func:`filter_query` (the
+    app's ``?filter=`` parameter) and, read back safely, :func:`parse_filter`;
 ``_diff``
     :func:`diff`: rows added, removed and cells changed between two cohorts (release drift).
 """
@@ -26,9 +29,20 @@ from covidimg.cohort._diff import DIFF_TABLES, CohortDiff, diff
 from covidimg.cohort._load import detect_source, load
 from covidimg.cohort._model import Cohort
 from covidimg.cohort._query import Criteria, Selection, range_bounds
+from covidimg.cohort._share import (
+    FILTER_PARAM,
+    FilterTextError,
+    filter_arguments,
+    filter_call,
+    filter_query,
+    parse_filter,
+    parse_filter_query,
+)
 from covidimg.cohort._storage import LAZY_TABLES, MANIFEST, is_saved_cohort
 from covidimg.errors import CohortFileError, SourceDetectionError
 
-__all__ = ["DIFF_TABLES", "LAZY_TABLES", "MANIFEST", "Cohort", "CohortArrays", "CohortDiff",
-           "CohortFileError", "Criteria", "Selection", "SourceDetectionError", "detect_source",
-           "diff", "is_saved_cohort", "load", "range_bounds"]
+__all__ = ["DIFF_TABLES", "FILTER_PARAM", "LAZY_TABLES", "MANIFEST", "Cohort", "CohortArrays",
+           "CohortDiff", "CohortFileError", "Criteria", "FilterTextError", "Selection",
+           "SourceDetectionError", "detect_source", "diff", "filter_arguments", "filter_call",
+           "filter_query", "is_saved_cohort", "load", "parse_filter", "parse_filter_query",
+           "range_bounds"]
