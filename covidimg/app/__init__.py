@@ -1,17 +1,22 @@
 """The dashboard app: the Voila notebook shipped with the package and the cohort it shows.
 
 ``covidimg dashboard`` serves :data:`NOTEBOOK` with Voila and tells the notebook which cohort to
-show through environment variables, read back by :func:`dashboard_cohort`.
+show through environment variables, read back by :func:`dashboard_cohort`. The page's address
+may carry a filter (``?filter=sex=['F'],icu=True``, the arguments of a ``cohort.filter(...)``
+call): Voila gives each page's kernel the address in ``$QUERY_STRING`` and
+``$VOILA_REQUEST_URL``, and :func:`apply_page_filter` sets the dashboard's filter from it.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from covidimg.cohort import Cohort
 
-__all__ = ["COHORT_ENV", "DEMO_PATIENTS_ENV", "NOTEBOOK", "dashboard_cohort"]
+__all__ = ["COHORT_ENV", "DEMO_PATIENTS_ENV", "NOTEBOOK", "QUERY_ENV", "REQUEST_URL_ENV",
+           "apply_page_filter", "dashboard_cohort"]
 
 #: The Voila notebook that displays the linked dashboard.
 NOTEBOOK = Path(__file__).with_name("dashboard.ipynb")
@@ -22,6 +27,10 @@ DEMO_PATIENTS_ENV = "COVIDIMG_DASHBOARD_DEMO_PATIENTS"
 #: Demo patients per source when neither variable is set (as ``covidimg.load_demo()``: about
 #: 150 patients over the five sources).
 DEFAULT_DEMO_PATIENTS = 30
+#: Set by Voila in each page's kernel: the page address's query string (CGI's name).
+QUERY_ENV = "QUERY_STRING"
+#: Set by Voila in each page's kernel: the page's whole address.
+REQUEST_URL_ENV = "VOILA_REQUEST_URL"
 
 
 def dashboard_cohort() -> Cohort:
@@ -56,3 +65,30 @@ def dashboard_cohort() -> Cohort:
         raise ValueError(f"${DEMO_PATIENTS_ENV}={raw!r}: expected a positive whole number of "
                          "demo patients per source, e.g. 30")
     return load_demo(n_patients=n_patients)
+
+
+def apply_page_filter(panel: Any) -> bool:
+    """Set a :class:`~covidimg.widgets.CohortFilter` from the page's ``?filter=`` parameter.
+
+    Reads ``$QUERY_STRING`` (no ``filter`` parameter: the filter stays as it is) and gives the
+    panel the page's address (``$VOILA_REQUEST_URL``) for its share link. A malformed or
+    unknown filter is not applied: the panel shows a one-line message naming the bad key or
+    value above the whole cohort (see :meth:`~covidimg.widgets.CohortFilter.apply_query`).
+
+    Returns
+    -------
+    bool
+        Whether the page's filter (or no filter) was applied.
+
+    Examples
+    --------
+    >>> from covidimg.app import apply_page_filter, dashboard_cohort
+    >>> from covidimg.widgets import Dashboard
+    >>> dashboard = Dashboard(dashboard_cohort())            # doctest: +SKIP
+    >>> apply_page_filter(dashboard.filter)                  # doctest: +SKIP
+    True
+    """
+    url = os.environ.get(REQUEST_URL_ENV, "")
+    if url:
+        panel.share_base_url = url
+    return bool(panel.apply_query(os.environ.get(QUERY_ENV, "")))

@@ -181,6 +181,9 @@ def parse_filter(text: str) -> dict[str, Any]:
             raise FilterTextError(f"**{_segment(source, keyword.value)}: name each criterion, "
                                   "e.g. sex=['F']")
         value = _segment(source, keyword.value)
+        if keyword.arg in out:
+            raise FilterTextError(f"{keyword.arg}={value}: {keyword.arg} is given twice; give "
+                                  "each criterion once")
         if keyword.arg not in CRITERIA:
             raise FilterTextError(f"{keyword.arg}={value}: not a criterion of Cohort.filter; "
                                   f"criteria are {list(CRITERIA)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from covidimg.cohort import Cohort
     from covidimg.stats.selection import Selection
 
-__all__ = ["FigureSlot", "FigureView", "SelectionView", "figure_widget"]
+__all__ = ["FigureSlot", "FigureView", "SelectionView", "figure_widget", "selected_x_range"]
 
 #: The plotly versions :func:`figure_widget` is known to be right with: the range declared in
 #: pyproject.toml (``tests/test_widgets.py`` checks both, on every figure the package draws).
@@ -35,6 +36,31 @@ def figure_widget(spec: dict) -> go.FigureWidget:
     return go.FigureWidget(spec, _validate=False)
 
 
+def selected_x_range(message: Any) -> tuple[float, float] | None:
+    """``(low, high)`` of the x axis a box selection spans, from a ``"selected"`` page message
+    (:meth:`FigureSlot.on_event`); ``None`` for a lasso, a cleared selection or anything
+    malformed (the message comes from the page: only two finite numbers are taken).
+
+    Examples
+    --------
+    >>> from covidimg.widgets._figures import selected_x_range
+    >>> selected_x_range({"event": "selected", "points": [], "range": {"x": [7, 2.5]}})
+    (2.5, 7.0)
+    >>> selected_x_range({"event": "selected", "points": [], "range": None}) is None
+    True
+    """
+    span = message.get("range") if isinstance(message, dict) else None
+    x = span.get("x") if isinstance(span, dict) else None
+    if not isinstance(x, list | tuple) or len(x) != 2:
+        return None
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in x):
+        return None
+    low, high = sorted(float(v) for v in x)
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return None
+    return low, high
+
+
 class FigureSlot(w.Box):
     """Holds the one :class:`~covidimg.widgets.plotly_view.PlotlyView` a view draws into, for
     the view's whole life; :meth:`show` sends it the new figure.
@@ -49,6 +75,9 @@ class FigureSlot(w.Box):
 
     def __init__(self, view: str, **meta: Any) -> None:
         self.view = view
+        #: Layout settings the view adds to every figure it shows (e.g. ``dragmode``); a view
+        #: asking for box selections (``on_event("selected")``) gets the select tool here.
+        self.layout_extra: dict[str, Any] = {}
         self._spec = self._with_meta(empty_figure.spec("", ""), meta)
         self._figure: go.Figure | None = None
         self.plot = PlotlyView(self._spec)
@@ -57,8 +86,8 @@ class FigureSlot(w.Box):
 
     def _with_meta(self, spec: dict, meta: dict) -> dict:
         return {"data": spec.get("data", []),
-                "layout": {**spec.get("layout", {}), "meta": {"covidimg_view": self.view,
-                                                              **meta}}}
+                "layout": {**spec.get("layout", {}), **self.layout_extra,
+                           "meta": {"covidimg_view": self.view, **meta}}}
 
     @property
     def spec(self) -> dict:
@@ -89,7 +118,10 @@ class FigureSlot(w.Box):
 
     def on_event(self, name: str, callback: Callable[[dict[str, Any]], None]) -> None:
         """Call ``callback(message)`` on the page event ``name`` (see
-        :meth:`~covidimg.widgets.plotly_view.PlotlyView.on_event`)."""
+        :meth:`~covidimg.widgets.plotly_view.PlotlyView.on_event`). Asking for ``"selected"``
+        puts plotly's box-select tool in the figure's modebar (from the next figure shown)."""
+        if name == "selected":
+            self.layout_extra.setdefault("modebar", {"add": ["select2d"]})
         self.plot.on_event(name, callback)
 
 

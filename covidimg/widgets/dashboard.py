@@ -26,7 +26,9 @@ class Dashboard(w.HBox):
     batch); each other view is brought up to date when its tab is shown (or by
     :meth:`refresh`), so a change costs the kernel and the network one view, not four.
     Clicking an exam on the timeline opens it in the gallery's viewer and
-    switches to the Gallery tab. An empty selection shows "no patients match" in every view.
+    switches to the Gallery tab; brushing a range of values on the lab histogram, or of days
+    on the timeline (box select), sets that range of the filter. An empty selection shows
+    "no patients match" in every view.
 
     Parameters
     ----------
@@ -76,6 +78,11 @@ class Dashboard(w.HBox):
         self.filter.observe_selection(self.update_selection)
         self.tabs.observe(lambda change: self._catch_up(change["new"]), names="selected_index")
         self.timeline.on_exam_click(self.open_exam)
+        # Brushing a range of lab values or of exam days sets that range of the filter.
+        self.labs.on_brush(lambda analyte, low, high: self.filter.set_range(
+            f"lab:{analyte}", low, high))
+        self.timeline.day_range_callbacks.append(
+            lambda low, high: self.filter.set_range("day", low, high))
         side = w.VBox([self.filter, self.update_time],
                       layout=w.Layout(flex="0 0 auto", width="auto"))
         super().__init__([side, self.tabs], layout=w.Layout(width="100%",

@@ -11,9 +11,17 @@ import pandas as pd
 
 from covidimg import schema
 from covidimg._validation import check_choice
-from covidimg.cohort import Cohort, Criteria, Selection
+from covidimg.cohort import (
+    Cohort,
+    Criteria,
+    FilterTextError,
+    Selection,
+    parse_filter,
+    parse_filter_query,
+)
 from covidimg.widgets._controls import MultiChoice, RangeChoice, YesNoAny
 from covidimg.widgets._html import escape
+from covidimg.widgets._share import SharePanel
 
 __all__ = ["CohortFilter"]
 
@@ -57,6 +65,13 @@ class CohortFilter(w.VBox):
     filtered cohort after every change. Every change goes through the cohort's one filter
     engine (:meth:`covidimg.Cohort.select`: criteria -> masks over row positions kept with the
     cohort), so :attr:`filtered` is ``cohort.filter(**criteria)``.
+
+    The "Share this filter" panel shows the current filter as a ``cohort.filter(...)`` call
+    (:attr:`share_text`) and as a link to the app with the filter in its ``?filter=`` URL
+    parameter (:attr:`share_url`); a call or link pasted there is applied with Apply
+    (:meth:`apply_text`), checked first, a bad one refused with a one-line message
+    (:attr:`error`). Brushing a range on the dashboard's histogram or timeline calls
+    :meth:`set_range`.
 
     Parameters
     ----------
@@ -142,9 +157,13 @@ class CohortFilter(w.VBox):
                                      tooltip="Clear every criterion")
         self.reset_button.add_class("covidimg-reset")
         self.reset_button.on_click(lambda _b: self.reset())
+        #: One line saying why a pasted filter or the page's ``?filter=`` was not applied.
+        self.error = w.HTML()
+        self.error.add_class("covidimg-filter-error")
+        self.share = SharePanel(self.apply_text)
         panels = [(title, boxes) for title, boxes in (
             ("More facets", more_boxes), ("Clinical observations", observation_boxes),
-            ("Lab values", lab_boxes)) if boxes]
+            ("Lab values", lab_boxes), ("Share this filter", [self.share])) if boxes]
         labs_panel = w.Accordion([w.VBox(boxes) for _t, boxes in panels],
                                  titles=tuple(t for t, _b in panels))
         main = [self.controls[n] for n, _t, _l in CHOICES[:3]]
@@ -154,7 +173,8 @@ class CohortFilter(w.VBox):
         style = ("<style>.covidimg-filter .widget-readout {min-width: 88px; "
                  "overflow: visible;}</style>")
         super().__init__([w.HTML(style + "<h3 style='margin:4px 0'>Filter the cohort</h3>"),
-                          self.match_count, *main, labs_panel, self.reset_button],
+                          self.match_count, self.error, *main, labs_panel,
+                          self.reset_button],
                          layout=w.Layout(width="390px", min_width="390px"))
         self.add_class("covidimg-filter")
         self._recompute()
@@ -248,6 +268,136 @@ class CohortFilter(w.VBox):
             for control in self.controls.values():
                 control.reset()
 
+    def set_range(self, name: str, low: float | None, high: float | None) -> None:
+        """Set one range control (what brushing a histogram or the timeline calls).
+
+        Parameters
+        ----------
+        name
+            ``"age"``, ``"day"`` or ``"lab:<analyte>"`` (a key of :attr:`controls`).
+        low, high
+            The range's ends, ``None`` for an open end; ends beyond the cohort's values give
+            an open end. The ends are rounded inwards to the control's steps (whole years,
+            whole days, the step of a lab slider), so the range holds the values brushed (if
+            no step lies inside, the steps around the range).
+
+        Raises
+        ------
+        ValueError
+            ``name`` is not a range control, or ``low > high``.
+        """
+        ranges = sorted(k for k, c in self.controls.items() if isinstance(c, RangeChoice))
+        check_choice(name, ranges, "CohortFilter.set_range name")
+        control = self.controls[name]
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"set_range({name!r}, {low!r}, {high!r}): low is greater than "
+                             "high")
+        step, origin = float(control.slider.step), control.low
+
+        def snap(value: float | None, rounding: Any) -> float | None:
+            if value is None:
+                return None
+            return round(origin + float(rounding((value - origin) / step)) * step, 10)
+
+        inner = (snap(low, np.ceil), snap(high, np.floor))
+        if inner[0] is not None and inner[1] is not None and inner[0] > inner[1]:
+            inner = (snap(low, np.floor), snap(high, np.ceil))
+        low, high = inner
+        control.set((low, high))
+
+    # ------------------------------------------------------------------ sharing
+    @property
+    def share_text(self) -> str:
+        """The current filter as a ``cohort.filter(...)`` call (see
+        :func:`covidimg.cohort.filter_call`): run on the cohort, it selects :attr:`selection`."""
+        return self.share.call.value
+
+    @property
+    def share_url(self) -> str:
+        """The app's link with the current filter as its ``?filter=`` parameter (the parameter
+        alone until the app sets :attr:`share_base_url`)."""
+        return self.share.url.value
+
+    @property
+    def share_base_url(self) -> str:
+        """The app's address the share link starts with (``""``: none known)."""
+        return self.share.base_url
+
+    @share_base_url.setter
+    def share_base_url(self, url: str) -> None:
+        self.share.base_url = str(url)
+        self.share.show(self._criteria)
+
+    def apply_text(self, text: str) -> bool:
+        """Set the filter from a ``cohort.filter(...)`` call, its arguments, or a link or query
+        string with a ``?filter=`` parameter (what the Share panel's Apply does).
+
+        Nothing in the text is run (:func:`covidimg.cohort.parse_filter`). Every criterion is
+        checked against the controls and the cohort's values before any is set: a bad one
+        changes nothing, and its one-line message (naming the bad key or value) is shown under
+        the match count.
+
+        Returns
+        -------
+        bool
+            Whether the filter was applied.
+        """
+        text = text.strip() if isinstance(text, str) else text
+        if isinstance(text, str) and (text.startswith(("?", "filter=", "/"))
+                                      or "://" in text):
+            return self.apply_query(text.removeprefix("?"))
+        try:
+            criteria = parse_filter(text)
+        except FilterTextError as exc:
+            return self._refuse(str(exc))
+        return self._apply(criteria)
+
+    def apply_query(self, query: str | None) -> bool:
+        """Set the filter from a URL's query string (its ``filter`` parameter; the app passes
+        the page's ``QUERY_STRING``). No ``filter`` parameter: the filter is left as it is.
+
+        Returns
+        -------
+        bool
+            Whether the filter was applied (``False``: the message is shown, nothing changed).
+        """
+        try:
+            criteria = parse_filter_query(query or "")
+        except FilterTextError as exc:
+            return self._refuse(f"?filter= not applied: {exc}")
+        return self._apply(criteria)
+
+    def _apply(self, criteria: dict[str, Any]) -> bool:
+        match = criteria.pop("lab_match", self.lab_match)
+        if match != self.lab_match:
+            return self._refuse(f"lab_match={match!r}: this filter matches lab ranges by "
+                                f"{self.lab_match!r}; leave lab_match out")
+        offered = sorted({k for k in self.controls if not k.startswith(("lab:", "obs:"))}
+                         | {"labs", "observations"})
+        for name, value in criteria.items():
+            if name not in offered:
+                return self._refuse(f"{name}={value!r}: not a control of this filter panel; "
+                                    f"it filters on {offered} (filter on {name} in code)")
+        previous = self.criteria
+        try:
+            with self.hold():
+                self.reset()
+                self.set(**criteria)
+        except (TypeError, ValueError) as exc:
+            with self.hold():                      # put back what was there
+                self.reset()
+                self.set(**previous)
+            self._recompute(notify=True)
+            return self._refuse(str(exc))
+        self.error.value = ""
+        return True
+
+    def _refuse(self, message: str) -> bool:
+        self.error.value = ("<div style='color:#b00020;font-size:0.9em;"
+                            "overflow-wrap:anywhere'>"
+                            f"{escape(' '.join(message.split()))}</div>")
+        return False
+
     def hold(self) -> _Hold:
         """Context manager: change several controls, recompute once on exit."""
         return _Hold(self)
@@ -261,6 +411,7 @@ class CohortFilter(w.VBox):
         self._selection_observers.append(callback)
 
     def _changed(self) -> None:
+        self.error.value = ""            # a message about an earlier paste no longer applies
         if self._holding:
             self._dirty = True
             return
@@ -273,6 +424,7 @@ class CohortFilter(w.VBox):
         self._criteria = criteria
         self._selection = self.cohort.select(Criteria(**criteria))
         self.match_count.value = self._count_text()
+        self.share.show(criteria)
         if notify:
             for callback in list(self._selection_observers):
                 callback(self._selection)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import ipywidgets as w
+import numpy as np
 
 from covidimg import schema, stats
 from covidimg.cohort import Cohort
 from covidimg.plotting import empty_figure, plot_lab_distribution
 from covidimg.stats.selection import Selection, lab_counts
 from covidimg.widgets._controls import GROUPS, check_group
-from covidimg.widgets._figures import FigureSlot, FigureView, SelectionView
+from covidimg.widgets._figures import FigureSlot, FigureView, SelectionView, selected_x_range
 from covidimg.widgets._html import escape
 
 __all__ = ["LabDistribution"]
@@ -31,6 +34,9 @@ class LabDistribution(FigureView, SelectionView, w.VBox):
     value over its interval, draws censored values as separate hatched bars and shades the
     reference range. Menus choose the analyte, the grouping (shares per group), and whether
     every draw or one per patient is counted; the toggle puts the count axis on a log scale.
+    Dragging across the histogram selects a range of values (a box selection over the value
+    axis): the callbacks registered with :meth:`on_brush` receive it (the :class:`Dashboard`
+    sets the analyte's filter range from it).
 
     Parameters
     ----------
@@ -75,6 +81,10 @@ class LabDistribution(FigureView, SelectionView, w.VBox):
         self.log_scale = w.ToggleButton(value=False, description="log count axis",
                                         icon="signal", layout=w.Layout(width="140px"))
         self.figure_slot = FigureSlot("labs", n_values=0, n_patients=0)
+        self._brush_callbacks: list[Callable[[str, float | None, float | None], None]] = []
+        self.figure_slot.on_event("selected", self._brushed)
+        # A drag brushes a range of values (zoom stays in the modebar).
+        self.figure_slot.layout_extra.update(dragmode="select", selectdirection="h")
         self.message = w.HTML()
         for control in (self.analyte, self.by, self.per_patient):
             control.observe(lambda _c: self._redraw(), names="value")
@@ -122,3 +132,37 @@ class LabDistribution(FigureView, SelectionView, w.VBox):
         self.message.value = ("" if n_values else
                               f"<i>No {escape(analyte)} values for the patients that match.</i>")
 
+
+    def on_brush(self, callback: Callable[[str, float | None, float | None], None]) -> None:
+        """Call ``callback(analyte, low, high)`` when a range of values is brushed.
+
+        An end beyond the histogram's bins (over the bars of values below or above a detection
+        limit, or past the data) is ``None``: open, as for :meth:`covidimg.Cohort.filter`.
+        """
+        self._brush_callbacks.append(callback)
+
+    def _brushed(self, message: dict) -> None:
+        span = selected_x_range(message)
+        analyte = self.analyte.value
+        if span is None or analyte is None:
+            return
+        low: float | None
+        high: float | None
+        low, high = span
+        edges = self._bin_span()
+        if edges is not None:
+            low = None if low <= edges[0] else low
+            high = None if high >= edges[1] else high
+        for callback in list(self._brush_callbacks):
+            callback(analyte, low, high)
+
+    def _bin_span(self) -> tuple[float, float] | None:
+        """The first and last bin edges of the histogram shown (``None``: no bins)."""
+        ends = [np.asarray(trace["customdata"], dtype=float)[:, :2]
+                for trace in self.figure_slot.spec["data"]
+                if trace.get("type") == "bar" and "detection limit" not in trace.get("name", "")
+                and len(trace.get("customdata", ()))]
+        if not ends:
+            return None
+        stacked = np.concatenate(ends)
+        return float(stacked[:, 0].min()), float(stacked[:, 1].max())

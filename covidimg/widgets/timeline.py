@@ -11,7 +11,7 @@ from covidimg import stats
 from covidimg._validation import check_choice
 from covidimg.cohort import Cohort, Selection
 from covidimg.plotting import empty_figure, plot_census, plot_timeline
-from covidimg.widgets._figures import FigureSlot, FigureView, SelectionView
+from covidimg.widgets._figures import FigureSlot, FigureView, SelectionView, selected_x_range
 
 __all__ = ["OffsetTimeline"]
 
@@ -85,6 +85,10 @@ class OffsetTimeline(FigureView, SelectionView, w.VBox):
                                     layout=w.Layout(width="110px"))
         self.figure_slot = FigureSlot("timeline", n_patients=0, n_exams=0)
         self.figure_slot.on_click(self._clicked)
+        #: Called with ``(first, last)`` when a box selection spans days of the cohort's day
+        #: axis (the :class:`Dashboard` sets the exam-day filter from it).
+        self.day_range_callbacks: list[Callable[[float, float], None]] = []
+        self.figure_slot.on_event("selected", self._brushed)
         self.message = w.HTML()
         for control in (self.align, self.sort_by, self.show_labs):
             control.observe(lambda _c: self._redraw(reset_page=True), names="value")
@@ -167,6 +171,22 @@ class OffsetTimeline(FigureView, SelectionView, w.VBox):
                               page=int(page))
         self.message.value = ("" if n_patients else
                               "<i>No patients match the filter: nothing to draw.</i>")
+
+    def _brushed(self, message: dict) -> None:
+        """A box selection on the census or the lanes: its day span goes to
+        :attr:`day_range_callbacks`, when the axis is the cohort's day axis (aligned on
+        admission, day 0 of ``images.day``, or not aligned); on another alignment a day of the
+        axis is a different day for each patient, so the message says so instead."""
+        span = selected_x_range(message)
+        if span is None:
+            return
+        if self.align.value not in ("admission", "none"):
+            self.message.value = ("<i>Brushing sets the exam-day filter on the cohort's day "
+                                  "axis: align on hospital admission or the cohort day axis."
+                                  "</i>")
+            return
+        for callback in list(self.day_range_callbacks):
+            callback(*span)
 
     def _clicked(self, trace_index: int, points: list[int]) -> None:
         traces = self.figure_slot.spec["data"]
