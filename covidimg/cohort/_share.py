@@ -20,10 +20,10 @@ Examples
 "cohort.filter(sex=['F'], age=(40.0, None))"
 >>> parse_filter(text)
 {'sex': ['F'], 'age': (40.0, None)}
->>> parse_filter("cohort.filter(sex=['X'])")      # doctest: +ELLIPSIS
+>>> parse_filter("cohort.filter(age=(70, 20))")
 Traceback (most recent call last):
     ...
-covidimg.cohort._share.FilterTextError: filter sex='X' is not allowed; allowed values are ...
+covidimg.cohort._share.FilterTextError: age=(70, 20): low is greater than high
 """
 
 from __future__ import annotations
