@@ -3,7 +3,8 @@ Chromium, opened at ``/?filter=...`` (Voila gives the page's query string to its
 ``$QUERY_STRING``; the notebook applies it). The filter's buttons are pressed and the counts are
 ``cohort.filter``'s; the Share panel shows the same call and a link to the same page. A
 malformed parameter leaves the whole cohort with a one-line message naming the bad key; a box
-selection dragged across the lab histogram sets the analyte's range.
+selection dragged across the lab histogram sets the analyte's range, and one across the
+timeline's days (Box Select from its toolbar) the exam-day window.
 """
 
 from __future__ import annotations
@@ -29,6 +30,16 @@ READY = """() => { const g = document.querySelector('.covidimg-timeline .js-plot
 PRESSED = """(classes) => Object.fromEntries(classes.map(c => {
     const b = document.querySelector('.' + c);
     return [c, b ? b.classList.contains('mod-active') : null]; }))"""
+
+
+#: Page position of the middle exam on the timeline's day axis, and the plot area's top/height.
+MIDDLE_EXAM = """() => { const g = document.querySelector('.covidimg-timeline .js-plotly-plot');
+    const full = g._fullLayout, xa = full.xaxis, box = g.getBoundingClientRect();
+    const exam = g._fullData.find(d => d.name === 'exam');
+    const xs = Array.from(exam.x).sort((a, b) => a - b);
+    const day = xs[Math.floor(xs.length / 2)];
+    return {x: box.left + xa._offset + xa.d2p(day), top: box.top + full._size.t,
+            height: full._size.h}; }"""
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +152,34 @@ def test_a_filter_link_opens_the_app_filtered_and_a_bad_one_says_why(saved, tmp_
         assert brushed.startswith(f"cohort.filter(labs={{'{analyte}': (")
         # the call, read as literals, selects as many patients as the page says
         assert len(cohort.filter(**parse_filter(brushed)).patients) == n_patients
+
+        # -- on the timeline: Box Select from the toolbar, dragged across days
+        page.locator(".covidimg-dashboard .lm-TabBar-tab", has_text="Timeline").click()
+        page.wait_for_function(          # the timeline has followed the brushed lab range
+            "(n) => { const g = document.querySelector('.covidimg-timeline .js-plotly-plot');"
+            " return g && g.layout.meta && g.layout.meta.n_patients === n"
+            " && g.closest('.covidimg-plot').parentElement.dataset.pending !== '1'; }",
+            arg=n_patients, timeout=60_000)
+        page.locator(".covidimg-timeline .js-plotly-plot").hover()
+        page.locator(".covidimg-timeline .modebar-btn[data-val='select']").click()
+        # around the middle exam (a brush over the whole axis would be no criterion)
+        where = page.evaluate(MIDDLE_EXAM)
+        x, top, height = where["x"], where["top"], where["height"]
+        page.mouse.move(x - 30, top + 2)
+        page.mouse.down()
+        page.mouse.move(x, top + height / 2, steps=8)
+        page.mouse.move(x + 30, top + height - 2, steps=8)
+        page.mouse.up()
+        page.wait_for_function(
+            "() => document.querySelector('.covidimg-share-call textarea').value"
+            ".includes('day=(')", timeout=60_000)
+        both = parse_filter(page.locator(".covidimg-share-call textarea").input_value())
+        assert set(both) == {"labs", "day"}, both
+        page.wait_for_function(
+            "(n) => { const c = document.querySelector('.covidimg-match-count').textContent;"
+            " return c.startsWith(n + ' of'); }",
+            arg=len(cohort.filter(**both).patients), timeout=60_000)
+        assert _counts(page)[2] == len(cohort.filter(**both).images)
         page.close()
     assert server.process.returncode == 0, (tmp_path / "dashboard.log").read_text()[-3000:]
     assert not errors, errors
