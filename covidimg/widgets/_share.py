@@ -54,9 +54,9 @@ class SharePanel(w.VBox):
         self.base_url = ""
         self.call = w.Textarea(value="cohort.filter()", rows=3,
                                placeholder="cohort.filter(...) or a dashboard link",
-                               layout=w.Layout(width="360px"))
+                               layout=w.Layout(width="95%"))
         self.call.add_class("covidimg-share-call")
-        self.url = w.Text(value="", layout=w.Layout(width="360px"),
+        self.url = w.Text(value="", layout=w.Layout(width="95%"),
                           placeholder="the app's link with this filter")
         self.url.add_class("covidimg-share-url")
         self.link = w.HTML()
