@@ -172,7 +172,7 @@ class ImageViewer(w.VBox):
         self._regions: list[dict[str, Any]] = []
         self.overlay = FigureSlot("image_overlay")
         self.overlay.layout.width = f"{size}px"
-        self.overlay.plot.keys = list(SHORTCUTS)
+        self.overlay.plot.shortcut_keys = list(SHORTCUTS)
         self.overlay.on_event("relayout", self._relayout)
         self.overlay.on_event("hover", self._hover)
         self.overlay.on_event("key", self._key)
