@@ -40,7 +40,8 @@ _SLICE_STEP = {"ArrowUp": 1, "PageUp": 1, "ArrowDown": -1, "PageDown": -1}
 _SHAPE_KEY = re.compile(r"^shapes\[(\d+)\]\.([xy][01])$")
 _HELP = ("Keys (click the image first): ↑ ↓ or PgUp PgDn slice · "
          + " ".join(str(i + 1) for i in range(len(imaging.WINDOW_PRESETS)))
-         + " window preset · i invert · m measure · r reset zoom. Drag to pan, scroll to zoom.")
+         + " window preset · i invert · m measure · r reset zoom. Drag to pan; zoom with the "
+         "toolbar over the image (+, −, or its box zoom).")
 
 
 def _reader_name(reader: Any) -> str:
@@ -94,8 +95,9 @@ class ImageViewer(w.VBox):
     The image is drawn as the plotly figure of
     :func:`covidimg.plotting.overlay.plot_image_overlay`, whose axes are the image's pixel
     coordinates (x to the right, y down, origin at the top-left corner of the first pixel).
-    Zoom (mouse wheel, or the modebar) and pan (drag) are plotly's own; they are kept when the
-    slice or the window changes and reset when another image is loaded (or with "Reset zoom").
+    Zoom (the plotly toolbar over the image: +, −, box zoom) and pan (drag) are plotly's own;
+    they are kept when the slice or the window changes and reset when another image is
+    loaded (or with "Reset zoom").
 
     The window preset menu offers :data:`covidimg.imaging.WINDOW_PRESETS` (``auto`` stretches
     the image's own percentiles; ``lung``, ``mediastinum``, ``bone`` are CT windows in
