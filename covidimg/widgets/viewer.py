@@ -186,6 +186,7 @@ class ImageViewer(w.VBox):
         self.pixel_value: dict[str, Any] | None = None
         self.zoom: dict[str, list[float]] | None = None
         self._spacing: PixelSpacing | str | None = "unread"
+        self._spacing_problem = ""
         self._generation = 0
         self._slices: OrderedDict[int, np.ndarray] = OrderedDict()
         self._quiet = False
@@ -274,8 +275,7 @@ class ImageViewer(w.VBox):
                 try:
                     self._spacing = pixel_spacing(self.row)
                 except (imaging.ImageReadError, OSError, ValueError) as err:
-                    self.message.value = (f"<span style='color:#B00'>No pixel spacing: "
-                                          f"{escape(err)}</span>")
+                    self._spacing_problem = f"its pixel spacing cannot be read: {err}"
         return self._spacing
 
     def load(self, row: Mapping[str, Any], annotations: pd.DataFrame | None = None) -> None:
@@ -286,6 +286,7 @@ class ImageViewer(w.VBox):
         self._set_regions(self.annotations if annotations is None else annotations)
         self._slices.clear()
         self._spacing = "unread"
+        self._spacing_problem = ""
         self._generation += 1
         self.measurement = self.pixel_value = self.zoom = None
         self.readout.value = self.distance.value = ""
@@ -549,7 +550,8 @@ class ImageViewer(w.VBox):
         done = self.measurement
         if done is not None and done["slice_index"] == self.slice_index:
             lines.append({**done, "text": _distance_text(done, short=True)})
-        self.distance.value = "" if done is None else escape(_distance_text(done))
+        self.distance.value = "" if done is None else escape(
+            _distance_text(done, problem=self._spacing_problem))
         self._draw(plot_image_overlay.spec(
             self.png, rows, columns, self._visible_regions(), size=self.size, lines=lines,
             dragmode="drawline" if self.measure.value else "pan", hover=True,
@@ -571,12 +573,14 @@ class ImageViewer(w.VBox):
                               f"{escape(err)}</span>")
 
 
-def _distance_text(measurement: Mapping[str, Any], short: bool = False) -> str:
-    """A measurement in words: ``"41.3 mm (PixelSpacing) · 41.3 px"``; ``short`` for the
-    label on the line."""
+def _distance_text(measurement: Mapping[str, Any], short: bool = False,
+                   problem: str = "") -> str:
+    """A measurement in words: ``"Distance 41.3 mm (from PixelSpacing) · 41.3 px"``;
+    ``short`` for the label on the line; ``problem`` says why there is no spacing."""
     pixels = f"{measurement['pixels']:.1f} px"
     if measurement["mm"] is None:
-        return pixels if short else f"Distance {pixels} (no pixel spacing for this image)"
+        why = problem or "no pixel spacing for this image"
+        return pixels if short else f"Distance {pixels} ({why})"
     mm = f"{measurement['mm']:.1f} mm"
     if short:
         return mm
