@@ -216,6 +216,12 @@ export default {
       model.send({event: "key", key: event.key, shift: event.shiftKey});
     };
     el.tabIndex = 0;               // focusable: keys reach the view once it is clicked
+    // plotly cancels the mouse-down of a drag or click on the plot (no focus change): give
+    // the view the focus itself, in the capture phase, when it takes keys.
+    const focus = () => {
+      if ((model.get("shortcut_keys") || []).length) el.focus({preventScroll: true});
+    };
+    el.addEventListener("mousedown", focus, true);
     el.addEventListener("keydown", keydown);
     model.on("change:data_json", redraw);
     model.on("change:layout_json", redraw);
@@ -236,6 +242,7 @@ export default {
       observer.disconnect();
       theme.disconnect();
       el.removeEventListener("keydown", keydown);
+      el.removeEventListener("mousedown", focus, true);
       if (hoverTimer) clearTimeout(hoverTimer);
       model.off("change:data_json", redraw);
       model.off("change:layout_json", redraw);
