@@ -159,7 +159,11 @@ def run(args: argparse.Namespace) -> dict:
             browser.close()
     finally:
         process.send_signal(signal.SIGINT)
-        process.wait(120)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:   # a stuck stop must not lose the figures
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
     ms = [c["ms"] for c in changes]
     kernel = [c["kernel_ms"] for c in changes]
     kb = [c["kb"] for c in changes]

@@ -247,8 +247,9 @@ def test_dashboard_filters_links_and_shows_no_identifiers(demo_with_identifiers,
         viewer = page.locator(".covidimg-viewer")
         viewer.wait_for(state="visible", timeout=60_000)
         page.wait_for_function(
-            "() => { const i = document.querySelector('.covidimg-viewer img');"
-            " return i && i.complete && i.naturalWidth > 0; }", timeout=60_000)
+            "() => { const i = document.querySelector('.covidimg-viewer .imagelayer image');"
+            " return i && i.href.baseVal.startsWith('data:image/png'); }",
+            timeout=60_000)
         assert clicked_patient in viewer.inner_text()
         _save(page, page.locator(".covidimg-dashboard"), "dashboard-viewer", shots)
 

@@ -22,6 +22,31 @@ CELLS = [
 ]
 
 
+#: The timeline's figure and the tab panel it is drawn in, in CSS pixels.
+FIT = """() => {
+    const plot = document.querySelector('.covidimg-timeline .covidimg-plot');
+    const panel = plot.closest('.widget-tab-contents');
+    const css = getComputedStyle(panel);
+    return {plot: plot.getBoundingClientRect().width,
+            panel: panel.clientWidth - parseFloat(css.paddingLeft) - parseFloat(css.paddingRight)};
+}"""
+FILLS_PANEL = f"() => {{ const f = ({FIT})(); return f.plot >= 0.95 * f.panel; }}"
+
+
+def _luminance(color: str) -> float:
+    """Relative brightness 0..1 of a CSS colour (#rgb, #rrggbb or rgb()/rgba())."""
+    color = color.strip()
+    if color.startswith("#"):
+        digits = color[1:]
+        if len(digits) == 3:
+            digits = "".join(d * 2 for d in digits)
+        parts = [int(digits[i:i + 2], 16) for i in (0, 2, 4)]
+    else:
+        parts = [float(v) for v in color[color.index("(") + 1:].rstrip(")").split(",")[:3]]
+    red, green, blue = (p / 255 for p in parts)
+    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+
 def _notebook(path) -> None:  # type: ignore[no-untyped-def]
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
@@ -44,7 +69,8 @@ def test_dashboard_renders_and_follows_a_filter_in_jupyterlab(demo_cohort, tmp_p
                f"--ServerApp.port={port}", "--ServerApp.ip=127.0.0.1",
                "--ServerApp.port_retries=0", "--IdentityProvider.token=",
                "--ServerApp.password=", f"--ServerApp.root_dir={root}",
-               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+               "--LabApp.expose_app_in_browser=True"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")
     console: list[str] = []
@@ -97,6 +123,29 @@ def test_dashboard_renders_and_follows_a_filter_in_jupyterlab(demo_cohort, tmp_p
             ".reduce((n, d) => n + d.x.length, 0)}; }")
         assert 0 < after["exams"] == after["meta"]["n_exams"] < before["n_exams"]
         page.screenshot(path=str(tmp_path / "jupyterlab-dashboard-ct.png"))
+        for width in (1280, 1920):
+            page.set_viewport_size({"width": width, "height": 1000})
+            page.wait_for_function(FILLS_PANEL, timeout=30_000)
+            fit = page.evaluate(FIT)
+            assert fit["plot"] >= 0.95 * fit["panel"] and fit["panel"] >= 320, (width, fit)
+            page.screenshot(path=str(tmp_path / f"jupyterlab-dashboard-{width}.png"))
+        # The dark theme: the figures follow it (transparent background, the theme's text).
+        page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', "
+                      "{theme: 'JupyterLab Dark'})")
+        page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'",
+                               timeout=60_000)
+        page.wait_for_function(
+            "() => { const g = document.querySelector('.covidimg-timeline .js-plotly-plot');"
+            " return g._fullLayout.paper_bgcolor === 'rgba(0, 0, 0, 0)'; }", timeout=30_000)
+        colors = page.evaluate(
+            "() => { const g = document.querySelector('.covidimg-timeline .js-plotly-plot');"
+            " const css = getComputedStyle(document.body);"
+            " return {font: g._fullLayout.font.color,"
+            " theme: css.getPropertyValue('--jp-ui-font-color1').trim(),"
+            " background: getComputedStyle(document.querySelector('.jp-Notebook'))"
+            ".backgroundColor}; }")
+        assert _luminance(colors["font"]) > 0.5 > _luminance(colors["background"]), colors
+        page.screenshot(path=str(tmp_path / "jupyterlab-dashboard-dark.png"))
         page.close()
     assert not [m for m in console if "widget" in m.lower() and "anywidget] Failed to "
                 "initialize" not in m], console

@@ -12,6 +12,7 @@ from __future__ import annotations
 from covidimg.errors import ImageReadError, ImageTooLargeError, MissingCodecError
 from covidimg.imaging.phash import difference_hash, image_hashes
 from covidimg.imaging.read import read_image
+from covidimg.imaging.spacing import PixelSpacing, pixel_spacing
 from covidimg.imaging.thumbnails import ThumbnailBatch, placeholder, thumbnail, thumbnails
 from covidimg.imaging.windowing import (
     WINDOW_PRESETS,
@@ -26,10 +27,12 @@ __all__ = [
     "ImageReadError",
     "ImageTooLargeError",
     "MissingCodecError",
+    "PixelSpacing",
     "ThumbnailBatch",
     "WindowPreset",
     "difference_hash",
     "image_hashes",
+    "pixel_spacing",
     "placeholder",
     "read_image",
     "resolve_window",

@@ -5,6 +5,11 @@ a square) is an image trace spread over the image's pixel coordinates; boxes and
 the ``annotations`` table become plotly shapes in pixel coordinates (x to the right, y down,
 origin at the top-left corner of the first pixel, as MD.ai and DICOM draw them), each with its
 label and reader written at its top-left corner. Zoom and pan are plotly's own.
+
+The viewer adds measured lines (``lines``, also in pixel coordinates, drawn editable with their
+length written at their end), a drag mode (``"drawline"`` to draw a line with the mouse),
+plotly's ``uirevision`` (the user's zoom and pan are kept over redraws while it stays the
+same) and hover on the image (plotly then reports the pixel under the mouse).
 """
 
 from __future__ import annotations
@@ -22,6 +27,12 @@ __all__ = ["plot_image_overlay", "region_shape"]
 #: Colour of the reference region and of an answer in the reading quiz.
 REFERENCE_COLOR = "#E69F00"
 ANSWER_COLOR = "#56B4E9"
+#: Colour of a measured line (and of a line being drawn).
+MEASURE_COLOR = "#F0E442"
+#: ``name`` of a measured line among the figure's shapes.
+MEASURE_NAME = "measurement"
+#: Drag modes the figure accepts (plotly's names).
+DRAGMODES = ("pan", "zoom", "drawline")
 
 
 def _reader_text(reader: Any) -> str:
@@ -72,7 +83,9 @@ def _png_side(png: bytes) -> int:
 @figure_function
 def plot_image_overlay(png: bytes, rows: int, columns: int,
                        regions: Iterable[Mapping[str, Any]] = (), *,
-                       title: str = "", size: int = 512) -> dict:
+                       title: str = "", size: int = 512,
+                       lines: Iterable[Mapping[str, Any]] = (), dragmode: str = "pan",
+                       uirevision: str | None = None, hover: bool = False) -> dict:
     """An image (PNG bytes) with annotated regions drawn over it.
 
     Parameters
@@ -90,6 +103,18 @@ def plot_image_overlay(png: bytes, rows: int, columns: int,
         Figure title (shown as plain text).
     size
         Width and height of the figure in screen pixels.
+    lines
+        Measured lines: mappings with ``x0, y0, x1, y1`` (pixel coordinates) and ``text``
+        (written at the line's end); drawn after the regions, editable, named
+        :data:`MEASURE_NAME`.
+    dragmode
+        What a mouse drag does: ``"pan"``, ``"zoom"`` or ``"drawline"`` (draws a line, which
+        the page reports as a relayout of ``shapes``).
+    uirevision
+        plotly's ``layout.uirevision``: while it stays the same from one figure to the next,
+        the page keeps the user's zoom and pan; a new value resets them.
+    hover
+        Report the pixel under the mouse (plotly's hover events; no tooltip is shown).
 
     Returns
     -------
@@ -108,6 +133,8 @@ def plot_image_overlay(png: bytes, rows: int, columns: int,
     >>> fig.layout.shapes[0].x1, fig.layout.annotations[0].text
     (4.0, 'Opacity · reader 1')
     """
+    if dragmode not in DRAGMODES:
+        raise ValueError(f"dragmode={dragmode!r} is not one of {DRAGMODES}")
     side = float(max(rows, columns))
     source = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
     shapes, labels = [], []
@@ -129,13 +156,24 @@ def plot_image_overlay(png: bytes, rows: int, columns: int,
                        "showarrow": False, "xanchor": "left", "yanchor": "bottom",
                        "font": {"color": color, "size": 11},
                        "bgcolor": "rgba(0,0,0,0.55)"})
+    for line in lines:
+        ends = [float(line[k]) for k in ("x0", "y0", "x1", "y1")]
+        shapes.append({"type": "line", "xref": "x", "yref": "y", "x0": ends[0], "y0": ends[1],
+                       "x1": ends[2], "y1": ends[3], "editable": True, "name": MEASURE_NAME,
+                       "line": {"color": MEASURE_COLOR, "width": 2}})
+        if line.get("text"):
+            labels.append({"x": ends[2], "y": ends[3], "xref": "x", "yref": "y",
+                           "text": plain(str(line["text"])), "showarrow": False,
+                           "xanchor": "left", "yanchor": "top",
+                           "font": {"color": MEASURE_COLOR, "size": 12},
+                           "bgcolor": "rgba(0,0,0,0.55)"})
     step = side / max(size, 1)     # image units per PNG pixel; pixel centres are at x0 + k dx
     png_side = _png_side(png)
     step = side / png_side if png_side else step
     return {
         "data": [{"type": "image", "source": source, "x0": (columns - side) / 2 + step / 2,
                   "y0": (rows - side) / 2 + step / 2, "dx": step, "dy": step,
-                  "hoverinfo": "skip", "name": "image"}],
+                  "hoverinfo": "none" if hover else "skip", "name": "image"}],
         "layout": {
             "title": {"text": plain(title)}, "width": size, "height": size,
             "margin": {"l": 10, "r": 10, "t": 30 if title else 10, "b": 10},
@@ -143,7 +181,9 @@ def plot_image_overlay(png: bytes, rows: int, columns: int,
                       "constrain": "domain"},
             "yaxis": {"range": [(rows + side) / 2, (rows - side) / 2], "visible": False,
                       "scaleanchor": "x"},
-            "shapes": shapes, "annotations": labels, "dragmode": "pan",
+            "shapes": shapes, "annotations": labels, "dragmode": dragmode,
+            "newshape": {"line": {"color": MEASURE_COLOR, "width": 2}},
             "plot_bgcolor": "black", "paper_bgcolor": "white",
+            **({} if uirevision is None else {"uirevision": uirevision}),
         },
     }
