@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import ipywidgets as w
+import numpy as np
 
 from covidimg.cohort import Cohort, Selection
 from covidimg.widgets.filter import CohortFilter
@@ -24,7 +25,8 @@ class Dashboard(w.HBox):
 
     Changing a filter updates the view on the tab shown at once (its changes sent as one
     batch); each other view is brought up to date when its tab is shown (or by
-    :meth:`refresh`), so a change costs the kernel and the network one view, not four.
+    :meth:`refresh`), so a change costs the kernel and the network one view, not four. The
+    same holds when the dashboard is made: the tabs not shown draw when first shown.
     Clicking an exam on the timeline opens it in the gallery's viewer and
     switches to the Gallery tab; brushing a range of values on the lab histogram, or of days
     on the timeline (box select), sets that range of the filter. An empty selection shows
@@ -63,16 +65,21 @@ class Dashboard(w.HBox):
         self.cohort = cohort
         self.filter = CohortFilter(cohort)
         start = self.filter.selection
+        # The first tab shows the selection now; the hidden ones are made empty and draw it
+        # when first shown (or on refresh()): the first page carries no gallery thumbnails,
+        # Table 1 or histograms the user has not asked for yet.
+        hidden = Selection(start.arrays, np.zeros(start.arrays.n_patients, dtype=bool),
+                           np.zeros(start.arrays.n_images, dtype=bool))
         self.timeline = OffsetTimeline(cohort, selection=start)
-        self.labs = LabDistribution(cohort, selection=start)
-        self.gallery = ImageGallery(cohort, page_size=page_size, selection=start)
-        self.summary = CohortSummary(cohort, selection=start)
+        self.labs = LabDistribution(cohort, selection=hidden)
+        self.gallery = ImageGallery(cohort, page_size=page_size, selection=hidden)
+        self.summary = CohortSummary(cohort, selection=hidden)
         self.views = (self.timeline, self.labs, self.gallery, self.summary)
         self.tabs = w.Tab(list(self.views), titles=TAB_TITLES,
                           layout=w.Layout(flex="1 1 auto", min_width="0"))
         self.n_updates = 0
-        self._pending: Selection | Cohort | None = None    # what stale views are to show
-        self._stale: set[int] = set()
+        self._pending: Selection | Cohort | None = start    # what stale views are to show
+        self._stale: set[int] = set(range(1, len(self.views)))
         self.update_time = w.HTML()
         self.update_time.add_class("covidimg-update-time")
         self.filter.observe_selection(self.update_selection)

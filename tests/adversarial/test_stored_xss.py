@@ -122,6 +122,7 @@ def test_summary_findings_table(bad: ci.Cohort) -> None:
 
 
 def test_every_html_value_of_the_dashboard(dashboard: Dashboard) -> None:
+    dashboard.refresh()                       # the tabs not shown yet draw too
     dashboard.gallery.show(dashboard.gallery.image_uids[1])
     for _label, analyte in dashboard.labs.analyte.options:
         dashboard.labs.analyte.value = analyte
