@@ -53,7 +53,8 @@ def plot_timeline(marks: pd.DataFrame, *, page: int | None = None, page_size: in
     census (:func:`plot_census` of :func:`covidimg.stats.timeline_census`) unless a ``page``
     is asked for, so it never becomes an unreadable wall. Hovering an exam shows its day,
     modality, view and offsets (MHH sign convention: days from the exam to the event,
-    negative = before the exam).
+    negative = before the exam). A handle at the left end of each lane (the trace named
+    ``patient``) is what a click on a patient's lane lands on.
 
     Parameters
     ----------
@@ -156,6 +157,16 @@ def plot_timeline(marks: pd.DataFrame, *, page: int | None = None, page_size: in
             "hovertemplate": ("<b>%{customdata[0]}</b><br>%{customdata[1]} %{customdata[2]} "
                               "%{customdata[3]}<br>day %{x:+g} on this axis<extra></extra>")})
     lane_ids = shown.drop_duplicates("lane").sort_values("lane")
+    # One handle per lane at the plot's left edge (on a fixed 0..1 axis laid over the day
+    # axis, so zooming the days leaves it in place): a click on it names the patient.
+    data.append({
+        "type": "scatter", "x": np.full(len(lane_ids), -0.012), "xaxis": "x2",
+        "y": lane_ids["lane"].to_numpy(float), "mode": "markers", "name": "patient",
+        "showlegend": False, "cliponaxis": False,
+        "marker": {"symbol": "triangle-right", "size": 9, "color": COLORS["exam"]},
+        "customdata": np.column_stack([plain_all(lane_ids["patient_uid"].astype(str))]),
+        "hovertemplate": ("<b>%{customdata[0]}</b><br>click: this patient's radiographs "
+                          "side by side<extra></extra>")})
     tick_text = plain_all(lane_ids["patient_uid"].astype(str)) if len(lane_ids) <= 60 else None
     yaxis = {"title": {"text": "patient"}, "autorange": "reversed",
              "tickvals": lane_ids["lane"].to_numpy(float), "showticklabels": tick_text is not None,
@@ -175,8 +186,9 @@ def plot_timeline(marks: pd.DataFrame, *, page: int | None = None, page_size: in
         notes.append("patients without a known admission start at the axis' day 0")
     # One line per note: SVG text does not wrap, so one long line was cut at the figure's edge.
     title += "".join(f"<br><sup>{note}</sup>" for note in notes)
+    xaxis2 = {"overlaying": "x", "range": [0, 1], "fixedrange": True, "visible": False}
     return {"data": data, "layout": layout(title, height=180 + 22 * len(lane_ids), xaxis=xaxis,
-                                           yaxis=yaxis)}
+                                           yaxis=yaxis, xaxis2=xaxis2)}
 
 
 @figure_function
