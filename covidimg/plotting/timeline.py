@@ -85,7 +85,8 @@ def plot_timeline(marks: pd.DataFrame, *, page: int | None = None, page_size: in
         return empty_figure.spec(title, "No patients to show: the selection is empty.")
     if page_size < 1:
         raise ValueError(f"page_size={page_size!r}; pass a positive number of lanes")
-    n_pages = int(np.ceil(n_patients / page_size))
+    # Pages hold lane numbers: a patient without a mark keeps its (empty) lane number.
+    n_pages = int(np.ceil((int(marks["lane"].max()) + 1) / page_size))
     if page is None and n_patients > page_size:
         return plot_census.spec(timeline_census(marks), note=(
             f"{n_patients} patients: too many for one lane each. Pass page=0…{n_pages - 1} "

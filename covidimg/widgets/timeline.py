@@ -154,8 +154,8 @@ class OffsetTimeline(FigureView, SelectionView, w.VBox):
         self._lane_patients = {}
         if page == OVERVIEW:
             fig = plot_census.spec(census, note=(
-                f"{n_patients:,} patients: too many for one lane each; choose a page of lanes "
-                "in the Show menu to see them, and click an exam to open it"))
+                f"{n_patients:,} patients: too many for one lane each; choose 'lanes, page' "
+                "in the Show menu and a page number to see them, and click an exam to open it"))
             mode, n_exams = "census", int(census["exams"].sum()) if len(census) else 0
         elif not n_patients:
             fig = empty_figure.spec(f"Patient timelines (0 patients, aligned on "
@@ -168,6 +168,16 @@ class OffsetTimeline(FigureView, SelectionView, w.VBox):
             sort_by = None if self.sort_by.value == _SORT_BY_DAY else self.sort_by.value
             marks = stats.timeline(cohort, self.align.value, sort_by=sort_by,
                                    labs=self.show_labs.value)
+            # lanes number the patients the timeline can place (the census counts all)
+            n_lanes = int(marks["lane"].max()) + 1 if len(marks) else 0
+            if n_lanes != n_patients:
+                self._updating = True
+                try:
+                    self.show.set_pages(n_lanes, page)
+                    page = self.show.value
+                finally:
+                    self._updating = False
+                n_pages = int(np.ceil(n_lanes / self.page_size))
             if len(marks):
                 lanes = marks.drop_duplicates("lane")
                 self._lane_patients = dict(zip(lanes["lane"].astype(int),
