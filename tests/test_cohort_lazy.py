@@ -1,4 +1,5 @@
-"""Cohort.open defers the provenance tables (files, findings) to their first access.
+"""Cohort.open defers the provenance tables (files, findings), the observations and the
+annotations to their first access.
 
 The deferred tables must be indistinguishable from eagerly read ones for every use: attribute
 access, tables(), filter, save, concat, validate, pickling, and a save over the same folder.
@@ -17,6 +18,7 @@ import pytest
 
 import covidimg as ci
 from covidimg import schema
+from covidimg.cohort import LAZY_TABLES
 
 
 @pytest.fixture()
@@ -35,21 +37,22 @@ def _same(left: ci.Cohort, right: ci.Cohort) -> None:
         pd.testing.assert_frame_equal(getattr(left, name), getattr(right, name), obj=name)
 
 
-def test_open_reads_files_and_findings_on_first_access(saved: Path) -> None:
+def test_open_reads_the_deferred_tables_on_first_access(saved: Path) -> None:
     pool = pa.default_memory_pool().backend_name
     eager = ci.Cohort.open(saved, lazy=())
     assert eager.unread_tables() == []
     assert pa.default_memory_pool().backend_name == pool   # the reading pool is restored
     cohort = ci.Cohort.open(saved)
-    assert cohort.unread_tables() == ["files", "findings"]
-    assert "findings" in repr(cohort) and cohort.unread_tables() == ["files", "findings"]
+    assert cohort.unread_tables() == list(LAZY_TABLES)
+    assert "findings" in repr(cohort) and cohort.unread_tables() == list(LAZY_TABLES)
     pd.testing.assert_frame_equal(cohort.files, eager.files)
-    assert cohort.unread_tables() == ["findings"]
+    assert cohort.unread_tables() == ["findings", "observations", "annotations"]
     assert cohort.files is cohort.files                       # read once, then kept
     pd.testing.assert_frame_equal(cohort.tables()["findings"], eager.findings)
     assert cohort.unread_tables() == []
     assert pa.default_memory_pool().backend_name == pool
-    for name in ("files", "findings"):
+    for name in LAZY_TABLES:
+        pd.testing.assert_frame_equal(getattr(cohort, name), getattr(eager, name))
         schema.validate(name, getattr(cohort, name))
 
 
@@ -65,7 +68,7 @@ def test_filter_of_an_unread_cohort_defers_and_matches_the_eager_filter(saved: P
     eager = ci.Cohort.open(saved, lazy=())
     cohort = ci.Cohort.open(saved)
     sub = cohort.filter(sex="F", modality=["CR", "DX"])
-    assert sub.unread_tables() == ["files", "findings"]
+    assert sub.unread_tables() == list(LAZY_TABLES)
     expected = eager.filter(sex="F", modality=["CR", "DX"])
     _same(sub, expected)
     assert 0 < len(sub.files) < len(eager.files)
@@ -92,7 +95,7 @@ def test_a_save_over_the_folder_does_not_change_unread_tables(demo_cohort: ci.Co
     cohort = ci.Cohort.open(saved)
     old_files = _table_path(saved, "files")
     demo_cohort.filter(source="mhh").save(saved)     # replaces (and deletes) the tables read
-    assert not old_files.exists() and cohort.unread_tables() == ["files", "findings"]
+    assert not old_files.exists() and cohort.unread_tables() == list(LAZY_TABLES)
     _same(cohort, eager)
     assert len(ci.Cohort.open(saved).files) < len(eager.files)
 
@@ -106,7 +109,7 @@ def test_a_deferred_table_damaged_after_opening_raises_on_first_access(saved: Pa
     for _attempt in range(2):                                  # and again: the same error
         with pytest.raises(ci.cohort.CohortFileError, match="files.parquet"):
             _ = cohort.files
-    assert cohort.unread_tables() == ["files", "findings"]  # not replaced by a broken table
+    assert cohort.unread_tables() == list(LAZY_TABLES)  # not replaced by a broken table
 
 
 def test_open_still_checks_deferred_tables_at_once(saved: Path) -> None:
@@ -159,7 +162,7 @@ def test_a_cohort_saved_in_the_first_layout_opens(demo_cohort: ci.Cohort,
         {"format": "covidimg-cohort", "version": 1, "tables_dir": "tables-0123456789ab",
          "rows": rows}))
     opened = ci.Cohort.open(folder)
-    assert opened.unread_tables() == ["files", "findings"]
+    assert opened.unread_tables() == list(LAZY_TABLES)
     opened.validate()
     for name, frame in demo_cohort.tables().items():
         for col in schema.TABLES[name].columns:

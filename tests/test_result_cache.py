@@ -12,7 +12,7 @@ import pytest
 
 import covidimg as ci
 from covidimg import schema
-from covidimg.cohort import _result_cache
+from covidimg.cohort import LAZY_TABLES, _result_cache
 from covidimg.demo import generate_demo
 
 
@@ -42,7 +42,7 @@ def _values(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _from_result(cohort: ci.Cohort) -> bool:
     """Whether ``cohort`` was opened from a saved result (opened cohorts defer two tables)."""
-    return cohort.unread_tables() == ["files", "findings"]
+    return cohort.unread_tables() == list(LAZY_TABLES)
 
 
 def test_a_reload_of_unchanged_folders_opens_the_first_result(demo, tmp_path, cache):

@@ -100,7 +100,7 @@ class Cohort:
         return {name: getattr(self, name) for name in schema.TABLE_NAMES}
 
     def unread_tables(self) -> list[str]:
-        """Names of the tables not read yet: :meth:`open` defers ``files`` and ``findings``.
+        """Names of the tables not read yet: :meth:`open` defers :data:`LAZY_TABLES`.
 
         A deferred table is read from its saved file the first time it is accessed (as an
         attribute, through :meth:`tables`, :meth:`save`, :meth:`validate` ...), then kept. A
@@ -113,9 +113,9 @@ class Cohort:
         >>> _ = ci.Cohort().save(folder)
         >>> cohort = ci.Cohort.open(folder)
         >>> cohort.unread_tables()
-        ['files', 'findings']
+        ['files', 'findings', 'observations', 'annotations']
         >>> cohort.files.shape[0], cohort.unread_tables()
-        (0, ['findings'])
+        (0, ['findings', 'observations', 'annotations'])
         """
         return [name for name in schema.TABLE_NAMES
                 if isinstance(value := self.__dict__.get(name), _Deferred) and not value.done]
@@ -677,8 +677,8 @@ class Cohort:
         directory
             The folder given to :meth:`save`.
         lazy
-            Tables read on first access instead of now (default ``("files", "findings")``,
-            the loaders' provenance, which exploring the cohort does not need; see
+            Tables read on first access instead of now (default :data:`LAZY_TABLES`:
+            the loaders' provenance, the observations and the annotations; see
             :meth:`unread_tables`). Their files are opened (and their row counts checked)
             now, so a later save over ``directory`` does not change what they read. Pass
             ``()`` to read everything now.

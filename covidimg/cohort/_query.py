@@ -32,6 +32,7 @@ from covidimg import schema
 from covidimg._validation import LabMatch, check_choice, choices
 from covidimg.cohort._arrays import CohortArrays, follow
 from covidimg.cohort._deferred import _Deferred
+from covidimg.cohort._storage import LAZY_TABLES
 
 if TYPE_CHECKING:
     from covidimg.cohort._model import Cohort
@@ -348,7 +349,10 @@ class Selection:
 
         ``tables`` names the tables to fill (default: all); the others stay empty, which
         saves time when an analysis reads only some. A table the cohort has not read yet
-        (``Cohort.open`` defers ``files`` and ``findings``) is filtered when first read.
+        (``Cohort.open`` defers :data:`~covidimg.cohort.LAZY_TABLES`) is filtered when first
+        read; so are those tables when read, since exploring a selection seldom needs them:
+        the rows of ``files`` that belong to no image (IDC's non-image series, 671,000 of
+        them in its whole index) would otherwise be copied by every filter.
         """
         cohort = self.arrays.cohort
         names = list(schema.TABLE_NAMES) if tables is None else list(tables)
@@ -359,6 +363,10 @@ class Selection:
             value = cohort.__dict__[name]
             if isinstance(value, _Deferred) and not value.done:
                 out[name] = value.then(lambda frame, name=name: _take(frame, self.rows(name)))
+            elif name in LAZY_TABLES and not self.whole:
+                frame = getattr(cohort, name)
+                out[name] = _Deferred(lambda frame=frame, name=name:
+                                      _take(frame, self.rows(name)))
             else:
                 out[name] = _take(getattr(cohort, name), self.rows(name))
         return type(cohort)(**out)
