@@ -11,6 +11,7 @@ import pytest
 from servers import chromium, dashboard_command, free_port, started
 
 import covidimg as ci
+from covidimg.imaging import WINDOW_PRESETS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -75,7 +76,8 @@ def test_a_lane_click_opens_the_course_in_day_order(demo: ci.Cohort, tmp_path: P
         before = page.evaluate("() => Array.from(document.querySelectorAll("
                                "'.covidimg-serial-cell img')).map(i => i.src)")
         # the linked window: one preset for every image
-        page.locator(".covidimg-serial select").first.select_option("bone")
+        page.locator(".covidimg-serial select").first.select_option(
+            label=WINDOW_PRESETS["bone"].label)
         page.wait_for_function(
             "(b) => { const s = Array.from(document.querySelectorAll("
             "'.covidimg-serial-cell img')).map(i => i.src);"

@@ -158,24 +158,24 @@ def plot_timeline(marks: pd.DataFrame, *, page: int | None = None, page_size: in
             "hovertemplate": ("<b>%{customdata[0]}</b><br>%{customdata[1]} %{customdata[2]} "
                               "%{customdata[3]}<br>day %{x:+g} on this axis<extra></extra>")})
     lane_ids = shown.drop_duplicates("lane").sort_values("lane")
-    # One handle per lane at the plot's left edge (on a fixed 0..1 axis laid over the day
-    # axis, so zooming the days leaves it in place): a click on it names the patient.
+    # One handle per lane in a narrow strip left of the days (its own x axis, fixed, so
+    # zooming the days leaves it in place): a click on it names the lane's patient.
     data.append({
-        "type": "scatter", "x": np.full(len(lane_ids), -0.012), "xaxis": "x2",
+        "type": "scatter", "x": np.full(len(lane_ids), 0.5), "xaxis": "x2",
         "y": lane_ids["lane"].to_numpy(float), "mode": "markers", "name": "patient",
-        "showlegend": False, "cliponaxis": False,
+        "showlegend": False,
         "marker": {"symbol": "triangle-right", "size": 9, "color": COLORS["exam"]},
         "customdata": np.column_stack([plain_all(lane_ids["patient_uid"].astype(str))]),
         "hovertemplate": ("<b>%{customdata[0]}</b><br>click: this patient's radiographs "
                           "side by side<extra></extra>")})
     tick_text = plain_all(lane_ids["patient_uid"].astype(str)) if len(lane_ids) <= 60 else None
-    yaxis = {"title": {"text": "patient"}, "autorange": "reversed",
+    yaxis = {"title": {"text": "patient"}, "autorange": "reversed", "anchor": "x2",
              "tickvals": lane_ids["lane"].to_numpy(float), "showticklabels": tick_text is not None,
              "showgrid": False, "zeroline": False}
     if tick_text is not None:
         yaxis["ticktext"] = tick_text
     xaxis = {"title": {"text": ALIGN_LABELS.get(align, align)}, "zeroline": True,
-             "zerolinecolor": "#888"}
+             "zerolinecolor": "#888", "domain": [0.03, 1]}
     if n_pages > 1:
         title += f" — page {page + 1} of {n_pages}"
     notes = [SIGN_CONVENTION]
@@ -187,7 +187,7 @@ def plot_timeline(marks: pd.DataFrame, *, page: int | None = None, page_size: in
         notes.append("patients without a known admission start at the axis' day 0")
     # One line per note: SVG text does not wrap, so one long line was cut at the figure's edge.
     title += "".join(f"<br><sup>{note}</sup>" for note in notes)
-    xaxis2 = {"overlaying": "x", "range": [0, 1], "fixedrange": True, "visible": False}
+    xaxis2 = {"domain": [0, 0.025], "range": [0, 1], "fixedrange": True, "visible": False}
     return {"data": data, "layout": layout(title, height=180 + 22 * len(lane_ids), xaxis=xaxis,
                                            yaxis=yaxis, xaxis2=xaxis2)}
 
