@@ -256,6 +256,10 @@ def test_show_control_pages_45000_patients_by_number(demo_cohort):
     assert 0 < len(last_lanes) <= n - (n_pages - 1) * t.page_size
     t.show.mode.value = "overview: patients per day"
     assert t.figure.layout.meta["mode"] == "census" and t.show.value == OVERVIEW
+    t.show.mode.value = "lanes, page"                 # back to the page left
+    assert t.figure.layout.meta["page"] == n_pages - 1
+    t.align.value = "first_exam"                      # a new view starts on the overview
+    assert t.show.value == OVERVIEW and t.show.page.value == 1
     t.show.value = 3                                  # from code, as before
     assert t.figure.layout.meta["page"] == 3 and t.show.page.value == 4
     with pytest.raises(Exception, match="pages 0 to"):

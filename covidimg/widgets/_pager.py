@@ -54,9 +54,16 @@ class PageChooser(w.HBox):
         self.add_class("covidimg-timeline-show")
         self._sync_controls()
 
-    def set_pages(self, n_patients: int, value: int) -> None:
-        """Set the number of patients (hence of pages) and the value, in one change."""
+    def set_pages(self, n_patients: int, value: int, *, restart: bool = False) -> None:
+        """Set the number of patients (hence of pages) and the value, in one change;
+        ``restart``: a new view, whose lanes start again at the first page."""
         n_pages = max(1, -(-n_patients // self.page_size))
+        if restart:
+            self._quiet = True
+            try:
+                self.page.value = 1
+            finally:
+                self._quiet = False
         with self.hold_trait_notifications():
             self.n_patients = n_patients
             self.n_pages = n_pages
@@ -92,7 +99,8 @@ class PageChooser(w.HBox):
             overview = self.value == OVERVIEW
             self.mode.value = (_OVERVIEW_LABEL if overview else
                                _LANES_LABEL if several else _ALL_LANES_LABEL)
-            page = 0 if overview else self.value
+            # On the overview the box keeps the last page of lanes, to return to it.
+            page = min(int(self.page.value), self.n_pages) - 1 if overview else self.value
             with self.page.hold_sync():
                 self.page.max = max(self.n_pages, 1)
                 self.page.value = page + 1

@@ -147,7 +147,8 @@ class OffsetTimeline(FigureView, SelectionView, w.VBox):
         page = OVERVIEW if reset_page else self.show.value
         self._updating = True
         try:
-            self.show.set_pages(n_patients, page)     # the overview only when several pages
+            # the overview only when several pages
+            self.show.set_pages(n_patients, page, restart=reset_page)
             page = self.show.value
         finally:
             self._updating = False
