@@ -53,7 +53,8 @@ def plot_timeline(marks: pd.DataFrame, *, page: int | None = None, page_size: in
     census (:func:`plot_census` of :func:`covidimg.stats.timeline_census`) unless a ``page``
     is asked for, so it never becomes an unreadable wall. Hovering an exam shows its day,
     modality, view and offsets (MHH sign convention: days from the exam to the event,
-    negative = before the exam).
+    negative = before the exam). A handle at the left end of each lane (the trace named
+    ``patient``) is what a click on a patient's lane lands on.
 
     Parameters
     ----------
@@ -84,7 +85,8 @@ def plot_timeline(marks: pd.DataFrame, *, page: int | None = None, page_size: in
         return empty_figure.spec(title, "No patients to show: the selection is empty.")
     if page_size < 1:
         raise ValueError(f"page_size={page_size!r}; pass a positive number of lanes")
-    n_pages = int(np.ceil(n_patients / page_size))
+    # Pages hold lane numbers: a patient without a mark keeps its (empty) lane number.
+    n_pages = int(np.ceil((int(marks["lane"].max()) + 1) / page_size))
     if page is None and n_patients > page_size:
         return plot_census.spec(timeline_census(marks), note=(
             f"{n_patients} patients: too many for one lane each. Pass page=0…{n_pages - 1} "
@@ -156,14 +158,24 @@ def plot_timeline(marks: pd.DataFrame, *, page: int | None = None, page_size: in
             "hovertemplate": ("<b>%{customdata[0]}</b><br>%{customdata[1]} %{customdata[2]} "
                               "%{customdata[3]}<br>day %{x:+g} on this axis<extra></extra>")})
     lane_ids = shown.drop_duplicates("lane").sort_values("lane")
+    # One handle per lane in a narrow strip left of the days (its own x axis, fixed, so
+    # zooming the days leaves it in place): a click on it names the lane's patient.
+    data.append({
+        "type": "scatter", "x": np.full(len(lane_ids), 0.5), "xaxis": "x2",
+        "y": lane_ids["lane"].to_numpy(float), "mode": "markers", "name": "patient",
+        "showlegend": False,
+        "marker": {"symbol": "triangle-right", "size": 9, "color": COLORS["exam"]},
+        "customdata": np.column_stack([plain_all(lane_ids["patient_uid"].astype(str))]),
+        "hovertemplate": ("<b>%{customdata[0]}</b><br>click: this patient's radiographs "
+                          "side by side<extra></extra>")})
     tick_text = plain_all(lane_ids["patient_uid"].astype(str)) if len(lane_ids) <= 60 else None
-    yaxis = {"title": {"text": "patient"}, "autorange": "reversed",
+    yaxis = {"title": {"text": "patient"}, "autorange": "reversed", "anchor": "x2",
              "tickvals": lane_ids["lane"].to_numpy(float), "showticklabels": tick_text is not None,
              "showgrid": False, "zeroline": False}
     if tick_text is not None:
         yaxis["ticktext"] = tick_text
     xaxis = {"title": {"text": ALIGN_LABELS.get(align, align)}, "zeroline": True,
-             "zerolinecolor": "#888"}
+             "zerolinecolor": "#888", "domain": [0.03, 1]}
     if n_pages > 1:
         title += f" — page {page + 1} of {n_pages}"
     notes = [SIGN_CONVENTION]
@@ -175,8 +187,9 @@ def plot_timeline(marks: pd.DataFrame, *, page: int | None = None, page_size: in
         notes.append("patients without a known admission start at the axis' day 0")
     # One line per note: SVG text does not wrap, so one long line was cut at the figure's edge.
     title += "".join(f"<br><sup>{note}</sup>" for note in notes)
+    xaxis2 = {"domain": [0, 0.025], "range": [0, 1], "fixedrange": True, "visible": False}
     return {"data": data, "layout": layout(title, height=180 + 22 * len(lane_ids), xaxis=xaxis,
-                                           yaxis=yaxis)}
+                                           yaxis=yaxis, xaxis2=xaxis2)}
 
 
 @figure_function

@@ -9,6 +9,8 @@
 - :func:`lab_histogram`: one analyte's values per group on shared bins (what a figure draws).
 - :func:`findings_table`: data-quality findings per kind and source.
 - :func:`annotation_summary`, :func:`sources_table`: expert labels per label; what to cite.
+- :func:`serial_exams`, :func:`nearest_labs`: one patient's radiographs in day order, and the
+  lab draws nearest each.
 
 Plots of every result are in :mod:`covidimg.plotting`; this package never imports plotly.
 """
@@ -36,6 +38,7 @@ from covidimg.stats.outcomes import (
 )
 from covidimg.stats.privacy import PrivacyReport, generalize_for_k, k_anonymity, l_diversity
 from covidimg.stats.provenance import annotation_summary, sources_table
+from covidimg.stats.serial import OFFSET_COLUMNS, RADIOGRAPH_MODALITIES, nearest_labs, serial_exams
 from covidimg.stats.summary import missingness, table_one
 from covidimg.stats.timeline import ALIGN, SORT_BY, cohort_census, timeline, timeline_census
 
@@ -43,7 +46,9 @@ __all__ = [
     "ALIGN",
     "DISTRIBUTIONS",
     "GROUPINGS",
+    "OFFSET_COLUMNS",
     "OUTCOMES",
+    "RADIOGRAPH_MODALITIES",
     "SORT_BY",
     "FindingCodes",
     "LabComparison",
@@ -68,7 +73,9 @@ __all__ = [
     "lab_histogram",
     "lab_values",
     "missingness",
+    "nearest_labs",
     "patient_days",
+    "serial_exams",
     "sources_table",
     "survival_data",
     "table_one",

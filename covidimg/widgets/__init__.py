@@ -12,6 +12,7 @@
   (window presets, level / width, CT slices).
 - :class:`CohortSummary`: Table 1 and the data-quality findings.
 - :class:`Dashboard`: all of them, linked.
+- :class:`SerialComparison`: one patient's radiographs side by side in day order.
 - :class:`ReadingQuiz`: read labelled images without their labels, scored against the experts.
 """
 
@@ -29,9 +30,10 @@ from covidimg.widgets.filter import CohortFilter
 from covidimg.widgets.gallery import ImageGallery
 from covidimg.widgets.labs import LabDistribution
 from covidimg.widgets.quiz import ReadingQuiz
+from covidimg.widgets.serial import SerialComparison
 from covidimg.widgets.summary import CohortSummary
 from covidimg.widgets.timeline import OffsetTimeline
 from covidimg.widgets.viewer import ImageViewer
 
 __all__ = ["CohortFilter", "CohortSummary", "Dashboard", "ImageGallery", "ImageViewer",
-           "LabDistribution", "OffsetTimeline", "ReadingQuiz"]
+           "LabDistribution", "OffsetTimeline", "ReadingQuiz", "SerialComparison"]

@@ -11,26 +11,34 @@ from covidimg.cohort import Cohort, Selection
 from covidimg.widgets.filter import CohortFilter
 from covidimg.widgets.gallery import ImageGallery
 from covidimg.widgets.labs import LabDistribution
+from covidimg.widgets.serial import SerialComparison
 from covidimg.widgets.summary import CohortSummary
 from covidimg.widgets.timeline import OffsetTimeline
 
 __all__ = ["Dashboard"]
 
-TAB_TITLES = ("Timeline", "Labs", "Gallery", "Summary")
+TAB_TITLES = ("Timeline", "Labs", "Gallery", "Summary", "Course")
 GALLERY_TAB = TAB_TITLES.index("Gallery")
+COURSE_TAB = TAB_TITLES.index("Course")
 
 
 class Dashboard(w.HBox):
-    """The cohort filter beside tabs of linked views: Timeline, Labs, Gallery, Summary.
+    """The cohort filter beside tabs of linked views: Timeline, Labs, Gallery, Summary, and
+    the Course of one patient.
 
     Changing a filter updates the view on the tab shown at once (its changes sent as one
     batch); each other view is brought up to date when its tab is shown (or by
     :meth:`refresh`), so a change costs the kernel and the network one view, not four. The
     same holds when the dashboard is made: the tabs not shown draw when first shown.
     Clicking an exam on the timeline opens it in the gallery's viewer and
-    switches to the Gallery tab; brushing a range of values on the lab histogram, or of days
+    switches to the Gallery tab; clicking a patient's lane (the handle at its left end, or
+    one of its admission, discharge, ICU or death markers) opens that patient's radiographs
+    side by side in day order on the Course tab (:class:`SerialComparison`; also
+    :meth:`open_course`). The Course shows every radiograph of the patient, whatever the
+    filter (the filter chooses patients, the course is the patient's), and stays as it is
+    when the filter changes. Brushing a range of values on the lab histogram, or of days
     on the timeline (box select), sets that range of the filter. An empty selection shows
-    "no patients match" in every view.
+    "no patients match" in every other view.
 
     Parameters
     ----------
@@ -41,9 +49,9 @@ class Dashboard(w.HBox):
 
     Attributes
     ----------
-    filter, timeline, labs, gallery, summary
+    filter, timeline, labs, gallery, summary, course
         The :class:`CohortFilter`, :class:`OffsetTimeline`, :class:`LabDistribution`,
-        :class:`ImageGallery` and :class:`CohortSummary`.
+        :class:`ImageGallery`, :class:`CohortSummary` and :class:`SerialComparison`.
     tabs
         The ``ipywidgets.Tab`` holding the views.
     update_time
@@ -59,6 +67,7 @@ class Dashboard(w.HBox):
     >>> d                                               # doctest: +SKIP
     >>> d.filter.set(icu=True, modality=["CR", "DX"])   # the views follow    # doctest: +SKIP
     >>> d.refresh(); d.summary.table_one                # every view, now     # doctest: +SKIP
+    >>> d.open_course("mhh:4ecde8b8")                   # a patient's course  # doctest: +SKIP
     """
 
     def __init__(self, cohort: Cohort, *, page_size: int = 12) -> None:
@@ -74,8 +83,10 @@ class Dashboard(w.HBox):
         self.labs = LabDistribution(cohort, selection=hidden)
         self.gallery = ImageGallery(cohort, page_size=page_size, selection=hidden)
         self.summary = CohortSummary(cohort, selection=hidden)
+        self.course = SerialComparison(cohort)
+        # The views that follow the filter; the Course (the last tab) shows one patient.
         self.views = (self.timeline, self.labs, self.gallery, self.summary)
-        self.tabs = w.Tab(list(self.views), titles=TAB_TITLES,
+        self.tabs = w.Tab([*self.views, self.course], titles=TAB_TITLES,
                           layout=w.Layout(flex="1 1 auto", min_width="0"))
         self.n_updates = 0
         self._pending: Selection | Cohort | None = start    # what stale views are to show
@@ -90,6 +101,7 @@ class Dashboard(w.HBox):
             f"lab:{analyte}", low, high))
         self.timeline.day_range_callbacks.append(
             lambda low, high: self.filter.set_range("day", low, high))
+        self.timeline.on_patient_click(self.open_course)
         side = w.VBox([self.filter, self.update_time],
                       layout=w.Layout(flex="0 0 auto", width="auto"))
         super().__init__([side, self.tabs], layout=w.Layout(width="100%",
@@ -148,3 +160,9 @@ class Dashboard(w.HBox):
         self._catch_up(GALLERY_TAB)
         self.gallery.show(image_uid)
         self.tabs.selected_index = GALLERY_TAB
+
+    def open_course(self, patient_uid: str) -> None:
+        """Show the radiographs of ``patient_uid`` side by side on the Course tab, and switch
+        to it."""
+        self.course.load(patient_uid)
+        self.tabs.selected_index = COURSE_TAB

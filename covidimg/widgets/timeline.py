@@ -12,8 +12,9 @@ from covidimg._validation import check_choice
 from covidimg.cohort import Cohort, Selection
 from covidimg.plotting import empty_figure, plot_census, plot_timeline
 from covidimg.widgets._figures import FigureSlot, FigureView, SelectionView, selected_x_range
+from covidimg.widgets._pager import OVERVIEW, PageChooser
 
-__all__ = ["OffsetTimeline"]
+__all__ = ["OVERVIEW", "OffsetTimeline"]
 
 _ALIGN_LABELS = {"admission": "hospital admission", "icu_admission": "ICU admission",
                  "first_exam": "first exam", "death": "death", "none": "cohort day axis"}
@@ -21,7 +22,6 @@ _SORT_LABELS = {"admission": "admission day", "icu_admission": "ICU admission da
                 "first_exam": "first exam", "death": "death day", "discharge": "discharge day",
                 "last_known": "last known day", "n_exams": "number of exams",
                 "follow_up": "follow-up length", "patient_uid": "patient id"}
-OVERVIEW = -1
 #: The "Sort by" value for the alignment day (stats.timeline's sort_by=None).
 _SORT_BY_DAY = "day"
 
@@ -32,9 +32,13 @@ class OffsetTimeline(FigureView, SelectionView, w.VBox):
     Up to ``page_size`` patients are drawn as one lane each: hospital and ICU stays as bars,
     admission, discharge and death as markers, exams as circles (hover for modality, view and
     the MHH-convention offsets). Larger selections open on the day-by-day census; the "Show"
-    menu pages through the lanes. Clicking an exam calls the callbacks registered with
-    :meth:`on_exam_click` with its ``image_uid`` (the :class:`Dashboard` opens it in the
-    gallery).
+    control switches to the lanes, and its page box (``page k of n · patients a–b``) picks a
+    page by number, whatever the size of the selection. Clicking an exam calls the callbacks
+    registered with :meth:`on_exam_click` with its ``image_uid`` (the :class:`Dashboard` opens
+    it in the gallery). Clicking the patient's handle at the left end of a lane (or one of
+    its admission, discharge, ICU release or death markers) calls the callbacks registered
+    with :meth:`on_patient_click` with its ``patient_uid`` (the :class:`Dashboard` opens the
+    patient's radiographs side by side on its Course tab).
 
     Parameters
     ----------
@@ -49,6 +53,9 @@ class OffsetTimeline(FigureView, SelectionView, w.VBox):
 
     Attributes
     ----------
+    show
+        The "Show" control: ``show.value`` is :data:`OVERVIEW` (-1, the census) or the 0-based
+        page of lanes shown.
     figure
         The ``plotly.graph_objects.FigureWidget``; ``figure.layout.meta`` holds
         ``covidimg_view="timeline"``, ``n_patients``, ``n_exams``, ``mode`` (``lanes`` or
@@ -70,6 +77,8 @@ class OffsetTimeline(FigureView, SelectionView, w.VBox):
             raise ValueError(f"page_size={page_size!r}; pass a positive number of lanes")
         self.page_size = page_size
         self._callbacks: list[Callable[[str], None]] = []
+        self._patient_callbacks: list[Callable[[str], None]] = []
+        self._lane_patients: dict[int, str] = {}
         self._updating = False
         self.align = w.Dropdown(options=[(_ALIGN_LABELS[a], a) for a in stats.ALIGN],
                                 value=align, description="Align on",
@@ -79,8 +88,7 @@ class OffsetTimeline(FigureView, SelectionView, w.VBox):
                                   + [(label, key) for key, label in _SORT_LABELS.items()],
                                   value=_SORT_BY_DAY, description="Sort by",
                                   layout=w.Layout(width="260px"))
-        self.show = w.Dropdown(options=[("all lanes", 0)], value=0, description="Show",
-                               layout=w.Layout(width="300px"))
+        self.show = PageChooser(page_size)
         self.show_labs = w.Checkbox(value=False, description="lab draws", indent=False,
                                     layout=w.Layout(width="110px"))
         self.figure_slot = FigureSlot("timeline", n_patients=0, n_exams=0)
@@ -122,6 +130,16 @@ class OffsetTimeline(FigureView, SelectionView, w.VBox):
         for callback in list(self._callbacks):
             callback(str(image_uid))
 
+    def on_patient_click(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(patient_uid)`` when a patient's lane is clicked (its handle at the
+        lane's left end, or one of its admission, discharge, ICU or death markers)."""
+        self._patient_callbacks.append(callback)
+
+    def click_patient(self, patient_uid: str) -> None:
+        """Act as if the lane of ``patient_uid`` had been clicked (calls the callbacks)."""
+        for callback in list(self._patient_callbacks):
+            callback(str(patient_uid))
+
     # ------------------------------------------------------------------ drawing
     def _redraw(self, reset_page: bool = False) -> None:
         if self._updating:
@@ -130,27 +148,19 @@ class OffsetTimeline(FigureView, SelectionView, w.VBox):
         census = stats.cohort_census(sel if sel is not None else self.cohort, self.align.value)
         n_patients = int(census.attrs.get("n_patients", 0))
         n_pages = int(np.ceil(n_patients / self.page_size)) if n_patients else 0
-        if n_pages > 1:
-            options: list[tuple[str, int]] = [("overview: patients per day", OVERVIEW)]
-            options += [(f"lanes: patients {i * self.page_size + 1}–"
-                         f"{min((i + 1) * self.page_size, n_patients)}", i)
-                        for i in range(n_pages)]
-        else:
-            options = [("all lanes", 0)]
-        page = self.show.value
-        if reset_page or page not in {v for _l, v in options}:
-            page = options[0][1]
+        page = OVERVIEW if reset_page else self.show.value
         self._updating = True
         try:
-            if [tuple(o) for o in self.show.options] != options:
-                self.show.options = options
-            self.show.value = page
+            # the overview only when several pages
+            self.show.set_pages(n_patients, page, restart=reset_page)
+            page = self.show.value
         finally:
             self._updating = False
+        self._lane_patients = {}
         if page == OVERVIEW:
             fig = plot_census.spec(census, note=(
-                f"{n_patients:,} patients: too many for one lane each; choose a page of lanes "
-                "in the Show menu to see them, and click an exam to open it"))
+                f"{n_patients:,} patients: too many for one lane each; choose 'lanes, page' "
+                "in the Show menu and a page number to see them, and click an exam to open it"))
             mode, n_exams = "census", int(census["exams"].sum()) if len(census) else 0
         elif not n_patients:
             fig = empty_figure.spec(f"Patient timelines (0 patients, aligned on "
@@ -163,6 +173,20 @@ class OffsetTimeline(FigureView, SelectionView, w.VBox):
             sort_by = None if self.sort_by.value == _SORT_BY_DAY else self.sort_by.value
             marks = stats.timeline(cohort, self.align.value, sort_by=sort_by,
                                    labs=self.show_labs.value)
+            # lanes number the patients the timeline can place (the census counts all)
+            n_lanes = int(marks["lane"].max()) + 1 if len(marks) else 0
+            if n_lanes != n_patients:
+                self._updating = True
+                try:
+                    self.show.set_pages(n_lanes, page)
+                    page = self.show.value
+                finally:
+                    self._updating = False
+                n_pages = int(np.ceil(n_lanes / self.page_size))
+            if len(marks):
+                lanes = marks.drop_duplicates("lane")
+                self._lane_patients = dict(zip(lanes["lane"].astype(int),
+                                               lanes["patient_uid"].astype(str), strict=True))
             fig = plot_timeline.spec(marks, page=page if n_pages > 1 else None,
                                      page_size=self.page_size, show_labs=self.show_labs.value)
             mode = "lanes" if n_patients else "empty"
@@ -190,9 +214,22 @@ class OffsetTimeline(FigureView, SelectionView, w.VBox):
 
     def _clicked(self, trace_index: int, points: list[int]) -> None:
         traces = self.figure_slot.spec["data"]
-        if not 0 <= trace_index < len(traces) or traces[trace_index].get("name") != "exam":
+        if not 0 <= trace_index < len(traces):
             return
-        custom = traces[trace_index].get("customdata")
+        trace = traces[trace_index]
+        if trace.get("name") == "exam":
+            custom = trace.get("customdata")
+            for index in points:
+                if custom is not None and 0 <= index < len(custom):
+                    self.click_exam(str(custom[index][-1]))
+            return
+        # Any other mark of a lane (the patient handle, an event marker, a lab draw drawn
+        # 0.3 below its lane) names its patient through its lane, the y of the point.
+        y = trace.get("y")
+        if y is None or trace.get("customdata") is None or not self._lane_patients:
+            return
         for index in points:
-            if custom is not None and 0 <= index < len(custom):
-                self.click_exam(str(custom[index][-1]))
+            if 0 <= index < len(y) and np.isfinite(float(y[index])):
+                patient = self._lane_patients.get(int(np.floor(float(y[index]))))
+                if patient is not None:
+                    self.click_patient(patient)

@@ -31,6 +31,7 @@ from covidimg.widgets import (
     ImageGallery,
     LabDistribution,
     OffsetTimeline,
+    SerialComparison,
 )
 from covidimg.widgets._controls import RangeChoice
 from covidimg.widgets._html import escape
@@ -107,6 +108,17 @@ def test_viewer_title_and_error_message(bad: ci.Cohort) -> None:
     _clean_and_escaped([viewer.message.value], "&lt;")
 
 
+def test_serial_comparison_title_and_captions(bad: ci.Cohort) -> None:
+    images = bad.images[bad.images["modality"].astype(str).isin(["CR", "DX"])]
+    with_labs = set(bad.labs["patient_uid"].astype(str))
+    patient = next(p for p in images["patient_uid"].astype(str) if p in with_labs and "<" in p)
+    view = SerialComparison(bad, patient)
+    assert view.image_uids and any("[" in c or "<" in c for c in view.captions)
+    texts = list(html_values(view))
+    _clean_and_escaped(texts, "&lt;")
+    assert any(escape(patient) in t for t in texts)
+
+
 def test_labs_message_names_the_analyte_escaped(bad: ci.Cohort) -> None:
     analyte = PAYLOADS[0]
     view = LabDistribution(bad, analyte=analyte)
@@ -124,6 +136,9 @@ def test_summary_findings_table(bad: ci.Cohort) -> None:
 def test_every_html_value_of_the_dashboard(dashboard: Dashboard) -> None:
     dashboard.refresh()                       # the tabs not shown yet draw too
     dashboard.gallery.show(dashboard.gallery.image_uids[1])
+    radiographs = dashboard.cohort.images["modality"].astype(str).isin(["CR", "DX"])
+    dashboard.open_course(str(dashboard.cohort.images.loc[radiographs, "patient_uid"].iloc[0]))
+    assert dashboard.course.image_uids
     for _label, analyte in dashboard.labs.analyte.options:
         dashboard.labs.analyte.value = analyte
         assert not raw_markup(html_values(dashboard))

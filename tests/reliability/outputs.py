@@ -115,8 +115,15 @@ def _widget_outputs(cohort: ci.Cohort, work: Path) -> dict[str, str]:
                     tips.append(value)
             stack.extend(getattr(item, "children", ()))
     out["gallery tooltips and texts"] = "\n".join(tips)
+    dashboard = Dashboard(cohort)
+    radiographs = cohort.images["modality"].astype(str).isin(["CR", "DX"])
+    if radiographs.any():       # the Course tab: one patient's radiographs with their captions
+        patient = cohort.images.loc[radiographs, "patient_uid"].astype(str).value_counts()
+        dashboard.open_course(str(patient.index[0]))
+        out["course title and captions"] = "\n".join([dashboard.course.title.value,
+                                                      *dashboard.course.captions])
     html = work / "dashboard.html"
-    embed_minimal_html(html, views=[Dashboard(cohort)], title="covidimg dashboard")
+    embed_minimal_html(html, views=[dashboard], title="covidimg dashboard")
     out["dashboard HTML"] = _without_plotly_library(html.read_text(encoding="utf-8"))
     return out
 
