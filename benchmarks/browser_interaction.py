@@ -134,10 +134,10 @@ def run(args: argparse.Namespace) -> dict:
             start = time.perf_counter()
             page.goto(url, timeout=600_000)
             page.wait_for_selector(".covidimg-update-time", state="attached", timeout=600_000)
+            # The first tab (the timeline) drawn; the others draw when first shown.
             page.wait_for_function(
-                "() => document.querySelectorAll('.covidimg-dashboard .covidimg-plot').length"
-                " >= 2 && document.querySelector('.covidimg-table-one table')",
-                timeout=600_000)
+                "() => document.querySelectorAll('.covidimg-dashboard .covidimg-timeline "
+                ".covidimg-plot .main-svg').length >= 1", timeout=600_000)
             page.wait_for_function(SETTLED, arg=None, timeout=600_000)
             first = {"seconds": time.perf_counter() - start, "http_mb": http_bytes[0] / 1e6,
                      "ws_mb": ws_bytes[0] / 1e6}

@@ -44,11 +44,18 @@ FIGURE_STATE = """(cls) => {
             traces: g.data.map(d => ({name: d.name || '', n: (d.x || []).length,
                                       custom: d.customdata ? d.customdata[0] : null}))};
 }"""
-FIGURES_DRAWN = """() => ['covidimg-timeline', 'covidimg-labs'].every(cls => {
+#: The first tab's figure drawn (the other tabs draw when first shown).
+FIGURES_DRAWN = """() => ['covidimg-timeline'].every(cls => {
     const g = document.querySelector(`.${cls} .js-plotly-plot`);
     return g && g.data && g.data.length > 0 && g.layout && g.layout.meta
         && g.layout.meta.covidimg_view;
-}) && document.querySelector('.covidimg-table-one table') !== null"""
+})"""
+#: A tab's view drawn with the selection once shown (Labs: its histogram has values).
+TAB_DRAWN = {
+    "Labs": """() => { const g = document.querySelector('.covidimg-labs .js-plotly-plot');
+        return g && g.layout && g.layout.meta && g.layout.meta.n_values > 0; }""",
+    "Summary": "() => document.querySelector('.covidimg-table-one table') !== null",
+}
 #: Table 1 as drawn: the text of every cell, row by row (header first).
 TABLE_ONE_CELLS = """() => Array.from(document.querySelectorAll('.covidimg-table-one tr'))
     .map(r => Array.from(r.querySelectorAll('th, td')).map(c => c.innerText.trim()))"""
@@ -108,6 +115,8 @@ def _show_tab(page, title: str) -> None:  # type: ignore[no-untyped-def]
         "(t) => { const c = document.querySelector('.covidimg-dashboard "
         ".lm-TabBar-tab.lm-mod-current'); return c && c.textContent.trim() === t; }",
         arg=title)
+    if title in TAB_DRAWN:
+        page.wait_for_function(TAB_DRAWN[title], timeout=60_000)
 
 
 def _unexpected(console: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:

@@ -128,7 +128,8 @@ def test_a_filter_link_opens_the_app_filtered_and_a_bad_one_says_why(saved, tmp_
         page.wait_for_function(
             "() => { const g = document.querySelector('.covidimg-labs .js-plotly-plot');"
             " return g && g.layout && g.layout.meta && g.layout.meta.analyte"
-            " && g.layout.dragmode === 'select'; }", timeout=60_000)
+            " && g.layout.meta.n_values > 0 && g.layout.dragmode === 'select'; }",
+            timeout=60_000)
         analyte = page.evaluate("() => document.querySelector('.covidimg-labs .js-plotly-plot')"
                                 ".layout.meta.analyte")
         drag = page.locator(".covidimg-labs .nsewdrag").first

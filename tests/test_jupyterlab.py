@@ -27,10 +27,14 @@ FIT = """() => {
     const plot = document.querySelector('.covidimg-timeline .covidimg-plot');
     const panel = plot.closest('.widget-tab-contents');
     const css = getComputedStyle(panel);
+    const titles = Array.from(plot.querySelectorAll('.gtitle'));
     return {plot: plot.getBoundingClientRect().width,
-            panel: panel.clientWidth - parseFloat(css.paddingLeft) - parseFloat(css.paddingRight)};
+            panel: panel.clientWidth - parseFloat(css.paddingLeft) - parseFloat(css.paddingRight),
+            plot_right: plot.getBoundingClientRect().right,
+            title_right: Math.max(0, ...titles.map(t => t.getBoundingClientRect().right))};
 }"""
-FILLS_PANEL = f"() => {{ const f = ({FIT})(); return f.plot >= 0.95 * f.panel; }}"
+FILLS_PANEL = ("() => { const f = (" + FIT + ")(); return f.plot >= 0.95 * f.panel"
+               " && f.title_right <= f.plot_right + 1; }")
 
 
 def _luminance(color: str) -> float:
@@ -128,6 +132,7 @@ def test_dashboard_renders_and_follows_a_filter_in_jupyterlab(demo_cohort, tmp_p
             page.wait_for_function(FILLS_PANEL, timeout=30_000)
             fit = page.evaluate(FIT)
             assert fit["plot"] >= 0.95 * fit["panel"] and fit["panel"] >= 320, (width, fit)
+            assert fit["title_right"] <= fit["plot_right"] + 1, (width, fit)   # not cut
             page.screenshot(path=str(tmp_path / f"jupyterlab-dashboard-{width}.png"))
         # The dark theme: the figures follow it (transparent background, the theme's text).
         page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', "
@@ -136,7 +141,8 @@ def test_dashboard_renders_and_follows_a_filter_in_jupyterlab(demo_cohort, tmp_p
                                timeout=60_000)
         page.wait_for_function(
             "() => { const g = document.querySelector('.covidimg-timeline .js-plotly-plot');"
-            " return g._fullLayout.paper_bgcolor === 'rgba(0, 0, 0, 0)'; }", timeout=30_000)
+            " return g._fullLayout.paper_bgcolor.replace(/ /g, '') === 'rgba(0,0,0,0)'; }",
+            timeout=30_000)
         colors = page.evaluate(
             "() => { const g = document.querySelector('.covidimg-timeline .js-plotly-plot');"
             " const css = getComputedStyle(document.body);"

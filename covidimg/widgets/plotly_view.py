@@ -139,12 +139,65 @@ function themed(layout) {
   return out;
 }
 
-function figure(model) {
+// A line of plotly's pseudo-HTML broken at spaces (never inside a tag) into lines of at most
+// ``room`` visible characters.
+function wrapLine(line, room) {
+  const lines = [""];
+  let visible = 0;
+  for (const token of line.split(/(<[^>]*>)/)) {
+    if (token.startsWith("<")) { lines[lines.length - 1] += token; continue; }
+    for (const word of token.split(/( )/)) {
+      if (!word) continue;
+      if (word === " ") {
+        if (visible > 0) { lines[lines.length - 1] += " "; visible += 1; }
+        continue;
+      }
+      if (visible > 0 && visible + word.length > room) {
+        lines[lines.length - 1] = lines[lines.length - 1].trimEnd();
+        lines.push("");
+        visible = 0;
+      }
+      lines[lines.length - 1] += word;
+      visible += word.length;
+    }
+  }
+  return lines;
+}
+
+// The layout fitted to the width it is drawn at: a title longer than the width is wrapped
+// (the top margin and the height grow by a line each), and below 640 px the legend goes
+// under the plot instead of taking a third of its width on the right.
+function fitted(layout, width) {
+  if (!(width > 0)) return layout;
+  const out = {...layout};
+  const title = layout.title;
+  if (title && typeof title.text === "string" && title.text) {
+    const size = (title.font && title.font.size) || 17;
+    const room = Math.max(16, Math.floor((width - 30) / (0.58 * size)));
+    const lines = title.text.split("<br>");
+    const wrapped = lines.flatMap((line) => wrapLine(line, room));
+    const added = wrapped.length - lines.length;
+    if (added > 0) {
+      out.title = {...title, text: wrapped.join("<br>")};
+      out.margin = {...(layout.margin || {}), t: ((layout.margin || {}).t ?? 80) + 18 * added};
+      if (layout.height) out.height = layout.height + 18 * added;
+    }
+  }
+  const legend = layout.legend || {};
+  if (width < 640 && layout.showlegend !== false && legend.orientation !== "h") {
+    out.legend = {...legend, orientation: "h", x: 0, xanchor: "left", y: -0.12,
+                  yanchor: "top"};
+  }
+  return out;
+}
+
+function figure(model, width) {
   const layout = JSON.parse(model.get("layout_json") || "{}");
   const template = model.get("template_json");
   if (template) layout.template = JSON.parse(template);
   layout.autosize = true;
-  return {data: JSON.parse(model.get("data_json") || "[]"), layout: themed(layout)};
+  return {data: JSON.parse(model.get("data_json") || "[]"),
+          layout: fitted(themed(layout), width)};
 }
 
 export default {
@@ -162,8 +215,8 @@ export default {
     el.dataset.drawn = "0";
     const draw = async () => {
       queued = false;
-      const {data, layout} = figure(model);
       drawnWidth = div.clientWidth;
+      const {data, layout} = figure(model, drawnWidth);
       await Plotly.react(div, data, layout, {responsive: false, displaylogo: false});
       if (!queued) el.dataset.pending = "0";
       el.dataset.drawn = String(Number(el.dataset.drawn) + 1);
@@ -226,13 +279,14 @@ export default {
     model.on("change:data_json", redraw);
     model.on("change:layout_json", redraw);
     model.on("change:template_json", redraw);
-    // Drawn while hidden (a tab not shown), a figure takes a default width: fit it to its
-    // panel when the panel shows or changes size.
+    // Drawn while hidden (a tab not shown), a figure takes a default width: draw it again at
+    // its panel's width when the panel shows or changes size (the title's wrapping and the
+    // legend's place depend on the width).
     const observer = new ResizeObserver(() => {
       const width = div.clientWidth;
       if (width > 0 && width !== drawnWidth) {
         drawnWidth = width;
-        Plotly.Plots.resize(div);
+        redraw();
       }
     });
     observer.observe(el);
