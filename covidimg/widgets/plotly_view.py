@@ -164,40 +164,68 @@ function wrapLine(line, room) {
   return lines;
 }
 
-// The layout fitted to the width it is drawn at: a title longer than the width is wrapped
-// (the top margin and the height grow by a line each), and below 640 px the legend goes
-// under the plot instead of taking a third of its width on the right.
-function fitted(layout, width) {
+// The layout fitted to the width it is drawn at: a title longer than the width is wrapped,
+// put at the top of the figure and given the room its lines take (the height grows by as
+// much); an x-axis title is wrapped to the plot's width; below 640 px the legend goes under
+// the plot instead of taking a third of its width on the right.
+function fitted(layout, width, axisRoom, legendY, entries) {
   if (!(width > 0)) return layout;
   const out = {...layout};
+  const margin = {l: 80, r: 80, t: 100, b: 80, ...(layout.margin || {})};
   const title = layout.title;
   if (title && typeof title.text === "string" && title.text) {
     const size = (title.font && title.font.size) || 17;
     const room = Math.max(16, Math.floor((width - 30) / (0.58 * size)));
     const lines = title.text.split("<br>");
     const wrapped = lines.flatMap((line) => wrapLine(line, room));
-    const added = wrapped.length - lines.length;
-    if (added > 0) {
-      out.title = {...title, text: wrapped.join("<br>")};
-      out.margin = {...(layout.margin || {}), t: ((layout.margin || {}).t ?? 80) + 18 * added};
-      if (layout.height) out.height = layout.height + 18 * added;
+    if (wrapped.length > lines.length) {
+      const needed = Math.ceil(wrapped.length * 1.3 * size) + 16;
+      const grow = Math.max(0, needed - margin.t);
+      out.title = {...title, text: wrapped.join("<br>"), yref: "container", y: 1,
+                   yanchor: "top", pad: {...(title.pad || {}), t: 14}};
+      margin.t += grow;
+      if (layout.height) out.height = layout.height + grow;
     }
   }
+  // Room for an x-axis title, centred on the plot: measured after the first drawing (the
+  // plot's left margin grows with its tick labels), else estimated from the margins.
+  const plotWidth = axisRoom || (width - margin.l - margin.r);
+  for (const key of Object.keys(layout)) {
+    const axis = layout[key];
+    if (!/^xaxis\d*$/.test(key) || !axis || !axis.title) continue;
+    const text = typeof axis.title === "string" ? axis.title : axis.title.text;
+    if (typeof text !== "string") continue;
+    const lines = text.split("<br>").flatMap((line) => wrapLine(line, Math.max(12,
+      Math.floor(plotWidth / (0.58 * 14)))));
+    if (lines.length > 1) {
+      out[key] = {...axis, title: {...(typeof axis.title === "string" ? {} : axis.title),
+                                   text: lines.join("<br>")}};
+      margin.b += 18 * (lines.length - 1);
+      if (layout.height) out.height = (out.height || layout.height) + 18 * (lines.length - 1);
+    }
+  }
+  out.margin = margin;
   const legend = layout.legend || {};
   if (width < 640 && layout.showlegend !== false && legend.orientation !== "h") {
-    out.legend = {...legend, orientation: "h", x: 0, xanchor: "left", y: -0.12,
-                  yanchor: "top"};
+    const plotHeight = Math.max(100, (out.height || 450) - margin.t - margin.b);
+    out.legend = {...legend, orientation: "h", x: 0, xanchor: "left",
+                  y: legendY || -(margin.b + 4) / plotHeight, yanchor: "top"};
+    // The plot keeps its height: the figure grows by the legend's lines (one per entry at
+    // the narrowest, as the names are long).
+    if (layout.height) out.height = (out.height || layout.height) + 19 * entries + 10;
   }
   return out;
 }
 
-function figure(model, width) {
+function figure(model, width, axisRoom, legendY) {
+  const data = JSON.parse(model.get("data_json") || "[]");
+  const names = new Set(data.filter((t) => t.showlegend !== false && t.name)
+    .map((t) => t.legendgroup || t.name));
   const layout = JSON.parse(model.get("layout_json") || "{}");
   const template = model.get("template_json");
   if (template) layout.template = JSON.parse(template);
   layout.autosize = true;
-  return {data: JSON.parse(model.get("data_json") || "[]"),
-          layout: fitted(themed(layout), width)};
+  return {data, layout: fitted(themed(layout), width, axisRoom, legendY, names.size)};
 }
 
 export default {
@@ -210,14 +238,40 @@ export default {
     const Plotly = await (url ? loadFrom(url) : plotlyReady());
     let drawnWidth = -1;
     let queued = false;
+    let axisRoom = 0;          // px an x-axis title has (measured after a drawing)
+    let legendY = 0;           // where a legend under the plot clears the x axis (measured)
+    let refits = 0;
     // el.dataset.pending is "1" from a new figure's arrival until plotly has drawn it;
     // el.dataset.drawn counts the figures drawn (read by the browser tests and benchmark).
     el.dataset.drawn = "0";
     const draw = async () => {
       queued = false;
       drawnWidth = div.clientWidth;
-      const {data, layout} = figure(model, drawnWidth);
+      const {data, layout} = figure(model, drawnWidth, axisRoom, legendY);
       await Plotly.react(div, data, layout, {responsive: false, displaylogo: false});
+      // Now that the plot is laid out: the room an x-axis title centred on the plot really
+      // has, and where a legend under the plot clears that title. Drawn once more when
+      // either differs from what the drawing was fitted to.
+      const size = div._fullLayout && div._fullLayout._size;
+      if (size && drawnWidth > 0 && size.h > 0) {
+        const centre = size.l + size.w / 2;
+        const room = Math.max(40, 2 * Math.min(centre, drawnWidth - centre) - 10);
+        const plotBottom = div.getBoundingClientRect().top + size.t + size.h;
+        const below = Array.from(div.querySelectorAll(".g-xtitle, .xtick"))
+          .map((t) => t.getBoundingClientRect().bottom - plotBottom);
+        const wanted = div._fullLayout.legend && div._fullLayout.legend.orientation === "h"
+          ? -(Math.max(20, ...below) + 10) / size.h : legendY;
+        const moved = Math.abs(room - (axisRoom || 0)) > 24
+          || Math.abs((wanted || 0) - (legendY || 0)) * size.h > 6;
+        if (moved && refits < 3) {
+          axisRoom = room;
+          legendY = wanted;
+          refits += 1;
+          redraw();
+        } else {
+          refits = 0;
+        }
+      }
       if (!queued) el.dataset.pending = "0";
       el.dataset.drawn = String(Number(el.dataset.drawn) + 1);
     };
