@@ -169,7 +169,8 @@ function wrapLine(line, room) {
 // much); an x-axis title is wrapped to the plot's width; below 640 px the legend goes under
 // the plot instead of taking a third of its width on the right.
 function fitted(layout, width, axisRoom, legendY, entries) {
-  if (!(width > 0)) return layout;
+  // Hidden (no width yet), or a figure of a fixed size (an image at its pixels): as it is.
+  if (!(width > 0) || layout.width) return layout;
   const out = {...layout};
   const margin = {l: 80, r: 80, t: 100, b: 80, ...(layout.margin || {})};
   const title = layout.title;
@@ -206,7 +207,7 @@ function fitted(layout, width, axisRoom, legendY, entries) {
   }
   out.margin = margin;
   const legend = layout.legend || {};
-  if (width < 640 && layout.showlegend !== false && legend.orientation !== "h") {
+  if (width < 640 && entries > 0 && layout.showlegend !== false && legend.orientation !== "h") {
     const plotHeight = Math.max(100, (out.height || 450) - margin.t - margin.b);
     out.legend = {...legend, orientation: "h", x: 0, xanchor: "left",
                   y: legendY || -(margin.b + 4) / plotHeight, yanchor: "top"};

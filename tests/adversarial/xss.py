@@ -56,9 +56,11 @@ def poisoned(cohort: ci.Cohort, *, names: bool = False) -> ci.Cohort:
         zip(patients["patient_uid"].astype(str), patients["source"].astype(str), strict=True))}
     imap = {uid: f"{src}:{payload(i + 1)}#{i}" for i, (uid, src) in enumerate(
         zip(images["image_uid"].astype(str), images["source"].astype(str), strict=True))}
-    renames = [(name, "patient_uid", pmap)
-               for name in ("patients", "images", "events", "labs", "findings")]
-    renames += [(name, "image_uid", imap) for name in ("images", "labs", "files", "findings")]
+    # The patient and image uids wherever a table holds them, so the tables still refer to
+    # each other (annotations and observations included).
+    renames = [(name, column, mapping) for name in t
+               for column, mapping in (("patient_uid", pmap), ("image_uid", imap))
+               if column in t[name].columns]
     for name, column, mapping in renames:
         t[name][column] = _remap(t[name][column], mapping)
     n_p, n_i = len(patients), len(images)
