@@ -165,7 +165,14 @@ def run_tasks(function: Callable[[T], R], tasks: Sequence[T], *,
         futures: dict[cf.Future[Any], int] = {}
         try:
             for i, task in enumerate(tasks):
-                futures[pool.submit(call, task)] = i
+                try:
+                    futures[pool.submit(call, task)] = i
+                except Exception as exc:  # e.g. a process pool already broken, or shut down
+                    result = _failure(exc, task, name, _describe(pool))
+                    if errors == "raise":
+                        raise result from exc
+                    bar.update(size(task))
+                    yield i, result
             for future in cf.as_completed(futures):
                 i = futures[future]
                 try:
