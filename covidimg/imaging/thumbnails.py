@@ -47,6 +47,8 @@ FINDING_KIND = "unreadable_image"
 #: With the default executor, fewer thumbnails than this are made in this process (a gallery
 #: page); more go to a local process pool, which costs more to start than a few images take.
 POOL_MIN_IMAGES = 32
+#: Most images per task sent to an executor.
+CHUNK_IMAGES = 8
 
 
 def render_png(display: np.ndarray, size: int) -> bytes:
@@ -400,20 +402,39 @@ def iter_thumbnails(images: Any, *, size: int = 256, window: str | WindowPreset 
         else:
             pending.append((i, job))
 
-    jobs = [job for _, job in pending]
     # a pool is started for enough images to pay for it; an explicit n_jobs always gets one
-    worth = len(jobs) >= POOL_MIN_IMAGES if n_jobs is None else len(jobs) > 1
-    for k, outcome in run_tasks(_run_job, jobs, executor=executor, n_jobs=n_jobs,
-                                worth_a_pool=worth, name=lambda job: job.ref.path,
-                                errors="return", progress=progress, desc=desc, unit="img"):
-        i, job = pending[k]
-        if isinstance(outcome, TaskError):   # e.g. the worker process died
-            outcome = (None, job.ref.path, f"worker failed: {outcome.reason}")
-        data, bad_path, reason = outcome
-        if data is None:
-            yield ThumbnailResult(i, None, None, _finding(items[i], bad_path, reason))
-        else:
-            yield ThumbnailResult(i, data, job.entry, None)
+    worth = len(pending) >= POOL_MIN_IMAGES if n_jobs is None else len(pending) > 1
+    # a few images per task: a Dask cluster's scheduling costs ~ms per task
+    step = min(CHUNK_IMAGES, max(1, len(pending) // 16))
+    chunks = [tuple(job for _, job in pending[at:at + step])
+              for at in range(0, len(pending), step)]
+    for k, outcomes in run_tasks(_run_jobs, chunks, executor=executor, n_jobs=n_jobs,
+                                 worth_a_pool=worth, name=_chunk_name, errors="return",
+                                 progress=progress, desc=desc, unit="img", weight=len):
+        for (i, job), outcome in zip(pending[k * step:(k + 1) * step],
+                                     _outcomes(outcomes, chunks[k]), strict=True):
+            data, bad_path, reason = outcome
+            if data is None:
+                yield ThumbnailResult(i, None, None, _finding(items[i], bad_path, reason))
+            else:
+                yield ThumbnailResult(i, data, job.entry, None)
+
+
+def _run_jobs(jobs: tuple[_Job, ...]) -> list[tuple[bytes | None, str, str]]:
+    """:func:`_run_job` for each of a task's jobs."""
+    return [_run_job(job) for job in jobs]
+
+
+def _chunk_name(jobs: tuple[_Job, ...]) -> str:
+    more = f" and {len(jobs) - 1} more image(s)" if len(jobs) > 1 else ""
+    return f"the thumbnail of {jobs[0].ref.path}{more}"
+
+
+def _outcomes(outcomes: list[tuple[bytes | None, str, str]] | TaskError,
+              jobs: tuple[_Job, ...]) -> list[tuple[bytes | None, str, str]]:
+    if isinstance(outcomes, TaskError):   # e.g. the worker process died: each image fails
+        return [(None, job.ref.path, f"worker failed: {outcomes.reason}") for job in jobs]
+    return outcomes
 
 
 def thumbnails(images: Any, *, size: int = 256, window: str | WindowPreset = "auto",
