@@ -100,7 +100,7 @@ class IndexOptions:
         ``None``: a local process pool when there are at least :data:`POOL_MIN_FILES` header
         reads to make (a sampled CT/MR series folder counts as its three), else this process.
         ``False``: always this process. A :class:`concurrent.futures.Executor`: that one (e.g. a
-        Dask ``Client.get_executor()``).
+        Dask ``Client.get_executor()``, or the ``Client``); see :mod:`covidimg._parallel`.
     cache
         ``True``: the incremental cache under :func:`covidimg.paths.cache_dir`; a folder: the
         cache in that folder; ``False``: none.
