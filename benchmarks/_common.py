@@ -36,11 +36,15 @@ def median(values: list[float]) -> float:
 
 
 def tree(folder: str | os.PathLike[str], *, n_radiographs: int, n_ct_series: int,
-         slices: int = 100) -> list[str]:
-    """Write (once) a synthetic DICOM tree and return its files, sorted."""
+         slices: int = 100, shape: tuple[int, int] = (64, 64)) -> list[str]:
+    """Write (once) a synthetic DICOM tree of images of ``shape`` pixels and return its files,
+    sorted."""
     folder = Path(folder)
     marker = folder / "tree.json"
-    wanted = {"n_radiographs": n_radiographs, "n_ct_series": n_ct_series, "slices": slices}
+    wanted: dict[str, object] = {"n_radiographs": n_radiographs, "n_ct_series": n_ct_series,
+                                 "slices": slices}
+    if shape != (64, 64):  # the indexing benchmarks' trees keep their marker
+        wanted["shape"] = list(shape)
     if marker.is_file() and json.loads(marker.read_text()) == wanted:
         return sorted(str(p) for p in folder.rglob("*.dcm"))
     if folder.exists():
@@ -48,7 +52,7 @@ def tree(folder: str | os.PathLike[str], *, n_radiographs: int, n_ct_series: int
 
         shutil.rmtree(folder)
     written = write_dicom_tree(folder, n_radiographs=n_radiographs, n_ct_series=n_ct_series,
-                               slices=slices, rng=np.random.default_rng(0))
+                               slices=slices, shape=shape, rng=np.random.default_rng(0))
     marker.write_text(json.dumps(wanted))
     return written.files
 

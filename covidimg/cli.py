@@ -370,7 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="patients columns to stratify the split by")
     export.add_argument("--seed", type=int, default=0, help="seed of the split")
     export.add_argument("-j", "--jobs", type=int, default=None,
-                        help="threads rendering images (-1: every CPU)")
+                        help="worker processes rendering images (default: every CPU when "
+                        "there are enough images; 1: this process only)")
     export.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     export.set_defaults(func=_cmd_export)
 

@@ -23,6 +23,7 @@ __all__ = [
     "SourceDetectionError",
     "StrictModeError",
     "TableReadError",
+    "TaskError",
     "UnitConversionError",
     "ValueProblem",
 ]
@@ -217,6 +218,32 @@ class ImageTooLargeError(ImageReadError):
 
     def __reduce__(self) -> tuple[type, tuple[str, str, int, int]]:  # type: ignore[override]
         return (type(self), (self.path, self.reason, self.needed_bytes, self.max_pixel_bytes))
+
+
+class TaskError(RuntimeError):
+    """A task run on an executor (a header read, a thumbnail, an exported image) failed: it
+    raised, or the worker process running it died.
+
+    :attr:`task` names the task (its file), :attr:`reason` the error, :attr:`where` the
+    executor; the original exception is the ``__cause__``.
+
+    Examples
+    --------
+    >>> from covidimg.errors import TaskError
+    >>> str(TaskError("/data/x.dcm", "BrokenProcessPool: a worker died", "ProcessPoolExecutor"))
+    '/data/x.dcm failed on ProcessPoolExecutor: BrokenProcessPool: a worker died. If a worker \
+died, it may have run out of memory: pass fewer workers (n_jobs=) or executor=False to run in \
+this process'
+    """
+
+    def __init__(self, task: str, reason: str, where: str) -> None:
+        self.task, self.reason, self.where = str(task), str(reason), str(where)
+        super().__init__(f"{self.task} failed on {self.where}: {self.reason}. If a worker died, "
+                         "it may have run out of memory: pass fewer workers (n_jobs=) or "
+                         "executor=False to run in this process")
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:  # type: ignore[override]
+        return (type(self), (self.task, self.reason, self.where))
 
 
 class ValueProblem(ValueError):

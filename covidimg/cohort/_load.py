@@ -190,7 +190,8 @@ def load(
         Where DICOM headers are read (MIDRC, TCIA): ``None`` (default) a local process pool
         for large trees, ``False`` this process only, or any
         :class:`concurrent.futures.Executor`, e.g. a Dask cluster's ``Client.get_executor()``
-        (see ``docs/performance.md``).
+        (or the ``Client`` itself); the same argument as :func:`covidimg.imaging.thumbnails`
+        and :meth:`Cohort.export` take (see ``docs/performance.md``).
     index_cache
         The caches of loads: ``True`` (default) under the covidimg cache folder, a folder, or
         ``False`` for none. Two caches live there: the whole result of a load, which a

@@ -450,7 +450,8 @@ class Cohort:
             below the closest distinct demo radiographs (16 bits; the procedural phantoms are
             much more alike than real films).
         n_jobs, progress
-            With ``"pixels"``: worker threads and a progress bar for reading the images.
+            With ``"pixels"``: the size of the process pool reading the images (see
+            :func:`covidimg.imaging.thumbnails`) and a progress bar.
 
         Returns
         -------

@@ -22,13 +22,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
 
 from covidimg import schema
+from covidimg._parallel import ExecutorArg
 from covidimg._validation import check_choice
 from covidimg.cohort import Cohort
 from covidimg.export._images import ImageFormat, export_images, image_file_name
@@ -118,7 +118,7 @@ def export_cohort(cohort: Cohort, dest: str | os.PathLike[str], *,
                   format: TableFormat = "parquet", images: ImageFormat | None = None,
                   size: int = 512, window: str = "auto",
                   labels: Sequence[str] = ("covid_status",), n_jobs: int | None = None,
-                  executor: Executor | None = None, progress: bool = True) -> Path:
+                  executor: ExecutorArg = None, progress: bool = True) -> Path:
     """Write ``cohort`` into ``dest`` for training and sharing (layout: module docstring).
 
     Parameters
@@ -145,8 +145,12 @@ def export_cohort(cohort: Cohort, dest: str | os.PathLike[str], *,
         Columns of ``patients`` or ``images`` copied into the image table, e.g.
         ``["covid_status", "sex", "icu", "died", "exam"]`` (:func:`label_columns`).
     n_jobs, executor
-        Where images are rendered: ``n_jobs`` worker threads (``-1``: every CPU), or a
-        :class:`concurrent.futures.Executor`.
+        Where images are rendered, as for :func:`covidimg.imaging.thumbnails` and
+        :func:`covidimg.load`: ``executor=None`` a local process pool of ``n_jobs`` workers
+        (``None`` or ``-1``: every CPU; ``1``: this process) when there are enough images to
+        pay for it, ``False`` this process, or any :class:`concurrent.futures.Executor` (a
+        process or thread pool, a Dask cluster's ``Client.get_executor()`` or the ``Client``),
+        whose workers must see the image files. The files are written by this process.
     progress
         Show a progress bar while images are written.
 

@@ -1,10 +1,11 @@
 """Images exported as PNG or NIfTI files through the thumbnails' pipeline, resumably.
 
 Each image goes through :func:`covidimg.imaging.thumbnails` (the one reader and window;
-letterboxed into a ``size`` square; a CT/MR series as its middle slice) on its thread pool or
-a given executor. A file is written under a temporary name and renamed when complete, so a
-file that exists is whole and a re-run skips it. The PNGs carry pixels only (IHDR, IDAT,
-IEND: no text chunk); the NIfTI header keeps an empty description.
+letterboxed into a ``size`` square; a CT/MR series as its middle slice) on its executor (a
+local process pool by default, or any given one). A file is written under a temporary name
+and renamed when complete, so a file that exists is whole and a re-run skips it. The PNGs
+carry pixels only (IHDR, IDAT, IEND: no text chunk); the NIfTI header keeps an empty
+description.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import hashlib
 import io
 import os
 import re
-from concurrent.futures import Executor
 from pathlib import Path
 from typing import Literal
 
@@ -23,14 +23,15 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from covidimg.imaging import thumbnails
+from covidimg import schema
+from covidimg._parallel import ExecutorArg
+from covidimg.imaging.thumbnails import iter_thumbnails
 
 __all__ = ["ImageFormat", "export_images", "image_file_name"]
 
 #: The file formats images are exported as.
 ImageFormat = Literal["png", "nifti"]
 _SUFFIX = {"png": ".png", "nifti": ".nii.gz"}
-_CHUNK = 64
 
 
 def image_file_name(image_uid: str, image_format: ImageFormat) -> str:
@@ -70,9 +71,13 @@ def _nifti_bytes(png: bytes) -> bytes:
 
 
 def export_images(images: pd.DataFrame, folder: Path, *, image_format: ImageFormat, size: int,
-                  window: str, n_jobs: int | None, executor: Executor | None,
+                  window: str, n_jobs: int | None, executor: ExecutorArg,
                   progress: bool) -> tuple[pd.Series, pd.DataFrame]:
     """Write each image of ``images`` under ``folder``; skip those already written.
+
+    The images are rendered (and, for NIfTI, encoded) on ``executor`` (see
+    :func:`covidimg.imaging.thumbnails`); each file is written here as soon as its image comes
+    back, so few are held in memory and an interrupted export keeps what it wrote.
 
     Returns
     -------
@@ -83,28 +88,26 @@ def export_images(images: pd.DataFrame, folder: Path, *, image_format: ImageForm
     problems
         ``unreadable_image`` findings rows of the images that failed.
     """
-    from tqdm.auto import tqdm
-
-    names = {uid: image_file_name(uid, image_format) for uid in images["image_uid"].astype(str)}
+    uids = images["image_uid"].astype(str)
+    names = {uid: image_file_name(uid, image_format) for uid in uids}
     files = pd.Series({uid: f"images/{name}" for uid, name in names.items()}, dtype="string")
     todo = images[[not (folder / name).is_file() for name in names.values()]]
+    todo_uids = todo["image_uid"].astype(str).tolist()
     problems = []
-    bar = tqdm(total=len(todo), desc="export images", unit="img", disable=not progress)
-    try:
-        for start in range(0, len(todo), _CHUNK):
-            chunk = todo.iloc[start:start + _CHUNK]
-            batch = thumbnails(chunk, size=size, window=window, cache=False, n_jobs=n_jobs,
-                               executor=executor, progress=False)
-            for uid, png, ok in zip(chunk["image_uid"].astype(str), batch.images, batch.ok,
-                                    strict=True):
-                if not ok:
-                    files[uid] = pd.NA
-                    continue
-                data = png if image_format == "png" else _nifti_bytes(png)
-                _write_atomic(folder / names[uid], data)
-            problems.append(batch.findings)
-            bar.update(len(chunk))
-    finally:
-        bar.close()
-    found = [p for p in problems if len(p)]
-    return files, (pd.concat(found, ignore_index=True) if found else pd.DataFrame())
+    for result in iter_thumbnails(todo, size=size, window=window, cache=False, n_jobs=n_jobs,
+                                  executor=executor, progress=progress,
+                                  encode=None if image_format == "png" else _nifti_bytes,
+                                  desc="export images"):
+        uid = todo_uids[result.position]
+        if result.data is None:
+            files[uid] = pd.NA
+            problems.append(result.finding)
+        else:
+            _write_atomic(folder / names[uid], result.data)
+    if not problems:
+        return files, pd.DataFrame()
+    order = {uid: k for k, uid in enumerate(todo_uids)}
+    problems.sort(key=lambda row: order.get(str(row["image_uid"]), len(order)))
+    frame = schema.conform("findings", pd.DataFrame(
+        problems, columns=schema.TABLES["findings"].names))
+    return files, frame

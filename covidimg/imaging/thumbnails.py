@@ -12,19 +12,19 @@ from __future__ import annotations
 import io
 import os
 import warnings
-from collections.abc import Iterable
-from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
 from covidimg import schema
-from covidimg.errors import ImageReadError
+from covidimg._parallel import ExecutorArg, run_tasks
+from covidimg.errors import ImageReadError, TaskError
 from covidimg.imaging.pixel_limits import resolve_max_pixel_bytes
 from covidimg.imaging.read import read_image, read_png
 from covidimg.imaging.refs import ImageRef, image_ref
@@ -39,10 +39,16 @@ from covidimg.imaging.thumbcache import (
 from covidimg.imaging.windowing import WindowPreset, resolve_window, window, window_bounds
 from covidimg.paths import cache_dir as resolve_cache_dir
 
-__all__ = ["ThumbnailBatch", "placeholder", "render_png", "thumbnail", "thumbnails"]
+__all__ = ["POOL_MIN_IMAGES", "ThumbnailBatch", "ThumbnailResult", "iter_thumbnails",
+           "placeholder", "render_png", "thumbnail", "thumbnails"]
 
 #: The finding kind a failed thumbnail produces.
 FINDING_KIND = "unreadable_image"
+#: With the default executor, fewer thumbnails than this are made in this process (a gallery
+#: page); more go to a local process pool, which costs more to start than a few images take.
+POOL_MIN_IMAGES = 32
+#: Most images per task sent to an executor.
+CHUNK_IMAGES = 8
 
 
 def render_png(display: np.ndarray, size: int) -> bytes:
@@ -117,6 +123,8 @@ class _Job:
     use_preview: bool
     entry: Path | None
     max_pixel_bytes: int | None = None
+    #: A module-level function applied to the PNG in the worker (e.g. export's NIfTI writer).
+    encode: Callable[[bytes], bytes] | None = None
 
 
 def _render(job: _Job) -> bytes:
@@ -148,7 +156,8 @@ def _render(job: _Job) -> bytes:
 def _run_job(job: _Job) -> tuple[bytes | None, str, str]:
     """Make one thumbnail; return (png, "", "") or (None, failing path, reason). Never raises."""
     try:
-        return _render(job), "", ""
+        png = _render(job)
+        return (png if job.encode is None else job.encode(png)), "", ""
     except ImageReadError as exc:
         return None, exc.path, exc.reason
     except Exception as exc:  # a gallery must go on whatever one file does
@@ -156,7 +165,8 @@ def _run_job(job: _Job) -> tuple[bytes | None, str, str]:
 
 
 def _prepare(image: Any, *, spec: WindowPreset, size: int, slice_index: SliceIndex,
-             use_preview: bool, folder: Path | None, max_pixel_bytes: int | None) -> _Job:
+             use_preview: bool, folder: Path | None, max_pixel_bytes: int | None,
+             encode: Callable[[bytes], bytes] | None = None) -> _Job:
     ref = image if isinstance(image, ImageRef) else image_ref(image)
     entry = None
     if folder is not None:
@@ -164,7 +174,7 @@ def _prepare(image: Any, *, spec: WindowPreset, size: int, slice_index: SliceInd
                         slice_index=slice_index, use_preview=use_preview,
                         transposed=ref.stored_transposed)
         entry = cache_entry(folder, key)
-    return _Job(ref, spec, size, slice_index, use_preview, entry, max_pixel_bytes)
+    return _Job(ref, spec, size, slice_index, use_preview, entry, max_pixel_bytes, encode)
 
 
 def _check_size(size: int) -> int:
@@ -319,19 +329,127 @@ def _finding(item: Any, path: str, reason: str) -> dict[str, Any]:
             "detail": f"no thumbnail: {reason}"}
 
 
+class ThumbnailResult(NamedTuple):
+    """One image's outcome in :func:`iter_thumbnails`."""
+
+    #: Position of the image in the input.
+    position: int
+    #: The PNG (or what ``encode`` made of it); ``None`` when the image failed.
+    data: bytes | None
+    #: The thumbnail's cache file, when it is cached.
+    path: Path | None
+    #: The ``findings`` row of a failure (kind ``unreadable_image``), else ``None``.
+    finding: dict[str, Any] | None
+
+
+def iter_thumbnails(images: Any, *, size: int = 256, window: str | WindowPreset = "auto",
+                    center: float | None = None, width: float | None = None,
+                    slice_index: SliceIndex = "middle", use_preview: bool = False,
+                    cache: bool = True, cache_dir: str | os.PathLike[str] | None = None,
+                    n_jobs: int | None = None, executor: ExecutorArg = None,
+                    progress: bool = True, max_pixel_bytes: int | None = None,
+                    encode: Callable[[bytes], bytes] | None = None,
+                    desc: str = "thumbnails") -> Iterator[ThumbnailResult]:
+    """Make thumbnails for many images, yielding each as soon as it is made.
+
+    Cached and unreadable images come first, then the rest as the executor finishes them, so
+    a caller can write each one out and keep few in memory. Never raises for a bad image:
+    its result has ``data=None`` and a finding. Parameters as for :func:`thumbnails`, and:
+
+    Parameters
+    ----------
+    encode
+        A module-level function applied to each new PNG where it is made (in the worker),
+        e.g. to re-encode it in another format.
+    desc
+        The progress bar's label.
+
+    Yields
+    ------
+    ThumbnailResult
+
+    Examples
+    --------
+    >>> from pydicom.data import get_testdata_file
+    >>> from covidimg.imaging.thumbnails import iter_thumbnails
+    >>> [(r.position, r.data is not None) for r in iter_thumbnails(
+    ...     [get_testdata_file("CT_small.dcm"), "/no/such/file.dcm"], size=32, cache=False,
+    ...     progress=False)]
+    [(1, False), (0, True)]
+    """
+    size = _check_size(size)
+    spec = resolve_window(window, center=center, width=width)
+    max_pixel_bytes = resolve_max_pixel_bytes(max_pixel_bytes)
+    folder = _cache_folder(cache, cache_dir)
+    items = _items(images)
+    pending: list[tuple[int, _Job]] = []
+    for i, item in enumerate(items):
+        try:
+            job = _prepare(item, spec=spec, size=size, slice_index=slice_index,
+                           use_preview=use_preview, folder=folder,
+                           max_pixel_bytes=max_pixel_bytes, encode=encode)
+        except ImageReadError as exc:
+            yield ThumbnailResult(i, None, None, _finding(item, exc.path, exc.reason))
+            continue
+        except (TypeError, OSError) as exc:
+            yield ThumbnailResult(i, None, None, _finding(
+                item, str(_field(item, "path") or item), f"{type(exc).__name__}: {exc}"))
+            continue
+        cached = read_cached(job.entry, job.size) if job.entry is not None else None
+        if cached is not None:
+            yield ThumbnailResult(i, cached if encode is None else encode(cached), job.entry,
+                                  None)
+        else:
+            pending.append((i, job))
+
+    # a pool is started for enough images to pay for it; an explicit n_jobs always gets one
+    worth = len(pending) >= POOL_MIN_IMAGES if n_jobs is None else len(pending) > 1
+    # a few images per task: a Dask cluster's scheduling costs ~ms per task
+    step = min(CHUNK_IMAGES, max(1, len(pending) // 16))
+    chunks = [tuple(job for _, job in pending[at:at + step])
+              for at in range(0, len(pending), step)]
+    for k, outcomes in run_tasks(_run_jobs, chunks, executor=executor, n_jobs=n_jobs,
+                                 worth_a_pool=worth, name=_chunk_name, errors="return",
+                                 progress=progress, desc=desc, unit="img", weight=len):
+        for (i, job), outcome in zip(pending[k * step:(k + 1) * step],
+                                     _outcomes(outcomes, chunks[k]), strict=True):
+            data, bad_path, reason = outcome
+            if data is None:
+                yield ThumbnailResult(i, None, None, _finding(items[i], bad_path, reason))
+            else:
+                yield ThumbnailResult(i, data, job.entry, None)
+
+
+def _run_jobs(jobs: tuple[_Job, ...]) -> list[tuple[bytes | None, str, str]]:
+    """:func:`_run_job` for each of a task's jobs."""
+    return [_run_job(job) for job in jobs]
+
+
+def _chunk_name(jobs: tuple[_Job, ...]) -> str:
+    more = f" and {len(jobs) - 1} more image(s)" if len(jobs) > 1 else ""
+    return f"the thumbnail of {jobs[0].ref.path}{more}"
+
+
+def _outcomes(outcomes: list[tuple[bytes | None, str, str]] | TaskError,
+              jobs: tuple[_Job, ...]) -> list[tuple[bytes | None, str, str]]:
+    if isinstance(outcomes, TaskError):   # e.g. the worker process died: each image fails
+        return [(None, job.ref.path, f"worker failed: {outcomes.reason}") for job in jobs]
+    return outcomes
+
+
 def thumbnails(images: Any, *, size: int = 256, window: str | WindowPreset = "auto",
                center: float | None = None, width: float | None = None,
                slice_index: SliceIndex = "middle", use_preview: bool = False,
                cache: bool = True, cache_dir: str | os.PathLike[str] | None = None,
-               n_jobs: int | None = None, executor: Executor | None = None,
+               n_jobs: int | None = None, executor: ExecutorArg = None,
                progress: bool = True, max_pixel_bytes: int | None = None) -> ThumbnailBatch:
     """Make thumbnails for many images; failures become placeholders and findings.
 
     Cached thumbnails are read straight from disk (no decoding), so a gallery page served
-    from the cache costs one small file read per image. The rest are made in input order, in
-    a thread pool of ``n_jobs`` workers, or on ``executor`` (a
-    :class:`concurrent.futures.Executor`, e.g. a ``ProcessPoolExecutor`` or a Dask client's
-    ``get_executor()``), with a :mod:`tqdm.auto` progress bar.
+    from the cache costs one small file read per image. The rest are made on ``executor``
+    (by default a local process pool when at least :data:`POOL_MIN_IMAGES` are to be made,
+    else in this process), with a :mod:`tqdm.auto` progress bar; the output is in input
+    order whatever the executor.
 
     Parameters
     ----------
@@ -341,10 +459,15 @@ def thumbnails(images: Any, *, size: int = 256, window: str | WindowPreset = "au
         As for :func:`thumbnail`; an image above ``max_pixel_bytes`` becomes a placeholder
         and an ``unreadable_image`` finding saying it is too large.
     n_jobs
-        Number of worker threads; ``None`` or 1 works in this thread, ``-1`` uses every CPU.
-        Ignored when ``executor`` is given.
+        Workers of the default process pool: ``None`` every CPU (when the work is worth a
+        pool), ``-1`` every CPU, ``1`` this process. Ignored when ``executor`` is given.
     executor
-        Where to run the work instead of a thread pool (it is not shut down).
+        Where the thumbnails are made, as everywhere in covidimg (``covidimg.load``,
+        ``Cohort.export``): ``None`` the default pool, ``False`` this process, or any
+        :class:`concurrent.futures.Executor` -- a ``ProcessPoolExecutor``, a
+        ``ThreadPoolExecutor``, a Dask cluster's ``Client.get_executor()`` (or the
+        ``Client``); it is not shut down. Its workers must see the image files (and the
+        cache folder).
     progress
         Show a progress bar for the thumbnails that are not cached.
 
@@ -362,71 +485,23 @@ def thumbnails(images: Any, *, size: int = 256, window: str | WindowPreset = "au
     >>> batch.ok, batch.findings["kind"].tolist()
     ([True, False], ['unreadable_image'])
     """
-    from tqdm.auto import tqdm
-
-    size = _check_size(size)
-    spec = resolve_window(window, center=center, width=width)
-    max_pixel_bytes = resolve_max_pixel_bytes(max_pixel_bytes)
-    folder = _cache_folder(cache, cache_dir)
     items = _items(images)
     results: list[bytes | None] = [None] * len(items)
     paths: list[Path | None] = [None] * len(items)
     failures: dict[int, dict[str, Any]] = {}
-    pending: dict[int, _Job] = {}
-    for i, item in enumerate(items):
-        try:
-            job = _prepare(item, spec=spec, size=size, slice_index=slice_index,
-                           use_preview=use_preview, folder=folder,
-                           max_pixel_bytes=max_pixel_bytes)
-        except ImageReadError as exc:
-            failures[i] = _finding(item, exc.path, exc.reason)
-            continue
-        except (TypeError, OSError) as exc:
-            failures[i] = _finding(item, str(_field(item, "path") or item),
-                                   f"{type(exc).__name__}: {exc}")
-            continue
-        cached = read_cached(job.entry, job.size) if job.entry is not None else None
-        if cached is not None:
-            results[i], paths[i] = cached, job.entry
+    for result in iter_thumbnails(items, size=size, window=window, center=center, width=width,
+                                  slice_index=slice_index, use_preview=use_preview,
+                                  cache=cache, cache_dir=cache_dir, n_jobs=n_jobs,
+                                  executor=executor, progress=progress,
+                                  max_pixel_bytes=max_pixel_bytes):
+        if result.finding is not None:
+            failures[result.position] = result.finding
         else:
-            pending[i] = job
-
-    def record(i: int, outcome: tuple[bytes | None, str, str]) -> None:
-        png, bad_path, reason = outcome
-        if png is None:
-            failures[i] = _finding(items[i], bad_path, reason)
-        else:
-            results[i], paths[i] = png, pending[i].entry
-
-    bar = tqdm(total=len(pending), desc="thumbnails", unit="img", disable=not progress)
-    try:
-        workers = (os.cpu_count() or 1) if n_jobs == -1 else (n_jobs or 1)
-        if executor is None and workers <= 1:
-            for i, job in pending.items():
-                record(i, _run_job(job))
-                bar.update()
-        else:
-            own = executor is None
-            pool = executor if executor is not None else ThreadPoolExecutor(max_workers=workers)
-            try:
-                futures = {pool.submit(_run_job, job): i for i, job in pending.items()}
-                for future in as_completed(futures):
-                    i = futures[future]
-                    try:
-                        outcome = future.result()
-                    except Exception as exc:   # e.g. a broken process pool
-                        outcome = (None, pending[i].ref.path,
-                                   f"worker failed: {type(exc).__name__}: {exc}")
-                    record(i, outcome)
-                    bar.update()
-            finally:
-                if own:
-                    pool.shutdown(wait=True)
-    finally:
-        bar.close()
+            results[result.position], paths[result.position] = result.data, result.path
 
     rows = [failures[i] for i in sorted(failures)]
     frame = schema.conform("findings", pd.DataFrame(rows, columns=schema.TABLES["findings"].names))
+    size = _check_size(size)
     return ThumbnailBatch(
         images=[placeholder(size) if r is None else r for r in results],
         paths=[None if i in failures else p for i, p in enumerate(paths)],

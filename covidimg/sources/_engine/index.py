@@ -28,8 +28,6 @@ import concurrent.futures as cf
 import contextlib
 import operator
 import os
-import threading
-import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
@@ -37,8 +35,8 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import pandas as pd
-from tqdm.auto import tqdm
 
+from covidimg._parallel import run_tasks
 from covidimg._validation import check_choice
 from covidimg.errors import DicomReadError, IndexCacheWarning
 from covidimg.sources._engine.archives import finding_kind, iter_zip_headers
@@ -102,7 +100,7 @@ class IndexOptions:
         ``None``: a local process pool when there are at least :data:`POOL_MIN_FILES` header
         reads to make (a sampled CT/MR series folder counts as its three), else this process.
         ``False``: always this process. A :class:`concurrent.futures.Executor`: that one (e.g. a
-        Dask ``Client.get_executor()``).
+        Dask ``Client.get_executor()``, or the ``Client``); see :mod:`covidimg._parallel`.
     cache
         ``True``: the incremental cache under :func:`covidimg.paths.cache_dir`; a folder: the
         cache in that folder; ``False``: none.
@@ -298,46 +296,27 @@ def _task_reads(task: tuple[Any, ...]) -> int:
     return SAMPLED_READS if task[0] == "series" else _task_files(task)
 
 
-def _run_all(tasks: list[tuple[Any, ...]], executor: cf.Executor | bool | None,
-             bar: tqdm) -> Iterator[list[tuple[str, Any, frozenset[str], Any]]]:
+def _task_name(task: tuple[Any, ...]) -> str:
+    """The files a task reads, for errors."""
+    if task[0] == "zip":
+        return f"reading the headers of {task[2]}"
+    files = task[2]
+    more = f" and {len(files) - 1} more file(s)" if len(files) > 1 else ""
+    return f"reading the DICOM header of {files[0]}{more}"
+
+
+def _run_all(tasks: list[tuple[Any, ...]], executor: cf.Executor | bool | None, *,
+             progress: bool, desc: str, total: int, initial: int
+             ) -> Iterator[list[tuple[str, Any, frozenset[str], Any]]]:
     # the pool pays for itself by the reads it shares out, not by the files a sampled series
     # folder lists: ten 100-slice CT series are 30 reads, cheaper in this process
     n_reads = sum(_task_reads(t) for t in tasks)
-    if executor is False or (executor is None and n_reads < POOL_MIN_FILES):
-        for task in tasks:
-            yield _run_task(task)
-            bar.update(_task_files(task))
-        return
-    own = executor is None
-    pool: cf.Executor = cf.ProcessPoolExecutor(
-        max_workers=os.cpu_count() or 1, initializer=_exit_with_parent,
-        initargs=(os.getpid(),)) if own else executor  # type: ignore[assignment]
-    try:
-        futures = {pool.submit(_run_task_packed, task): task for task in tasks}
-        for future in cf.as_completed(futures):
-            yield _unpack(future.result())
-            bar.update(_task_files(futures[future]))
-    finally:
-        if own:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-
-#: How often a pool worker checks that the process that started it is still alive.
-_PARENT_CHECK_SECONDS = 0.5
-
-
-def _exit_with_parent(parent: int) -> None:
-    """Pool worker initializer: exit as soon as ``parent`` (the indexing process) is gone.
-
-    A worker whose parent was killed (``kill -9``, an out-of-memory kill) would otherwise
-    finish its task and then wait for work forever, holding its memory.
-    """
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(_PARENT_CHECK_SECONDS)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="covidimg-parent-watch", daemon=True).start()
+    for _, chunk in run_tasks(_run_task, tasks, executor=executor,
+                              worth_a_pool=n_reads >= POOL_MIN_FILES, name=_task_name,
+                              remote=(_run_task_packed, _unpack), progress=progress,
+                              desc=desc, unit="file", total=total, initial=initial,
+                              weight=_task_files):
+        yield chunk  # type: ignore[misc]
 
 
 # ---------------------------------------------------------------------- planning
@@ -469,15 +448,14 @@ def index_dicom(paths: Iterable[str | os.PathLike[str]], ledger: Ledger, *,
                  for i in range(0, len(loose), CHUNK_FILES))
 
     n_cached = len(entries)
-    with tqdm(total=len(ordered), initial=n_cached, desc=desc, unit="file",
-              disable=not progress) as bar:
-        for chunk in _run_all(tasks, executor, bar):
-            for disk, results, inferred, _ in chunk:
-                key = stats[disk] or (-1, -1, -1, -1)
-                entries[disk] = CacheEntry(key[0], key[1], results, inferred, key[2], key[3])
-            if chunk and chunk[0][3] is not None:  # a series task: one folder, one decision
-                folder = chunk[0][0].rpartition(os.sep)[0]
-                decisions[folder] = (*chunk[0][3], tuple(by_folder[folder]))
+    for chunk in _run_all(tasks, executor, progress=progress, desc=desc, total=len(ordered),
+                          initial=n_cached):
+        for disk, results, inferred, _ in chunk:
+            key = stats[disk] or (-1, -1, -1, -1)
+            entries[disk] = CacheEntry(key[0], key[1], results, inferred, key[2], key[3])
+        if chunk and chunk[0][3] is not None:  # a series task: one folder, one decision
+            folder = chunk[0][0].rpartition(os.sep)[0]
+            decisions[folder] = (*chunk[0][3], tuple(by_folder[folder]))
 
     if tasks:  # cached folders were checked for conflicts when they were indexed
         _resample_conflicts(entries, decisions, fast)
