@@ -1,17 +1,21 @@
 """First ``covidimg.load`` end to end, in fresh processes, against pydicom and GDCM's ``Scanner``.
 
 Writes (once) two trees with the indexing benchmarks' writer: the mixed tree (``--radiographs``
-radiographs plus ``--ct-series`` CT series of ``--slices`` slices, NBIA layout) and a CT-only
-tree (the same CT series alone). For each tree, repeated and interleaved in the same run, every
-variant runs in its own fresh Python process (``python -c``), so each pays its interpreter start,
-its imports, the walk of the tree and building a table of one row per file (or per image):
+radiographs plus ``--ct-series`` CT series of ``--slices`` slices) and a CT-only tree (the same
+CT series alone), each hard-linked under ``<folder>-nbia/COVID-19-AR/`` as the NBIA retriever
+lays out a TCIA download (the collection folder first). For each tree, repeated and interleaved
+in the same run, every variant runs in its own fresh Python process (``python -c``), so each
+pays its interpreter start, its imports, the walk of the tree and building a table of one row
+per file (or per image):
 
 - ``covidimg.load({"tcia": root}, progress=False)`` with ``COVIDIMG_CACHE`` set to a new, empty
   folder: the user's first load (no index cache, no saved result), defaults otherwise;
+- the same on the tree without its collection folder (``<folder>`` itself): the TCIA loader
+  then looks every series up in IDC's series index (``idc-index-data``) to find its collection;
 - the index alone: ``index_dicom`` (defaults: process pool for large trees, series sampling,
   its cache under the same empty ``COVIDIMG_CACHE``) + ``images_from_index`` on the walked files;
 - naive: ``pydicom.dcmread(path, stop_before_pixels=True)`` per file, 17 fields, a DataFrame;
-- pydicom ``specific_tags``: ``dcmread(path, stop_before_pixels=True, specific_tags=TAGS)``,
+- pydicom ``specific_tags``: ``dcmread(path, stop_before_pixels=True, specific_tags=HEADER_TAGS)``,
   the same tags covidimg reads (the 24 of ``HEADER_TAGS`` plus the file meta's Transfer Syntax
   and Media Storage SOP Class UIDs, which pydicom always reads), a DataFrame;
 - GDCM: ``gdcm.Scanner`` with ``AddTag`` of the same 26 tags, ``Scan`` of the file list, then one
@@ -43,7 +47,7 @@ import sys
 import tempfile
 import time
 
-from _common import median, tree
+from _common import NAIVE_FIELDS, PEER_TAGS, median, tree
 
 from covidimg.sources._engine.dicom import HEADER_TAGS
 
@@ -55,8 +59,6 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 #: The collection folder of the NBIA layout (a TCIA collection the loader knows by name).
 COLLECTION = "COVID-19-AR"
-#: What every baseline reads: covidimg's tags plus the two file meta UIDs its scanner reads.
-TAGS = ("TransferSyntaxUID", "MediaStorageSOPClassUID", *HEADER_TAGS)
 
 _PRELUDE = """
 import os, sys, time, json
@@ -153,10 +155,8 @@ LABELS = {
 
 
 def child_program(key: str) -> str:
-    from _common import NAIVE_FIELDS
-
     imports, body = CHILDREN[key]
-    body = body.format(naive_fields=NAIVE_FIELDS, header_tags=HEADER_TAGS, tags=TAGS)
+    body = body.format(naive_fields=NAIVE_FIELDS, header_tags=HEADER_TAGS, tags=PEER_TAGS)
     return _PRELUDE.format(imports=imports) + body + _EPILOGUE.format()
 
 
