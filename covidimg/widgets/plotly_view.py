@@ -182,7 +182,7 @@ export default {
       }
     });
     const keydown = (event) => {
-      const keys = model.get("keys") || [];
+      const keys = model.get("shortcut_keys") || [];
       if (!keys.includes(event.key) || event.ctrlKey || event.metaKey || event.altKey) return;
       event.preventDefault();
       event.stopPropagation();
@@ -262,8 +262,9 @@ class PlotlyView(anywidget.AnyWidget):
     library_url = traitlets.Unicode("").tag(sync=True)
     #: Page events sent to the kernel besides clicks: any of :data:`EVENTS`.
     events = traitlets.List(traitlets.Unicode()).tag(sync=True)
-    #: Keys (``KeyboardEvent.key`` names) the view takes when it has the focus.
-    keys = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    #: Keys (``KeyboardEvent.key`` names) the view takes when it has the focus. (Not
+    #: ``keys``: ipywidgets keeps the names of a widget's synced traits under that name.)
+    shortcut_keys = traitlets.List(traitlets.Unicode()).tag(sync=True)
 
     def __init__(self, spec: dict | None = None) -> None:
         url = os.environ.get(PLOTLY_URL_ENV, "")
@@ -309,7 +310,7 @@ class PlotlyView(anywidget.AnyWidget):
           (``shapes``, ``shapes[i].x0``, ...) the user changed;
         * ``"hover"``: ``curve``, ``x``, ``y`` of the point under the mouse (at most one
           message per 60 ms);
-        * ``"key"``: ``key`` and ``shift``, for the keys listed in :attr:`keys`, while the
+        * ``"key"``: ``key`` and ``shift``, for the keys listed in :attr:`shortcut_keys`, while the
           view has the focus.
         """
         if name not in EVENTS:
