@@ -14,6 +14,7 @@ import pandas as pd
 import pydicom
 
 from covidimg.demo.large import write_dicom_tree
+from covidimg.sources._engine.dicom import HEADER_TAGS
 
 #: Bytes read per file by the raw baseline: what the fast scanner reads first (a header of
 #: this size holds every tag covidimg needs; real headers are 1-6 KiB).
@@ -23,6 +24,9 @@ NAIVE_FIELDS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstan
                 "Modality", "ViewPosition", "StudyDate", "StudyTime", "Rows", "Columns",
                 "PhotometricInterpretation", "PatientSex", "PatientAge", "InstanceNumber",
                 "ImagePositionPatient", "StudyDescription", "SeriesDescription")
+
+#: What the peers read: the file meta UIDs covidimg's scanner reads, then its ``HEADER_TAGS``.
+PEER_TAGS = ("TransferSyntaxUID", "MediaStorageSOPClassUID", *HEADER_TAGS)
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -63,6 +67,51 @@ def naive_index(paths: list[str]) -> pd.DataFrame:
     for path in paths:
         ds = pydicom.dcmread(path, stop_before_pixels=True)
         rows.append({key: ds.get(key) for key in NAIVE_FIELDS} | {"path": path})
+    return pd.DataFrame(rows)
+
+
+def specific_tags_index(paths: list[str]) -> pd.DataFrame:
+    """pydicom with ``specific_tags``: the tags covidimg reads (:data:`PEER_TAGS`), a frame."""
+    tags, rows = list(HEADER_TAGS), []
+    for path in paths:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=tags)
+        row = {key: ds.file_meta.get(key) for key in PEER_TAGS[:2]}
+        row.update({key: ds.get(key) for key in tags})
+        row["path"] = path
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def gdcm_available() -> bool:
+    try:
+        import gdcm  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+GDCM_MISSING = ("GDCM's Python bindings are missing, so its baseline is left out: "
+                "pip install python-gdcm (or pip install -e '.[bench]')")
+
+
+def gdcm_index(paths: list[str]) -> pd.DataFrame:
+    """GDCM's ``Scanner`` with the tags covidimg reads (:data:`PEER_TAGS`), a frame."""
+    import gdcm
+    from pydicom.datadict import tag_for_keyword
+
+    scanner, tags = gdcm.Scanner(), []
+    for keyword in PEER_TAGS:
+        number = tag_for_keyword(keyword)
+        tag = gdcm.Tag(number >> 16, number & 0xFFFF)
+        scanner.AddTag(tag)
+        tags.append((keyword, tag))
+    if not scanner.Scan(paths):
+        raise RuntimeError("gdcm.Scanner failed")
+    rows = []
+    for path in paths:
+        row = {keyword: scanner.GetValue(path, tag) for keyword, tag in tags}
+        row["path"] = path
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

@@ -6,6 +6,8 @@ differs):
 
 - every slice: ``index_dicom(..., sample_series=False)`` (every header read, fast scanner);
 - every slice, naive: ``pydicom.dcmread(stop_before_pixels=True)`` per file + DataFrame;
+- every slice, pydicom ``specific_tags`` and GDCM's ``Scanner`` with the tags covidimg reads,
+  + DataFrame (GDCM left out, with a note, when ``python-gdcm`` is not installed);
 - sampled: ``index_dicom(..., sample_series=True)`` (first, middle, last file per folder,
   the assumption checked, the other headers inferred).
 
@@ -24,7 +26,17 @@ import os
 import tempfile
 
 import pandas as pd
-from _common import machine, median, naive_index, timed, tree
+from _common import (
+    GDCM_MISSING,
+    gdcm_available,
+    gdcm_index,
+    machine,
+    median,
+    naive_index,
+    specific_tags_index,
+    timed,
+    tree,
+)
 
 from covidimg.sources._engine.index import images_from_index, index_dicom
 from covidimg.sources._engine.ledger import Ledger
@@ -49,10 +61,18 @@ def main() -> None:
     same = (full["n_instances"].tolist() == sampled["n_instances"].tolist()
             and full["member_paths"].tolist() == sampled["member_paths"].tolist())
     print(f"same n_instances and slice order as reading every slice: {same}")
-    runs: dict[str, list[float]] = {"naive": [], "full": [], "sampled": [], "stat": []}
+    runs: dict[str, list[float]] = {"naive": [], "specific_tags": [], "gdcm": [], "full": [],
+                                    "sampled": [], "stat": []}
+    has_gdcm = gdcm_available()
+    if not has_gdcm:
+        print(GDCM_MISSING)
+        del runs["gdcm"]
     for repeat in range(args.repeats):
         if repeat < 2:  # the naive loop is slow; two runs are enough for its median
             runs["naive"].append(timed(lambda: naive_index(paths)))
+            runs["specific_tags"].append(timed(lambda: specific_tags_index(paths)))
+        if has_gdcm:
+            runs["gdcm"].append(timed(lambda: gdcm_index(paths)))
         runs["full"].append(timed(lambda: index(paths, False)))
         runs["sampled"].append(timed(lambda: index(paths, True)))
         runs["stat"].append(timed(lambda: [os.stat(p) for p in paths]))
@@ -60,6 +80,11 @@ def main() -> None:
     per_series = {k: 1000 * v / args.series for k, v in med.items()}
     print(f"every slice, naive pydicom loop   median {med['naive']:8.3f} s  "
           f"{per_series['naive']:8.1f} ms/series")
+    print(f"every slice, specific_tags        median {med['specific_tags']:8.3f} s  "
+          f"{per_series['specific_tags']:8.1f} ms/series")
+    if has_gdcm:
+        print(f"every slice, GDCM Scanner          median {med['gdcm']:8.3f} s  "
+              f"{per_series['gdcm']:8.1f} ms/series")
     print(f"every slice, fast scanner          median {med['full']:8.3f} s  "
           f"{per_series['full']:8.1f} ms/series")
     print(f"sampled (3 files per series)       median {med['sampled']:8.3f} s  "
@@ -67,7 +92,9 @@ def main() -> None:
     print(f"os.stat of every slice              median {med['stat']:8.3f} s  "
           f"{per_series['stat']:8.1f} ms/series")
     print(f"speed-up of sampling over reading every slice: {med['full'] / med['sampled']:.1f}x "
-          f"(target >= 20); over the naive loop: {med['naive'] / med['sampled']:.1f}x")
+          f"(target >= 20); over the naive loop: {med['naive'] / med['sampled']:.1f}x; over "
+          f"specific_tags: {med['specific_tags'] / med['sampled']:.1f}x"
+          + (f"; over GDCM: {med['gdcm'] / med['sampled']:.1f}x" if has_gdcm else ""))
 
 
 if __name__ == "__main__":

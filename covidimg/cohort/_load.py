@@ -8,10 +8,12 @@ schema, and :meth:`Cohort.concat` validates the combined tables once.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
+import gc
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from covidimg._validation import check_choice
@@ -278,32 +280,53 @@ def load(
         for root in roots:  # a loop, not a comprehension: the warning's stacklevel counts on it
             pairs.extend(_sources_in(root))
     per_source = _check_load_options(options, [name for name, _ in pairs])
-    # a load that keeps descriptions is never cached: no cache holds them
-    key = None if index_cache is False or descriptions == "keep" else result_key(pairs, {
-        "options": per_source, "descriptions": descriptions, "strict": strict,
-        "max_member_bytes": max_member_bytes, "max_compression_ratio": max_compression_ratio,
-        "sample_series": sample_series})
-    cache = None if index_cache is True else index_cache
-    if key is not None and (kept := cached_load(key, cache)) is not None:
-        return kept
-    parts = []
-    with description_policy(descriptions), \
-            archive_limits(max_member_bytes=max_member_bytes, max_ratio=max_compression_ratio), \
-            strict_mode(strict), \
-            index_options(executor=executor, cache=index_cache, sample_series=sample_series):
-        for name, root in pairs:
-            if "://" not in root and not os.path.exists(root):
-                raise LoadError(f"{name}: {root} does not exist; pass the folder the source "
-                                "was downloaded into")
-            part = loader(name).load(root, progress=progress, **per_source.get(name, {}))
-            if strict:  # a finding recorded where the loader caught the error still counts
-                for row in part.findings.to_dict("records"):
-                    raise_if_strict(row)
-            parts.append(_with_provenance(part, root, per_source.get(name, {})))
-    cohort = Cohort.concat(parts)
-    if key is not None:
-        store_result(key, cohort, cache)
-    return cohort
+    with _objects_so_far_left_out_of_gc():
+        # a load that keeps descriptions is never cached: no cache holds them
+        key = None if index_cache is False or descriptions == "keep" else result_key(pairs, {
+            "options": per_source, "descriptions": descriptions, "strict": strict,
+            "max_member_bytes": max_member_bytes, "max_compression_ratio": max_compression_ratio,
+            "sample_series": sample_series})
+        cache = None if index_cache is True else index_cache
+        if key is not None and (kept := cached_load(key, cache)) is not None:
+            return kept
+        parts = []
+        with description_policy(descriptions), \
+                archive_limits(max_member_bytes=max_member_bytes,
+                               max_ratio=max_compression_ratio), \
+                strict_mode(strict), \
+                index_options(executor=executor, cache=index_cache, sample_series=sample_series):
+            for name, root in pairs:
+                if "://" not in root and not os.path.exists(root):
+                    raise LoadError(f"{name}: {root} does not exist; pass the folder the source "
+                                    "was downloaded into")
+                part = loader(name).load(root, progress=progress, **per_source.get(name, {}))
+                if strict:  # a finding recorded where the loader caught the error still counts
+                    for row in part.findings.to_dict("records"):
+                        raise_if_strict(row)
+                parts.append(_with_provenance(part, root, per_source.get(name, {})))
+        cohort = Cohort.concat(parts)
+        if key is not None:
+            store_result(key, cohort, cache)
+        return cohort
+
+
+@contextlib.contextmanager
+def _objects_so_far_left_out_of_gc() -> Iterator[None]:
+    """Keep the objects that exist before a load (imported modules, the user's own) out of the
+    garbage collector's full collections during it: ``gc.freeze()``, then ``gc.unfreeze()``,
+    which hands them back to the oldest generation. A first load in a fresh process otherwise
+    spends 40-200 ms (``benchmarks/load_vs_peers.py``) in one or two full collections
+    traversing the ~90,000 objects pandas, pyarrow and pydicom left behind. Nothing is lost:
+    garbage among them is collected after the load. Left alone when something else froze
+    objects already."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _with_provenance(part: SourceTables, root: str, options: Mapping[str, Any]) -> SourceTables:
