@@ -15,10 +15,10 @@ from covidimg.cohort import Cohort
 from covidimg.imaging.thumbnails import render_png
 from covidimg.sources import idc
 from covidimg.widgets._html import escape
+from covidimg.widgets._window import CUSTOM, fit_sliders, window_controls, windowed
 
 __all__ = ["SerialComparison"]
 
-CUSTOM = "custom"
 #: What each offset column is called in a caption.
 _OFFSET_LABELS = {"admission_offset": "admission", "icu_admission_offset": "ICU admission",
                   "icu_release_offset": "ICU release", "death_offset": "death"}
@@ -134,14 +134,8 @@ class SerialComparison(w.VBox):
         self.title = w.HTML("<i>No patient chosen: click a patient's lane on the timeline, or "
                             "call <code>load(patient_uid)</code>.</i>")
         self.title.add_class("covidimg-serial-title")
-        self.preset = w.Dropdown(
-            options=[(p.label, name) for name, p in imaging.WINDOW_PRESETS.items()]
-            + [("custom (sliders, all images)", CUSTOM)], value="auto",
-            description="Window", layout=w.Layout(width="330px"))
-        self.level = w.FloatSlider(description="Level", continuous_update=False,
-                                   readout_format=".0f", layout=w.Layout(width="360px"))
-        self.width = w.FloatSlider(description="Width", min=1.0, continuous_update=False,
-                                   readout_format=".0f", layout=w.Layout(width="360px"))
+        self.preset, self.level, self.width = window_controls(
+            "custom (sliders, all images)", slider_width="360px")
         self.previous_button = w.Button(description="Previous", icon="arrow-left",
                                         layout=w.Layout(width="110px"))
         self.next_button = w.Button(description="Next", icon="arrow-right",
@@ -340,11 +334,9 @@ class SerialComparison(w.VBox):
             row, pixels, note = shown[index]
             if pixels is None:
                 image.value = imaging.placeholder(self.size)
-            elif self.preset.value == CUSTOM:
-                image.value = render_png(imaging.window(pixels, center=self.level.value,
-                                                        width=self.width.value), self.size)
             else:
-                image.value = render_png(imaging.window(pixels, self.preset.value), self.size)
+                image.value = render_png(windowed(pixels, self.preset, self.level, self.width),
+                                         self.size)
             text.value = self._caption_html(row, note)
             cell.layout.display = "flex"
 
@@ -353,27 +345,11 @@ class SerialComparison(w.VBox):
         window on the page's first image (a starting point for a custom window)."""
         if not pixels:
             return
-        finite = [p[np.isfinite(p)] for p in pixels]
-        lo = min((float(f.min()) for f in finite if f.size), default=0.0)
-        hi = max((float(f.max()) for f in finite if f.size), default=1.0)
         name = "auto" if self.preset.value == CUSTOM else self.preset.value
         low, high = imaging.window_bounds(pixels[0], name)
-        center, width = (low + high) / 2, max(high - low, 1.0)
-        presets = list(imaging.WINDOW_PRESETS.values())
-        c_min = min(lo, center, *[p.center for p in presets if p.center is not None])
-        c_max = max(hi, center, *[p.center for p in presets if p.center is not None])
-        w_max = max(2 * (hi - lo), width, *[p.width for p in presets if p.width is not None])
-        # min, max and value reach the page in one message each (see ImageViewer: sent one
-        # by one, the page would clamp a value to the old range and send it back).
         self._quiet = True
         try:
-            with self.level.hold_sync(), self.width.hold_sync():
-                self.level.min, self.level.max = -1e9, 1e9
-                self.level.value = center
-                self.level.min, self.level.max = float(np.floor(c_min)), float(np.ceil(c_max))
-                self.width.min, self.width.max = 1.0, 1e9
-                self.width.value = width
-                self.width.max = float(np.ceil(w_max))
+            fit_sliders(self.level, self.width, pixels, (low + high) / 2, max(high - low, 1.0))
         finally:
             self._quiet = False
 

@@ -21,12 +21,12 @@ from covidimg.plotting.overlay import MEASURE_NAME, plot_image_overlay
 from covidimg.sources import idc
 from covidimg.widgets._figures import FigureSlot
 from covidimg.widgets._html import escape
+from covidimg.widgets._window import CUSTOM, fit_sliders, window_controls, windowed
 
 __all__ = ["SHORTCUTS", "ImageViewer", "caption"]
 
 #: Harmonized fields a caption may show (never DICOM identifying fields).
 CAPTION_FIELDS = ("patient_uid", "day", "modality", "view", "source")
-CUSTOM = "custom"
 #: Annotation kinds drawn over the image.
 REGION_KINDS = ("box", "polygon")
 #: Keyboard shortcuts of the viewer (the image takes them once clicked): key -> what it does.
@@ -203,14 +203,7 @@ class ImageViewer(w.VBox):
         self.tools = w.HBox([self.invert, self.measure, self.reset_zoom])
         self.readout = w.HTML()
         self.distance = w.HTML()
-        self.preset = w.Dropdown(
-            options=[(p.label, name) for name, p in imaging.WINDOW_PRESETS.items()]
-            + [("custom (sliders)", CUSTOM)], value="auto", description="Window",
-            layout=w.Layout(width="330px"))
-        self.level = w.FloatSlider(description="Level", continuous_update=False,
-                                   readout_format=".0f", layout=w.Layout(width="420px"))
-        self.width = w.FloatSlider(description="Width", min=1.0, continuous_update=False,
-                                   readout_format=".0f", layout=w.Layout(width="420px"))
+        self.preset, self.level, self.width = window_controls()
         self.slice = w.IntSlider(description="Slice", min=0, max=0, continuous_update=False,
                                  layout=w.Layout(width="420px", display="none"))
         self.close_button = w.Button(description="Close", icon="times",
@@ -479,26 +472,9 @@ class ImageViewer(w.VBox):
         return pixels if pixels.ndim == 2 else pixels[pixels.shape[0] // 2]
 
     def _fit_sliders(self, pixels: np.ndarray, center: float, width: float) -> None:
-        finite = pixels[np.isfinite(pixels)]
-        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-        centers = [p.center for p in imaging.WINDOW_PRESETS.values() if p.center is not None]
-        c_min, c_max = min(lo, center, *centers), max(hi, center, *centers)
-        w_max = max(2 * (hi - lo), width, *[p.width for p in imaging.WINDOW_PRESETS.values()
-                                            if p.width is not None])
-        # Each slider's min, max and value reach the page in one message (hold_sync): sent
-        # one by one, the page's slider clamps the new value to the old range (a CT's lung
-        # level -600 to a radiograph's 0..max) and sends the clamped value back, which read
-        # as a user's move would turn the window to "custom" with the wrong level.
         self._quiet = True
         try:
-            with self.level.hold_sync(), self.width.hold_sync(), \
-                    self.level.hold_trait_notifications(), self.width.hold_trait_notifications():
-                self.level.min, self.level.max = -1e9, 1e9
-                self.level.value = center
-                self.level.min, self.level.max = np.floor(c_min), np.ceil(c_max)
-                self.width.min, self.width.max = 1.0, 1e9
-                self.width.value = max(width, 1.0)
-                self.width.max = np.ceil(w_max)
+            fit_sliders(self.level, self.width, [pixels], center, width)
         finally:
             self._quiet = False
 
@@ -537,10 +513,7 @@ class ImageViewer(w.VBox):
         except (imaging.ImageReadError, OSError, ValueError, IndexError) as err:
             self._fail(err)
             return
-        if self.preset.value == CUSTOM:
-            display = imaging.window(pixels, center=self.level.value, width=self.width.value)
-        else:
-            display = imaging.window(pixels, self.preset.value)
+        display = windowed(pixels, self.preset, self.level, self.width)
         if self.invert.value:
             display = 255 - display
         self.png = render_png(display, self.size)
