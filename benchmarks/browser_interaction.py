@@ -158,7 +158,7 @@ def run(args: argparse.Namespace) -> dict:
             heap[f"after_{args.changes}_mb"] = _heap(cdp)
             browser.close()
     finally:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGTERM)  # SIGINT is ignored under nohup / &
         try:
             process.wait(60)
         except subprocess.TimeoutExpired:   # a stuck stop must not lose the figures

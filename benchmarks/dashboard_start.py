@@ -96,7 +96,7 @@ def page_ready(command: list[str], env: dict[str, str], log: Path, wait: str) ->
             browser.close()
         return seconds
     finally:
-        os.killpg(process.pid, signal.SIGINT)
+        process.send_signal(signal.SIGTERM)  # SIGINT is ignored under nohup / &
         try:
             process.wait(60)
         except subprocess.TimeoutExpired:

@@ -218,6 +218,20 @@ function fitted(layout, width, axisRoom, legendY, entries) {
   return out;
 }
 
+// The lines the x-axis titles of ``layout`` take when wrapped to ``roomPx`` pixels.
+function xTitleLines(layout, roomPx) {
+  let lines = 0;
+  for (const key of Object.keys(layout)) {
+    const axis = layout[key];
+    if (!/^xaxis\d*$/.test(key) || !axis || !axis.title) continue;
+    const text = typeof axis.title === "string" ? axis.title : axis.title.text;
+    if (typeof text !== "string") continue;
+    lines += text.split("<br>").flatMap((line) => wrapLine(line, Math.max(12,
+      Math.floor(roomPx / (0.58 * 14))))).length;
+  }
+  return lines;
+}
+
 function figure(model, width, axisRoom, legendY) {
   const data = JSON.parse(model.get("data_json") || "[]");
   const names = new Set(data.filter((t) => t.showlegend !== false && t.name)
@@ -226,7 +240,8 @@ function figure(model, width, axisRoom, legendY) {
   const template = model.get("template_json");
   if (template) layout.template = JSON.parse(template);
   layout.autosize = true;
-  return {data, layout: fitted(themed(layout), width, axisRoom, legendY, names.size)};
+  return {data, raw: layout,
+          layout: fitted(themed(layout), width, axisRoom, legendY, names.size)};
 }
 
 export default {
@@ -248,7 +263,7 @@ export default {
     const draw = async () => {
       queued = false;
       drawnWidth = div.clientWidth;
-      const {data, layout} = figure(model, drawnWidth, axisRoom, legendY);
+      const {data, layout, raw} = figure(model, drawnWidth, axisRoom, legendY);
       await Plotly.react(div, data, layout, {responsive: false, displaylogo: false});
       // Now that the plot is laid out: the room an x-axis title centred on the plot really
       // has, and where a legend under the plot clears that title. Drawn once more when
@@ -262,7 +277,9 @@ export default {
           .map((t) => t.getBoundingClientRect().bottom - plotBottom);
         const wanted = div._fullLayout.legend && div._fullLayout.legend.orientation === "h"
           ? -(Math.max(20, ...below) + 10) / size.h : legendY;
-        const moved = Math.abs(room - (axisRoom || 0)) > 24
+        const margin = {l: 80, r: 80, ...(raw.margin || {})};
+        const fittedRoom = axisRoom || (drawnWidth - margin.l - margin.r);
+        const moved = (!raw.width && xTitleLines(raw, room) !== xTitleLines(raw, fittedRoom))
           || Math.abs((wanted || 0) - (legendY || 0)) * size.h > 6;
         if (moved && refits < 3) {
           axisRoom = room;
