@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import ipywidgets as w
+from ipywidgets.widgets.widget_bool import ToggleButtonStyle
 
 from covidimg._validation import check_choice
 from covidimg.widgets._html import escape
@@ -58,8 +59,12 @@ class MultiChoice(w.HBox):
     def __init__(self, name: str, label: str, options: Sequence[str]) -> None:
         self.name = name
         self.options = [str(o) for o in options]
+        # One layout and one style for all the buttons: each is a widget of its own whose
+        # whole state goes to the page (~1.4 kB per button of the filter panel otherwise).
+        layout = w.Layout(width="auto", min_width="42px")
+        style = ToggleButtonStyle()
         self._buttons = [w.ToggleButton(value=False, description=o, tooltip=f"{label}: {o}",
-                                        layout=w.Layout(width="auto", min_width="42px"))
+                                        layout=layout, style=style)
                          for o in self.options]
         for option, button in zip(self.options, self._buttons, strict=True):
             button.add_class(f"covidimg-filter-{css_name(name)}-{css_name(option)}")
