@@ -29,6 +29,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from _common import machine, median
@@ -68,8 +70,26 @@ def fresh(code: str, env: dict[str, str]) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def page_ready(command: list[str], env: dict[str, str], log: Path, wait: str) -> float:
-    """Seconds from starting ``command`` until ``wait`` (a JS predicate) holds in Chromium."""
+def _listening(url: str, timeout: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=5).close()
+            return
+        except urllib.error.HTTPError:
+            return                                  # answering, if not with 200
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def page_ready(command: list[str], env: dict[str, str], log: Path, wait: str,
+               url: str | None = None) -> float:
+    """Seconds from starting ``command`` until ``wait`` (a JS predicate) holds in Chromium.
+
+    ``url``: where the server will answer; else read from the command's output (``covidimg
+    dashboard`` prints it)."""
     from playwright.sync_api import sync_playwright
 
     start = time.perf_counter()
@@ -77,12 +97,14 @@ def page_ready(command: list[str], env: dict[str, str], log: Path, wait: str) ->
                                text=True, env=env, start_new_session=True)
     try:
         assert process.stdout is not None
-        url = None
-        for line in process.stdout:
-            found = re.search(r"http://127\.0\.0\.1:\d+/\S*", line)
-            if found:
-                url = found.group(0)
-                break
+        if url is None:
+            for line in process.stdout:
+                found = re.search(r"http://127\.0\.0\.1:\d+/\S*", line)
+                if found:
+                    url = found.group(0)
+                    break
+        else:
+            _listening(url)
         if url is None:
             raise SystemExit(f"{command[:4]} stopped: " + log.read_text())
         with sync_playwright() as driver:
@@ -127,9 +149,10 @@ def main() -> None:
         floor.append(fresh(FLOOR, env)["imports"])
         app.append(page_ready([sys.executable, "-m", "covidimg.cli", "dashboard",
                                "--no-browser"], env, workdir / "app.log", USABLE))
-        voila.append(page_ready(voila_command(notebook, free_port()), env,
-                                workdir / "voila.log",
-                                "() => document.querySelector('.bench-ready')"))
+        port = free_port()
+        voila.append(page_ready(voila_command(notebook, port), env, workdir / "voila.log",
+                                "() => document.querySelector('.bench-ready')",
+                                url=f"http://127.0.0.1:{port}/"))
     dash = median([b["dashboard"] for b in built])
     print(f"Dashboard(cohort), fresh process     median {dash:6.2f} s  (ci.load_demo() "
           f"before it, cached: {median([b['load_demo'] for b in built]):.2f} s)")

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from covidimg import schema
 from covidimg._validation import PerPatient
 from covidimg.stats._common import UNKNOWN, as_bounds, group_order, lab_values
+from covidimg.stats._lazy import stats
 from covidimg.stats.intervals_fit import Distribution, interval_fit, turnbull, turnbull_quantile
 from covidimg.stats.lab_distribution import (
     LabHistogram,

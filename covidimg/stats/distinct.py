@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from covidimg.stats._common import as_bounds
+from covidimg.stats._lazy import stats
 from covidimg.stats.intervals_fit import quantile_row, turnbull_arrays, turnbull_collapsed
 
 __all__ = ["DistinctIntervals", "gehan_test_counts", "turnbull_counts", "turnbull_quantiles"]

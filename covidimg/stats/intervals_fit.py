@@ -12,11 +12,10 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special, stats
-from statsmodels.tools.numdiff import approx_fprime
 
 from covidimg._validation import NonPositive, check_choice, choices
 from covidimg.stats._common import as_bounds
+from covidimg.stats._lazy import numdiff, optimize, special, stats
 
 __all__ = ["DISTRIBUTIONS", "Distribution", "interval_fit", "interval_histogram", "turnbull",
            "turnbull_collapsed", "turnbull_quantile"]
@@ -317,7 +316,7 @@ def interval_fit(lower: Sequence[float] | np.ndarray, upper: Sequence[float] | n
         result = optimize.minimize(_negloglik, result.x, args=args, method="Nelder-Mead",
                                    options={"xatol": 1e-9, "fatol": 1e-11, "maxiter": 4000})
     theta = result.x
-    hess = approx_fprime(theta, lambda t: _negloglik_grad(t, *args)[1], centered=True)
+    hess = numdiff.approx_fprime(theta, lambda t: _negloglik_grad(t, *args)[1], centered=True)
     hess = (hess + hess.T) / 2
     try:
         cov = np.linalg.inv(hess)

@@ -8,12 +8,10 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from statsmodels.duration.hazard_regression import PHReg
-from statsmodels.duration.survfunc import SurvfuncRight, survdiff
 
 from covidimg._validation import check_choice, choices
 from covidimg.stats._common import UNKNOWN, group_labels, group_order, lab_values, patient_days
+from covidimg.stats._lazy import hazard_regression, stats, survfunc
 
 if TYPE_CHECKING:
     from covidimg.cohort import Cohort
@@ -118,7 +116,7 @@ def _curve(durations: pd.DataFrame, z: float) -> pd.DataFrame:
     surv = np.ones(times.size)
     se = np.zeros(times.size)
     if status.any():
-        sf = SurvfuncRight(time, status)
+        sf = survfunc.SurvfuncRight(time, status)
         idx = np.searchsorted(sf.surv_times, times, side="right") - 1
         has = idx >= 0
         surv[has] = sf.surv_prob[idx[has]]
@@ -201,7 +199,7 @@ def _logrank(durations: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame([{"test": "logrank", "statistic": np.nan, "df": np.nan,
                               "p_value": np.nan, "note": note}])
     try:
-        statistic, p_value = survdiff(durations["duration"].to_numpy(dtype=float),
+        statistic, p_value = survfunc.survdiff(durations["duration"].to_numpy(dtype=float),
                                       durations["observed"].to_numpy(dtype=int),
                                       durations["group"].to_numpy())
     except np.linalg.LinAlgError:
@@ -281,7 +279,7 @@ def cox_labs(cohort: Cohort, analytes: Sequence[str], event: Outcome = "death", 
                          n_incomplete=int((~complete).sum()), caveats=caveats,
                          note=f"not fitted: {n_events} events among {len(data)} complete cases")
         return out
-    model = PHReg(data["duration"].to_numpy(dtype=float), exog,
+    model = hazard_regression.PHReg(data["duration"].to_numpy(dtype=float), exog,
                   status=data["observed"].to_numpy(dtype=int), ties="efron")
     fit = model.fit()
     ci = np.asarray(fit.conf_int(alpha=alpha))

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from covidimg import schema
 from covidimg._validation import check_choice
@@ -27,6 +26,7 @@ from covidimg.stats._common import (
     group_codes,
     patient_days,
 )
+from covidimg.stats._lazy import stats
 from covidimg.stats.distinct import gehan_test_counts, turnbull_quantiles
 from covidimg.stats.selection import distinct_codes, unit_of
 
