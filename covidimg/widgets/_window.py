@@ -10,7 +10,7 @@ import numpy as np
 
 from covidimg import imaging
 
-__all__ = ["CUSTOM", "fit_sliders", "window_controls", "windowed"]
+__all__ = ["CUSTOM", "fit_sliders", "show_custom", "window_controls", "windowed"]
 
 #: The preset menu's value when the sliders set the window.
 CUSTOM = "custom"
@@ -57,6 +57,15 @@ def fit_sliders(level: w.FloatSlider, width: w.FloatSlider, pixels: Sequence[np.
         width.min, width.max = 1.0, 1e9
         width.value = max(window_width, 1.0)
         width.max = float(np.ceil(w_max))
+
+
+def show_custom(preset: w.Dropdown) -> bool:
+    """A slider was moved: the preset menu reads ``custom`` from now on. Returns whether the
+    menu changed (its observers see the change: the caller keeps them quiet meanwhile)."""
+    if preset.value == CUSTOM:
+        return False
+    preset.value = CUSTOM
+    return True
 
 
 def windowed(pixels: np.ndarray, preset: w.Dropdown, level: w.FloatSlider,

@@ -15,7 +15,13 @@ from covidimg.cohort import Cohort
 from covidimg.imaging.thumbnails import render_png
 from covidimg.sources import idc
 from covidimg.widgets._html import escape
-from covidimg.widgets._window import CUSTOM, fit_sliders, window_controls, windowed
+from covidimg.widgets._window import (
+    CUSTOM,
+    fit_sliders,
+    show_custom,
+    window_controls,
+    windowed,
+)
 
 __all__ = ["SerialComparison"]
 
@@ -364,11 +370,10 @@ class SerialComparison(w.VBox):
     def _slider_changed(self, _change: Any) -> None:
         if self._quiet or not len(self.exams):
             return
-        if self.preset.value != CUSTOM:
-            self._quiet = True
-            try:
-                self.preset.value = CUSTOM
-            finally:
-                self._quiet = False
+        self._quiet = True
+        try:
+            show_custom(self.preset)
+        finally:
+            self._quiet = False
         self._render()
 

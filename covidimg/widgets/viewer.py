@@ -21,7 +21,13 @@ from covidimg.plotting.overlay import MEASURE_NAME, plot_image_overlay
 from covidimg.sources import idc
 from covidimg.widgets._figures import FigureSlot
 from covidimg.widgets._html import escape
-from covidimg.widgets._window import CUSTOM, fit_sliders, window_controls, windowed
+from covidimg.widgets._window import (
+    CUSTOM,
+    fit_sliders,
+    show_custom,
+    window_controls,
+    windowed,
+)
 
 __all__ = ["SHORTCUTS", "ImageViewer", "caption"]
 
@@ -497,12 +503,11 @@ class ImageViewer(w.VBox):
     def _slider_changed(self, _change: Any) -> None:
         if self._quiet or self.row is None:
             return
-        if self.preset.value != CUSTOM:
-            self._quiet = True
-            try:
-                self.preset.value = CUSTOM
-            finally:
-                self._quiet = False
+        self._quiet = True
+        try:
+            show_custom(self.preset)
+        finally:
+            self._quiet = False
         self._render()
 
     def _render(self) -> None:
