@@ -164,6 +164,25 @@ function wrapLine(line, room) {
   return lines;
 }
 
+// The x-axis titles of ``layout`` wrapped to ``roomPx`` pixels: {axis key: lines}.
+function xTitles(layout, roomPx) {
+  const out = {};
+  for (const key of Object.keys(layout)) {
+    const axis = layout[key];
+    if (!/^xaxis\d*$/.test(key) || !axis || !axis.title) continue;
+    const text = typeof axis.title === "string" ? axis.title : axis.title.text;
+    if (typeof text !== "string") continue;
+    out[key] = text.split("<br>").flatMap((line) => wrapLine(line, Math.max(12,
+      Math.floor(roomPx / (0.58 * 14)))));
+  }
+  return out;
+}
+
+// The number of lines of those titles.
+function xTitleLines(layout, roomPx) {
+  return Object.values(xTitles(layout, roomPx)).reduce((n, lines) => n + lines.length, 0);
+}
+
 // The layout fitted to the width it is drawn at: a title longer than the width is wrapped,
 // put at the top of the figure and given the room its lines take (the height grows by as
 // much); an x-axis title is wrapped to the plot's width; below 640 px the legend goes under
@@ -191,13 +210,8 @@ function fitted(layout, width, axisRoom, legendY, entries) {
   // Room for an x-axis title, centred on the plot: measured after the first drawing (the
   // plot's left margin grows with its tick labels), else estimated from the margins.
   const plotWidth = axisRoom || (width - margin.l - margin.r);
-  for (const key of Object.keys(layout)) {
+  for (const [key, lines] of Object.entries(xTitles(layout, plotWidth))) {
     const axis = layout[key];
-    if (!/^xaxis\d*$/.test(key) || !axis || !axis.title) continue;
-    const text = typeof axis.title === "string" ? axis.title : axis.title.text;
-    if (typeof text !== "string") continue;
-    const lines = text.split("<br>").flatMap((line) => wrapLine(line, Math.max(12,
-      Math.floor(plotWidth / (0.58 * 14)))));
     if (lines.length > 1) {
       out[key] = {...axis, title: {...(typeof axis.title === "string" ? {} : axis.title),
                                    text: lines.join("<br>")}};
@@ -216,20 +230,6 @@ function fitted(layout, width, axisRoom, legendY, entries) {
     if (layout.height) out.height = (out.height || layout.height) + 19 * entries + 10;
   }
   return out;
-}
-
-// The lines the x-axis titles of ``layout`` take when wrapped to ``roomPx`` pixels.
-function xTitleLines(layout, roomPx) {
-  let lines = 0;
-  for (const key of Object.keys(layout)) {
-    const axis = layout[key];
-    if (!/^xaxis\d*$/.test(key) || !axis || !axis.title) continue;
-    const text = typeof axis.title === "string" ? axis.title : axis.title.text;
-    if (typeof text !== "string") continue;
-    lines += text.split("<br>").flatMap((line) => wrapLine(line, Math.max(12,
-      Math.floor(roomPx / (0.58 * 14))))).length;
-  }
-  return lines;
 }
 
 function figure(model, width, axisRoom, legendY) {
