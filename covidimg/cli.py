@@ -257,6 +257,9 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
                          cull_idle_timeout=args.cull_idle_timeout,
                          cull_interval=args.cull_interval, cull_connected=args.cull_connected)
     previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    # Ctrl-C stops the server also when the command was started where SIGINT is ignored (a
+    # shell starts background jobs of scripts so, and Python then leaves it ignored).
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         try:
             url = server.start()
@@ -279,6 +282,7 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
     finally:
         server.stop()
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
         if temporary:
             shutil.rmtree(temporary, ignore_errors=True)
 
