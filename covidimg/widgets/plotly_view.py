@@ -164,6 +164,9 @@ function wrapLine(line, room) {
   return lines;
 }
 
+// plotly's margins where a layout names none.
+const PLOTLY_MARGIN = {l: 80, r: 80, t: 100, b: 80};
+
 // The x-axis titles of ``layout`` wrapped to ``roomPx`` pixels: {axis key: lines}.
 function xTitles(layout, roomPx) {
   const out = {};
@@ -191,7 +194,7 @@ function fitted(layout, width, axisRoom, legendY, entries) {
   // Hidden (no width yet), or a figure of a fixed size (an image at its pixels): as it is.
   if (!(width > 0) || layout.width) return layout;
   const out = {...layout};
-  const margin = {l: 80, r: 80, t: 100, b: 80, ...(layout.margin || {})};
+  const margin = {...PLOTLY_MARGIN, ...(layout.margin || {})};
   const title = layout.title;
   if (title && typeof title.text === "string" && title.text) {
     const size = (title.font && title.font.size) || 17;
@@ -277,7 +280,7 @@ export default {
           .map((t) => t.getBoundingClientRect().bottom - plotBottom);
         const wanted = div._fullLayout.legend && div._fullLayout.legend.orientation === "h"
           ? -(Math.max(20, ...below) + 10) / size.h : legendY;
-        const margin = {l: 80, r: 80, ...(raw.margin || {})};
+        const margin = {...PLOTLY_MARGIN, ...(raw.margin || {})};
         const fittedRoom = axisRoom || (drawnWidth - margin.l - margin.r);
         const moved = (!raw.width && xTitleLines(raw, room) !== xTitleLines(raw, fittedRoom))
           || Math.abs((wanted || 0) - (legendY || 0)) * size.h > 6;
