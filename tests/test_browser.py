@@ -109,6 +109,13 @@ def _save(page, locator, name: str, folders: list[Path]) -> Path:  # type: ignor
     return first
 
 
+#: True when every thumbnail on the gallery's page is decoded at its full size.
+THUMBS_DECODED = """() => { const i = Array.from(document.querySelectorAll(
+    '.covidimg-gallery-thumb img, img.covidimg-gallery-thumb'));
+    return i.length > 0 && i.every(e => e.complete && e.naturalWidth === 160
+                                        && e.src.startsWith('blob:')); }"""
+
+
 def _show_tab(page, title: str) -> None:  # type: ignore[no-untyped-def]
     page.locator(".covidimg-dashboard .lm-TabBar-tab", has_text=title).click()
     page.wait_for_function(
@@ -233,6 +240,7 @@ def test_dashboard_filters_links_and_shows_no_identifiers(demo_with_identifiers,
             _show_tab(page, title)
             if title == "Gallery":
                 page.wait_for_selector(".covidimg-gallery-thumb img, img.covidimg-gallery-thumb")
+                page.wait_for_function(THUMBS_DECODED, timeout=60_000)   # JPEGs the page drew
             _save(page, page.locator(".covidimg-dashboard"), f"dashboard-{title.lower()}", shots)
         _check_table_one(page.evaluate(TABLE_ONE_CELLS), cohort)
         captions_before = page.evaluate(CAPTIONS)

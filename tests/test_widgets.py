@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from covidimg import schema
+from covidimg import imaging, schema
 from covidimg.imaging.thumbnails import render_png
 from covidimg.widgets import (
     CohortFilter,
@@ -262,8 +262,14 @@ def test_gallery_pages_and_captions_hold_only_harmonized_fields(demo_cohort):
             value = row[column]
             if isinstance(value, str) and len(value) > 3:
                 assert value not in text, f"{column} leaked into a caption"
-    for _cell, image, _text, _button in g._cells[:len(g.captions)]:
-        assert image.value[:4] == b"\x89PNG"
+    pngs = imaging.thumbnails(g._page_rows(), size=g.thumb_size, use_preview=True,
+                              cache=False, progress=False).images
+    for (_cell, image, _text, _button), png in zip(g._cells, pngs, strict=False):
+        assert image.format == "jpeg" and image.value[:3] == b"\xff\xd8\xff"
+        sent = np.asarray(Image.open(io.BytesIO(image.value)), dtype=float)
+        made = np.asarray(Image.open(io.BytesIO(png)), dtype=float)
+        assert sent.shape == made.shape == (g.thumb_size, g.thumb_size)
+        assert np.abs(sent - made).mean() < 4, "the JPEG sent is not the thumbnail made"
 
 
 def test_captions_never_show_dicom_identifying_fields():

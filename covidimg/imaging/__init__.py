@@ -13,7 +13,13 @@ from covidimg.errors import ImageReadError, ImageTooLargeError, MissingCodecErro
 from covidimg.imaging.phash import difference_hash, image_hashes
 from covidimg.imaging.read import read_image
 from covidimg.imaging.spacing import PixelSpacing, pixel_spacing
-from covidimg.imaging.thumbnails import ThumbnailBatch, placeholder, thumbnail, thumbnails
+from covidimg.imaging.thumbnails import (
+    ThumbnailBatch,
+    browser_jpeg,
+    placeholder,
+    thumbnail,
+    thumbnails,
+)
 from covidimg.imaging.windowing import (
     WINDOW_PRESETS,
     WindowPreset,
@@ -30,6 +36,7 @@ __all__ = [
     "PixelSpacing",
     "ThumbnailBatch",
     "WindowPreset",
+    "browser_jpeg",
     "difference_hash",
     "image_hashes",
     "pixel_spacing",

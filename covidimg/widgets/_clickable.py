@@ -1,4 +1,4 @@
-"""ClickableImage: a PNG image that calls back when clicked (``ipywidgets.Image`` cannot)."""
+"""ClickableImage: an image that calls back when clicked (``ipywidgets.Image`` cannot)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ export default {
       if (url) URL.revokeObjectURL(url);
       const value = model.get("png");
       url = value && value.byteLength ? URL.createObjectURL(
-        new Blob([value], {type: "image/png"})) : null;
+        new Blob([value], {type: "image/" + model.get("format")})) : null;
       img.src = url || "";
       img.title = model.get("hint");
       img.alt = model.get("hint");
@@ -35,6 +35,7 @@ export default {
     img.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") click(); });
     model.on("change:png", show);
     model.on("change:hint", show);
+    model.on("change:format", show);
     show();
     el.appendChild(img);
     return () => { if (url) URL.revokeObjectURL(url); };
@@ -44,14 +45,17 @@ export default {
 
 
 class ClickableImage(anywidget.AnyWidget):
-    """A PNG (``png``, bytes; ``value`` too, as for ``ipywidgets.Image``) drawn as an
+    """An image (``png``, bytes; ``value`` too, as for ``ipywidgets.Image``) drawn as an
     ``<img>`` that calls :meth:`on_click`'s callbacks when clicked (or Enter or Space).
+
+    ``format`` is the image's format, ``"png"`` or ``"jpeg"`` (as ``ipywidgets.Image``'s).
 
     The traits are not called ``value`` and ``tooltip``: with those names the page made no
     view of the widget (``tooltip`` is ipywidgets' own)."""
 
     _esm = traitlets.Unicode(_ESM).tag(sync=True)
     png = traitlets.Bytes(b"").tag(sync=True)
+    format = traitlets.Enum(("png", "jpeg"), "png").tag(sync=True)
     hint = traitlets.Unicode("Open in the viewer").tag(sync=True)
 
     def __init__(self, **kwargs: Any) -> None:
@@ -61,7 +65,7 @@ class ClickableImage(anywidget.AnyWidget):
 
     @property
     def value(self) -> bytes:
-        """The PNG shown (as ``ipywidgets.Image.value``)."""
+        """The image shown, in ``format`` (as ``ipywidgets.Image.value``)."""
         return self.png
 
     @value.setter

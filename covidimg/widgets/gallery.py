@@ -101,7 +101,7 @@ class ImageGallery(w.VBox):
             self.update(cohort)
 
     def _make_cell(self, index: int) -> tuple[w.VBox, ClickableImage, w.HTML, w.Button]:
-        image = ClickableImage(layout=w.Layout(width=f"{self.thumb_size}px",
+        image = ClickableImage(format="jpeg", layout=w.Layout(width=f"{self.thumb_size}px",
                                                height=f"{self.thumb_size}px"))
         image.add_class("covidimg-gallery-thumb")
         image.on_click(lambda _image, i=index: self._open_cell(i))   # the thumbnail opens it
@@ -195,6 +195,7 @@ class ImageGallery(w.VBox):
         return self._images.iloc[self._rows[start:start + self.page_size]]
 
     def _thumbnails(self, rows: pd.DataFrame) -> list[bytes]:
+        """The page's thumbnails as JPEG (a third of the cached PNG's bytes to send)."""
         uids = rows["image_uid"].astype(str).tolist()
         remote = rows["path"].map(idc.is_remote).tolist()
         missing = [i for i, uid in enumerate(uids) if uid not in self._cache and not remote[i]]
@@ -203,30 +204,27 @@ class ImageGallery(w.VBox):
                                        use_preview=True, progress=False)
             for i, png, ok in zip(missing, batch.images, batch.ok, strict=True):
                 if ok:
-                    self._cache[uids[i]] = png
+                    self._cache[uids[i]] = imaging.browser_jpeg(png)
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-            fresh = dict(zip(missing, batch.images, strict=True))
-        else:
-            fresh = {}
         out = []
-        for i, uid in enumerate(uids):
+        for uid in uids:
             if uid in self._cache:
                 self._cache.move_to_end(uid)
                 out.append(self._cache[uid])
-            else:
-                out.append(fresh.get(i) or imaging.placeholder(self.thumb_size))
+            else:   # unreadable or not downloaded
+                out.append(imaging.browser_jpeg(imaging.placeholder(self.thumb_size)))
         return out
 
     def _draw(self) -> None:
         rows = self._page_rows()
         records = rows[[c for c in CAPTION_FIELDS if c in rows.columns]].to_dict("records")
         self._captions = [caption(r) for r in records]
-        pngs = self._thumbnails(rows) if len(rows) else []
+        jpegs = self._thumbnails(rows) if len(rows) else []
         remote = rows["path"].map(idc.is_remote).tolist()
         for i, (cell, image, text, button) in enumerate(self._cells):
             if i < len(records):
-                image.value = pngs[i]
+                image.value = jpegs[i]
                 note = "<br><b>not downloaded</b>" if remote[i] else ""
                 text.value = (f"<div style='font-size:0.85em;text-align:center'>"
                               f"{escape(self._captions[i])}{note}</div>")

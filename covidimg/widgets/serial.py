@@ -12,7 +12,7 @@ import pandas as pd
 
 from covidimg import imaging, stats
 from covidimg.cohort import Cohort
-from covidimg.imaging.thumbnails import render_png
+from covidimg.imaging.thumbnails import browser_jpeg, render_jpeg
 from covidimg.sources import idc
 from covidimg.widgets._html import escape
 from covidimg.widgets._window import (
@@ -154,7 +154,7 @@ class SerialComparison(w.VBox):
         self.width.observe(self._slider_changed, names="value")
         self._cells: list[tuple[w.VBox, w.Image, w.HTML]] = []
         for _ in range(per_page):
-            image = w.Image(format="png", layout=w.Layout(width=f"{size}px",
+            image = w.Image(format="jpeg", layout=w.Layout(width=f"{size}px",
                                                           height=f"{size}px"))
             text = w.HTML(layout=w.Layout(width=f"{size}px"))
             text.add_class("covidimg-serial-caption")
@@ -201,7 +201,7 @@ class SerialComparison(w.VBox):
 
     @property
     def images(self) -> list[bytes]:
-        """The PNG of each radiograph on the page, as drawn now."""
+        """The JPEG of each radiograph on the page, as drawn now."""
         return [bytes(image.value) for _c, image, _t in self._cells[:len(self.page_uids)]]
 
     @property
@@ -339,10 +339,10 @@ class SerialComparison(w.VBox):
                 continue
             row, pixels, note = shown[index]
             if pixels is None:
-                image.value = imaging.placeholder(self.size)
+                image.value = browser_jpeg(imaging.placeholder(self.size))
             else:
-                image.value = render_png(windowed(pixels, self.preset, self.level, self.width),
-                                         self.size)
+                image.value = render_jpeg(windowed(pixels, self.preset, self.level, self.width),
+                                          self.size)
             text.value = self._caption_html(row, note)
             cell.layout.display = "flex"
 
