@@ -10,10 +10,8 @@ import sys
 import tempfile
 import warnings
 import webbrowser
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-
-import pandas as pd
 
 from covidimg.registry import SOURCES
 
@@ -81,6 +79,8 @@ def _check_output(path: str) -> None:
 
 def _print_report(cohort, out=sys.stdout, width: int = 100) -> None:  # type: ignore[no-untyped-def]
     """Counts per source, then findings per source and kind with one shortened example each."""
+    import pandas as pd
+
     print(repr(cohort), file=out)
     print("\nPer source:", file=out)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
@@ -190,17 +190,21 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dashboard_cohort_env(dirs: Sequence[str], n_patients: int) -> tuple[dict[str, str], str,
-                                                                          str | None]:
-    """Environment telling the dashboard notebook its cohort, a description, a temp folder.
+def _dashboard_cohort_env(dirs: Sequence[str], n_patients: int
+                          ) -> tuple[dict[str, str], Callable[[], str], str | None]:
+    """Environment telling the dashboard notebook its cohort, how to describe (and check) it,
+    and a temporary folder.
 
-    No folder: the demo (built now, so the page opens fast). A saved cohort folder (one whose
-    ``manifest.json`` is a covidimg cohort's, not e.g. a Gen3 download manifest): opened here
-    to check it. Source folders: loaded here and saved to a temporary folder, which the caller
-    removes when the server stops.
+    The description is made while Voila starts (its process imports for ~2 s), so a cached
+    demo or a saved cohort is opened in this process at the same time, not before. No folder:
+    the demo (built now when it is not cached, so the page opens fast). A saved cohort folder
+    (one whose ``manifest.json`` is a covidimg cohort's, not e.g. a Gen3 download manifest):
+    opened by the description, which raises if it is not a valid cohort. Source folders:
+    loaded here and saved to a temporary folder, which the caller removes when the server
+    stops.
     """
     from covidimg.app import COHORT_ENV, DEMO_PATIENTS_ENV
-    from covidimg.cohort import Cohort, is_saved_cohort, load
+    from covidimg.cohort import is_saved_cohort
 
     if not dirs:
         from covidimg.demo import demo_is_cached, load_demo
@@ -208,16 +212,22 @@ def _dashboard_cohort_env(dirs: Sequence[str], n_patients: int) -> tuple[dict[st
         if not demo_is_cached(n_patients=n_patients):
             seconds = round(3 + 0.5 * n_patients)  # measured on 2 cores: 18 s for 30 per source
             print(f"building the demo cohort (first run, ~{seconds} s)…", flush=True)
-        cohort = load_demo(n_patients=n_patients, progress=True)
-        return {DEMO_PATIENTS_ENV: str(n_patients)}, f"the demo cohort ({cohort!r})", None
+            load_demo(n_patients=n_patients, progress=True)
+        return ({DEMO_PATIENTS_ENV: str(n_patients)},
+                lambda: f"the demo cohort ({load_demo(n_patients=n_patients)!r})", None)
     if len(dirs) == 1 and is_saved_cohort(dirs[0]):
-        cohort = Cohort.open(dirs[0])
-        return ({COHORT_ENV: os.path.abspath(dirs[0])},
-                f"the saved cohort {dirs[0]} ({cohort!r})", None)
+        from covidimg.cohort import Cohort
+
+        folder = dirs[0]
+        return ({COHORT_ENV: os.path.abspath(folder)},
+                lambda: f"the saved cohort {folder} ({Cohort.open(folder)!r})", None)
+    from covidimg.cohort import load
+
     cohort = load(_roots(dirs, "DIR", _DIR_HINT), progress=True)
     folder = tempfile.mkdtemp(prefix="covidimg-dashboard-")
     cohort.save(folder)
-    return {COHORT_ENV: folder}, f"{' '.join(dirs)} ({cohort!r})", folder
+    what = f"{' '.join(dirs)} ({cohort!r})"
+    return {COHORT_ENV: folder}, lambda: what, folder
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
@@ -252,7 +262,7 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
         if getattr(args, option) < (0 if option == "cull_idle_timeout" else 1):
             raise ValueError(f"--{option.replace('_', '-')} {getattr(args, option)}: expected "
                              f"at least {0 if option == 'cull_idle_timeout' else 1} second(s)")
-    env, what, temporary = _dashboard_cohort_env(args.dirs, args.n_patients)
+    env, describe, temporary = _dashboard_cohort_env(args.dirs, args.n_patients)
     server = VoilaServer(args.port or free_port(), env=env, theme=args.theme,
                          cull_idle_timeout=args.cull_idle_timeout,
                          cull_interval=args.cull_interval, cull_connected=args.cull_connected)
@@ -262,7 +272,9 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
     previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         try:
-            url = server.start()
+            server.launch()
+            what = describe()    # opens (and checks) the cohort while Voila starts
+            url = server.wait_until_listening()
         except RuntimeError as exc:
             print(f"covidimg dashboard: error: {exc}", file=sys.stderr)
             return 1

@@ -125,9 +125,9 @@ def test_dashboard_takes_a_gen3_manifest_folder_for_a_source_not_a_saved_cohort(
     midrc = tmp_path / "d" / "midrc"
     (midrc / "manifest.json").write_text(json.dumps(
         [{"object_id": "dg.MD1R/0a1b", "file_name": "study.zip", "file_size": 1}]))
-    env, what, temporary = cli._dashboard_cohort_env([str(midrc)], 30)
+    env, describe, temporary = cli._dashboard_cohort_env([str(midrc)], 30)
     try:
-        assert env[COHORT_ENV] == temporary and str(midrc) in what
+        assert env[COHORT_ENV] == temporary and str(midrc) in describe()
         import covidimg as ci
 
         assert set(ci.Cohort.open(temporary).patients["source"].astype(str)) == {"midrc"}
@@ -170,6 +170,23 @@ def test_dashboard_busy_port_is_refused_before_loading(tmp_path):
         out = run("dashboard", "--port", str(port), "--no-browser", env_cache=tmp_path)
     assert out.returncode == 2
     assert f"--port {port}: the port is in use" in out.stderr
+
+
+def test_dashboard_damaged_saved_cohort_is_a_clear_error_and_stops_voila(demo_cohort, tmp_path):
+    """The cohort is opened while Voila starts; a damaged one still ends in one line, with
+    Voila (already launched) stopped."""
+    from servers import accepts, free_port
+
+    demo_cohort.save(tmp_path / "saved")
+    images = next((tmp_path / "saved").glob("tables-*/images.parquet"))
+    images.write_bytes(images.read_bytes()[:200])           # a truncated copy
+    port = free_port()
+    out = run("dashboard", str(tmp_path / "saved"), "--no-browser", "--port", str(port),
+              env_cache=tmp_path)
+    assert out.returncode == 2, out.stderr
+    assert images.name in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert not accepts(port), "Voila still listens after the error"
 
 
 def test_dashboard_serves_a_saved_cohort_and_stops_on_ctrl_c(demo_cohort, tmp_path):

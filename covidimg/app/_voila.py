@@ -11,7 +11,8 @@ The same as ``python -m voila`` plus three things a command-line option cannot g
 * responses gzip-compressed (``compress_response``): the cartesian plotly.js is 1.5 MB as
   it is, 0.5 MB compressed.
 
-It also leaves out plotly's JupyterLab extension (``jupyterlab-plotly``, a renderer for plotly
+It starts ~1.5 s sooner by not importing ``rfc3987_syntax`` (:func:`_skip_slow_iri_checks`),
+and leaves out plotly's JupyterLab extension (``jupyterlab-plotly``, a renderer for plotly
 outputs that the dashboard does not use), which Voila would otherwise send to every page: its
 own copy of plotly.js, 1.45 MB compressed.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,6 +34,19 @@ from covidimg.widgets.plotly_view import PLOTLY_URL_ENV, plotly_js_path
 PLOTLY_ROUTE = "covidimg/static/"
 #: JupyterLab extensions the dashboard page does not load.
 UNUSED_EXTENSIONS = ("jupyterlab-plotly",)
+
+
+def _skip_slow_iri_checks() -> None:
+    """Keep ``rfc3987_syntax`` out of the Voila process: importing it takes 1.3-2 s here.
+
+    ``jsonschema`` (imported by ``jupyter_events``, which ``jupyter_server`` imports) uses it,
+    when it is installed, for its optional ``iri`` and ``iri-reference`` format checks, and
+    builds a full Lark grammar when imported. Nothing Voila validates uses those formats; when
+    the module cannot be imported, ``jsonschema`` leaves the two checks out (and formats are
+    annotations unless a caller asks for checks). Only this server process is affected.
+    """
+    if "jsonschema" not in sys.modules:    # afterwards it is too late, and harmless
+        sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 
 def _app_class() -> type:
@@ -62,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Start Voila with ``argv`` (default: this process's arguments) and covidimg's additions."""
     from traitlets.config import Config
 
+    _skip_slow_iri_checks()
     config = Config()
     config.VoilaConfiguration.prelaunch_hook = set_xsrf_cookie
     config.VoilaConfiguration.extension_denylist = list(UNUSED_EXTENSIONS)

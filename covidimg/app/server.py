@@ -205,10 +205,23 @@ class VoilaServer:
     def start(self, timeout: float = 120.0) -> str:
         """Start Voila and return its URL once it accepts connections.
 
+        The same as :meth:`launch` then :meth:`wait_until_listening`.
+
         Raises
         ------
         RuntimeError
             If Voila exits before listening, or does not listen within ``timeout`` seconds.
+        """
+        self.launch()
+        return self.wait_until_listening(timeout)
+
+    def launch(self) -> None:
+        """Start Voila's process without waiting for it to listen (a caller may work meanwhile).
+
+        Raises
+        ------
+        RuntimeError
+            If the dashboard notebook is missing.
         """
         if not self.notebook.is_file():
             raise RuntimeError(f"the dashboard notebook {self.notebook} is missing; "
@@ -218,6 +231,16 @@ class VoilaServer:
         group = ({"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}  # type: ignore[attr-defined]
                  if os.name == "nt" else {"start_new_session": True})
         self.process = subprocess.Popen(self.command, env=self.env, **group)
+
+    def wait_until_listening(self, timeout: float = 120.0) -> str:
+        """Return the URL once the launched Voila accepts connections.
+
+        Raises
+        ------
+        RuntimeError
+            If Voila exits before listening, or does not listen within ``timeout`` seconds.
+        """
+        assert self.process is not None, "launch() the server first"
         deadline = time.monotonic() + timeout
         while not _accepts(self.port):
             code = self.process.poll()
@@ -228,7 +251,7 @@ class VoilaServer:
                 self.stop()
                 raise RuntimeError(f"Voila did not listen on port {self.port} within "
                                    f"{timeout:.0f} s; stopped it")
-            time.sleep(0.2)
+            time.sleep(0.1)
         return self.url
 
     def wait(self) -> int:

@@ -15,7 +15,6 @@ import pandas as pd
 
 from covidimg._validation import check_choice
 from covidimg.registry import source_entry
-from covidimg.sources.idc.index import references
 
 __all__ = ["CitationStyle", "citations"]
 
@@ -38,6 +37,10 @@ def _authors(text: str) -> list[str]:
 
 
 def _entries(provenance: pd.DataFrame) -> list[dict[str, Any]]:
+    # Imported here: the sources package brings pydicom (~0.3 s), which opening a cohort
+    # does not need.
+    from covidimg.sources.idc.index import references
+
     rows = provenance.astype(object).where(provenance.notna(), None).to_dict("records")
     known = references(d for d in (_doi(r.get("citation")) for r in rows) if d)
     entries: dict[str, dict[str, Any]] = {}

@@ -2,36 +2,40 @@
 
 Importing ``scipy.stats`` and statsmodels' survival models takes ~1.5 s, which every
 ``import covidimg.stats`` paid (the dashboard's widgets import it for the selection engine)
-though most views never test or fit anything. The modules here are the real modules, loaded
-by :class:`importlib.util.LazyLoader` when an attribute is first read.
+though most views never test or fit anything. Each name here stands for the real module and
+imports it (with :func:`importlib.import_module`) when an attribute is first read; nothing,
+not even the parent package (``statsmodels/__init__`` alone takes ~0.1 s), is imported before.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+import importlib
 from types import ModuleType
+from typing import Any
 
 __all__ = ["hazard_regression", "numdiff", "optimize", "special", "stats", "survfunc"]
 
 
-def _lazy(name: str) -> ModuleType:
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.loader is None:  # pragma: no cover - scipy is a dependency
-        raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-    loader = importlib.util.LazyLoader(spec.loader)
-    spec.loader = loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    loader.exec_module(module)
-    return module
+class _OnFirstUse:
+    """The module ``name``, imported when one of its attributes is first read."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._module: ModuleType | None = None
+
+    def __getattr__(self, attribute: str) -> Any:
+        module = self.__dict__["_module"]
+        if module is None:
+            module = self.__dict__["_module"] = importlib.import_module(self.__dict__["_name"])
+        return getattr(module, attribute)
+
+    def __repr__(self) -> str:
+        return f"<{self._name}, imported on first use>"
 
 
-stats = _lazy("scipy.stats")
-optimize = _lazy("scipy.optimize")
-special = _lazy("scipy.special")
-hazard_regression = _lazy("statsmodels.duration.hazard_regression")
-survfunc = _lazy("statsmodels.duration.survfunc")
-numdiff = _lazy("statsmodels.tools.numdiff")
+stats: Any = _OnFirstUse("scipy.stats")
+optimize: Any = _OnFirstUse("scipy.optimize")
+special: Any = _OnFirstUse("scipy.special")
+hazard_regression: Any = _OnFirstUse("statsmodels.duration.hazard_regression")
+survfunc: Any = _OnFirstUse("statsmodels.duration.survfunc")
+numdiff: Any = _OnFirstUse("statsmodels.tools.numdiff")
