@@ -101,7 +101,7 @@ def test_filter_matches_cohort_filter(demo_cohort, criteria):
 
 def test_user_clicks_change_criteria(demo_cohort):
     f = CohortFilter(demo_cohort)
-    f.controls["sex"]._buttons[f.controls["sex"].options.index("F")].value = True
+    f.controls["sex"].value = ["F"]                  # what the page sends for a click on F
     assert f.criteria == {"sex": ["F"]}
     f.controls["icu"].buttons.value = "no"
     assert f.criteria == {"sex": ["F"], "icu": False}
@@ -597,3 +597,26 @@ def test_filter_offers_observation_site_exam_and_label_facets_that_filter_as_the
     assert set(expected.patients["patient_uid"]) == owners   # by hand, from the tables
     with pytest.raises(ValueError, match="observations field"):
         panel.set(observations={"shoe_size": ["42"]})
+
+
+def test_multi_choice_is_one_widget_and_keeps_to_the_cohorts_values():
+    """The filter's buttons are drawn by one widget per control; what the page sends is
+    checked like what code sets."""
+    import traitlets
+
+    from covidimg.widgets._controls import MultiChoice
+
+    choice = MultiChoice("modality", "Modality", ["CR", "CT", "DX"])
+    assert choice.classes == ["covidimg-filter-modality-cr", "covidimg-filter-modality-ct",
+                              "covidimg-filter-modality-dx"]
+    seen = []
+    choice.watch(lambda: seen.append(choice.criterion()))
+    choice.value = ["DX", "CR"]                       # pressed in this order in the page
+    assert choice.criterion() == ["CR", "DX"] and seen == [["CR", "DX"]]
+    with pytest.raises(traitlets.TraitError, match=r"\['MR'\] not in this cohort"):
+        choice.value = ["MR"]
+    with pytest.raises(ValueError, match=r"modality='MR'"):
+        choice.set("MR")
+    choice.reset()
+    assert choice.criterion() is None and seen[-1] is None
+    assert MultiChoice("sex", "Sex", ["F"]).disabled      # one value: nothing to choose

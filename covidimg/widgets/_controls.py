@@ -11,8 +11,9 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
+import anywidget
 import ipywidgets as w
-from ipywidgets.widgets.widget_bool import ToggleButtonStyle
+import traitlets
 
 from covidimg._validation import check_choice
 from covidimg.widgets._html import escape
@@ -43,8 +44,66 @@ def _label(text: str) -> w.HTML:
                   layout=w.Layout(width=DESCRIPTION_WIDTH, min_width=DESCRIPTION_WIDTH))
 
 
-class MultiChoice(w.HBox):
-    """One toggle button per value; none pressed means "any".
+#: The multi-choice control drawn in the page: its label and one toggle button per value, with
+#: ipywidgets' own button classes (the same look as ``ToggleButton``, ``mod-active`` pressed).
+_MULTI_CHOICE_ESM = r"""
+export default {
+  render({ model, el }) {
+    el.classList.add("covidimg-multichoice");
+    el.style.display = "flex";
+    el.style.alignItems = "flex-start";
+    const label = document.createElement("div");
+    label.style.cssText = "width:110px;min-width:110px;font-weight:bold;line-height:28px";
+    const box = document.createElement("div");
+    box.style.cssText = "display:flex;flex-flow:row wrap";
+    el.append(label, box);
+    let buttons = [];
+    const sync = () => {
+      const pressed = new Set(model.get("value"));
+      const disabled = model.get("disabled");
+      buttons.forEach(([option, button]) => {
+        button.classList.toggle("mod-active", pressed.has(option));
+        button.setAttribute("aria-pressed", pressed.has(option) ? "true" : "false");
+        button.disabled = disabled;
+      });
+    };
+    const build = () => {
+      label.textContent = model.get("label");
+      box.replaceChildren();
+      const classes = model.get("classes");
+      buttons = model.get("options").map((option, i) => {
+        const button = document.createElement("button");
+        button.className = "lm-Widget jupyter-widgets jupyter-button widget-toggle-button "
+          + classes[i];
+        button.style.cssText = "width:auto;min-width:42px";
+        button.textContent = option;
+        button.title = model.get("label") + ": " + option;
+        button.addEventListener("click", () => {
+          const value = model.get("value");
+          model.set("value", value.includes(option) ? value.filter((v) => v !== option)
+                                                    : [...value, option]);
+          model.save_changes();
+        });
+        box.appendChild(button);
+        return [option, button];
+      });
+      sync();
+    };
+    model.on("change:value", sync);
+    model.on("change:disabled", sync);
+    model.on("change:options", build);
+    build();
+  },
+};
+"""
+
+
+class MultiChoice(anywidget.AnyWidget):
+    """One toggle button per value, pressed ones kept; none pressed means "any".
+
+    One widget in the page (label and buttons drawn by its own script), where one
+    ``ToggleButton`` per value made the filter panel ~400 widgets, each sent and built
+    when the page opens.
 
     Parameters
     ----------
@@ -54,35 +113,43 @@ class MultiChoice(w.HBox):
         What the user reads.
     options
         The values found in the cohort, in display order.
+
+    Attributes
+    ----------
+    value
+        The pressed values, in the order pressed (synced with the page).
     """
+
+    _esm = traitlets.Unicode(_MULTI_CHOICE_ESM).tag(sync=True)
+    label = traitlets.Unicode("").tag(sync=True)
+    options = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    #: The CSS class of each option's button (``covidimg-filter-<name>-<option>``).
+    classes = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    value = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    disabled = traitlets.Bool(False).tag(sync=True)
 
     def __init__(self, name: str, label: str, options: Sequence[str]) -> None:
         self.name = name
-        self.options = [str(o) for o in options]
-        # One layout and one style for all the buttons: each is a widget of its own whose
-        # whole state goes to the page (~1.4 kB per button of the filter panel otherwise).
-        layout = w.Layout(width="auto", min_width="42px")
-        style = ToggleButtonStyle()
-        self._buttons = [w.ToggleButton(value=False, description=o, tooltip=f"{label}: {o}",
-                                        layout=layout, style=style)
-                         for o in self.options]
-        for option, button in zip(self.options, self._buttons, strict=True):
-            button.add_class(f"covidimg-filter-{css_name(name)}-{css_name(option)}")
-        box = w.HBox(self._buttons, layout=w.Layout(flex_flow="row wrap"))
-        super().__init__([_label(label), box])
+        shown = [str(o) for o in options]
+        super().__init__(label=label, options=shown,
+                         classes=[f"covidimg-filter-{css_name(name)}-{css_name(o)}"
+                                  for o in shown],
+                         disabled=len(shown) < 2)
         self.add_class(f"covidimg-filter-{css_name(name)}")
-        self.disabled = len(self.options) < 2
-        for button in self._buttons:
-            button.disabled = self.disabled
 
-    @property
-    def value(self) -> tuple[str, ...]:
-        """The pressed values."""
-        return tuple(o for o, b in zip(self.options, self._buttons, strict=True) if b.value)
+    @traitlets.validate("value")
+    def _known_values(self, proposal: Any) -> list[str]:
+        # What the page sends is checked like what code sets: only this cohort's values.
+        value = [str(v) for v in proposal["value"]]
+        unknown = sorted(set(value) - set(self.options))
+        if unknown:
+            raise traitlets.TraitError(f"{self.name}: {unknown} not in this cohort; choose "
+                                       f"from {self.options}")
+        return list(dict.fromkeys(value))
 
     def criterion(self) -> list[str] | None:
-        """The values to keep, or ``None`` when no button is pressed."""
-        chosen = list(self.value)
+        """The values to keep (in display order), or ``None`` when no button is pressed."""
+        chosen = [o for o in self.options if o in self.value]
         return chosen or None
 
     def set(self, value: str | Sequence[str] | None) -> None:
@@ -93,17 +160,15 @@ class MultiChoice(w.HBox):
         if unknown:
             raise ValueError(f"{self.name}={value!r}: {unknown} not in this cohort; choose from "
                              f"{self.options}")
-        for option, button in zip(self.options, self._buttons, strict=True):
-            button.value = option in wanted
+        self.value = [o for o in self.options if o in wanted]
 
     def reset(self) -> None:
         """Release every button."""
         self.set(None)
 
     def watch(self, callback: Callable[[], None]) -> None:
-        """Call ``callback()`` whenever a button is toggled."""
-        for button in self._buttons:
-            button.observe(lambda _change: callback(), names="value")
+        """Call ``callback()`` whenever the pressed values change."""
+        self.observe(lambda _change: callback(), names="value")
 
 
 class YesNoAny(w.HBox):
