@@ -735,8 +735,9 @@ def _without_earlier_rows(frames: list[pd.DataFrame], owner: str | None) -> list
     """
     seen: set[int] = set()
     out = []
-    for frame in frames:
-        if not len(frame):
+    for position, frame in enumerate(frames):
+        last = position == len(frames) - 1
+        if not len(frame) or (last and not seen):   # nothing earlier to compare with
             ownerless = np.empty(0, dtype=np.intp)
         elif owner is None:
             ownerless = np.arange(len(frame))
@@ -750,7 +751,8 @@ def _without_earlier_rows(frames: list[pd.DataFrame], owner: str | None) -> list
             repeated = ownerless[np.isin(hashes, np.fromiter(seen, np.uint64, len(seen)))]
             frame = frame.drop(frame.index[repeated]) if len(repeated) else frame
         out.append(frame)
-        seen.update(hashes.tolist())
+        if not last:    # the last part's rows are compared with no later part
+            seen.update(hashes.tolist())
     return out
 
 

@@ -38,6 +38,7 @@ Examples
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from covidimg.schema import EXAMS
 
@@ -80,15 +81,22 @@ def _words(texts: tuple[str | None, ...]) -> list[list[str]]:
     """Each text's upper-cased words, with the contrast spellings folded."""
     out = []
     for text in texts:
-        if not text:
-            continue
-        upper = str(text).upper().replace("Ü", "U")
-        for pattern, repl in _FOLD:
-            upper = pattern.sub(repl, upper)
-        words = [w for w in _NOT_WORD.split(upper) if w]
-        if words:
-            out.append(words)
+        if text:
+            words = _text_words(str(text))
+            if words:
+                out.append(list(words))
     return out
+
+
+@lru_cache(maxsize=65_536)
+def _text_words(text: str) -> tuple[str, ...]:
+    """One text's words (:func:`_words`), remembered: an index repeats the same descriptions
+    across hundreds of thousands of series (IDC's whole index: 1.3 M texts, 1.2 s of regular
+    expressions each time)."""
+    upper = text.upper().replace("Ü", "U")
+    for pattern, repl in _FOLD:
+        upper = pattern.sub(repl, upper)
+    return tuple(w for w in _NOT_WORD.split(upper) if w)
 
 
 def _with_contrast(words: list[str]) -> bool:
