@@ -35,6 +35,7 @@ import stat
 import time
 import uuid
 import warnings
+from array import array
 from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -85,14 +86,26 @@ def _code_fingerprint() -> bytes:
     return _CODE_FINGERPRINT
 
 
+#: All 64 bits: stat numbers are hashed as unsigned 64-bit integers.
+_U64 = (1 << 64) - 1
+
+
 def _tree_digest(root: str, digest: Any) -> bool:
     """Add every entry under ``root`` to ``digest``; ``False`` when the tree is too large or
-    deep, or cannot be listed (then the load is not cached)."""
+    deep, or cannot be listed (then the load is not cached).
+
+    Each entry adds its path and its mode, size, mtime, ctime and inode. They are gathered in
+    bulk (the paths as one text, the numbers as one array of 64-bit integers) and hashed
+    once: formatting and hashing one line per entry cost as much as the ``stat`` calls.
+    """
     try:
         top = os.stat(root)
     except OSError:
         return False
     digest.update(f"{os.path.realpath(root)}\0{top.st_ino}\0{top.st_mode}\n".encode())
+    paths: list[str] = []
+    numbers = array("Q")      # unsigned: an inode may need all 64 bits
+    unknown = (_U64,) * 5
     pending = [(root, 0)]
     count = 0
     while pending:
@@ -108,15 +121,18 @@ def _tree_digest(root: str, digest: Any) -> bool:
         if count > MAX_ENTRIES:
             return False
         for entry in listed:
+            paths.append(entry.path)
             try:
                 st = entry.stat(follow_symlinks=False)
             except OSError:
-                digest.update(f"{entry.path}\0?\n".encode(errors="surrogateescape"))
+                numbers.extend(unknown)
                 continue
-            digest.update(f"{entry.path}\0{st.st_mode}\0{st.st_size}\0{st.st_mtime_ns}\0"
-                          f"{st.st_ctime_ns}\0{st.st_ino}\n".encode(errors="surrogateescape"))
+            numbers.extend((st.st_mode, st.st_size, st.st_mtime_ns & _U64, st.st_ctime_ns & _U64,
+                            st.st_ino))   # times before 1970 are negative
             if stat.S_ISDIR(st.st_mode):
                 pending.append((entry.path, depth + 1))
+    digest.update("\0".join(paths).encode(errors="surrogateescape"))
+    digest.update(numbers.tobytes())
     return True
 
 

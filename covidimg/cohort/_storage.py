@@ -10,6 +10,7 @@ import shutil
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -347,10 +348,12 @@ class _StoredTable:
                       and f.type in _ARROW_STRINGS]
         try:
             # pre_buffer (coalesced reads on the I/O thread pool) is for object stores; on a
-            # local file it cost 10-20% more time and CPU.
+            # local file it cost 10-20% more time and CPU. ParquetFile, not read_table: the
+            # dataset layer read_table goes through costs ~1 ms per table, the whole read of
+            # a small table.
             with _returning_memory_pool():
-                stored = pq.read_table(self._source, read_dictionary=extra_text,
-                                       pre_buffer=False, use_threads=True)
+                stored = pq.ParquetFile(self._source, read_dictionary=extra_text,
+                                        pre_buffer=False).read(use_threads=True)
         except (OSError, pa.ArrowException) as exc:
             raise CohortFileError(f"{self.path} cannot be read ({exc}); the saved cohort is "
                                   "damaged, save it again") from exc
@@ -517,6 +520,19 @@ def _categorical(stored: pa.ChunkedArray, categories: Sequence[str]) -> pd.Serie
             return None
         parts.append(pc.take(pa.array(lookup, type=code_type), chunk.indices))
     codes = pa.chunked_array(parts, type=code_type).fill_null(-1).to_numpy()
-    dtype = pd.CategoricalDtype(list(categories))
+    dtype = (_category_dtype(tuple(categories)) if len(categories) <= _CACHED_CATEGORIES
+             else pd.CategoricalDtype(list(categories)))
     return pd.Series(pd.Categorical.from_codes(codes, dtype=dtype), copy=False)
+
+
+#: Categorical dtypes of at most this many categories are kept (the contract's and a loader's
+#: small vocabularies); a large one (an extra column of many values) is made each time.
+_CACHED_CATEGORIES = 1024
+
+
+@lru_cache(maxsize=256)
+def _category_dtype(categories: tuple[str, ...]) -> pd.CategoricalDtype:
+    """The categorical dtype of ``categories`` (made once: pandas checks the categories each
+    time one is made, a cost every opening of a saved cohort paid per column)."""
+    return pd.CategoricalDtype(list(categories))
 
