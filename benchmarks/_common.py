@@ -127,3 +127,21 @@ def raw_read(paths: list[str]) -> int:
 def machine() -> str:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return f"{os.cpu_count()} cores, load average {load:.1f} at start"
+
+
+def idc_uid_copy() -> tuple[Path | None, float]:
+    """Write (once per installed IDC index) the copy of its UID columns that the TCIA loader
+    looks series up in when no folder names their collection
+    (:mod:`covidimg.sources.idc.uid_lookup`); return its path (``None`` without the index)
+    and the seconds writing it took (0 when it was there)."""
+    try:
+        from covidimg.sources.idc import index, uid_lookup
+
+        path = uid_lookup.copy_file(index.index_file(), index.data_version())
+    except Exception:  # no idc-index-data
+        return None, 0.0
+    if path.exists():
+        return path, 0.0
+    start = time.perf_counter()
+    index.lookup_series(["1.2.3"])          # writes the copy
+    return (path if path.exists() else None), time.perf_counter() - start

@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from _common import machine, median, tree
+from _common import idc_uid_copy, machine, median, tree
 
 import covidimg
 from covidimg.sources._engine.index import index_dicom
@@ -213,6 +213,11 @@ def main() -> None:
     paths = tree(args.folder, n_radiographs=args.radiographs, n_ct_series=args.ct_series)
     print(f"{len(paths)} files ({args.radiographs} radiographs, {args.ct_series} CT series of "
           f"100 slices); {machine()}; {args.repeats} repeats")
+    # The tree's folders do not name the collection: the TCIA loader looks series up in IDC's
+    # index, in the copy of its UID columns written once per installed index.
+    uid_copy, seconds = idc_uid_copy()
+    if uid_copy is not None:
+        print(f"IDC's UID columns copied for look-ups ({seconds:.1f} s now, 0 when it was there)")
     report("tcia", bench("tcia", args.folder, paths, args.repeats))
     if args.midrc:
         midrc_paths = midrc_tree(args.midrc_folder, args.folder, paths)

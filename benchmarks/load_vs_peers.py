@@ -11,7 +11,9 @@ per file (or per image):
 - ``covidimg.load({"tcia": root}, progress=False)`` with ``COVIDIMG_CACHE`` set to a new, empty
   folder: the user's first load (no index cache, no saved result), defaults otherwise;
 - the same on the tree without its collection folder (``<folder>`` itself): the TCIA loader
-  then looks every series up in IDC's series index (``idc-index-data``) to find its collection;
+  then looks every series up in IDC's series index (``idc-index-data``) to find its collection,
+  in the copy of its UID columns written once per installed index (made before the runs and
+  linked into each run's empty cache);
 - the index alone: ``index_dicom`` (defaults: process pool for large trees, series sampling,
   its cache under the same empty ``COVIDIMG_CACHE``) + ``images_from_index`` on the walked files;
 - naive: ``pydicom.dcmread(path, stop_before_pixels=True)`` per file, 17 fields, a DataFrame;
@@ -46,8 +48,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
-from _common import NAIVE_FIELDS, PEER_TAGS, median, tree
+from _common import NAIVE_FIELDS, PEER_TAGS, idc_uid_copy, median, tree
 
 from covidimg.sources._engine.dicom import HEADER_TAGS
 
@@ -160,11 +163,21 @@ def child_program(key: str) -> str:
     return _PRELUDE.format(imports=imports) + body + _EPILOGUE.format()
 
 
-def run_child(key: str, root: str) -> tuple[float, dict[str, object]]:
+def run_child(key: str, root: str, uid_copy: Path | None = None
+              ) -> tuple[float, dict[str, object]]:
     """Run one variant in a fresh process with an empty ``COVIDIMG_CACHE``; return its wall
-    seconds and what it printed."""
+    seconds and what it printed. ``uid_copy``: the copy of IDC's UID columns, linked into the
+    empty cache (written once per installed index, not per load)."""
     cache = tempfile.mkdtemp(prefix="covidimg-bench-peers-cache-")
     env = dict(os.environ, COVIDIMG_CACHE=cache)
+    if uid_copy is not None:
+        linked = Path(cache, "idc-uids", uid_copy.name)
+        linked.parent.mkdir(mode=0o700)
+        try:
+            os.link(uid_copy, linked)
+        except OSError:
+            shutil.copyfile(uid_copy, linked)
+            os.chmod(linked, 0o600)
     try:
         start = time.perf_counter()
         done = subprocess.run([sys.executable, "-c", child_program(key), root], env=env,
@@ -199,14 +212,19 @@ def nbia_root(folder: str, paths: list[str]) -> str:
 def bench(name: str, folder: str, paths: list[str], repeats: int,
           targets: dict[str, float]) -> None:
     root = nbia_root(folder, paths)
+    uid_copy, seconds = idc_uid_copy()
     load_avg = os.getloadavg()[0]
     print(f"\n{name}: {root}; load average {load_avg:.2f} at start; {repeats} repeats")
+    print(f"  IDC's UID columns copied for look-ups once per installed index ({seconds:.1f} s "
+          "now; linked into each run's empty cache)" if uid_copy else
+          "  no IDC index installed: the unnamed-collection variant cannot look series up")
     walls: dict[str, list[float]] = {key: [] for key in CHILDREN}
     works: dict[str, list[float]] = {key: [] for key in CHILDREN}
     rows: dict[str, object] = {}
     for _ in range(repeats):
         for key in CHILDREN:
-            wall, out = run_child(key, folder if key == "load_unnamed" else root)
+            wall, out = (run_child(key, folder, uid_copy) if key == "load_unnamed"
+                         else run_child(key, root))
             walls[key].append(wall)
             works[key].append(float(out["work"]))
             rows[key] = out["rows"]

@@ -157,17 +157,26 @@ def lookup_series(series_uids: Iterable[str] = (), study_uids: Iterable[str] = (
                   ) -> pd.DataFrame:
     """Index rows whose SeriesInstanceUID is in ``series_uids`` or whose StudyInstanceUID is in
     ``study_uids``: ``collection_id``, ``PatientID``, ``StudyInstanceUID``,
-    ``SeriesInstanceUID`` (offline; an empty frame when none match).
+    ``SeriesInstanceUID``, in index order (offline; an empty frame when none match).
+
+    They are found in a memory-mapped copy of these columns kept in covidimg's cache folder
+    (:mod:`covidimg.sources.idc.uid_lookup`, written on first use: ~60 ms a look-up instead
+    of reading the index, 0.7-2 s).
     """
-    columns = ["collection_id", "PatientID", "StudyInstanceUID", "SeriesInstanceUID"]
+    from covidimg.sources.idc import uid_lookup
+
+    columns = list(uid_lookup.COLUMNS)
     series = pa.array(sorted(set(series_uids)), pa.large_string())
     studies = pa.array(sorted(set(study_uids)), pa.large_string())
     if not len(series) and not len(studies):
         return pd.DataFrame(columns=columns)
-    table = pq.ParquetFile(index_file(), pre_buffer=True).read(columns=columns)
-    keep = pc.or_(pc.is_in(table["SeriesInstanceUID"], value_set=series),
-                  pc.is_in(table["StudyInstanceUID"], value_set=studies))
-    return table.filter(keep).to_pandas()
+    path = index_file()
+
+    def read_index() -> pa.Table:
+        return pq.ParquetFile(path, pre_buffer=True).read(columns=columns)
+
+    return uid_lookup.matching_rows(path, data_version(), pq.read_metadata(path).num_rows,
+                                    series, studies, read_index).to_pandas()
 
 
 _TAGS = re.compile(r"<[^>]{0,64}>")
