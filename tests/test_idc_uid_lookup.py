@@ -117,3 +117,20 @@ def test_a_copy_others_may_write_is_left_alone_and_not_used(real_index, cache) -
     after = copy.stat()
     assert (after.st_mtime_ns, after.st_size, stat.S_IMODE(after.st_mode)) == (
         before.st_mtime_ns, before.st_size, 0o666), "another user's file was changed"
+
+
+def test_writing_a_copy_removes_older_copies_and_stale_staging_files(real_index, cache) -> None:
+    cache.mkdir(parents=True, exist_ok=True)
+    older = cache / "idc-index-data-0.0.1-1-1-v1.arrow"
+    stale = cache / ".idc-index-data-0.0.1-1-1-v1.arrow.0123456789ab.tmp"
+    fresh = cache / ".idc-index-data-0.0.1-1-1-v1.arrow.ba9876543210.tmp"   # being written
+    notes = cache / "notes.txt"                                            # not ours
+    for path in (older, stale, fresh, notes):
+        path.write_bytes(b"x")
+        os.chmod(path, 0o600)
+    os.utime(stale, (1, 1))
+    series, _studies = _sample(real_index)
+    index.lookup_series(series[:5], [])
+    assert not older.exists() and not stale.exists()
+    assert fresh.exists() and notes.exists()
+    assert _copy(cache).name != older.name

@@ -5,20 +5,21 @@ up in IDC's series index by SeriesInstanceUID and StudyInstanceUID. Reading thos
 the whole index (about a million rows: Parquet pages to decompress into ~230 MB of text) took
 0.7-2 s on every first load. Here, once per installed index, the four columns a look-up
 returns are written uncompressed to an Arrow IPC file in covidimg's cache folder
-(``idc-uids/``, ~190 MB). A look-up memory-maps that file and compares the UIDs in place: no
+(``idc-uids/``, ~175 MB). A look-up memory-maps that file and compares the UIDs in place: no
 decompression and no copy, ~60 ms.
 
 The file is used only when it belongs to the user and others cannot write it
 (:func:`covidimg.paths.trusted_file_problem`), is at most :data:`MAX_BYTES`, and has exactly
 the expected columns and as many rows as the index; a damaged one of the user's is written
 anew, and whenever the copy cannot be used the index itself is read. Writing the copy of a
-new index removes the user's copies of earlier ones.
+new index removes the user's copies of earlier ones, and staging files a killed process left.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +37,8 @@ SUBDIR = "idc-uids"
 COLUMNS = ("collection_id", "PatientID", "StudyInstanceUID", "SeriesInstanceUID")
 #: Format of the file: a new layout is a new name, never a misread old file.
 _FORMAT = 1
+#: A staging file older than this was left by a killed process.
+_STALE_SECONDS = 3600
 #: Largest copy used (the real index's is ~0.2 GB).
 MAX_BYTES = 2 * 1024**3
 _SCHEMA = pa.schema([(name, pa.large_string()) for name in COLUMNS])
@@ -74,9 +77,13 @@ def _write(index_table: pa.Table, path: Path) -> None:
     except OSError:
         staging.unlink(missing_ok=True)
         return
-    for older in path.parent.glob("idc-index-data-*.arrow"):   # of an index since replaced
+    now = time.time()
+    for older in [*path.parent.glob("idc-index-data-*.arrow"),    # of an index since replaced
+                  *path.parent.glob(".idc-index-data-*.tmp")]:     # left by a killed process
         with contextlib.suppress(OSError):
-            if older != path and trusted_file_problem(older.lstat()) is None:
+            st = older.lstat()
+            stale = older.suffix == ".arrow" or now - st.st_mtime > _STALE_SECONDS
+            if older != path and stale and trusted_file_problem(st) is None:
                 older.unlink()
 
 
