@@ -48,6 +48,25 @@ CLICKS = (".covidimg-filter-sex-f", ".covidimg-filter-modality-ct",
           ".covidimg-filter-modality-cr", ".covidimg-filter-source-nccid",
           ".covidimg-filter-modality-cr", ".covidimg-filter-source-nccid")
 
+#: The filter's enabled value buttons on the page, as CSS selectors (a cohort that lacks a
+#: value of :data:`CLICKS`, e.g. IDC's, is clicked through these instead).
+BUTTONS = """() => Array.from(document.querySelectorAll('.covidimg-multichoice button'))
+    .filter(b => !b.disabled).map(b => '.' + Array.from(b.classList)
+    .find(c => c.startsWith('covidimg-filter-')))"""
+
+
+def clicks_for(present: list[str]) -> list[str]:
+    """:data:`CLICKS`, each one missing from the page replaced by a button that is there
+    (the same sequence of presses and releases on whatever facets the cohort has)."""
+    spare = [b for b in present if b not in CLICKS][:len(CLICKS)]
+    mapping = {c: (c if c in present else spare[k % len(spare)] if spare else None)
+               for k, c in enumerate(dict.fromkeys(CLICKS))}
+    chosen = [mapping[c] for c in CLICKS if mapping[c] is not None]
+    if not chosen:
+        raise SystemExit("the page has no filter button to click")
+    return chosen
+
+
 #: True when every visible figure has drawn what the kernel last sent.
 SETTLED = """(n) => {
     const s = document.querySelector('.covidimg-update-time span');
@@ -141,6 +160,7 @@ def run(args: argparse.Namespace) -> dict:
             page.wait_for_function(SETTLED, arg=None, timeout=600_000)
             first = {"seconds": time.perf_counter() - start, "http_mb": http_bytes[0] / 1e6,
                      "ws_mb": ws_bytes[0] / 1e6}
+            clicks = clicks_for(page.evaluate(BUTTONS))
             changes: list[dict] = []
             heap = {}
             for i in range(args.changes):
@@ -149,7 +169,7 @@ def run(args: argparse.Namespace) -> dict:
                     page.locator(".covidimg-dashboard .lm-TabBar-tab", has_text=tab).click()
                     page.wait_for_function(SETTLED, arg=None, timeout=60_000)
                 before = ws_bytes[0]
-                timing = page.evaluate(CLICK_AND_TIME, [CLICKS[i % len(CLICKS)], SETTLED])
+                timing = page.evaluate(CLICK_AND_TIME, [clicks[i % len(clicks)], SETTLED])
                 page.wait_for_timeout(args.pause_ms)    # a user's pause; late frames counted
                 changes.append({**timing, "kb": (ws_bytes[0] - before) / 1e3,
                                 "tab": TABS[(i // 10) % len(TABS)]})

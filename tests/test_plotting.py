@@ -10,6 +10,7 @@ import pytest
 import covidimg.plotting as cp
 import covidimg.stats as st
 from covidimg.cohort import Cohort
+from covidimg.plotting.timeline import MAX_BAR_DAYS
 
 INF = np.inf
 
@@ -86,11 +87,25 @@ def test_large_timelines_aggregate_or_page() -> None:
     assert "page=0…4" in census_fig.layout.title.text
     in_hospital = _trace(census_fig, "in hospital")
     assert max(in_hospital.y) == 250
+    assert _trace(census_fig, "exams that day").type == "bar"
     page = cp.plot_timeline(tl, page=4)
     assert len(page.layout.yaxis.tickvals) == 10            # 250 = 4 * 60 + 10
     assert "page 5 of 5" in page.layout.title.text
     with pytest.raises(ValueError, match="page=5; this timeline has pages 0 to 4"):
         cp.plot_timeline(tl, page=5)
+
+
+def test_a_census_of_many_days_draws_exams_as_one_step_line() -> None:
+    """Thousands of days (IDC's whole index spans ~5,900) are one filled step line, not a
+    bar each; the counts are the same."""
+    days = np.arange(-1000, 2000, dtype=float)
+    census = pd.DataFrame({"day": days, "under_observation": 3, "in_hospital": 2, "in_icu": 1,
+                           "exams": (days % 7 == 0).astype(int), "deaths": 0})
+    census.attrs.update(align="first_exam", n_patients=3)
+    assert len(census) > MAX_BAR_DAYS
+    exams = _trace(cp.plot_census(census), "exams that day")
+    assert (exams.type, exams.fill, exams.line.shape) == ("scatter", "tozeroy", "hv")
+    assert list(exams.y) == census["exams"].tolist() and list(exams.x) == days.tolist()
 
 
 def test_lab_distribution_shows_censored_bars_and_reference(small: Cohort) -> None:
