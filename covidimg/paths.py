@@ -11,10 +11,16 @@ from typing import BinaryIO
 
 import platformdirs
 
-__all__ = ["CACHE_ENV", "cache_dir", "private_file", "trusted_file_problem"]
+__all__ = ["CACHE_ENV", "STALE_STAGING_SECONDS", "cache_dir", "private_file",
+           "trusted_file_problem"]
 
 #: Environment variable that overrides the user cache folder.
 CACHE_ENV = "COVIDIMG_CACHE"
+
+
+#: A cache's staging file or folder (written, then renamed into place) older than this was
+#: left by a killed process, and may be removed.
+STALE_STAGING_SECONDS = 3600
 
 
 def cache_dir(subdir: str | None = None, override: str | os.PathLike[str] | None = None) -> Path:

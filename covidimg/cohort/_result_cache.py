@@ -43,7 +43,7 @@ from typing import Any
 
 from covidimg.cohort._model import Cohort
 from covidimg.errors import CohortFileError
-from covidimg.paths import cache_dir, trusted_file_problem
+from covidimg.paths import STALE_STAGING_SECONDS, cache_dir, trusted_file_problem
 from covidimg.sources import covidimg_version
 
 __all__ = ["cached_load", "result_key", "store_result"]
@@ -59,8 +59,6 @@ MAX_DEPTH = 256
 
 _KEY = re.compile(r"[0-9a-f]{64}")
 _STAGING = re.compile(r"\.[0-9a-f]{64}\.[0-9a-f]{12}\.tmp")
-#: A staging folder older than this was left by a killed process.
-_STALE_SECONDS = 3600
 _CODE_FINGERPRINT: bytes | None = None
 #: Installed data packages whose version changes what a load gives (the TCIA loader looks
 #: series up in IDC's index when folder names do not say the collection).
@@ -208,6 +206,6 @@ def _evict(results: Path) -> None:
     mine = sorted(((p, st) for p, st in entries if stat.S_ISDIR(st.st_mode)
                    and _KEY.fullmatch(p.name)), key=lambda e: e[1].st_mtime, reverse=True)
     stale = [p for p, st in entries if stat.S_ISDIR(st.st_mode) and _STAGING.fullmatch(p.name)
-             and now - st.st_mtime > _STALE_SECONDS]
+             and now - st.st_mtime > STALE_STAGING_SECONDS]
     for old in [p for p, _ in mine[KEEP:]] + stale:
         shutil.rmtree(old, ignore_errors=True)

@@ -92,11 +92,15 @@ def render_png(display: np.ndarray, size: int) -> bytes:
     return buf.getvalue()
 
 
+def _browser_jpeg_bytes(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG", quality=BROWSER_JPEG_QUALITY)
+    return buf.getvalue()
+
+
 def render_jpeg(display: np.ndarray, size: int) -> bytes:
     """As :func:`render_png`, encoded as JPEG for a browser (:data:`BROWSER_JPEG_QUALITY`)."""
-    buf = io.BytesIO()
-    _letterbox(display, size).save(buf, format="JPEG", quality=BROWSER_JPEG_QUALITY)
-    return buf.getvalue()
+    return _browser_jpeg_bytes(_letterbox(display, size))
 
 
 def browser_jpeg(png: bytes) -> bytes:
@@ -118,9 +122,7 @@ def browser_jpeg(png: bytes) -> bytes:
             grey = img.convert("L")
     except (OSError, ValueError, Image.DecompressionBombError) as err:
         raise ValueError(f"not a thumbnail PNG ({len(png):,} bytes): {err}") from err
-    buf = io.BytesIO()
-    grey.save(buf, format="JPEG", quality=BROWSER_JPEG_QUALITY)
-    return buf.getvalue()
+    return _browser_jpeg_bytes(grey)
 
 
 def _shrink(pixels: np.ndarray, size: int) -> np.ndarray:

@@ -23,7 +23,7 @@ export default {
     let url = null;
     const show = () => {
       if (url) URL.revokeObjectURL(url);
-      const value = model.get("png");
+      const value = model.get("data");
       url = value && value.byteLength ? URL.createObjectURL(
         new Blob([value], {type: "image/" + model.get("format")})) : null;
       img.src = url || "";
@@ -33,7 +33,7 @@ export default {
     const click = () => model.send({event: "click"});
     img.addEventListener("click", click);
     img.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") click(); });
-    model.on("change:png", show);
+    model.on("change:data", show);
     model.on("change:hint", show);
     model.on("change:format", show);
     show();
@@ -45,7 +45,7 @@ export default {
 
 
 class ClickableImage(anywidget.AnyWidget):
-    """An image (``png``, bytes; ``value`` too, as for ``ipywidgets.Image``) drawn as an
+    """An image (``data``, bytes; ``value`` too, as for ``ipywidgets.Image``) drawn as an
     ``<img>`` that calls :meth:`on_click`'s callbacks when clicked (or Enter or Space).
 
     ``format`` is the image's format, ``"png"`` or ``"jpeg"`` (as ``ipywidgets.Image``'s).
@@ -54,7 +54,7 @@ class ClickableImage(anywidget.AnyWidget):
     view of the widget (``tooltip`` is ipywidgets' own)."""
 
     _esm = traitlets.Unicode(_ESM).tag(sync=True)
-    png = traitlets.Bytes(b"").tag(sync=True)
+    data = traitlets.Bytes(b"").tag(sync=True)
     format = traitlets.Enum(("png", "jpeg"), "png").tag(sync=True)
     hint = traitlets.Unicode("Open in the viewer").tag(sync=True)
 
@@ -66,11 +66,11 @@ class ClickableImage(anywidget.AnyWidget):
     @property
     def value(self) -> bytes:
         """The image shown, in ``format`` (as ``ipywidgets.Image.value``)."""
-        return self.png
+        return self.data
 
     @value.setter
-    def value(self, png: bytes) -> None:
-        self.png = png
+    def value(self, data: bytes) -> None:
+        self.data = data
 
     def on_click(self, callback: Callable[[ClickableImage], None]) -> None:
         """Call ``callback(image)`` when the image is clicked in the page."""

@@ -137,14 +137,18 @@ class MultiChoice(anywidget.AnyWidget):
                          disabled=len(shown) < 2)
         self.add_class(f"covidimg-filter-{css_name(name)}")
 
+    def _unknown(self, values: Sequence[str]) -> str | None:
+        """What is wrong with ``values`` (values not in this cohort), or ``None``."""
+        unknown = sorted(set(values) - set(self.options))
+        return f"{unknown} not in this cohort; choose from {self.options}" if unknown else None
+
     @traitlets.validate("value")
     def _known_values(self, proposal: Any) -> list[str]:
         # What the page sends is checked like what code sets: only this cohort's values.
         value = [str(v) for v in proposal["value"]]
-        unknown = sorted(set(value) - set(self.options))
-        if unknown:
-            raise traitlets.TraitError(f"{self.name}: {unknown} not in this cohort; choose "
-                                       f"from {self.options}")
+        problem = self._unknown(value)
+        if problem:
+            raise traitlets.TraitError(f"{self.name}: {problem}")
         return list(dict.fromkeys(value))
 
     def criterion(self) -> list[str] | None:
@@ -156,10 +160,9 @@ class MultiChoice(anywidget.AnyWidget):
         """Press exactly the given values (``None`` or empty: none)."""
         wanted = [] if value is None else [value] if isinstance(value, str) else list(value)
         wanted = [str(v) for v in wanted]
-        unknown = sorted(set(wanted) - set(self.options))
-        if unknown:
-            raise ValueError(f"{self.name}={value!r}: {unknown} not in this cohort; choose from "
-                             f"{self.options}")
+        problem = self._unknown(wanted)
+        if problem:
+            raise ValueError(f"{self.name}={value!r}: {problem}")
         self.value = [o for o in self.options if o in wanted]
 
     def reset(self) -> None:

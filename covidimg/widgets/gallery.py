@@ -73,6 +73,7 @@ class ImageGallery(w.VBox):
         self.page = 0
         self._cache: OrderedDict[str, bytes] = OrderedDict()
         self._cache_size = cache_size
+        self._placeholder = imaging.browser_jpeg(imaging.placeholder(thumb_size))
         self._images = pd.DataFrame(columns=list(_COLUMNS))   # every image the rows refer to
         self._rows = np.array([], dtype=np.int64)               # the ones shown, in order
         self._frames: tuple[CohortArrays, pd.DataFrame] | None = None
@@ -213,7 +214,7 @@ class ImageGallery(w.VBox):
                 self._cache.move_to_end(uid)
                 out.append(self._cache[uid])
             else:   # unreadable or not downloaded
-                out.append(imaging.browser_jpeg(imaging.placeholder(self.thumb_size)))
+                out.append(self._placeholder)
         return out
 
     def _draw(self) -> None:

@@ -128,6 +128,7 @@ class SerialComparison(w.VBox):
         self.cohort = cohort
         self.per_page = per_page
         self.size = size
+        self._placeholder = browser_jpeg(imaging.placeholder(size))  # for an unreadable image
         self.within = within
         self.modalities = tuple(modalities)
         self.exams = pd.DataFrame()
@@ -339,7 +340,7 @@ class SerialComparison(w.VBox):
                 continue
             row, pixels, note = shown[index]
             if pixels is None:
-                image.value = browser_jpeg(imaging.placeholder(self.size))
+                image.value = self._placeholder
             else:
                 image.value = render_jpeg(windowed(pixels, self.preset, self.level, self.width),
                                           self.size)

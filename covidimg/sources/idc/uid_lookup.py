@@ -27,7 +27,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from covidimg.paths import cache_dir, private_file, trusted_file_problem
+from covidimg.paths import (
+    STALE_STAGING_SECONDS,
+    cache_dir,
+    private_file,
+    trusted_file_problem,
+)
 
 __all__ = ["COLUMNS", "MAX_BYTES", "SUBDIR", "copy_file", "matching", "matching_rows"]
 
@@ -37,8 +42,6 @@ SUBDIR = "idc-uids"
 COLUMNS = ("collection_id", "PatientID", "StudyInstanceUID", "SeriesInstanceUID")
 #: Format of the file: a new layout is a new name, never a misread old file.
 _FORMAT = 1
-#: A staging file older than this was left by a killed process.
-_STALE_SECONDS = 3600
 #: Largest copy used (the real index's is ~0.2 GB).
 MAX_BYTES = 2 * 1024**3
 _SCHEMA = pa.schema([(name, pa.large_string()) for name in COLUMNS])
@@ -82,7 +85,7 @@ def _write(index_table: pa.Table, path: Path) -> None:
                   *path.parent.glob(".idc-index-data-*.tmp")]:     # left by a killed process
         with contextlib.suppress(OSError):
             st = older.lstat()
-            stale = older.suffix == ".arrow" or now - st.st_mtime > _STALE_SECONDS
+            stale = older.suffix == ".arrow" or now - st.st_mtime > STALE_STAGING_SECONDS
             if older != path and stale and trusted_file_problem(st) is None:
                 older.unlink()
 
