@@ -57,6 +57,9 @@ class SourceEntry:
         The DOI (or URL) users must cite, or ``""`` when the source names none.
     terms
         The data-use terms in one line.
+    folder_root
+        Whether a root of this source is a folder path (``False``: the loader module's
+        ``root_of`` writes the root from what the user gave, as IDC's collection ids).
     """
 
     name: str
@@ -66,6 +69,7 @@ class SourceEntry:
     license: str = ""
     citation: str = ""
     terms: str = ""
+    folder_root: bool = True
 
 
 SOURCES: dict[str, SourceEntry] = {entry.name: entry for entry in (
@@ -104,7 +108,8 @@ SOURCES: dict[str, SourceEntry] = {entry.name: entry for entry in (
                         "COVID-19-NY-SBU: CC BY 4.0)",
                 citation="https://doi.org/10.1148/rg.230180",
                 terms="IDC's public data: cite each collection's DOI (images.doi, "
-                      "cohort.citations()) and IDC; respect each collection's licence"),
+                      "cohort.citations()) and IDC; respect each collection's licence",
+                folder_root=False),
 )}
 
 #: The source names, in registry order.

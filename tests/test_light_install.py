@@ -105,3 +105,21 @@ def test_import_covidimg_loads_no_heavy_library() -> None:
             "assert 'pandas' in sys.modules\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120,
                    env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_a_kept_result_opens_without_the_dicom_readers(tmp_path) -> None:
+    """The second ``covidimg.load`` of unchanged folders opens the first load's kept result:
+    no loader runs, so pydicom (a quarter of a second to import) is not imported."""
+    from covidimg.demo import generate_demo
+
+    generate_demo(tmp_path / "demo", sources=["tcia"], n_patients=8)
+    code = ("import sys, covidimg\n"
+            f"cohort = covidimg.load({{'tcia': {str(tmp_path / 'demo' / 'tcia')!r}}}, "
+            f"index_cache={str(tmp_path / 'cache')!r}, progress=False)\n"
+            "assert len(cohort.images)\n"
+            "print('pydicom' in sys.modules)\n")
+    runs = [subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120,
+                           capture_output=True, text=True,
+                           env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout.split()[-1]
+            for _ in range(2)]
+    assert runs == ["True", "False"]   # the first load reads DICOM; the second opens its result

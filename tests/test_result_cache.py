@@ -59,7 +59,8 @@ def test_a_reload_of_unchanged_folders_opens_the_first_result(demo, tmp_path, ca
 
 
 @pytest.mark.parametrize("change", ["same_size_same_mtime", "new_file", "removed_file",
-                                    "renamed_folder", "chmod"])
+                                    "renamed_folder", "chmod", "folder_replaced_by_a_copy",
+                                    "two_files_swapped"])
 def test_any_change_to_the_folder_runs_the_loader_again(demo, tmp_path, cache, change):
     root = _copy(demo, tmp_path, "tcia")
     first = ci.load({"tcia": root}, progress=False, index_cache=cache)
@@ -76,6 +77,17 @@ def test_any_change_to_the_folder_runs_the_loader_again(demo, tmp_path, cache, c
         victim.unlink()
     elif change == "renamed_folder":
         victim.parent.rename(victim.parent.with_name(victim.parent.name + "_b"))
+    elif change == "folder_replaced_by_a_copy":  # same names, sizes and mtimes (cp -a)
+        moved = victim.parent.with_name(victim.parent.name + "_old")
+        victim.parent.rename(moved)
+        shutil.copytree(moved, victim.parent, copy_function=shutil.copy2)
+        shutil.rmtree(moved)
+    elif change == "two_files_swapped":  # same names and folder listing, other contents
+        other = sorted(root.rglob("*.dcm"))[1]
+        parked = root / "parked.swap"
+        victim.rename(parked)
+        other.rename(victim)
+        parked.rename(other)
     else:
         victim.chmod(0o000)
     again = ci.load({"tcia": root}, progress=False, index_cache=cache)

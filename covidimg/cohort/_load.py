@@ -23,10 +23,8 @@ from covidimg.errors import LoadError, SourceDetectionError
 from covidimg.registry import SOURCE_NAMES, source_entry
 from covidimg.sources import (
     SourceTables,
-    archive_limits,
     check_options,
     description_policy,
-    index_options,
     loader,
     loader_options,
     loaders,
@@ -267,12 +265,11 @@ def load(
     ...                           "nccid": {"storage_options": {"anon": True}}})  # doctest: +SKIP
     """
     if isinstance(roots, Mapping):
-        for name in roots:
-            source_entry(str(name))
         # A loader whose roots are not folders (IDC: collection ids) writes its root string
-        # from what the user gave (``root_of``); a folder root is its path.
-        pairs = [(str(name), getattr(loader(str(name)), "root_of", os.fspath)(root))
-                 for name, root in roots.items()]
+        # from what the user gave (``root_of``); a folder root is its path (no loader imported:
+        # a kept result of the load needs none).
+        pairs = [(str(name), os.fspath(root) if source_entry(str(name)).folder_root
+                  else loader(str(name)).root_of(root)) for name, root in roots.items()]
     else:
         if isinstance(roots, str | os.PathLike):
             roots = [roots]
@@ -289,6 +286,8 @@ def load(
         cache = None if index_cache is True else index_cache
         if key is not None and (kept := cached_load(key, cache)) is not None:
             return kept
+        # The DICOM readers (pydicom) are imported only when loaders run, not for a kept result.
+        from covidimg.sources import archive_limits, index_options
         parts = []
         with description_policy(descriptions), \
                 archive_limits(max_member_bytes=max_member_bytes,

@@ -4,19 +4,21 @@ A re-load of folders nothing changed in (the user's second ``covidimg.load`` tom
 run the loaders at all: the cohort they built is saved once (:meth:`Cohort.save`, in the cache
 folder) under a key made of
 
-- every entry under each root: its path, type, size, modification and change times, inode and
-  mode (a copy that keeps size and mtime still changes the change time and the inode), walked
-  without following links, as the loaders walk;
+- every entry under each root, walked without following links, as the loaders walk: a file's
+  or link's path, type, size, modification and change times, inode and mode (a copy that keeps
+  size and mtime still changes the change time and the inode); a folder's path and inode, which
+  its listing gives without a ``stat`` (its own times change only when its entries do, and
+  those are in the key themselves);
 - the source, the loader options and the load settings that change what a loader produces
   (``descriptions``, the zip limits, ``sample_series``);
 - covidimg's version and the size and modification time of each of its own modules, so a
   changed covidimg never serves a result an older one built, and the version of the data
   packages a loader consults (IDC's index).
 
-Computing the key costs one ``scandir`` + ``stat`` walk of the folders (the floor any check for
-changes has); a hit then opens the saved cohort, already validated when it was built, with the
-checks :meth:`Cohort.open` makes. A folder that changed is loaded by the loaders as before,
-whose DICOM index cache re-reads only the files that changed.
+Computing the key costs one ``scandir`` of each folder and a ``stat`` of each file; a hit then
+opens the saved cohort, already validated when it was built, with the checks
+:meth:`Cohort.open` makes. A folder that changed is loaded by the loaders as before, whose
+DICOM index cache re-reads only the files that changed.
 
 The cache follows the rules of the other caches: owner-only folders and files, a result folder
 of another user or writable by others is not used, and only this module's own folders
@@ -92,7 +94,8 @@ def _tree_digest(root: str, digest: Any) -> bool:
     """Add every entry under ``root`` to ``digest``; ``False`` when the tree is too large or
     deep, or cannot be listed (then the load is not cached).
 
-    Each entry adds its path and its mode, size, mtime, ctime and inode. They are gathered in
+    Each file or link adds its path and its mode, size, mtime, ctime and inode; each folder
+    its path and inode (from the listing: no ``stat``), and its own entries. They are gathered in
     bulk (the paths as one text, the numbers as one array of 64-bit integers) and hashed
     once: formatting and hashing one line per entry cost as much as the ``stat`` calls.
     """
@@ -121,14 +124,18 @@ def _tree_digest(root: str, digest: Any) -> bool:
         for entry in listed:
             paths.append(entry.path)
             try:
+                if entry.is_dir(follow_symlinks=False):
+                    # A folder is its listing (walked next) and its inode, which the listing
+                    # gives without a stat: its times change only when its entries do.
+                    numbers.extend((stat.S_IFDIR, 0, 0, 0, entry.inode()))
+                    pending.append((entry.path, depth + 1))
+                    continue
                 st = entry.stat(follow_symlinks=False)
             except OSError:
                 numbers.extend(unknown)
                 continue
             numbers.extend((st.st_mode, st.st_size, st.st_mtime_ns & _U64, st.st_ctime_ns & _U64,
                             st.st_ino))   # times before 1970 are negative
-            if stat.S_ISDIR(st.st_mode):
-                pending.append((entry.path, depth + 1))
     digest.update("\0".join(paths).encode(errors="surrogateescape"))
     digest.update(numbers.tobytes())
     return True

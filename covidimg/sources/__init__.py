@@ -39,9 +39,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 from covidimg._validation import check_choice
 from covidimg.errors import LoadError
 from covidimg.registry import SOURCE_NAMES, source_entry
-from covidimg.sources._engine.archives import archive_limits
 from covidimg.sources._engine.free_text import DESCRIPTION_POLICIES, description_policy
-from covidimg.sources._engine.index import index_options, series_files
 from covidimg.sources._engine.ledger import Ledger, SourceTables, raise_if_strict, strict_mode
 from covidimg.sources._engine.nifti import stored_bytes as nifti_stored_bytes
 from covidimg.sources._engine.observations import Observations
@@ -52,6 +50,19 @@ __all__ = ["DESCRIPTION_POLICIES", "Ledger", "LoadError", "Observations", "Sourc
            "description_policy", "index_options", "loader", "loader_options", "loaders",
            "nifti_stored_bytes", "provenance_frame", "provenance_row", "raise_if_strict",
            "rejects_unknown_options", "series_files", "strict_mode"]
+
+
+#: Names given on first use: they need the DICOM readers (pydicom, ~0.25 s to import), which
+#: opening a saved result of a load never does.
+_ON_FIRST_USE = {"archive_limits": "covidimg.sources._engine.archives",
+                 "index_options": "covidimg.sources._engine.index",
+                 "series_files": "covidimg.sources._engine.index"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ON_FIRST_USE:
+        return getattr(importlib.import_module(_ON_FIRST_USE[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @runtime_checkable
