@@ -68,7 +68,11 @@ def test_radiograph_round_trip_from_path(tmp_path):
         study_date=dt.date(2020, 3, 1), study_time=dt.time(14, 0, 30), rows=32, columns=32,
         photometric="MONOCHROME2", sex="F", age_years=65.0, instance_number=3,
         position_z=None, study_description="XR CHEST PA", series_description="PA",
-        transfer_syntax=ExplicitVRLittleEndian)
+        transfer_syntax=ExplicitVRLittleEndian,
+        # what the writer states about the acquisition: a DX's SOP class, series 1, the
+        # chest, ImageType ORIGINAL\PRIMARY\<empty>, ImagerPixelSpacing 0.5 mm
+        sop_class_uid="1.2.840.10008.5.1.4.1.1.1.1", series_number=1, body_part="CHEST",
+        image_type="ORIGINAL\\PRIMARY\\", pixel_spacing_row=0.5, pixel_spacing_col=0.5)
 
 
 def test_written_file_is_valid_part10(tmp_path):
@@ -389,3 +393,53 @@ def test_json_patient_age_without_unit_reads_as_years_without_warning(recwarn):
     }, label="x.json")
     assert header.age_years == 81.0
     assert not [w for w in recwarn if "AS" in str(w.message)]
+
+
+#: What a real CT header states about its equipment and acquisition (as in IDC's index).
+TECHNICAL = {"Manufacturer": "SIEMENS", "ManufacturerModelName": "SOMATOM Definition AS+",
+             "ConvolutionKernel": ["I30f", "3"], "KVP": "120", "SliceThickness": "1.5",
+             "SeriesNumber": 4, "BodyPartExamined": "CHEST",
+             "PixelSpacing": ["0.703125", "0.65"]}
+
+
+def test_equipment_and_acquisition_reach_the_images_table(tmp_path):
+    """Every reader (pydicom's, the byte scanner, DICOM-JSON) gives the technical fields, and
+    the images row holds them as the header states them (spacing as stored: rows first)."""
+    from covidimg.sources._engine.header_scan import read_header_fast
+
+    rng = np.random.default_rng(21)
+    path = tmp_path / "ct.dcm"
+    _write(path, rng, modality="CT", position_z=0.0, pixels=np.zeros((8, 8), np.float32),
+           extra={**TECHNICAL, **SECRETS})
+    header = read_header(path)
+    assert read_header_fast(str(path)) == header
+    json_header = read_header_json(_nccid_json(pydicom.dcmread(path)), label=str(path))
+    assert json_header == DicomHeader(**{**asdict(header), "transfer_syntax": None})
+    row = series_table([header], source="tcia").iloc[0]
+    assert (row["manufacturer"], row["model"], row["convolution_kernel"]) == \
+        ("SIEMENS", "SOMATOM Definition AS+", "I30f\\3")
+    assert (row["kvp"], row["slice_thickness"], row["series_number"]) == (120.0, 1.5, 4)
+    assert (row["pixel_spacing_row"], row["pixel_spacing_col"]) == (0.703125, 0.65)
+    assert (row["body_part"], row["image_type"]) == ("CHEST", "ORIGINAL\\PRIMARY\\AXIAL")
+    assert row["sop_class_uid"] == "1.2.840.10008.5.1.4.1.1.2"
+    images = schema.conform("images", series_table([header], source="tcia")
+                            .drop(columns=list(HELPER_COLUMNS)))
+    schema.validate("images", images)
+    for value in SECRETS.values():
+        assert value not in repr(header) and value not in images.to_csv()
+
+
+@pytest.mark.parametrize(("elements", "row", "col"), [
+    ({"ImagerPixelSpacing": ["0.139", "0.14"]}, 0.139, 0.14),        # a radiograph's detector
+    ({"PixelSpacing": ["0.2", "0.2"], "ImagerPixelSpacing": ["0.139", "0.139"]}, 0.2, 0.2),
+    ({"PixelSpacing": ["0", "0.2"], "ImagerPixelSpacing": ["0.139", "0.139"]}, 0.139, 0.139),
+    ({"PixelSpacing": ["0.2"], "ImagerPixelSpacing": ["0.1", "0"]}, None, None),  # no pair
+    ({"KVP": "-5", "SliceThickness": "0"}, 0.5, 0.5),   # not positive: missing (the writer's
+])                                                      # ImagerPixelSpacing is 0.5 mm)
+def test_spacing_and_numbers_need_positive_values(tmp_path, elements, row, col):
+    rng = np.random.default_rng(22)
+    path = tmp_path / "x.dcm"
+    _write(path, rng, extra=elements)
+    header = read_header(path)
+    assert (header.pixel_spacing_row, header.pixel_spacing_col) == (row, col)
+    assert header.kvp is None and header.slice_thickness is None

@@ -19,6 +19,7 @@ from pydicom.dataset import Dataset
 
 from covidimg import imaging
 from covidimg.demo import tcia as demo_tcia
+from covidimg.errors import ImageReadError
 from covidimg.imaging.spacing import PixelSpacing, pixel_spacing, spacing_of_dataset
 from covidimg.sources import tcia
 from covidimg.widgets.viewer import SHORTCUTS, ImageViewer
@@ -188,11 +189,12 @@ def test_distance_on_ct_from_pixel_spacing_and_anisotropic_spacing(demo, tmp_pat
     _draw_line(viewer, 10.0, 10.0, 40.0, 50.0)
     assert viewer.measurement["mm"] == pytest.approx(math.hypot(30 * 0.3, 40 * 0.7))
     assert viewer.measurement["spacing_source"] == "PixelSpacing"    # before Imager...
-    # the images table's spacing, when filled, is used
-    viewer.load({**row, "pixel_spacing_row": 0.2, "pixel_spacing_col": 0.4})
-    _draw_line(viewer, 0.0, 0.0, 10.0, 0.0)
-    assert viewer.measurement["mm"] == pytest.approx(4.0)
-    assert viewer.measurement["spacing_source"] == "images table"
+    # the header decides over the images table's columns (which hold it as stored)
+    viewer.load({**row, "path": str(copy), "image_uid": "aniso-row",
+                 "pixel_spacing_row": 0.2, "pixel_spacing_col": 0.4})
+    _draw_line(viewer, 10.0, 10.0, 40.0, 50.0)
+    assert viewer.measurement["mm"] == pytest.approx(math.hypot(30 * 0.3, 40 * 0.7))
+    assert viewer.measurement["spacing_source"] == "PixelSpacing"
 
 
 def test_distance_without_spacing_is_in_pixels(demo) -> None:  # type: ignore[no-untyped-def]
@@ -205,9 +207,15 @@ def test_distance_without_spacing_is_in_pixels(demo) -> None:  # type: ignore[no
     assert "5.0 px" in viewer.distance.value and "no pixel spacing" in viewer.distance.value
 
 
-def test_pixel_spacing_rule() -> None:
+def test_pixel_spacing_rule(tmp_path: Path) -> None:
     assert pixel_spacing({"path": "x.png", "pixel_spacing_row": 0.1,
                           "pixel_spacing_col": 0.2}) == PixelSpacing(0.1, 0.2, "images table")
+    # a DICOM file not at hand (an IDC series not downloaded): the images row's columns
+    missing = {"path": str(tmp_path / "absent.dcm"), "format": "dicom"}
+    assert pixel_spacing({**missing, "pixel_spacing_row": 0.1, "pixel_spacing_col": 0.2}) \
+        == PixelSpacing(0.1, 0.2, "images table")
+    with pytest.raises(ImageReadError):
+        pixel_spacing(missing)
     both = Dataset()
     both.PixelSpacing = [0.3, 0.4]
     both.ImagerPixelSpacing = [0.5, 0.5]

@@ -8,12 +8,14 @@ DICOM states it in one of two elements, and they mean different things:
   radiograph. An object between the source and the detector is magnified onto it (by about
   10 % for a chest PA film), so a distance measured with it is the distance at the detector.
 
-The rule (one place): the images row's ``pixel_spacing_row`` / ``pixel_spacing_col`` when both
-are filled; else PixelSpacing, else ImagerPixelSpacing, from the image's DICOM header (an
-enhanced multi-frame file's shared Pixel Measures too); else none (PNG, NIfTI, a DICOM
-file without either). Both elements list the row spacing (between rows, vertical) first; a
-radiograph the reader turns a quarter turn to the viewing convention gets them swapped, so
-:class:`PixelSpacing` always describes the image as displayed.
+The rule (one place): PixelSpacing, else ImagerPixelSpacing, from the image's DICOM header (an
+enhanced multi-frame file's shared Pixel Measures too). Both elements list the row spacing
+(between rows, vertical) first; a radiograph the reader turns a quarter turn to the viewing
+convention gets them swapped, so :class:`PixelSpacing` always describes the image as
+displayed. The images row's ``pixel_spacing_row`` / ``pixel_spacing_col`` (the loaders copy
+them from the same header, as stored) are used only when there is no header to read: an image
+that is not DICOM, or a DICOM file not at hand (an IDC series not downloaded). Else none (PNG,
+NIfTI, a DICOM file without either element).
 
 Only the spacing and orientation elements are read from a header (pydicom's
 ``specific_tags``), never identifying fields.
@@ -32,7 +34,7 @@ from pydicom.errors import InvalidDicomError
 from covidimg.errors import ImageReadError
 from covidimg.imaging.dicom_frames import orientation
 from covidimg.imaging.dicom_pixels import _selected_members
-from covidimg.imaging.refs import image_ref, opener
+from covidimg.imaging.refs import ImageRef, image_ref, opener
 
 __all__ = ["SPACING_SOURCES", "PixelSpacing", "pixel_spacing", "spacing_of_dataset"]
 
@@ -134,14 +136,16 @@ def spacing_of_dataset(ds: Dataset) -> PixelSpacing | None:
 def pixel_spacing(image: Any) -> PixelSpacing | None:
     """The pixel spacing of an image (an ``images`` row, a path or ``archive.zip::member``).
 
-    The row's ``pixel_spacing_row`` / ``pixel_spacing_col`` when both are filled; else the
-    DICOM header's PixelSpacing, else its ImagerPixelSpacing (of the first readable file of
-    a series); else ``None`` (PNG, NIfTI, or a header without either).
+    The DICOM header's PixelSpacing, else its ImagerPixelSpacing (of the first readable file
+    of a series), as displayed; the row's ``pixel_spacing_row`` / ``pixel_spacing_col`` when
+    both are filled and there is no header to read (not DICOM, or the file is not at hand);
+    else ``None`` (PNG, NIfTI, or a header without either).
 
     Raises
     ------
     covidimg.errors.ImageReadError
-        When the DICOM header cannot be read (the file is missing or damaged).
+        When the DICOM header cannot be read (the file is missing or damaged) and the row
+        states no spacing.
 
     Examples
     --------
@@ -151,11 +155,16 @@ def pixel_spacing(image: Any) -> PixelSpacing | None:
     PixelSpacing(row=0.661468, column=0.661468, source='PixelSpacing')
     """
     from_row = _from_row(image)
-    if from_row is not None:
+    try:
+        ref = image_ref(image)
+        return _from_header(ref) if ref.format == "dicom" else from_row
+    except ImageReadError:
+        if from_row is None:
+            raise
         return from_row
-    ref = image_ref(image)
-    if ref.format != "dicom":
-        return None
+
+
+def _from_header(ref: ImageRef) -> PixelSpacing | None:
     member = _selected_members(ref)[0] if ref.is_series else None
     label = ref.label(member)
     try:

@@ -38,6 +38,7 @@ import datetime as dt
 import functools
 import hashlib
 import io
+import math
 import os
 import re
 import struct
@@ -61,6 +62,7 @@ __all__ = [
     "IMAGE_MODALITIES",
     "MAX_HEADER_BYTES",
     "SERIES_MODALITIES",
+    "TECHNICAL_FIELDS",
     "DicomHeader",
     "DicomReadError",
     "check_pixel_data",
@@ -101,6 +103,17 @@ HEADER_TAGS: tuple[str, ...] = (
     "PhotometricInterpretation",
     "Rows",
     "Columns",
+    # the equipment and acquisition (the images table's technical columns)
+    "SeriesNumber",
+    "Manufacturer",
+    "ManufacturerModelName",
+    "BodyPartExamined",
+    "ImageType",
+    "PixelSpacing",
+    "ImagerPixelSpacing",
+    "SliceThickness",
+    "KVP",
+    "ConvolutionKernel",
 )
 _TAG_NUMBERS = [tag_for_keyword(k) for k in HEADER_TAGS]
 _JSON_KEYS = {f"{t:08X}": k for t, k in zip(_TAG_NUMBERS, HEADER_TAGS, strict=True)}
@@ -126,11 +139,17 @@ MAX_HEADER_BYTES = 8 * 2**20
 _FIRST_READ_BYTES = 4 * 2**10
 
 _DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
+#: The header fields that are also ``images`` columns of the same name (the equipment and
+#: acquisition; see :class:`DicomHeader`).
+TECHNICAL_FIELDS: tuple[str, ...] = (
+    "sop_class_uid", "series_number", "manufacturer", "model", "body_part", "image_type",
+    "pixel_spacing_row", "pixel_spacing_col", "slice_thickness", "kvp", "convolution_kernel")
 _SERIES_COLUMNS = (
     "image_uid", "patient_uid", "source", "study_uid", "series_uid", "modality", "view", "day",
     "admission_offset", "icu_admission_offset", "icu_release_offset", "death_offset", "path",
     "format", "n_instances", "rows", "columns", "study_date", "study_time", "exam",
     "photometric", "transfer_syntax", "age_years", "sex",
+    *TECHNICAL_FIELDS,
 )
 #: The header fields that hold description texts: read to derive :attr:`DicomHeader.exam`, kept
 #: in ``images`` only with ``descriptions="keep"`` and never written to the index cache.
@@ -178,6 +197,21 @@ class DicomHeader:
     exam
         The harmonized exam label (:func:`covidimg.sources._engine.exam.exam_label` of the
         modality, the view and the descriptions); derived when not given.
+    sop_class_uid, series_number
+        SOP Class UID and Series Number.
+    manufacturer, model
+        Manufacturer (0008,0070) and Manufacturer's Model Name (0008,1090).
+    body_part
+        Body Part Examined (0018,0015), as written (``CHEST``, ``THORAX``, ...).
+    image_type
+        Image Type (0008,0008), its values joined by ``\\`` (``ORIGINAL\\PRIMARY\\AXIAL``).
+    pixel_spacing_row, pixel_spacing_col
+        Millimetres between rows and between columns as stored: PixelSpacing (0028,0030),
+        else ImagerPixelSpacing (0018,1164) (the spacing at a radiograph's detector).
+    slice_thickness, kvp
+        Slice Thickness (mm) and KVP (kV); ``None`` unless a positive finite number.
+    convolution_kernel
+        Convolution Kernel (0018,1210), a CT's reconstruction kernel (values joined by ``\\``).
     """
 
     path: str
@@ -201,6 +235,17 @@ class DicomHeader:
     transfer_syntax: str | None
     protocol_name: str | None = None
     exam: str = ""
+    sop_class_uid: str | None = None
+    series_number: int | None = None
+    manufacturer: str | None = None
+    model: str | None = None
+    body_part: str | None = None
+    image_type: str | None = None
+    pixel_spacing_row: float | None = None
+    pixel_spacing_col: float | None = None
+    slice_thickness: float | None = None
+    kvp: float | None = None
+    convolution_kernel: str | None = None
 
     def __post_init__(self) -> None:
         if not self.exam:  # the frozen dataclass's field, set once here
@@ -361,6 +406,32 @@ def _int(value: object) -> int | None:
         return None
 
 
+def _positive(value: object) -> float | None:
+    """A positive finite number (a DS value), or ``None``."""
+    try:
+        number = float(str(value).strip()) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+    return number if number is not None and math.isfinite(number) and number > 0 else None
+
+
+def _spacing(ds: pydicom.Dataset | Mapping[str, Any]) -> tuple[float | None, float | None]:
+    """(row, column) spacing in mm: PixelSpacing, else ImagerPixelSpacing, each only when it
+    holds two positive finite numbers."""
+    for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
+        value = _get(ds, keyword)
+        if isinstance(value, str | bytes):
+            value = (value.decode("ascii", "replace") if isinstance(value, bytes)
+                     else value).split("\\")
+        try:
+            pair = [_positive(v) for v in value] if value is not None else []
+        except TypeError:   # not a sequence of values
+            continue
+        if len(pair) == 2 and None not in pair:
+            return pair[0], pair[1]
+    return None, None
+
+
 def _sex(value: object) -> str:
     text = (_text(value) or "").upper()
     return {"F": "F", "FEMALE": "F", "M": "M", "MALE": "M"}.get(text, "U")
@@ -397,6 +468,7 @@ def _header_from_dataset(ds: pydicom.Dataset | Mapping[str, Any], path: str,
     study_description = _field(ds, "StudyDescription", path)
     series_description = _field(ds, "SeriesDescription", path)
     protocol_name = _field(ds, "ProtocolName", path)
+    spacing_row, spacing_col = _spacing(ds)
     return DicomHeader(
         path=path,
         patient_id=_field(ds, "PatientID", path),
@@ -419,6 +491,17 @@ def _header_from_dataset(ds: pydicom.Dataset | Mapping[str, Any], path: str,
         series_description=series_description,
         transfer_syntax=transfer_syntax,
         protocol_name=protocol_name,
+        sop_class_uid=_field(ds, "SOPClassUID", path),
+        series_number=_int(_get(ds, "SeriesNumber")),
+        manufacturer=_field(ds, "Manufacturer", path),
+        model=_field(ds, "ManufacturerModelName", path),
+        body_part=_field(ds, "BodyPartExamined", path),
+        image_type=_field(ds, "ImageType", path),
+        pixel_spacing_row=spacing_row,
+        pixel_spacing_col=spacing_col,
+        slice_thickness=_positive(_get(ds, "SliceThickness")),
+        kvp=_positive(_get(ds, "KVP")),
+        convolution_kernel=_field(ds, "ConvolutionKernel", path),
     )
 
 

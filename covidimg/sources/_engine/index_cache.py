@@ -67,8 +67,9 @@ __all__ = [
 #: Bump when the file's layout or what a cached header holds changes (the reader's fields, the
 #: sampling rules). 7: headers carry the harmonized ``exam`` label and no description text.
 #: 8: image files without pixel data or cut short, and repeated instances inside a zip, are
-#: refused; UIDs are not required to be numeric.
-CACHE_VERSION = 8
+#: refused; UIDs are not required to be numeric. 9: headers carry the equipment and
+#: acquisition fields (``TECHNICAL_FIELDS``: manufacturer, pixel spacing, kVp, ...).
+CACHE_VERSION = 9
 _MAGIC = f"covidimg-dicom-index {CACHE_VERSION}\n".encode()
 
 

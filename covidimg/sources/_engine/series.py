@@ -13,6 +13,7 @@ from covidimg.sources._engine.dicom import (
     HELPER_COLUMNS,
     IMAGE_MODALITIES,
     SERIES_MODALITIES,
+    TECHNICAL_FIELDS,
     DicomHeader,
 )
 from covidimg.sources._engine.free_text import descriptions_kept
@@ -55,10 +56,11 @@ def series_table(headers: Iterable[DicomHeader], *, source: str,
 
     The ``day`` and offset columns are NaN for the loader to fill. Extra columns: ``exam`` (the
     harmonized exam label), ``study_date``, ``study_time``, ``photometric``,
-    ``transfer_syntax``, ``age_years``, ``sex``, and the helper columns :data:`HELPER_COLUMNS`
-    (``sop_uids`` and ``member_paths``: tuples in slice order) which the loader drops before
-    returning. The description texts (``study_description``, ``series_description``,
-    ``protocol_name``) are columns only when the
+    ``transfer_syntax``, ``age_years``, ``sex``, the schema's technical columns from the
+    first instance (:data:`~covidimg.sources._engine.dicom.TECHNICAL_FIELDS`), and the helper
+    columns :data:`HELPER_COLUMNS` (``sop_uids`` and ``member_paths``: tuples in slice order)
+    which the loader drops before returning. The description texts (``study_description``,
+    ``series_description``, ``protocol_name``) are columns only when the
     :func:`~covidimg.sources._engine.free_text.description_policy` is ``"keep"``.
 
     Parameters
@@ -117,7 +119,8 @@ def series_table(headers: Iterable[DicomHeader], *, source: str,
             first.rows, first.columns, first.study_date, first.study_time, first.exam,
             first.photometric, first.transfer_syntax,
             nan if first.age_years is None else first.age_years,
-            first.sex, tuple(m.sop_uid for m in members), tuple(m.path for m in members)))
+            first.sex, *(getattr(first, name) for name in TECHNICAL_FIELDS),
+            tuple(m.sop_uid for m in members), tuple(m.path for m in members)))
     table = pd.DataFrame(rows, columns=[*_SERIES_COLUMNS, *HELPER_COLUMNS])
     if descriptions_kept():
         firsts = [members[0] for members in groups.values()]
