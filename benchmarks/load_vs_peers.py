@@ -18,9 +18,9 @@ per file (or per image):
   its cache under the same empty ``COVIDIMG_CACHE``) + ``images_from_index`` on the walked files;
 - naive: ``pydicom.dcmread(path, stop_before_pixels=True)`` per file, 17 fields, a DataFrame;
 - pydicom ``specific_tags``: ``dcmread(path, stop_before_pixels=True, specific_tags=HEADER_TAGS)``,
-  the same tags covidimg reads (the 24 of ``HEADER_TAGS`` plus the file meta's Transfer Syntax
+  the same tags covidimg reads (the 34 of ``HEADER_TAGS`` plus the file meta's Transfer Syntax
   and Media Storage SOP Class UIDs, which pydicom always reads), a DataFrame;
-- GDCM: ``gdcm.Scanner`` with ``AddTag`` of the same 26 tags, ``Scan`` of the file list, then one
+- GDCM: ``gdcm.Scanner`` with ``AddTag`` of the same 36 tags, ``Scan`` of the file list, then one
   row per file from ``GetValue``, a DataFrame;
 - the floor of any of them: ``python -c "import pandas"``.
 
@@ -151,8 +151,8 @@ LABELS = {
     "load_unnamed": "the same, no collection folder",
     "index": "index alone (index_dicom + images)",
     "naive": "naive pydicom loop (17 fields)",
-    "specific_tags": "pydicom specific_tags (26 tags)",
-    "gdcm": "GDCM Scanner (26 tags)",
+    "specific_tags": f"pydicom specific_tags ({len(PEER_TAGS)} tags)",
+    "gdcm": f"GDCM Scanner ({len(PEER_TAGS)} tags)",
     "floor": "floor: python -c 'import pandas'",
 }
 
