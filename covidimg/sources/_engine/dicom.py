@@ -365,6 +365,10 @@ _VR_OF = {keyword: dictionary_VR(tag) for keyword, tag in zip(HEADER_TAGS, _TAG_
                                                               strict=True)}
 
 
+#: Each header tag's most characters per value (``None``: its VR sets no limit).
+_LIMIT_OF = {keyword: _MAX_CHARS.get(vr) for keyword, vr in _VR_OF.items()}
+
+
 def _value_problem(keyword: str, text: str) -> str | None:
     """Why ``text`` cannot be a value of ``keyword`` (never quoting it), or ``None``.
 
@@ -390,6 +394,9 @@ def _field(ds: pydicom.Dataset | Mapping[str, Any], keyword: str, path: str) -> 
     text = _text(_get(ds, keyword))
     if text is None:
         return None
+    limit = _LIMIT_OF.get(keyword)
+    if limit is not None and len(text) <= limit and _CONTROL.search(text) is None:
+        return text   # the common case, decided without looking the VR up
     problem = _value_problem(keyword, text)
     if problem is None:
         return text
