@@ -443,3 +443,13 @@ def test_spacing_and_numbers_need_positive_values(tmp_path, elements, row, col):
     header = read_header(path)
     assert (header.pixel_spacing_row, header.pixel_spacing_col) == (row, col)
     assert header.kvp is None and header.slice_thickness is None
+
+
+def test_header_elements_are_the_standards_tags_and_vrs():
+    """The written-out table of the tags read agrees with pydicom's data dictionary."""
+    from pydicom.datadict import dictionary_VR, tag_for_keyword
+
+    from covidimg.sources._engine.dicom import HEADER_ELEMENTS
+
+    for keyword, (tag, vr) in HEADER_ELEMENTS.items():
+        assert (tag, vr) == (tag_for_keyword(keyword), dictionary_VR(tag)), keyword

@@ -123,3 +123,21 @@ def test_a_kept_result_opens_without_the_dicom_readers(tmp_path) -> None:
                            env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout.split()[-1]
             for _ in range(2)]
     assert runs == ["True", "False"]   # the first load reads DICOM; the second opens its result
+
+
+def test_the_dashboard_builds_without_the_dicom_readers(tmp_path) -> None:
+    """Opening a saved cohort and building the dashboard over it import neither pydicom nor
+    nibabel: they come with the first image read."""
+    pytest.importorskip("anywidget")
+    folder = tmp_path / "cohort"
+    subprocess.run([sys.executable, "-c", "import covidimg as ci, sys\n"
+                    f"ci.load_demo(cache={str(tmp_path / 'cache')!r}).save({str(folder)!r})"],
+                   check=True, cwd=ROOT, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    code = ("import sys, covidimg as ci\n"
+            "from covidimg.widgets import Dashboard\n"
+            f"dashboard = Dashboard(ci.Cohort.open({str(folder)!r}))\n"
+            "print(sorted(m for m in ('pydicom', 'nibabel') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=300,
+                         capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout.split("\n")[-2]
+    assert out == "[]"

@@ -372,7 +372,6 @@ class _StoredTable:
                                   "again") from None
 
 
-
 #: Tables of at least this many rows are decoded by several threads; a smaller one decodes
 #: faster in one (starting the threads costs more than they save).
 _THREADED_ROWS = 50_000

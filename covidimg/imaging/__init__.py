@@ -12,7 +12,6 @@ from __future__ import annotations
 from covidimg.errors import ImageReadError, ImageTooLargeError, MissingCodecError
 from covidimg.imaging.phash import difference_hash, image_hashes
 from covidimg.imaging.read import read_image
-from covidimg.imaging.spacing import PixelSpacing, pixel_spacing
 from covidimg.imaging.thumbnails import (
     ThumbnailBatch,
     browser_jpeg,
@@ -27,6 +26,17 @@ from covidimg.imaging.windowing import (
     window,
     window_bounds,
 )
+
+
+def __getattr__(name: str) -> object:
+    """``PixelSpacing`` and ``pixel_spacing`` on first use: they read DICOM headers with
+    pydicom, which the gallery and the dashboard do not otherwise need to import."""
+    if name in ("PixelSpacing", "pixel_spacing"):
+        from covidimg.imaging import spacing
+
+        return getattr(spacing, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "WINDOW_PRESETS",

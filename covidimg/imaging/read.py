@@ -8,8 +8,6 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from covidimg.errors import ImageReadError, ImageTooLargeError
-from covidimg.imaging.dicom_pixels import read_dicom
-from covidimg.imaging.nifti_pixels import read_nifti
 from covidimg.imaging.pixel_limits import (
     check_pixel_bytes,
     memory_error_as_too_large,
@@ -154,8 +152,14 @@ def read_image(image: Any, *, slice_index: SliceIndex = None, voi: bool = True,
     limit = resolve_max_pixel_bytes(max_pixel_bytes)
     ref = image_ref(image)
     if ref.format == "dicom":
+        # pydicom (and nibabel, which imports it: ~0.25 s) come with the first image of
+        # their format read, not with a gallery or dashboard that shows cached thumbnails
+        from covidimg.imaging.dicom_pixels import read_dicom
+
         return read_dicom(ref, slice_index=slice_index, voi=voi, max_pixel_bytes=limit)
     if ref.format == "nifti":
+        from covidimg.imaging.nifti_pixels import read_nifti
+
         return read_nifti(ref, slice_index=slice_index, max_pixel_bytes=limit)
     resolve_slice_index(slice_index, 1, ref.path)
     return read_png(ref, max_pixel_bytes=limit)

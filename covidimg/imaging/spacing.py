@@ -25,16 +25,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
-
-import pydicom
-from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
+from typing import TYPE_CHECKING, Any
 
 from covidimg.errors import ImageReadError
-from covidimg.imaging.dicom_frames import orientation
-from covidimg.imaging.dicom_pixels import _selected_members
 from covidimg.imaging.refs import ImageRef, image_ref, opener
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 __all__ = ["SPACING_SOURCES", "PixelSpacing", "pixel_spacing", "spacing_of_dataset"]
 
@@ -115,6 +112,8 @@ def spacing_of_dataset(ds: Dataset) -> PixelSpacing | None:
     >>> spacing_of_dataset(ds)
     PixelSpacing(row=0.2, column=0.15, source='ImagerPixelSpacing')
     """
+    from covidimg.imaging.dicom_frames import orientation  # pydicom, on first use
+
     found: tuple[tuple[float, float], str] | None = None
     for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
         pair = _positive_pair(ds.get(keyword))
@@ -165,6 +164,11 @@ def pixel_spacing(image: Any) -> PixelSpacing | None:
 
 
 def _from_header(ref: ImageRef) -> PixelSpacing | None:
+    import pydicom  # on first use: the viewer imports this module before any image is read
+    from pydicom.errors import InvalidDicomError
+
+    from covidimg.imaging.dicom_pixels import _selected_members
+
     member = _selected_members(ref)[0] if ref.is_series else None
     label = ref.label(member)
     try:

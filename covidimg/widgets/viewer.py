@@ -120,11 +120,12 @@ class ImageViewer(w.VBox):
 
     **Distance.** With "Measure" on, a drag draws a line (plotly's ``drawline``); the viewer
     shows its length in millimetres from the image's pixel spacing
-    (:func:`covidimg.imaging.spacing.pixel_spacing`: the images row's ``pixel_spacing_row/col``,
-    else the DICOM header's PixelSpacing, else its ImagerPixelSpacing, which is the spacing at
-    the detector: a radiograph's anatomy is magnified onto it by roughly 10 %), naming the
-    source, and in pixels. Without a spacing (PNG, NIfTI) it shows pixels only. The line can
-    be dragged by its ends; a new line replaces it. :attr:`measurement` holds the last one.
+    (:func:`covidimg.imaging.spacing.pixel_spacing`: the DICOM header's PixelSpacing, else its
+    ImagerPixelSpacing, which is the spacing at the detector: a radiograph's anatomy is
+    magnified onto it by roughly 10 %; the images row's ``pixel_spacing_row/col`` when there
+    is no header to read), naming the source, and in pixels. Without a spacing (PNG, NIfTI)
+    it shows pixels only. The line can be dragged by its ends; a new line replaces it.
+    :attr:`measurement` holds the last one.
 
     **Pixel value.** Moving the mouse over the image shows ``x, y: value`` of the pixel under
     it, read from the slice the viewer holds (Hounsfield units for CT): :attr:`pixel_value`.

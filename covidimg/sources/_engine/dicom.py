@@ -43,20 +43,20 @@ import os
 import re
 import struct
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableSequence
 from dataclasses import asdict, dataclass
-from typing import Any, BinaryIO
-
-import pydicom
-from pydicom.datadict import dictionary_VR, tag_for_keyword
-from pydicom.errors import InvalidDicomError
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from covidimg.errors import DicomReadError
 from covidimg.sources._engine.dates import parse_dicom_date, parse_dicom_time
 from covidimg.sources._engine.exam import exam_label
 
+if TYPE_CHECKING:
+    import pydicom
+
 __all__ = [
     "DESCRIPTION_FIELDS",
+    "HEADER_ELEMENTS",
     "HEADER_TAGS",
     "HELPER_COLUMNS",
     "IMAGE_MODALITIES",
@@ -77,46 +77,51 @@ __all__ = [
     "read_header",
 ]
 
-#: The only DICOM attributes ever read (by keyword). Nothing identifying is in this list.
-HEADER_TAGS: tuple[str, ...] = (
-    "SpecificCharacterSet",
-    "SOPClassUID",
-    "SOPInstanceUID",
-    "StudyDate",
-    "SeriesDate",
-    "AcquisitionDate",
-    "StudyTime",
-    "SeriesTime",
-    "AcquisitionTime",
-    "Modality",
-    "StudyDescription",
-    "SeriesDescription",
-    "PatientID",
-    "PatientSex",
-    "PatientAge",
-    "ProtocolName",
-    "ViewPosition",
-    "StudyInstanceUID",
-    "SeriesInstanceUID",
-    "InstanceNumber",
-    "ImagePositionPatient",
-    "PhotometricInterpretation",
-    "Rows",
-    "Columns",
+#: The only DICOM attributes ever read: keyword -> (tag, VR in the standard's data dictionary;
+#: ``tests/test_dicom_reader.py`` checks both against pydicom's). Nothing identifying is here.
+#: Written out, not looked up, so that this module imports without pydicom (~0.25 s): only
+#: reading a file needs it.
+HEADER_ELEMENTS: dict[str, tuple[int, str]] = {
+    "SpecificCharacterSet": (0x00080005, "CS"),
+    "SOPClassUID": (0x00080016, "UI"),
+    "SOPInstanceUID": (0x00080018, "UI"),
+    "StudyDate": (0x00080020, "DA"),
+    "SeriesDate": (0x00080021, "DA"),
+    "AcquisitionDate": (0x00080022, "DA"),
+    "StudyTime": (0x00080030, "TM"),
+    "SeriesTime": (0x00080031, "TM"),
+    "AcquisitionTime": (0x00080032, "TM"),
+    "Modality": (0x00080060, "CS"),
+    "StudyDescription": (0x00081030, "LO"),
+    "SeriesDescription": (0x0008103E, "LO"),
+    "PatientID": (0x00100020, "LO"),
+    "PatientSex": (0x00100040, "CS"),
+    "PatientAge": (0x00101010, "AS"),
+    "ProtocolName": (0x00181030, "LO"),
+    "ViewPosition": (0x00185101, "CS"),
+    "StudyInstanceUID": (0x0020000D, "UI"),
+    "SeriesInstanceUID": (0x0020000E, "UI"),
+    "InstanceNumber": (0x00200013, "IS"),
+    "ImagePositionPatient": (0x00200032, "DS"),
+    "PhotometricInterpretation": (0x00280004, "CS"),
+    "Rows": (0x00280010, "US"),
+    "Columns": (0x00280011, "US"),
     # the equipment and acquisition (the images table's technical columns)
-    "SeriesNumber",
-    "Manufacturer",
-    "ManufacturerModelName",
-    "BodyPartExamined",
-    "ImageType",
-    "PixelSpacing",
-    "ImagerPixelSpacing",
-    "SliceThickness",
-    "KVP",
-    "ConvolutionKernel",
-)
-_TAG_NUMBERS = [tag_for_keyword(k) for k in HEADER_TAGS]
-_JSON_KEYS = {f"{t:08X}": k for t, k in zip(_TAG_NUMBERS, HEADER_TAGS, strict=True)}
+    "SeriesNumber": (0x00200011, "IS"),
+    "Manufacturer": (0x00080070, "LO"),
+    "ManufacturerModelName": (0x00081090, "LO"),
+    "BodyPartExamined": (0x00180015, "CS"),
+    "ImageType": (0x00080008, "CS"),
+    "PixelSpacing": (0x00280030, "DS"),
+    "ImagerPixelSpacing": (0x00181164, "DS"),
+    "SliceThickness": (0x00180050, "DS"),
+    "KVP": (0x00180060, "DS"),
+    "ConvolutionKernel": (0x00181210, "SH"),
+}
+#: The keywords of :data:`HEADER_ELEMENTS`, in order.
+HEADER_TAGS: tuple[str, ...] = tuple(HEADER_ELEMENTS)
+_TAG_NUMBERS = [tag for tag, _ in HEADER_ELEMENTS.values()]
+_JSON_KEYS = {f"{tag:08X}": keyword for keyword, (tag, _) in HEADER_ELEMENTS.items()}
 
 #: Modalities that become ``images`` rows; headers of other modalities (SR, PR, OT, ...) are
 #: left out of the images table (:mod:`covidimg.sources._engine.series`) and should be recorded
@@ -347,7 +352,7 @@ def _text(value: object) -> str | None:
         return None
     if isinstance(value, bytes):
         value = value.decode("ascii", "replace")
-    if isinstance(value, list | tuple | pydicom.multival.MultiValue):
+    if isinstance(value, list | tuple | MutableSequence):   # pydicom's MultiValue too
         value = "\\".join(str(v) for v in value)
     text = str(value).strip().strip("\x00").strip()
     return text or None
@@ -360,9 +365,8 @@ _MAX_CHARS = {"AE": 16, "AS": 4, "CS": 16, "DA": 8, "DS": 16, "DT": 26, "IS": 12
 _IDENTITY_FIELDS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
                     "Modality")
 _CONTROL = re.compile(r"[\x00-\x1a\x1c-\x1f\x7f]")
-#: Dictionary VR of each header tag (looked up once, not per value).
-_VR_OF = {keyword: dictionary_VR(tag) for keyword, tag in zip(HEADER_TAGS, _TAG_NUMBERS,
-                                                              strict=True)}
+#: Dictionary VR of each header tag.
+_VR_OF = {keyword: vr for keyword, (_, vr) in HEADER_ELEMENTS.items()}
 
 
 #: Each header tag's most characters per value (``None``: its VR sets no limit).
@@ -378,7 +382,7 @@ def _value_problem(keyword: str, text: str) -> str | None:
     other characters than digits and dots (hexadecimal ones are found in real CTs) is read as
     pydicom reads it, as long as it fits the VR's 64 characters.
     """
-    vr = _VR_OF.get(keyword) or dictionary_VR(tag_for_keyword(keyword))
+    vr = _VR_OF[keyword]
     limit = _MAX_CHARS.get(vr)
     if _CONTROL.search(text):
         return f"its {vr} value holds control characters"
@@ -551,6 +555,7 @@ def header_from_values(values: Mapping[str, Any], path: str, *,
 
 
 # ---------------------------------------------------------------------- pixel data
+_PIXEL_DATA = 0x7FE00010
 _IMPLICIT_SYNTAX = "1.2.840.10008.1.2"
 _BIG_ENDIAN_SYNTAX = "1.2.840.10008.1.2.2"
 _DEFLATED_SYNTAX = "1.2.840.10008.1.2.1.99"
@@ -792,6 +797,9 @@ def _parse_prefix(data: bytes, label: str, at_end: bool,
     if data[128:132] == b"DICM" and not plausible_bare_dataset(data[132:]):
         raise DicomReadError(label, "not a DICOM file (a 'DICM' marker at byte 128, but no "
                                     "DICOM element after it)")
+    import pydicom  # imported by the first file read (see HEADER_ELEMENTS)
+    from pydicom.errors import InvalidDicomError
+
     buffer = io.BytesIO(data)
     forced = False
     try:
@@ -871,8 +879,10 @@ def pixel_digest(source: str | os.PathLike[str] | BinaryIO, *, label: str | None
     if label is None:
         label = os.fspath(source) if isinstance(source, str | os.PathLike) else \
             str(getattr(source, "name", "<file object>"))
+    import pydicom
+
     try:
-        ds = pydicom.dcmread(source, force=True, specific_tags=[tag_for_keyword("PixelData")])
+        ds = pydicom.dcmread(source, force=True, specific_tags=[_PIXEL_DATA])
         data = ds.get("PixelData")
     except Exception as exc:  # pydicom raises many types on corrupt input
         raise DicomReadError(label, f"cannot read the pixel data ({type(exc).__name__}: "

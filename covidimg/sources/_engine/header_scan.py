@@ -24,11 +24,11 @@ import os
 import struct
 from typing import Any
 
-from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.datadict import dictionary_VR
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_16, EXPLICIT_VR_LENGTH_32
 
 from covidimg.sources._engine.dicom import (
-    HEADER_TAGS,
+    HEADER_ELEMENTS,
     MAX_HEADER_BYTES,
     DicomHeader,
     check_pixel_data,
@@ -40,8 +40,7 @@ from covidimg.sources._engine.dicom import (
 __all__ = ["read_header_fast", "scan_values"]
 
 #: tag number -> (keyword, dictionary VR) of the tags read
-_TAGS: dict[int, tuple[str, str]] = {
-    tag_for_keyword(k): (k, dictionary_VR(tag_for_keyword(k))) for k in HEADER_TAGS}
+_TAGS: dict[int, tuple[str, str]] = {tag: (k, vr) for k, (tag, vr) in HEADER_ELEMENTS.items()}
 _MEDIA_CLASS = 0x00020002
 #: Float, Double Float and Pixel Data: where pydicom's ``stop_before_pixels`` stops.
 _STOP_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
