@@ -107,14 +107,18 @@ def test_import_covidimg_loads_no_heavy_library() -> None:
                    env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
-def test_a_kept_result_opens_without_the_dicom_readers(tmp_path) -> None:
+@pytest.mark.parametrize("named", [True, False], ids=["source named", "source detected"])
+def test_a_kept_result_opens_without_the_dicom_readers(tmp_path, named) -> None:
     """The second ``covidimg.load`` of unchanged folders opens the first load's kept result:
-    no loader runs, so pydicom (a quarter of a second to import) is not imported."""
+    no loader runs, not even a source's detection, so pydicom (a quarter of a second to
+    import) is not imported."""
     from covidimg.demo import generate_demo
 
     generate_demo(tmp_path / "demo", sources=["tcia"], n_patients=8)
+    folder = str(tmp_path / "demo" / "tcia")
+    roots = repr({"tcia": folder}) if named else repr(folder)
     code = ("import sys, covidimg\n"
-            f"cohort = covidimg.load({{'tcia': {str(tmp_path / 'demo' / 'tcia')!r}}}, "
+            f"cohort = covidimg.load({roots}, "
             f"index_cache={str(tmp_path / 'cache')!r}, progress=False)\n"
             "assert len(cohort.images)\n"
             "print('pydicom' in sys.modules)\n")

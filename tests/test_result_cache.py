@@ -143,3 +143,27 @@ def test_only_the_most_recent_results_are_kept(demo, tmp_path, cache, monkeypatc
     kept = sorted(p.name for p in (cache / _result_cache.SUBDIR).iterdir())
     assert len([n for n in kept if _result_cache._KEY.fullmatch(n)]) == 2
     assert "mine.txt" in kept
+
+
+def test_a_folder_whose_sources_are_detected_is_kept_with_what_its_load_said(
+        demo, tmp_path, cache):
+    """``ci.load(folder)`` finds its kept result without detecting the sources again, and says
+    again which sub-folders it loaded as which source; notes that were tampered with make the
+    result unusable (the loaders run and say it themselves)."""
+    root = tmp_path / "downloads"
+    root.mkdir()
+    for source in ("mhh", "tcia"):
+        _copy(demo, root, source)
+    with pytest.warns(UserWarning, match="loading its sub-folders") as said_first:
+        first = ci.load(root, progress=False, index_cache=cache)
+    with pytest.warns(UserWarning, match="loading its sub-folders") as said_again:
+        again = ci.load(root, progress=False, index_cache=cache)
+    assert not _from_result(first) and _from_result(again)
+    assert [str(w.message) for w in said_again] == [str(w.message) for w in said_first]
+    assert said_again[0].filename == __file__       # at the caller's line, as the first time
+    for name, table in first.tables().items():
+        pd.testing.assert_frame_equal(_values(again.tables()[name]), _values(table), obj=name)
+    [notes] = (cache / _result_cache.SUBDIR).glob(f"*/{_result_cache.NOTES}")
+    notes.write_text('{"not": "a list of texts"}')
+    with pytest.warns(UserWarning, match="loading its sub-folders"):
+        assert not _from_result(ci.load(root, progress=False, index_cache=cache))

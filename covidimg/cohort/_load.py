@@ -91,11 +91,11 @@ def detect_source(root: str | os.PathLike[str]) -> str:
     )
 
 
-def _sources_in(root: str | os.PathLike[str]) -> list[tuple[str, str]]:
-    """``(source, folder)`` pairs to load for the folder ``root``.
+def _sources_in(root: str | os.PathLike[str]) -> tuple[list[tuple[str, str]], str | None]:
+    """``(source, folder)`` pairs to load for the folder ``root``, and the warning to give.
 
     A folder matching exactly one source is that source's root. Otherwise (no match, or
-    several) each sub-folder matching exactly one source is loaded, and a warning says which
+    several) each sub-folder matching exactly one source is loaded, and the warning says which
     were found and which were skipped and why; with none, the error lists every sub-folder
     and why it did not match.
     """
@@ -103,7 +103,7 @@ def _sources_in(root: str | os.PathLike[str]) -> list[tuple[str, str]]:
     _check_folder(root_s)
     matches = _matches(root_s)
     if len(matches) == 1:
-        return [(matches[0], root_s)]
+        return [(matches[0], root_s)], None
     found: list[tuple[str, str]] = []
     skipped: list[str] = []
     n_files = 0
@@ -142,11 +142,9 @@ def _sources_in(root: str | os.PathLike[str]) -> list[tuple[str, str]]:
         )
     found.sort(key=lambda pair: (SOURCE_NAMES.index(pair[0]), pair[1]))
     loading = ", ".join(f"{os.path.basename(path)}/ ({name})" for name, path in found)
-    warnings.warn(
-        f"{itself}; loading its sub-folders that each match one source: {loading}"
-        f"{'. Skipped: ' + '; '.join(skipped) if skipped else ''}. "
-        "Pass {source: folder} to choose the folders yourself.", UserWarning, stacklevel=3)
-    return found
+    return found, (f"{itself}; loading its sub-folders that each match one source: {loading}"
+                   f"{'. Skipped: ' + '; '.join(skipped) if skipped else ''}. "
+                   "Pass {source: folder} to choose the folders yourself.")
 
 
 def load(
@@ -264,28 +262,41 @@ def load(
     ...                  options={"mhh": {"convention": "round"},
     ...                           "nccid": {"storage_options": {"anon": True}}})  # doctest: +SKIP
     """
+    settings = {"options": options, "descriptions": descriptions, "strict": strict,
+                "max_member_bytes": max_member_bytes,
+                "max_compression_ratio": max_compression_ratio, "sample_series": sample_series}
+    cache = None if index_cache is True else index_cache
+    # a load that keeps descriptions is never cached: no cache holds them
+    cached = index_cache is not False and descriptions != "keep"
     if isinstance(roots, Mapping):
         # A loader whose roots are not folders (IDC: collection ids) writes its root string
         # from what the user gave (``root_of``); a folder root is its path (no loader imported:
         # a kept result of the load needs none).
         pairs = [(str(name), os.fspath(root) if source_entry(str(name)).folder_root
                   else loader(str(name)).root_of(root)) for name, root in roots.items()]
+        keyed, folders = pairs, []
     else:
-        if isinstance(roots, str | os.PathLike):
-            roots = [roots]
+        # Folders whose sources are detected: the key is made of the folders themselves, so
+        # that a kept result is found without detecting them (which imports every loader).
+        folders = [os.fspath(root) for root in
+                   ([roots] if isinstance(roots, str | os.PathLike) else roots)]
+        keyed = [("detected", folder) for folder in folders]
         pairs = []
-        for root in roots:  # a loop, not a comprehension: the warning's stacklevel counts on it
-            pairs.extend(_sources_in(root))
-    per_source = _check_load_options(options, [name for name, _ in pairs])
     with _objects_so_far_left_out_of_gc():
-        # a load that keeps descriptions is never cached: no cache holds them
-        key = None if index_cache is False or descriptions == "keep" else result_key(pairs, {
-            "options": per_source, "descriptions": descriptions, "strict": strict,
-            "max_member_bytes": max_member_bytes, "max_compression_ratio": max_compression_ratio,
-            "sample_series": sample_series})
-        cache = None if index_cache is True else index_cache
+        key = result_key(keyed, settings) if cached else None
         if key is not None and (kept := cached_load(key, cache)) is not None:
-            return kept
+            cohort, notes = kept
+            for note in notes:  # what the first load said about the folders, said again
+                warnings.warn(note, UserWarning, stacklevel=2)
+            return cohort
+        notes = []
+        for folder in folders:
+            found, note = _sources_in(folder)
+            pairs.extend(found)
+            if note is not None:
+                warnings.warn(note, UserWarning, stacklevel=2)   # at the caller's line
+                notes.append(note)
+        per_source = _check_load_options(options, [name for name, _ in pairs])
         # The DICOM readers (pydicom) are imported only when loaders run, not for a kept result.
         from covidimg.sources import archive_limits, index_options
         parts = []
@@ -305,7 +316,7 @@ def load(
                 parts.append(_with_provenance(part, root, per_source.get(name, {})))
         cohort = Cohort.concat(parts)
         if key is not None:
-            store_result(key, cohort, cache)
+            store_result(key, cohort, cache, notes)
         return cohort
 
 

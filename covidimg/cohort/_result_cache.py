@@ -45,7 +45,12 @@ from typing import Any
 
 from covidimg.cohort._model import Cohort
 from covidimg.errors import CohortFileError
-from covidimg.paths import STALE_STAGING_SECONDS, cache_dir, trusted_file_problem
+from covidimg.paths import (
+    STALE_STAGING_SECONDS,
+    cache_dir,
+    private_file,
+    trusted_file_problem,
+)
 from covidimg.sources import covidimg_version
 
 __all__ = ["cached_load", "result_key", "store_result"]
@@ -142,8 +147,9 @@ def _tree_digest(root: str, digest: Any) -> bool:
 
 
 def result_key(pairs: Sequence[tuple[str, str]], settings: Mapping[str, Any]) -> str | None:
-    """The key of a load of ``pairs`` (source, root) with ``settings``, or ``None`` when the
-    load cannot be cached (a remote root, a tree too large or unreadable)."""
+    """The key of a load of ``pairs`` (source, root; or ``"detected"``, folder for a folder
+    whose sources are detected) with ``settings``, or ``None`` when the load cannot be cached
+    (a remote root, a tree too large or unreadable)."""
     if any("://" in root for _, root in pairs):
         return None
     digest = hashlib.blake2b(_code_fingerprint(), digest_size=32)
@@ -164,8 +170,10 @@ def _results(cache: str | os.PathLike[str] | None) -> Path | None:
     return None if problem else folder
 
 
-def cached_load(key: str, cache: str | os.PathLike[str] | None) -> Cohort | None:
-    """The cohort saved under ``key``, or ``None`` (no result, or one not to be trusted)."""
+def cached_load(key: str, cache: str | os.PathLike[str] | None
+                ) -> tuple[Cohort, tuple[str, ...]] | None:
+    """The cohort saved under ``key`` and the notes the load gave (the warnings to repeat),
+    or ``None`` (no result, or one not to be trusted)."""
     results = _results(cache)
     if results is None:
         return None
@@ -174,22 +182,58 @@ def cached_load(key: str, cache: str | os.PathLike[str] | None) -> Cohort | None
         for path in (folder, folder / "manifest.json"):
             if trusted_file_problem(os.stat(path, follow_symlinks=False)):
                 return None
+        notes = _read_notes(folder / NOTES)
+        if notes is None:
+            return None
         cohort = Cohort.open(folder)
         os.utime(folder)  # most recently used
     except (OSError, CohortFileError):
         return None
-    return cohort
+    return cohort, notes
 
 
-def store_result(key: str, cohort: Cohort, cache: str | os.PathLike[str] | None) -> None:
-    """Save ``cohort`` under ``key`` (a result another process stored first is kept); a cache
-    that cannot be written is skipped with a warning."""
+#: The file, beside a kept cohort, holding the warnings its load gave (which sub-folders of a
+#: folder were loaded as which source), so that opening the result repeats them.
+NOTES = "covidimg-load-notes.json"
+#: A notes file larger than this is not read (the result is not used).
+MAX_NOTES_BYTES = 1 << 20
+
+
+def _read_notes(path: Path) -> tuple[str, ...] | None:
+    """The notes kept with a result: ``()`` when there is no file, ``None`` when it is not
+    one this module wrote (too large, not a list of texts, another user's)."""
+    try:
+        with open(path, "rb") as handle:
+            if trusted_file_problem(os.fstat(handle.fileno())):
+                return None
+            data = handle.read(MAX_NOTES_BYTES + 1)
+    except FileNotFoundError:
+        return ()
+    if len(data) > MAX_NOTES_BYTES:
+        return None
+    try:
+        notes = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
+        return None
+    return tuple(notes)
+
+
+def store_result(key: str, cohort: Cohort, cache: str | os.PathLike[str] | None,
+                 notes: Sequence[str] = ()) -> None:
+    """Save ``cohort`` under ``key``, with the warnings its load gave (``notes``, repeated by
+    the loads that open it); a result another process stored first is kept, and a cache that
+    cannot be written is skipped with a warning."""
     results = _results(cache)
     if results is None:
         return
     staging = results / f".{key}.{uuid.uuid4().hex[:12]}.tmp"
     try:
         cohort.save(staging)
+        if notes:
+            with private_file(staging / NOTES) as handle:
+                handle.write(json.dumps(list(notes)).encode())
         os.rename(staging, results / key)
     except OSError as exc:
         if not (results / key).is_dir():
