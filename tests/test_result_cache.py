@@ -167,3 +167,12 @@ def test_a_folder_whose_sources_are_detected_is_kept_with_what_its_load_said(
     notes.write_text('{"not": "a list of texts"}')
     with pytest.warns(UserWarning, match="loading its sub-folders"):
         assert not _from_result(ci.load(root, progress=False, index_cache=cache))
+    with pytest.warns(UserWarning, match="loading its sub-folders"):   # replaced: usable again
+        assert _from_result(ci.load(root, progress=False, index_cache=cache))
+    [notes] = (cache / _result_cache.SUBDIR).glob(f"*/{_result_cache.NOTES}")
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text(notes.read_text())
+    notes.unlink()
+    notes.symlink_to(elsewhere)                      # a link is never followed
+    with pytest.warns(UserWarning, match="loading its sub-folders"):
+        assert not _from_result(ci.load(root, progress=False, index_cache=cache))

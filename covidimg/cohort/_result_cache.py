@@ -203,12 +203,15 @@ def _read_notes(path: Path) -> tuple[str, ...] | None:
     """The notes kept with a result: ``()`` when there is no file, ``None`` when it is not
     one this module wrote (too large, not a list of texts, another user's)."""
     try:
-        with open(path, "rb") as handle:
-            if trusted_file_problem(os.fstat(handle.fileno())):
-                return None
-            data = handle.read(MAX_NOTES_BYTES + 1)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))   # never a link
     except FileNotFoundError:
         return ()
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        if trusted_file_problem(os.fstat(handle.fileno())):
+            return None
+        data = handle.read(MAX_NOTES_BYTES + 1)
     if len(data) > MAX_NOTES_BYTES:
         return None
     try:
@@ -223,8 +226,12 @@ def _read_notes(path: Path) -> tuple[str, ...] | None:
 def store_result(key: str, cohort: Cohort, cache: str | os.PathLike[str] | None,
                  notes: Sequence[str] = ()) -> None:
     """Save ``cohort`` under ``key``, with the warnings its load gave (``notes``, repeated by
-    the loads that open it); a result another process stored first is kept, and a cache that
-    cannot be written is skipped with a warning."""
+    the loads that open it); a cache that cannot be written is skipped with a warning.
+
+    A result already under ``key`` that :func:`cached_load` can use (another process stored
+    it first) is kept; one it cannot use (damaged, or its notes changed) is replaced, so that
+    one damaged result does not make every later load of these folders run the loaders.
+    """
     results = _results(cache)
     if results is None:
         return
@@ -234,7 +241,14 @@ def store_result(key: str, cohort: Cohort, cache: str | os.PathLike[str] | None,
         if notes:
             with private_file(staging / NOTES) as handle:
                 handle.write(json.dumps(list(notes)).encode())
-        os.rename(staging, results / key)
+        target = results / key
+        if target.is_dir() and not target.is_symlink() and cached_load(key, cache) is None:
+            # unusable: moved aside under a staging name of its own (removed below, or by
+            # _evict if this process dies first), then replaced
+            old = results / f".{key}.{uuid.uuid4().hex[:12]}.tmp"
+            os.rename(target, old)
+            shutil.rmtree(old, ignore_errors=True)
+        os.rename(staging, target)
     except OSError as exc:
         if not (results / key).is_dir():
             warnings.warn(f"covidimg could not keep this load's result in {results} ({exc}); "
