@@ -88,7 +88,17 @@ def test_dashboard_renders_and_follows_a_filter_in_jupyterlab(demo_cohort, tmp_p
                                timeout=120_000)
         # Run > Run All Cells, as a user would; again if the kernel was not ready to take it.
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+        dialogs: list[str] = []
         for attempt in range(3):
+            # A dialog JupyterLab opened meanwhile (a slow kernel start asks which kernel to
+            # use) would take the clicks: answer it with its default, and say so on failure.
+            for dialog in page.locator(".jp-Dialog").all():
+                dialogs.append(dialog.inner_text())
+                accept = dialog.locator(".jp-mod-accept")
+                if accept.count():
+                    accept.first.click()
+                else:
+                    page.keyboard.press("Escape")
             page.locator(".lm-MenuBar-item", has_text="Run").first.click()
             page.click(".lm-Menu-item[data-command='runmenu:run-all']")
             try:
@@ -99,7 +109,7 @@ def test_dashboard_renders_and_follows_a_filter_in_jupyterlab(demo_cohort, tmp_p
                 page.screenshot(path=str(tmp_path / f"not-run-{attempt}.png"))
         else:
             pytest.fail("the Dashboard did not appear after three Run All Cells; see "
-                        f"{tmp_path}/not-run-*.png and jupyterlab.log")
+                        f"{tmp_path}/not-run-*.png and jupyterlab.log; dialogs: {dialogs}")
         page.wait_for_selector(".covidimg-timeline .js-plotly-plot", timeout=120_000)
         page.wait_for_selector(".covidimg-gallery .covidimg-gallery-caption", state="attached")
         assert page.locator("text=Error displaying widget").count() == 0
